@@ -1,0 +1,179 @@
+//! The serde mirror of the YAML file. Leaves that need a rule checked carry their location
+//! (`Spanned`) so that validation errors can name the line; nothing here is interpreted.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A value with the place it was written.
+pub type S<T> = Spanned<T>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    pub plans: BTreeMap<String, RawPlan>,
+}
+
+/// Global safety limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_rps: Option<S<f64>>,
+    pub max_vus: Option<S<u64>>,
+    pub max_in_flight: Option<S<u64>>,
+    pub allow_targets: Option<Vec<S<String>>>,
+}
+
+/// A service under test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub base_url: S<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    pub timeout: Option<S<String>>,
+    pub max_redirects: Option<S<u32>>,
+    pub max_body: Option<S<String>>,
+    pub http2: Option<bool>,
+}
+
+/// One load test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub description: Option<String>,
+    pub target: S<String>,
+    pub load: RawLoad,
+    pub scenarios: Vec<RawScenario>,
+    #[serde(default)]
+    pub setup: Vec<RawStep>,
+    pub data: Option<RawData>,
+    #[serde(default)]
+    pub thresholds: Vec<RawThreshold>,
+    pub grades: Option<BTreeMap<String, RawGrade>>,
+}
+
+/// The load shape: exactly one of `phases`, `vus` or `preset`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub phases: Option<Vec<RawPhase>>,
+    pub vus: Option<Vec<RawStage>>,
+    pub preset: Option<S<String>>,
+    pub rate: Option<S<f64>>,
+    pub target: Option<S<u64>>,
+    pub duration: Option<S<String>>,
+    pub max_in_flight: Option<S<u64>>,
+    pub iterations: Option<S<u64>>,
+    pub graceful_stop: Option<S<String>>,
+}
+
+/// One open-model phase.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub name: Option<String>,
+    pub duration: S<String>,
+    pub rate: S<f64>,
+    pub ramp_to: Option<S<f64>>,
+}
+
+/// One closed-model stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: S<String>,
+    pub target: S<u64>,
+}
+
+/// A weighted sequence of steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: S<String>,
+    pub weight: Option<S<u32>>,
+    pub steps: Vec<RawStep>,
+}
+
+/// A step: a request (with its checks and captures) or a think time.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub request: Option<RawRequest>,
+    pub check: Option<RawCheck>,
+    #[serde(default)]
+    pub capture: BTreeMap<String, S<String>>,
+    pub think: Option<S<String>>,
+}
+
+/// An HTTP request relative to the target's base URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub name: S<String>,
+    pub method: Option<S<String>>,
+    pub url: S<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub query: BTreeMap<String, S<String>>,
+    pub json: Option<serde_json::Value>,
+    pub form: Option<BTreeMap<String, S<String>>>,
+    pub body: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+}
+
+/// Expected status: one code or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+/// Checks on a response.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub status: Option<S<RawStatus>>,
+    #[serde(default)]
+    pub header: BTreeMap<String, S<String>>,
+    pub body_contains: Option<S<String>>,
+    pub body_regex: Option<S<String>>,
+    #[serde(default)]
+    pub json: BTreeMap<String, S<serde_json::Value>>,
+    pub latency_below: Option<S<String>>,
+}
+
+/// A CSV data source: one row per iteration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    pub file: S<String>,
+    pub order: Option<S<String>>,
+}
+
+/// A pass/fail rule on a metric.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThreshold {
+    pub metric: S<String>,
+    pub expr: S<String>,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+    pub delay_abort_eval: Option<S<String>>,
+}
+
+/// The bounds of one grade band.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrade {
+    pub p95: S<String>,
+    pub error_rate: S<f64>,
+}

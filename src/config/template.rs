@@ -1,0 +1,259 @@
+//! `{{ ... }}` templates, compiled once at load time and rendered per request.
+//!
+//! A template is a list of literal and dynamic parts. Rendering is a single pass: a value
+//! that itself contains `{{ }}` is inserted as text and never expanded again, so template
+//! recursion cannot happen. `env.NAME` is resolved at load time; its value is remembered as
+//! a secret so that it can be redacted from everything loadpacer writes.
+
+use rand::Rng;
+use std::fmt::Write;
+
+/// The variables a template can read while rendering.
+pub trait Vars {
+    /// A captured value, CSV column or setup capture.
+    fn get(&self, name: &str) -> Option<&str>;
+    /// The virtual user number (1-based).
+    fn vu(&self) -> u64;
+    /// The iteration number of this VU (0-based).
+    fn iteration(&self) -> u64;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Lit(String),
+    Var(String),
+    Vu,
+    Iteration,
+    RandomInt(i64, i64),
+    RandomString(usize),
+    Uuid,
+    IsoTimestamp,
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// What compiling a template found besides the parts.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Names of variables the template reads.
+    pub vars: Vec<String>,
+    /// Values of `env.NAME` references, to be redacted.
+    pub secrets: Vec<String>,
+}
+
+impl Template {
+    /// Compiles `text`, resolving `env.NAME` through `env`. Errors name the rule broken and
+    /// never show an environment value.
+    pub fn compile(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        found: &mut Compiled,
+    ) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Lit(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| format!("template {text:?} has `{{{{` without a closing `}}}}`"))?;
+            parts.push(compile_expr(after[..close].trim(), env, found)?);
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Lit(rest.to_string()));
+        }
+        // Join neighbouring literals (an env value next to text) so static templates are one part.
+        let mut joined: Vec<Part> = Vec::with_capacity(parts.len());
+        for p in parts {
+            match (joined.last_mut(), p) {
+                (Some(Part::Lit(a)), Part::Lit(b)) => a.push_str(&b),
+                (_, p) => joined.push(p),
+            }
+        }
+        Ok(Template { parts: joined })
+    }
+
+    /// A template that is just this text.
+    pub fn literal(text: impl Into<String>) -> Template {
+        Template {
+            parts: vec![Part::Lit(text.into())],
+        }
+    }
+
+    /// The text when the template has no dynamic part.
+    pub fn as_static(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Renders into `out`. An unknown variable renders as empty text (its existence was checked
+    /// at load time; a capture that did not match is reported by the capture itself).
+    pub fn render_into(&self, vars: &dyn Vars, out: &mut String) {
+        let mut rng = rand::rng();
+        for part in &self.parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(name) => out.push_str(vars.get(name).unwrap_or("")),
+                Part::Vu => {
+                    let _ = write!(out, "{}", vars.vu());
+                }
+                Part::Iteration => {
+                    let _ = write!(out, "{}", vars.iteration());
+                }
+                Part::RandomInt(a, b) => {
+                    let _ = write!(out, "{}", rng.random_range(*a..=*b));
+                }
+                Part::RandomString(n) => out.extend(
+                    (0..*n).map(|_| rng.sample(rand::distr::Alphanumeric) as char),
+                ),
+                Part::Uuid => {
+                    let _ = write!(out, "{}", uuid::Uuid::new_v4());
+                }
+                Part::IsoTimestamp => {
+                    let _ = write!(
+                        out,
+                        "{}",
+                        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+                    );
+                }
+            }
+        }
+    }
+
+    /// Renders into a new string.
+    pub fn render(&self, vars: &dyn Vars) -> String {
+        let mut s = String::new();
+        self.render_into(vars, &mut s);
+        s
+    }
+}
+
+fn compile_expr(
+    expr: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    found: &mut Compiled,
+) -> Result<Part, String> {
+    if let Some(name) = expr.strip_prefix("env.") {
+        return match env(name) {
+            Some(v) if !v.is_empty() => {
+                found.secrets.push(v.clone());
+                Ok(Part::Lit(v))
+            }
+            _ => Err(format!(
+                "environment variable {name} is not set or empty; export it before loading this file"
+            )),
+        };
+    }
+    match expr {
+        "vu" => return Ok(Part::Vu),
+        "iteration" => return Ok(Part::Iteration),
+        "uuid()" => return Ok(Part::Uuid),
+        "iso_timestamp()" => return Ok(Part::IsoTimestamp),
+        _ => {}
+    }
+    if let Some(args) = call_args(expr, "random_int") {
+        let nums: Vec<i64> = args
+            .iter()
+            .map(|a| a.parse::<i64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("random_int takes two integers, got {expr:?}"))?;
+        return match nums.as_slice() {
+            [a, b] if a <= b => Ok(Part::RandomInt(*a, *b)),
+            _ => Err(format!("random_int(a, b) needs two integers with a <= b, got {expr:?}")),
+        };
+    }
+    if let Some(args) = call_args(expr, "random_string") {
+        return match args.as_slice() {
+            [n] => match n.parse::<usize>() {
+                Ok(n) if (1..=4096).contains(&n) => Ok(Part::RandomString(n)),
+                _ => Err(format!("random_string(n) needs 1 <= n <= 4096, got {expr:?}")),
+            },
+            _ => Err(format!("random_string takes one argument, got {expr:?}")),
+        };
+    }
+    let is_ident = !expr.is_empty()
+        && expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !expr.starts_with(|c: char| c.is_ascii_digit());
+    if is_ident {
+        found.vars.push(expr.to_string());
+        return Ok(Part::Var(expr.to_string()));
+    }
+    Err(format!(
+        "unknown template expression {expr:?}; use a variable name, env.NAME, vu, iteration, \
+         random_int(a, b), random_string(n), uuid() or iso_timestamp()"
+    ))
+}
+
+fn call_args<'a>(expr: &'a str, func: &str) -> Option<Vec<&'a str>> {
+    let inner = expr.strip_prefix(func)?.trim_start().strip_prefix('(')?;
+    let inner = inner.strip_suffix(')')?;
+    Some(inner.split(',').map(str::trim).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct V(HashMap<&'static str, &'static str>);
+    impl Vars for V {
+        fn get(&self, name: &str) -> Option<&str> {
+            self.0.get(name).copied()
+        }
+        fn vu(&self) -> u64 {
+            7
+        }
+        fn iteration(&self) -> u64 {
+            3
+        }
+    }
+
+    fn env(name: &str) -> Option<String> {
+        (name == "PW").then(|| "s3cret".to_string())
+    }
+
+    #[test]
+    fn renders_every_part_kind() {
+        let mut found = Compiled::default();
+        let t = Template::compile(
+            "/u/{{ vu }}/{{iteration}}?p={{ random_int(1, 1) }}&t={{ token }}&pw={{ env.PW }}",
+            &env,
+            &mut found,
+        )
+        .unwrap();
+        let v = V(HashMap::from([("token", "{{ vu }}")]));
+        assert_eq!(t.render(&v), "/u/7/3?p=1&t={{ vu }}&pw=s3cret");
+        assert_eq!(found.vars, vec!["token"]);
+        assert_eq!(found.secrets, vec!["s3cret"]);
+        let s = Template::compile("{{ random_string(12) }}", &env, &mut found).unwrap();
+        assert_eq!(s.render(&v).len(), 12);
+        let u = Template::compile("{{ uuid() }}", &env, &mut found).unwrap();
+        assert_eq!(u.render(&v).len(), 36);
+    }
+
+    #[test]
+    fn unset_env_names_the_variable_not_a_value() {
+        let err = Template::compile("{{ env.NOPE }}", &env, &mut Compiled::default()).unwrap_err();
+        assert!(err.contains("NOPE"), "{err}");
+        let err = Template::compile("{{ nope(", &env, &mut Compiled::default()).unwrap_err();
+        assert!(err.contains("closing"), "{err}");
+    }
+
+    #[test]
+    fn static_templates_are_one_literal() {
+        let t = Template::compile("a{{ env.PW }}b", &env, &mut Compiled::default()).unwrap();
+        assert_eq!(t.as_static(), Some("as3cretb"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Threshold expressions: `metric` selects what is measured, `expr` says how it is judged.
+//!
+//! ```text
+//! metric: latency | latency{request=login} | ttfb | errors | checks | requests | iterations | dropped
+//! expr:   <agg> <op> <value>     agg: p(N) avg min max rate count    op: < <= > >= ==
+//! ```
+//! Latency values take a unit (`500ms`, `1.5s`); rates are ratios (`0.01`) or per-second for
+//! `requests`/`iterations`; counts are plain numbers.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What a threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Latency from the intended send time.
+    Latency,
+    /// Time to first byte.
+    Ttfb,
+    /// Failed requests.
+    Errors,
+    /// Check outcomes.
+    Checks,
+    /// Completed requests.
+    Requests,
+    /// Completed iterations.
+    Iterations,
+    /// Iterations dropped at `max_in_flight`.
+    Dropped,
+}
+
+/// How the samples are reduced to one number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Agg {
+    /// Percentile, 0 < N < 100.
+    Percentile(f64),
+    Avg,
+    Min,
+    Max,
+    /// Ratio (errors: failed/all, checks: passed/all) or per second (requests, iterations).
+    Rate,
+    Count,
+}
+
+/// Comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+impl Op {
+    /// Applies the comparison.
+    pub fn holds(self, observed: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => observed < limit,
+            Op::Le => observed <= limit,
+            Op::Gt => observed > limit,
+            Op::Ge => observed >= limit,
+            Op::Eq => (observed - limit).abs() < f64::EPSILON,
+        }
+    }
+}
+
+/// A compiled threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// `metric` as written, e.g. `latency{request=login}`.
+    pub metric_text: String,
+    /// `expr` as written, e.g. `p(95) < 500ms`.
+    pub expr_text: String,
+    pub metric: MetricKind,
+    /// Restricts the metric to one request name.
+    pub request: Option<String>,
+    pub agg: Agg,
+    pub op: Op,
+    /// The limit; latencies in milliseconds.
+    pub value: f64,
+    /// Stop the run when this threshold fails.
+    pub abort_on_fail: bool,
+    /// Do not abort before this much of the run has passed.
+    pub delay_abort_eval: Duration,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.metric_text, self.expr_text)
+    }
+}
+
+/// Parses `metric` into its kind and optional request filter.
+pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> {
+    let text = text.trim();
+    let (name, filter) = match text.split_once('{') {
+        Some((n, rest)) => {
+            let inner = rest
+                .strip_suffix('}')
+                .ok_or_else(|| format!("metric {text:?} has `{{` without a closing `}}`"))?;
+            let (key, value) = inner
+                .split_once('=')
+                .ok_or_else(|| format!("metric filter {inner:?} must be request=NAME"))?;
+            if key.trim() != "request" {
+                return Err(format!(
+                    "metric filter key {:?} is not supported; use request=NAME",
+                    key.trim()
+                ));
+            }
+            (n.trim(), Some(value.trim().trim_matches('"').to_string()))
+        }
+        None => (text, None),
+    };
+    let kind = match name {
+        "latency" | "http_req_duration" => MetricKind::Latency,
+        "ttfb" => MetricKind::Ttfb,
+        "errors" => MetricKind::Errors,
+        "checks" => MetricKind::Checks,
+        "requests" => MetricKind::Requests,
+        "iterations" => MetricKind::Iterations,
+        "dropped" => MetricKind::Dropped,
+        other => {
+            return Err(format!(
+                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped"
+            ))
+        }
+    };
+    if filter.is_some() && matches!(kind, MetricKind::Iterations | MetricKind::Dropped) {
+        return Err(format!("metric {name} cannot be filtered by request"));
+    }
+    Ok((kind, filter))
+}
+
+/// Parses `expr` for a metric kind, checking that the aggregation fits the metric.
+pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String> {
+    let text = text.trim();
+    let op_at = text
+        .find(['<', '>', '='])
+        .ok_or_else(|| format!("expression {text:?} needs an operator: <, <=, >, >= or =="))?;
+    let (lhs, rest) = text.split_at(op_at);
+    let (op, rhs) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt)]
+        .iter()
+        .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (*op, r.trim())))
+        .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
+    let agg = parse_agg(lhs.trim())?;
+    let fits = match kind {
+        MetricKind::Latency | MetricKind::Ttfb => !matches!(agg, Agg::Rate),
+        MetricKind::Errors | MetricKind::Checks | MetricKind::Requests | MetricKind::Iterations => {
+            matches!(agg, Agg::Rate | Agg::Count)
+        }
+        MetricKind::Dropped => matches!(agg, Agg::Rate | Agg::Count),
+    };
+    if !fits {
+        return Err(format!(
+            "aggregation {:?} does not apply to this metric; latency and ttfb take p(N), avg, min, max or count; \
+             errors, checks, requests, iterations and dropped take rate or count",
+            lhs.trim()
+        ));
+    }
+    let is_time = matches!(kind, MetricKind::Latency | MetricKind::Ttfb) && agg != Agg::Count;
+    let value = if is_time {
+        let d = humantime::parse_duration(rhs).map_err(|_| {
+            format!("limit {rhs:?} must be a duration with a unit, e.g. 500ms or 1.5s")
+        })?;
+        d.as_secs_f64() * 1000.0
+    } else {
+        let v: f64 = rhs
+            .parse()
+            .map_err(|_| format!("limit {rhs:?} must be a number"))?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("limit {rhs:?} must be a finite number >= 0"));
+        }
+        v
+    };
+    Ok((agg, op, value))
+}
+
+fn parse_agg(text: &str) -> Result<Agg, String> {
+    match text {
+        "avg" => return Ok(Agg::Avg),
+        "min" => return Ok(Agg::Min),
+        "max" => return Ok(Agg::Max),
+        "rate" => return Ok(Agg::Rate),
+        "count" => return Ok(Agg::Count),
+        "med" => return Ok(Agg::Percentile(50.0)),
+        _ => {}
+    }
+    let inner = text
+        .strip_prefix("p(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| {
+            format!("unknown aggregation {text:?}; use p(N), avg, min, max, rate or count")
+        })?;
+    match inner.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 100.0 => Ok(Agg::Percentile(p)),
+        _ => Err(format!("percentile {inner:?} must be a number between 0 and 100 (exclusive)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_latency_percentile_with_unit() {
+        assert_eq!(
+            parse_expr(MetricKind::Latency, "p(95) < 500ms").unwrap(),
+            (Agg::Percentile(95.0), Op::Lt, 500.0)
+        );
+        assert_eq!(
+            parse_expr(MetricKind::Latency, "max<=1.5s").unwrap(),
+            (Agg::Max, Op::Le, 1500.0)
+        );
+        assert_eq!(
+            parse_expr(MetricKind::Errors, "rate < 0.01").unwrap(),
+            (Agg::Rate, Op::Lt, 0.01)
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_aggregation_and_bad_syntax() {
+        assert!(parse_expr(MetricKind::Errors, "p(95) < 1").unwrap_err().contains("does not apply"));
+        assert!(parse_expr(MetricKind::Latency, "rate < 1").unwrap_err().contains("does not apply"));
+        assert!(parse_expr(MetricKind::Latency, "p(95) 500ms").unwrap_err().contains("operator"));
+        assert!(parse_expr(MetricKind::Latency, "p(100) < 5ms").unwrap_err().contains("percentile"));
+        assert!(parse_expr(MetricKind::Latency, "p(95) < 500").unwrap_err().contains("unit"));
+        assert!(parse_metric("latncy").unwrap_err().contains("unknown metric"));
+        assert_eq!(
+            parse_metric("latency{request=login}").unwrap(),
+            (MetricKind::Latency, Some("login".into()))
+        );
+    }
+}

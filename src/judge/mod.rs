@@ -1,0 +1,179 @@
+//! Judging a run: thresholds (with "no data"), grades, and whether the generator itself can
+//! be trusted (dispatch lag and dropped iterations).
+
+use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
+use crate::measure::{Histo, LatencyStats, Recorder};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Outcome of one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The metric had no samples: never counted as a pass.
+    NoData,
+}
+
+/// A threshold with its observed value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdResult {
+    pub metric: String,
+    pub expr: String,
+    pub verdict: Verdict,
+    /// The measured value (milliseconds for latencies); absent when there was no data.
+    pub observed: Option<f64>,
+    pub abort_on_fail: bool,
+}
+
+/// Evaluates one threshold over what was recorded in `elapsed`.
+pub fn evaluate(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) -> ThresholdResult {
+    let observed = observe(plan, t, rec, elapsed);
+    let verdict = match observed {
+        None => Verdict::NoData,
+        Some(v) if t.op.holds(v, t.value) => Verdict::Pass,
+        Some(_) => Verdict::Fail,
+    };
+    ThresholdResult { metric: t.metric_text.clone(), expr: t.expr_text.clone(), verdict, observed, abort_on_fail: t.abort_on_fail }
+}
+
+/// Evaluates all thresholds of a plan.
+pub fn evaluate_all(plan: &PlanSpec, rec: &Recorder, elapsed: Duration) -> Vec<ThresholdResult> {
+    plan.thresholds.iter().map(|t| evaluate(plan, t, rec, elapsed)).collect()
+}
+
+fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) -> Option<f64> {
+    let selected: Vec<usize> = (0..plan.requests.len()).filter(|&i| t.request.as_ref().is_none_or(|r| &plan.requests[i].name == r)).collect();
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let requests: u64 = selected.iter().map(|&i| rec.requests[i].count()).sum();
+    match t.metric {
+        MetricKind::Latency | MetricKind::Ttfb => {
+            let mut h: Option<Histo> = None;
+            for &i in &selected {
+                let src = if t.metric == MetricKind::Latency { &rec.requests[i].latency } else { &rec.requests[i].ttfb };
+                match h.as_mut() {
+                    Some(h) => {
+                        let _ = h.add(src);
+                    }
+                    None => h = Some(src.clone()),
+                }
+            }
+            let h = h.filter(|h| !h.is_empty())?;
+            let ms = |us: u64| us as f64 / 1000.0;
+            Some(match t.agg {
+                Agg::Percentile(p) => ms(h.value_at_quantile(p / 100.0)),
+                Agg::Avg => h.mean() / 1000.0,
+                Agg::Min => ms(h.min()),
+                Agg::Max => ms(h.max()),
+                Agg::Count => h.len() as f64,
+                Agg::Rate => return None,
+            })
+        }
+        MetricKind::Errors => {
+            let errors: u64 = selected.iter().map(|&i| rec.requests[i].error_count()).sum();
+            match t.agg {
+                Agg::Count => Some(errors as f64),
+                _ => (requests > 0).then(|| errors as f64 / requests as f64),
+            }
+        }
+        MetricKind::Checks => {
+            let (pass, fail) = plan.checks.iter().enumerate().filter(|(_, k)| t.request.as_ref().is_none_or(|r| &k.request == r)).fold((0, 0), |(p, f), (i, _)| (p + rec.checks[i].0, f + rec.checks[i].1));
+            match t.agg {
+                Agg::Count => Some((pass + fail) as f64),
+                _ => (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64),
+            }
+        }
+        MetricKind::Requests => match t.agg {
+            Agg::Count => Some(requests as f64),
+            _ => (requests > 0).then(|| requests as f64 / secs),
+        },
+        MetricKind::Iterations => {
+            let n = rec.total_iterations();
+            match t.agg {
+                Agg::Count => Some(n as f64),
+                _ => (n > 0).then(|| n as f64 / secs),
+            }
+        }
+        MetricKind::Dropped => {
+            let started = rec.lag.len();
+            match t.agg {
+                Agg::Count => Some(rec.dropped as f64),
+                _ => (started + rec.dropped > 0).then(|| rec.dropped as f64 / (started + rec.dropped) as f64),
+            }
+        }
+    }
+}
+
+/// The best grade whose bounds the figures meet; `poor` when none is met, `None` when the plan
+/// has no grade table or nothing was measured.
+pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -> Option<String> {
+    if bands.is_empty() || requests == 0 {
+        return None;
+    }
+    let p95 = Duration::from_micros(latency.value_at_quantile(0.95));
+    let rate = errors as f64 / requests as f64;
+    Some(bands.iter().find(|b| p95 <= b.p95 && rate <= b.error_rate).map(|b| b.grade.clone()).unwrap_or_else(|| "poor".into()))
+}
+
+/// Bounds past which the generator, not the target, decided the figures.
+pub const MAX_DROPPED_RATIO: f64 = 0.01;
+/// Dispatch lag p99 above this makes the latency figures untrustworthy.
+pub const MAX_LAG_P99: Duration = Duration::from_millis(100);
+
+/// Whether the generator kept up with its schedule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Validity {
+    /// `valid` or `invalid`.
+    pub status: &'static str,
+    /// Which bound was crossed, in words.
+    pub reasons: Vec<String>,
+    pub dropped_ratio: f64,
+    pub dispatch_lag: LatencyStats,
+}
+
+/// Checks dropped iterations and dispatch lag against their bounds.
+pub fn validity(rec: &Recorder) -> Validity {
+    let started = rec.lag.len();
+    let dropped_ratio = if started + rec.dropped == 0 { 0.0 } else { rec.dropped as f64 / (started + rec.dropped) as f64 };
+    let lag = LatencyStats::of(&rec.lag);
+    let mut reasons = Vec::new();
+    if dropped_ratio > MAX_DROPPED_RATIO {
+        reasons.push(format!(
+            "{:.1}% of iterations were dropped at max_in_flight (limit {:.0}%): raise max_in_flight or lower the rate",
+            dropped_ratio * 100.0,
+            MAX_DROPPED_RATIO * 100.0
+        ));
+    }
+    if lag.p99_ms > MAX_LAG_P99.as_secs_f64() * 1000.0 {
+        reasons.push(format!(
+            "dispatch lag p99 was {:.1} ms (limit {} ms): the generator could not keep its schedule",
+            lag.p99_ms,
+            MAX_LAG_P99.as_millis()
+        ));
+    }
+    Validity { status: if reasons.is_empty() { "valid" } else { "invalid" }, reasons, dropped_ratio, dispatch_lag: lag }
+}
+
+/// Stops a run when a threshold marked `abort_on_fail` fails, once its `delay_abort_eval`
+/// has passed. Evaluated every second on everything recorded so far.
+pub struct AbortGuard {
+    plan: std::sync::Arc<PlanSpec>,
+}
+
+impl AbortGuard {
+    pub fn new(plan: std::sync::Arc<PlanSpec>) -> Self {
+        Self { plan }
+    }
+
+    /// The reason to abort, if a guarded threshold fails now.
+    pub fn check(&self, total: &Recorder, elapsed: Duration) -> Option<String> {
+        self.plan
+            .thresholds
+            .iter()
+            .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
+            .map(|t| evaluate(&self.plan, t, total, elapsed))
+            .find(|r| r.verdict == Verdict::Fail)
+            .map(|r| format!("threshold {}: {} failed (observed {:.3}) and has abort_on_fail", r.metric, r.expr, r.observed.unwrap_or(f64::NAN)))
+    }
+}

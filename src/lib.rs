@@ -1,0 +1,27 @@
+//! # loadpacer
+//!
+//! Scheduled, coordinated-omission-correct HTTP load testing.
+//!
+//! # Layout
+//! The folders are the stages of the pipeline; dependencies point downstream only.
+//!
+//! ```text
+//! config ─▶ run (plan ▶ executor ▶ scenario ▶ client) ──HTTP──▶ target
+//!                │ one Recorder per worker, batches every 1 s (bounded, try_send)
+//!                ▼
+//!            measure (merged histograms, windows) ─▶ judge (thresholds, grades, validity)
+//!                                                      ─▶ report (summary JSON, console)
+//! ```
+//! - [`config`]: YAML → raw serde mirror → validated domain types.
+//! - [`run`]: load shapes → one arrival/VU schedule; workers driving scenarios over HTTP.
+//! - [`measure`]: per-worker recorders (HdrHistogram + counters); depends on nothing of ours.
+//! - [`judge`]: thresholds, grades, run validity.
+//! - [`report`]: the versioned summary and the console views.
+//! - [`demo`]: the built-in demo target with latency, error and stall knobs.
+
+pub mod config;
+pub mod demo;
+pub mod judge;
+pub mod measure;
+pub mod report;
+pub mod run;

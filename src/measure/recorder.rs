@@ -1,0 +1,373 @@
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A latency histogram in microseconds: 1 µs to 1 h at 3 significant digits, grown on demand so
+/// that a histogram that only saw milliseconds stays small.
+pub type Histo = Histogram<u64>;
+
+const MAX_MICROS: u64 = 3_600_000_000;
+
+fn new_histo() -> Histo {
+    let mut h = Histogram::new(3).expect("3 significant digits is valid");
+    h.auto(true);
+    h
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_MICROS)
+}
+
+/// Why a request failed. The label values are part of the public metric and JSON schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The per-request timeout fired.
+    Timeout,
+    /// TCP connect failed (refused, unreachable, or blocked by the allowlist).
+    Connect,
+    /// Name resolution failed.
+    Dns,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The peer reset or closed the connection mid-exchange.
+    Reset,
+    /// The response was not valid HTTP.
+    Protocol,
+    /// The status code was not the expected one (only when a status check is configured or the
+    /// status is 5xx without a check).
+    Status,
+    /// A configured check on the response failed.
+    Check,
+    /// The response body exceeded the configured cap.
+    BodyTooLarge,
+}
+
+impl ErrorKind {
+    /// Every kind, in label order.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Dns,
+        ErrorKind::Tls,
+        ErrorKind::Reset,
+        ErrorKind::Protocol,
+        ErrorKind::Status,
+        ErrorKind::Check,
+        ErrorKind::BodyTooLarge,
+    ];
+
+    /// The label value used in metrics and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Status => "status",
+            ErrorKind::Check => "check",
+            ErrorKind::BodyTooLarge => "body_too_large",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One finished request, as a worker reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Index of the request in the plan's request table.
+    pub request: usize,
+    /// From the intended send time to the end of the response (coordinated-omission corrected).
+    pub latency: Duration,
+    /// From the actual send to the end of the response.
+    pub service: Duration,
+    /// From the actual send to the response headers; `None` when no response arrived.
+    pub ttfb: Option<Duration>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// Why the request counts as failed, if it does.
+    pub error: Option<ErrorKind>,
+}
+
+/// Everything recorded for one request of the plan.
+#[derive(Clone, Debug)]
+pub struct RequestStats {
+    /// Latency from the intended send time.
+    pub latency: Histo,
+    /// Service time from the actual send.
+    pub service: Histo,
+    /// Time to the response headers.
+    pub ttfb: Histo,
+    /// Responses per status code (a handful of codes per request, so a small vector).
+    pub statuses: Vec<(u16, u64)>,
+    errors: [u64; 9],
+}
+
+impl Default for RequestStats {
+    fn default() -> Self {
+        Self {
+            latency: new_histo(),
+            service: new_histo(),
+            ttfb: new_histo(),
+            statuses: Vec::new(),
+            errors: [0; 9],
+        }
+    }
+}
+
+impl RequestStats {
+    /// Number of requests recorded.
+    pub fn count(&self) -> u64 {
+        self.latency.len()
+    }
+
+    /// Number of failed requests of every kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Number of failed requests of one kind.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
+
+    fn record(&mut self, s: &Sample) {
+        let _ = self.latency.record(micros(s.latency));
+        let _ = self.service.record(micros(s.service));
+        if let Some(t) = s.ttfb {
+            let _ = self.ttfb.record(micros(t));
+        }
+        if let Some(code) = s.status {
+            match self.statuses.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) => *n += 1,
+                None => self.statuses.push((code, 1)),
+            }
+        }
+        if let Some(kind) = s.error {
+            self.errors[kind.index()] += 1;
+        }
+    }
+
+    fn merge(&mut self, other: &RequestStats) {
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        let _ = self.ttfb.add(&other.ttfb);
+        for &(code, n) in &other.statuses {
+            match self.statuses.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.statuses.push((code, n)),
+            }
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.ttfb.reset();
+        self.statuses.clear();
+        self.errors = [0; 9];
+    }
+}
+
+/// Summary statistics of one histogram, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LatencyStats {
+    pub min_ms: f64,
+    pub avg_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl LatencyStats {
+    /// Percentiles of a histogram; all zero when it is empty (callers check the count).
+    pub fn of(h: &Histo) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            min_ms: ms(h.min()),
+            avg_ms: h.mean() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// What one worker records between two hand-overs, and what the aggregator merges.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// One entry per request of the plan, by request index.
+    pub requests: Vec<RequestStats>,
+    /// Passed and failed counts per check, by check index.
+    pub checks: Vec<(u64, u64)>,
+    /// Completed iterations per scenario, by scenario index.
+    pub iterations: Vec<u64>,
+    /// Arrivals that could not start because `max_in_flight` was reached.
+    pub dropped: u64,
+    /// Dispatch lag (actual start − intended start) of open-model iterations.
+    pub lag: Histo,
+}
+
+impl Recorder {
+    /// A recorder sized for a plan's tables.
+    pub fn new(requests: usize, checks: usize, scenarios: usize) -> Self {
+        Self {
+            requests: (0..requests).map(|_| RequestStats::default()).collect(),
+            checks: vec![(0, 0); checks],
+            iterations: vec![0; scenarios],
+            dropped: 0,
+            lag: new_histo(),
+        }
+    }
+
+    /// Records one finished request.
+    pub fn record(&mut self, sample: &Sample) {
+        if let Some(r) = self.requests.get_mut(sample.request) {
+            r.record(sample);
+        }
+    }
+
+    /// Records the outcome of one check.
+    pub fn record_check(&mut self, check: usize, passed: bool) {
+        if let Some(c) = self.checks.get_mut(check) {
+            if passed {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+    }
+
+    /// Records a finished iteration of a scenario.
+    pub fn record_iteration(&mut self, scenario: usize) {
+        if let Some(n) = self.iterations.get_mut(scenario) {
+            *n += 1;
+        }
+    }
+
+    /// Records how late an iteration started compared with its intended time.
+    pub fn record_lag(&mut self, lag: Duration) {
+        let _ = self.lag.record(micros(lag));
+    }
+
+    /// Adds another recorder of the same plan into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (a, b) in self.requests.iter_mut().zip(&other.requests) {
+            a.merge(b);
+        }
+        for (a, b) in self.checks.iter_mut().zip(&other.checks) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        for (a, b) in self.iterations.iter_mut().zip(&other.iterations) {
+            *a += b;
+        }
+        self.dropped += other.dropped;
+        let _ = self.lag.add(&other.lag);
+    }
+
+    /// Clears all counts, keeping the allocations.
+    pub fn reset(&mut self) {
+        self.requests.iter_mut().for_each(RequestStats::reset);
+        self.checks.iter_mut().for_each(|c| *c = (0, 0));
+        self.iterations.iter_mut().for_each(|n| *n = 0);
+        self.dropped = 0;
+        self.lag.reset();
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.dropped == 0
+            && self.lag.is_empty()
+            && self.iterations.iter().all(|&n| n == 0)
+            && self.requests.iter().all(|r| r.count() == 0)
+    }
+
+    /// Requests over all request names.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().map(RequestStats::count).sum()
+    }
+
+    /// Failed requests over all request names.
+    pub fn total_errors(&self) -> u64 {
+        self.requests.iter().map(RequestStats::error_count).sum()
+    }
+
+    /// Completed iterations over all scenarios.
+    pub fn total_iterations(&self) -> u64 {
+        self.iterations.iter().sum()
+    }
+
+    /// The latency histogram of all requests merged.
+    pub fn merged_latency(&self) -> Histo {
+        let mut h = new_histo();
+        for r in &self.requests {
+            let _ = h.add(&r.latency);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(request: usize, ms: u64, error: Option<ErrorKind>) -> Sample {
+        Sample {
+            request,
+            latency: Duration::from_millis(ms),
+            service: Duration::from_millis(ms / 2),
+            ttfb: Some(Duration::from_millis(ms / 4)),
+            status: Some(200),
+            error,
+        }
+    }
+
+    #[test]
+    fn merge_adds_counts_and_keeps_percentiles_exact_to_three_digits() {
+        let mut a = Recorder::new(2, 1, 1);
+        let mut b = Recorder::new(2, 1, 1);
+        for ms in 1..=100 {
+            a.record(&sample(0, ms, None));
+            b.record(&sample(0, ms + 100, Some(ErrorKind::Status)));
+        }
+        b.record_check(0, false);
+        b.dropped = 3;
+        a.merge(&b);
+        let r = &a.requests[0];
+        assert_eq!(r.count(), 200);
+        assert_eq!(r.errors_of(ErrorKind::Status), 100);
+        assert_eq!(r.statuses, vec![(200, 200)]);
+        let stats = LatencyStats::of(&r.latency);
+        assert!((stats.p50_ms - 100.0).abs() < 0.2, "{stats:?}");
+        assert!((stats.max_ms - 200.0).abs() < 0.2, "{stats:?}");
+        assert_eq!(a.checks[0], (0, 1));
+        assert_eq!(a.dropped, 3);
+        a.reset();
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn empty_histogram_yields_zero_stats_not_nan() {
+        let r = Recorder::new(1, 0, 1);
+        let s = LatencyStats::of(&r.requests[0].latency);
+        assert_eq!(s, LatencyStats::default());
+    }
+}

@@ -1,0 +1,151 @@
+//! Console views: the live progress line and the end-of-run summary table.
+
+use super::summary::{Outcome, Summary};
+use crate::judge::{AbortGuard, Verdict};
+use crate::measure::LatencyStats;
+use crate::run::{Control, Observer, WindowView};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Shows progress once a second (a rewritten line on a terminal, a log line every 10 s
+/// otherwise) and applies `abort_on_fail` thresholds.
+pub struct Progress {
+    guard: AbortGuard,
+    tty: bool,
+    quiet: bool,
+    last_line: Option<Instant>,
+}
+
+impl Progress {
+    /// `quiet` hides the display but still guards thresholds.
+    pub fn new(guard: AbortGuard, quiet: bool) -> Self {
+        Self { guard, tty: std::io::stderr().is_terminal(), quiet, last_line: None }
+    }
+}
+
+/// One status line: elapsed/total, target vs achieved, window percentiles, errors, in flight.
+pub fn status_line(v: &WindowView<'_>) -> String {
+    let lat = LatencyStats::of(&v.window.merged_latency());
+    let achieved = v.window.total_requests() as f64 / v.window_secs.max(1e-3);
+    let target = if v.open_model { format!("target {:.1}/s", v.target) } else { format!("{} VUs", v.target as u64) };
+    let errors = v.total.total_errors();
+    let reqs = v.total.total_requests().max(1);
+    format!(
+        "[{:>5.0}s/{:.0}s] {}{} achieved {:.1} req/s | p50 {:.1}ms p95 {:.1}ms p99 {:.1}ms | errors {} ({:.2}%) | in flight {} | dropped {}",
+        v.elapsed.as_secs_f64(),
+        v.scheduled.as_secs_f64(),
+        v.phase.map(|p| format!("{p} | ")).unwrap_or_default(),
+        target,
+        achieved,
+        lat.p50_ms,
+        lat.p95_ms,
+        lat.p99_ms,
+        errors,
+        errors as f64 * 100.0 / reqs as f64,
+        v.in_flight,
+        v.total.dropped,
+    )
+}
+
+impl Observer for Progress {
+    fn on_window(&mut self, v: &WindowView<'_>) -> Control {
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            if self.tty {
+                let _ = write!(err, "\r\x1b[2K{}", status_line(v));
+                let _ = err.flush();
+            } else if self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                let _ = writeln!(err, "{}", status_line(v));
+                self.last_line = Some(Instant::now());
+            }
+        }
+        match self.guard.check(v.total, v.elapsed) {
+            Some(reason) => Control::Abort(reason),
+            None => Control::Continue,
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.tty && !self.quiet {
+            eprintln!();
+        }
+    }
+}
+
+/// The end-of-run report: per-request table, thresholds, verdict.
+pub fn render(s: &Summary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nplan {} → {}  ({:.1}s, segment {}, {} model)", s.plan, s.target, s.duration_s, s.segment, s.load.model);
+    let _ = writeln!(
+        o,
+        "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "request", "count", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "err%", "checks"
+    );
+    let ms = |v: f64| if v >= 1000.0 { format!("{:.2}s", v / 1000.0) } else { format!("{v:.1}ms") };
+    for r in &s.requests {
+        let (cp, cf) = r.checks.iter().fold((0, 0), |(p, f), c| (p + c.passed, f + c.failed));
+        let checks = if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) };
+        let name = format!("{}/{}", r.scenario, r.name);
+        let l = &r.latency;
+        let _ = writeln!(
+            o,
+            "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>9}",
+            truncate(&name, 28), r.count, r.rps, ms(l.p50_ms), ms(l.p90_ms), ms(l.p95_ms), ms(l.p99_ms), ms(l.p999_ms), ms(l.max_ms), r.error_rate * 100.0, checks
+        );
+        for (kind, n) in &r.errors {
+            let _ = writeln!(o, "    {n} × {kind}");
+        }
+    }
+    let t = &s.totals;
+    let _ = writeln!(
+        o,
+        "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2}",
+        "TOTAL", t.requests, t.rps, ms(t.latency.p50_ms), ms(t.latency.p90_ms), ms(t.latency.p95_ms), ms(t.latency.p99_ms), ms(t.latency.p999_ms), ms(t.latency.max_ms), t.error_rate * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "iterations {}  dropped {}  dispatch lag p99 {:.2}ms  (latency is measured from the intended send time)",
+        t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
+    );
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(o, "\nthresholds");
+        for th in &s.thresholds {
+            let mark = match th.verdict {
+                Verdict::Pass => "✓ pass   ",
+                Verdict::Fail => "✗ FAIL   ",
+                Verdict::NoData => "? NO DATA",
+            };
+            let observed = th.observed.map(|v| format!("observed {v:.3}")).unwrap_or_else(|| "no samples".into());
+            let _ = writeln!(o, "  {mark} {}: {}  ({observed})", th.metric, th.expr);
+        }
+    }
+    if let Some(g) = &s.grade {
+        let _ = writeln!(o, "\ngrade {g}");
+    }
+    let _ = writeln!(o, "\nresult {}", verdict_word(s.result));
+    for r in &s.reasons {
+        let _ = writeln!(o, "  - {r}");
+    }
+    o
+}
+
+fn verdict_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "PASSED",
+        Outcome::Failed => "FAILED (a threshold failed)",
+        Outcome::Aborted => "ABORTED",
+        Outcome::Interrupted => "INTERRUPTED",
+        Outcome::Invalid => "INVALID (the generator was the bottleneck; these figures do not describe the target)",
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}

@@ -1,0 +1,6 @@
+//! What a run produces for people and programs: the versioned summary and the console views.
+
+pub mod console;
+pub mod summary;
+
+pub use summary::{Outcome, Summary, SCHEMA_VERSION};

@@ -1,0 +1,255 @@
+//! `summary.json`, schema version 1. Fields are only ever added within a version; a change of
+//! meaning bumps `schema_version`. Latencies are in milliseconds, rates per second.
+
+use crate::config::{LoadShape, PlanSpec};
+use crate::judge::{self, ThresholdResult, Validity, Verdict};
+use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
+use crate::run::{Ending, RunOutput};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Version of the summary layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The verdict of a run, and its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Aborted,
+    Interrupted,
+    Invalid,
+}
+
+impl Outcome {
+    /// Exit code of `run` and `hit`.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Passed => 0,
+            Outcome::Failed | Outcome::Aborted => 1,
+            Outcome::Invalid => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// The load as it was configured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSummary {
+    /// `open` (arrival rate) or `closed` (VUs).
+    pub model: &'static str,
+    pub preset: Option<String>,
+    /// `[name, duration_s, from, to]` per phase or stage (rate for open, VUs for closed).
+    pub steps: Vec<(String, f64, f64, f64)>,
+    pub max_in_flight: Option<u64>,
+    pub iterations: Option<u64>,
+}
+
+/// Figures over all requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    pub iterations: u64,
+    pub dropped_iterations: u64,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+    pub latency: LatencyStats,
+}
+
+/// One check's outcome counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckSummary {
+    pub name: String,
+    pub passed: u64,
+    pub failed: u64,
+}
+
+/// Figures of one request name.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestSummary {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+    pub count: u64,
+    pub rps: f64,
+    pub error_rate: f64,
+    /// From the intended send time (coordinated-omission corrected).
+    pub latency: LatencyStats,
+    /// From the actual send.
+    pub service_time: LatencyStats,
+    pub ttfb: LatencyStats,
+    pub statuses: BTreeMap<String, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub checks: Vec<CheckSummary>,
+    pub grade: Option<String>,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool: &'static str,
+    pub tool_version: &'static str,
+    pub plan: String,
+    pub description: Option<String>,
+    pub config_hash: String,
+    pub target: String,
+    /// `I/N` for distributed runs.
+    pub segment: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub scheduled_s: f64,
+    pub result: Outcome,
+    /// Why the run was aborted, interrupted or invalid.
+    pub reasons: Vec<String>,
+    pub load: LoadSummary,
+    pub totals: Totals,
+    pub requests: Vec<RequestSummary>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub grade: Option<String>,
+    pub validity: Validity,
+    pub windows: Vec<WindowPoint>,
+}
+
+impl Summary {
+    /// Judges a finished run and lays out its figures.
+    pub fn build(out: &RunOutput, config_hash: &str) -> Summary {
+        let plan = &out.plan;
+        let total = &out.total;
+        let secs = out.elapsed.as_secs_f64().max(1e-3);
+        let thresholds = judge::evaluate_all(plan, total, out.elapsed);
+        let validity = judge::validity(total);
+        let (result, reasons) = outcome(&out.ending, &thresholds, &validity);
+        let requests = plan.requests.iter().enumerate().map(|(i, k)| request_summary(plan, total, i, &k.scenario, &k.name, &k.method, secs)).collect();
+        let latency = total.merged_latency();
+        let (checks_passed, checks_failed) = total.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
+        let requests_n = total.total_requests();
+        let errors = total.total_errors();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            tool: "loadpacer",
+            tool_version: env!("CARGO_PKG_VERSION"),
+            plan: plan.name.clone(),
+            description: plan.description.clone(),
+            config_hash: config_hash.to_string(),
+            target: plan.target.base_url.to_string(),
+            segment: format!("{}/{}", out.segment.index + 1, out.segment.count),
+            started_at: humantime::format_rfc3339_millis(out.started_at).to_string(),
+            duration_s: out.elapsed.as_secs_f64(),
+            scheduled_s: out.scheduled.as_secs_f64(),
+            result,
+            reasons,
+            load: load_summary(plan),
+            totals: Totals {
+                requests: requests_n,
+                errors,
+                error_rate: ratio(errors, requests_n),
+                rps: requests_n as f64 / secs,
+                iterations: total.total_iterations(),
+                dropped_iterations: total.dropped,
+                checks_passed,
+                checks_failed,
+                latency: LatencyStats::of(&latency),
+            },
+            requests,
+            thresholds,
+            grade: judge::grade(&plan.grades, &latency, errors, requests_n),
+            validity,
+            windows: out.series.points().to_vec(),
+        }
+    }
+
+    /// Pretty JSON with secrets redacted.
+    pub fn to_json(&self, plan: &PlanSpec) -> String {
+        let text = serde_json::to_string_pretty(self).expect("summary serialises");
+        plan.redact(&text)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn outcome(ending: &Ending, thresholds: &[ThresholdResult], validity: &Validity) -> (Outcome, Vec<String>) {
+    let mut reasons = Vec::new();
+    let failed: Vec<_> = thresholds.iter().filter(|t| t.verdict != Verdict::Pass).collect();
+    for t in &failed {
+        let what = if t.verdict == Verdict::NoData { "had no data" } else { "failed" };
+        reasons.push(format!("threshold {}: {} {what}", t.metric, t.expr));
+    }
+    reasons.extend(validity.reasons.iter().cloned());
+    let result = match ending {
+        Ending::Interrupted => Outcome::Interrupted,
+        _ if validity.status == "invalid" => Outcome::Invalid,
+        Ending::Aborted(why) => {
+            reasons.insert(0, why.clone());
+            Outcome::Aborted
+        }
+        Ending::Completed if failed.is_empty() => Outcome::Passed,
+        Ending::Completed => Outcome::Failed,
+    };
+    if result == Outcome::Interrupted {
+        reasons.insert(0, "interrupted before the schedule ended; figures cover the part that ran".into());
+    }
+    (result, reasons)
+}
+
+fn request_summary(plan: &PlanSpec, total: &Recorder, i: usize, scenario: &str, name: &str, method: &str, secs: f64) -> RequestSummary {
+    let r: &RequestStats = &total.requests[i];
+    let checks = plan
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.scenario == scenario && k.request == name)
+        .map(|(ci, k)| CheckSummary { name: k.name.clone(), passed: total.checks[ci].0, failed: total.checks[ci].1 })
+        .collect();
+    RequestSummary {
+        scenario: scenario.to_string(),
+        name: name.to_string(),
+        method: method.to_string(),
+        count: r.count(),
+        rps: r.count() as f64 / secs,
+        error_rate: ratio(r.error_count(), r.count()),
+        latency: LatencyStats::of(&r.latency),
+        service_time: LatencyStats::of(&r.service),
+        ttfb: LatencyStats::of(&r.ttfb),
+        statuses: r.statuses.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+        errors: ErrorKind::ALL.iter().filter(|k| r.errors_of(**k) > 0).map(|k| (k.as_str(), r.errors_of(*k))).collect(),
+        checks,
+        grade: judge::grade(&plan.grades, &r.latency, r.error_count(), r.count()),
+    }
+}
+
+fn load_summary(plan: &PlanSpec) -> LoadSummary {
+    let (model, steps, max_in_flight) = match &plan.load.shape {
+        LoadShape::Open { phases, max_in_flight } => ("open", phases.iter().map(|p| (p.name.clone(), p.duration.as_secs_f64(), p.rate, p.ramp_to)).collect(), Some(*max_in_flight)),
+        LoadShape::Closed { stages } => {
+            let mut from = 0.0;
+            let steps = stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let step = (format!("stage-{}", i + 1), s.duration.as_secs_f64(), from, s.target as f64);
+                    from = s.target as f64;
+                    step
+                })
+                .collect();
+            ("closed", steps, None)
+        }
+    };
+    LoadSummary { model, preset: plan.load.preset.clone(), steps, max_in_flight, iterations: plan.load.iterations }
+}

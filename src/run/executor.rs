@@ -1,0 +1,305 @@
+//! Workers. Each worker is one task that owns a recorder and a set of in-flight iterations
+//! (a `FuturesUnordered`, not a task per request) and sleeps until its next intended start.
+//! Open and closed models differ only in what starts an iteration (an arrival time or a free
+//! VU slot); the loop, the recording and the stop logic are shared.
+
+use super::plan::{share_of, Schedule, Segment};
+use super::scenario::{IterationResult, Runtime, VuState};
+use crate::config::DataOrder;
+use crate::measure::Recorder;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use rand::Rng;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+type Iteration = Pin<Box<dyn Future<Output = (usize, VuState, usize, IterationResult)> + Send>>;
+
+/// What every worker of a run shares.
+pub struct Shared {
+    pub rt: Arc<Runtime>,
+    pub schedule: Schedule,
+    pub start: Instant,
+    pub workers: u64,
+    pub segment: Segment,
+    /// Stop starting iterations; in-flight ones get `graceful_stop` to finish.
+    pub stop: CancellationToken,
+    /// Iterations that may still start, when the plan has an iteration limit.
+    pub iterations_left: Option<AtomicI64>,
+    /// In-flight iterations per worker, published once per batch.
+    pub in_flight: Vec<AtomicU64>,
+}
+
+/// Runs worker `w` until its schedule ends or the run is stopped, sending a batch every second.
+pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>) {
+    let plan = &shared.rt.plan;
+    let mut rec = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
+    let mut inflight: FuturesUnordered<Iteration> = FuturesUnordered::new();
+    let mut driver = Driver::new(&shared, w);
+    let end = shared.start + shared.schedule.duration();
+    let mut flush = tokio::time::interval_at(shared.start + Duration::from_secs(1), Duration::from_secs(1));
+    let sleep = tokio::time::sleep_until(shared.start);
+    tokio::pin!(sleep);
+    let mut stopping = false;
+    let mut deadline = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    loop {
+        let wake = if stopping { None } else { driver.next_wake(&shared, inflight.len()) };
+        if let Some(at) = wake {
+            if sleep.deadline() != at {
+                sleep.as_mut().reset(at);
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled(), if !stopping => {
+                stopping = true;
+                deadline = Instant::now() + plan.load.graceful_stop;
+            }
+            _ = tokio::time::sleep_until(deadline), if stopping => break,
+            Some((slot, vu, scenario, result)) = inflight.next(), if !inflight.is_empty() => {
+                record(&mut rec, scenario, &result);
+                driver.done(slot, vu);
+                if !stopping {
+                    driver.restart_idle(&shared, &mut inflight);
+                }
+            }
+            _ = &mut sleep, if wake.is_some() => {
+                let now = Instant::now();
+                if now >= end || driver.finished {
+                    stopping = true;
+                    deadline = now.max(end) + plan.load.graceful_stop;
+                } else {
+                    driver.launch(&shared, now, &mut inflight, &mut rec);
+                    if driver.finished {
+                        stopping = true;
+                        deadline = now + plan.load.graceful_stop;
+                    }
+                }
+            }
+            _ = flush.tick() => {
+                shared.in_flight[w as usize].store(inflight.len() as u64, Ordering::Relaxed);
+                hand_over(&batches, &mut rec);
+            }
+        }
+        if stopping && inflight.is_empty() {
+            break;
+        }
+        if !stopping && wake.is_none() && inflight.is_empty() && driver.finished {
+            break;
+        }
+    }
+    // Iterations still running at the deadline are dropped (their connections closed); they
+    // were never recorded, so nothing half-measured leaks into the results.
+    drop(inflight);
+    shared.in_flight[w as usize].store(0, Ordering::Relaxed);
+    let _ = batches.send(rec).await;
+}
+
+fn record(rec: &mut Recorder, scenario: usize, result: &IterationResult) {
+    for s in &result.samples {
+        rec.record(s);
+    }
+    for &(c, passed) in &result.checks {
+        rec.record_check(c, passed);
+    }
+    rec.record_iteration(scenario);
+}
+
+/// Hands the batch over without ever waiting: if the aggregator is behind, the batch stays
+/// here and is merged into the next one.
+fn hand_over(batches: &mpsc::Sender<Recorder>, rec: &mut Recorder) {
+    if rec.is_empty() {
+        return;
+    }
+    let batch = rec.clone();
+    rec.reset();
+    if let Err(mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back)) = batches.try_send(batch) {
+        rec.merge(&back);
+    }
+}
+
+/// What starts iterations in one worker.
+struct Driver {
+    mode: Mode,
+    /// Worker-local VU states, by slot.
+    slots: Vec<Option<VuState>>,
+    seq: u64,
+    finished: bool,
+    w: u64,
+    total_weight: u32,
+}
+
+enum Mode {
+    /// Arrival `m` of this worker is global arrival `seg + N·(w + W·m)`.
+    Open { m: u64, free: Vec<usize> },
+    /// Slots below the current VU target loop their scenario.
+    Closed { idle: Vec<bool> },
+}
+
+impl Driver {
+    fn new(shared: &Shared, w: u64) -> Self {
+        let seg = shared.segment;
+        let total_weight = shared.rt.plan.scenarios.iter().map(|s| s.weight).sum();
+        let (mode, slots) = match &shared.schedule {
+            Schedule::Open { max_in_flight, .. } => {
+                let cap = share_of(share_of(*max_in_flight, seg.index, seg.count), w, shared.workers).max(1) as usize;
+                (Mode::Open { m: 0, free: (0..cap).rev().collect() }, vec![None; cap])
+            }
+            Schedule::Closed(v) => {
+                let n = share_of(share_of(v.peak(), seg.index, seg.count), w, shared.workers) as usize;
+                (Mode::Closed { idle: vec![true; n] }, vec![None; n])
+            }
+        };
+        let mut d = Self { mode, slots, seq: 0, finished: false, w, total_weight };
+        for (i, s) in d.slots.iter_mut().enumerate() {
+            *s = Some(VuState { vars: shared.rt.base_vars.clone(), vu: vu_id(shared, w, i as u64), iteration: 0 });
+        }
+        d
+    }
+
+    fn next_wake(&mut self, shared: &Shared, _inflight: usize) -> Option<Instant> {
+        match &self.mode {
+            Mode::Open { m, .. } => match shared.schedule_arrival(self.w, *m) {
+                Some(t) => Some(shared.start + t),
+                None => {
+                    self.finished = true;
+                    None
+                }
+            },
+            // Re-check the VU target ten times a second; a finished VU restarts at once in `done`.
+            Mode::Closed { .. } => Some(Instant::now().max(shared.start) + Duration::from_millis(100)),
+        }
+    }
+
+    fn launch(&mut self, shared: &Shared, now: Instant, inflight: &mut FuturesUnordered<Iteration>, rec: &mut Recorder) {
+        if matches!(self.mode, Mode::Closed { .. }) {
+            return self.fill_vus(shared, now, inflight);
+        }
+        // Start every arrival that is due; when the worker fell behind, the late ones start now
+        // and their lag is recorded. With no free slot the arrival is dropped, and counted.
+        while let Mode::Open { m, free } = &mut self.mode {
+            let Some(t) = shared.schedule_arrival(self.w, *m) else {
+                self.finished = true;
+                return;
+            };
+            let intended = shared.start + t;
+            if intended > now {
+                return;
+            }
+            *m += 1;
+            let Some(slot) = free.pop() else {
+                rec.dropped += 1;
+                continue;
+            };
+            if !take_iteration(shared) {
+                self.finished = true;
+                return;
+            }
+            rec.record_lag(now - intended);
+            self.start(shared, slot, intended, inflight);
+        }
+    }
+
+    fn fill_vus(&mut self, shared: &Shared, now: Instant, inflight: &mut FuturesUnordered<Iteration>) {
+        let target = self.vu_target(shared, now);
+        for slot in 0..target {
+            let Mode::Closed { idle } = &mut self.mode else { return };
+            if idle[slot] {
+                if !take_iteration(shared) {
+                    self.finished = true;
+                    return;
+                }
+                idle[slot] = false;
+                self.start(shared, slot, now, inflight);
+            }
+        }
+    }
+
+    fn vu_target(&self, shared: &Shared, now: Instant) -> usize {
+        let Schedule::Closed(v) = &shared.schedule else { return 0 };
+        let total = v.vus_at(now.saturating_duration_since(shared.start));
+        let seg = shared.segment;
+        (share_of(share_of(total, seg.index, seg.count), self.w, shared.workers) as usize).min(self.slots.len())
+    }
+
+    fn done(&mut self, slot: usize, vu: VuState) {
+        self.slots[slot] = Some(vu);
+        match &mut self.mode {
+            Mode::Open { free, .. } => free.push(slot),
+            Mode::Closed { idle } => idle[slot] = true,
+        }
+    }
+
+    /// Restarts finished VUs right away in the closed model (no 100 ms gap between loops).
+    fn restart_idle(&mut self, shared: &Shared, inflight: &mut FuturesUnordered<Iteration>) {
+        if matches!(self.mode, Mode::Closed { .. }) && !self.finished {
+            self.fill_vus(shared, Instant::now(), inflight);
+        }
+    }
+
+    fn start(&mut self, shared: &Shared, slot: usize, intended: Instant, inflight: &mut FuturesUnordered<Iteration>) {
+        let Some(mut vu) = self.slots[slot].take() else { return };
+        let plan = &shared.rt.plan;
+        let scenario = pick_scenario(plan, self.total_weight);
+        if let Some(data) = &plan.data {
+            let i = match data.order {
+                DataOrder::Sequential => (self.seq * shared.workers + self.w) as usize,
+                DataOrder::Random => rand::rng().random_range(0..data.rows.len()),
+            } % data.rows.len();
+            for (col, val) in data.columns.iter().zip(&data.rows[i]) {
+                vu.vars.insert(col.clone(), val.clone());
+            }
+        }
+        self.seq += 1;
+        let rt = shared.rt.clone();
+        inflight.push(
+            async move {
+                let steps = &rt.plan.scenarios[scenario].steps;
+                let result = rt.iterate(steps, &mut vu, intended.into_std()).await;
+                vu.iteration += 1;
+                (slot, vu, scenario, result)
+            }
+            .boxed(),
+        );
+    }
+}
+
+impl Shared {
+    /// Offset of this worker's `m`-th arrival.
+    fn schedule_arrival(&self, w: u64, m: u64) -> Option<Duration> {
+        let Schedule::Open { arrivals, .. } = &self.schedule else { return None };
+        let k = self.segment.index + self.segment.count * (w + self.workers * m);
+        arrivals.nth(k)
+    }
+}
+
+fn vu_id(shared: &Shared, w: u64, slot: u64) -> u64 {
+    shared.segment.index + shared.segment.count * (w + shared.workers * slot) + 1
+}
+
+fn take_iteration(shared: &Shared) -> bool {
+    match &shared.iterations_left {
+        Some(left) => left.fetch_sub(1, Ordering::Relaxed) > 0,
+        None => true,
+    }
+}
+
+fn pick_scenario(plan: &crate::config::PlanSpec, total_weight: u32) -> usize {
+    if plan.scenarios.len() == 1 {
+        return 0;
+    }
+    let mut x = rand::rng().random_range(0..total_weight.max(1));
+    for (i, s) in plan.scenarios.iter().enumerate() {
+        if x < s.weight {
+            return i;
+        }
+        x -= s.weight;
+    }
+    0
+}

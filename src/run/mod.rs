@@ -1,0 +1,234 @@
+//! Running a plan: setup, workers, the once-a-second aggregation, and the stop logic.
+//!
+//! The run does not know how its windows are judged or shown: it hands each window to an
+//! [`Observer`], which may ask it to abort.
+
+pub mod client;
+pub mod executor;
+pub mod plan;
+pub mod scenario;
+
+use crate::config::{Limits, PlanSpec};
+use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries};
+use executor::Shared;
+use plan::{Schedule, Segment};
+use scenario::{Runtime, VuState};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How a run is carried out.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub segment: Segment,
+    /// Worker tasks; defaults to the number of cores.
+    pub workers: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            segment: Segment::WHOLE,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        }
+    }
+}
+
+/// What an observer is shown once a second.
+pub struct WindowView<'a> {
+    pub elapsed: Duration,
+    pub scheduled: Duration,
+    /// Intended arrivals per second (open model) or VUs (closed model) right now.
+    pub target: f64,
+    pub open_model: bool,
+    pub phase: Option<&'a str>,
+    /// What happened since the previous view.
+    pub window: &'a Recorder,
+    pub window_secs: f64,
+    /// Everything so far.
+    pub total: &'a Recorder,
+    pub in_flight: u64,
+}
+
+/// The observer's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    Continue,
+    Abort(String),
+}
+
+/// Watches a run once a second (progress display, thresholds with `abort_on_fail`).
+pub trait Observer: Send {
+    fn on_window(&mut self, view: &WindowView<'_>) -> Control;
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// The schedule (or the iteration limit) was completed.
+    Completed,
+    /// Stopped from outside (Ctrl-C, SIGTERM, cancel).
+    Interrupted,
+    /// Stopped by a threshold or a failed setup; the reason says which.
+    Aborted(String),
+}
+
+/// Everything a run measured.
+pub struct RunOutput {
+    pub plan: Arc<PlanSpec>,
+    pub segment: Segment,
+    pub started_at: SystemTime,
+    pub elapsed: Duration,
+    pub scheduled: Duration,
+    pub ending: Ending,
+    pub total: Recorder,
+    pub series: WindowSeries,
+}
+
+/// The run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+}
+
+/// Points kept in a run's time series (downsampled beyond that).
+const SERIES_POINTS: usize = 720;
+
+/// Runs one plan to its end, or until `interrupt` is cancelled.
+pub async fn execute(
+    plan: Arc<PlanSpec>,
+    limits: &Limits,
+    opts: RunOptions,
+    observer: &mut dyn Observer,
+    interrupt: CancellationToken,
+) -> Result<RunOutput, RunError> {
+    let client = client::Client::new(&plan.target, &limits.allow_targets)?;
+    let mut rt = Runtime::new(plan.clone(), client);
+    let mut total = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
+    let started_at = SystemTime::now();
+    let schedule = Schedule::of(&plan.load.shape);
+    let scheduled = schedule.duration();
+    if let Err(reason) = setup(&mut rt, &mut total).await {
+        return Ok(RunOutput { plan, segment: opts.segment, started_at, elapsed: Duration::ZERO, scheduled, ending: Ending::Aborted(reason), total, series: WindowSeries::new(2) });
+    }
+    let workers = opts.workers.max(1) as u64;
+    let shared = Arc::new(Shared {
+        rt: Arc::new(rt),
+        schedule,
+        start: Instant::now() + Duration::from_millis(5),
+        workers,
+        segment: opts.segment,
+        stop: CancellationToken::new(),
+        iterations_left: plan.load.iterations.map(|n| AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)),
+        in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let (tx, rx) = mpsc::channel(4 * workers as usize);
+    let handles: Vec<_> = (0..workers).map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone()))).collect();
+    drop(tx);
+    let (ending, series) = aggregate(&shared, rx, &mut total, observer, interrupt).await;
+    for h in handles {
+        let _ = h.await;
+    }
+    Ok(RunOutput { plan, segment: opts.segment, started_at, elapsed: shared.start.elapsed(), scheduled, ending, total, series })
+}
+
+/// Runs the setup steps once; their captures become every VU's starting variables.
+async fn setup(rt: &mut Runtime, total: &mut Recorder) -> Result<(), String> {
+    if rt.plan.setup.is_empty() {
+        return Ok(());
+    }
+    let mut vu = VuState::default();
+    let result = rt.iterate(&rt.plan.setup, &mut vu, std::time::Instant::now()).await;
+    for s in &result.samples {
+        total.record(s);
+    }
+    for &(c, ok) in &result.checks {
+        total.record_check(c, ok);
+    }
+    let failed_check = result.checks.iter().any(|(_, ok)| !ok);
+    if result.failed || failed_check {
+        let kinds: Vec<&str> = result.samples.iter().filter_map(|s| s.error.map(|e| e.as_str())).collect();
+        return Err(format!("setup failed ({}); the load was not started", kinds.join(", ")));
+    }
+    rt.base_vars = vu.vars;
+    Ok(())
+}
+
+async fn aggregate(
+    shared: &Shared,
+    mut rx: mpsc::Receiver<Recorder>,
+    total: &mut Recorder,
+    observer: &mut dyn Observer,
+    interrupt: CancellationToken,
+) -> (Ending, WindowSeries) {
+    let plan = &shared.rt.plan;
+    let mut window = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
+    let mut series = WindowSeries::new(SERIES_POINTS);
+    let mut tick = tokio::time::interval_at(shared.start + Duration::from_millis(1100), Duration::from_secs(1));
+    let mut last = shared.start;
+    let mut ending = Ending::Completed;
+    let scheduled = shared.schedule.duration();
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(b) => { window.merge(&b); total.merge(&b); }
+                None => break,
+            },
+            _ = interrupt.cancelled(), if ending == Ending::Completed => {
+                ending = Ending::Interrupted;
+                shared.stop.cancel();
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let elapsed = now.saturating_duration_since(shared.start);
+                let phase = phase_name(shared, elapsed);
+                let view = WindowView {
+                    elapsed,
+                    scheduled,
+                    target: shared.schedule.target_at(elapsed) / shared.segment.count as f64,
+                    open_model: matches!(shared.schedule, Schedule::Open { .. }),
+                    phase,
+                    window: &window,
+                    window_secs: (now - last).as_secs_f64(),
+                    total,
+                    in_flight: shared.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum(),
+                };
+                if let Control::Abort(reason) = observer.on_window(&view) {
+                    if ending == Ending::Completed {
+                        ending = Ending::Aborted(reason);
+                        shared.stop.cancel();
+                    }
+                }
+                series.push(point(&view));
+                window.reset();
+                last = now;
+            }
+        }
+    }
+    (ending, series)
+}
+
+fn phase_name(shared: &Shared, elapsed: Duration) -> Option<&str> {
+    let (Schedule::Open { arrivals, .. }, crate::config::LoadShape::Open { phases, .. }) = (&shared.schedule, &shared.rt.plan.load.shape) else {
+        return None;
+    };
+    arrivals.phase_at(elapsed).map(|i| phases[i].name.as_str())
+}
+
+fn point(v: &WindowView<'_>) -> WindowPoint {
+    let lat = LatencyStats::of(&v.window.merged_latency());
+    WindowPoint {
+        t_s: v.elapsed.as_secs_f64(),
+        width_s: v.window_secs,
+        requests: v.window.total_requests(),
+        errors: v.window.total_errors(),
+        p50_ms: lat.p50_ms,
+        p95_ms: lat.p95_ms,
+        p99_ms: lat.p99_ms,
+        target: v.target,
+    }
+}

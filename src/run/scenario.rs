@@ -1,0 +1,302 @@
+//! One iteration of a scenario: render each request, send it, check and capture, think.
+
+use super::client::{Client, Failure, Response};
+use crate::config::{
+    BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec, Template,
+    Vars,
+};
+use crate::measure::{ErrorKind, Sample};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-VU variables: captures, the current CSV row, setup captures.
+#[derive(Debug, Clone, Default)]
+pub struct VuState {
+    pub vars: HashMap<String, String>,
+    pub vu: u64,
+    pub iteration: u64,
+}
+
+impl Vars for VuState {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+    fn vu(&self) -> u64 {
+        self.vu
+    }
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+}
+
+/// What one iteration produced, handed back to the worker that records it.
+#[derive(Debug, Default)]
+pub struct IterationResult {
+    pub samples: Vec<Sample>,
+    pub checks: Vec<(usize, bool)>,
+    /// Set when a transport error ended the iteration early.
+    pub failed: bool,
+}
+
+/// A request's parts that do not change between iterations, built once.
+struct Prepared {
+    url: Option<reqwest::Url>,
+    headers: Option<HeaderMap>,
+    body: Option<Bytes>,
+}
+
+/// A plan ready to run: the client and every static request prepared.
+pub struct Runtime {
+    pub plan: Arc<PlanSpec>,
+    pub client: Client,
+    prepared: Vec<Prepared>,
+    /// Variables captured by the setup steps, copied into every VU.
+    pub base_vars: HashMap<String, String>,
+}
+
+impl Runtime {
+    /// Prepares every request whose URL, headers or body have no template.
+    pub fn new(plan: Arc<PlanSpec>, client: Client) -> Self {
+        let mut prepared: Vec<Prepared> = (0..plan.requests.len())
+            .map(|_| Prepared { url: None, headers: None, body: None })
+            .collect();
+        let steps = plan.setup.iter().chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()));
+        for step in steps {
+            if let StepSpec::Request(r) = step {
+                prepared[r.index] = prepare(&plan, r);
+            }
+        }
+        Self { plan, client, prepared, base_vars: HashMap::new() }
+    }
+
+    /// Runs `steps` for one VU. `intended` is when the iteration should have started: the
+    /// first request's latency is measured from it (coordinated-omission correction); later
+    /// requests are measured from their own send.
+    pub async fn iterate(&self, steps: &[StepSpec], vu: &mut VuState, intended: Instant) -> IterationResult {
+        let mut out = IterationResult { samples: Vec::with_capacity(steps.len()), ..Default::default() };
+        let mut intended = Some(intended);
+        for step in steps {
+            match step {
+                StepSpec::Think { min, max } => {
+                    let d = if min == max { *min } else { rand::rng().random_range(*min..=*max) };
+                    tokio::time::sleep(d).await;
+                }
+                StepSpec::Request(r) => {
+                    let ok = self.exchange(r, vu, intended.take(), &mut out).await;
+                    if !ok {
+                        out.failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One request: returns false when a transport error should end the iteration.
+    async fn exchange(&self, r: &RequestSpec, vu: &mut VuState, intended: Option<Instant>, out: &mut IterationResult) -> bool {
+        let req = match self.build(r, vu) {
+            Ok(req) => req,
+            Err(kind) => {
+                out.samples.push(Sample { request: r.index, latency: Duration::ZERO, service: Duration::ZERO, ttfb: None, status: None, error: Some(kind) });
+                return false;
+            }
+        };
+        let sent = Instant::now();
+        let result = self.client.send(req, r.needs_body()).await;
+        let done = Instant::now();
+        let service = done - sent;
+        let latency = done - intended.unwrap_or(sent).min(sent);
+        match result {
+            Ok(resp) => {
+                let error = self.judge(r, &resp, latency, vu, out);
+                out.samples.push(Sample { request: r.index, latency, service, ttfb: Some(resp.ttfb), status: Some(resp.status), error });
+                true
+            }
+            Err(Failure { kind, status, ttfb }) => {
+                out.samples.push(Sample { request: r.index, latency, service, ttfb, status, error: Some(kind) });
+                // A status was seen (the body failed): the exchange happened, later steps may run.
+                status.is_some() && kind != ErrorKind::Reset
+            }
+        }
+    }
+
+    /// Applies checks and captures; returns the error kind the sample counts as, if any.
+    fn judge(&self, r: &RequestSpec, resp: &Response, latency: Duration, vu: &mut VuState, out: &mut IterationResult) -> Option<ErrorKind> {
+        let body = resp.body.as_deref().unwrap_or_default();
+        let json: Option<serde_json::Value> = if r.checks.iter().any(|c| matches!(c.kind, CheckKind::JsonExists(_) | CheckKind::JsonEquals(..)))
+            || r.captures.iter().any(|c| matches!(c.source, CaptureSource::Json(_)))
+        {
+            serde_json::from_slice(body).ok()
+        } else {
+            None
+        };
+        let mut error = None;
+        for c in &r.checks {
+            let passed = match &c.kind {
+                CheckKind::Status(codes) => codes.contains(&resp.status),
+                CheckKind::HeaderContains(h, v) => resp.headers.get(h).and_then(|x| x.to_str().ok()).is_some_and(|x| x.contains(v.as_str())),
+                CheckKind::BodyContains(s) => memfind(body, s.as_bytes()),
+                CheckKind::BodyRegex(re) => std::str::from_utf8(body).is_ok_and(|b| re.is_match(b)),
+                CheckKind::JsonExists(p) => json.as_ref().is_some_and(|j| !p.query(j).is_empty()),
+                CheckKind::JsonEquals(p, v) => json.as_ref().is_some_and(|j| p.query(j).first() == Some(v)),
+                CheckKind::LatencyBelow(d) => latency < *d,
+            };
+            out.checks.push((c.index, passed));
+            if !passed {
+                let kind = if matches!(c.kind, CheckKind::Status(_)) { ErrorKind::Status } else { ErrorKind::Check };
+                error = Some(error.map_or(kind, |e: ErrorKind| if e == ErrorKind::Status { e } else { kind }));
+            }
+        }
+        if error.is_none() && !r.has_status_check() && resp.status >= 400 {
+            error = Some(ErrorKind::Status);
+        }
+        for cap in &r.captures {
+            let value = match &cap.source {
+                CaptureSource::Json(p) => json.as_ref().and_then(|j| p.query(j).first().map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })),
+                CaptureSource::Header(h) => resp.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string),
+                CaptureSource::Regex(re) => std::str::from_utf8(body).ok().and_then(|b| re.captures(b)).and_then(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str().to_string()),
+            };
+            match value {
+                Some(v) => {
+                    vu.vars.insert(cap.var.clone(), v);
+                }
+                None => {
+                    vu.vars.remove(&cap.var);
+                }
+            }
+        }
+        error
+    }
+
+    /// Builds the request, reusing the prepared parts.
+    fn build(&self, r: &RequestSpec, vu: &VuState) -> Result<reqwest::Request, ErrorKind> {
+        let prep = &self.prepared[r.index];
+        let url = match &prep.url {
+            Some(u) => u.clone(),
+            None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu).ok_or(ErrorKind::Protocol)?,
+        };
+        let mut req = reqwest::Request::new(r.method.clone(), url);
+        match &prep.headers {
+            Some(h) => *req.headers_mut() = h.clone(),
+            None => *req.headers_mut() = headers(&self.plan, r, vu).ok_or(ErrorKind::Protocol)?,
+        }
+        let body = match &prep.body {
+            Some(b) => Some(b.clone()),
+            None => render_body(&r.body, vu),
+        };
+        if let Some(b) = body {
+            *req.body_mut() = Some(b.into());
+        }
+        if let Some(t) = r.timeout {
+            *req.timeout_mut() = Some(t);
+        }
+        Ok(req)
+    }
+}
+
+fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
+    let vu = VuState::default();
+    let url_static = r.url.as_static().is_some() && r.query.iter().all(|(_, t)| t.as_static().is_some());
+    let headers_static = plan.target.headers.iter().chain(&r.headers).all(|(_, t)| t.as_static().is_some());
+    let body_static = match &r.body {
+        BodySpec::None => true,
+        BodySpec::Json(j) => json_static(j),
+        BodySpec::Form(f) => f.iter().all(|(_, t)| t.as_static().is_some()),
+        BodySpec::Raw(t) => t.as_static().is_some(),
+    };
+    Prepared {
+        url: url_static.then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu)).flatten(),
+        headers: headers_static.then(|| headers(plan, r, &vu)).flatten(),
+        body: if body_static && !matches!(r.body, BodySpec::None) { render_body(&r.body, &vu) } else { None },
+    }
+}
+
+fn json_static(j: &JsonTemplate) -> bool {
+    match j {
+        JsonTemplate::Value(_) => true,
+        JsonTemplate::Str(t) => t.as_static().is_some(),
+        JsonTemplate::Array(a) => a.iter().all(json_static),
+        JsonTemplate::Object(o) => o.iter().all(|(_, v)| json_static(v)),
+    }
+}
+
+/// Base URL + relative path + query. The path is appended to the base path, never replacing
+/// the host: a scenario cannot point load elsewhere.
+fn join_url(base: &reqwest::Url, path: &str, query: &[(String, Template)], vu: &VuState) -> Option<reqwest::Url> {
+    let mut s = base.as_str().trim_end_matches('/').to_string();
+    if !path.starts_with('/') {
+        s.push('/');
+    }
+    s.push_str(path);
+    let mut url = reqwest::Url::parse(&s).ok()?;
+    if url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
+        return None;
+    }
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, t) in query {
+            pairs.append_pair(k, &t.render(vu));
+        }
+    }
+    Some(url)
+}
+
+fn headers(plan: &PlanSpec, r: &RequestSpec, vu: &VuState) -> Option<HeaderMap> {
+    let mut h = HeaderMap::new();
+    for (name, t) in plan.target.headers.iter().chain(&r.headers) {
+        let mut v = HeaderValue::from_str(&t.render(vu)).ok()?;
+        if matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization") {
+            v.set_sensitive(true);
+        }
+        h.insert(name.clone(), v);
+    }
+    match &r.body {
+        BodySpec::Json(_) => {
+            h.entry(http::header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
+        }
+        BodySpec::Form(_) => {
+            h.entry(http::header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/x-www-form-urlencoded"));
+        }
+        _ => {}
+    }
+    Some(h)
+}
+
+fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
+    match body {
+        BodySpec::None => None,
+        BodySpec::Raw(t) => Some(Bytes::from(t.render(vu))),
+        BodySpec::Json(j) => Some(Bytes::from(render_json(j, vu).to_string())),
+        BodySpec::Form(f) => {
+            let mut ser = reqwest::Url::parse("http://x/").ok()?;
+            {
+                let mut pairs = ser.query_pairs_mut();
+                for (k, t) in f {
+                    pairs.append_pair(k, &t.render(vu));
+                }
+            }
+            Some(Bytes::from(ser.query().unwrap_or_default().to_string()))
+        }
+    }
+}
+
+fn render_json(j: &JsonTemplate, vu: &VuState) -> serde_json::Value {
+    match j {
+        JsonTemplate::Value(v) => v.clone(),
+        JsonTemplate::Str(t) => serde_json::Value::String(t.render(vu)),
+        JsonTemplate::Array(a) => serde_json::Value::Array(a.iter().map(|x| render_json(x, vu)).collect()),
+        JsonTemplate::Object(o) => serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), render_json(v, vu))).collect()),
+    }
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
