@@ -1,1 +1,375 @@
-fn main(){}
+//! The `loadpacer` command line. Exit codes of `run` and `hit`: 0 passed, 1 a threshold
+//! failed or the run was aborted, 2 bad config or usage, 3 run invalid (the generator was the
+//! bottleneck), 130 interrupted.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use loadpacer::config::{self, Config, PlanSpec};
+use loadpacer::demo::{self, DemoOptions};
+use loadpacer::judge::AbortGuard;
+use loadpacer::report::{console, Outcome, Summary};
+use loadpacer::run::{self, plan::Segment, RunOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const EXAMPLES: &str = "\
+Examples:
+  loadpacer demo-target --listen 127.0.0.1:8080 &     # a target to practise on
+  loadpacer validate config/examples/demo.yaml        # every error, with file:line:column
+  loadpacer run config/examples/demo.yaml --out out/  # one run, summary.json in out/
+  loadpacer run config/examples/demo.yaml --with-demo-target   # demo target started in-process
+  loadpacer hit http://127.0.0.1:8080/ --rate 200 -d 10s
+  loadpacer hit http://127.0.0.1:8080/ -c 50 -n 10000 --json result.json
+
+Exit codes (run, hit): 0 passed, 1 threshold failed or aborted, 2 bad config or usage,
+3 invalid (the generator was the bottleneck), 130 interrupted.";
+
+#[derive(Parser)]
+#[command(name = "loadpacer", version, about = "Coordinated-omission-correct HTTP load testing from YAML plans", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the plans of a file (or one of them) and exit with the verdict.
+    Run(RunArgs),
+    /// Ad-hoc load against one URL, no file needed.
+    Hit(HitArgs),
+    /// Check a config file and print every error.
+    Validate {
+        /// The YAML file.
+        file: PathBuf,
+    },
+    /// Start the built-in demo target (latency, error and stall knobs).
+    DemoTarget(DemoArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The YAML plan file.
+    file: PathBuf,
+    /// Run only this plan (default: every plan in the file, in name order).
+    #[arg(long)]
+    plan: Option<String>,
+    /// Write summary.json here (one sub-folder per plan when several run).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run the I-th of N equal shares of the load, e.g. 2/4, for distributed runs.
+    #[arg(long, value_parser = Segment::parse)]
+    segment: Option<Segment>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Start the built-in demo target in-process on this loopback address first
+    /// (the example plans use 127.0.0.1:18080).
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:18080")]
+    with_demo_target: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+struct HitArgs {
+    /// Absolute http(s) URL.
+    url: String,
+    /// Closed model: this many concurrent connections (VUs). With --rate: max in flight.
+    #[arg(short = 'c', long)]
+    concurrency: Option<u64>,
+    /// Open model: arrivals per second (latency measured from the intended send time).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to run.
+    #[arg(short = 'd', long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after this many requests.
+    #[arg(short = 'n', long)]
+    requests: Option<u64>,
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    method: String,
+    /// Header "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Request body.
+    #[arg(long)]
+    body: Option<String>,
+    /// Per-request timeout.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    timeout: Duration,
+    /// Write {requests, rps, p50_ms, p90_ms, p99_ms, max_ms, avg_ms, errors} here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Base latency of every response.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    latency: Duration,
+    /// Random extra latency, uniform in 0..=JITTER.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    jitter: Duration,
+    /// Share of responses answered with 500.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Body size of `/`.
+    #[arg(long, default_value_t = 2)]
+    body_size: usize,
+    /// Freeze all responses for X out of every Y, e.g. 1s/5s.
+    #[arg(long, value_parser = parse_stall)]
+    stall: Option<(Duration, Duration)>,
+}
+
+fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
+    let (a, b) = s.split_once('/').ok_or("write FREEZE/EVERY, e.g. 1s/5s")?;
+    let a = humantime::parse_duration(a).map_err(|e| e.to_string())?;
+    let b = humantime::parse_duration(b).map_err(|e| e.to_string())?;
+    if a >= b || b.is_zero() {
+        return Err("the freeze must be shorter than its period".into());
+    }
+    Ok((a, b))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOADPACER_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.cmd {
+        Cmd::Validate { file } => Ok(validate(&file)),
+        Cmd::Run(args) => run_file(args).await,
+        Cmd::Hit(args) => hit(args).await,
+        Cmd::DemoTarget(args) => demo_target(args).await,
+    }
+}
+
+fn load(file: &Path) -> Option<Config> {
+    match config::load_file(file) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s) in {}; fix them and run `loadpacer validate {}`", errors.0.len(), file.display(), file.display());
+            None
+        }
+    }
+}
+
+fn validate(file: &Path) -> u8 {
+    let Some(cfg) = load(file) else { return 2 };
+    for p in &cfg.plans {
+        println!("{}", describe_plan(p));
+    }
+    println!("{}: OK, {} plan(s)", file.display(), cfg.plans.len());
+    0
+}
+
+fn describe_plan(p: &PlanSpec) -> String {
+    let shape = match &p.load.shape {
+        config::LoadShape::Open { phases, max_in_flight } => {
+            let peak = phases.iter().map(|ph| ph.rate.max(ph.ramp_to)).fold(0.0, f64::max);
+            format!("open model, {} phase(s), peak {peak}/s, max_in_flight {max_in_flight}", phases.len())
+        }
+        config::LoadShape::Closed { stages } => format!("closed model, {} stage(s), peak {} VUs", stages.len(), stages.iter().map(|s| s.target).max().unwrap_or(0)),
+    };
+    let requests: usize = p.requests.len();
+    format!(
+        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s)",
+        p.name,
+        humantime::format_duration(p.load.duration()),
+        shape,
+        p.target.base_url,
+        p.scenarios.len(),
+        requests,
+        p.checks.len(),
+        p.thresholds.len()
+    )
+}
+
+/// Ctrl-C or SIGTERM cancels the token (graceful stop); a second one exits at once.
+fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let next = async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        next.await;
+        eprintln!("\nstopping: finishing in-flight requests (press Ctrl-C again to quit at once)");
+        t.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn run_file(args: RunArgs) -> Result<u8> {
+    let Some(cfg) = load(&args.file) else { return Ok(2) };
+    let plans: Vec<Arc<PlanSpec>> = match &args.plan {
+        Some(name) => match cfg.plan(name) {
+            Some(p) => vec![p.clone()],
+            None => {
+                let names: Vec<&str> = cfg.plans.iter().map(|p| p.name.as_str()).collect();
+                eprintln!("error: no plan named {name:?} in {}; plans: {}", args.file.display(), names.join(", "));
+                return Ok(2);
+            }
+        },
+        None => cfg.plans.clone(),
+    };
+    let opts = RunOptions { segment: args.segment.unwrap_or(Segment::WHOLE), ..Default::default() };
+    let interrupt = interrupt_token();
+    let demo_stop = CancellationToken::new();
+    let _demo_guard = demo_stop.clone().drop_guard();
+    if let Some(addr) = args.with_demo_target {
+        if !addr.ip().is_loopback() {
+            eprintln!("error: --with-demo-target takes a loopback address such as 127.0.0.1:18080");
+            return Ok(2);
+        }
+        let opts = DemoOptions { latency: Duration::from_millis(2), jitter: Duration::from_millis(8), body_size: 256, ..Default::default() };
+        demo::start(addr, opts, demo_stop.clone()).await.with_context(|| format!("cannot start the demo target on {addr}; is the port in use?"))?;
+    }
+    let mut worst = Outcome::Passed;
+    for plan in &plans {
+        let out_dir = args.out.as_ref().map(|d| if plans.len() > 1 { d.join(&plan.name) } else { d.clone() });
+        let outcome = run_plan(plan.clone(), &cfg, opts, args.quiet, out_dir.as_deref(), interrupt.clone()).await?;
+        if outcome.exit_code() > worst.exit_code() {
+            worst = outcome;
+        }
+        if outcome == Outcome::Interrupted {
+            break;
+        }
+    }
+    Ok(worst.exit_code() as u8)
+}
+
+async fn run_plan(plan: Arc<PlanSpec>, cfg: &Config, opts: RunOptions, quiet: bool, out: Option<&Path>, interrupt: CancellationToken) -> Result<Outcome> {
+    if !quiet {
+        eprintln!("{}", describe_plan(&plan));
+    }
+    let mut progress = console::Progress::new(AbortGuard::new(plan.clone()), quiet);
+    let output = run::execute(plan.clone(), &cfg.limits, opts, &mut progress, interrupt).await?;
+    drop(progress);
+    let summary = Summary::build(&output, &cfg.hash);
+    print!("{}", plan.redact(&console::render(&summary)));
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("summary.json");
+        std::fs::write(&path, summary.to_json(&plan)).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(summary.result)
+}
+
+/// Builds a one-request plan as JSON (a subset of YAML) so that `hit` goes through the same
+/// validation as a file: URL rules, header rules, limits.
+fn hit_config(a: &HitArgs) -> Result<Config> {
+    let url = reqwest::Url::parse(&a.url).with_context(|| format!("{:?} is not an absolute URL", a.url))?;
+    let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    let base = match url.port() {
+        Some(p) => format!("{base}:{p}"),
+        None => base,
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let mut headers = serde_json::Map::new();
+    for h in &a.headers {
+        let (k, v) = h.split_once(':').with_context(|| format!("header {h:?} must be \"Name: value\""))?;
+        headers.insert(k.trim().to_string(), v.trim().into());
+    }
+    let duration = a.duration.unwrap_or(if a.requests.is_some() { Duration::from_secs(3600) } else { Duration::from_secs(10) });
+    let d = format!("{}ms", duration.as_millis().max(1000));
+    let load = match (a.rate, a.concurrency) {
+        (Some(rate), c) => serde_json::json!({ "phases": [{ "name": "hit", "duration": d, "rate": rate }], "max_in_flight": c.unwrap_or(1000), "iterations": a.requests }),
+        (None, c) => serde_json::json!({ "vus": [{ "duration": d, "target": c.unwrap_or(10) }], "iterations": a.requests }),
+    };
+    let mut request = serde_json::json!({ "name": "hit", "method": a.method, "url": path, "headers": headers });
+    if let Some(b) = &a.body {
+        request["body"] = b.clone().into();
+    }
+    let doc = serde_json::json!({
+        "targets": { "hit": { "base_url": base, "timeout": format!("{}ms", a.timeout.as_millis().max(1)) } },
+        "plans": { "hit": { "target": "hit", "load": load, "scenarios": [{ "name": "hit", "steps": [{ "request": request }] }] } }
+    });
+    let text = serde_json::to_string(&doc)?;
+    match config::load_str(&text, "hit", None, &|_| None) {
+        Ok(mut cfg) => {
+            // `-c N` means N connections from the first second, not a ramp from zero.
+            if let Some(p) = cfg.plans.first_mut() {
+                let plan = Arc::make_mut(p);
+                if let config::LoadShape::Closed { stages } = &mut plan.load.shape {
+                    let n = stages[0].target;
+                    stages.insert(0, config::Stage { duration: Duration::ZERO, target: n });
+                }
+            }
+            Ok(cfg)
+        }
+        Err(e) => bail!("{}", e.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("\n")),
+    }
+}
+
+async fn hit(a: HitArgs) -> Result<u8> {
+    let cfg = match hit_config(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(2);
+        }
+    };
+    let plan = cfg.plans[0].clone();
+    let mut progress = console::Progress::new(AbortGuard::new(plan.clone()), a.quiet);
+    let output = run::execute(plan.clone(), &cfg.limits, RunOptions::default(), &mut progress, interrupt_token()).await?;
+    drop(progress);
+    let s = Summary::build(&output, &cfg.hash);
+    print!("{}", console::render(&s));
+    if let Some(path) = &a.json {
+        let t = &s.totals;
+        let doc = serde_json::json!({
+            "requests": t.requests, "rps": t.rps, "p50_ms": t.latency.p50_ms, "p90_ms": t.latency.p90_ms,
+            "p99_ms": t.latency.p99_ms, "max_ms": t.latency.max_ms, "avg_ms": t.latency.avg_ms, "errors": t.errors,
+            "dropped": t.dropped_iterations, "result": s.result.as_str(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(s.result.exit_code() as u8)
+}
+
+async fn demo_target(a: DemoArgs) -> Result<u8> {
+    let opts = DemoOptions { latency: a.latency, jitter: a.jitter, error_rate: a.error_rate, body_size: a.body_size, stall: a.stall };
+    let stop = CancellationToken::new();
+    let (addr, handle) = demo::start(a.listen, opts, stop.clone()).await.with_context(|| format!("cannot listen on {}; is the port in use? pick another with --listen", a.listen))?;
+    eprintln!("demo target listening on http://{addr} (endpoints: /, /products?page=N, POST /auth/login, POST /orders, /bytes?size=N; any takes ?delay_ms=&status=&size=)");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) { s.recv().await; } } => {}
+    }
+    stop.cancel();
+    let _ = handle.await;
+    Ok(0)
+}

@@ -1,1 +1,154 @@
+//! The built-in demo target: a small HTTP service on loopback with knobs for latency, errors,
+//! body size and a stall mode, plus a login → token → order flow. The examples, the tests and
+//! `serve --demo` drive it.
+//!
+//! Every endpoint also takes `?delay_ms=N`, `?status=N` and `?size=N` to override the knobs
+//! for one request.
 
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The demo target's behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Base service time of every response.
+    pub latency: Duration,
+    /// Uniform random extra latency in `0..=jitter`.
+    pub jitter: Duration,
+    /// Share of responses answered with 500 (0..=1).
+    pub error_rate: f64,
+    /// Body size of `/` responses.
+    pub body_size: usize,
+    /// Freeze every response for `.0` out of every `.1` (the coordinated-omission test).
+    pub stall: Option<(Duration, Duration)>,
+}
+
+struct State {
+    opts: DemoOptions,
+    started: Instant,
+    orders: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Binds `addr` and serves until `shutdown` is cancelled. Returns the bound address.
+pub async fn start(addr: SocketAddr, opts: DemoOptions, shutdown: CancellationToken) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let state = Arc::new(State { opts, started: Instant::now(), orders: AtomicU64::new(0), requests: AtomicU64::new(0) });
+    let handle = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(state.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                tokio::select! {
+                    _ = conn => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+    });
+    Ok((local, handle))
+}
+
+fn query_num(req: &Request<Incoming>, key: &str) -> Option<u64> {
+    req.uri().query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.parse().ok()).flatten()
+    })
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    let o = &state.opts;
+    let mut delay = o.latency;
+    if !o.jitter.is_zero() {
+        delay += rand::rng().random_range(Duration::ZERO..=o.jitter);
+    }
+    if let Some(ms) = query_num(&req, "delay_ms") {
+        delay = Duration::from_millis(ms);
+    }
+    if let Some((freeze, every)) = o.stall {
+        // Responses that fall inside a freeze window wait until it ends.
+        let every_us = every.as_micros().max(1);
+        let into = (state.started.elapsed().as_micros() % every_us) as u64;
+        if into < freeze.as_micros() as u64 {
+            delay += Duration::from_micros(freeze.as_micros() as u64 - into);
+        }
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let forced = query_num(&req, "status").and_then(|s| StatusCode::from_u16(s as u16).ok());
+    if let Some(status) = forced {
+        return Ok(reply(status, "application/json", format!("{{\"status\":{}}}", status.as_u16())));
+    }
+    if o.error_rate > 0.0 && rand::rng().random_bool(o.error_rate.clamp(0.0, 1.0)) {
+        return Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, "application/json", "{\"error\":\"injected\"}".into()));
+    }
+    let size = query_num(&req, "size").map(|s| s as usize);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match (method, path.as_str()) {
+        (Method::GET, "/" | "/health") => {
+            let n = size.unwrap_or(o.body_size.max(2));
+            reply(StatusCode::OK, "text/plain", "ok".chars().chain(std::iter::repeat('.')).take(n).collect())
+        }
+        (Method::GET, "/bytes") => reply(StatusCode::OK, "application/octet-stream", ".".repeat(size.unwrap_or(1024))),
+        (Method::GET, "/products") => {
+            let page = query_num(&req, "page").unwrap_or(1);
+            let items: Vec<String> = (0..10).map(|i| {
+                let id = (page.saturating_sub(1)) * 10 + i + 1;
+                format!("{{\"id\":{id},\"name\":\"product-{id}\",\"price\":{}.99}}", 5 + id % 50)
+            }).collect();
+            reply(StatusCode::OK, "application/json", format!("{{\"page\":{page},\"items\":[{}]}}", items.join(",")))
+        }
+        (Method::POST, "/auth/login") => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let ok = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("user").cloned()).is_some();
+            if ok {
+                let token = format!("tok-{}", rand::rng().random::<u32>());
+                reply(StatusCode::OK, "application/json", format!("{{\"token\":\"{token}\"}}"))
+            } else {
+                reply(StatusCode::BAD_REQUEST, "application/json", "{\"error\":\"body must be JSON with a user field\"}".into())
+            }
+        }
+        (Method::POST, "/orders") => {
+            let authed = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer tok-"));
+            if authed {
+                let id = state.orders.fetch_add(1, Ordering::Relaxed) + 1;
+                reply(StatusCode::CREATED, "application/json", format!("{{\"id\":{id},\"status\":\"created\"}}"))
+            } else {
+                reply(StatusCode::UNAUTHORIZED, "application/json", "{\"error\":\"missing or bad bearer token\"}".into())
+            }
+        }
+        _ => reply(StatusCode::NOT_FOUND, "application/json", "{\"error\":\"not found\"}".into()),
+    };
+    Ok(resp)
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r
+}
