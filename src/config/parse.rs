@@ -104,8 +104,17 @@ fn describe(e: &YamlError) -> (Location, String) {
     (loc, msg)
 }
 
+/// The message without the location suffix serde-saphyr adds (we print the location first).
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+    let line = s.lines().next().unwrap_or(s).trim();
+    let line = match line.find(" at line ") {
+        Some(i) => line[..i].trim_end_matches(','),
+        None => line,
+    };
+    match line.strip_prefix("budget breached: ") {
+        Some(what) => format!("refused: the YAML expands beyond the parser budget ({what}); anchors/aliases or nesting are too large"),
+        None => line.to_string(),
+    }
 }
 
 /// The expected key closest to a misspelt one, if any is close enough to be a typo.

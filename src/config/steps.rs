@@ -226,7 +226,7 @@ impl<'a> StepCompiler<'a> {
         if let Some(r) = &ch.body_regex {
             match regex::Regex::new(&r.value) {
                 Ok(re) => kinds.push((format!("body matches /{}/", r.value), CheckKind::BodyRegex(re))),
-                Err(e) => c.at(&r.referenced, &format!("{path}.body_regex"), format!("{:?} is not a valid regex: {e}", r.value)),
+                Err(e) => c.at(&r.referenced, &format!("{path}.body_regex"), format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e))),
             }
         }
         for (p, v) in &ch.json {
@@ -263,7 +263,7 @@ impl<'a> StepCompiler<'a> {
         } else if let Some(h) = v.strip_prefix("header:") {
             HeaderName::from_bytes(h.trim().as_bytes()).map(CaptureSource::Header).map_err(|_| format!("{h:?} is not a valid header name"))
         } else if let Some(r) = v.strip_prefix("regex:") {
-            regex::Regex::new(r.trim()).map(CaptureSource::Regex).map_err(|e| format!("{r:?} is not a valid regex: {e}"))
+            regex::Regex::new(r.trim()).map(CaptureSource::Regex).map_err(|e| format!("{r:?} is not a valid regex: {}", regex_reason(&e)))
         } else {
             Err(format!("{v:?} must be a JSONPath ($.token), header:NAME or regex:PATTERN"))
         };
@@ -371,4 +371,10 @@ pub(super) fn preset(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str
         }
     };
     Some(LoadShape::Open { phases, max_in_flight })
+}
+
+/// The last line of a regex error (the reason), without the multi-line caret drawing.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string()
 }

@@ -228,11 +228,12 @@ fn check_url(c: &mut Collector, limits: &Limits, s: &S<String>, path: &str) -> O
         return fail("must not contain user:password@; put credentials in a header from env".into());
     }
     let host = url.host_str().unwrap_or_default().to_string();
-    if !text.to_ascii_lowercase().contains(&host) {
-        return fail(format!("spells its host in a non-canonical form; write {host}"));
-    }
     if let Err(msg) = host_allowed(&host, &limits.allow_targets) {
         return fail(msg);
+    }
+    // `0x7f000001`, `2130706433` and `127.1` all parse as 127.0.0.1: refuse the disguises.
+    if !text.to_ascii_lowercase().contains(&host) {
+        return fail(format!("spells its host in a non-canonical form; write {host}"));
     }
     Some(url)
 }

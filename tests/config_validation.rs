@@ -1,0 +1,138 @@
+//! Every invalid-config fixture, with the exact messages a user sees (rows A1–A15), and every
+//! example plan validates.
+
+mod support;
+
+use loadpacer::config;
+use std::time::{Duration, Instant};
+
+fn errors_of(name: &str) -> Vec<String> {
+    let path = support::fixture(&format!("config/{name}"));
+    let env = |k: &str| (k == "LOADPACER_TEST_SET").then(|| "x".to_string());
+    let text = std::fs::read_to_string(&path).unwrap();
+    match config::load_str(&text, name, path.parent(), &env) {
+        Ok(_) => panic!("{name} should be rejected"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a01_to_a15_invalid_fixtures_give_located_messages() {
+    let table: &[(&str, &[&str])] = &[
+        ("invalid-a01-malformed.yaml", &["invalid-a01-malformed.yaml:5:5: missing field `load`"]),
+        ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
+        ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
+        ("invalid-a02-unknown-field.yaml", &["invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2)"]),
+        ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate mapping key: t, set DuplicateKeyPolicy in Options if acceptable"]),
+        ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
+        ("invalid-a04-rates.yaml", &[
+            "invalid-a04-rates.yaml:9:34: plans.p.load.phases[0].rate: rate 0 must be > 0 and <= limits.max_rps (1000)",
+            "invalid-a04-rates.yaml:10:34: plans.p.load.phases[1].rate: rate -5 must be > 0 and <= limits.max_rps (1000)",
+            "invalid-a04-rates.yaml:11:34: plans.p.load.phases[2].rate: rate NaN must be > 0 and <= limits.max_rps (1000)",
+            "invalid-a04-rates.yaml:12:34: plans.p.load.phases[3].rate: rate 5000 must be > 0 and <= limits.max_rps (1000)",
+        ]),
+        ("invalid-a04-overflow.yaml", &["invalid-a04-overflow.yaml:9:34: invalid floating point"]),
+        ("invalid-a05-durations.yaml", &[
+            "invalid-a05-durations.yaml:8:23: plans.p.load.phases[0].duration: \"0s\" must be greater than zero",
+            "invalid-a05-durations.yaml:9:23: plans.p.load.phases[1].duration: \"500ms\" is too short; the minimum is 1s",
+            "invalid-a05-durations.yaml:10:23: plans.p.load.phases[2].duration: \"-5s\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
+            "invalid-a05-durations.yaml:11:23: plans.p.load.phases[3].duration: \"ten seconds\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
+        ]),
+        ("invalid-a07-caps.yaml", &[
+            "invalid-a07-caps.yaml:7:66: plans.open.load.max_in_flight: 1000 exceeds limits.max_in_flight (500)",
+            "invalid-a07-caps.yaml:14:44: plans.closed.load.vus[0].target: 500 VUs exceed limits.max_vus (100)",
+        ]),
+        ("invalid-a09-thresholds.yaml", &[
+            "invalid-a09-thresholds.yaml:12:34: plans.p.thresholds[0].expr: expression \"p(95) 500ms\" needs an operator: <, <=, >, >= or ==",
+            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped",
+            "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency and ttfb take p(N), avg, min, max or count; errors, checks, requests, iterations and dropped take rate or count",
+            "invalid-a09-thresholds.yaml:15:34: plans.p.thresholds[3].expr: limit \"500\" must be a duration with a unit, e.g. 500ms or 1.5s",
+            "invalid-a09-thresholds.yaml:16:19: plans.p.thresholds[4].metric: request \"nope\" is not a request name of this plan",
+        ]),
+        ("invalid-a11-alias-bomb.yaml", &["invalid-a11-alias-bomb.yaml:20:24: refused: the YAML expands beyond the parser budget (RecordedAnchorEvents { recorded_anchor_events: 100001 }); anchors/aliases or nesting are too large"]),
+        ("invalid-a12-urls.yaml", &[
+            "invalid-a12-urls.yaml: plans: no plan is defined; add at least one under `plans:`",
+            "invalid-a12-urls.yaml:2:25: targets.userinfo.base_url: \"http://admin:pw@127.0.0.1:8080\" must not contain user:password@; put credentials in a header from env",
+            "invalid-a12-urls.yaml:3:21: targets.file.base_url: \"file:///etc/passwd\" uses scheme \"file\"; only http and https are allowed",
+            "invalid-a12-urls.yaml:4:23: targets.gopher.base_url: \"gopher://127.0.0.1:70\" uses scheme \"gopher\"; only http and https are allowed",
+            "invalid-a12-urls.yaml:5:25: targets.noscheme.base_url: \"127.0.0.1:8080\" is not an absolute URL (relative URL without a base); write e.g. http://127.0.0.1:8080",
+            "invalid-a12-urls.yaml:6:23: targets.spaces.base_url: \"http://127.0.0.1:8080/a b\" must not contain spaces",
+        ]),
+        ("invalid-a13-addresses.yaml", &[
+            "invalid-a13-addresses.yaml: plans: no plan is defined; add at least one under `plans:`",
+            "invalid-a13-addresses.yaml:3:25: targets.metadata.base_url: \"http://169.254.169.254/latest\" is a link-local, unspecified or broadcast address (cloud metadata lives there); it is never a load target",
+            "invalid-a13-addresses.yaml:4:23: targets.mapped.base_url: \"http://[::ffff:127.0.0.1]:8080\" is an IPv4-mapped IPv6 address; write the IPv4 address",
+            "invalid-a13-addresses.yaml:5:20: targets.hex.base_url: \"http://0x7f000001:8080\" spells its host in a non-canonical form; write 127.0.0.1",
+            "invalid-a13-addresses.yaml:6:24: targets.outside.base_url: \"http://10.1.2.3:8080\" host 10.1.2.3 is not in limits.allow_targets (127.0.0.0/8, *.staging.example.com)",
+        ]),
+        ("invalid-a14-env.yaml", &[
+            "invalid-a14-env.yaml: plans: no plan is defined; add at least one under `plans:`",
+            "invalid-a14-env.yaml:4:31: targets.t.headers.Authorization: environment variable LOADPACER_TEST_UNSET_TOKEN is not set or empty; export it before loading this file",
+        ]),
+        ("invalid-a15-header-crlf.yaml", &["invalid-a15-header-crlf.yaml:10:60: plans.p.scenarios[0].steps[0].request.headers.X-Evil: header value must not contain CR or LF"]),
+        ("invalid-steps.yaml", &[
+            "invalid-steps.yaml:5:13: plans.p.target: \"tt\" is not a defined target; did you mean \"t\"?",
+            "invalid-steps.yaml:10:38: plans.p.scenarios[0].steps[0].request.url: variable \"order_id\" is never captured and is not a CSV column; capture it in an earlier step or the setup",
+            "invalid-steps.yaml:11:42: plans.p.scenarios[0].steps[0].check.json.$.items[: \"$.items[\" is not a valid JSONPath (RFC 9535), e.g. $.items[0].id",
+            "invalid-steps.yaml:11:64: plans.p.scenarios[0].steps[0].check.body_regex: \"([a-z\" is not a valid regex: unclosed character class",
+            "invalid-steps.yaml:12:31: plans.p.scenarios[0].steps[0].capture.token: \"token\" must be a JSONPath ($.token), header:NAME or regex:PATTERN",
+            "invalid-steps.yaml:13:20: plans.p.scenarios[0].steps[1].think: \"3s..1s\": the lower bound is above the upper bound",
+        ]),
+    ];
+    let mut on_disk: Vec<String> = std::fs::read_dir(support::fixture("config"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("invalid-"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = table.iter().map(|(n, _)| n.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "every fixture has a row and every row a fixture");
+    for (name, expected) in table {
+        assert_eq!(&errors_of(name), expected, "messages of {name}");
+    }
+}
+
+#[test]
+fn a11_deep_nesting_and_huge_files_are_refused_fast() {
+    let deep = format!("plans: {}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let t = Instant::now();
+    let err = config::load_str(&deep, "deep.yaml", None, &|_| None).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert!(err.to_string().contains("deep.yaml:"), "{err}");
+
+    let huge = "# padding\n".repeat(5_500_000);
+    let err = config::load_str(&huge, "huge.yaml", None, &|_| None).unwrap_err();
+    assert!(err.to_string().contains("the limit is 4194304 bytes"), "{err}");
+}
+
+#[test]
+fn a14_secret_values_never_appear_in_errors() {
+    let yaml = "targets:\n  t:\n    base_url: \"http://127.0.0.1:1\"\n    headers: { Authorization: \"Bearer {{ env.TOKEN }}\", X-Bad: \"{{ nope( }}\" }\nplans: {}\n";
+    let err = config::load_str(yaml, "s.yaml", None, &|_| Some("hunter2-secret".into())).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn every_example_plan_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = support::loadpacer(&["validate", path.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "expected the seven example plans, found {n}");
+}
+
+#[test]
+fn validate_prints_every_error_and_exits_2() {
+    let out = support::loadpacer(&["validate", support::fixture("config/invalid-a05-durations.yaml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().filter(|l| l.contains("plans.p.load.phases")).count(), 4, "{err}");
+    assert!(err.contains("4 error(s)"), "{err}");
+}

@@ -1,0 +1,103 @@
+//! Shared test helpers: real loopback targets (the demo target and raw TCP fault servers),
+//! config files in temp dirs, and running the real binary.
+#![allow(dead_code)]
+
+use loadpacer::demo::{self, DemoOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A demo target on 127.0.0.1:0; stops when the guard drops.
+pub struct Target {
+    pub addr: SocketAddr,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Target {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub async fn demo_target(opts: DemoOptions) -> Target {
+    let stop = CancellationToken::new();
+    let (addr, _) = demo::start("127.0.0.1:0".parse().unwrap(), opts, stop.clone()).await.unwrap();
+    Target { addr, _stop: stop.drop_guard() }
+}
+
+/// What a raw fault server does with each connection.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// Sends bytes that are not HTTP.
+    Garbage,
+    /// Reads the request, then resets the connection (SO_LINGER 0).
+    Reset,
+    /// Accepts and never answers.
+    Hang,
+    /// Sends headers with a 10 MiB content-length and streams the body.
+    Huge,
+}
+
+/// A raw TCP server on 127.0.0.1:0 that misbehaves; runs until the test's runtime ends.
+pub async fn fault_server(fault: Fault) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                match fault {
+                    Fault::Garbage => {
+                        let _ = s.write_all(b"SMTP READY\x00\x01 garbage\r\n\r\n").await;
+                    }
+                    Fault::Reset => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial").await;
+                        let _ = s.set_linger(Some(Duration::ZERO));
+                        drop(s);
+                        return;
+                    }
+                    Fault::Hang => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Fault::Huge => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").await;
+                        let chunk = vec![b'x'; 65536];
+                        for _ in 0..160 {
+                            let head = format!("{:x}\r\n", chunk.len());
+                            if s.write_all(head.as_bytes()).await.is_err() || s.write_all(&chunk).await.is_err() || s.write_all(b"\r\n").await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = s.write_all(b"0\r\n\r\n").await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Writes a config into a fresh temp dir and returns (dir guard, path).
+pub fn write_config(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    (dir, path)
+}
+
+/// Runs the loadpacer binary with args.
+pub fn loadpacer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadpacer")).args(args).output().unwrap()
+}
+
+/// Path to a file under tests/fixtures.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
