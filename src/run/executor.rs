@@ -10,6 +10,7 @@ use crate::measure::Recorder;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use rand::Rng;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,6 +19,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// Late arrivals a worker keeps waiting for a free slot before it drops them.
+pub const BACKLOG_MAX: usize = 10_000;
 
 type Iteration = Pin<Box<dyn Future<Output = (usize, VuState, usize, IterationResult)> + Send>>;
 
@@ -65,9 +69,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             Some((slot, vu, scenario, result)) = inflight.next(), if !inflight.is_empty() => {
                 record(&mut rec, scenario, &result);
                 driver.done(slot, vu);
-                if !stopping {
-                    driver.restart_idle(&shared, &mut inflight);
-                }
+                driver.refill(&shared, stopping, &mut inflight);
             }
             _ = &mut sleep, if wake.is_some() => {
                 let now = Instant::now();
@@ -97,6 +99,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
     // Iterations still running at the deadline are dropped (their connections closed); they
     // were never recorded, so nothing half-measured leaks into the results.
     drop(inflight);
+    rec.dropped += driver.abandoned();
     shared.in_flight[w as usize].store(0, Ordering::Relaxed);
     let _ = batches.send(rec).await;
 }
@@ -136,8 +139,10 @@ struct Driver {
 }
 
 enum Mode {
-    /// Arrival `m` of this worker is global arrival `seg + N·(w + W·m)`.
-    Open { m: u64, free: Vec<usize> },
+    /// Arrival `m` of this worker is global arrival `seg + N·(w + W·m)`. Arrivals that find
+    /// no free slot wait in `backlog` (their latency still counts from the intended time) and
+    /// are dropped, and counted, only beyond [`BACKLOG_MAX`].
+    Open { m: u64, free: Vec<usize>, backlog: VecDeque<Instant> },
     /// Slots below the current VU target loop their scenario.
     Closed { idle: Vec<bool> },
 }
@@ -149,7 +154,7 @@ impl Driver {
         let (mode, slots) = match &shared.schedule {
             Schedule::Open { max_in_flight, .. } => {
                 let cap = share_of(share_of(*max_in_flight, seg.index, seg.count), w, shared.workers).max(1) as usize;
-                (Mode::Open { m: 0, free: (0..cap).rev().collect() }, vec![None; cap])
+                (Mode::Open { m: 0, free: (0..cap).rev().collect(), backlog: VecDeque::new() }, vec![None; cap])
             }
             Schedule::Closed(v) => {
                 let n = share_of(share_of(v.peak(), seg.index, seg.count), w, shared.workers) as usize;
@@ -181,9 +186,9 @@ impl Driver {
         if matches!(self.mode, Mode::Closed { .. }) {
             return self.fill_vus(shared, now, inflight);
         }
-        // Start every arrival that is due; when the worker fell behind, the late ones start now
-        // and their lag is recorded. With no free slot the arrival is dropped, and counted.
-        while let Mode::Open { m, free } = &mut self.mode {
+        // Start every arrival that is due. The lag (how late the worker got to it) measures
+        // the generator; waiting for a free slot measures the target and shows in latency.
+        while let Mode::Open { m, free, backlog } = &mut self.mode {
             let Some(t) = shared.schedule_arrival(self.w, *m) else {
                 self.finished = true;
                 return;
@@ -193,16 +198,16 @@ impl Driver {
                 return;
             }
             *m += 1;
-            let Some(slot) = free.pop() else {
-                rec.dropped += 1;
-                continue;
-            };
             if !take_iteration(shared) {
                 self.finished = true;
                 return;
             }
             rec.record_lag(now - intended);
-            self.start(shared, slot, intended, inflight);
+            match free.pop() {
+                Some(slot) => self.start(shared, slot, intended, inflight),
+                None if backlog.len() < BACKLOG_MAX => backlog.push_back(intended),
+                None => rec.dropped += 1,
+            }
         }
     }
 
@@ -236,10 +241,29 @@ impl Driver {
         }
     }
 
-    /// Restarts finished VUs right away in the closed model (no 100 ms gap between loops).
-    fn restart_idle(&mut self, shared: &Shared, inflight: &mut FuturesUnordered<Iteration>) {
-        if matches!(self.mode, Mode::Closed { .. }) && !self.finished {
-            self.fill_vus(shared, Instant::now(), inflight);
+    /// Starts waiting arrivals on freed slots (open model, also while stopping: they were due
+    /// before the stop) and restarts finished VUs at once (closed model).
+    fn refill(&mut self, shared: &Shared, stopping: bool, inflight: &mut FuturesUnordered<Iteration>) {
+        match &mut self.mode {
+            Mode::Open { .. } => {
+                while let Mode::Open { free, backlog, .. } = &mut self.mode {
+                    if free.is_empty() || backlog.is_empty() {
+                        break;
+                    }
+                    let (slot, intended) = (free.pop().unwrap(), backlog.pop_front().unwrap());
+                    self.start(shared, slot, intended, inflight);
+                }
+            }
+            Mode::Closed { .. } if !stopping && !self.finished => self.fill_vus(shared, Instant::now(), inflight),
+            Mode::Closed { .. } => {}
+        }
+    }
+
+    /// Arrivals still waiting when the run ends; they never ran.
+    fn abandoned(&self) -> u64 {
+        match &self.mode {
+            Mode::Open { backlog, .. } => backlog.len() as u64,
+            Mode::Closed { .. } => 0,
         }
     }
 
