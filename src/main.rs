@@ -143,10 +143,16 @@ fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOADPACER_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOADPACER_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -170,7 +176,12 @@ fn load(file: &Path) -> Option<Config> {
         Ok(c) => Some(c),
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("{} error(s) in {}; fix them and run `loadpacer validate {}`", errors.0.len(), file.display(), file.display());
+            eprintln!(
+                "{} error(s) in {}; fix them and run `loadpacer validate {}`",
+                errors.0.len(),
+                file.display(),
+                file.display()
+            );
             None
         }
     }
@@ -187,11 +198,24 @@ fn validate(file: &Path) -> u8 {
 
 fn describe_plan(p: &PlanSpec) -> String {
     let shape = match &p.load.shape {
-        config::LoadShape::Open { phases, max_in_flight } => {
-            let peak = phases.iter().map(|ph| ph.rate.max(ph.ramp_to)).fold(0.0, f64::max);
-            format!("open model, {} phase(s), peak {peak}/s, max_in_flight {max_in_flight}", phases.len())
+        config::LoadShape::Open {
+            phases,
+            max_in_flight,
+        } => {
+            let peak = phases
+                .iter()
+                .map(|ph| ph.rate.max(ph.ramp_to))
+                .fold(0.0, f64::max);
+            format!(
+                "open model, {} phase(s), peak {peak}/s, max_in_flight {max_in_flight}",
+                phases.len()
+            )
         }
-        config::LoadShape::Closed { stages } => format!("closed model, {} stage(s), peak {} VUs", stages.len(), stages.iter().map(|s| s.target).max().unwrap_or(0)),
+        config::LoadShape::Closed { stages } => format!(
+            "closed model, {} stage(s), peak {} VUs",
+            stages.len(),
+            stages.iter().map(|s| s.target).max().unwrap_or(0)
+        ),
     };
     let requests: usize = p.requests.len();
     format!(
@@ -212,7 +236,8 @@ fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let next = async {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -229,19 +254,28 @@ fn interrupt_token() -> CancellationToken {
 }
 
 async fn run_file(args: RunArgs) -> Result<u8> {
-    let Some(cfg) = load(&args.file) else { return Ok(2) };
+    let Some(cfg) = load(&args.file) else {
+        return Ok(2);
+    };
     let plans: Vec<Arc<PlanSpec>> = match &args.plan {
         Some(name) => match cfg.plan(name) {
             Some(p) => vec![p.clone()],
             None => {
                 let names: Vec<&str> = cfg.plans.iter().map(|p| p.name.as_str()).collect();
-                eprintln!("error: no plan named {name:?} in {}; plans: {}", args.file.display(), names.join(", "));
+                eprintln!(
+                    "error: no plan named {name:?} in {}; plans: {}",
+                    args.file.display(),
+                    names.join(", ")
+                );
                 return Ok(2);
             }
         },
         None => cfg.plans.clone(),
     };
-    let opts = RunOptions { segment: args.segment.unwrap_or(Segment::WHOLE), ..Default::default() };
+    let opts = RunOptions {
+        segment: args.segment.unwrap_or(Segment::WHOLE),
+        ..Default::default()
+    };
     let interrupt = interrupt_token();
     let demo_stop = CancellationToken::new();
     let _demo_guard = demo_stop.clone().drop_guard();
@@ -250,13 +284,36 @@ async fn run_file(args: RunArgs) -> Result<u8> {
             eprintln!("error: --with-demo-target takes a loopback address such as 127.0.0.1:18080");
             return Ok(2);
         }
-        let opts = DemoOptions { latency: Duration::from_millis(2), jitter: Duration::from_millis(8), body_size: 256, ..Default::default() };
-        demo::start(addr, opts, demo_stop.clone()).await.with_context(|| format!("cannot start the demo target on {addr}; is the port in use?"))?;
+        let opts = DemoOptions {
+            latency: Duration::from_millis(2),
+            jitter: Duration::from_millis(8),
+            body_size: 256,
+            ..Default::default()
+        };
+        demo::start(addr, opts, demo_stop.clone())
+            .await
+            .with_context(|| {
+                format!("cannot start the demo target on {addr}; is the port in use?")
+            })?;
     }
     let mut worst = Outcome::Passed;
     for plan in &plans {
-        let out_dir = args.out.as_ref().map(|d| if plans.len() > 1 { d.join(&plan.name) } else { d.clone() });
-        let outcome = run_plan(plan.clone(), &cfg, opts, args.quiet, out_dir.as_deref(), interrupt.clone()).await?;
+        let out_dir = args.out.as_ref().map(|d| {
+            if plans.len() > 1 {
+                d.join(&plan.name)
+            } else {
+                d.clone()
+            }
+        });
+        let outcome = run_plan(
+            plan.clone(),
+            &cfg,
+            opts,
+            args.quiet,
+            out_dir.as_deref(),
+            interrupt.clone(),
+        )
+        .await?;
         if outcome.exit_code() > worst.exit_code() {
             worst = outcome;
         }
@@ -267,7 +324,14 @@ async fn run_file(args: RunArgs) -> Result<u8> {
     Ok(worst.exit_code() as u8)
 }
 
-async fn run_plan(plan: Arc<PlanSpec>, cfg: &Config, opts: RunOptions, quiet: bool, out: Option<&Path>, interrupt: CancellationToken) -> Result<Outcome> {
+async fn run_plan(
+    plan: Arc<PlanSpec>,
+    cfg: &Config,
+    opts: RunOptions,
+    quiet: bool,
+    out: Option<&Path>,
+    interrupt: CancellationToken,
+) -> Result<Outcome> {
     if !quiet {
         eprintln!("{}", describe_plan(&plan));
     }
@@ -279,7 +343,8 @@ async fn run_plan(plan: Arc<PlanSpec>, cfg: &Config, opts: RunOptions, quiet: bo
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("summary.json");
-        std::fs::write(&path, summary.to_json(&plan)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, summary.to_json(&plan))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(summary.result)
@@ -288,7 +353,8 @@ async fn run_plan(plan: Arc<PlanSpec>, cfg: &Config, opts: RunOptions, quiet: bo
 /// Builds a one-request plan as JSON (a subset of YAML) so that `hit` goes through the same
 /// validation as a file: URL rules, header rules, limits.
 fn hit_config(a: &HitArgs) -> Result<Config> {
-    let url = reqwest::Url::parse(&a.url).with_context(|| format!("{:?} is not an absolute URL", a.url))?;
+    let url = reqwest::Url::parse(&a.url)
+        .with_context(|| format!("{:?} is not an absolute URL", a.url))?;
     let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     let base = match url.port() {
         Some(p) => format!("{base}:{p}"),
@@ -300,16 +366,27 @@ fn hit_config(a: &HitArgs) -> Result<Config> {
     };
     let mut headers = serde_json::Map::new();
     for h in &a.headers {
-        let (k, v) = h.split_once(':').with_context(|| format!("header {h:?} must be \"Name: value\""))?;
+        let (k, v) = h
+            .split_once(':')
+            .with_context(|| format!("header {h:?} must be \"Name: value\""))?;
         headers.insert(k.trim().to_string(), v.trim().into());
     }
-    let duration = a.duration.unwrap_or(if a.requests.is_some() { Duration::from_secs(3600) } else { Duration::from_secs(10) });
+    let duration = a.duration.unwrap_or(if a.requests.is_some() {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_secs(10)
+    });
     let d = format!("{}ms", duration.as_millis().max(1000));
     let load = match (a.rate, a.concurrency) {
-        (Some(rate), c) => serde_json::json!({ "phases": [{ "name": "hit", "duration": d, "rate": rate }], "max_in_flight": c.unwrap_or(1000), "iterations": a.requests }),
-        (None, c) => serde_json::json!({ "vus": [{ "duration": d, "target": c.unwrap_or(10) }], "iterations": a.requests }),
+        (Some(rate), c) => {
+            serde_json::json!({ "phases": [{ "name": "hit", "duration": d, "rate": rate }], "max_in_flight": c.unwrap_or(1000), "iterations": a.requests })
+        }
+        (None, c) => {
+            serde_json::json!({ "vus": [{ "duration": d, "target": c.unwrap_or(10) }], "iterations": a.requests })
+        }
     };
-    let mut request = serde_json::json!({ "name": "hit", "method": a.method, "url": path, "headers": headers });
+    let mut request =
+        serde_json::json!({ "name": "hit", "method": a.method, "url": path, "headers": headers });
     if let Some(b) = &a.body {
         request["body"] = b.clone().into();
     }
@@ -325,12 +402,24 @@ fn hit_config(a: &HitArgs) -> Result<Config> {
                 let plan = Arc::make_mut(p);
                 if let config::LoadShape::Closed { stages } = &mut plan.load.shape {
                     let n = stages[0].target;
-                    stages.insert(0, config::Stage { duration: Duration::ZERO, target: n });
+                    stages.insert(
+                        0,
+                        config::Stage {
+                            duration: Duration::ZERO,
+                            target: n,
+                        },
+                    );
                 }
             }
             Ok(cfg)
         }
-        Err(e) => bail!("{}", e.0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("\n")),
+        Err(e) => bail!(
+            "{}",
+            e.0.iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
     }
 }
 
@@ -344,7 +433,14 @@ async fn hit(a: HitArgs) -> Result<u8> {
     };
     let plan = cfg.plans[0].clone();
     let mut progress = console::Progress::new(AbortGuard::new(plan.clone()), a.quiet);
-    let output = run::execute(plan.clone(), &cfg.limits, RunOptions::default(), &mut progress, interrupt_token()).await?;
+    let output = run::execute(
+        plan.clone(),
+        &cfg.limits,
+        RunOptions::default(),
+        &mut progress,
+        interrupt_token(),
+    )
+    .await?;
     drop(progress);
     let s = Summary::build(&output, &cfg.hash);
     print!("{}", console::render(&s));
@@ -355,15 +451,29 @@ async fn hit(a: HitArgs) -> Result<u8> {
             "p99_ms": t.latency.p99_ms, "max_ms": t.latency.max_ms, "avg_ms": t.latency.avg_ms, "errors": t.errors,
             "dropped": t.dropped_iterations, "result": s.result.as_str(),
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(s.result.exit_code() as u8)
 }
 
 async fn demo_target(a: DemoArgs) -> Result<u8> {
-    let opts = DemoOptions { latency: a.latency, jitter: a.jitter, error_rate: a.error_rate, body_size: a.body_size, stall: a.stall };
+    let opts = DemoOptions {
+        latency: a.latency,
+        jitter: a.jitter,
+        error_rate: a.error_rate,
+        body_size: a.body_size,
+        stall: a.stall,
+    };
     let stop = CancellationToken::new();
-    let (addr, handle) = demo::start(a.listen, opts, stop.clone()).await.with_context(|| format!("cannot listen on {}; is the port in use? pick another with --listen", a.listen))?;
+    let (addr, handle) = demo::start(a.listen, opts, stop.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is the port in use? pick another with --listen",
+                a.listen
+            )
+        })?;
     eprintln!("demo target listening on http://{addr} (endpoints: /, /products?page=N, POST /auth/login, POST /orders, /bytes?size=N; any takes ?delay_ms=&status=&size=)");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

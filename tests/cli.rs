@@ -6,7 +6,12 @@ use loadpacer::demo::DemoOptions;
 use std::process::Command;
 use std::time::Duration;
 
-fn plan_file(url: &str, load: &str, url_path: &str, thresholds: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+fn plan_file(
+    url: &str,
+    load: &str,
+    url_path: &str,
+    thresholds: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     support::write_config(&format!(
         "targets:\n  t: {{ base_url: \"{url}\", headers: {{ X-Api-Key: \"{{{{ env.LOADPACER_TEST_KEY }}}}\" }} }}\nplans:\n  p:\n    target: t\n    load: {load}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: r, url: \"{url_path}\" }}\n    thresholds: {thresholds}\n"
     ))
@@ -14,7 +19,11 @@ fn plan_file(url: &str, load: &str, url_path: &str, thresholds: &str) -> (tempfi
 
 async fn run_cli(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_loadpacer")).args(&args).env("LOADPACER_TEST_KEY", "k-very-secret-42").output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+            .args(&args)
+            .env("LOADPACER_TEST_KEY", "k-very-secret-42")
+            .output()
+            .unwrap()
     })
     .await
     .unwrap()
@@ -23,27 +32,66 @@ async fn run_cli(args: Vec<String>) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_follow_the_verdict_and_summary_is_written() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let (dir, pass) = plan_file(&t.url(), "{ phases: [{ duration: 1s, rate: 10 }] }", "/", "[{ metric: latency, expr: \"p(95) < 2s\" }]");
+    let (dir, pass) = plan_file(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 10 }] }",
+        "/",
+        "[{ metric: latency, expr: \"p(95) < 2s\" }]",
+    );
     let out_dir = dir.path().join("out");
-    let out = run_cli(vec!["run".into(), pass.display().to_string(), "--out".into(), out_dir.display().to_string()]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_cli(vec![
+        "run".into(),
+        pass.display().to_string(),
+        "--out".into(),
+        out_dir.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("result PASSED") && stdout.contains("s/r"), "{stdout}");
+    assert!(
+        stdout.contains("result PASSED") && stdout.contains("s/r"),
+        "{stdout}"
+    );
     let text = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["result"], "passed");
     assert_eq!(json["requests"][0]["count"], 10);
-    assert!(!text.contains("k-very-secret-42"), "secrets never reach the summary");
+    assert!(
+        !text.contains("k-very-secret-42"),
+        "secrets never reach the summary"
+    );
 
-    let (_d, fail) = plan_file(&t.url(), "{ phases: [{ duration: 1s, rate: 10 }] }", "/?status=500", "[{ metric: errors, expr: \"rate < 0.01\" }]");
+    let (_d, fail) = plan_file(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 10 }] }",
+        "/?status=500",
+        "[{ metric: errors, expr: \"rate < 0.01\" }]",
+    );
     let out = run_cli(vec!["run".into(), fail.display().to_string(), "-q".into()]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("✗ FAIL"));
 
-    let out = run_cli(vec!["run".into(), support::fixture("config/invalid-a05-durations.yaml").display().to_string()]).await;
+    let out = run_cli(vec![
+        "run".into(),
+        support::fixture("config/invalid-a05-durations.yaml")
+            .display()
+            .to_string(),
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2));
-    let out = run_cli(vec!["run".into(), pass.display().to_string(), "--plan".into(), "nope".into()]).await;
+    let out = run_cli(vec![
+        "run".into(),
+        pass.display().to_string(),
+        "--plan".into(),
+        "nope".into(),
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plans: p"));
 }
@@ -52,9 +100,19 @@ async fn exit_codes_follow_the_verdict_and_summary_is_written() {
 async fn generator_that_cannot_keep_up_is_invalid_exit_3() {
     // One slot, 1 s responses, 50 arrivals/s: the backlog cannot drain before the grace ends.
     let t = support::demo_target(DemoOptions::default()).await;
-    let (_d, p) = plan_file(&t.url(), "{ phases: [{ duration: 2s, rate: 50 }], max_in_flight: 1, graceful_stop: 1s }", "/?delay_ms=1000", "[]");
+    let (_d, p) = plan_file(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 50 }], max_in_flight: 1, graceful_stop: 1s }",
+        "/?delay_ms=1000",
+        "[]",
+    );
     let out = run_cli(vec!["run".into(), p.display().to_string(), "-q".into()]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
 }
 
@@ -63,9 +121,26 @@ async fn hit_writes_the_json_figures() {
     let t = support::demo_target(DemoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("hit.json");
-    let out = run_cli(vec!["hit".into(), format!("{}/products?page=2", t.url()), "-c".into(), "4".into(), "-n".into(), "300".into(), "-q".into(), "--json".into(), json.display().to_string()]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let out = run_cli(vec![
+        "hit".into(),
+        format!("{}/products?page=2", t.url()),
+        "-c".into(),
+        "4".into(),
+        "-n".into(),
+        "300".into(),
+        "-q".into(),
+        "--json".into(),
+        json.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["requests"], 300);
     assert_eq!(v["errors"], 0);
     for k in ["rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "avg_ms"] {
@@ -78,20 +153,42 @@ async fn hit_writes_the_json_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_gracefully_and_still_writes_the_partial_summary() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let (dir, p) = plan_file(&t.url(), "{ phases: [{ duration: 60s, rate: 20 }] }", "/", "[]");
+    let (dir, p) = plan_file(
+        &t.url(),
+        "{ phases: [{ duration: 60s, rate: 20 }] }",
+        "/",
+        "[]",
+    );
     let out_dir = dir.path().join("out");
     let child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args(["run", p.to_str().unwrap(), "-q", "--out", out_dir.to_str().unwrap()])
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "-q",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
         .env("LOADPACER_TEST_KEY", "x")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(130));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(json["result"], "interrupted");
-    assert!(json["totals"]["requests"].as_u64().unwrap() >= 20, "{}", json["totals"]);
+    assert!(
+        json["totals"]["requests"].as_u64().unwrap() >= 20,
+        "{}",
+        json["totals"]
+    );
     assert!(json["duration_s"].as_f64().unwrap() < 10.0);
 }

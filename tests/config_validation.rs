@@ -87,7 +87,10 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
     on_disk.sort();
     let mut listed: Vec<String> = table.iter().map(|(n, _)| n.to_string()).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "every fixture has a row and every row a fixture");
+    assert_eq!(
+        on_disk, listed,
+        "every fixture has a row and every row a fixture"
+    );
     for (name, expected) in table {
         assert_eq!(&errors_of(name), expected, "messages of {name}");
     }
@@ -98,18 +101,26 @@ fn a11_deep_nesting_and_huge_files_are_refused_fast() {
     let deep = format!("plans: {}{}", "[".repeat(10_000), "]".repeat(10_000));
     let t = Instant::now();
     let err = config::load_str(&deep, "deep.yaml", None, &|_| None).unwrap_err();
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     assert!(err.to_string().contains("deep.yaml:"), "{err}");
 
     let huge = "# padding\n".repeat(5_500_000);
     let err = config::load_str(&huge, "huge.yaml", None, &|_| None).unwrap_err();
-    assert!(err.to_string().contains("the limit is 4194304 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("the limit is 4194304 bytes"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a14_secret_values_never_appear_in_errors() {
     let yaml = "targets:\n  t:\n    base_url: \"http://127.0.0.1:1\"\n    headers: { Authorization: \"Bearer {{ env.TOKEN }}\", X-Bad: \"{{ nope( }}\" }\nplans: {}\n";
-    let err = config::load_str(yaml, "s.yaml", None, &|_| Some("hunter2-secret".into())).unwrap_err();
+    let err =
+        config::load_str(yaml, "s.yaml", None, &|_| Some("hunter2-secret".into())).unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
@@ -121,7 +132,12 @@ fn every_example_plan_validates() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let out = support::loadpacer(&["validate", path.to_str().unwrap()]);
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             n += 1;
         }
     }
@@ -130,9 +146,20 @@ fn every_example_plan_validates() {
 
 #[test]
 fn validate_prints_every_error_and_exits_2() {
-    let out = support::loadpacer(&["validate", support::fixture("config/invalid-a05-durations.yaml").to_str().unwrap()]);
+    let out = support::loadpacer(&[
+        "validate",
+        support::fixture("config/invalid-a05-durations.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().filter(|l| l.contains("plans.p.load.phases")).count(), 4, "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("plans.p.load.phases"))
+            .count(),
+        4,
+        "{err}"
+    );
     assert!(err.contains("4 error(s)"), "{err}");
 }

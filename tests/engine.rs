@@ -16,10 +16,13 @@ async fn run_yaml(yaml: &str) -> Summary {
 }
 
 async fn run_with(yaml: &str, opts: RunOptions) -> Summary {
-    let cfg = config::load_str(yaml, "test.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let cfg =
+        config::load_str(yaml, "test.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let plan = cfg.plans[0].clone();
     let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(plan, &cfg.limits, opts, &mut obs, CancellationToken::new()).await.unwrap();
+    let out = run::execute(plan, &cfg.limits, opts, &mut obs, CancellationToken::new())
+        .await
+        .unwrap();
     Summary::build(&out, &cfg.hash)
 }
 
@@ -30,13 +33,25 @@ fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_model_runs_exactly_the_scheduled_arrivals() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ phases: [{ duration: 4s, rate: 50 }] }", "          - request: { name: r, url: / }", "[]");
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 4s, rate: 50 }] }",
+        "          - request: { name: r, url: / }",
+        "[]",
+    );
     let s = run_yaml(&yaml).await;
-    assert_eq!(s.totals.iterations, 200, "50/s for 4 s is exactly 200 arrivals");
+    assert_eq!(
+        s.totals.iterations, 200,
+        "50/s for 4 s is exactly 200 arrivals"
+    );
     assert_eq!(s.totals.dropped_iterations, 0);
     assert_eq!(s.result, Outcome::Passed);
     // Every full one-second window carries about 50 requests (real clock, so a tolerance).
-    for w in s.windows.iter().filter(|w| w.t_s < 3.9 && (w.width_s - 1.0).abs() < 0.1) {
+    for w in s
+        .windows
+        .iter()
+        .filter(|w| w.t_s < 3.9 && (w.width_s - 1.0).abs() < 0.1)
+    {
         assert!((40..=60).contains(&w.requests), "window {w:?}");
     }
 }
@@ -44,19 +59,35 @@ async fn open_model_runs_exactly_the_scheduled_arrivals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_of_a_plan_add_up_to_the_whole() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ phases: [{ duration: 2s, rate: 30, ramp_to: 60 }] }", "          - request: { name: r, url: / }", "[]");
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 30, ramp_to: 60 }] }",
+        "          - request: { name: r, url: / }",
+        "[]",
+    );
     let mut total = 0;
     for i in 0..3 {
-        let opts = RunOptions { segment: Segment { index: i, count: 3 }, ..Default::default() };
+        let opts = RunOptions {
+            segment: Segment { index: i, count: 3 },
+            ..Default::default()
+        };
         total += run_with(&yaml, opts).await.totals.iterations;
     }
-    assert_eq!(total, 90, "(30+60)/2 × 2 s = 90 arrivals over three segments");
+    assert_eq!(
+        total, 90,
+        "(30+60)/2 × 2 s = 90 arrivals over three segments"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_model_vus_follow_the_stages() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ vus: [{ duration: 1s, target: 4 }, { duration: 3s, target: 4 }] }", "          - request: { name: r, url: \"/?delay_ms=100\" }", "[]");
+    let yaml = plan(
+        &t.url(),
+        "{ vus: [{ duration: 1s, target: 4 }, { duration: 3s, target: 4 }] }",
+        "          - request: { name: r, url: \"/?delay_ms=100\" }",
+        "[]",
+    );
     let s = run_yaml(&yaml).await;
     // About 2 VUs on average in the ramp second and 4 for 3 s, each at ~10 iterations/s.
     let n = s.totals.iterations;
@@ -68,15 +99,35 @@ async fn closed_model_vus_follow_the_stages() {
 async fn stalled_target_shows_in_corrected_latency_not_in_service_time() {
     // All responses freeze for 1 s out of every 5 s. A fifth of the intended sends fall into
     // a freeze, spread over 0–1 s, so the truth is p90 ≈ 500 ms.
-    let opts = DemoOptions { stall: Some((Duration::from_secs(1), Duration::from_secs(5))), ..Default::default() };
+    let opts = DemoOptions {
+        stall: Some((Duration::from_secs(1), Duration::from_secs(5))),
+        ..Default::default()
+    };
     let t = support::demo_target(opts).await;
-    let yaml = plan(&t.url(), "{ phases: [{ duration: 10s, rate: 200 }], max_in_flight: 20 }", "          - request: { name: r, url: / }", "[]");
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 10s, rate: 200 }], max_in_flight: 20 }",
+        "          - request: { name: r, url: / }",
+        "[]",
+    );
     let s = run_yaml(&yaml).await;
     let r = &s.requests[0];
     assert_eq!(r.count, 2000);
-    assert!((300.0..=750.0).contains(&r.latency.p90_ms), "corrected p90 {} ms", r.latency.p90_ms);
-    assert!(r.latency.p99_ms > 800.0, "corrected p99 {} ms", r.latency.p99_ms);
-    assert!(r.service_time.p90_ms < 50.0, "service-time p90 {} ms", r.service_time.p90_ms);
+    assert!(
+        (300.0..=750.0).contains(&r.latency.p90_ms),
+        "corrected p90 {} ms",
+        r.latency.p90_ms
+    );
+    assert!(
+        r.latency.p99_ms > 800.0,
+        "corrected p99 {} ms",
+        r.latency.p99_ms
+    );
+    assert!(
+        r.service_time.p90_ms < 50.0,
+        "service-time p90 {} ms",
+        r.service_time.p90_ms
+    );
     assert_eq!(s.totals.dropped_iterations, 0);
 }
 
@@ -94,10 +145,29 @@ async fn login_capture_and_checks_flow_through_a_multi_step_scenario() {
     let s = run_yaml(&yaml).await;
     let by = |n: &str| s.requests.iter().find(|r| r.name == n).unwrap();
     assert_eq!(by("login").count, 40);
-    assert_eq!(by("order").error_rate, 0.0, "the captured token authorised every order");
-    assert!(by("order").checks.iter().all(|c| c.failed == 0 && c.passed == 40), "{:?}", by("order").checks);
-    assert_eq!(by("no-auth").errors.get("status"), Some(&40), "401 without the token fails its status check");
-    assert_eq!(s.thresholds[0].verdict, Verdict::Fail, "checks rate is 2/3 passed per iteration set");
+    assert_eq!(
+        by("order").error_rate,
+        0.0,
+        "the captured token authorised every order"
+    );
+    assert!(
+        by("order")
+            .checks
+            .iter()
+            .all(|c| c.failed == 0 && c.passed == 40),
+        "{:?}",
+        by("order").checks
+    );
+    assert_eq!(
+        by("no-auth").errors.get("status"),
+        Some(&40),
+        "401 without the token fails its status check"
+    );
+    assert_eq!(
+        s.thresholds[0].verdict,
+        Verdict::Fail,
+        "checks rate is 2/3 passed per iteration set"
+    );
     assert_eq!(s.thresholds[1].verdict, Verdict::Pass);
     assert_eq!(s.result, Outcome::Failed);
 }
@@ -105,10 +175,19 @@ async fn login_capture_and_checks_flow_through_a_multi_step_scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a10_threshold_without_samples_is_no_data_never_a_pass() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ phases: [{ duration: 1s, rate: 5 }] }", "          - request: { name: r, url: / }", "[{ metric: ttfb, expr: \"p(95) < 1s\" }, { metric: checks, expr: \"rate > 0.5\" }]");
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 5 }] }",
+        "          - request: { name: r, url: / }",
+        "[{ metric: ttfb, expr: \"p(95) < 1s\" }, { metric: checks, expr: \"rate > 0.5\" }]",
+    );
     let s = run_yaml(&yaml).await;
     assert_eq!(s.thresholds[0].verdict, Verdict::Pass);
-    assert_eq!(s.thresholds[1].verdict, Verdict::NoData, "no check is configured");
+    assert_eq!(
+        s.thresholds[1].verdict,
+        Verdict::NoData,
+        "no check is configured"
+    );
     assert!(s.thresholds[1].observed.is_none());
     assert_eq!(s.result, Outcome::Failed);
 }
@@ -116,17 +195,31 @@ async fn a10_threshold_without_samples_is_no_data_never_a_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_on_fail_stops_the_run_after_its_delay() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ phases: [{ duration: 30s, rate: 20 }] }", "          - request: { name: r, url: \"/?status=503\" }", "[{ metric: errors, expr: \"rate < 0.1\", abort_on_fail: true, delay_abort_eval: 2s }]");
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 30s, rate: 20 }] }",
+        "          - request: { name: r, url: \"/?status=503\" }",
+        "[{ metric: errors, expr: \"rate < 0.1\", abort_on_fail: true, delay_abort_eval: 2s }]",
+    );
     let s = run_yaml(&yaml).await;
     assert_eq!(s.result, Outcome::Aborted);
-    assert!(s.duration_s < 10.0, "stopped early, after {} s", s.duration_s);
+    assert!(
+        s.duration_s < 10.0,
+        "stopped early, after {} s",
+        s.duration_s
+    );
     assert!(s.reasons[0].contains("abort_on_fail"), "{:?}", s.reasons);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iteration_limit_stops_the_run() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&t.url(), "{ vus: [{ duration: 30s, target: 5 }], iterations: 37 }", "          - request: { name: r, url: / }", "[]");
+    let yaml = plan(
+        &t.url(),
+        "{ vus: [{ duration: 30s, target: 5 }], iterations: 37 }",
+        "          - request: { name: r, url: / }",
+        "[]",
+    );
     let s = run_yaml(&yaml).await;
     assert_eq!(s.totals.iterations, 37);
     assert!(s.duration_s < 10.0);
@@ -141,13 +234,29 @@ async fn setup_capture_is_shared_by_every_vu_and_csv_rows_feed_iterations() {
         "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    data: {{ file: users.csv }}\n    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    setup:\n      - request: {{ name: setup-login, method: POST, url: /auth/login, json: {{ user: admin }} }}\n        capture: {{ token: \"$.token\" }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: order, method: POST, url: \"/orders?who={{{{ user }}}}\", headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }} }}\n            check: {{ status: 201 }}\n",
         t.url()
     );
-    let cfg = config::load_str(&yaml, "t.yaml", Some(dir.path()), &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = config::load_str(&yaml, "t.yaml", Some(dir.path()), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
     let plan = cfg.plans[0].clone();
     let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(plan, &cfg.limits, RunOptions::default(), &mut obs, CancellationToken::new()).await.unwrap();
+    let out = run::execute(
+        plan,
+        &cfg.limits,
+        RunOptions::default(),
+        &mut obs,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let s = Summary::build(&out, &cfg.hash);
     let order = s.requests.iter().find(|r| r.name == "order").unwrap();
     assert_eq!(order.count, 10);
     assert_eq!(order.error_rate, 0.0, "{:?}", order.errors);
-    assert_eq!(s.requests.iter().find(|r| r.name == "setup-login").unwrap().count, 1);
+    assert_eq!(
+        s.requests
+            .iter()
+            .find(|r| r.name == "setup-login")
+            .unwrap()
+            .count,
+        1
+    );
 }

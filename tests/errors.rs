@@ -9,14 +9,26 @@ use loadpacer::run::{self, RunOptions};
 use support::Fault;
 use tokio_util::sync::CancellationToken;
 
-async fn kinds_against(base: &str, url: &str, timeout: &str) -> (u64, std::collections::BTreeMap<&'static str, u64>) {
+async fn kinds_against(
+    base: &str,
+    url: &str,
+    timeout: &str,
+) -> (u64, std::collections::BTreeMap<&'static str, u64>) {
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"{base}\", timeout: {timeout}, max_body: 64KiB }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}], max_in_flight: 50, graceful_stop: 5s }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: r, url: \"{url}\" }}\n"
     );
     let cfg = config::load_str(&yaml, "t.yaml", None, &|_| None).unwrap();
     let plan = cfg.plans[0].clone();
     let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(plan, &cfg.limits, RunOptions::default(), &mut obs, CancellationToken::new()).await.unwrap();
+    let out = run::execute(
+        plan,
+        &cfg.limits,
+        RunOptions::default(),
+        &mut obs,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let s = Summary::build(&out, &cfg.hash);
     (s.requests[0].count, s.requests[0].errors.clone())
 }
@@ -24,7 +36,11 @@ async fn kinds_against(base: &str, url: &str, timeout: &str) -> (u64, std::colle
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_refused_connection_is_connect() {
     // Bind then drop a listener: the port is closed, connects are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (n, kinds) = kinds_against(&format!("http://127.0.0.1:{port}"), "/", "2s").await;
     assert_eq!(n, 5, "the run continues and counts every failure");
     assert_eq!(kinds.get("connect"), Some(&5), "{kinds:?}");
@@ -73,6 +89,11 @@ async fn c12_server_errors_count_as_status_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c13_ids_in_urls_do_not_create_new_series() {
     let t = support::demo_target(Default::default()).await;
-    let (n, _) = kinds_against(&t.url(), "/products?page={{ random_int(1, 1000000) }}", "2s").await;
+    let (n, _) = kinds_against(
+        &t.url(),
+        "/products?page={{ random_int(1, 1000000) }}",
+        "2s",
+    )
+    .await;
     assert_eq!(n, 5, "one request row, named by config, whatever the URL");
 }

@@ -228,7 +228,10 @@ impl RequestSpec {
 pub enum StepSpec {
     Request(Box<RequestSpec>),
     /// Think time, uniformly drawn from `min..=max`.
-    Think { min: Duration, max: Duration },
+    Think {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 /// A weighted scenario.

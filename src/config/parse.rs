@@ -18,7 +18,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         Ok(m) if m.len() > MAX_FILE_BYTES => {
             errors.nowhere(
                 "",
-                format!("file is {} bytes; the limit is {MAX_FILE_BYTES} bytes", m.len()),
+                format!(
+                    "file is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                    m.len()
+                ),
             );
             return errors.finish(unreachable_config());
         }
@@ -56,7 +59,10 @@ pub fn load_str(
     if text.len() as u64 > MAX_FILE_BYTES {
         errors.nowhere(
             "",
-            format!("file is {} bytes; the limit is {MAX_FILE_BYTES} bytes", text.len()),
+            format!(
+                "file is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                text.len()
+            ),
         );
         return errors.finish(unreachable_config());
     }

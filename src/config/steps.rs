@@ -48,7 +48,11 @@ impl<'a> StepCompiler<'a> {
             let name = match HeaderName::from_bytes(k.as_bytes()) {
                 Ok(n) => n,
                 Err(_) => {
-                    c.at(&v.referenced, &hp, format!("{k:?} is not a valid header name"));
+                    c.at(
+                        &v.referenced,
+                        &hp,
+                        format!("{k:?} is not a valid header name"),
+                    );
                     continue;
                 }
             };
@@ -57,9 +61,11 @@ impl<'a> StepCompiler<'a> {
                 continue;
             }
             match Template::compile(&v.value, env, found) {
-                Ok(t) if t.as_static().is_some_and(|s| s.contains(['\r', '\n'])) => {
-                    c.at(&v.referenced, &hp, "header value (after env substitution) must not contain CR or LF")
-                }
+                Ok(t) if t.as_static().is_some_and(|s| s.contains(['\r', '\n'])) => c.at(
+                    &v.referenced,
+                    &hp,
+                    "header value (after env substitution) must not contain CR or LF",
+                ),
                 Ok(t) => out.push((name, t)),
                 Err(e) => c.at(&v.referenced, &hp, e),
             }
@@ -82,7 +88,12 @@ impl<'a> StepCompiler<'a> {
         }
     }
 
-    pub fn scenarios(&mut self, c: &mut Collector, raw: &[RawScenario], path: &str) -> Vec<ScenarioSpec> {
+    pub fn scenarios(
+        &mut self,
+        c: &mut Collector,
+        raw: &[RawScenario],
+        path: &str,
+    ) -> Vec<ScenarioSpec> {
         if raw.is_empty() {
             c.nowhere(path, "must contain at least one scenario");
         }
@@ -92,32 +103,62 @@ impl<'a> StepCompiler<'a> {
             let sp = format!("{path}[{i}]");
             let name = s.name.value.as_str();
             if let Some(first) = seen.insert(name, s.name.referenced.line()) {
-                c.at(&s.name.referenced, &format!("{sp}.name"), format!("duplicate scenario name {name:?} (first defined on line {first})"));
+                c.at(
+                    &s.name.referenced,
+                    &format!("{sp}.name"),
+                    format!("duplicate scenario name {name:?} (first defined on line {first})"),
+                );
             }
             if !valid_label(name) {
-                c.at(&s.name.referenced, &format!("{sp}.name"), format!("{name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
+                c.at(
+                    &s.name.referenced,
+                    &format!("{sp}.name"),
+                    format!(
+                        "{name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"
+                    ),
+                );
             }
             let weight = s.weight.as_ref().map(|w| w.value).unwrap_or(1);
             if weight == 0 {
-                c.at(&s.weight.as_ref().unwrap().referenced, &format!("{sp}.weight"), "0 must be greater than zero");
+                c.at(
+                    &s.weight.as_ref().unwrap().referenced,
+                    &format!("{sp}.weight"),
+                    "0 must be greater than zero",
+                );
             }
             if s.steps.is_empty() {
-                c.at(&s.name.referenced, &format!("{sp}.steps"), "must contain at least one step");
+                c.at(
+                    &s.name.referenced,
+                    &format!("{sp}.steps"),
+                    "must contain at least one step",
+                );
             }
             let steps = self.steps(c, name, &s.steps, &format!("{sp}.steps"));
-            out.push(ScenarioSpec { name: name.to_string(), weight: weight.max(1), steps });
+            out.push(ScenarioSpec {
+                name: name.to_string(),
+                weight: weight.max(1),
+                steps,
+            });
         }
         out
     }
 
-    pub fn steps(&mut self, c: &mut Collector, scenario: &str, raw: &[RawStep], path: &str) -> Vec<StepSpec> {
+    pub fn steps(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        raw: &[RawStep],
+        path: &str,
+    ) -> Vec<StepSpec> {
         let mut out = Vec::new();
         let mut names: BTreeMap<&str, u64> = BTreeMap::new();
         for (i, st) in raw.iter().enumerate() {
             let sp = format!("{path}[{i}]");
             match (&st.request, &st.think) {
                 (Some(r), None) => {
-                    if let Some(first) = names.insert(r.name.value.as_str(), r.name.referenced.line()) {
+                    if let Some(first) =
+                        names.insert(r.name.value.as_str(), r.name.referenced.line())
+                    {
                         c.at(&r.name.referenced, &format!("{sp}.request.name"), format!("duplicate request name {:?} in this scenario (first on line {first})", r.name.value));
                     }
                     if let Some(req) = self.request(c, scenario, r, st, &sp) {
@@ -126,7 +167,11 @@ impl<'a> StepCompiler<'a> {
                 }
                 (None, Some(t)) => {
                     if st.check.is_some() || !st.capture.is_empty() {
-                        c.at(&t.referenced, &sp, "check and capture belong to a request step, not a think step");
+                        c.at(
+                            &t.referenced,
+                            &sp,
+                            "check and capture belong to a request step, not a think step",
+                        );
                     }
                     if let Some((min, max)) = think(c, t, &format!("{sp}.think")) {
                         out.push(StepSpec::Think { min, max });
@@ -138,16 +183,34 @@ impl<'a> StepCompiler<'a> {
         out
     }
 
-    fn request(&mut self, c: &mut Collector, scenario: &str, r: &RawRequest, st: &RawStep, sp: &str) -> Option<RequestSpec> {
+    fn request(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        r: &RawRequest,
+        st: &RawStep,
+        sp: &str,
+    ) -> Option<RequestSpec> {
         let rp = format!("{sp}.request");
         if !valid_label(&r.name.value) {
-            c.at(&r.name.referenced, &format!("{rp}.name"), format!("{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)", r.name.value));
+            c.at(
+                &r.name.referenced,
+                &format!("{rp}.name"),
+                format!(
+                    "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
+                    r.name.value
+                ),
+            );
         }
         let method = match &r.method {
             Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
                 Ok(m) => m,
                 Err(_) => {
-                    c.at(&m.referenced, &format!("{rp}.method"), format!("{:?} is not an HTTP method", m.value));
+                    c.at(
+                        &m.referenced,
+                        &format!("{rp}.method"),
+                        format!("{:?} is not an HTTP method", m.value),
+                    );
                     Method::GET
                 }
             },
@@ -158,28 +221,81 @@ impl<'a> StepCompiler<'a> {
         }
         let url = self.template(c, &r.url, &format!("{rp}.url"));
         let mut found = Compiled::default();
-        let headers = Self::headers(c, &r.headers, &format!("{rp}.headers"), self.env, &mut found);
+        let headers = Self::headers(
+            c,
+            &r.headers,
+            &format!("{rp}.headers"),
+            self.env,
+            &mut found,
+        );
         self.absorb(found, &r.name.referenced, &format!("{rp}.headers"));
-        let query = r.query.iter().filter_map(|(k, v)| Some((k.clone(), self.template(c, v, &format!("{rp}.query.{k}"))?))).collect();
-        let bodies = [r.json.is_some(), r.form.is_some(), r.body.is_some()].iter().filter(|b| **b).count();
+        let query = r
+            .query
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((k.clone(), self.template(c, v, &format!("{rp}.query.{k}"))?))
+            })
+            .collect();
+        let bodies = [r.json.is_some(), r.form.is_some(), r.body.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if bodies > 1 {
-            c.at(&r.name.referenced, &rp, "set at most one of `json`, `form` or `body`");
+            c.at(
+                &r.name.referenced,
+                &rp,
+                "set at most one of `json`, `form` or `body`",
+            );
         }
         let body = if let Some(j) = &r.json {
             BodySpec::Json(self.json_template(c, j, &format!("{rp}.json"), &r.name.referenced))
         } else if let Some(f) = &r.form {
-            BodySpec::Form(f.iter().filter_map(|(k, v)| Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))).collect())
+            BodySpec::Form(
+                f.iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))
+                    })
+                    .collect(),
+            )
         } else if let Some(b) = &r.body {
-            self.template(c, b, &format!("{rp}.body")).map(BodySpec::Raw).unwrap_or(BodySpec::None)
+            self.template(c, b, &format!("{rp}.body"))
+                .map(BodySpec::Raw)
+                .unwrap_or(BodySpec::None)
         } else {
             BodySpec::None
         };
-        let timeout = r.timeout.as_ref().and_then(|t| duration(c, t, &format!("{rp}.timeout"), Duration::from_millis(1)));
+        let timeout = r
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(c, t, &format!("{rp}.timeout"), Duration::from_millis(1)));
         let index = self.requests.len();
-        self.requests.push(RequestKey { scenario: scenario.to_string(), name: r.name.value.clone(), method: method.to_string() });
-        let checks = st.check.as_ref().map(|ch| self.checks(c, scenario, &r.name.value, ch, &format!("{sp}.check"))).unwrap_or_default();
-        let captures = st.capture.iter().filter_map(|(var, src)| self.capture(c, var, src, &format!("{sp}.capture.{var}"))).collect();
-        Some(RequestSpec { index, name: r.name.value.clone(), method, url: url?, headers, query, body, timeout, checks, captures })
+        self.requests.push(RequestKey {
+            scenario: scenario.to_string(),
+            name: r.name.value.clone(),
+            method: method.to_string(),
+        });
+        let checks = st
+            .check
+            .as_ref()
+            .map(|ch| self.checks(c, scenario, &r.name.value, ch, &format!("{sp}.check")))
+            .unwrap_or_default();
+        let captures = st
+            .capture
+            .iter()
+            .filter_map(|(var, src)| self.capture(c, var, src, &format!("{sp}.capture.{var}")))
+            .collect();
+        Some(RequestSpec {
+            index,
+            name: r.name.value.clone(),
+            method,
+            url: url?,
+            headers,
+            query,
+            body,
+            timeout,
+            checks,
+            captures,
+        })
     }
 
     fn absorb(&mut self, found: Compiled, loc: &serde_saphyr::Location, path: &str) {
@@ -189,19 +305,52 @@ impl<'a> StepCompiler<'a> {
         }
     }
 
-    fn json_template(&mut self, c: &mut Collector, v: &serde_json::Value, path: &str, loc: &serde_saphyr::Location) -> JsonTemplate {
+    fn json_template(
+        &mut self,
+        c: &mut Collector,
+        v: &serde_json::Value,
+        path: &str,
+        loc: &serde_saphyr::Location,
+    ) -> JsonTemplate {
         match v {
             serde_json::Value::String(s) if s.contains("{{") => {
-                let spanned = S { value: s.clone(), referenced: *loc, defined: *loc };
-                self.template(c, &spanned, path).map(JsonTemplate::Str).unwrap_or(JsonTemplate::Value(v.clone()))
+                let spanned = S {
+                    value: s.clone(),
+                    referenced: *loc,
+                    defined: *loc,
+                };
+                self.template(c, &spanned, path)
+                    .map(JsonTemplate::Str)
+                    .unwrap_or(JsonTemplate::Value(v.clone()))
             }
-            serde_json::Value::Array(a) => JsonTemplate::Array(a.iter().enumerate().map(|(i, x)| self.json_template(c, x, &format!("{path}[{i}]"), loc)).collect()),
-            serde_json::Value::Object(o) => JsonTemplate::Object(o.iter().map(|(k, x)| (k.clone(), self.json_template(c, x, &format!("{path}.{k}"), loc))).collect()),
+            serde_json::Value::Array(a) => JsonTemplate::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| self.json_template(c, x, &format!("{path}[{i}]"), loc))
+                    .collect(),
+            ),
+            serde_json::Value::Object(o) => JsonTemplate::Object(
+                o.iter()
+                    .map(|(k, x)| {
+                        (
+                            k.clone(),
+                            self.json_template(c, x, &format!("{path}.{k}"), loc),
+                        )
+                    })
+                    .collect(),
+            ),
             other => JsonTemplate::Value(other.clone()),
         }
     }
 
-    fn checks(&mut self, c: &mut Collector, scenario: &str, request: &str, ch: &RawCheck, path: &str) -> Vec<CheckSpec> {
+    fn checks(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        request: &str,
+        ch: &RawCheck,
+        path: &str,
+    ) -> Vec<CheckSpec> {
         let mut kinds: Vec<(String, CheckKind)> = Vec::new();
         if let Some(s) = &ch.status {
             let codes = match &s.value {
@@ -209,66 +358,125 @@ impl<'a> StepCompiler<'a> {
                 RawStatus::Many(v) => v.clone(),
             };
             if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
-                c.at(&s.referenced, &format!("{path}.status"), format!("{codes:?} must be HTTP status codes between 100 and 599"));
+                c.at(
+                    &s.referenced,
+                    &format!("{path}.status"),
+                    format!("{codes:?} must be HTTP status codes between 100 and 599"),
+                );
             } else {
                 kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
             }
         }
         for (h, v) in &ch.header {
             match HeaderName::from_bytes(h.as_bytes()) {
-                Ok(n) => kinds.push((format!("header {h} contains {:?}", v.value), CheckKind::HeaderContains(n, v.value.clone()))),
-                Err(_) => c.at(&v.referenced, &format!("{path}.header.{h}"), format!("{h:?} is not a valid header name")),
+                Ok(n) => kinds.push((
+                    format!("header {h} contains {:?}", v.value),
+                    CheckKind::HeaderContains(n, v.value.clone()),
+                )),
+                Err(_) => c.at(
+                    &v.referenced,
+                    &format!("{path}.header.{h}"),
+                    format!("{h:?} is not a valid header name"),
+                ),
             }
         }
         if let Some(b) = &ch.body_contains {
-            kinds.push((format!("body contains {:?}", b.value), CheckKind::BodyContains(b.value.clone())));
+            kinds.push((
+                format!("body contains {:?}", b.value),
+                CheckKind::BodyContains(b.value.clone()),
+            ));
         }
         if let Some(r) = &ch.body_regex {
             match regex::Regex::new(&r.value) {
-                Ok(re) => kinds.push((format!("body matches /{}/", r.value), CheckKind::BodyRegex(re))),
-                Err(e) => c.at(&r.referenced, &format!("{path}.body_regex"), format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e))),
+                Ok(re) => kinds.push((
+                    format!("body matches /{}/", r.value),
+                    CheckKind::BodyRegex(re),
+                )),
+                Err(e) => c.at(
+                    &r.referenced,
+                    &format!("{path}.body_regex"),
+                    format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e)),
+                ),
             }
         }
         for (p, v) in &ch.json {
             let jp = format!("{path}.json.{p}");
             let Ok(compiled) = JsonPath::parse(p) else {
-                c.at(&v.referenced, &jp, format!("{p:?} is not a valid JSONPath (RFC 9535), e.g. $.items[0].id"));
+                c.at(
+                    &v.referenced,
+                    &jp,
+                    format!("{p:?} is not a valid JSONPath (RFC 9535), e.g. $.items[0].id"),
+                );
                 continue;
             };
             match &v.value {
-                serde_json::Value::String(s) if s == "exists" => kinds.push((format!("{p} exists"), CheckKind::JsonExists(compiled))),
-                other => kinds.push((format!("{p} == {other}"), CheckKind::JsonEquals(compiled, other.clone()))),
+                serde_json::Value::String(s) if s == "exists" => {
+                    kinds.push((format!("{p} exists"), CheckKind::JsonExists(compiled)))
+                }
+                other => kinds.push((
+                    format!("{p} == {other}"),
+                    CheckKind::JsonEquals(compiled, other.clone()),
+                )),
             }
         }
         if let Some(l) = &ch.latency_below {
-            if let Some(d) = duration(c, l, &format!("{path}.latency_below"), Duration::from_micros(1)) {
-                kinds.push((format!("latency below {}", l.value), CheckKind::LatencyBelow(d)));
+            if let Some(d) = duration(
+                c,
+                l,
+                &format!("{path}.latency_below"),
+                Duration::from_micros(1),
+            ) {
+                kinds.push((
+                    format!("latency below {}", l.value),
+                    CheckKind::LatencyBelow(d),
+                ));
             }
         }
         kinds
             .into_iter()
             .map(|(name, kind)| {
                 let index = self.checks.len();
-                self.checks.push(CheckKey { scenario: scenario.to_string(), request: request.to_string(), name });
+                self.checks.push(CheckKey {
+                    scenario: scenario.to_string(),
+                    request: request.to_string(),
+                    name,
+                });
                 CheckSpec { index, kind }
             })
             .collect()
     }
 
-    fn capture(&mut self, c: &mut Collector, var: &str, src: &S<String>, path: &str) -> Option<CaptureSpec> {
+    fn capture(
+        &mut self,
+        c: &mut Collector,
+        var: &str,
+        src: &S<String>,
+        path: &str,
+    ) -> Option<CaptureSpec> {
         self.defined.insert(var.to_string());
         let v = src.value.trim();
         let source = if v.starts_with('$') {
-            JsonPath::parse(v).map(CaptureSource::Json).map_err(|_| format!("{v:?} is not a valid JSONPath (RFC 9535)"))
+            JsonPath::parse(v)
+                .map(CaptureSource::Json)
+                .map_err(|_| format!("{v:?} is not a valid JSONPath (RFC 9535)"))
         } else if let Some(h) = v.strip_prefix("header:") {
-            HeaderName::from_bytes(h.trim().as_bytes()).map(CaptureSource::Header).map_err(|_| format!("{h:?} is not a valid header name"))
+            HeaderName::from_bytes(h.trim().as_bytes())
+                .map(CaptureSource::Header)
+                .map_err(|_| format!("{h:?} is not a valid header name"))
         } else if let Some(r) = v.strip_prefix("regex:") {
-            regex::Regex::new(r.trim()).map(CaptureSource::Regex).map_err(|e| format!("{r:?} is not a valid regex: {}", regex_reason(&e)))
+            regex::Regex::new(r.trim())
+                .map(CaptureSource::Regex)
+                .map_err(|e| format!("{r:?} is not a valid regex: {}", regex_reason(&e)))
         } else {
-            Err(format!("{v:?} must be a JSONPath ($.token), header:NAME or regex:PATTERN"))
+            Err(format!(
+                "{v:?} must be a JSONPath ($.token), header:NAME or regex:PATTERN"
+            ))
         };
         match source {
-            Ok(source) => Some(CaptureSpec { var: var.to_string(), source }),
+            Ok(source) => Some(CaptureSpec {
+                var: var.to_string(),
+                source,
+            }),
             Err(e) => {
                 c.at(&src.referenced, path, e);
                 None
@@ -289,37 +497,64 @@ impl<'a> StepCompiler<'a> {
 
 fn think(c: &mut Collector, t: &S<String>, path: &str) -> Option<(Duration, Duration)> {
     let (a, b) = t.value.split_once("..").unwrap_or((&t.value, &t.value));
-    let part = |s: &str| S { value: s.trim().to_string(), referenced: t.referenced, defined: t.defined };
+    let part = |s: &str| S {
+        value: s.trim().to_string(),
+        referenced: t.referenced,
+        defined: t.defined,
+    };
     let min = duration(c, &part(a), path, Duration::from_millis(1))?;
     let max = duration(c, &part(b), path, Duration::from_millis(1))?;
     if min > max {
-        c.at(&t.referenced, path, format!("{:?}: the lower bound is above the upper bound", t.value));
+        c.at(
+            &t.referenced,
+            path,
+            format!("{:?}: the lower bound is above the upper bound", t.value),
+        );
         return None;
     }
     Some((min, max))
 }
 
-pub(super) fn data_source(c: &mut Collector, d: &RawData, path: &str, base: Option<&Path>) -> Option<DataSource> {
+pub(super) fn data_source(
+    c: &mut Collector,
+    d: &RawData,
+    path: &str,
+    base: Option<&Path>,
+) -> Option<DataSource> {
     let order = match d.order.as_ref().map(|o| o.value.as_str()) {
         None | Some("sequential") => DataOrder::Sequential,
         Some("random") => DataOrder::Random,
         Some(other) => {
-            c.at(&d.order.as_ref().unwrap().referenced, &format!("{path}.order"), format!("{other:?} must be sequential or random"));
+            c.at(
+                &d.order.as_ref().unwrap().referenced,
+                &format!("{path}.order"),
+                format!("{other:?} must be sequential or random"),
+            );
             DataOrder::Sequential
         }
     };
-    let file = base.map(|b| b.join(&d.file.value)).unwrap_or_else(|| d.file.value.clone().into());
+    let file = base
+        .map(|b| b.join(&d.file.value))
+        .unwrap_or_else(|| d.file.value.clone().into());
     let mut reader = match csv::Reader::from_path(&file) {
         Ok(r) => r,
         Err(e) => {
-            c.at(&d.file.referenced, &format!("{path}.file"), format!("cannot read {}: {e}", file.display()));
+            c.at(
+                &d.file.referenced,
+                &format!("{path}.file"),
+                format!("cannot read {}: {e}", file.display()),
+            );
             return None;
         }
     };
     let columns: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(str::to_string).collect(),
         Err(e) => {
-            c.at(&d.file.referenced, &format!("{path}.file"), format!("{}: bad CSV header: {e}", file.display()));
+            c.at(
+                &d.file.referenced,
+                &format!("{path}.file"),
+                format!("{}: bad CSV header: {e}", file.display()),
+            );
             return None;
         }
     };
@@ -328,53 +563,132 @@ pub(super) fn data_source(c: &mut Collector, d: &RawData, path: &str, base: Opti
         match rec {
             Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
             Err(e) => {
-                c.at(&d.file.referenced, &format!("{path}.file"), format!("{} row {}: {e}", file.display(), i + 2));
+                c.at(
+                    &d.file.referenced,
+                    &format!("{path}.file"),
+                    format!("{} row {}: {e}", file.display(), i + 2),
+                );
                 return None;
             }
         }
     }
     if rows.is_empty() {
-        c.at(&d.file.referenced, &format!("{path}.file"), format!("{} has a header but no rows", file.display()));
+        c.at(
+            &d.file.referenced,
+            &format!("{path}.file"),
+            format!("{} has a header but no rows", file.display()),
+        );
         return None;
     }
-    Some(DataSource { columns, rows: Arc::new(rows), order })
+    Some(DataSource {
+        columns,
+        rows: Arc::new(rows),
+        order,
+    })
 }
 
 /// Expands a preset into open-model phases from `rate` and `duration`.
-pub(super) fn preset(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str, max_in_flight: u64) -> Option<LoadShape> {
+pub(super) fn preset(
+    c: &mut Collector,
+    limits: &Limits,
+    l: &RawLoad,
+    path: &str,
+    max_in_flight: u64,
+) -> Option<LoadShape> {
     let p = l.preset.as_ref()?;
     let (Some(rate), Some(dur)) = (&l.rate, &l.duration) else {
-        c.at(&p.referenced, path, format!("preset {:?} needs `rate` (arrivals per second) and `duration`", p.value));
+        c.at(
+            &p.referenced,
+            path,
+            format!(
+                "preset {:?} needs `rate` (arrivals per second) and `duration`",
+                p.value
+            ),
+        );
         return None;
     };
     let r = rate.value;
     if !(r.is_finite() && r > 0.0 && r <= limits.max_rps) {
-        c.at(&rate.referenced, &format!("{path}.rate"), format!("rate {r} must be > 0 and <= limits.max_rps ({})", limits.max_rps));
+        c.at(
+            &rate.referenced,
+            &format!("{path}.rate"),
+            format!(
+                "rate {r} must be > 0 and <= limits.max_rps ({})",
+                limits.max_rps
+            ),
+        );
         return None;
     }
     let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
     let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
-    let ph = |name: &str, f: f64, from: f64, to: f64| Phase { name: name.into(), duration: part(f), rate: from, ramp_to: to };
+    let ph = |name: &str, f: f64, from: f64, to: f64| Phase {
+        name: name.into(),
+        duration: part(f),
+        rate: from,
+        ramp_to: to,
+    };
     let phases = match p.value.as_str() {
         "smoke" => vec![ph("smoke", 1.0, r, r)],
-        "load" => vec![ph("ramp-up", 0.1, 0.0, r), ph("steady", 0.8, r, r), ph("ramp-down", 0.1, r, 0.0)],
-        "stress" => vec![ph("ramp-up", 0.1, 0.0, r), ph("steady", 0.3, r, r), ph("ramp-over", 0.2, r, 2.0 * r), ph("overload", 0.3, 2.0 * r, 2.0 * r), ph("ramp-down", 0.1, 2.0 * r, 0.0)],
-        "spike" => vec![ph("base", 0.4, r / 10.0, r / 10.0), ph("spike-up", 0.05, r / 10.0, r), ph("spike", 0.1, r, r), ph("spike-down", 0.05, r, r / 10.0), ph("recovery", 0.4, r / 10.0, r / 10.0)],
+        "load" => vec![
+            ph("ramp-up", 0.1, 0.0, r),
+            ph("steady", 0.8, r, r),
+            ph("ramp-down", 0.1, r, 0.0),
+        ],
+        "stress" => vec![
+            ph("ramp-up", 0.1, 0.0, r),
+            ph("steady", 0.3, r, r),
+            ph("ramp-over", 0.2, r, 2.0 * r),
+            ph("overload", 0.3, 2.0 * r, 2.0 * r),
+            ph("ramp-down", 0.1, 2.0 * r, 0.0),
+        ],
+        "spike" => vec![
+            ph("base", 0.4, r / 10.0, r / 10.0),
+            ph("spike-up", 0.05, r / 10.0, r),
+            ph("spike", 0.1, r, r),
+            ph("spike-down", 0.05, r, r / 10.0),
+            ph("recovery", 0.4, r / 10.0, r / 10.0),
+        ],
         "soak" => {
             let ramp = Duration::from_secs_f64((d.as_secs_f64() * 0.05).clamp(1.0, 300.0));
-            vec![Phase { name: "ramp-up".into(), duration: ramp, rate: 0.0, ramp_to: r }, Phase { name: "soak".into(), duration: d.saturating_sub(ramp).max(Duration::from_secs(1)), rate: r, ramp_to: r }]
+            vec![
+                Phase {
+                    name: "ramp-up".into(),
+                    duration: ramp,
+                    rate: 0.0,
+                    ramp_to: r,
+                },
+                Phase {
+                    name: "soak".into(),
+                    duration: d.saturating_sub(ramp).max(Duration::from_secs(1)),
+                    rate: r,
+                    ramp_to: r,
+                },
+            ]
         }
         "breakpoint" => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
         other => {
-            c.at(&p.referenced, &format!("{path}.preset"), format!("{other:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint"));
+            c.at(
+                &p.referenced,
+                &format!("{path}.preset"),
+                format!(
+                    "{other:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint"
+                ),
+            );
             return None;
         }
     };
-    Some(LoadShape::Open { phases, max_in_flight })
+    Some(LoadShape::Open {
+        phases,
+        max_in_flight,
+    })
 }
 
 /// The last line of a regex error (the reason), without the multi-line caret drawing.
 fn regex_reason(e: &regex::Error) -> String {
     let text = e.to_string();
-    text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string()
+    text.lines()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string()
 }

@@ -113,9 +113,9 @@ impl Template {
                 Part::RandomInt(a, b) => {
                     let _ = write!(out, "{}", rng.random_range(*a..=*b));
                 }
-                Part::RandomString(n) => out.extend(
-                    (0..*n).map(|_| rng.sample(rand::distr::Alphanumeric) as char),
-                ),
+                Part::RandomString(n) => {
+                    out.extend((0..*n).map(|_| rng.sample(rand::distr::Alphanumeric) as char))
+                }
                 Part::Uuid => {
                     let _ = write!(out, "{}", uuid::Uuid::new_v4());
                 }
@@ -169,14 +169,18 @@ fn compile_expr(
             .map_err(|_| format!("random_int takes two integers, got {expr:?}"))?;
         return match nums.as_slice() {
             [a, b] if a <= b => Ok(Part::RandomInt(*a, *b)),
-            _ => Err(format!("random_int(a, b) needs two integers with a <= b, got {expr:?}")),
+            _ => Err(format!(
+                "random_int(a, b) needs two integers with a <= b, got {expr:?}"
+            )),
         };
     }
     if let Some(args) = call_args(expr, "random_string") {
         return match args.as_slice() {
             [n] => match n.parse::<usize>() {
                 Ok(n) if (1..=4096).contains(&n) => Ok(Part::RandomString(n)),
-                _ => Err(format!("random_string(n) needs 1 <= n <= 4096, got {expr:?}")),
+                _ => Err(format!(
+                    "random_string(n) needs 1 <= n <= 4096, got {expr:?}"
+                )),
             },
             _ => Err(format!("random_string takes one argument, got {expr:?}")),
         };

@@ -139,10 +139,16 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         .find(['<', '>', '='])
         .ok_or_else(|| format!("expression {text:?} needs an operator: <, <=, >, >= or =="))?;
     let (lhs, rest) = text.split_at(op_at);
-    let (op, rhs) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt)]
-        .iter()
-        .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (*op, r.trim())))
-        .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
+    let (op, rhs) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (*op, r.trim())))
+    .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
     let agg = parse_agg(lhs.trim())?;
     let fits = match kind {
         MetricKind::Latency | MetricKind::Ttfb => !matches!(agg, Agg::Rate),
@@ -194,7 +200,9 @@ fn parse_agg(text: &str) -> Result<Agg, String> {
         })?;
     match inner.trim().parse::<f64>() {
         Ok(p) if p > 0.0 && p < 100.0 => Ok(Agg::Percentile(p)),
-        _ => Err(format!("percentile {inner:?} must be a number between 0 and 100 (exclusive)")),
+        _ => Err(format!(
+            "percentile {inner:?} must be a number between 0 and 100 (exclusive)"
+        )),
     }
 }
 
@@ -220,12 +228,24 @@ mod tests {
 
     #[test]
     fn rejects_wrong_aggregation_and_bad_syntax() {
-        assert!(parse_expr(MetricKind::Errors, "p(95) < 1").unwrap_err().contains("does not apply"));
-        assert!(parse_expr(MetricKind::Latency, "rate < 1").unwrap_err().contains("does not apply"));
-        assert!(parse_expr(MetricKind::Latency, "p(95) 500ms").unwrap_err().contains("operator"));
-        assert!(parse_expr(MetricKind::Latency, "p(100) < 5ms").unwrap_err().contains("percentile"));
-        assert!(parse_expr(MetricKind::Latency, "p(95) < 500").unwrap_err().contains("unit"));
-        assert!(parse_metric("latncy").unwrap_err().contains("unknown metric"));
+        assert!(parse_expr(MetricKind::Errors, "p(95) < 1")
+            .unwrap_err()
+            .contains("does not apply"));
+        assert!(parse_expr(MetricKind::Latency, "rate < 1")
+            .unwrap_err()
+            .contains("does not apply"));
+        assert!(parse_expr(MetricKind::Latency, "p(95) 500ms")
+            .unwrap_err()
+            .contains("operator"));
+        assert!(parse_expr(MetricKind::Latency, "p(100) < 5ms")
+            .unwrap_err()
+            .contains("percentile"));
+        assert!(parse_expr(MetricKind::Latency, "p(95) < 500")
+            .unwrap_err()
+            .contains("unit"));
+        assert!(parse_metric("latncy")
+            .unwrap_err()
+            .contains("unknown metric"));
         assert_eq!(
             parse_metric("latency{request=login}").unwrap(),
             (MetricKind::Latency, Some("login".into()))

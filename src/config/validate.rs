@@ -38,11 +38,23 @@ pub(super) fn validate(
         .filter_map(|(name, t)| target(&mut c, &limits, name, t, env).map(|t| (name.clone(), t)))
         .collect();
     if raw.plans.is_empty() {
-        c.nowhere("plans", "no plan is defined; add at least one under `plans:`");
+        c.nowhere(
+            "plans",
+            "no plan is defined; add at least one under `plans:`",
+        );
     }
     let mut plans = Vec::new();
     for (name, p) in &raw.plans {
-        if let Some(plan) = plan(&mut c, &limits, &targets, &raw.targets, name, p, base_dir, env) {
+        if let Some(plan) = plan(
+            &mut c,
+            &limits,
+            &targets,
+            &raw.targets,
+            name,
+            p,
+            base_dir,
+            env,
+        ) {
             plans.push(Arc::new(plan));
         }
     }
@@ -68,7 +80,11 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
         if r.value.is_finite() && r.value > 0.0 {
             l.max_rps = r.value;
         } else {
-            c.at(&r.referenced, "limits.max_rps", format!("{} must be a finite number > 0", r.value));
+            c.at(
+                &r.referenced,
+                "limits.max_rps",
+                format!("{} must be a finite number > 0", r.value),
+            );
         }
     }
     if let Some(v) = &raw.max_vus {
@@ -92,7 +108,10 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             c.at(
                 &a.referenced,
                 &format!("limits.allow_targets[{i}]"),
-                format!("{:?} must be a host name, *.domain, an IP address or a CIDR", a.value),
+                format!(
+                    "{:?} must be a host name, *.domain, an IP address or a CIDR",
+                    a.value
+                ),
             );
         }
     }
@@ -109,17 +128,30 @@ fn positive(c: &mut Collector, v: &S<u64>, path: &str) -> Option<u64> {
 }
 
 /// Parses a duration like `90s`, `1m30s`, `250ms`; `min` is the smallest accepted value.
-pub(super) fn duration(c: &mut Collector, s: &S<String>, path: &str, min: Duration) -> Option<Duration> {
+pub(super) fn duration(
+    c: &mut Collector,
+    s: &S<String>,
+    path: &str,
+    min: Duration,
+) -> Option<Duration> {
     match humantime::parse_duration(s.value.trim()) {
         Ok(d) if d.is_zero() => {
-            c.at(&s.referenced, path, format!("{:?} must be greater than zero", s.value));
+            c.at(
+                &s.referenced,
+                path,
+                format!("{:?} must be greater than zero", s.value),
+            );
             None
         }
         Ok(d) if d < min => {
             c.at(
                 &s.referenced,
                 path,
-                format!("{:?} is too short; the minimum is {}", s.value, humantime::format_duration(min)),
+                format!(
+                    "{:?} is too short; the minimum is {}",
+                    s.value,
+                    humantime::format_duration(min)
+                ),
             );
             None
         }
@@ -128,7 +160,10 @@ pub(super) fn duration(c: &mut Collector, s: &S<String>, path: &str, min: Durati
             c.at(
                 &s.referenced,
                 path,
-                format!("{:?} is not a duration; write e.g. 500ms, 30s, 5m or 1h30m", s.value),
+                format!(
+                    "{:?} is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
+                    s.value
+                ),
             );
             None
         }
@@ -151,7 +186,10 @@ fn byte_size(c: &mut Collector, s: &S<String>, path: &str) -> Option<usize> {
             c.at(
                 &s.referenced,
                 path,
-                format!("{:?} must be a size between 1 B and 1 GiB, e.g. 64KiB or 10MiB", s.value),
+                format!(
+                    "{:?} must be a size between 1 B and 1 GiB, e.g. 64KiB or 10MiB",
+                    s.value
+                ),
             );
             None
         }
@@ -181,7 +219,11 @@ fn target(
         .unwrap_or(DEFAULT_MAX_BODY);
     let max_redirects = match &t.max_redirects {
         Some(r) if r.value > 10 => {
-            c.at(&r.referenced, &format!("{path}.max_redirects"), format!("{} must be at most 10", r.value));
+            c.at(
+                &r.referenced,
+                &format!("{path}.max_redirects"),
+                format!("{} must be at most 10", r.value),
+            );
             10
         }
         Some(r) => r.value,
@@ -208,7 +250,12 @@ fn target(
 
 /// Only http(s), no userinfo, canonical host spelling, never link-local or IPv4-mapped
 /// addresses, and within `limits.allow_targets` when set.
-fn check_url(c: &mut Collector, limits: &Limits, s: &S<String>, path: &str) -> Option<reqwest::Url> {
+fn check_url(
+    c: &mut Collector,
+    limits: &Limits,
+    s: &S<String>,
+    path: &str,
+) -> Option<reqwest::Url> {
     let text = s.value.trim();
     let mut fail = |msg: String| {
         c.at(&s.referenced, path, format!("{text:?} {msg}"));
@@ -219,13 +266,22 @@ fn check_url(c: &mut Collector, limits: &Limits, s: &S<String>, path: &str) -> O
     }
     let url = match reqwest::Url::parse(text) {
         Ok(u) => u,
-        Err(e) => return fail(format!("is not an absolute URL ({e}); write e.g. http://127.0.0.1:8080")),
+        Err(e) => {
+            return fail(format!(
+                "is not an absolute URL ({e}); write e.g. http://127.0.0.1:8080"
+            ))
+        }
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return fail(format!("uses scheme {:?}; only http and https are allowed", url.scheme()));
+        return fail(format!(
+            "uses scheme {:?}; only http and https are allowed",
+            url.scheme()
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return fail("must not contain user:password@; put credentials in a header from env".into());
+        return fail(
+            "must not contain user:password@; put credentials in a header from env".into(),
+        );
     }
     let host = url.host_str().unwrap_or_default().to_string();
     if let Err(msg) = host_allowed(&host, &limits.allow_targets) {
@@ -233,7 +289,9 @@ fn check_url(c: &mut Collector, limits: &Limits, s: &S<String>, path: &str) -> O
     }
     // `0x7f000001`, `2130706433` and `127.1` all parse as 127.0.0.1: refuse the disguises.
     if !text.to_ascii_lowercase().contains(&host) {
-        return fail(format!("spells its host in a non-canonical form; write {host}"));
+        return fail(format!(
+            "spells its host in a non-canonical form; write {host}"
+        ));
     }
     Some(url)
 }
@@ -260,7 +318,10 @@ pub fn host_allowed(host: &str, allow: &[String]) -> Result<(), String> {
     if allow.is_empty() || allow.iter().any(|a| allow_entry_matches(a, bare)) {
         Ok(())
     } else {
-        Err(format!("host {bare} is not in limits.allow_targets ({})", allow.join(", ")))
+        Err(format!(
+            "host {bare} is not in limits.allow_targets ({})",
+            allow.join(", ")
+        ))
     }
 }
 
@@ -286,11 +347,19 @@ fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
 fn cidr_contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(n) & mask == u128::from(i) & mask
         }
         _ => false,
@@ -320,14 +389,24 @@ fn plan(
                 let hint = super::parse::closest(&p.target.value, &names)
                     .map(|s| format!("; did you mean {s:?}?"))
                     .unwrap_or_default();
-                c.at(&p.target.referenced, &format!("{path}.target"), format!("{:?} is not a defined target{hint}", p.target.value));
+                c.at(
+                    &p.target.referenced,
+                    &format!("{path}.target"),
+                    format!("{:?} is not a defined target{hint}", p.target.value),
+                );
             }
             None
         }
     };
     let load = load(c, limits, &p.load, &format!("{path}.load"));
-    let data = p.data.as_ref().and_then(|d| super::steps::data_source(c, d, &format!("{path}.data"), base_dir));
-    let mut steps = StepCompiler::new(env, data.as_ref().map(|d| d.columns.clone()).unwrap_or_default());
+    let data = p
+        .data
+        .as_ref()
+        .and_then(|d| super::steps::data_source(c, d, &format!("{path}.data"), base_dir));
+    let mut steps = StepCompiler::new(
+        env,
+        data.as_ref().map(|d| d.columns.clone()).unwrap_or_default(),
+    );
     let setup = steps.steps(c, "setup", &p.setup, &format!("{path}.setup"));
     let scenarios = steps.scenarios(c, &p.scenarios, &format!("{path}.scenarios"));
     steps.check_vars(c);
@@ -357,10 +436,18 @@ pub(super) fn valid_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
-        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
 }
 
-fn rate(c: &mut Collector, limits: &Limits, r: &S<f64>, path: &str, allow_zero: bool) -> Option<f64> {
+fn rate(
+    c: &mut Collector,
+    limits: &Limits,
+    r: &S<f64>,
+    path: &str,
+    allow_zero: bool,
+) -> Option<f64> {
     let v = r.value;
     let ok = v.is_finite() && v <= limits.max_rps && (v > 0.0 || (allow_zero && v == 0.0));
     if ok {
@@ -369,7 +456,10 @@ fn rate(c: &mut Collector, limits: &Limits, r: &S<f64>, path: &str, allow_zero: 
         c.at(
             &r.referenced,
             path,
-            format!("rate {v} must be > 0 and <= limits.max_rps ({})", limits.max_rps),
+            format!(
+                "rate {v} must be > 0 and <= limits.max_rps ({})",
+                limits.max_rps
+            ),
         );
         None
     }
@@ -378,12 +468,22 @@ fn rate(c: &mut Collector, limits: &Limits, r: &S<f64>, path: &str, allow_zero: 
 fn load(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<LoadSpec> {
     let kinds = [l.phases.is_some(), l.vus.is_some(), l.preset.is_some()];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        c.nowhere(path, "set exactly one of `phases` (open model), `vus` (closed model) or `preset`");
+        c.nowhere(
+            path,
+            "set exactly one of `phases` (open model), `vus` (closed model) or `preset`",
+        );
         return None;
     }
     let max_in_flight = match &l.max_in_flight {
         Some(m) if m.value > limits.max_in_flight => {
-            c.at(&m.referenced, &format!("{path}.max_in_flight"), format!("{} exceeds limits.max_in_flight ({})", m.value, limits.max_in_flight));
+            c.at(
+                &m.referenced,
+                &format!("{path}.max_in_flight"),
+                format!(
+                    "{} exceeds limits.max_in_flight ({})",
+                    m.value, limits.max_in_flight
+                ),
+            );
             None
         }
         Some(m) => positive(c, m, &format!("{path}.max_in_flight")),
@@ -398,16 +498,33 @@ fn load(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<L
         for (i, ph) in phases.iter().enumerate() {
             let pp = format!("{path}.phases[{i}]");
             let d = duration(c, &ph.duration, &format!("{pp}.duration"), one_sec);
-            let r = rate(c, limits, &ph.rate, &format!("{pp}.rate"), ph.ramp_to.is_some());
+            let r = rate(
+                c,
+                limits,
+                &ph.rate,
+                &format!("{pp}.rate"),
+                ph.ramp_to.is_some(),
+            );
             let to = match &ph.ramp_to {
                 Some(t) => rate(c, limits, t, &format!("{pp}.ramp_to"), true),
                 None => r,
             };
             if let (Some(duration), Some(rate), Some(ramp_to)) = (d, r, to) {
-                out.push(Phase { name: ph.name.clone().unwrap_or_else(|| format!("phase-{}", i + 1)), duration, rate, ramp_to });
+                out.push(Phase {
+                    name: ph
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("phase-{}", i + 1)),
+                    duration,
+                    rate,
+                    ramp_to,
+                });
             }
         }
-        LoadShape::Open { phases: out, max_in_flight: max_in_flight? }
+        LoadShape::Open {
+            phases: out,
+            max_in_flight: max_in_flight?,
+        }
     } else if let Some(stages) = &l.vus {
         if stages.is_empty() {
             c.nowhere(&format!("{path}.vus"), "must contain at least one stage");
@@ -417,43 +534,85 @@ fn load(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<L
             let sp = format!("{path}.vus[{i}]");
             let d = duration(c, &st.duration, &format!("{sp}.duration"), one_sec);
             if st.target.value > limits.max_vus {
-                c.at(&st.target.referenced, &format!("{sp}.target"), format!("{} VUs exceed limits.max_vus ({})", st.target.value, limits.max_vus));
+                c.at(
+                    &st.target.referenced,
+                    &format!("{sp}.target"),
+                    format!(
+                        "{} VUs exceed limits.max_vus ({})",
+                        st.target.value, limits.max_vus
+                    ),
+                );
             }
             if let Some(duration) = d {
-                out.push(Stage { duration, target: st.target.value.min(limits.max_vus) });
+                out.push(Stage {
+                    duration,
+                    target: st.target.value.min(limits.max_vus),
+                });
             }
         }
         if !out.is_empty() && out.iter().all(|s| s.target == 0) {
-            c.nowhere(&format!("{path}.vus"), "every stage targets 0 VUs; nothing would run");
+            c.nowhere(
+                &format!("{path}.vus"),
+                "every stage targets 0 VUs; nothing would run",
+            );
         }
         LoadShape::Closed { stages: out }
     } else {
         super::steps::preset(c, limits, l, path, max_in_flight?)?
     };
-    let iterations = l.iterations.as_ref().and_then(|n| positive(c, n, &format!("{path}.iterations")));
+    let iterations = l
+        .iterations
+        .as_ref()
+        .and_then(|n| positive(c, n, &format!("{path}.iterations")));
     let graceful_stop = l
         .graceful_stop
         .as_ref()
-        .and_then(|g| duration(c, g, &format!("{path}.graceful_stop"), Duration::from_millis(1)))
+        .and_then(|g| {
+            duration(
+                c,
+                g,
+                &format!("{path}.graceful_stop"),
+                Duration::from_millis(1),
+            )
+        })
         .unwrap_or(Duration::from_secs(10));
     if let (Some(_), false) = (&l.preset, matches!(shape, LoadShape::Open { .. })) {
         return None;
     }
-    Some(LoadSpec { shape, iterations, graceful_stop, preset: l.preset.as_ref().map(|p| p.value.clone()) })
+    Some(LoadSpec {
+        shape,
+        iterations,
+        graceful_stop,
+        preset: l.preset.as_ref().map(|p| p.value.clone()),
+    })
 }
 
 fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<PlanSpec>]) {
     for p in plans {
         if let LoadShape::Open { phases, .. } = &p.load.shape {
-            let peak = phases.iter().map(|ph| ph.rate.max(ph.ramp_to)).fold(0.0, f64::max);
+            let peak = phases
+                .iter()
+                .map(|ph| ph.rate.max(ph.ramp_to))
+                .fold(0.0, f64::max);
             if peak > limits.max_rps {
-                c.nowhere(&format!("plans.{}.load", p.name), format!("peak rate {peak} exceeds limits.max_rps ({})", limits.max_rps));
+                c.nowhere(
+                    &format!("plans.{}.load", p.name),
+                    format!(
+                        "peak rate {peak} exceeds limits.max_rps ({})",
+                        limits.max_rps
+                    ),
+                );
             }
         }
     }
 }
 
-fn thresholds(c: &mut Collector, p: &RawPlan, path: &str, requests: &[RequestKey]) -> Vec<Threshold> {
+fn thresholds(
+    c: &mut Collector,
+    p: &RawPlan,
+    path: &str,
+    requests: &[RequestKey],
+) -> Vec<Threshold> {
     let mut out = Vec::new();
     for (i, t) in p.thresholds.iter().enumerate() {
         let tp = format!("{path}.thresholds[{i}]");
@@ -466,7 +625,11 @@ fn thresholds(c: &mut Collector, p: &RawPlan, path: &str, requests: &[RequestKey
         };
         if let Some(req) = &metric.1 {
             if !requests.iter().any(|r| &r.name == req) {
-                c.at(&t.metric.referenced, &format!("{tp}.metric"), format!("request {req:?} is not a request name of this plan"));
+                c.at(
+                    &t.metric.referenced,
+                    &format!("{tp}.metric"),
+                    format!("request {req:?} is not a request name of this plan"),
+                );
             }
         }
         let (agg, op, value) = match parse_expr(metric.0, &t.expr.value) {
@@ -479,7 +642,14 @@ fn thresholds(c: &mut Collector, p: &RawPlan, path: &str, requests: &[RequestKey
         let delay = t
             .delay_abort_eval
             .as_ref()
-            .and_then(|d| duration(c, d, &format!("{tp}.delay_abort_eval"), Duration::from_millis(1)))
+            .and_then(|d| {
+                duration(
+                    c,
+                    d,
+                    &format!("{tp}.delay_abort_eval"),
+                    Duration::from_millis(1),
+                )
+            })
             .unwrap_or_default();
         out.push(Threshold {
             metric_text: t.metric.value.trim().to_string(),
@@ -497,7 +667,9 @@ fn thresholds(c: &mut Collector, p: &RawPlan, path: &str, requests: &[RequestKey
 }
 
 fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
-    let Some(raw) = &p.grades else { return Vec::new() };
+    let Some(raw) = &p.grades else {
+        return Vec::new();
+    };
     let order = ["excellent", "good", "acceptable"];
     let mut out = Vec::new();
     for (name, g) in raw {
@@ -508,10 +680,18 @@ fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
         }
         let p95 = duration(c, &g.p95, &format!("{gp}.p95"), Duration::from_micros(1));
         if !(0.0..=1.0).contains(&g.error_rate.value) {
-            c.at(&g.error_rate.referenced, &format!("{gp}.error_rate"), format!("{} must be a ratio between 0 and 1", g.error_rate.value));
+            c.at(
+                &g.error_rate.referenced,
+                &format!("{gp}.error_rate"),
+                format!("{} must be a ratio between 0 and 1", g.error_rate.value),
+            );
         }
         if let Some(p95) = p95 {
-            out.push(GradeBand { grade: name.clone(), p95, error_rate: g.error_rate.value });
+            out.push(GradeBand {
+                grade: name.clone(),
+                p95,
+                error_rate: g.error_rate.value,
+            });
         }
     }
     out.sort_by_key(|g| order.iter().position(|o| *o == g.grade));
@@ -524,7 +704,11 @@ mod tests {
 
     #[test]
     fn allowlist_matches_hosts_wildcards_and_cidrs() {
-        let allow = vec!["127.0.0.0/8".to_string(), "*.staging.example.com".into(), "api.local".into()];
+        let allow = vec![
+            "127.0.0.0/8".to_string(),
+            "*.staging.example.com".into(),
+            "api.local".into(),
+        ];
         assert!(host_allowed("127.0.0.1", &allow).is_ok());
         assert!(host_allowed("shop.staging.example.com", &allow).is_ok());
         assert!(host_allowed("api.local", &allow).is_ok());

@@ -43,10 +43,19 @@ struct State {
 }
 
 /// Binds `addr` and serves until `shutdown` is cancelled. Returns the bound address.
-pub async fn start(addr: SocketAddr, opts: DemoOptions, shutdown: CancellationToken) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn start(
+    addr: SocketAddr,
+    opts: DemoOptions,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let state = Arc::new(State { opts, started: Instant::now(), orders: AtomicU64::new(0), requests: AtomicU64::new(0) });
+    let state = Arc::new(State {
+        opts,
+        started: Instant::now(),
+        orders: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+    });
     let handle = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -59,7 +68,8 @@ pub async fn start(addr: SocketAddr, opts: DemoOptions, shutdown: CancellationTo
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| handle(state.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc);
                 tokio::select! {
                     _ = conn => {}
                     _ = stop.cancelled() => {}
@@ -77,7 +87,10 @@ fn query_num(req: &Request<Incoming>, key: &str) -> Option<u64> {
     })
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let o = &state.opts;
     let mut delay = o.latency;
@@ -100,10 +113,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     }
     let forced = query_num(&req, "status").and_then(|s| StatusCode::from_u16(s as u16).ok());
     if let Some(status) = forced {
-        return Ok(reply(status, "application/json", format!("{{\"status\":{}}}", status.as_u16())));
+        return Ok(reply(
+            status,
+            "application/json",
+            format!("{{\"status\":{}}}", status.as_u16()),
+        ));
     }
     if o.error_rate > 0.0 && rand::rng().random_bool(o.error_rate.clamp(0.0, 1.0)) {
-        return Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, "application/json", "{\"error\":\"injected\"}".into()));
+        return Ok(reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            "{\"error\":\"injected\"}".into(),
+        ));
     }
     let size = query_num(&req, "size").map(|s| s as usize);
     let method = req.method().clone();
@@ -111,37 +132,86 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     let resp = match (method, path.as_str()) {
         (Method::GET, "/" | "/health") => {
             let n = size.unwrap_or(o.body_size.max(2));
-            reply(StatusCode::OK, "text/plain", "ok".chars().chain(std::iter::repeat('.')).take(n).collect())
+            reply(
+                StatusCode::OK,
+                "text/plain",
+                "ok".chars().chain(std::iter::repeat('.')).take(n).collect(),
+            )
         }
-        (Method::GET, "/bytes") => reply(StatusCode::OK, "application/octet-stream", ".".repeat(size.unwrap_or(1024))),
+        (Method::GET, "/bytes") => reply(
+            StatusCode::OK,
+            "application/octet-stream",
+            ".".repeat(size.unwrap_or(1024)),
+        ),
         (Method::GET, "/products") => {
             let page = query_num(&req, "page").unwrap_or(1);
-            let items: Vec<String> = (0..10).map(|i| {
-                let id = (page.saturating_sub(1)) * 10 + i + 1;
-                format!("{{\"id\":{id},\"name\":\"product-{id}\",\"price\":{}.99}}", 5 + id % 50)
-            }).collect();
-            reply(StatusCode::OK, "application/json", format!("{{\"page\":{page},\"items\":[{}]}}", items.join(",")))
+            let items: Vec<String> = (0..10)
+                .map(|i| {
+                    let id = (page.saturating_sub(1)) * 10 + i + 1;
+                    format!(
+                        "{{\"id\":{id},\"name\":\"product-{id}\",\"price\":{}.99}}",
+                        5 + id % 50
+                    )
+                })
+                .collect();
+            reply(
+                StatusCode::OK,
+                "application/json",
+                format!("{{\"page\":{page},\"items\":[{}]}}", items.join(",")),
+            )
         }
         (Method::POST, "/auth/login") => {
-            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let ok = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("user").cloned()).is_some();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let ok = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("user").cloned())
+                .is_some();
             if ok {
                 let token = format!("tok-{}", rand::rng().random::<u32>());
-                reply(StatusCode::OK, "application/json", format!("{{\"token\":\"{token}\"}}"))
+                reply(
+                    StatusCode::OK,
+                    "application/json",
+                    format!("{{\"token\":\"{token}\"}}"),
+                )
             } else {
-                reply(StatusCode::BAD_REQUEST, "application/json", "{\"error\":\"body must be JSON with a user field\"}".into())
+                reply(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    "{\"error\":\"body must be JSON with a user field\"}".into(),
+                )
             }
         }
         (Method::POST, "/orders") => {
-            let authed = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer tok-"));
+            let authed = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("Bearer tok-"));
             if authed {
                 let id = state.orders.fetch_add(1, Ordering::Relaxed) + 1;
-                reply(StatusCode::CREATED, "application/json", format!("{{\"id\":{id},\"status\":\"created\"}}"))
+                reply(
+                    StatusCode::CREATED,
+                    "application/json",
+                    format!("{{\"id\":{id},\"status\":\"created\"}}"),
+                )
             } else {
-                reply(StatusCode::UNAUTHORIZED, "application/json", "{\"error\":\"missing or bad bearer token\"}".into())
+                reply(
+                    StatusCode::UNAUTHORIZED,
+                    "application/json",
+                    "{\"error\":\"missing or bad bearer token\"}".into(),
+                )
             }
         }
-        _ => reply(StatusCode::NOT_FOUND, "application/json", "{\"error\":\"not found\"}".into()),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            "{\"error\":\"not found\"}".into(),
+        ),
     };
     Ok(resp)
 }
@@ -149,6 +219,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     r
 }

@@ -28,30 +28,54 @@ pub struct ThresholdResult {
 }
 
 /// Evaluates one threshold over what was recorded in `elapsed`.
-pub fn evaluate(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) -> ThresholdResult {
+pub fn evaluate(
+    plan: &PlanSpec,
+    t: &Threshold,
+    rec: &Recorder,
+    elapsed: Duration,
+) -> ThresholdResult {
     let observed = observe(plan, t, rec, elapsed);
     let verdict = match observed {
         None => Verdict::NoData,
         Some(v) if t.op.holds(v, t.value) => Verdict::Pass,
         Some(_) => Verdict::Fail,
     };
-    ThresholdResult { metric: t.metric_text.clone(), expr: t.expr_text.clone(), verdict, observed, abort_on_fail: t.abort_on_fail }
+    ThresholdResult {
+        metric: t.metric_text.clone(),
+        expr: t.expr_text.clone(),
+        verdict,
+        observed,
+        abort_on_fail: t.abort_on_fail,
+    }
 }
 
 /// Evaluates all thresholds of a plan.
 pub fn evaluate_all(plan: &PlanSpec, rec: &Recorder, elapsed: Duration) -> Vec<ThresholdResult> {
-    plan.thresholds.iter().map(|t| evaluate(plan, t, rec, elapsed)).collect()
+    plan.thresholds
+        .iter()
+        .map(|t| evaluate(plan, t, rec, elapsed))
+        .collect()
 }
 
 fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) -> Option<f64> {
-    let selected: Vec<usize> = (0..plan.requests.len()).filter(|&i| t.request.as_ref().is_none_or(|r| &plan.requests[i].name == r)).collect();
+    let selected: Vec<usize> = (0..plan.requests.len())
+        .filter(|&i| {
+            t.request
+                .as_ref()
+                .is_none_or(|r| &plan.requests[i].name == r)
+        })
+        .collect();
     let secs = elapsed.as_secs_f64().max(1e-3);
     let requests: u64 = selected.iter().map(|&i| rec.requests[i].count()).sum();
     match t.metric {
         MetricKind::Latency | MetricKind::Ttfb => {
             let mut h: Option<Histo> = None;
             for &i in &selected {
-                let src = if t.metric == MetricKind::Latency { &rec.requests[i].latency } else { &rec.requests[i].ttfb };
+                let src = if t.metric == MetricKind::Latency {
+                    &rec.requests[i].latency
+                } else {
+                    &rec.requests[i].ttfb
+                };
                 match h.as_mut() {
                     Some(h) => {
                         let _ = h.add(src);
@@ -71,14 +95,24 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
             })
         }
         MetricKind::Errors => {
-            let errors: u64 = selected.iter().map(|&i| rec.requests[i].error_count()).sum();
+            let errors: u64 = selected
+                .iter()
+                .map(|&i| rec.requests[i].error_count())
+                .sum();
             match t.agg {
                 Agg::Count => Some(errors as f64),
                 _ => (requests > 0).then(|| errors as f64 / requests as f64),
             }
         }
         MetricKind::Checks => {
-            let (pass, fail) = plan.checks.iter().enumerate().filter(|(_, k)| t.request.as_ref().is_none_or(|r| &k.request == r)).fold((0, 0), |(p, f), (i, _)| (p + rec.checks[i].0, f + rec.checks[i].1));
+            let (pass, fail) = plan
+                .checks
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| t.request.as_ref().is_none_or(|r| &k.request == r))
+                .fold((0, 0), |(p, f), (i, _)| {
+                    (p + rec.checks[i].0, f + rec.checks[i].1)
+                });
             match t.agg {
                 Agg::Count => Some((pass + fail) as f64),
                 _ => (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64),
@@ -99,7 +133,8 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
             let started = rec.lag.len();
             match t.agg {
                 Agg::Count => Some(rec.dropped as f64),
-                _ => (started + rec.dropped > 0).then(|| rec.dropped as f64 / (started + rec.dropped) as f64),
+                _ => (started + rec.dropped > 0)
+                    .then(|| rec.dropped as f64 / (started + rec.dropped) as f64),
             }
         }
     }
@@ -113,7 +148,13 @@ pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -
     }
     let p95 = Duration::from_micros(latency.value_at_quantile(0.95));
     let rate = errors as f64 / requests as f64;
-    Some(bands.iter().find(|b| p95 <= b.p95 && rate <= b.error_rate).map(|b| b.grade.clone()).unwrap_or_else(|| "poor".into()))
+    Some(
+        bands
+            .iter()
+            .find(|b| p95 <= b.p95 && rate <= b.error_rate)
+            .map(|b| b.grade.clone())
+            .unwrap_or_else(|| "poor".into()),
+    )
 }
 
 /// Bounds past which the generator, not the target, decided the figures.
@@ -135,7 +176,11 @@ pub struct Validity {
 /// Checks dropped iterations and dispatch lag against their bounds.
 pub fn validity(rec: &Recorder) -> Validity {
     let started = rec.lag.len();
-    let dropped_ratio = if started + rec.dropped == 0 { 0.0 } else { rec.dropped as f64 / (started + rec.dropped) as f64 };
+    let dropped_ratio = if started + rec.dropped == 0 {
+        0.0
+    } else {
+        rec.dropped as f64 / (started + rec.dropped) as f64
+    };
     let lag = LatencyStats::of(&rec.lag);
     let mut reasons = Vec::new();
     if dropped_ratio > MAX_DROPPED_RATIO {
@@ -152,7 +197,16 @@ pub fn validity(rec: &Recorder) -> Validity {
             MAX_LAG_P99.as_millis()
         ));
     }
-    Validity { status: if reasons.is_empty() { "valid" } else { "invalid" }, reasons, dropped_ratio, dispatch_lag: lag }
+    Validity {
+        status: if reasons.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        },
+        reasons,
+        dropped_ratio,
+        dispatch_lag: lag,
+    }
 }
 
 /// Stops a run when a threshold marked `abort_on_fail` fails, once its `delay_abort_eval`
@@ -174,6 +228,13 @@ impl AbortGuard {
             .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
             .map(|t| evaluate(&self.plan, t, total, elapsed))
             .find(|r| r.verdict == Verdict::Fail)
-            .map(|r| format!("threshold {}: {} failed (observed {:.3}) and has abort_on_fail", r.metric, r.expr, r.observed.unwrap_or(f64::NAN)))
+            .map(|r| {
+                format!(
+                    "threshold {}: {} failed (observed {:.3}) and has abort_on_fail",
+                    r.metric,
+                    r.expr,
+                    r.observed.unwrap_or(f64::NAN)
+                )
+            })
     }
 }

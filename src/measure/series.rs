@@ -100,7 +100,10 @@ mod tests {
         assert!(s.points().len() <= 100);
         let total: u64 = s.points().iter().map(|p| p.requests).sum();
         assert_eq!(total, 100_000);
-        assert!(s.points().iter().any(|p| p.p95_ms == 900.0), "a spike survives downsampling");
+        assert!(
+            s.points().iter().any(|p| p.p95_ms == 900.0),
+            "a spike survives downsampling"
+        );
         assert_eq!(s.points().last().unwrap().t_s, 10_000.0);
     }
 }

@@ -20,7 +20,12 @@ pub struct Progress {
 impl Progress {
     /// `quiet` hides the display but still guards thresholds.
     pub fn new(guard: AbortGuard, quiet: bool) -> Self {
-        Self { guard, tty: std::io::stderr().is_terminal(), quiet, last_line: None }
+        Self {
+            guard,
+            tty: std::io::stderr().is_terminal(),
+            quiet,
+            last_line: None,
+        }
     }
 }
 
@@ -28,7 +33,11 @@ impl Progress {
 pub fn status_line(v: &WindowView<'_>) -> String {
     let lat = LatencyStats::of(&v.window.merged_latency());
     let achieved = v.window.total_requests() as f64 / v.window_secs.max(1e-3);
-    let target = if v.open_model { format!("target {:.1}/s", v.target) } else { format!("{} VUs", v.target as u64) };
+    let target = if v.open_model {
+        format!("target {:.1}/s", v.target)
+    } else {
+        format!("{} VUs", v.target as u64)
+    };
     let errors = v.total.total_errors();
     let reqs = v.total.total_requests().max(1);
     format!(
@@ -55,7 +64,10 @@ impl Observer for Progress {
             if self.tty {
                 let _ = write!(err, "\r\x1b[2K{}", status_line(v));
                 let _ = err.flush();
-            } else if self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            } else if self
+                .last_line
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+            {
                 let _ = writeln!(err, "{}", status_line(v));
                 self.last_line = Some(Instant::now());
             }
@@ -78,22 +90,49 @@ impl Drop for Progress {
 /// The end-of-run report: per-request table, thresholds, verdict.
 pub fn render(s: &Summary) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "\nplan {} → {}  ({:.1}s, segment {}, {} model)", s.plan, s.target, s.duration_s, s.segment, s.load.model);
+    let _ = writeln!(
+        o,
+        "\nplan {} → {}  ({:.1}s, segment {}, {} model)",
+        s.plan, s.target, s.duration_s, s.segment, s.load.model
+    );
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
         "request", "count", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "err%", "checks"
     );
-    let ms = |v: f64| if v >= 1000.0 { format!("{:.2}s", v / 1000.0) } else { format!("{v:.1}ms") };
+    let ms = |v: f64| {
+        if v >= 1000.0 {
+            format!("{:.2}s", v / 1000.0)
+        } else {
+            format!("{v:.1}ms")
+        }
+    };
     for r in &s.requests {
-        let (cp, cf) = r.checks.iter().fold((0, 0), |(p, f), c| (p + c.passed, f + c.failed));
-        let checks = if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) };
+        let (cp, cf) = r
+            .checks
+            .iter()
+            .fold((0, 0), |(p, f), c| (p + c.passed, f + c.failed));
+        let checks = if cp + cf == 0 {
+            "-".to_string()
+        } else {
+            format!("{cp}/{}", cp + cf)
+        };
         let name = format!("{}/{}", r.scenario, r.name);
         let l = &r.latency;
         let _ = writeln!(
             o,
             "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>9}",
-            truncate(&name, 28), r.count, r.rps, ms(l.p50_ms), ms(l.p90_ms), ms(l.p95_ms), ms(l.p99_ms), ms(l.p999_ms), ms(l.max_ms), r.error_rate * 100.0, checks
+            truncate(&name, 28),
+            r.count,
+            r.rps,
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            ms(l.p999_ms),
+            ms(l.max_ms),
+            r.error_rate * 100.0,
+            checks
         );
         for (kind, n) in &r.errors {
             let _ = writeln!(o, "    {n} × {kind}");
@@ -103,7 +142,16 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2}",
-        "TOTAL", t.requests, t.rps, ms(t.latency.p50_ms), ms(t.latency.p90_ms), ms(t.latency.p95_ms), ms(t.latency.p99_ms), ms(t.latency.p999_ms), ms(t.latency.max_ms), t.error_rate * 100.0
+        "TOTAL",
+        t.requests,
+        t.rps,
+        ms(t.latency.p50_ms),
+        ms(t.latency.p90_ms),
+        ms(t.latency.p95_ms),
+        ms(t.latency.p99_ms),
+        ms(t.latency.p999_ms),
+        ms(t.latency.max_ms),
+        t.error_rate * 100.0
     );
     let _ = writeln!(
         o,
@@ -118,7 +166,10 @@ pub fn render(s: &Summary) -> String {
                 Verdict::Fail => "✗ FAIL   ",
                 Verdict::NoData => "? NO DATA",
             };
-            let observed = th.observed.map(|v| format!("observed {v:.3}")).unwrap_or_else(|| "no samples".into());
+            let observed = th
+                .observed
+                .map(|v| format!("observed {v:.3}"))
+                .unwrap_or_else(|| "no samples".into());
             let _ = writeln!(o, "  {mark} {}: {}  ({observed})", th.metric, th.expr);
         }
     }
@@ -138,7 +189,9 @@ fn verdict_word(o: Outcome) -> &'static str {
         Outcome::Failed => "FAILED (a threshold failed)",
         Outcome::Aborted => "ABORTED",
         Outcome::Interrupted => "INTERRUPTED",
-        Outcome::Invalid => "INVALID (the generator was the bottleneck; these figures do not describe the target)",
+        Outcome::Invalid => {
+            "INVALID (the generator was the bottleneck; these figures do not describe the target)"
+        }
     }
 }
 

@@ -134,9 +134,17 @@ impl Summary {
         let thresholds = judge::evaluate_all(plan, total, out.elapsed);
         let validity = judge::validity(total);
         let (result, reasons) = outcome(&out.ending, &thresholds, &validity);
-        let requests = plan.requests.iter().enumerate().map(|(i, k)| request_summary(plan, total, i, &k.scenario, &k.name, &k.method, secs)).collect();
+        let requests = plan
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, k)| request_summary(plan, total, i, &k.scenario, &k.name, &k.method, secs))
+            .collect();
         let latency = total.merged_latency();
-        let (checks_passed, checks_failed) = total.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
+        let (checks_passed, checks_failed) = total
+            .checks
+            .iter()
+            .fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
         let requests_n = total.total_requests();
         let errors = total.total_errors();
         Summary {
@@ -181,14 +189,29 @@ impl Summary {
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
 }
 
-fn outcome(ending: &Ending, thresholds: &[ThresholdResult], validity: &Validity) -> (Outcome, Vec<String>) {
+fn outcome(
+    ending: &Ending,
+    thresholds: &[ThresholdResult],
+    validity: &Validity,
+) -> (Outcome, Vec<String>) {
     let mut reasons = Vec::new();
-    let failed: Vec<_> = thresholds.iter().filter(|t| t.verdict != Verdict::Pass).collect();
+    let failed: Vec<_> = thresholds
+        .iter()
+        .filter(|t| t.verdict != Verdict::Pass)
+        .collect();
     for t in &failed {
-        let what = if t.verdict == Verdict::NoData { "had no data" } else { "failed" };
+        let what = if t.verdict == Verdict::NoData {
+            "had no data"
+        } else {
+            "failed"
+        };
         reasons.push(format!("threshold {}: {} {what}", t.metric, t.expr));
     }
     reasons.extend(validity.reasons.iter().cloned());
@@ -203,19 +226,34 @@ fn outcome(ending: &Ending, thresholds: &[ThresholdResult], validity: &Validity)
         Ending::Completed => Outcome::Failed,
     };
     if result == Outcome::Interrupted {
-        reasons.insert(0, "interrupted before the schedule ended; figures cover the part that ran".into());
+        reasons.insert(
+            0,
+            "interrupted before the schedule ended; figures cover the part that ran".into(),
+        );
     }
     (result, reasons)
 }
 
-fn request_summary(plan: &PlanSpec, total: &Recorder, i: usize, scenario: &str, name: &str, method: &str, secs: f64) -> RequestSummary {
+fn request_summary(
+    plan: &PlanSpec,
+    total: &Recorder,
+    i: usize,
+    scenario: &str,
+    name: &str,
+    method: &str,
+    secs: f64,
+) -> RequestSummary {
     let r: &RequestStats = &total.requests[i];
     let checks = plan
         .checks
         .iter()
         .enumerate()
         .filter(|(_, k)| k.scenario == scenario && k.request == name)
-        .map(|(ci, k)| CheckSummary { name: k.name.clone(), passed: total.checks[ci].0, failed: total.checks[ci].1 })
+        .map(|(ci, k)| CheckSummary {
+            name: k.name.clone(),
+            passed: total.checks[ci].0,
+            failed: total.checks[ci].1,
+        })
         .collect();
     RequestSummary {
         scenario: scenario.to_string(),
@@ -227,8 +265,16 @@ fn request_summary(plan: &PlanSpec, total: &Recorder, i: usize, scenario: &str, 
         latency: LatencyStats::of(&r.latency),
         service_time: LatencyStats::of(&r.service),
         ttfb: LatencyStats::of(&r.ttfb),
-        statuses: r.statuses.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
-        errors: ErrorKind::ALL.iter().filter(|k| r.errors_of(**k) > 0).map(|k| (k.as_str(), r.errors_of(*k))).collect(),
+        statuses: r
+            .statuses
+            .iter()
+            .map(|(c, n)| (c.to_string(), *n))
+            .collect(),
+        errors: ErrorKind::ALL
+            .iter()
+            .filter(|k| r.errors_of(**k) > 0)
+            .map(|k| (k.as_str(), r.errors_of(*k)))
+            .collect(),
         checks,
         grade: judge::grade(&plan.grades, &r.latency, r.error_count(), r.count()),
     }
@@ -236,14 +282,29 @@ fn request_summary(plan: &PlanSpec, total: &Recorder, i: usize, scenario: &str, 
 
 fn load_summary(plan: &PlanSpec) -> LoadSummary {
     let (model, steps, max_in_flight) = match &plan.load.shape {
-        LoadShape::Open { phases, max_in_flight } => ("open", phases.iter().map(|p| (p.name.clone(), p.duration.as_secs_f64(), p.rate, p.ramp_to)).collect(), Some(*max_in_flight)),
+        LoadShape::Open {
+            phases,
+            max_in_flight,
+        } => (
+            "open",
+            phases
+                .iter()
+                .map(|p| (p.name.clone(), p.duration.as_secs_f64(), p.rate, p.ramp_to))
+                .collect(),
+            Some(*max_in_flight),
+        ),
         LoadShape::Closed { stages } => {
             let mut from = 0.0;
             let steps = stages
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let step = (format!("stage-{}", i + 1), s.duration.as_secs_f64(), from, s.target as f64);
+                    let step = (
+                        format!("stage-{}", i + 1),
+                        s.duration.as_secs_f64(),
+                        from,
+                        s.target as f64,
+                    );
                     from = s.target as f64;
                     step
                 })
@@ -251,5 +312,11 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
             ("closed", steps, None)
         }
     };
-    LoadSummary { model, preset: plan.load.preset.clone(), steps, max_in_flight, iterations: plan.load.iterations }
+    LoadSummary {
+        model,
+        preset: plan.load.preset.clone(),
+        steps,
+        max_in_flight,
+        iterations: plan.load.iterations,
+    }
 }

@@ -58,7 +58,9 @@ impl Client {
             .pool_max_idle_per_host(usize::MAX)
             .tcp_nodelay(true)
             .redirect(redirect_policy(target.max_redirects, allow.to_vec()))
-            .dns_resolver(Arc::new(CheckedResolver { allow: allow.to_vec() }))
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow: allow.to_vec(),
+            }))
             .user_agent(concat!("loadpacer/", env!("CARGO_PKG_VERSION")));
         if !target.http2 {
             b = b.http1_only();
@@ -89,7 +91,10 @@ impl Client {
             status: Some(status),
             ttfb: Some(ttfb),
         };
-        if resp.content_length().is_some_and(|n| n as usize > self.max_body) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > self.max_body)
+        {
             return Err(fail(ErrorKind::BodyTooLarge));
         }
         let mut kept = keep_body.then(BytesMut::new);
@@ -152,9 +157,8 @@ impl Resolve for CheckedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = addrs
                 .into_iter()
                 .filter(|a| {
@@ -166,8 +170,9 @@ impl Resolve for CheckedResolver {
                 })
                 .collect();
             if allowed.is_empty() {
-                let e: Box<dyn StdError + Send + Sync> =
-                    Box::new(Blocked(format!("{host} resolved only to refused addresses")));
+                let e: Box<dyn StdError + Send + Sync> = Box::new(Blocked(format!(
+                    "{host} resolved only to refused addresses"
+                )));
                 return Err(e);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -192,9 +197,10 @@ pub fn classify(e: &reqwest::Error) -> ErrorKind {
                 K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                     return ErrorKind::Reset
                 }
-                K::ConnectionRefused | K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
-                    return ErrorKind::Connect
-                }
+                K::ConnectionRefused
+                | K::AddrNotAvailable
+                | K::HostUnreachable
+                | K::NetworkUnreachable => return ErrorKind::Connect,
                 K::TimedOut => return ErrorKind::Timeout,
                 _ => {}
             }
@@ -211,7 +217,10 @@ pub fn classify(e: &reqwest::Error) -> ErrorKind {
         text.push(' ');
         src = s.source();
     }
-    if text.contains("dns error") || text.contains("failed to lookup") || text.contains("name or service") {
+    if text.contains("dns error")
+        || text.contains("failed to lookup")
+        || text.contains("name or service")
+    {
         ErrorKind::Dns
     } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
         ErrorKind::Tls

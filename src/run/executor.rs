@@ -47,13 +47,20 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
     let mut inflight: FuturesUnordered<Iteration> = FuturesUnordered::new();
     let mut driver = Driver::new(&shared, w);
     let end = shared.start + shared.schedule.duration();
-    let mut flush = tokio::time::interval_at(shared.start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut flush = tokio::time::interval_at(
+        shared.start + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     let sleep = tokio::time::sleep_until(shared.start);
     tokio::pin!(sleep);
     let mut stopping = false;
     let mut deadline = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
-        let wake = if stopping { None } else { driver.next_wake(&shared, inflight.len()) };
+        let wake = if stopping {
+            None
+        } else {
+            driver.next_wake(&shared, inflight.len())
+        };
         if let Some(at) = wake {
             if sleep.deadline() != at {
                 sleep.as_mut().reset(at);
@@ -122,7 +129,9 @@ fn hand_over(batches: &mpsc::Sender<Recorder>, rec: &mut Recorder) {
     }
     let batch = rec.clone();
     rec.reset();
-    if let Err(mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back)) = batches.try_send(batch) {
+    if let Err(mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back)) =
+        batches.try_send(batch)
+    {
         rec.merge(&back);
     }
 }
@@ -142,7 +151,11 @@ enum Mode {
     /// Arrival `m` of this worker is global arrival `seg + N·(w + W·m)`. Arrivals that find
     /// no free slot wait in `backlog` (their latency still counts from the intended time) and
     /// are dropped, and counted, only beyond [`BACKLOG_MAX`].
-    Open { m: u64, free: Vec<usize>, backlog: VecDeque<Instant> },
+    Open {
+        m: u64,
+        free: Vec<usize>,
+        backlog: VecDeque<Instant>,
+    },
     /// Slots below the current VU target loop their scenario.
     Closed { idle: Vec<bool> },
 }
@@ -153,17 +166,46 @@ impl Driver {
         let total_weight = shared.rt.plan.scenarios.iter().map(|s| s.weight).sum();
         let (mode, slots) = match &shared.schedule {
             Schedule::Open { max_in_flight, .. } => {
-                let cap = share_of(share_of(*max_in_flight, seg.index, seg.count), w, shared.workers).max(1) as usize;
-                (Mode::Open { m: 0, free: (0..cap).rev().collect(), backlog: VecDeque::new() }, vec![None; cap])
+                let cap = share_of(
+                    share_of(*max_in_flight, seg.index, seg.count),
+                    w,
+                    shared.workers,
+                )
+                .max(1) as usize;
+                (
+                    Mode::Open {
+                        m: 0,
+                        free: (0..cap).rev().collect(),
+                        backlog: VecDeque::new(),
+                    },
+                    vec![None; cap],
+                )
             }
             Schedule::Closed(v) => {
-                let n = share_of(share_of(v.peak(), seg.index, seg.count), w, shared.workers) as usize;
-                (Mode::Closed { idle: vec![true; n] }, vec![None; n])
+                let n =
+                    share_of(share_of(v.peak(), seg.index, seg.count), w, shared.workers) as usize;
+                (
+                    Mode::Closed {
+                        idle: vec![true; n],
+                    },
+                    vec![None; n],
+                )
             }
         };
-        let mut d = Self { mode, slots, seq: 0, finished: false, w, total_weight };
+        let mut d = Self {
+            mode,
+            slots,
+            seq: 0,
+            finished: false,
+            w,
+            total_weight,
+        };
         for (i, s) in d.slots.iter_mut().enumerate() {
-            *s = Some(VuState { vars: shared.rt.base_vars.clone(), vu: vu_id(shared, w, i as u64), iteration: 0 });
+            *s = Some(VuState {
+                vars: shared.rt.base_vars.clone(),
+                vu: vu_id(shared, w, i as u64),
+                iteration: 0,
+            });
         }
         d
     }
@@ -178,11 +220,19 @@ impl Driver {
                 }
             },
             // Re-check the VU target ten times a second; a finished VU restarts at once in `done`.
-            Mode::Closed { .. } => Some(Instant::now().max(shared.start) + Duration::from_millis(100)),
+            Mode::Closed { .. } => {
+                Some(Instant::now().max(shared.start) + Duration::from_millis(100))
+            }
         }
     }
 
-    fn launch(&mut self, shared: &Shared, now: Instant, inflight: &mut FuturesUnordered<Iteration>, rec: &mut Recorder) {
+    fn launch(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        inflight: &mut FuturesUnordered<Iteration>,
+        rec: &mut Recorder,
+    ) {
         if matches!(self.mode, Mode::Closed { .. }) {
             return self.fill_vus(shared, now, inflight);
         }
@@ -211,10 +261,17 @@ impl Driver {
         }
     }
 
-    fn fill_vus(&mut self, shared: &Shared, now: Instant, inflight: &mut FuturesUnordered<Iteration>) {
+    fn fill_vus(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        inflight: &mut FuturesUnordered<Iteration>,
+    ) {
         let target = self.vu_target(shared, now);
         for slot in 0..target {
-            let Mode::Closed { idle } = &mut self.mode else { return };
+            let Mode::Closed { idle } = &mut self.mode else {
+                return;
+            };
             if idle[slot] {
                 if !take_iteration(shared) {
                     self.finished = true;
@@ -227,10 +284,17 @@ impl Driver {
     }
 
     fn vu_target(&self, shared: &Shared, now: Instant) -> usize {
-        let Schedule::Closed(v) = &shared.schedule else { return 0 };
+        let Schedule::Closed(v) = &shared.schedule else {
+            return 0;
+        };
         let total = v.vus_at(now.saturating_duration_since(shared.start));
         let seg = shared.segment;
-        (share_of(share_of(total, seg.index, seg.count), self.w, shared.workers) as usize).min(self.slots.len())
+        (share_of(
+            share_of(total, seg.index, seg.count),
+            self.w,
+            shared.workers,
+        ) as usize)
+            .min(self.slots.len())
     }
 
     fn done(&mut self, slot: usize, vu: VuState) {
@@ -243,7 +307,12 @@ impl Driver {
 
     /// Starts waiting arrivals on freed slots (open model, also while stopping: they were due
     /// before the stop) and restarts finished VUs at once (closed model).
-    fn refill(&mut self, shared: &Shared, stopping: bool, inflight: &mut FuturesUnordered<Iteration>) {
+    fn refill(
+        &mut self,
+        shared: &Shared,
+        stopping: bool,
+        inflight: &mut FuturesUnordered<Iteration>,
+    ) {
         match &mut self.mode {
             Mode::Open { .. } => {
                 while let Mode::Open { free, backlog, .. } = &mut self.mode {
@@ -254,7 +323,9 @@ impl Driver {
                     self.start(shared, slot, intended, inflight);
                 }
             }
-            Mode::Closed { .. } if !stopping && !self.finished => self.fill_vus(shared, Instant::now(), inflight),
+            Mode::Closed { .. } if !stopping && !self.finished => {
+                self.fill_vus(shared, Instant::now(), inflight)
+            }
             Mode::Closed { .. } => {}
         }
     }
@@ -267,8 +338,16 @@ impl Driver {
         }
     }
 
-    fn start(&mut self, shared: &Shared, slot: usize, intended: Instant, inflight: &mut FuturesUnordered<Iteration>) {
-        let Some(mut vu) = self.slots[slot].take() else { return };
+    fn start(
+        &mut self,
+        shared: &Shared,
+        slot: usize,
+        intended: Instant,
+        inflight: &mut FuturesUnordered<Iteration>,
+    ) {
+        let Some(mut vu) = self.slots[slot].take() else {
+            return;
+        };
         let plan = &shared.rt.plan;
         let scenario = pick_scenario(plan, self.total_weight);
         if let Some(data) = &plan.data {
@@ -297,7 +376,9 @@ impl Driver {
 impl Shared {
     /// Offset of this worker's `m`-th arrival.
     fn schedule_arrival(&self, w: u64, m: u64) -> Option<Duration> {
-        let Schedule::Open { arrivals, .. } = &self.schedule else { return None };
+        let Schedule::Open { arrivals, .. } = &self.schedule else {
+            return None;
+        };
         let k = self.segment.index + self.segment.count * (w + self.workers * m);
         arrivals.nth(k)
     }

@@ -32,7 +32,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             segment: Segment::WHOLE,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         }
     }
 }
@@ -113,7 +115,16 @@ pub async fn execute(
     let schedule = Schedule::of(&plan.load.shape);
     let scheduled = schedule.duration();
     if let Err(reason) = setup(&mut rt, &mut total).await {
-        return Ok(RunOutput { plan, segment: opts.segment, started_at, elapsed: Duration::ZERO, scheduled, ending: Ending::Aborted(reason), total, series: WindowSeries::new(2) });
+        return Ok(RunOutput {
+            plan,
+            segment: opts.segment,
+            started_at,
+            elapsed: Duration::ZERO,
+            scheduled,
+            ending: Ending::Aborted(reason),
+            total,
+            series: WindowSeries::new(2),
+        });
     }
     let workers = opts.workers.max(1) as u64;
     let shared = Arc::new(Shared {
@@ -123,17 +134,30 @@ pub async fn execute(
         workers,
         segment: opts.segment,
         stop: CancellationToken::new(),
-        iterations_left: plan.load.iterations.map(|n| AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)),
+        iterations_left: plan.load.iterations.map(|n| {
+            AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)
+        }),
         in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
     });
     let (tx, rx) = mpsc::channel(4 * workers as usize);
-    let handles: Vec<_> = (0..workers).map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone()))).collect();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone())))
+        .collect();
     drop(tx);
     let (ending, series) = aggregate(&shared, rx, &mut total, observer, interrupt).await;
     for h in handles {
         let _ = h.await;
     }
-    Ok(RunOutput { plan, segment: opts.segment, started_at, elapsed: shared.start.elapsed(), scheduled, ending, total, series })
+    Ok(RunOutput {
+        plan,
+        segment: opts.segment,
+        started_at,
+        elapsed: shared.start.elapsed(),
+        scheduled,
+        ending,
+        total,
+        series,
+    })
 }
 
 /// Runs the setup steps once; their captures become every VU's starting variables.
@@ -142,7 +166,9 @@ async fn setup(rt: &mut Runtime, total: &mut Recorder) -> Result<(), String> {
         return Ok(());
     }
     let mut vu = VuState::default();
-    let result = rt.iterate(&rt.plan.setup, &mut vu, std::time::Instant::now()).await;
+    let result = rt
+        .iterate(&rt.plan.setup, &mut vu, std::time::Instant::now())
+        .await;
     for s in &result.samples {
         total.record(s);
     }
@@ -151,8 +177,15 @@ async fn setup(rt: &mut Runtime, total: &mut Recorder) -> Result<(), String> {
     }
     let failed_check = result.checks.iter().any(|(_, ok)| !ok);
     if result.failed || failed_check {
-        let kinds: Vec<&str> = result.samples.iter().filter_map(|s| s.error.map(|e| e.as_str())).collect();
-        return Err(format!("setup failed ({}); the load was not started", kinds.join(", ")));
+        let kinds: Vec<&str> = result
+            .samples
+            .iter()
+            .filter_map(|s| s.error.map(|e| e.as_str()))
+            .collect();
+        return Err(format!(
+            "setup failed ({}); the load was not started",
+            kinds.join(", ")
+        ));
     }
     rt.base_vars = vu.vars;
     Ok(())
@@ -168,7 +201,10 @@ async fn aggregate(
     let plan = &shared.rt.plan;
     let mut window = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
     let mut series = WindowSeries::new(SERIES_POINTS);
-    let mut tick = tokio::time::interval_at(shared.start + Duration::from_millis(1100), Duration::from_secs(1));
+    let mut tick = tokio::time::interval_at(
+        shared.start + Duration::from_millis(1100),
+        Duration::from_secs(1),
+    );
     let mut last = shared.start;
     let mut ending = Ending::Completed;
     let scheduled = shared.schedule.duration();
@@ -213,7 +249,9 @@ async fn aggregate(
 }
 
 fn phase_name(shared: &Shared, elapsed: Duration) -> Option<&str> {
-    let (Schedule::Open { arrivals, .. }, crate::config::LoadShape::Open { phases, .. }) = (&shared.schedule, &shared.rt.plan.load.shape) else {
+    let (Schedule::Open { arrivals, .. }, crate::config::LoadShape::Open { phases, .. }) =
+        (&shared.schedule, &shared.rt.plan.load.shape)
+    else {
         return None;
     };
     arrivals.phase_at(elapsed).map(|i| phases[i].name.as_str())

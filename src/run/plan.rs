@@ -28,7 +28,10 @@ impl Segment {
         if n == 0 || i == 0 || i > n || n > 10_000 {
             return Err(format!("segment {s:?} needs 1 <= I <= N <= 10000"));
         }
-        Ok(Segment { index: i - 1, count: n })
+        Ok(Segment {
+            index: i - 1,
+            count: n,
+        })
     }
 }
 
@@ -87,7 +90,11 @@ impl ArrivalSchedule {
         let q = (b - a) / (2.0 * d);
         // Solves a·t + q·t² = x in a form that is stable when q is tiny or a is zero.
         let root = (a * a + 4.0 * q * x).max(0.0).sqrt();
-        let t = if a + root > 0.0 { 2.0 * x / (a + root) } else { 0.0 };
+        let t = if a + root > 0.0 {
+            2.0 * x / (a + root)
+        } else {
+            0.0
+        };
         let at = start + t.min(d);
         (at < self.total_secs).then(|| Duration::from_secs_f64(at))
     }
@@ -240,12 +247,16 @@ mod tests {
         assert!((count_until(&s, 9.0, 10.0) as i64 - 95).abs() <= 1);
         assert_eq!(count_until(&s, 11.0, 12.0), 100);
         let times: Vec<_> = (0..).map_while(|k| s.nth(k)).collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "arrivals are ordered");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "arrivals are ordered"
+        );
     }
 
     #[test]
     fn fractional_rates_and_zero_phases() {
-        let s = ArrivalSchedule::new(&[phase(10, 0.5, 0.5), phase(5, 0.0, 0.0), phase(2, 1.0, 1.0)]);
+        let s =
+            ArrivalSchedule::new(&[phase(10, 0.5, 0.5), phase(5, 0.0, 0.0), phase(2, 1.0, 1.0)]);
         let times: Vec<_> = (0..).map_while(|k| s.nth(k)).collect();
         assert_eq!(times.len(), 7);
         assert_eq!(times[5], Duration::from_secs(15));
@@ -254,9 +265,18 @@ mod tests {
     #[test]
     fn vus_ramp_up_hold_and_down() {
         let v = VuSchedule::new(&[
-            Stage { duration: Duration::from_secs(10), target: 20 },
-            Stage { duration: Duration::from_secs(10), target: 20 },
-            Stage { duration: Duration::from_secs(10), target: 0 },
+            Stage {
+                duration: Duration::from_secs(10),
+                target: 20,
+            },
+            Stage {
+                duration: Duration::from_secs(10),
+                target: 20,
+            },
+            Stage {
+                duration: Duration::from_secs(10),
+                target: 0,
+            },
         ]);
         assert_eq!(v.vus_at(Duration::ZERO), 0);
         assert_eq!(v.vus_at(Duration::from_secs(5)), 10);
@@ -267,7 +287,10 @@ mod tests {
 
     #[test]
     fn segments_add_up_to_the_whole() {
-        assert_eq!(Segment::parse("2/4").unwrap(), Segment { index: 1, count: 4 });
+        assert_eq!(
+            Segment::parse("2/4").unwrap(),
+            Segment { index: 1, count: 4 }
+        );
         assert!(Segment::parse("0/4").is_err());
         assert!(Segment::parse("5/4").is_err());
         let total: u64 = (0..4).map(|i| share_of(10, i, 4)).sum();

@@ -62,27 +62,51 @@ impl Runtime {
     /// Prepares every request whose URL, headers or body have no template.
     pub fn new(plan: Arc<PlanSpec>, client: Client) -> Self {
         let mut prepared: Vec<Prepared> = (0..plan.requests.len())
-            .map(|_| Prepared { url: None, headers: None, body: None })
+            .map(|_| Prepared {
+                url: None,
+                headers: None,
+                body: None,
+            })
             .collect();
-        let steps = plan.setup.iter().chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()));
+        let steps = plan
+            .setup
+            .iter()
+            .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()));
         for step in steps {
             if let StepSpec::Request(r) = step {
                 prepared[r.index] = prepare(&plan, r);
             }
         }
-        Self { plan, client, prepared, base_vars: HashMap::new() }
+        Self {
+            plan,
+            client,
+            prepared,
+            base_vars: HashMap::new(),
+        }
     }
 
     /// Runs `steps` for one VU. `intended` is when the iteration should have started: the
     /// first request's latency is measured from it (coordinated-omission correction); later
     /// requests are measured from their own send.
-    pub async fn iterate(&self, steps: &[StepSpec], vu: &mut VuState, intended: Instant) -> IterationResult {
-        let mut out = IterationResult { samples: Vec::with_capacity(steps.len()), ..Default::default() };
+    pub async fn iterate(
+        &self,
+        steps: &[StepSpec],
+        vu: &mut VuState,
+        intended: Instant,
+    ) -> IterationResult {
+        let mut out = IterationResult {
+            samples: Vec::with_capacity(steps.len()),
+            ..Default::default()
+        };
         let mut intended = Some(intended);
         for step in steps {
             match step {
                 StepSpec::Think { min, max } => {
-                    let d = if min == max { *min } else { rand::rng().random_range(*min..=*max) };
+                    let d = if min == max {
+                        *min
+                    } else {
+                        rand::rng().random_range(*min..=*max)
+                    };
                     tokio::time::sleep(d).await;
                 }
                 StepSpec::Request(r) => {
@@ -98,11 +122,24 @@ impl Runtime {
     }
 
     /// One request: returns false when a transport error should end the iteration.
-    async fn exchange(&self, r: &RequestSpec, vu: &mut VuState, intended: Option<Instant>, out: &mut IterationResult) -> bool {
+    async fn exchange(
+        &self,
+        r: &RequestSpec,
+        vu: &mut VuState,
+        intended: Option<Instant>,
+        out: &mut IterationResult,
+    ) -> bool {
         let req = match self.build(r, vu) {
             Ok(req) => req,
             Err(kind) => {
-                out.samples.push(Sample { request: r.index, latency: Duration::ZERO, service: Duration::ZERO, ttfb: None, status: None, error: Some(kind) });
+                out.samples.push(Sample {
+                    request: r.index,
+                    latency: Duration::ZERO,
+                    service: Duration::ZERO,
+                    ttfb: None,
+                    status: None,
+                    error: Some(kind),
+                });
                 return false;
             }
         };
@@ -114,11 +151,25 @@ impl Runtime {
         match result {
             Ok(resp) => {
                 let error = self.judge(r, &resp, latency, vu, out);
-                out.samples.push(Sample { request: r.index, latency, service, ttfb: Some(resp.ttfb), status: Some(resp.status), error });
+                out.samples.push(Sample {
+                    request: r.index,
+                    latency,
+                    service,
+                    ttfb: Some(resp.ttfb),
+                    status: Some(resp.status),
+                    error,
+                });
                 true
             }
             Err(Failure { kind, status, ttfb }) => {
-                out.samples.push(Sample { request: r.index, latency, service, ttfb, status, error: Some(kind) });
+                out.samples.push(Sample {
+                    request: r.index,
+                    latency,
+                    service,
+                    ttfb,
+                    status,
+                    error: Some(kind),
+                });
                 // A status was seen (the body failed): the exchange happened, later steps may run.
                 status.is_some() && kind != ErrorKind::Reset
             }
@@ -126,10 +177,22 @@ impl Runtime {
     }
 
     /// Applies checks and captures; returns the error kind the sample counts as, if any.
-    fn judge(&self, r: &RequestSpec, resp: &Response, latency: Duration, vu: &mut VuState, out: &mut IterationResult) -> Option<ErrorKind> {
+    fn judge(
+        &self,
+        r: &RequestSpec,
+        resp: &Response,
+        latency: Duration,
+        vu: &mut VuState,
+        out: &mut IterationResult,
+    ) -> Option<ErrorKind> {
         let body = resp.body.as_deref().unwrap_or_default();
-        let json: Option<serde_json::Value> = if r.checks.iter().any(|c| matches!(c.kind, CheckKind::JsonExists(_) | CheckKind::JsonEquals(..)))
-            || r.captures.iter().any(|c| matches!(c.source, CaptureSource::Json(_)))
+        let json: Option<serde_json::Value> = if r
+            .checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::JsonExists(_) | CheckKind::JsonEquals(..)))
+            || r.captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Json(_)))
         {
             serde_json::from_slice(body).ok()
         } else {
@@ -139,17 +202,30 @@ impl Runtime {
         for c in &r.checks {
             let passed = match &c.kind {
                 CheckKind::Status(codes) => codes.contains(&resp.status),
-                CheckKind::HeaderContains(h, v) => resp.headers.get(h).and_then(|x| x.to_str().ok()).is_some_and(|x| x.contains(v.as_str())),
+                CheckKind::HeaderContains(h, v) => resp
+                    .headers
+                    .get(h)
+                    .and_then(|x| x.to_str().ok())
+                    .is_some_and(|x| x.contains(v.as_str())),
                 CheckKind::BodyContains(s) => memfind(body, s.as_bytes()),
                 CheckKind::BodyRegex(re) => std::str::from_utf8(body).is_ok_and(|b| re.is_match(b)),
                 CheckKind::JsonExists(p) => json.as_ref().is_some_and(|j| !p.query(j).is_empty()),
-                CheckKind::JsonEquals(p, v) => json.as_ref().is_some_and(|j| p.query(j).first() == Some(v)),
+                CheckKind::JsonEquals(p, v) => {
+                    json.as_ref().is_some_and(|j| p.query(j).first() == Some(v))
+                }
                 CheckKind::LatencyBelow(d) => latency < *d,
             };
             out.checks.push((c.index, passed));
             if !passed {
-                let kind = if matches!(c.kind, CheckKind::Status(_)) { ErrorKind::Status } else { ErrorKind::Check };
-                error = Some(error.map_or(kind, |e: ErrorKind| if e == ErrorKind::Status { e } else { kind }));
+                let kind = if matches!(c.kind, CheckKind::Status(_)) {
+                    ErrorKind::Status
+                } else {
+                    ErrorKind::Check
+                };
+                error = Some(error.map_or(
+                    kind,
+                    |e: ErrorKind| if e == ErrorKind::Status { e } else { kind },
+                ));
             }
         }
         if error.is_none() && !r.has_status_check() && resp.status >= 400 {
@@ -157,12 +233,22 @@ impl Runtime {
         }
         for cap in &r.captures {
             let value = match &cap.source {
-                CaptureSource::Json(p) => json.as_ref().and_then(|j| p.query(j).first().map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })),
-                CaptureSource::Header(h) => resp.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string),
-                CaptureSource::Regex(re) => std::str::from_utf8(body).ok().and_then(|b| re.captures(b)).and_then(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str().to_string()),
+                CaptureSource::Json(p) => json.as_ref().and_then(|j| {
+                    p.query(j).first().map(|v| match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                }),
+                CaptureSource::Header(h) => resp
+                    .headers
+                    .get(h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                CaptureSource::Regex(re) => std::str::from_utf8(body)
+                    .ok()
+                    .and_then(|b| re.captures(b))
+                    .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                    .map(|m| m.as_str().to_string()),
             };
             match value {
                 Some(v) => {
@@ -181,7 +267,8 @@ impl Runtime {
         let prep = &self.prepared[r.index];
         let url = match &prep.url {
             Some(u) => u.clone(),
-            None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu).ok_or(ErrorKind::Protocol)?,
+            None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu)
+                .ok_or(ErrorKind::Protocol)?,
         };
         let mut req = reqwest::Request::new(r.method.clone(), url);
         match &prep.headers {
@@ -204,8 +291,14 @@ impl Runtime {
 
 fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
     let vu = VuState::default();
-    let url_static = r.url.as_static().is_some() && r.query.iter().all(|(_, t)| t.as_static().is_some());
-    let headers_static = plan.target.headers.iter().chain(&r.headers).all(|(_, t)| t.as_static().is_some());
+    let url_static =
+        r.url.as_static().is_some() && r.query.iter().all(|(_, t)| t.as_static().is_some());
+    let headers_static = plan
+        .target
+        .headers
+        .iter()
+        .chain(&r.headers)
+        .all(|(_, t)| t.as_static().is_some());
     let body_static = match &r.body {
         BodySpec::None => true,
         BodySpec::Json(j) => json_static(j),
@@ -213,9 +306,15 @@ fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
         BodySpec::Raw(t) => t.as_static().is_some(),
     };
     Prepared {
-        url: url_static.then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu)).flatten(),
+        url: url_static
+            .then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu))
+            .flatten(),
         headers: headers_static.then(|| headers(plan, r, &vu)).flatten(),
-        body: if body_static && !matches!(r.body, BodySpec::None) { render_body(&r.body, &vu) } else { None },
+        body: if body_static && !matches!(r.body, BodySpec::None) {
+            render_body(&r.body, &vu)
+        } else {
+            None
+        },
     }
 }
 
@@ -230,14 +329,21 @@ fn json_static(j: &JsonTemplate) -> bool {
 
 /// Base URL + relative path + query. The path is appended to the base path, never replacing
 /// the host: a scenario cannot point load elsewhere.
-fn join_url(base: &reqwest::Url, path: &str, query: &[(String, Template)], vu: &VuState) -> Option<reqwest::Url> {
+fn join_url(
+    base: &reqwest::Url,
+    path: &str,
+    query: &[(String, Template)],
+    vu: &VuState,
+) -> Option<reqwest::Url> {
     let mut s = base.as_str().trim_end_matches('/').to_string();
     if !path.starts_with('/') {
         s.push('/');
     }
     s.push_str(path);
     let mut url = reqwest::Url::parse(&s).ok()?;
-    if url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
+    if url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
         return None;
     }
     if !query.is_empty() {
@@ -253,17 +359,24 @@ fn headers(plan: &PlanSpec, r: &RequestSpec, vu: &VuState) -> Option<HeaderMap> 
     let mut h = HeaderMap::new();
     for (name, t) in plan.target.headers.iter().chain(&r.headers) {
         let mut v = HeaderValue::from_str(&t.render(vu)).ok()?;
-        if matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization") {
+        if matches!(
+            name.as_str(),
+            "authorization" | "cookie" | "proxy-authorization"
+        ) {
             v.set_sensitive(true);
         }
         h.insert(name.clone(), v);
     }
     match &r.body {
         BodySpec::Json(_) => {
-            h.entry(http::header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
+            h.entry(http::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
         }
         BodySpec::Form(_) => {
-            h.entry(http::header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/x-www-form-urlencoded"));
+            h.entry(http::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(
+                    "application/x-www-form-urlencoded",
+                ));
         }
         _ => {}
     }
@@ -292,8 +405,14 @@ fn render_json(j: &JsonTemplate, vu: &VuState) -> serde_json::Value {
     match j {
         JsonTemplate::Value(v) => v.clone(),
         JsonTemplate::Str(t) => serde_json::Value::String(t.render(vu)),
-        JsonTemplate::Array(a) => serde_json::Value::Array(a.iter().map(|x| render_json(x, vu)).collect()),
-        JsonTemplate::Object(o) => serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), render_json(v, vu))).collect()),
+        JsonTemplate::Array(a) => {
+            serde_json::Value::Array(a.iter().map(|x| render_json(x, vu)).collect())
+        }
+        JsonTemplate::Object(o) => serde_json::Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), render_json(v, vu)))
+                .collect(),
+        ),
     }
 }
 

@@ -25,8 +25,13 @@ impl Target {
 
 pub async fn demo_target(opts: DemoOptions) -> Target {
     let stop = CancellationToken::new();
-    let (addr, _) = demo::start("127.0.0.1:0".parse().unwrap(), opts, stop.clone()).await.unwrap();
-    Target { addr, _stop: stop.drop_guard() }
+    let (addr, _) = demo::start("127.0.0.1:0".parse().unwrap(), opts, stop.clone())
+        .await
+        .unwrap();
+    Target {
+        addr,
+        _stop: stop.drop_guard(),
+    }
 }
 
 /// What a raw fault server does with each connection.
@@ -48,7 +53,9 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
@@ -57,8 +64,10 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                         let _ = s.write_all(b"SMTP READY\x00\x01 garbage\r\n\r\n").await;
                     }
                     Fault::Reset => {
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial").await;
-                        let _ = s.set_linger(Some(Duration::ZERO));
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                            .await;
+                        let _ = s.set_zero_linger();
                         drop(s);
                         return;
                     }
@@ -66,11 +75,16 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
                     Fault::Huge => {
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").await;
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                            .await;
                         let chunk = vec![b'x'; 65536];
                         for _ in 0..160 {
                             let head = format!("{:x}\r\n", chunk.len());
-                            if s.write_all(head.as_bytes()).await.is_err() || s.write_all(&chunk).await.is_err() || s.write_all(b"\r\n").await.is_err() {
+                            if s.write_all(head.as_bytes()).await.is_err()
+                                || s.write_all(&chunk).await.is_err()
+                                || s.write_all(b"\r\n").await.is_err()
+                            {
                                 return;
                             }
                         }
@@ -94,10 +108,15 @@ pub fn write_config(yaml: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// Runs the loadpacer binary with args.
 pub fn loadpacer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadpacer")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Path to a file under tests/fixtures.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }

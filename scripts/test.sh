@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check a change must pass: formatting, clippy with warnings as errors, all tests.
+# Installs what it needs; fails (never skips) when a required tool cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_rust_component() {
+  if ! cargo "$1" --version >/dev/null 2>&1; then
+    rustup component add "$2" || { echo "error: cannot install $2" >&2; exit 1; }
+  fi
+}
+need_rust_component fmt rustfmt
+need_rust_component clippy clippy
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
