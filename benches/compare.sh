@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Side-by-side generator benchmark on loopback: loadpacer hit vs wrk vs oha, one run.
+# The target (nginx, one worker) is pinned to core 0, the generator to core 1. Because the
+# target's core saturates first on a 2-core machine, CPU µs per request (user+sys ÷ requests)
+# is the figure that compares generators. Installs nginx, wrk, time (apt) and oha (cargo)
+# when missing. Every address is 127.0.0.1.
+#   DUR=10 benches/compare.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10}
+CONC=${CONC:-50}
+WORK=$(mktemp -d)
+trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk || [ ! -x /usr/bin/time ]; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light wrk time >/dev/null
+fi
+[ -n "${SKIP_OHA:-}" ] || need oha || cargo install oha --locked >/dev/null 2>&1 || echo "note: oha could not be installed; its rows are skipped" >&2
+cargo build --release -q
+LP=target/release/loadpacer
+
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/nginx.pidfile; error_log $WORK/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
+  server { listen 127.0.0.1:18181; location / { return 200 "ok"; } } }
+CONF
+taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" & echo $! > "$WORK/nginx.pid"
+taskset -c 0 $LP demo-target --listen 127.0.0.1:18182 --stall 1s/5s & echo $! > "$WORK/demo.pid"
+sleep 1
+URL=http://127.0.0.1:18181/
+
+# measure NAME -- CMD...: runs CMD on core 1 under /usr/bin/time, leaves CPU s and RSS KiB.
+measure() {
+  local name=$1; shift; shift
+  /usr/bin/time -v -o "$WORK/$name.time" taskset -c 1 "$@" > "$WORK/$name.out" 2>&1 || true
+  CPU=$(awk -F: '/User time|System time/ {s+=$2} END {print s}' "$WORK/$name.time")
+  RSS=$(awk -F: '/Maximum resident/ {print $2+0}' "$WORK/$name.time")
+}
+row() { # name requests rps p50_ms p99_ms
+  local us; us=$(awk -v c="$CPU" -v n="$2" 'BEGIN { if (n>0) printf "%.1f", c*1e6/n; else print "-" }')
+  printf "%-34s %10s %10.0f %10s %8.1f %9.2f %9.2f\n" "$1" "$2" "$3" "$us" "$(awk -v r="$RSS" 'BEGIN{print r/1024}')" "$4" "$5"
+  echo "$1 $us" >> "$WORK/us"
+}
+printf "%-34s %10s %10s %10s %8s %9s %9s\n" tool requests req/s "cpu µs/req" "RSS MiB" "p50 ms" "p99 ms"
+
+measure wrk -- wrk -t1 -c$CONC -d${DUR}s --latency $URL
+W=$WORK/wrk.out
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}'; }
+row "wrk -c$CONC (closed)" "$(awk '/requests in/ {print $1}' $W)" "$(awk '/Requests\/sec/ {print $2}' $W)" \
+  "$(awk '$1=="50%" {print $2}' $W | to_ms)" "$(awk '$1=="99%" {print $2}' $W | to_ms)"
+
+lp() { # name args...
+  local name=$1; shift
+  measure "$name" -- $LP hit "$@" -q --json "$WORK/$name.json"
+  local j=$WORK/$name.json
+  row "loadpacer hit $*" "$(jq -r .requests $j)" "$(jq -r .rps $j)" "$(jq -r .p50_ms $j)" "$(jq -r .p99_ms $j)"
+}
+oha_run() { # name args...
+  local name=$1; shift
+  need oha && [ -z "${SKIP_OHA:-}" ] || return 0
+  measure "$name" -- oha --no-tui --output-format json "$@"
+  local j=$WORK/$name.out
+  local n; n=$(jq -r '[.statusCodeDistribution[]] | add' $j)
+  row "oha $*" "$n" "$(jq -r .summary.requestsPerSec $j)" "$(jq -r '.latencyPercentiles.p50*1000' $j)" "$(jq -r '.latencyPercentiles.p99*1000' $j)"
+}
+need jq || apt-get install -y -qq --no-install-recommends jq >/dev/null
+
+lp lp-closed $URL -c $CONC -d ${DUR}s
+oha_run oha-closed -c $CONC -z ${DUR}s $URL
+lp lp-open2k $URL --rate 2000 -d ${DUR}s
+oha_run oha-open2k -q 2000 -c $CONC --latency-correction -z ${DUR}s $URL
+lp lp-open20k $URL --rate 20000 -d ${DUR}s
+echo
+echo "Coordinated omission: 200 req/s for 15 s, target frozen 1 s of every 5 s (truth: p90 ≈ 500 ms, p99 ≈ 950 ms)"
+measure lp-co -- $LP hit http://127.0.0.1:18182/ --rate 200 -d 15s -q --json "$WORK/co.json"
+echo "loadpacer hit --rate 200:             p90 $(jq -r .p90_ms $WORK/co.json) ms  p99 $(jq -r .p99_ms $WORK/co.json) ms"
+if need oha; then
+  oha --no-tui --output-format json -q 200 -c 50 --latency-correction -z 15s http://127.0.0.1:18182/ > "$WORK/oha-co.json" 2>/dev/null || true
+  echo "oha -q 200 --latency-correction:      p90 $(jq -r '.latencyPercentiles.p90*1000' $WORK/oha-co.json) ms"
+  oha --no-tui --output-format json -q 200 -c 50 -z 15s http://127.0.0.1:18182/ > "$WORK/oha-co2.json" 2>/dev/null || true
+  echo "oha -q 200 (no correction):           p90 $(jq -r '.latencyPercentiles.p90*1000' $WORK/oha-co2.json) ms"
+fi
