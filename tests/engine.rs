@@ -3,27 +3,18 @@
 
 mod support;
 
-use loadpacer::config;
 use loadpacer::demo::DemoOptions;
-use loadpacer::judge::{AbortGuard, Verdict};
-use loadpacer::report::{console::Progress, Outcome, Summary};
-use loadpacer::run::{self, plan::Segment, RunOptions};
+use loadpacer::judge::Verdict;
+use loadpacer::report::{Outcome, Summary};
+use loadpacer::run::{plan::Segment, RunOptions};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 async fn run_yaml(yaml: &str) -> Summary {
     run_with(yaml, RunOptions::default()).await
 }
 
 async fn run_with(yaml: &str, opts: RunOptions) -> Summary {
-    let cfg =
-        config::load_str(yaml, "test.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let plan = cfg.plans[0].clone();
-    let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(plan, &cfg.limits, opts, &mut obs, CancellationToken::new())
-        .await
-        .unwrap();
-    Summary::build(&out, &cfg.hash)
+    support::run_plan(yaml, None, opts).await
 }
 
 fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
@@ -234,20 +225,7 @@ async fn setup_capture_is_shared_by_every_vu_and_csv_rows_feed_iterations() {
         "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    data: {{ file: users.csv }}\n    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    setup:\n      - request: {{ name: setup-login, method: POST, url: /auth/login, json: {{ user: admin }} }}\n        capture: {{ token: \"$.token\" }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: order, method: POST, url: \"/orders?who={{{{ user }}}}\", headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }} }}\n            check: {{ status: 201 }}\n",
         t.url()
     );
-    let cfg = config::load_str(&yaml, "t.yaml", Some(dir.path()), &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let plan = cfg.plans[0].clone();
-    let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(
-        plan,
-        &cfg.limits,
-        RunOptions::default(),
-        &mut obs,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let s = Summary::build(&out, &cfg.hash);
+    let s = support::run_plan(&yaml, Some(dir.path()), RunOptions::default()).await;
     let order = s.requests.iter().find(|r| r.name == "order").unwrap();
     assert_eq!(order.count, 10);
     assert_eq!(order.error_rate, 0.0, "{:?}", order.errors);

@@ -2,12 +2,8 @@
 
 mod support;
 
-use loadpacer::config;
-use loadpacer::judge::AbortGuard;
-use loadpacer::report::{console::Progress, Summary};
-use loadpacer::run::{self, RunOptions};
+use loadpacer::run::RunOptions;
 use support::Fault;
-use tokio_util::sync::CancellationToken;
 
 async fn kinds_against(
     base: &str,
@@ -17,19 +13,7 @@ async fn kinds_against(
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"{base}\", timeout: {timeout}, max_body: 64KiB }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}], max_in_flight: 50, graceful_stop: 5s }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: r, url: \"{url}\" }}\n"
     );
-    let cfg = config::load_str(&yaml, "t.yaml", None, &|_| None).unwrap();
-    let plan = cfg.plans[0].clone();
-    let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(
-        plan,
-        &cfg.limits,
-        RunOptions::default(),
-        &mut obs,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let s = Summary::build(&out, &cfg.hash);
+    let s = support::run_plan(&yaml, None, RunOptions::default()).await;
     (s.requests[0].count, s.requests[0].errors.clone())
 }
 

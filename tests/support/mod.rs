@@ -120,3 +120,21 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join("tests/fixtures")
         .join(rel)
 }
+
+/// Loads config text (relative paths resolved against `base_dir`), runs its first plan
+/// in-process with `opts`, and judges it.
+pub async fn run_plan(
+    yaml: &str,
+    base_dir: Option<&Path>,
+    opts: loadpacer::run::RunOptions,
+) -> loadpacer::report::Summary {
+    use loadpacer::{config, judge::AbortGuard, report::console::Progress, report::Summary, run};
+    let cfg =
+        config::load_str(yaml, "test.yaml", base_dir, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let plan = cfg.plans[0].clone();
+    let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
+    let out = run::execute(plan, &cfg.limits, opts, &mut obs, CancellationToken::new())
+        .await
+        .unwrap();
+    Summary::build(&out, &cfg.hash)
+}
