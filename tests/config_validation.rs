@@ -22,7 +22,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ("invalid-a01-malformed.yaml", &["invalid-a01-malformed.yaml:5:5: missing field `load`"]),
         ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
         ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
-        ("invalid-a02-unknown-field.yaml", &["invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2)"]),
+        ("invalid-a02-unknown-field.yaml", &["invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)"]),
         ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate mapping key: t, set DuplicateKeyPolicy in Options if acceptable"]),
         ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
         ("invalid-a04-rates.yaml", &[
@@ -70,6 +70,11 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-a14-env.yaml:4:31: targets.t.headers.Authorization: environment variable LOADPACER_TEST_UNSET_TOKEN is not set or empty; export it before loading this file",
         ]),
         ("invalid-a15-header-crlf.yaml", &["invalid-a15-header-crlf.yaml:10:60: plans.p.scenarios[0].steps[0].request.headers.X-Evil: header value must not contain CR or LF"]),
+        ("invalid-transport.yaml", &[
+            "invalid-transport.yaml: plans: no plan is defined; add at least one under `plans:`",
+            "invalid-transport.yaml:2:57: targets.tls.transport: direct supports plain http/1.1 only; use pooled for https or http2",
+            "invalid-transport.yaml:3:56: targets.odd.transport: \"turbo\" must be pooled or direct",
+        ]),
         ("invalid-steps.yaml", &[
             "invalid-steps.yaml:5:13: plans.p.target: \"tt\" is not a defined target; did you mean \"t\"?",
             "invalid-steps.yaml:10:38: plans.p.scenarios[0].steps[0].request.url: variable \"order_id\" is never captured and is not a CSV column; capture it in an earlier step or the setup",

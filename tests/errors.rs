@@ -5,13 +5,15 @@ mod support;
 use loadpacer::run::RunOptions;
 use support::Fault;
 
-async fn kinds_against(
-    base: &str,
-    url: &str,
-    timeout: &str,
-) -> (u64, std::collections::BTreeMap<&'static str, u64>) {
+type Kinds = std::collections::BTreeMap<&'static str, u64>;
+
+async fn kinds_against(base: &str, url: &str, timeout: &str) -> (u64, Kinds) {
+    kinds_via("pooled", base, url, timeout).await
+}
+
+async fn kinds_via(transport: &str, base: &str, url: &str, timeout: &str) -> (u64, Kinds) {
     let yaml = format!(
-        "targets:\n  t: {{ base_url: \"{base}\", timeout: {timeout}, max_body: 64KiB }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}], max_in_flight: 50, graceful_stop: 5s }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: r, url: \"{url}\" }}\n"
+        "targets:\n  t: {{ base_url: \"{base}\", timeout: {timeout}, max_body: 64KiB, transport: {transport} }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}], max_in_flight: 50, graceful_stop: 5s }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: r, url: \"{url}\" }}\n"
     );
     let s = support::run_plan(&yaml, None, RunOptions::default()).await;
     (s.requests[0].count, s.requests[0].errors.clone())
@@ -80,4 +82,38 @@ async fn c13_ids_in_urls_do_not_create_new_series() {
     )
     .await;
     assert_eq!(n, 5, "one request row, named by config, whatever the URL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_transport_classifies_the_same_faults() {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cases = [
+        (format!("http://{refused}"), "connect"),
+        (
+            format!("http://{}", support::fault_server(Fault::Hang).await),
+            "timeout",
+        ),
+        (
+            format!("http://{}", support::fault_server(Fault::Reset).await),
+            "reset",
+        ),
+        (
+            format!("http://{}", support::fault_server(Fault::Huge).await),
+            "body_too_large",
+        ),
+        (
+            format!("http://{}", support::fault_server(Fault::Garbage).await),
+            "protocol",
+        ),
+    ];
+    for (base, kind) in cases {
+        let (n, kinds) = kinds_via("direct", &base, "/", "300ms").await;
+        assert_eq!((n, kinds.get(kind)), (5, Some(&5)), "{base}: {kinds:?}");
+    }
+    let t = support::demo_target(Default::default()).await;
+    let (n, kinds) = kinds_via("direct", &t.url(), "/products?page=3", "2s").await;
+    assert_eq!((n, kinds.len()), (5, 0), "{kinds:?}");
 }

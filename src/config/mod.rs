@@ -72,6 +72,17 @@ pub struct TargetSpec {
     pub max_redirects: u32,
     pub max_body: usize,
     pub http2: bool,
+    pub transport: Transport,
+}
+
+/// How requests reach a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A shared reqwest pool: redirects, TLS, HTTP/2. The default.
+    Pooled,
+    /// One HTTP/1.1 connection per VU slot, driven by hyper directly: plain HTTP only, no
+    /// redirects followed; the cheapest path per request.
+    Direct,
 }
 
 /// One open-model phase: arrivals per second, ramping linearly from `rate` to `ramp_to`.

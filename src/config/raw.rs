@@ -41,6 +41,7 @@ pub struct RawTarget {
     pub max_redirects: Option<S<u32>>,
     pub max_body: Option<S<String>>,
     pub http2: Option<bool>,
+    pub transport: Option<S<String>>,
 }
 
 /// One load test.

@@ -236,6 +236,27 @@ fn target(
             "target headers may use env.NAME and functions, not per-VU variables",
         );
     }
+    let transport = match t.transport.as_ref().map(|s| (s, s.value.as_str())) {
+        None | Some((_, "pooled")) => Transport::Pooled,
+        Some((s, "direct")) => {
+            if base_url.as_ref().is_some_and(|u| u.scheme() != "http") || t.http2 == Some(true) {
+                c.at(
+                    &s.referenced,
+                    &format!("{path}.transport"),
+                    "direct supports plain http/1.1 only; use pooled for https or http2",
+                );
+            }
+            Transport::Direct
+        }
+        Some((s, other)) => {
+            c.at(
+                &s.referenced,
+                &format!("{path}.transport"),
+                format!("{other:?} must be pooled or direct"),
+            );
+            Transport::Pooled
+        }
+    };
     let spec = TargetSpec {
         name: name.to_string(),
         base_url: base_url?,
@@ -244,6 +265,7 @@ fn target(
         max_redirects,
         max_body,
         http2: t.http2.unwrap_or(false),
+        transport,
     };
     Some((Arc::new(spec), found.secrets))
 }

@@ -1,7 +1,11 @@
-//! The HTTP transport: one pooled reqwest client per target, bodies streamed under a cap,
-//! failures classified into [`ErrorKind`]s.
+//! The HTTP transport, behind one small interface with two implementations:
+//! - `pooled`: one reqwest client per target (redirects, TLS, HTTP/2, shared pool);
+//! - `direct` (see `direct.rs`): one HTTP/1.1 connection owned by each VU slot, driven by
+//!   hyper directly, for plain-HTTP load where the generator's own cost matters (`hit`).
+//!
+//! Bodies are streamed under a cap and failures are classified into [`ErrorKind`]s.
 
-use crate::config::{host_allowed, TargetSpec};
+use crate::config::{host_allowed, TargetSpec, Transport};
 use crate::measure::ErrorKind;
 use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -38,14 +42,131 @@ pub struct ClientError {
     source: reqwest::Error,
 }
 
-/// A pooled client bound to one target's settings.
-#[derive(Clone)]
-pub struct Client {
+/// A request ready to send: built once per request for static requests, cloned cheaply.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: http::Method,
+    pub dest: Dest,
+    pub headers: http::HeaderMap,
+    pub body: Option<Bytes>,
+    pub timeout: Option<Duration>,
+}
+
+/// Where a request goes, in the form its transport consumes without re-parsing.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    /// Absolute URL, for the pooled transport.
+    Url(reqwest::Url),
+    /// Origin-form path and query, for the direct transport.
+    Path(http::Uri),
+}
+
+impl Dest {
+    /// The form `transport` needs.
+    pub fn for_transport(url: reqwest::Url, transport: Transport) -> Option<Dest> {
+        match transport {
+            Transport::Pooled => Some(Dest::Url(url)),
+            Transport::Direct => url[url::Position::BeforePath..]
+                .parse()
+                .ok()
+                .map(Dest::Path),
+        }
+    }
+}
+
+/// A client bound to one target's settings.
+pub enum Client {
+    Pooled(Pooled),
+    Direct(super::direct::Direct),
+}
+
+impl Client {
+    /// Builds the client the target asks for.
+    pub fn new(target: &TargetSpec, allow: &[String]) -> Result<Self, ClientError> {
+        Ok(match target.transport {
+            Transport::Pooled => Client::Pooled(Pooled::new(target, allow)?),
+            Transport::Direct => Client::Direct(super::direct::Direct::new(target, allow)),
+        })
+    }
+
+    /// Sends a request and reads its body: kept if `keep_body`, otherwise drained; past the
+    /// cap the exchange fails with `body_too_large`. `conn` is the VU's own connection,
+    /// used by the direct transport only.
+    pub async fn send(
+        &self,
+        req: Outgoing,
+        conn: &mut ConnSlot,
+        keep_body: bool,
+    ) -> Result<Response, Failure> {
+        match self {
+            Client::Pooled(c) => c.send(req, keep_body).await,
+            Client::Direct(c) => c.send(req, conn, keep_body).await,
+        }
+    }
+}
+
+/// A VU's own connection for the direct transport; cloning a VU never shares it.
+#[derive(Default)]
+pub struct ConnSlot(pub(super) Option<super::direct::Conn>);
+
+impl Clone for ConnSlot {
+    fn clone(&self) -> Self {
+        ConnSlot(None)
+    }
+}
+
+impl std::fmt::Debug for ConnSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ConnSlot(open)"
+        } else {
+            "ConnSlot(none)"
+        })
+    }
+}
+
+/// Counts body bytes against the cap and keeps them when asked.
+pub(super) struct BodyCap {
+    max: usize,
+    read: usize,
+    kept: Option<BytesMut>,
+}
+
+impl BodyCap {
+    pub(super) fn new(max: usize, keep: bool, declared: Option<u64>) -> Result<Self, ErrorKind> {
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(ErrorKind::BodyTooLarge);
+        }
+        Ok(Self {
+            max,
+            read: 0,
+            kept: keep.then(BytesMut::new),
+        })
+    }
+
+    pub(super) fn push(&mut self, chunk: &[u8]) -> Result<(), ErrorKind> {
+        self.read += chunk.len();
+        if self.read > self.max {
+            return Err(ErrorKind::BodyTooLarge);
+        }
+        if let Some(k) = self.kept.as_mut() {
+            k.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Option<Bytes> {
+        self.kept.map(BytesMut::freeze)
+    }
+}
+
+/// The reqwest-based transport.
+pub struct Pooled {
     inner: reqwest::Client,
     max_body: usize,
 }
 
-impl Client {
+impl Pooled {
     /// Builds the client. Resolved addresses are checked against `allow` at connect time, so
     /// a DNS answer cannot redirect load to a refused address.
     pub fn new(target: &TargetSpec, allow: &[String]) -> Result<Self, ClientError> {
@@ -75,12 +196,21 @@ impl Client {
         })
     }
 
-    /// Sends a request and reads its body: kept if `keep_body`, otherwise drained. Either way
-    /// at most the cap is read; past it the exchange fails with `body_too_large`.
-    pub async fn send(&self, req: reqwest::Request, keep_body: bool) -> Result<Response, Failure> {
+    async fn send(&self, req: Outgoing, keep_body: bool) -> Result<Response, Failure> {
         let sent = Instant::now();
-        let mut resp = self.inner.execute(req).await.map_err(|e| Failure {
-            kind: classify(&e),
+        let Dest::Url(url) = req.dest else {
+            return Err(Failure {
+                kind: ErrorKind::Protocol,
+                status: None,
+                ttfb: None,
+            });
+        };
+        let mut r = reqwest::Request::new(req.method, url);
+        *r.headers_mut() = req.headers;
+        *r.body_mut() = req.body.map(Into::into);
+        *r.timeout_mut() = req.timeout;
+        let mut resp = self.inner.execute(r).await.map_err(|e| Failure {
+            kind: classify_reqwest(&e),
             status: None,
             ttfb: None,
         })?;
@@ -91,40 +221,21 @@ impl Client {
             status: Some(status),
             ttfb: Some(ttfb),
         };
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > self.max_body)
-        {
-            return Err(fail(ErrorKind::BodyTooLarge));
-        }
-        let mut kept = keep_body.then(BytesMut::new);
-        let mut read = 0usize;
+        let mut body =
+            BodyCap::new(self.max_body, keep_body, resp.content_length()).map_err(fail)?;
         loop {
             match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    read += chunk.len();
-                    if read > self.max_body {
-                        return Err(fail(ErrorKind::BodyTooLarge));
-                    }
-                    if let Some(k) = kept.as_mut() {
-                        k.extend_from_slice(&chunk);
-                    }
-                }
+                Ok(Some(chunk)) => body.push(&chunk).map_err(fail)?,
                 Ok(None) => break,
-                Err(e) => return Err(fail(classify(&e))),
+                Err(e) => return Err(fail(classify_reqwest(&e))),
             }
         }
         Ok(Response {
             status,
             headers: std::mem::take(resp.headers_mut()),
-            body: kept.map(BytesMut::freeze),
+            body: body.finish(),
             ttfb,
         })
-    }
-
-    /// The underlying client, for building requests.
-    pub fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
     }
 }
 
@@ -180,37 +291,46 @@ impl Resolve for CheckedResolver {
     }
 }
 
-/// Maps a reqwest failure to an error kind by walking its source chain.
-pub fn classify(e: &reqwest::Error) -> ErrorKind {
+/// Maps a reqwest failure to an error kind.
+pub fn classify_reqwest(e: &reqwest::Error) -> ErrorKind {
     if e.is_timeout() {
         return ErrorKind::Timeout;
     }
-    let mut src: Option<&(dyn StdError + 'static)> = e.source();
+    match classify_chain(e.source()) {
+        Some(kind) => kind,
+        None if e.is_connect() => ErrorKind::Connect,
+        None => ErrorKind::Protocol,
+    }
+}
+
+/// Classifies by walking an error's source chain: I/O kinds, hyper's own flags, then the
+/// text of DNS and TLS errors (they have no typed marker reqwest exposes).
+pub(super) fn classify_chain(mut src: Option<&(dyn StdError + 'static)>) -> Option<ErrorKind> {
     let mut text = String::new();
     while let Some(s) = src {
         if s.is::<Blocked>() {
-            return ErrorKind::Connect;
+            return Some(ErrorKind::Connect);
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
             match io.kind() {
                 K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                    return ErrorKind::Reset
+                    return Some(ErrorKind::Reset)
                 }
                 K::ConnectionRefused
                 | K::AddrNotAvailable
                 | K::HostUnreachable
-                | K::NetworkUnreachable => return ErrorKind::Connect,
-                K::TimedOut => return ErrorKind::Timeout,
+                | K::NetworkUnreachable => return Some(ErrorKind::Connect),
+                K::TimedOut => return Some(ErrorKind::Timeout),
                 _ => {}
             }
         }
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
             if h.is_incomplete_message() || h.is_canceled() {
-                return ErrorKind::Reset;
+                return Some(ErrorKind::Reset);
             }
             if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
-                return ErrorKind::Protocol;
+                return Some(ErrorKind::Protocol);
             }
         }
         text.push_str(&s.to_string().to_ascii_lowercase());
@@ -221,16 +341,12 @@ pub fn classify(e: &reqwest::Error) -> ErrorKind {
         || text.contains("failed to lookup")
         || text.contains("name or service")
     {
-        ErrorKind::Dns
+        Some(ErrorKind::Dns)
     } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
-        ErrorKind::Tls
-    } else if e.is_connect() {
-        ErrorKind::Connect
-    } else if e.is_redirect() {
-        ErrorKind::Protocol
+        Some(ErrorKind::Tls)
     } else if text.contains("connection closed") || text.contains("reset") {
-        ErrorKind::Reset
+        Some(ErrorKind::Reset)
     } else {
-        ErrorKind::Protocol
+        None
     }
 }

@@ -204,7 +204,7 @@ impl Driver {
             *s = Some(VuState {
                 vars: shared.rt.base_vars.clone(),
                 vu: vu_id(shared, w, i as u64),
-                iteration: 0,
+                ..Default::default()
             });
         }
         d

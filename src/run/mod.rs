@@ -4,6 +4,7 @@
 //! [`Observer`], which may ask it to abort.
 
 pub mod client;
+mod direct;
 pub mod executor;
 pub mod plan;
 pub mod scenario;

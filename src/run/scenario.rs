@@ -1,6 +1,6 @@
 //! One iteration of a scenario: render each request, send it, check and capture, think.
 
-use super::client::{Client, Failure, Response};
+use super::client::{Client, ConnSlot, Dest, Failure, Outgoing, Response};
 use crate::config::{
     BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec, Template,
     Vars,
@@ -19,6 +19,8 @@ pub struct VuState {
     pub vars: HashMap<String, String>,
     pub vu: u64,
     pub iteration: u64,
+    /// The VU's own connection (direct transport only).
+    pub conn: ConnSlot,
 }
 
 impl Vars for VuState {
@@ -44,7 +46,7 @@ pub struct IterationResult {
 
 /// A request's parts that do not change between iterations, built once.
 struct Prepared {
-    url: Option<reqwest::Url>,
+    dest: Option<Dest>,
     headers: Option<HeaderMap>,
     body: Option<Bytes>,
 }
@@ -63,7 +65,7 @@ impl Runtime {
     pub fn new(plan: Arc<PlanSpec>, client: Client) -> Self {
         let mut prepared: Vec<Prepared> = (0..plan.requests.len())
             .map(|_| Prepared {
-                url: None,
+                dest: None,
                 headers: None,
                 body: None,
             })
@@ -144,7 +146,7 @@ impl Runtime {
             }
         };
         let sent = Instant::now();
-        let result = self.client.send(req, r.needs_body()).await;
+        let result = self.client.send(req, &mut vu.conn, r.needs_body()).await;
         let done = Instant::now();
         let service = done - sent;
         let latency = done - intended.unwrap_or(sent).min(sent);
@@ -263,29 +265,29 @@ impl Runtime {
     }
 
     /// Builds the request, reusing the prepared parts.
-    fn build(&self, r: &RequestSpec, vu: &VuState) -> Result<reqwest::Request, ErrorKind> {
+    fn build(&self, r: &RequestSpec, vu: &VuState) -> Result<Outgoing, ErrorKind> {
         let prep = &self.prepared[r.index];
-        let url = match &prep.url {
-            Some(u) => u.clone(),
+        let dest = match &prep.dest {
+            Some(d) => d.clone(),
             None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu)
+                .and_then(|u| Dest::for_transport(u, self.plan.target.transport))
                 .ok_or(ErrorKind::Protocol)?,
         };
-        let mut req = reqwest::Request::new(r.method.clone(), url);
-        match &prep.headers {
-            Some(h) => *req.headers_mut() = h.clone(),
-            None => *req.headers_mut() = headers(&self.plan, r, vu).ok_or(ErrorKind::Protocol)?,
-        }
+        let headers = match &prep.headers {
+            Some(h) => h.clone(),
+            None => headers(&self.plan, r, vu).ok_or(ErrorKind::Protocol)?,
+        };
         let body = match &prep.body {
             Some(b) => Some(b.clone()),
             None => render_body(&r.body, vu),
         };
-        if let Some(b) = body {
-            *req.body_mut() = Some(b.into());
-        }
-        if let Some(t) = r.timeout {
-            *req.timeout_mut() = Some(t);
-        }
-        Ok(req)
+        Ok(Outgoing {
+            method: r.method.clone(),
+            dest,
+            headers,
+            body,
+            timeout: r.timeout,
+        })
     }
 }
 
@@ -306,9 +308,10 @@ fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
         BodySpec::Raw(t) => t.as_static().is_some(),
     };
     Prepared {
-        url: url_static
+        dest: url_static
             .then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu))
-            .flatten(),
+            .flatten()
+            .and_then(|u| Dest::for_transport(u, plan.target.transport)),
         headers: headers_static.then(|| headers(plan, r, &vu)).flatten(),
         body: if body_static && !matches!(r.body, BodySpec::None) {
             render_body(&r.body, &vu)
