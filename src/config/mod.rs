@@ -3,6 +3,7 @@
 //! Everything a run needs is compiled here once: URLs, templates, JSONPath, regexes,
 //! thresholds. After `load` succeeds, invalid states are not representable.
 
+mod daemon;
 mod error;
 mod parse;
 pub mod raw;
@@ -11,6 +12,7 @@ pub mod template;
 pub mod threshold;
 mod validate;
 
+pub use daemon::{next_fire, Overlap, Schedule, ScheduleKind, ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use parse::{load_file, load_str};
 pub use template::{Template, Vars};
@@ -40,6 +42,8 @@ pub struct Config {
     /// Stable hash of the file's text (FNV-1a, hex), to group comparable runs.
     pub hash: String,
     pub limits: Limits,
+    pub server: ServerSpec,
+    pub store: StoreSpec,
     /// Plans in name order.
     pub plans: Vec<Arc<PlanSpec>>,
 }
@@ -57,6 +61,8 @@ pub struct Limits {
     pub max_rps: f64,
     pub max_vus: u64,
     pub max_in_flight: u64,
+    /// Runs at the same time across plans (daemon).
+    pub max_concurrent_runs: u64,
     /// Hosts, `*.domain` wildcards and CIDRs a target may use; empty means any public or
     /// loopback host (link-local and metadata addresses are always refused).
     pub allow_targets: Vec<String>,
@@ -299,6 +305,8 @@ pub struct PlanSpec {
     pub name: String,
     pub description: Option<String>,
     pub target: Arc<TargetSpec>,
+    /// When the daemon runs it; `None`: only on demand.
+    pub schedule: Option<Schedule>,
     pub load: LoadSpec,
     pub scenarios: Vec<ScenarioSpec>,
     /// Steps run once before the load; their captures are visible to every VU.

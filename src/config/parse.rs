@@ -43,6 +43,8 @@ fn unreachable_config() -> Config {
         source: String::new(),
         hash: String::new(),
         limits: validate::default_limits(),
+        server: super::daemon::default_server(),
+        store: super::daemon::default_store(),
         plans: Vec::new(),
     }
 }

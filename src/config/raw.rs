@@ -12,12 +12,50 @@ pub type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    pub server: Option<RawServer>,
+    pub store: Option<RawStore>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     pub plans: BTreeMap<String, RawPlan>,
+}
+
+/// The daemon's HTTP listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<S<String>>,
+    pub token_env: Option<S<String>>,
+}
+
+/// Run history.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: Option<S<String>>,
+    pub retention: Option<RawRetention>,
+}
+
+/// How much history is kept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub runs: Option<S<u64>>,
+    pub max_age: Option<S<String>>,
+}
+
+/// When the daemon runs a plan: `cron` or `every`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub cron: Option<S<String>>,
+    pub every: Option<S<String>>,
+    pub timezone: Option<S<String>>,
+    pub overlap: Option<S<String>>,
+    pub jitter: Option<S<String>>,
+    pub starting_deadline: Option<S<String>>,
 }
 
 /// Global safety limits.
@@ -27,6 +65,7 @@ pub struct RawLimits {
     pub max_rps: Option<S<f64>>,
     pub max_vus: Option<S<u64>>,
     pub max_in_flight: Option<S<u64>>,
+    pub max_concurrent_runs: Option<S<u64>>,
     pub allow_targets: Option<Vec<S<String>>>,
 }
 
@@ -50,6 +89,7 @@ pub struct RawTarget {
 pub struct RawPlan {
     pub description: Option<String>,
     pub target: S<String>,
+    pub schedule: Option<RawSchedule>,
     pub load: RawLoad,
     pub scenarios: Vec<RawScenario>,
     #[serde(default)]

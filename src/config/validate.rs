@@ -16,6 +16,7 @@ pub(super) fn default_limits() -> Limits {
         max_rps: DEFAULT_MAX_RPS,
         max_vus: DEFAULT_MAX_VUS,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT * 10,
+        max_concurrent_runs: 2,
         allow_targets: Vec::new(),
     }
 }
@@ -59,10 +60,21 @@ pub(super) fn validate(
         }
     }
     check_total_rate(&mut c, &limits, &plans);
+    let server = super::daemon::server(&mut c, &raw, env);
+    let store = super::daemon::store(&mut c, &raw, base_dir);
+    let mut secrets: Vec<String> = server.token.iter().cloned().collect();
+    secrets.retain(|s| !s.is_empty());
+    for p in &mut plans {
+        if !secrets.is_empty() {
+            Arc::make_mut(p).secrets.extend(secrets.iter().cloned());
+        }
+    }
     c.finish(Config {
         source: file.to_string(),
         hash: fnv1a_hex(text),
         limits,
+        server,
+        store,
         plans,
     })
 }
@@ -92,6 +104,10 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
     }
     if let Some(v) = &raw.max_in_flight {
         l.max_in_flight = positive(c, v, "limits.max_in_flight").unwrap_or(l.max_in_flight);
+    }
+    if let Some(v) = &raw.max_concurrent_runs {
+        l.max_concurrent_runs =
+            positive(c, v, "limits.max_concurrent_runs").unwrap_or(l.max_concurrent_runs);
     }
     for (i, a) in raw.allow_targets.iter().flatten().enumerate() {
         let entry = a.value.trim().to_ascii_lowercase();
@@ -421,6 +437,14 @@ fn plan(
         }
     };
     let load = load(c, limits, &p.load, &format!("{path}.load"));
+    let schedule = p.schedule.as_ref().and_then(|s| {
+        super::daemon::schedule(
+            c,
+            s,
+            &format!("{path}.schedule"),
+            load.as_ref().map(LoadSpec::duration),
+        )
+    });
     let data = p
         .data
         .as_ref()
@@ -440,6 +464,7 @@ fn plan(
         name: name.to_string(),
         description: p.description.clone(),
         target,
+        schedule,
         load: load?,
         scenarios,
         setup,
