@@ -19,9 +19,13 @@
 //! - [`report`]: the versioned summary and the console views.
 //! - [`demo`]: the built-in demo target with latency, error and stall knobs.
 
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod demo;
 pub mod judge;
 pub mod measure;
+pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod store;

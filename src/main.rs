@@ -22,6 +22,8 @@ Examples:
   loadpacer validate config/examples/demo.yaml        # every error, with file:line:column
   loadpacer run config/examples/demo.yaml --out out/  # one run, summary.json in out/
   loadpacer run config/examples/demo.yaml --with-demo-target   # demo target started in-process
+  loadpacer serve --demo                              # daemon: scheduled demo runs, /metrics on :9464
+  loadpacer serve --config loadpacer.yaml             # SIGHUP or POST /-/reload reloads it
   loadpacer hit http://127.0.0.1:8080/ --rate 200 -d 10s
   loadpacer hit http://127.0.0.1:8080/ -c 50 -n 10000 --json result.json
 
@@ -37,6 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run as a daemon: scheduled plans, run history, /metrics and the API.
+    Serve(ServeArgs),
     /// Run the plans of a file (or one of them) and exit with the verdict.
     Run(RunArgs),
     /// Ad-hoc load against one URL, no file needed.
@@ -48,6 +52,19 @@ enum Cmd {
     },
     /// Start the built-in demo target (latency, error and stall knobs).
     DemoTarget(DemoArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The YAML config (plans with `schedule:`; `server:`, `store:`, `limits:`).
+    #[arg(long, required_unless_present = "demo")]
+    config: Option<PathBuf>,
+    /// No file needed: the embedded demo config against the built-in demo target.
+    #[arg(long, conflicts_with = "config")]
+    demo: bool,
+    /// Listen here instead of server.listen (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -170,6 +187,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Validate { file } => Ok(validate(&file)),
+        Cmd::Serve(args) => serve(args).await,
         Cmd::Run(args) => run_file(args).await,
         Cmd::Hit(args) => hit(args).await,
         Cmd::DemoTarget(args) => demo_target(args).await,
@@ -491,4 +509,106 @@ async fn demo_target(a: DemoArgs) -> Result<u8> {
     stop.cancel();
     let _ = handle.await;
     Ok(0)
+}
+
+const DEMO_DAEMON: &str = include_str!("../config/demo-daemon.yaml");
+
+async fn serve(args: ServeArgs) -> Result<u8> {
+    let demo_stop = CancellationToken::new();
+    let _demo_guard = demo_stop.clone().drop_guard();
+    let (cfg, source) = if args.demo {
+        let opts = DemoOptions {
+            latency: Duration::from_millis(3),
+            jitter: Duration::from_millis(10),
+            error_rate: 0.002,
+            body_size: 256,
+            stall: None,
+        };
+        let (addr, _) = demo::start("127.0.0.1:0".parse()?, opts, demo_stop.clone())
+            .await
+            .context("cannot start the demo target")?;
+        let text = DEMO_DAEMON.replace("127.0.0.1:18080", &addr.to_string());
+        match config::load_str(
+            &text,
+            "embedded demo config",
+            std::env::current_dir().ok().as_deref(),
+            &|k| std::env::var(k).ok(),
+        ) {
+            Ok(c) => (c, None),
+            Err(e) => bail!("the embedded demo config is invalid: {e}"),
+        }
+    } else {
+        let path = args
+            .config
+            .clone()
+            .expect("clap requires --config without --demo");
+        let Some(cfg) = load(&path) else { return Ok(2) };
+        (cfg, Some(path))
+    };
+    let listen = args.listen.unwrap_or(cfg.server.listen);
+    if !listen.ip().is_loopback() && cfg.server.token.is_none() {
+        eprintln!("error: {listen} is not a loopback address; set server.token_env so the API requires a token");
+        return Ok(2);
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}; is another loadpacer running? choose another address with --listen or server.listen");
+            return Ok(2);
+        }
+    };
+    let app = loadpacer::app::App::new(cfg, source).context("cannot open the run store")?;
+    let addr = listener.local_addr()?;
+    println!("loadpacer serving on http://{addr}  (metrics: /metrics, plans: /api/v1/plans, runs: /api/v1/runs)");
+    app.start();
+    if args.demo {
+        for p in &app.config().plans {
+            let _ = app.trigger(&p.name, "startup");
+        }
+    }
+    let router = loadpacer::api::router(app.clone());
+    let root = app.root.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { root.cancelled().await })
+            .await
+    });
+    daemon_signals(&app).await;
+    eprintln!("stopping: no new runs; runs in progress finish and are stored as interrupted (signal again to quit at once)");
+    tokio::select! {
+        _ = app.shutdown(Duration::from_secs(8)) => {}
+        _ = next_stop_signal() => std::process::exit(130),
+    }
+    let _ = server.await;
+    Ok(0)
+}
+
+/// Waits for SIGTERM or SIGINT, reloading on every SIGHUP meanwhile.
+async fn daemon_signals(app: &Arc<loadpacer::app::App>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return next_stop_signal().await;
+    };
+    loop {
+        tokio::select! {
+            _ = next_stop_signal() => return,
+            _ = hup.recv() => match app.reload() {
+                Ok(n) => eprintln!("reloaded: {n} plan(s)"),
+                Err(e) => eprintln!("reload rejected, the previous configuration stays active:\n{e}"),
+            },
+        }
+    }
+}
+
+async fn next_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -246,6 +246,23 @@ async fn aggregate(
             }
         }
     }
+    // What arrived after the last tick (final batches, drops counted at the end) is shown
+    // to the observer once more, so live counters add up to the summary.
+    if !window.is_empty() {
+        let elapsed = shared.start.elapsed();
+        let view = WindowView {
+            elapsed,
+            scheduled,
+            target: 0.0,
+            open_model: matches!(shared.schedule, Schedule::Open { .. }),
+            phase: None,
+            window: &window,
+            window_secs: (Instant::now() - last).as_secs_f64(),
+            total,
+            in_flight: 0,
+        };
+        let _ = observer.on_window(&view);
+    }
     (ending, series)
 }
 

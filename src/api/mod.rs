@@ -1,0 +1,200 @@
+//! The daemon's HTTP surface: `/metrics`, health, the JSON API under `/api/v1`, and
+//! `/-/reload`. Mutating endpoints need the bearer token when one is configured (the
+//! listener refuses a non-loopback address without one). Errors are JSON, never a panic.
+
+use crate::app::{App, StartError};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Scrapes served at once; more get 503 so that scrapes never slow a run.
+const MAX_CONCURRENT_SCRAPES: usize = 10;
+
+#[derive(Clone)]
+struct Ctx {
+    app: Arc<App>,
+    scrapes: Arc<Semaphore>,
+}
+
+/// The router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/api/v1/plans", get(plans))
+        .route("/api/v1/plans/{name}/trigger", post(trigger))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/-/reload", post(reload))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see /api/v1/plans, /api/v1/runs, /metrics",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(Ctx {
+            app,
+            scrapes: Arc::new(Semaphore::new(MAX_CONCURRENT_SCRAPES)),
+        })
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The 401 response when a token is configured and the request lacks it (constant-time
+/// comparison), else `None`.
+fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let cfg = app.config();
+    let token = cfg.server.token.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
+    (diff != 0).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+}
+
+async fn metrics(State(ctx): State<Ctx>) -> Response {
+    let Ok(_permit) = ctx.scrapes.try_acquire() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many concurrent scrapes",
+        );
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ctx.app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn plans(State(ctx): State<Ctx>) -> Response {
+    let cfg = ctx.app.config();
+    let now = chrono::Utc::now();
+    let list: Vec<_> = cfg
+        .plans
+        .iter()
+        .map(|p| {
+            let last = ctx.app.store.list(Some(&p.name), None, 1, 0).ok().and_then(|mut v| v.pop());
+            json!({
+                "name": p.name,
+                "description": p.description,
+                "schedule": p.schedule.as_ref().map(|s| s.describe()),
+                "next_run": p.schedule.as_ref().and_then(|s| crate::config::next_fire(s, now)).map(|t| t.to_rfc3339()),
+                "running": ctx.app.is_running(&p.name),
+                "last_run": last,
+            })
+        })
+        .collect();
+    Json(json!({ "plans": list })).into_response()
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    plan: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn runs(
+    State(ctx): State<Ctx>,
+    q: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query must be plan=, status=, limit= (1-500), offset=",
+        );
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    match ctx.app.store.list(
+        q.plan.as_deref(),
+        q.status.as_deref(),
+        limit,
+        q.offset.unwrap_or(0),
+    ) {
+        Ok(runs) => Json(json!({ "runs": runs, "limit": limit, "offset": q.offset.unwrap_or(0) }))
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Run ids are UUIDs; anything else is refused before the store is asked (G4).
+fn valid_id(id: &str) -> bool {
+    id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+async fn run(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");
+    }
+    match ctx.app.store.get(&id) {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no run with this id"),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn trigger(State(ctx): State<Ctx>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Some(r) = unauthorized(&ctx.app, &headers) {
+        return r;
+    }
+    match ctx.app.trigger(&name, "api") {
+        Ok(id) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "id": id, "plan": name })),
+        )
+            .into_response(),
+        Err(e @ StartError::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ StartError::Overlap(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ StartError::Busy) => error(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn cancel(State(ctx): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = unauthorized(&ctx.app, &headers) {
+        return r;
+    }
+    if !valid_id(&id) {
+        return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");
+    }
+    if ctx.app.cancel(&id) {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({ "id": id, "cancelling": true })),
+        )
+            .into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "no run with this id is in progress")
+    }
+}
+
+async fn reload(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&ctx.app, &headers) {
+        return r;
+    }
+    match ctx.app.reload() {
+        Ok(n) => Json(json!({ "reloaded": true, "plans": n })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}

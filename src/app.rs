@@ -1,0 +1,352 @@
+//! The daemon's wiring: the only module that knows every part. It owns the current config,
+//! the run store, the exported metrics, one scheduler task per scheduled plan, and the runs
+//! in progress; it reloads and shuts down.
+
+use crate::config::{self, next_fire, Config, Overlap, PlanSpec};
+use crate::judge::AbortGuard;
+use crate::metrics::Metrics;
+use crate::report::Summary;
+use crate::run::{self, Control, Observer, RunOptions, WindowView};
+use crate::store::{Store, StoreError};
+use chrono::Utc;
+use rand::Rng;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// Why a run was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no plan named {0:?}")]
+    UnknownPlan(String),
+    #[error("plan {0:?} is already running and its overlap policy is forbid")]
+    Overlap(String),
+    #[error("limits.max_concurrent_runs reached; try again when a run has finished")]
+    Busy,
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Running {
+    id: String,
+    cancel: CancellationToken,
+}
+
+/// The daemon.
+pub struct App {
+    config: RwLock<Arc<Config>>,
+    /// The file to reload from; `None` for the embedded demo config.
+    source: Option<PathBuf>,
+    pub store: Store,
+    pub metrics: Metrics,
+    running: Mutex<HashMap<String, Vec<Running>>>,
+    slots: Arc<Semaphore>,
+    /// Cancelled on shutdown: schedulers stop, runs stop gracefully.
+    pub root: CancellationToken,
+    schedulers: Mutex<CancellationToken>,
+    pub tracker: TaskTracker,
+}
+
+impl App {
+    /// Opens the store and adopts the config; call [`App::start`] to begin scheduling.
+    pub fn new(cfg: Config, source: Option<PathBuf>) -> Result<Arc<App>, StoreError> {
+        let (store, report) = Store::open(&cfg.store.path)?;
+        if let Some(aside) = &report.quarantined {
+            warn!(path = %aside.display(), "run store was damaged; moved aside and started a new one");
+        }
+        if report.orphans_aborted > 0 {
+            warn!(
+                runs = report.orphans_aborted,
+                "runs left running by a previous process were marked aborted"
+            );
+        }
+        let metrics = Metrics::default();
+        metrics.set_plans(&cfg.plans);
+        metrics.set_reload(true);
+        let root = CancellationToken::new();
+        Ok(Arc::new(App {
+            slots: Arc::new(Semaphore::new(cfg.limits.max_concurrent_runs as usize)),
+            config: RwLock::new(Arc::new(cfg)),
+            source,
+            store,
+            metrics,
+            running: Mutex::new(HashMap::new()),
+            schedulers: Mutex::new(root.child_token()),
+            root,
+            tracker: TaskTracker::new(),
+        }))
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// True while a run of `plan` is going on.
+    pub fn is_running(&self, plan: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(plan)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    /// Starts one scheduler task per scheduled plan.
+    pub fn start(self: &Arc<Self>) {
+        let token = self.root.child_token();
+        *self.schedulers.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        for plan in self.config().plans.iter().filter(|p| p.schedule.is_some()) {
+            let app = self.clone();
+            let plan = plan.clone();
+            let token = token.clone();
+            self.tracker
+                .spawn(async move { app.schedule_loop(plan, token).await });
+        }
+    }
+
+    /// Reloads the file. A broken file keeps the old config and reports every error; a
+    /// valid one swaps the plans at once. Runs in progress finish under their old plan.
+    pub fn reload(self: &Arc<Self>) -> Result<usize, String> {
+        let Some(path) = &self.source else {
+            return Err("the embedded demo config cannot be reloaded".into());
+        };
+        match config::load_file(path) {
+            Ok(cfg) => {
+                let n = cfg.plans.len();
+                self.metrics.set_plans(&cfg.plans);
+                self.metrics.set_reload(true);
+                *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+                self.schedulers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .cancel();
+                self.start();
+                info!(plans = n, "configuration reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                self.metrics.set_reload(false);
+                warn!(errors = %e, "reload rejected; the previous configuration stays active");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Starts a run of `name` now, applying the plan's overlap policy and the global
+    /// concurrency limit. Returns the run id.
+    pub fn trigger(
+        self: &Arc<Self>,
+        name: &str,
+        trigger: &'static str,
+    ) -> Result<String, StartError> {
+        if self.root.is_cancelled() {
+            return Err(StartError::ShuttingDown);
+        }
+        let cfg = self.config();
+        let plan = cfg
+            .plan(name)
+            .cloned()
+            .ok_or_else(|| StartError::UnknownPlan(name.to_string()))?;
+        let overlap = plan
+            .schedule
+            .as_ref()
+            .map(|s| s.overlap)
+            .unwrap_or(Overlap::Forbid);
+        {
+            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            let current = running.get(name).map(Vec::as_slice).unwrap_or_default();
+            match overlap {
+                _ if current.is_empty() => {}
+                Overlap::Forbid => return Err(StartError::Overlap(name.to_string())),
+                Overlap::Replace => current.iter().for_each(|r| r.cancel.cancel()),
+                Overlap::Allow => {}
+            }
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StartError::Busy)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.store.insert_running(&id, name, trigger, &cfg.hash)?;
+        let cancel = self.root.child_token();
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .push(Running {
+                id: id.clone(),
+                cancel: cancel.clone(),
+            });
+        self.metrics.run_started(name);
+        info!(plan = %name, run = %id, trigger, "run started");
+        let app = self.clone();
+        let run_id = id.clone();
+        self.tracker.spawn(async move {
+            app.run_one(plan, &run_id, &cfg, cancel).await;
+            drop(permit);
+        });
+        Ok(id)
+    }
+
+    /// Cancels a run in progress (it stops gracefully and is stored as interrupted).
+    pub fn cancel(&self, id: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .values()
+            .flatten()
+            .find(|r| r.id == id)
+            .map(|r| r.cancel.cancel())
+            .is_some()
+    }
+
+    async fn run_one(
+        &self,
+        plan: Arc<PlanSpec>,
+        id: &str,
+        cfg: &Config,
+        cancel: CancellationToken,
+    ) {
+        let mut observer = DaemonObserver {
+            guard: AbortGuard::new(plan.clone()),
+            metrics: self.metrics.clone(),
+            plan: plan.name.clone(),
+        };
+        let result = run::execute(
+            plan.clone(),
+            &cfg.limits,
+            RunOptions::default(),
+            &mut observer,
+            cancel,
+        )
+        .await;
+        let (status, json) = match result {
+            Ok(out) => {
+                let summary = Summary::build(&out, &cfg.hash);
+                self.metrics
+                    .run_finished(&plan.name, &summary, &out.total.merged_latency());
+                (summary.result.as_str(), summary.to_json(&plan))
+            }
+            Err(e) => {
+                warn!(plan = %plan.name, error = %e, "run could not start");
+                (
+                    "aborted",
+                    serde_json::json!({ "error": e.to_string() }).to_string(),
+                )
+            }
+        };
+        if let Err(e) = self.store.finish(id, status, &json) {
+            warn!(plan = %plan.name, run = %id, error = %e, "could not store the finished run");
+        }
+        let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
+        if let Some(v) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&plan.name)
+        {
+            v.retain(|r| r.id != id);
+        }
+        info!(plan = %plan.name, run = %id, status, "run finished");
+    }
+
+    /// Sleeps until each fire time and triggers the plan. Wall-clock time decides when a run
+    /// is due; tokio's monotonic clock does the sleeping. After a suspend or a forward clock
+    /// jump, at most one catch-up run starts (when within `starting_deadline`) and the other
+    /// fires are counted as missed; a backward jump recomputes the next fire, never a burst.
+    async fn schedule_loop(self: Arc<Self>, plan: Arc<PlanSpec>, stop: CancellationToken) {
+        let Some(schedule) = plan.schedule.clone() else {
+            return;
+        };
+        let mut after = Utc::now();
+        loop {
+            let Some(due) = next_fire(&schedule, after) else {
+                return;
+            };
+            self.metrics
+                .set_next_run(&plan.name, Some(due.timestamp_millis() as f64 / 1000.0));
+            let jitter = if schedule.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                rand::rng().random_range(Duration::ZERO..=schedule.jitter)
+            };
+            let wait = (due - Utc::now()).to_std().unwrap_or_default() + jitter;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let now = Utc::now();
+            if now + chrono::Duration::milliseconds(500) < due {
+                after = now; // the wall clock went back: recompute, do not fire
+                continue;
+            }
+            let mut latest = due;
+            let mut missed = 0;
+            while let Some(n) = next_fire(&schedule, latest).filter(|n| *n <= now) {
+                latest = n;
+                missed += 1;
+            }
+            let late = (now - latest)
+                .to_std()
+                .unwrap_or_default()
+                .saturating_sub(jitter);
+            if late > schedule.starting_deadline {
+                missed += 1;
+            } else {
+                match self.trigger(&plan.name, "schedule") {
+                    Ok(_) => {}
+                    Err(StartError::Overlap(_)) => self.metrics.skipped(&plan.name, "overlap"),
+                    Err(StartError::Busy) => self.metrics.skipped(&plan.name, "concurrency"),
+                    Err(e) => warn!(plan = %plan.name, error = %e, "scheduled run not started"),
+                }
+            }
+            if missed > 0 {
+                warn!(plan = %plan.name, missed, "scheduled runs missed (suspend, downtime or clock jump)");
+                self.metrics.missed(&plan.name, missed);
+            }
+            after = latest;
+        }
+    }
+
+    /// Stops scheduling and every run (gracefully), and waits for them to be stored, at most
+    /// `budget`.
+    pub async fn shutdown(&self, budget: Duration) {
+        self.root.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(budget, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("shutdown budget exceeded; exiting with runs still finishing");
+        }
+    }
+}
+
+/// Publishes each window to the metrics and applies `abort_on_fail` thresholds.
+struct DaemonObserver {
+    guard: AbortGuard,
+    metrics: Metrics,
+    plan: String,
+}
+
+impl Observer for DaemonObserver {
+    fn on_window(&mut self, v: &WindowView<'_>) -> Control {
+        self.metrics
+            .add_window(&self.plan, v.window, v.target, v.open_model, v.in_flight);
+        match self.guard.check(v.total, v.elapsed) {
+            Some(reason) => Control::Abort(reason),
+            None => Control::Continue,
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Prometheus exposition. Runs publish into [`MetricsState`] once a second (never per
+//! request); a scrape builds every family from one consistent snapshot of that state, so
+//! series follow the current config (a removed plan's series disappear) and a scrape during
+//! a reload never sees half of it.
+
+pub mod names;
+
+use crate::config::{CheckKey, PlanSpec, RequestKey};
+use crate::judge::Verdict;
+use crate::measure::{ErrorKind, Histo, Recorder};
+use crate::report::Summary;
+use names::{help, LAST_RUN_QUANTILES, LATENCY_BUCKETS, PREFIX};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Cumulative bucket counts of one latency series.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    counts: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Buckets {
+    fn add(&mut self, h: &Histo) {
+        for v in h.iter_recorded() {
+            let secs = v.value_iterated_to() as f64 / 1e6;
+            let n = v.count_at_value();
+            let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+            if i < self.counts.len() {
+                self.counts[i] += n;
+            }
+            self.count += n;
+            self.sum += secs * n as f64;
+        }
+    }
+}
+
+/// Everything exported about one plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanMetrics {
+    requests: Vec<RequestKey>,
+    checks: Vec<CheckKey>,
+    scenarios: Vec<String>,
+    thresholds: Vec<String>,
+    latency: Vec<Buckets>,
+    statuses: BTreeMap<(usize, String), u64>,
+    errors: BTreeMap<(usize, &'static str), u64>,
+    check_counts: Vec<(u64, u64)>,
+    iterations: Vec<u64>,
+    dropped: u64,
+    lag: Buckets,
+    target_rate: f64,
+    vus: f64,
+    in_flight: f64,
+    run_active: bool,
+    last_run: Option<LastRun>,
+    runs_total: BTreeMap<&'static str, u64>,
+    next_run: Option<f64>,
+    skipped: BTreeMap<&'static str, u64>,
+    missed: u64,
+}
+
+#[derive(Debug, Clone)]
+struct LastRun {
+    end_ts: f64,
+    duration: f64,
+    success: bool,
+    saturated: bool,
+    quantiles: Vec<f64>,
+    thresholds: Vec<bool>,
+}
+
+/// The daemon's exported state.
+#[derive(Debug, Default)]
+pub struct MetricsState {
+    plans: BTreeMap<String, PlanMetrics>,
+    reload_ok: bool,
+    reload_ts: f64,
+}
+
+/// Shared handle to the exported state.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics(Arc<Mutex<MetricsState>>);
+
+fn now_ts() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut MetricsState) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Adopts a (re)loaded config: plans keep their counters when their tables did not
+    /// change; removed plans are dropped with their series.
+    pub fn set_plans(&self, plans: &[Arc<PlanSpec>]) {
+        self.with(|s| {
+            let mut next = BTreeMap::new();
+            for p in plans {
+                let thresholds: Vec<String> = p.thresholds.iter().map(|t| t.to_string()).collect();
+                let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.name.clone()).collect();
+                let keep = s.plans.remove(&p.name).filter(|m| {
+                    m.requests == p.requests
+                        && m.checks == p.checks
+                        && m.thresholds == thresholds
+                        && m.scenarios == scenarios
+                });
+                next.insert(
+                    p.name.clone(),
+                    keep.unwrap_or_else(|| PlanMetrics {
+                        requests: p.requests.clone(),
+                        checks: p.checks.clone(),
+                        latency: vec![Buckets::default(); p.requests.len()],
+                        check_counts: vec![(0, 0); p.checks.len()],
+                        iterations: vec![0; scenarios.len()],
+                        scenarios,
+                        thresholds,
+                        ..Default::default()
+                    }),
+                );
+            }
+            s.plans = next;
+        });
+    }
+
+    /// Records the outcome of a (re)load.
+    pub fn set_reload(&self, ok: bool) {
+        self.with(|s| {
+            s.reload_ok = ok;
+            if ok {
+                s.reload_ts = now_ts();
+            }
+        });
+    }
+
+    /// Adds one window of a running plan and sets its live gauges.
+    pub fn add_window(
+        &self,
+        plan: &str,
+        window: &Recorder,
+        target: f64,
+        open_model: bool,
+        in_flight: u64,
+    ) {
+        self.with(|s| {
+            let Some(m) = s.plans.get_mut(plan) else {
+                return;
+            };
+            if m.latency.len() != window.requests.len() {
+                return;
+            }
+            for (i, r) in window.requests.iter().enumerate() {
+                m.latency[i].add(&r.latency);
+                for (code, n) in &r.statuses {
+                    *m.statuses.entry((i, code.to_string())).or_default() += n;
+                }
+                let responses: u64 = r.statuses.iter().map(|(_, n)| n).sum();
+                if r.count() > responses {
+                    *m.statuses.entry((i, "none".into())).or_default() += r.count() - responses;
+                }
+                for k in ErrorKind::ALL {
+                    let n = r.errors_of(k);
+                    if n > 0 {
+                        *m.errors.entry((i, k.as_str())).or_default() += n;
+                    }
+                }
+            }
+            for (a, b) in m.check_counts.iter_mut().zip(&window.checks) {
+                a.0 += b.0;
+                a.1 += b.1;
+            }
+            for (a, b) in m.iterations.iter_mut().zip(&window.iterations) {
+                *a += b;
+            }
+            m.dropped += window.dropped;
+            m.lag.add(&window.lag);
+            m.run_active = true;
+            (m.target_rate, m.vus) = if open_model {
+                (target, 0.0)
+            } else {
+                (0.0, target)
+            };
+            m.in_flight = in_flight as f64;
+        });
+    }
+
+    /// Marks a run as started (before its first window).
+    pub fn run_started(&self, plan: &str) {
+        self.with(|s| {
+            if let Some(m) = s.plans.get_mut(plan) {
+                m.run_active = true;
+            }
+        });
+    }
+
+    /// Records a finished run: last-run gauges, exact quantiles, threshold results.
+    pub fn run_finished(&self, plan: &str, summary: &Summary, latency: &Histo) {
+        self.with(|s| {
+            let Some(m) = s.plans.get_mut(plan) else {
+                return;
+            };
+            m.run_active = false;
+            (m.target_rate, m.vus, m.in_flight) = (0.0, 0.0, 0.0);
+            *m.runs_total.entry(summary.result.as_str()).or_default() += 1;
+            m.last_run = Some(LastRun {
+                end_ts: now_ts(),
+                duration: summary.duration_s,
+                success: summary.result == crate::report::Outcome::Passed,
+                saturated: summary.validity.status == "invalid",
+                quantiles: LAST_RUN_QUANTILES
+                    .iter()
+                    .map(|q| {
+                        if latency.is_empty() {
+                            f64::NAN
+                        } else {
+                            latency.value_at_quantile(*q) as f64 / 1e6
+                        }
+                    })
+                    .collect(),
+                thresholds: summary
+                    .thresholds
+                    .iter()
+                    .map(|t| t.verdict == Verdict::Pass)
+                    .collect(),
+            });
+        });
+    }
+
+    /// Sets when a plan is due next.
+    pub fn set_next_run(&self, plan: &str, at: Option<f64>) {
+        self.with(|s| {
+            if let Some(m) = s.plans.get_mut(plan) {
+                m.next_run = at;
+            }
+        });
+    }
+
+    /// Counts a due run that was not started.
+    pub fn skipped(&self, plan: &str, reason: &'static str) {
+        self.with(|s| {
+            if let Some(m) = s.plans.get_mut(plan) {
+                *m.skipped.entry(reason).or_default() += 1;
+            }
+        });
+    }
+
+    /// Counts due runs missed by more than the starting deadline.
+    pub fn missed(&self, plan: &str, n: u64) {
+        self.with(|s| {
+            if let Some(m) = s.plans.get_mut(plan) {
+                m.missed += n;
+            }
+        });
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let families = self.with(|s| families(s));
+        let mut out = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&families, &mut out)
+            .expect("text encoding to a String cannot fail");
+        out
+    }
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut l = LabelPair::default();
+    l.set_name(name.to_string());
+    l.set_value(value.to_string());
+    l
+}
+
+struct Family {
+    name: &'static str,
+    kind: MetricType,
+    metrics: Vec<Metric>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: MetricType) -> Self {
+        Self {
+            name,
+            kind,
+            metrics: Vec::new(),
+        }
+    }
+
+    fn value(&mut self, labels: &[(&str, &str)], v: f64) {
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        match self.kind {
+            MetricType::COUNTER => {
+                let mut c = Counter::default();
+                c.set_value(v);
+                m.set_counter(c);
+            }
+            _ => {
+                let mut g = Gauge::default();
+                g.set_value(v);
+                m.set_gauge(g);
+            }
+        }
+        self.metrics.push(m);
+    }
+
+    fn histogram(&mut self, labels: &[(&str, &str)], b: &Buckets) {
+        let mut h = Histogram::default();
+        let mut cumulative = 0;
+        h.set_bucket(
+            LATENCY_BUCKETS
+                .iter()
+                .zip(b.counts)
+                .map(|(le, n)| {
+                    cumulative += n;
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(*le);
+                    bucket.set_cumulative_count(cumulative);
+                    bucket
+                })
+                .collect(),
+        );
+        h.set_sample_count(b.count);
+        h.set_sample_sum(b.sum);
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        m.set_histogram(h);
+        self.metrics.push(m);
+    }
+
+    fn finish(self) -> Option<MetricFamily> {
+        if self.metrics.is_empty() {
+            return None;
+        }
+        let mut f = MetricFamily::default();
+        f.set_name(format!("{PREFIX}{}", self.name));
+        f.set_help(help(self.name).to_string());
+        f.set_field_type(self.kind);
+        f.set_metric(self.metrics);
+        Some(f)
+    }
+}
+
+fn families(s: &MetricsState) -> Vec<MetricFamily> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut duration = Family::new("http_request_duration_seconds", HISTOGRAM);
+    let mut requests = Family::new("http_requests_total", COUNTER);
+    let mut errors = Family::new("http_errors_total", COUNTER);
+    let mut checks = Family::new("checks_total", COUNTER);
+    let mut iterations = Family::new("iterations_total", COUNTER);
+    let mut dropped = Family::new("iterations_dropped_total", COUNTER);
+    let mut lag = Family::new("dispatch_lag_seconds", HISTOGRAM);
+    let mut gauges: Vec<Family> = ["target_rate", "vus", "in_flight_requests", "run_active"]
+        .into_iter()
+        .map(|n| Family::new(n, GAUGE))
+        .collect();
+    let mut last_ts = Family::new("last_run_timestamp_seconds", GAUGE);
+    let mut last_dur = Family::new("last_run_duration_seconds", GAUGE);
+    let mut last_ok = Family::new("last_run_success", GAUGE);
+    let mut saturated = Family::new("generator_saturated", GAUGE);
+    let mut runs = Family::new("runs_total", COUNTER);
+    let mut quantiles = Family::new("last_run_latency_seconds", GAUGE);
+    let mut thresholds = Family::new("threshold_passed", GAUGE);
+    let mut next = Family::new("schedule_next_run_timestamp_seconds", GAUGE);
+    let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
+    let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
+    for (plan, m) in &s.plans {
+        let plan = plan.as_str();
+        for (i, k) in m.requests.iter().enumerate() {
+            duration.histogram(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("method", &k.method),
+                ],
+                &m.latency[i],
+            );
+        }
+        for ((i, status), n) in &m.statuses {
+            let k = &m.requests[*i];
+            requests.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("method", &k.method),
+                    ("status", status),
+                ],
+                *n as f64,
+            );
+        }
+        for ((i, kind), n) in &m.errors {
+            let k = &m.requests[*i];
+            errors.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("kind", kind),
+                ],
+                *n as f64,
+            );
+        }
+        for (k, (pass, fail)) in m.checks.iter().zip(&m.check_counts) {
+            let check = format!("{}: {}", k.request, k.name);
+            checks.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("check", &check),
+                    ("result", "pass"),
+                ],
+                *pass as f64,
+            );
+            checks.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("check", &check),
+                    ("result", "fail"),
+                ],
+                *fail as f64,
+            );
+        }
+        for (sc, n) in m.scenarios.iter().zip(&m.iterations) {
+            iterations.value(&[("plan", plan), ("scenario", sc)], *n as f64);
+        }
+        dropped.value(&[("plan", plan)], m.dropped as f64);
+        lag.histogram(&[("plan", plan)], &m.lag);
+        for (g, v) in gauges.iter_mut().zip([
+            m.target_rate,
+            m.vus,
+            m.in_flight,
+            f64::from(u8::from(m.run_active)),
+        ]) {
+            g.value(&[("plan", plan)], v);
+        }
+        for result in ["passed", "failed", "aborted", "interrupted", "invalid"] {
+            runs.value(
+                &[("plan", plan), ("result", result)],
+                *m.runs_total.get(result).unwrap_or(&0) as f64,
+            );
+        }
+        if let Some(l) = &m.last_run {
+            last_ts.value(&[("plan", plan)], l.end_ts);
+            last_dur.value(&[("plan", plan)], l.duration);
+            last_ok.value(&[("plan", plan)], f64::from(u8::from(l.success)));
+            saturated.value(&[("plan", plan)], f64::from(u8::from(l.saturated)));
+            for (q, v) in LAST_RUN_QUANTILES.iter().zip(&l.quantiles) {
+                if v.is_finite() {
+                    quantiles.value(&[("plan", plan), ("quantile", &q.to_string())], *v);
+                }
+            }
+            for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
+                thresholds.value(
+                    &[("plan", plan), ("threshold", t)],
+                    f64::from(u8::from(*ok)),
+                );
+            }
+        }
+        if let Some(t) = m.next_run {
+            next.value(&[("plan", plan)], t);
+        }
+        for reason in ["overlap", "concurrency"] {
+            skipped.value(
+                &[("plan", plan), ("reason", reason)],
+                *m.skipped.get(reason).unwrap_or(&0) as f64,
+            );
+        }
+        missed.value(&[("plan", plan), ("reason", "deadline")], m.missed as f64);
+    }
+    let mut reload = Family::new("config_last_reload_successful", GAUGE);
+    reload.value(&[], f64::from(u8::from(s.reload_ok)));
+    let mut reload_ts = Family::new("config_last_reload_success_timestamp_seconds", GAUGE);
+    reload_ts.value(&[], s.reload_ts);
+    let mut build = Family::new("build_info", GAUGE);
+    build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
+    all.extend(gauges);
+    all.extend([
+        last_ts, last_dur, last_ok, saturated, runs, quantiles, thresholds, next, skipped, missed,
+        reload, reload_ts, build,
+    ]);
+    all.into_iter().filter_map(Family::finish).collect()
+}

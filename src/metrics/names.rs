@@ -1,0 +1,101 @@
+//! Every exported metric name, its help text and type, in one place. Names follow
+//! ARCHITECTURE.md; labels come from config names, never from URLs.
+
+/// Prefix of every family.
+pub const PREFIX: &str = "loadpacer_";
+
+/// Latency buckets in seconds (1 ms – 60 s).
+pub const LATENCY_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Quantiles exported from the exact HDR histogram of the last run.
+pub const LAST_RUN_QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+/// (name without prefix, help) of every family, so tests can check both directions.
+pub const FAMILIES: &[(&str, &str)] = &[
+    (
+        "http_request_duration_seconds",
+        "Request latency from the intended send time (coordinated-omission corrected).",
+    ),
+    (
+        "http_requests_total",
+        "Completed requests by response status (\"none\" when no response arrived).",
+    ),
+    ("http_errors_total", "Failed requests by error kind."),
+    ("checks_total", "Check outcomes."),
+    ("iterations_total", "Completed scenario iterations."),
+    (
+        "iterations_dropped_total",
+        "Arrivals that never started because the backlog was full or the run ended.",
+    ),
+    (
+        "dispatch_lag_seconds",
+        "How late the generator started iterations compared with the schedule.",
+    ),
+    (
+        "target_rate",
+        "Intended arrivals per second right now (open model).",
+    ),
+    ("vus", "Target virtual users right now (closed model)."),
+    ("in_flight_requests", "Iterations in flight right now."),
+    ("run_active", "1 while a run of the plan is going on."),
+    (
+        "last_run_timestamp_seconds",
+        "End time of the plan's last finished run (Unix seconds).",
+    ),
+    (
+        "last_run_duration_seconds",
+        "Length of the plan's last finished run.",
+    ),
+    (
+        "last_run_success",
+        "1 when the plan's last finished run passed, else 0.",
+    ),
+    ("runs_total", "Finished runs by result."),
+    (
+        "last_run_latency_seconds",
+        "Exact latency quantiles of the last finished run (HDR histogram).",
+    ),
+    (
+        "threshold_passed",
+        "1 when the threshold passed in the last finished run, 0 when it failed or had no data.",
+    ),
+    (
+        "generator_saturated",
+        "1 when the last run was invalid because the generator could not keep its schedule.",
+    ),
+    (
+        "schedule_next_run_timestamp_seconds",
+        "When the plan is due next (Unix seconds).",
+    ),
+    (
+        "schedule_runs_skipped_total",
+        "Due runs not started, by reason (overlap, concurrency).",
+    ),
+    (
+        "schedule_runs_missed_total",
+        "Due runs missed by more than starting_deadline (suspend, downtime, clock jump).",
+    ),
+    (
+        "config_last_reload_successful",
+        "1 when the last configuration (re)load succeeded.",
+    ),
+    (
+        "config_last_reload_success_timestamp_seconds",
+        "When the configuration was last loaded successfully (Unix seconds).",
+    ),
+    (
+        "build_info",
+        "Always 1; the version label says which build runs.",
+    ),
+];
+
+/// Help text of a family.
+pub fn help(name: &str) -> &'static str {
+    FAMILIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, h)| *h)
+        .unwrap_or("")
+}
