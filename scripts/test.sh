@@ -9,6 +9,14 @@ need_rust_component() {
     rustup component add "$2" || { echo "error: cannot install $2" >&2; exit 1; }
   fi
 }
+# promtool (Debian's prometheus package) checks the daemon's live /metrics in tests/daemon.rs.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing promtool (apt prometheus)"
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+    || { echo "error: promtool is required and could not be installed" >&2; exit 1; }
+fi
+command -v promtool >/dev/null || { echo "error: promtool is still missing" >&2; exit 1; }
+
 need_rust_component fmt rustfmt
 need_rust_component clippy clippy
 

@@ -11,7 +11,8 @@ use crate::measure::{ErrorKind, Histo, Recorder};
 use crate::report::Summary;
 use names::{help, LAST_RUN_QUANTILES, LATENCY_BUCKETS, PREFIX};
 use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
+    Summary as ProtoSummary,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,8 @@ struct LastRun {
     success: bool,
     saturated: bool,
     quantiles: Vec<f64>,
+    count: u64,
+    sum: f64,
     thresholds: Vec<bool>,
 }
 
@@ -225,6 +228,8 @@ impl Metrics {
                         }
                     })
                     .collect(),
+                count: latency.len(),
+                sum: latency.mean() * latency.len() as f64 / 1e6,
                 thresholds: summary
                     .thresholds
                     .iter()
@@ -336,6 +341,27 @@ impl Family {
         self.metrics.push(m);
     }
 
+    fn summary(&mut self, labels: &[(&str, &str)], quantiles: &[(f64, f64)], count: u64, sum: f64) {
+        let mut sm = ProtoSummary::default();
+        sm.set_quantile(
+            quantiles
+                .iter()
+                .map(|(q, v)| {
+                    let mut x = Quantile::default();
+                    x.set_quantile(*q);
+                    x.set_value(*v);
+                    x
+                })
+                .collect(),
+        );
+        sm.set_sample_count(count);
+        sm.set_sample_sum(sum);
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        m.set_summary(sm);
+        self.metrics.push(m);
+    }
+
     fn finish(self) -> Option<MetricFamily> {
         if self.metrics.is_empty() {
             return None;
@@ -367,7 +393,9 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut last_ok = Family::new("last_run_success", GAUGE);
     let mut saturated = Family::new("generator_saturated", GAUGE);
     let mut runs = Family::new("runs_total", COUNTER);
-    let mut quantiles = Family::new("last_run_latency_seconds", GAUGE);
+    // A summary (not a gauge) so that the `quantile` label is legal; its count and sum
+    // describe the last run only and are not meant for rate().
+    let mut quantiles = Family::new("last_run_latency_seconds", MetricType::SUMMARY);
     let mut thresholds = Family::new("threshold_passed", GAUGE);
     let mut next = Family::new("schedule_next_run_timestamp_seconds", GAUGE);
     let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
@@ -455,10 +483,13 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
             last_dur.value(&[("plan", plan)], l.duration);
             last_ok.value(&[("plan", plan)], f64::from(u8::from(l.success)));
             saturated.value(&[("plan", plan)], f64::from(u8::from(l.saturated)));
-            for (q, v) in LAST_RUN_QUANTILES.iter().zip(&l.quantiles) {
-                if v.is_finite() {
-                    quantiles.value(&[("plan", plan), ("quantile", &q.to_string())], *v);
-                }
+            if l.count > 0 {
+                let qs: Vec<(f64, f64)> = LAST_RUN_QUANTILES
+                    .iter()
+                    .copied()
+                    .zip(l.quantiles.iter().copied())
+                    .collect();
+                quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
             }
             for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
                 thresholds.value(

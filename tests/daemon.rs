@@ -1,0 +1,352 @@
+//! The daemon as deployed: a real `serve` process, a real SQLite file in a temp dir, real
+//! HTTP on loopback, scraped and checked with promtool.
+
+mod support;
+
+use loadpacer::demo::DemoOptions;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &std::path::Path) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("LOADPACER_TEST_TOKEN", "t0k3n-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Daemon {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn config(target: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let yaml = format!(
+        r#"server: {{ listen: "127.0.0.1:0", token_env: LOADPACER_TEST_TOKEN }}
+store: {{ path: runs.db }}
+limits: {{ max_concurrent_runs: 4 }}
+targets:
+  demo: {{ base_url: "{target}", headers: {{ Authorization: "Bearer {{{{ env.LOADPACER_TEST_TOKEN }}}}" }} }}
+plans:
+  every-second:
+    target: demo
+    schedule: {{ cron: "* * * * * *", overlap: forbid }}
+    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}
+    scenarios:
+      - name: s
+        steps:
+          - request: {{ name: home, url: "/?delay_ms=5" }}
+            check: {{ status: 200 }}
+    thresholds:
+      - {{ metric: latency, expr: "p(95) < 1s" }}
+  failing:
+    target: demo
+    schedule: {{ every: 2s, overlap: forbid }}
+    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}
+    scenarios:
+      - name: s
+        steps:
+          - request: {{ name: broken, url: "/?status=500" }}
+    thresholds:
+      - {{ metric: errors, expr: "rate < 0.01" }}
+  on-demand:
+    target: demo
+    load: {{ phases: [{{ duration: 30s, rate: 10 }}], graceful_stop: 2s }}
+    scenarios:
+      - name: s
+        steps:
+          - request: {{ name: slow, url: "/" }}
+"#
+    );
+    let path = dir.join("loadpacer.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn post(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().post(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default(),
+    )
+}
+
+async fn wait_for(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_show_in_metrics_history_and_pass_promtool() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&config(&t.url(), dir.path()));
+    let m = format!("{}/metrics", d.base);
+    wait_for(
+        "two passed runs and one failed",
+        Duration::from_secs(20),
+        async || {
+            let (_, text) = get(&m).await;
+            metric(
+                &text,
+                r#"loadpacer_runs_total{plan="every-second",result="passed"}"#,
+            )
+            .unwrap_or(0.0)
+                >= 2.0
+                && metric(
+                    &text,
+                    r#"loadpacer_runs_total{plan="failing",result="failed"}"#,
+                )
+                .unwrap_or(0.0)
+                    >= 1.0
+        },
+    )
+    .await;
+    let (code, text) = get(&m).await;
+    assert_eq!(code, 200);
+    for series in [
+        r#"loadpacer_http_request_duration_seconds_bucket{plan="every-second",scenario="s",request="home",method="GET",le="0.01"}"#,
+        r#"loadpacer_http_requests_total{plan="failing",scenario="s",request="broken",method="GET",status="500"}"#,
+        r#"loadpacer_http_errors_total{plan="failing",scenario="s",request="broken",kind="status"}"#,
+        r#"loadpacer_checks_total{plan="every-second",scenario="s",check="home: status in [200]",result="pass"}"#,
+        r#"loadpacer_last_run_success{plan="failing"} 0"#,
+        r#"loadpacer_threshold_passed{plan="failing",threshold="errors: rate < 0.01"} 0"#,
+        r#"loadpacer_last_run_latency_seconds{plan="every-second",quantile="0.99"}"#,
+        r#"loadpacer_schedule_next_run_timestamp_seconds{plan="every-second"}"#,
+        "loadpacer_config_last_reload_successful 1",
+        "loadpacer_build_info{version=",
+    ] {
+        assert!(text.contains(series), "missing {series}");
+    }
+    assert!(
+        !text.contains("on-demand") || !text.contains(r#"plan="on-demand",result="passed"} 1"#)
+    );
+    assert!(
+        !text.contains("t0k3n-secret"),
+        "secrets never reach /metrics"
+    );
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        });
+    let out = out.expect("promtool is installed by scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, runs) = get(&format!(
+        "{}/api/v1/runs?plan=every-second&status=passed",
+        d.base
+    ))
+    .await;
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let (code, one) = get(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    assert_eq!(code, 200);
+    assert!(
+        one.contains("\"schema_version\":1") && !one.contains("t0k3n-secret"),
+        "{one}"
+    );
+    assert_eq!(
+        get(&format!("{}/api/v1/runs/..%2F..%2Fetc%2Fpasswd", d.base))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(&format!("{}/api/v1/runs/{}", d.base, uuid::Uuid::nil()))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_cancel_reload_and_kill_9_recovery() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&t.url(), dir.path());
+    let d = start(&cfg);
+    let trigger = format!("{}/api/v1/plans/on-demand/trigger", d.base);
+    assert_eq!(
+        post(&trigger, None).await.0,
+        401,
+        "G1: no token, no trigger"
+    );
+    assert_eq!(post(&trigger, Some("wrong")).await.0, 401);
+    assert_eq!(
+        post(
+            &format!("{}/api/v1/plans/nope/trigger", d.base),
+            Some("t0k3n-secret")
+        )
+        .await
+        .0,
+        404
+    );
+    let (code, body) = post(&trigger, Some("t0k3n-secret")).await;
+    assert_eq!(code, 202);
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        post(&trigger, Some("t0k3n-secret")).await.0,
+        409,
+        "G3: overlap forbid"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        post(
+            &format!("{}/api/v1/runs/{id}/cancel", d.base),
+            Some("t0k3n-secret")
+        )
+        .await
+        .0,
+        202
+    );
+    let run_url = format!("{}/api/v1/runs/{id}", d.base);
+    wait_for(
+        "the cancelled run to be stored",
+        Duration::from_secs(10),
+        async || get(&run_url).await.1.contains(r#""status":"interrupted""#),
+    )
+    .await;
+
+    // A4/E4: a broken reload keeps the old config and says so.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        good.replace("rate: 10 }], graceful_stop", "rate: -1 }], graceful_stop"),
+    )
+    .unwrap();
+    let (code, body) = post(&format!("{}/-/reload", d.base), Some("t0k3n-secret")).await;
+    assert_eq!(code, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("rate -1 must be > 0"),
+        "{body}"
+    );
+    assert!(get(&format!("{}/metrics", d.base))
+        .await
+        .1
+        .contains("loadpacer_config_last_reload_successful 0"));
+    std::fs::write(&cfg, &good).unwrap();
+    assert_eq!(
+        post(&format!("{}/-/reload", d.base), Some("t0k3n-secret"))
+            .await
+            .0,
+        200
+    );
+    assert!(get(&format!("{}/metrics", d.base))
+        .await
+        .1
+        .contains("loadpacer_config_last_reload_successful 1"));
+
+    // E3: kill -9 mid-run, restart: finished runs intact, the orphan aborted.
+    let (_, body) = post(&trigger, Some("t0k3n-secret")).await;
+    let orphan = body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(d);
+    let d = start(&cfg);
+    let (_, run) = get(&format!("{}/api/v1/runs/{orphan}", d.base)).await;
+    assert!(run.contains(r#""status":"aborted""#), "{run}");
+    let (_, run) = get(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    assert!(run.contains(r#""status":"interrupted""#), "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e1_sigterm_mid_run_stores_it_interrupted_and_exits_0() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&config(&t.url(), dir.path()));
+    let (_, body) = post(
+        &format!("{}/api/v1/plans/on-demand/trigger", d.base),
+        Some("t0k3n-secret"),
+    )
+    .await;
+    let id = body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut d = d;
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let s = d.child.wait().unwrap();
+        std::mem::forget(d);
+        s
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "exit took {:?}",
+        started.elapsed()
+    );
+    let (store, _) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = store.get(&id).unwrap().unwrap();
+    assert_eq!(run.status, "interrupted");
+    assert!(run.summary.unwrap()["totals"]["requests"].as_u64().unwrap() >= 10);
+}
