@@ -7,6 +7,7 @@ use crate::judge::AbortGuard;
 use crate::metrics::Metrics;
 use crate::report::Summary;
 use crate::run::{self, Control, Observer, RunOptions, WindowView};
+use crate::schedule::Wake;
 use crate::store::{Store, StoreError};
 use chrono::Utc;
 use rand::Rng;
@@ -286,31 +287,38 @@ impl App {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let now = Utc::now();
-            if now + chrono::Duration::milliseconds(500) < due {
-                after = now; // the wall clock went back: recompute, do not fire
-                continue;
-            }
-            let mut latest = due;
-            let mut missed = 0;
-            while let Some(n) = next_fire(&schedule, latest).filter(|n| *n <= now) {
-                latest = n;
-                missed += 1;
-            }
-            let late = (now - latest)
-                .to_std()
-                .unwrap_or_default()
-                .saturating_sub(jitter);
-            if late > schedule.starting_deadline {
-                missed += 1;
-            } else {
-                match self.trigger(&plan.name, "schedule") {
-                    Ok(_) => {}
-                    Err(StartError::Overlap(_)) => self.metrics.skipped(&plan.name, "overlap"),
-                    Err(StartError::Busy) => self.metrics.skipped(&plan.name, "concurrency"),
-                    Err(e) => warn!(plan = %plan.name, error = %e, "scheduled run not started"),
+            let (missed, latest) = match crate::schedule::on_wake(
+                &schedule,
+                due,
+                Utc::now(),
+                jitter,
+            ) {
+                Wake::ClockWentBack => {
+                    after = Utc::now();
+                    continue;
                 }
-            }
+                Wake::Due {
+                    fire,
+                    missed,
+                    latest,
+                } => {
+                    if fire {
+                        match self.trigger(&plan.name, "schedule") {
+                            Ok(_) => {}
+                            Err(StartError::Overlap(_)) => {
+                                self.metrics.skipped(&plan.name, "overlap")
+                            }
+                            Err(StartError::Busy) => {
+                                self.metrics.skipped(&plan.name, "concurrency")
+                            }
+                            Err(e) => {
+                                warn!(plan = %plan.name, error = %e, "scheduled run not started")
+                            }
+                        }
+                    }
+                    (missed, latest)
+                }
+            };
             if missed > 0 {
                 warn!(plan = %plan.name, missed, "scheduled runs missed (suspend, downtime or clock jump)");
                 self.metrics.missed(&plan.name, missed);

@@ -13,6 +13,7 @@
 //!                                                      ─▶ report (summary JSON, console)
 //! ```
 //! - [`config`]: YAML → raw serde mirror → validated domain types.
+//! - [`schedule`]: what the daemon's timer loop does on waking (suspends, clock jumps).
 //! - [`run`]: load shapes → one arrival/VU schedule; workers driving scenarios over HTTP.
 //! - [`measure`]: per-worker recorders (HdrHistogram + counters); depends on nothing of ours.
 //! - [`judge`]: thresholds, grades, run validity.
@@ -28,4 +29,5 @@ pub mod measure;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod store;

@@ -38,9 +38,19 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-a05-durations.yaml:10:23: plans.p.load.phases[2].duration: \"-5s\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
             "invalid-a05-durations.yaml:11:23: plans.p.load.phases[3].duration: \"ten seconds\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
         ]),
+        ("invalid-a06-run-longer-than-period.yaml", &[
+            "invalid-a06-run-longer-than-period.yaml:6:24: plans.p.schedule: a run takes 1m but the schedule fires every 30s; set `overlap: forbid | allow | replace` to say what should happen",
+        ]),
         ("invalid-a07-caps.yaml", &[
             "invalid-a07-caps.yaml:7:66: plans.open.load.max_in_flight: 1000 exceeds limits.max_in_flight (500)",
             "invalid-a07-caps.yaml:14:44: plans.closed.load.vus[0].target: 500 VUs exceed limits.max_vus (100)",
+        ]),
+        ("invalid-a08-cron-and-timezone.yaml", &[
+            "invalid-a08-cron-and-timezone.yaml: plans.both.schedule: set exactly one of `cron` or `every`",
+            "invalid-a08-cron-and-timezone.yaml:6:23: plans.bad-minute.schedule.cron: \"61 * * * *\" is not a valid cron expression (Component error: Number out of bounds.); write 5 fields (min hour dom month dow), 6 with leading seconds, or @hourly/@daily/@weekly",
+            "invalid-a08-cron-and-timezone.yaml:11:23: plans.too-few-fields.schedule.cron: \"* * *\" is not a valid cron expression (Invalid pattern: Pattern must have 5 or 6 fields when years are disallowed.); write 5 fields (min hour dom month dow), 6 with leading seconds, or @hourly/@daily/@weekly",
+            "invalid-a08-cron-and-timezone.yaml:11:42: plans.too-few-fields.schedule.timezone: \"Mars/Olympus\" is not an IANA time zone name, e.g. UTC or Europe/Berlin",
+            "invalid-a08-cron-and-timezone.yaml:16:54: plans.both.schedule.overlap: \"sometimes\" must be allow, forbid or replace",
         ]),
         ("invalid-a09-thresholds.yaml", &[
             "invalid-a09-thresholds.yaml:12:34: plans.p.thresholds[0].expr: expression \"p(95) 500ms\" needs an operator: <, <=, >, >= or ==",
@@ -74,6 +84,11 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-transport.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-transport.yaml:2:57: targets.tls.transport: direct supports plain http/1.1 only; use pooled for https or http2",
             "invalid-transport.yaml:3:56: targets.odd.transport: \"turbo\" must be pooled or direct",
+        ]),
+        ("invalid-g8-public-listen-without-token.yaml", &[
+            "invalid-g8-public-listen-without-token.yaml:1:19: server.listen: 0.0.0.0:9464 is not a loopback address: set server.token_env so the API requires a token",
+            "invalid-g8-public-listen-without-token.yaml:2:29: store.retention.runs: 0 must be greater than zero",
+            "invalid-g8-public-listen-without-token.yaml:2:41: store.retention.max_age: \"1s\" is too short; the minimum is 1m",
         ]),
         ("invalid-steps.yaml", &[
             "invalid-steps.yaml:5:13: plans.p.target: \"tt\" is not a defined target; did you mean \"t\"?",

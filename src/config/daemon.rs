@@ -10,7 +10,7 @@ use super::error::Collector;
 use super::raw::{RawConfig, RawSchedule, S};
 use super::validate::duration;
 use chrono::{DateTime, Utc};
-use croner::parser::{CronParser, Seconds};
+use croner::parser::{CronParser, Seconds, Year};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -104,6 +104,20 @@ pub(super) fn default_store() -> StoreSpec {
         path: PathBuf::from("loadpacer.db"),
         keep_runs: 2000,
         max_age: Duration::from_secs(90 * 86400),
+    }
+}
+
+/// The last fire at or before `at`.
+pub fn prev_fire(s: &Schedule, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match &s.kind {
+        ScheduleKind::Cron { cron, tz, .. } => cron
+            .find_previous_occurrence(&at.with_timezone(tz), true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        ScheduleKind::Every(period) => {
+            let p = period.as_millis().max(1) as i64;
+            DateTime::from_timestamp_millis(at.timestamp_millis().div_euclid(p) * p)
+        }
     }
 }
 
@@ -290,6 +304,7 @@ fn parse_cron(text: &str) -> Result<croner::Cron, String> {
     }
     CronParser::builder()
         .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
         .build()
         .parse(t)
         .map_err(|e| format!("{t:?} is not a valid cron expression ({e}); write 5 fields (min hour dom month dow), 6 with leading seconds, or @hourly/@daily/@weekly"))

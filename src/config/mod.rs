@@ -12,7 +12,7 @@ pub mod template;
 pub mod threshold;
 mod validate;
 
-pub use daemon::{next_fire, Overlap, Schedule, ScheduleKind, ServerSpec, StoreSpec};
+pub use daemon::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind, ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use parse::{load_file, load_str};
 pub use template::{Template, Vars};
