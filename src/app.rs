@@ -29,6 +29,12 @@ pub enum StartError {
     Overlap(String),
     #[error("limits.max_concurrent_runs reached; try again when a run has finished")]
     Busy,
+    #[error("starting this run would exceed limits.max_rps ({limit}/s): {running}/s in progress + {asked}/s asked")]
+    RateCap {
+        limit: f64,
+        running: f64,
+        asked: f64,
+    },
     #[error("shutting down")]
     ShuttingDown,
     #[error(transparent)]
@@ -38,6 +44,18 @@ pub enum StartError {
 struct Running {
     id: String,
     cancel: CancellationToken,
+    /// Peak arrival rate of the run (0 for the closed model).
+    peak: f64,
+}
+
+fn peak_rate(plan: &PlanSpec) -> f64 {
+    match &plan.load.shape {
+        config::LoadShape::Open { phases, .. } => phases
+            .iter()
+            .map(|p| p.rate.max(p.ramp_to))
+            .fold(0.0, f64::max),
+        config::LoadShape::Closed { .. } => 0.0,
+    }
 }
 
 /// The daemon.
@@ -163,6 +181,7 @@ impl App {
             .as_ref()
             .map(|s| s.overlap)
             .unwrap_or(Overlap::Forbid);
+        let asked = peak_rate(&plan);
         {
             let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             let current = running.get(name).map(Vec::as_slice).unwrap_or_default();
@@ -171,6 +190,15 @@ impl App {
                 Overlap::Forbid => return Err(StartError::Overlap(name.to_string())),
                 Overlap::Replace => current.iter().for_each(|r| r.cancel.cancel()),
                 Overlap::Allow => {}
+            }
+            // The global cap holds across plans; a replaced run counts until it has ended.
+            let in_use: f64 = running.values().flatten().map(|r| r.peak).sum();
+            if in_use + asked > cfg.limits.max_rps {
+                return Err(StartError::RateCap {
+                    limit: cfg.limits.max_rps,
+                    running: in_use,
+                    asked,
+                });
             }
         }
         let permit = self
@@ -189,6 +217,7 @@ impl App {
             .push(Running {
                 id: id.clone(),
                 cancel: cancel.clone(),
+                peak: asked,
             });
         self.metrics.run_started(name);
         info!(plan = %name, run = %id, trigger, "run started");
@@ -308,7 +337,7 @@ impl App {
                             Err(StartError::Overlap(_)) => {
                                 self.metrics.skipped(&plan.name, "overlap")
                             }
-                            Err(StartError::Busy) => {
+                            Err(StartError::Busy | StartError::RateCap { .. }) => {
                                 self.metrics.skipped(&plan.name, "concurrency")
                             }
                             Err(e) => {

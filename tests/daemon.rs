@@ -350,3 +350,32 @@ async fn e1_sigterm_mid_run_stores_it_interrupted_and_exits_0() {
     assert_eq!(run.status, "interrupted");
     assert!(run.summary.unwrap()["totals"]["requests"].as_u64().unwrap() >= 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g3_global_rate_cap_holds_across_plans() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |name: &str| {
+        format!("  {name}:\n    target: demo\n    load: {{ phases: [{{ duration: 20s, rate: 30 }}], graceful_stop: 1s }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n")
+    };
+    let yaml = format!("store: {{ path: runs.db }}\nlimits: {{ max_rps: 50, max_concurrent_runs: 4 }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n{}{}", t.url(), plan("first"), plan("second"));
+    let path = dir.path().join("cap.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let d = start(&path);
+    assert_eq!(
+        post(&format!("{}/api/v1/plans/first/trigger", d.base), None)
+            .await
+            .0,
+        202,
+        "no token configured on loopback"
+    );
+    let (code, body) = post(&format!("{}/api/v1/plans/second/trigger", d.base), None).await;
+    assert_eq!(code, 429);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_rps (50/s)"),
+        "{body}"
+    );
+}

@@ -166,7 +166,9 @@ async fn trigger(State(ctx): State<Ctx>, headers: HeaderMap, Path(name): Path<St
             .into_response(),
         Err(e @ StartError::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ StartError::Overlap(_)) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e @ StartError::Busy) => error(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+        Err(e @ (StartError::Busy | StartError::RateCap { .. })) => {
+            error(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
