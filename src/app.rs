@@ -316,12 +316,13 @@ impl App {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let (missed, latest) = match crate::schedule::on_wake(
-                &schedule,
-                due,
-                Utc::now(),
-                jitter,
-            ) {
+            let woke = Utc::now();
+            let late = (woke - due)
+                .to_std()
+                .unwrap_or_default()
+                .saturating_sub(jitter);
+            self.metrics.lateness(&plan.name, late.as_secs_f64());
+            let (missed, latest) = match crate::schedule::on_wake(&schedule, due, woke, jitter) {
                 Wake::ClockWentBack => {
                     after = Utc::now();
                     continue;

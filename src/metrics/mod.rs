@@ -26,6 +26,15 @@ struct Buckets {
 }
 
 impl Buckets {
+    fn observe(&mut self, secs: f64) {
+        let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+        if i < self.counts.len() {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
     fn add(&mut self, h: &Histo) {
         for v in h.iter_recorded() {
             let secs = v.value_iterated_to() as f64 / 1e6;
@@ -61,6 +70,7 @@ pub struct PlanMetrics {
     last_run: Option<LastRun>,
     runs_total: BTreeMap<&'static str, u64>,
     next_run: Option<f64>,
+    lateness: Buckets,
     skipped: BTreeMap<&'static str, u64>,
     missed: u64,
 }
@@ -248,6 +258,15 @@ impl Metrics {
         });
     }
 
+    /// Records how late the scheduler woke for a fire time.
+    pub fn lateness(&self, plan: &str, seconds: f64) {
+        self.with(|s| {
+            if let Some(m) = s.plans.get_mut(plan) {
+                m.lateness.observe(seconds);
+            }
+        });
+    }
+
     /// Counts a due run that was not started.
     pub fn skipped(&self, plan: &str, reason: &'static str) {
         self.with(|s| {
@@ -398,6 +417,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut quantiles = Family::new("last_run_latency_seconds", MetricType::SUMMARY);
     let mut thresholds = Family::new("threshold_passed", GAUGE);
     let mut next = Family::new("schedule_next_run_timestamp_seconds", GAUGE);
+    let mut lateness = Family::new("schedule_lateness_seconds", HISTOGRAM);
     let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
     let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
     for (plan, m) in &s.plans {
@@ -501,6 +521,9 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         if let Some(t) = m.next_run {
             next.value(&[("plan", plan)], t);
         }
+        if m.lateness.count > 0 {
+            lateness.histogram(&[("plan", plan)], &m.lateness);
+        }
         for reason in ["overlap", "concurrency"] {
             skipped.value(
                 &[("plan", plan), ("reason", reason)],
@@ -518,8 +541,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
     all.extend([
-        last_ts, last_dur, last_ok, saturated, runs, quantiles, thresholds, next, skipped, missed,
-        reload, reload_ts, build,
+        last_ts, last_dur, last_ok, saturated, runs, quantiles, thresholds, next, lateness,
+        skipped, missed, reload, reload_ts, build,
     ]);
     all.into_iter().filter_map(Family::finish).collect()
 }
