@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Daemon figures on loopback: scheduling lateness over a few hundred fires, /metrics scrape
+# time and size with 1,000 scenarios configured, daemon RSS idle and during runs.
+#   SECS=60 benches/daemon.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECS:-60}
+WORK=$(mktemp -d)
+trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cargo build --release -q
+LP=$PWD/target/release/loadpacer
+$LP demo-target --listen 127.0.0.1:18190 --latency 2ms >/dev/null 2>&1 & echo $! > "$WORK/demo.pid"
+
+start_daemon() { # config → sets BASE
+  $LP serve --config "$1" --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null & echo $! > "$WORK/serve.pid"
+  for _ in $(seq 50); do grep -q http:// "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  BASE=$(grep -o 'http://[0-9.:]*' "$WORK/serve.out" | head -1)
+}
+stop_daemon() { kill "$(cat "$WORK/serve.pid")"; wait "$(cat "$WORK/serve.pid")" 2>/dev/null || true; rm "$WORK/serve.pid"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/"$(cat "$WORK/serve.pid")"/status; }
+
+# 1. Lateness: 10 plans firing every 2 s, each a 1 s run at 5 req/s.
+{
+  echo "store: { path: $WORK/a.db }"
+  echo "limits: { max_concurrent_runs: 10 }"
+  echo 'targets: { demo: { base_url: "http://127.0.0.1:18190" } }'
+  echo "plans:"
+  for i in $(seq 10); do
+    echo "  p$i: { target: demo, schedule: { every: 2s, overlap: forbid }, load: { phases: [{ duration: 1s, rate: 5 }] }, scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }] }"
+  done
+} > "$WORK/a.yaml"
+start_daemon "$WORK/a.yaml"
+sleep 1; IDLE=$(rss_mib)
+PEAK=0
+for _ in $(seq "$SECS"); do sleep 1; r=$(rss_mib); PEAK=$(awk -v a="$PEAK" -v b="$r" 'BEGIN{print (b>a)?b:a}'); done
+curl -s "$BASE/metrics" > "$WORK/a.metrics"
+stop_daemon
+python3 - "$WORK/a.metrics" <<'PY'
+import re, sys
+buckets, count, total = {}, 0, 0.0
+for line in open(sys.argv[1]):
+    m = re.match(r'loadpacer_schedule_lateness_seconds_bucket\{plan="[^"]+",le="([^"]+)"\} (\S+)', line)
+    if m: buckets[m.group(1)] = buckets.get(m.group(1), 0) + float(m.group(2))
+    m = re.match(r'loadpacer_schedule_lateness_seconds_(sum|count)\{[^}]*\} (\S+)', line)
+    if m and m.group(1) == 'count': count += float(m.group(2))
+    if m and m.group(1) == 'sum': total += float(m.group(2))
+def q(p):
+    for le in sorted((k for k in buckets if k != '+Inf'), key=float):
+        if buckets[le] >= p * count: return f"<= {float(le)*1000:g} ms"
+    return "> 60 s"
+print(f"scheduling: {int(count)} fires, mean lateness {total/count*1000:.2f} ms, p50 {q(0.5)}, p99 {q(0.99)} (bucket bounds)")
+PY
+echo "daemon RSS: idle $IDLE MiB, peak during runs $PEAK MiB"
+
+# 2. /metrics with 1,000 scenarios configured (one request each).
+{
+  echo "store: { path: $WORK/b.db }"
+  echo 'targets: { demo: { base_url: "http://127.0.0.1:18190" } }'
+  echo "plans:"
+  echo "  big:"
+  echo "    target: demo"
+  echo "    load: { phases: [{ duration: 1s, rate: 1 }] }"
+  echo "    scenarios:"
+  for i in $(seq 1000); do echo "      - { name: s$i, steps: [{ request: { name: r$i, url: / } }] }"; done
+} > "$WORK/b.yaml"
+start_daemon "$WORK/b.yaml"
+curl -s -o /dev/null "$BASE/metrics"
+for i in $(seq 20); do curl -s -o "$WORK/b.metrics" -w '%{time_total}\n' "$BASE/metrics"; done | sort -n > "$WORK/times"
+echo "/metrics with 1000 scenarios: $(wc -c < "$WORK/b.metrics") bytes, $(grep -vc '^#' "$WORK/b.metrics") series, scrape p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s, RSS $(rss_mib) MiB"
+stop_daemon
