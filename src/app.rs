@@ -71,6 +71,9 @@ pub struct App {
     pub root: CancellationToken,
     schedulers: Mutex<CancellationToken>,
     pub tracker: TaskTracker,
+    /// Finished runs whose write failed, retried every 10 s and at shutdown.
+    pending: Mutex<Vec<(String, &'static str, String)>>,
+    retrying: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -100,6 +103,8 @@ impl App {
             schedulers: Mutex::new(root.child_token()),
             root,
             tracker: TaskTracker::new(),
+            pending: Mutex::new(Vec::new()),
+            retrying: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -122,6 +127,21 @@ impl App {
 
     /// Starts one scheduler task per scheduled plan.
     pub fn start(self: &Arc<Self>) {
+        if !self
+            .retrying
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let app = self.clone();
+            self.tracker.spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tokio::select! {
+                        _ = app.root.cancelled() => break,
+                        _ = every.tick() => { app.retry_pending(); }
+                    }
+                }
+            });
+        }
         let token = self.root.child_token();
         *self.schedulers.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
         for plan in self.config().plans.iter().filter(|p| p.schedule.is_some()) {
@@ -131,6 +151,28 @@ impl App {
             self.tracker
                 .spawn(async move { app.schedule_loop(plan, token).await });
         }
+    }
+
+    /// Stores a finished run. On failure (disk full, I/O error) the result is kept in memory,
+    /// counted, and written again by [`App::retry_pending`]; nothing finished is dropped.
+    fn persist(&self, id: String, status: &'static str, json: String) {
+        if let Err(e) = self.store.finish(&id, status, &json) {
+            warn!(run = %id, error = %e, "could not store the finished run; keeping it in memory and retrying");
+            self.metrics.store_error();
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((id, status, json));
+        }
+    }
+
+    /// Writes runs that could not be stored before; returns how many are still waiting.
+    pub fn retry_pending(&self) -> usize {
+        let waiting = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for (id, status, json) in waiting {
+            self.persist(id, status, json);
+        }
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Reloads the file. A broken file keeps the old config and reports every error; a
@@ -276,9 +318,7 @@ impl App {
                 )
             }
         };
-        if let Err(e) = self.store.finish(id, status, &json) {
-            warn!(plan = %plan.name, run = %id, error = %e, "could not store the finished run");
-        }
+        self.persist(id.to_string(), status, json);
         let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
         if let Some(v) = self
             .running
@@ -367,6 +407,13 @@ impl App {
             .is_err()
         {
             warn!("shutdown budget exceeded; exiting with runs still finishing");
+        }
+        let lost = self.retry_pending();
+        if lost > 0 {
+            warn!(
+                runs = lost,
+                "finished runs could not be written to the store before exit"
+            );
         }
     }
 }

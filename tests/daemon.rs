@@ -379,3 +379,51 @@ async fn g3_global_rate_cap_holds_across_plans() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g5_cross_origin_and_rebinding_hosts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g5.yaml");
+    let yaml = "store: { path: runs.db }\ntargets:\n  demo: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: demo\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
+    std::fs::write(&path, yaml).unwrap();
+    let d = start(&path);
+    let client = reqwest::Client::new();
+    let plans = format!("{}/api/v1/plans", d.base);
+    let r = client
+        .get(&plans)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = client
+        .get(&plans)
+        .header("Host", "rebind.evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = client
+        .post(format!("{}/api/v1/plans/p/trigger", d.base))
+        .header("Host", "rebind.evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "a rebinding page cannot trigger runs"
+    );
+    assert_eq!(
+        client.get(&plans).send().await.unwrap().status().as_u16(),
+        200
+    );
+    let r = client
+        .get(format!("{}/api/v1/runs?limit=abc", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("\"error\""));
+}

@@ -41,10 +41,50 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard_origin,
+        ))
         .with_state(Ctx {
             app,
             scrapes: Arc::new(Semaphore::new(MAX_CONCURRENT_SCRAPES)),
         })
+}
+
+/// G5: a cross-origin browser request is refused (no CORS, ever), and without a token the
+/// `Host` must be an IP literal or `localhost`, so a DNS-rebinding page cannot reach the API.
+async fn guard_origin(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let same = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")) == Some(host);
+        if !same {
+            return error(StatusCode::FORBIDDEN, "cross-origin requests are refused");
+        }
+    }
+    if app.config().server.token.is_none() && !local_host(host) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Host must be an IP address or localhost (set server.token_env to serve other names)",
+        );
+    }
+    next.run(req).await
+}
+
+fn local_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -93,6 +93,7 @@ pub struct MetricsState {
     plans: BTreeMap<String, PlanMetrics>,
     reload_ok: bool,
     reload_ts: f64,
+    store_errors: u64,
 }
 
 /// Shared handle to the exported state.
@@ -142,6 +143,11 @@ impl Metrics {
             }
             s.plans = next;
         });
+    }
+
+    /// Counts a failed write to the run store.
+    pub fn store_error(&self) {
+        self.with(|s| s.store_errors += 1);
     }
 
     /// Records the outcome of a (re)load.
@@ -536,13 +542,61 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     reload.value(&[], f64::from(u8::from(s.reload_ok)));
     let mut reload_ts = Family::new("config_last_reload_success_timestamp_seconds", GAUGE);
     reload_ts.value(&[], s.reload_ts);
+    let mut store_errors = Family::new("store_write_errors_total", COUNTER);
+    store_errors.value(&[], s.store_errors as f64);
     let mut build = Family::new("build_info", GAUGE);
     build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
     all.extend([
-        last_ts, last_dur, last_ok, saturated, runs, quantiles, thresholds, next, lateness,
-        skipped, missed, reload, reload_ts, build,
+        last_ts,
+        last_dur,
+        last_ok,
+        saturated,
+        runs,
+        quantiles,
+        thresholds,
+        next,
+        lateness,
+        skipped,
+        missed,
+        reload,
+        reload_ts,
+        store_errors,
+        build,
     ]);
     all.into_iter().filter_map(Family::finish).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_exported_family_has_help_and_is_listed() {
+        let cfg = crate::config::load_str(
+            "targets: { t: { base_url: \"http://127.0.0.1:9\" } }\nplans:\n  p:\n    target: t\n    schedule: { every: 1m }\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / }, check: { status: 200, body_contains: \"a\\\"b\\\\c\" } }] }]\n    thresholds: [{ metric: latency, expr: \"p(95) < 1s\" }]\n",
+            "t.yaml",
+            None,
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let m = Metrics::default();
+        m.set_plans(&cfg.plans);
+        m.lateness("p", 0.002);
+        m.set_next_run("p", Some(1.0));
+        let text = m.render();
+        for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
+            let name = line
+                .split_whitespace()
+                .nth(2)
+                .unwrap()
+                .trim_start_matches(PREFIX);
+            assert!(!help(name).is_empty(), "{name} has no help text");
+        }
+        assert!(
+            text.contains(r#"check="r: body contains \"a\\\"b\\\\c\"""#),
+            "F1: label values are escaped: {text}"
+        );
+    }
 }

@@ -70,6 +70,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "When the plan is due next (Unix seconds).",
     ),
     (
+        "schedule_lateness_seconds",
+        "How late the scheduler woke for a fire time (jitter excluded).",
+    ),
+    (
         "schedule_runs_skipped_total",
         "Due runs not started, by reason (overlap, concurrency).",
     ),
@@ -84,6 +88,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
     (
         "config_last_reload_success_timestamp_seconds",
         "When the configuration was last loaded successfully (Unix seconds).",
+    ),
+    (
+        "store_write_errors_total",
+        "Failed writes to the run store (the run is kept in memory and retried).",
     ),
     (
         "build_info",
