@@ -73,7 +73,7 @@ pub struct App {
     pub tracker: TaskTracker,
     /// Finished runs whose write failed, retried every 10 s and at shutdown.
     pending: Mutex<Vec<(String, &'static str, String)>>,
-    retrying: std::sync::atomic::AtomicBool,
+    housekeeping: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -104,7 +104,7 @@ impl App {
             root,
             tracker: TaskTracker::new(),
             pending: Mutex::new(Vec::new()),
-            retrying: std::sync::atomic::AtomicBool::new(false),
+            housekeeping: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -125,22 +125,33 @@ impl App {
             .is_some_and(|v| !v.is_empty())
     }
 
-    /// Starts one scheduler task per scheduled plan.
+    /// Every 5 s: samples loadpacer's own CPU and memory; every 10 s: retries store writes
+    /// that failed.
+    async fn housekeeping(&self) {
+        let mut sampler = crate::host::ProcessSampler::this_process();
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        for tick in 0u64.. {
+            tokio::select! {
+                _ = self.root.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            if let Some(sample) = sampler.sample() {
+                self.metrics.set_process(sample);
+            }
+            if tick % 2 == 1 {
+                self.retry_pending();
+            }
+        }
+    }
+
+    /// Starts one scheduler task per scheduled plan (and the housekeeping task, once).
     pub fn start(self: &Arc<Self>) {
         if !self
-            .retrying
+            .housekeeping
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             let app = self.clone();
-            self.tracker.spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(10));
-                loop {
-                    tokio::select! {
-                        _ = app.root.cancelled() => break,
-                        _ = every.tick() => { app.retry_pending(); }
-                    }
-                }
-            });
+            self.tracker.spawn(async move { app.housekeeping().await });
         }
         let token = self.root.child_token();
         *self.schedulers.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();

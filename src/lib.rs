@@ -24,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod host;
 pub mod judge;
 pub mod measure;
 pub mod metrics;

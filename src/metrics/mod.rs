@@ -94,6 +94,7 @@ pub struct MetricsState {
     reload_ok: bool,
     reload_ts: f64,
     store_errors: u64,
+    process: Option<crate::host::ProcessSample>,
 }
 
 /// Shared handle to the exported state.
@@ -143,6 +144,11 @@ impl Metrics {
             }
             s.plans = next;
         });
+    }
+
+    /// Records a reading of loadpacer's own process.
+    pub fn set_process(&self, sample: crate::host::ProcessSample) {
+        self.with(|s| s.process = Some(sample));
     }
 
     /// Counts a failed write to the run store.
@@ -544,6 +550,12 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     reload_ts.value(&[], s.reload_ts);
     let mut store_errors = Family::new("store_write_errors_total", COUNTER);
     store_errors.value(&[], s.store_errors as f64);
+    let mut cpu = Family::new("process_cpu_usage_ratio", GAUGE);
+    let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
+    if let Some(p) = &s.process {
+        cpu.value(&[("process", "self")], p.cpu_ratio);
+        rss.value(&[("process", "self")], p.rss_bytes as f64);
+    }
     let mut build = Family::new("build_info", GAUGE);
     build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
@@ -563,6 +575,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         reload,
         reload_ts,
         store_errors,
+        cpu,
+        rss,
         build,
     ]);
     all.into_iter().filter_map(Family::finish).collect()
@@ -585,7 +599,16 @@ mod tests {
         m.set_plans(&cfg.plans);
         m.lateness("p", 0.002);
         m.set_next_run("p", Some(1.0));
+        m.set_process(crate::host::ProcessSample {
+            cpu_cores: 0.5,
+            cpu_ratio: 0.25,
+            rss_bytes: 1 << 20,
+        });
         let text = m.render();
+        assert!(
+            text.contains(r#"loadpacer_process_resident_memory_bytes{process="self"} 1048576"#),
+            "{text}"
+        );
         for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
             let name = line
                 .split_whitespace()

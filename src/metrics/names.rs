@@ -90,6 +90,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "When the configuration was last loaded successfully (Unix seconds).",
     ),
     (
+        "process_cpu_usage_ratio",
+        "CPU used by the process as a ratio of the cores it may use (process=\"self\" is loadpacer).",
+    ),
+    (
+        "process_resident_memory_bytes",
+        "Resident memory of the process (process=\"self\" is loadpacer).",
+    ),
+    (
         "store_write_errors_total",
         "Failed writes to the run store (the run is kept in memory and retried).",
     ),
