@@ -427,3 +427,81 @@ async fn g5_cross_origin_and_rebinding_hosts_are_refused() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().contains("\"error\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e5_reload_that_removes_a_running_plan_lets_the_run_finish() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&t.url(), dir.path());
+    let d = start(&cfg);
+    let (_, body) = post(
+        &format!("{}/api/v1/plans/on-demand/trigger", d.base),
+        Some("t0k3n-secret"),
+    )
+    .await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let full = std::fs::read_to_string(&cfg).unwrap();
+    let without = &full[..full.find("  on-demand:").unwrap()];
+    std::fs::write(&cfg, without).unwrap();
+    assert_eq!(
+        post(&format!("{}/-/reload", d.base), Some("t0k3n-secret"))
+            .await
+            .0,
+        200
+    );
+    let (_, plans) = get(&format!("{}/api/v1/plans", d.base)).await;
+    assert!(!plans.contains("on-demand"), "{plans}");
+    assert!(
+        !get(&format!("{}/metrics", d.base))
+            .await
+            .1
+            .contains("plan=\"on-demand\""),
+        "F5: its series are gone"
+    );
+    // The run goes on under its old plan and can still be cancelled and stored.
+    assert_eq!(
+        post(
+            &format!("{}/api/v1/runs/{id}/cancel", d.base),
+            Some("t0k3n-secret")
+        )
+        .await
+        .0,
+        202
+    );
+    let run_url = format!("{}/api/v1/runs/{id}", d.base);
+    wait_for(
+        "the run of the removed plan to be stored",
+        Duration::from_secs(10),
+        async || get(&run_url).await.1.contains(r#""status":"interrupted""#),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f3_a_hundred_concurrent_scrapes_get_200_or_503_never_an_error() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&config(&t.url(), dir.path()));
+    let url = format!("{}/metrics", d.base);
+    let client = reqwest::Client::new();
+    let answers = futures_util::future::join_all((0..100).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .get(&url)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().filter(|s| **s == 200).count() >= 10,
+        "{answers:?}"
+    );
+}

@@ -117,3 +117,23 @@ async fn direct_transport_classifies_the_same_faults() {
     let (n, kinds) = kinds_via("direct", &t.url(), "/products?page=3", "2s").await;
     assert_eq!((n, kinds.len()), (5, 0), "{kinds:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c10_redirect_loop_stops_at_the_hop_limit() {
+    let addr = support::fault_server(Fault::RedirectLoop).await;
+    let (n, kinds) = kinds_against(&format!("http://{addr}"), "/", "2s").await;
+    assert_eq!((n, kinds.get("protocol")), (5, Some(&5)), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c11_slowloris_body_is_ended_by_the_total_timeout() {
+    let addr = support::fault_server(Fault::Trickle).await;
+    for transport in ["pooled", "direct"] {
+        let (n, kinds) = kinds_via(transport, &format!("http://{addr}"), "/", "500ms").await;
+        assert_eq!(
+            (n, kinds.get("timeout")),
+            (5, Some(&5)),
+            "{transport}: {kinds:?}"
+        );
+    }
+}

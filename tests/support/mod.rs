@@ -45,6 +45,10 @@ pub enum Fault {
     Hang,
     /// Sends headers with a 10 MiB content-length and streams the body.
     Huge,
+    /// Answers every request with a redirect to itself.
+    RedirectLoop,
+    /// Sends a valid head, then the body one byte every 100 ms (slowloris).
+    Trickle,
 }
 
 /// A raw TCP server on 127.0.0.1:0 that misbehaves; runs until the test's runtime ends.
@@ -73,6 +77,26 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                     }
                     Fault::Hang => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Fault::RedirectLoop => loop {
+                        let reply =
+                            b"HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n";
+                        if s.write_all(reply).await.is_err()
+                            || matches!(s.read(&mut buf).await, Ok(0) | Err(_))
+                        {
+                            return;
+                        }
+                    },
+                    Fault::Trickle => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+                            .await;
+                        for _ in 0..1000 {
+                            if s.write_all(b".").await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
                     Fault::Huge => {
                         let _ = s
