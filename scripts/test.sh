@@ -9,13 +9,15 @@ need_rust_component() {
     rustup component add "$2" || { echo "error: cannot install $2" >&2; exit 1; }
   fi
 }
-# promtool (Debian's prometheus package) checks the daemon's live /metrics in tests/daemon.rs.
-if ! command -v promtool >/dev/null 2>&1; then
+# Debian's prometheus package brings promtool (live /metrics lint, rule tests) and the
+# prometheus server that scrapes the daemon in tests/prometheus_e2e.rs.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   echo "== installing promtool (apt prometheus)"
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
     || { echo "error: promtool is required and could not be installed" >&2; exit 1; }
 fi
-command -v promtool >/dev/null || { echo "error: promtool is still missing" >&2; exit 1; }
+command -v promtool >/dev/null && command -v prometheus >/dev/null \
+  || { echo "error: promtool and prometheus are still missing" >&2; exit 1; }
 
 need_rust_component fmt rustfmt
 need_rust_component clippy clippy

@@ -1,0 +1,165 @@
+//! End to end with a real Prometheus: it scrapes a real `serve` process every second with the
+//! bundled rules loaded; the recording rules return data and the alerts for a failing plan
+//! become pending or firing.
+
+mod support;
+
+use loadpacer::demo::DemoOptions;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(config: &std::path::Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    (Killed(child), addr)
+}
+
+fn prometheus(dir: &std::path::Path, target: &str) -> (Killed, String) {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/loadpacer.rules.yml");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: loadpacer\n    static_configs: [{{ targets: [\"{target}\"] }}]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("prometheus.log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("prometheus is installed by scripts/test.sh");
+    let child = Killed(child);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find(|l| l.contains("msg=\"Listening on\""))
+            .and_then(|l| l.split("address=").nth(1))
+        {
+            return (child, addr.trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "prometheus did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+async fn api(prom: &str, path: &str, query: &str) -> serde_json::Value {
+    let url = format!("http://{prom}/api/v1/{path}");
+    let r = reqwest::Client::new()
+        .get(url)
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadpacer.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let (_daemon, addr) = serve(&config);
+    let (_prom, prom) = prometheus(dir.path(), &addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut alerts = serde_json::Value::Null;
+    loop {
+        assert!(Instant::now() < deadline, "alerts never fired: {alerts}");
+        alerts = api(&prom, "alerts", "").await;
+        let active: Vec<(String, String, String)> = alerts["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a["labels"]["alertname"].as_str().unwrap_or("").to_string(),
+                    a["labels"]["plan"].as_str().unwrap_or("").to_string(),
+                    a["state"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let has = |name: &str| {
+            active
+                .iter()
+                .any(|(n, p, s)| n == name && p == "failing" && (s == "firing" || s == "pending"))
+        };
+        if has("LoadpacerRunFailed")
+            && has("LoadpacerThresholdFailed")
+            && has("LoadpacerErrorRateHigh")
+        {
+            assert!(
+                !active.iter().any(|(_, p, _)| p == "healthy"),
+                "the healthy plan stays silent: {active:?}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ratio = api(&prom, "query", "loadpacer:http_error_ratio:rate5m").await;
+    let values: Vec<(String, f64)> = ratio["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["metric"]["plan"].as_str().unwrap().to_string(),
+                r["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(values.contains(&("failing".into(), 1.0)), "{values:?}");
+    assert!(values.contains(&("healthy".into(), 0.0)), "{values:?}");
+    let up = api(&prom, "query", "up{job=\"loadpacer\"}").await;
+    assert_eq!(up["data"]["result"][0]["value"][1], "1");
+}
