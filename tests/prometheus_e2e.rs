@@ -105,7 +105,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     std::fs::write(
         &config,
         format!(
-            "store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
+            "store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
             t.url()
         ),
     )
@@ -162,4 +162,27 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     assert!(values.contains(&("healthy".into(), 0.0)), "{values:?}");
     let up = api(&prom, "query", "up{job=\"loadpacer\"}").await;
     assert_eq!(up["data"]["result"][0]["value"][1], "1");
+
+    // Every panel of every dashboard returns data (variables substituted as "all").
+    let queries = support::dashboard_queries();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let mut empty = Vec::new();
+        for (file, title, expr) in &queries {
+            let r = api(&prom, "query", &support::substitute(expr)).await;
+            assert_eq!(r["status"], "success", "{file}/{title}: {expr}: {r}");
+            if r["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
+                empty.push(format!("{file} / {title}: {expr}"));
+            }
+        }
+        if empty.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "panels without data:\n{}",
+            empty.join("\n")
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -162,3 +162,45 @@ pub async fn run_plan(
         .unwrap();
     Summary::build(&out, &cfg.hash)
 }
+
+/// Every panel query of every bundled dashboard: (file, panel title, PromQL as written).
+pub fn dashboard_queries() -> Vec<(String, String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for f in files {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let mut panels: Vec<&serde_json::Value> = Vec::new();
+        for p in d["panels"].as_array().unwrap() {
+            panels.push(p);
+            panels.extend(p["panels"].as_array().into_iter().flatten());
+        }
+        for p in panels {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                out.push((
+                    name.clone(),
+                    p["title"].as_str().unwrap_or("").to_string(),
+                    t["expr"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Replaces Grafana's variables so a query runs on Prometheus as it is.
+pub fn substitute(expr: &str) -> String {
+    let re = regex::Regex::new(r"\$\{?([a-zA-Z_]+)(:[a-z]+)?\}?").unwrap();
+    re.replace_all(expr, |c: &regex::Captures| match &c[1] {
+        "__rate_interval" | "__interval" | "__range" => "1m".to_string(),
+        _ => ".*".to_string(),
+    })
+    .into_owned()
+}
