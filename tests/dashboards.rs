@@ -13,6 +13,7 @@ use std::path::Path;
 fn dashboards_are_well_formed() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
     let mut uids = HashSet::new();
+    let re = regex::Regex::new(r"\$\{?([a-zA-Z_]+)").unwrap();
     for name in ["overview.json", "endpoints.json", "generator.json"] {
         let d: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
@@ -54,7 +55,6 @@ fn dashboards_are_well_formed() {
             );
             for t in p["targets"].as_array().unwrap() {
                 let expr = t["expr"].as_str().unwrap();
-                let re = regex::Regex::new(r"\$\{?([a-zA-Z_]+)").unwrap();
                 for c in re.captures_iter(expr) {
                     assert!(
                         vars.contains(&&c[1]) || c[1].starts_with("__"),
