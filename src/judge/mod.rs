@@ -238,3 +238,12 @@ impl AbortGuard {
             })
     }
 }
+
+impl crate::run::Observer for AbortGuard {
+    fn on_window(&mut self, v: &crate::run::WindowView<'_>) -> crate::run::Control {
+        match self.check(v.total, v.elapsed) {
+            Some(reason) => crate::run::Control::Abort(reason),
+            None => crate::run::Control::Continue,
+        }
+    }
+}

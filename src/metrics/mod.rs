@@ -114,6 +114,14 @@ impl Metrics {
         f(&mut guard)
     }
 
+    /// An observer that publishes a plan's windows here.
+    pub fn publisher(&self, plan: &str) -> Publisher {
+        Publisher {
+            metrics: self.clone(),
+            plan: plan.to_string(),
+        }
+    }
+
     /// Adopts a (re)loaded config: plans keep their counters when their tables did not
     /// change; removed plans are dropped with their series.
     pub fn set_plans(&self, plans: &[Arc<PlanSpec>]) {
@@ -305,6 +313,20 @@ impl Metrics {
             .encode_utf8(&families, &mut out)
             .expect("text encoding to a String cannot fail");
         out
+    }
+}
+
+/// Publishes each window of a run to [`Metrics`] (once a second, never per request).
+pub struct Publisher {
+    metrics: Metrics,
+    plan: String,
+}
+
+impl crate::run::Observer for Publisher {
+    fn on_window(&mut self, v: &crate::run::WindowView<'_>) -> crate::run::Control {
+        self.metrics
+            .add_window(&self.plan, v.window, v.target, v.open_model, v.in_flight);
+        crate::run::Control::Continue
     }
 }
 

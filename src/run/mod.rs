@@ -68,6 +68,18 @@ pub trait Observer: Send {
     fn on_window(&mut self, view: &WindowView<'_>) -> Control;
 }
 
+/// Two observers in one: both see every window; the first abort wins.
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: Observer, B: Observer> Observer for Both<A, B> {
+    fn on_window(&mut self, view: &WindowView<'_>) -> Control {
+        match (self.0.on_window(view), self.1.on_window(view)) {
+            (Control::Abort(r), _) | (_, Control::Abort(r)) => Control::Abort(r),
+            _ => Control::Continue,
+        }
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {
