@@ -53,6 +53,24 @@ enum Cmd {
     },
     /// Start the built-in demo target (latency, error and stall knobs).
     DemoTarget(DemoArgs),
+    /// Turn a saved summary.json into an HTML report and/or JUnit XML.
+    Report {
+        /// A summary.json written by `run --out`.
+        summary: PathBuf,
+        /// Write a self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Compare two summary.json files side by side (B against baseline A).
+    Compare {
+        /// The baseline summary.
+        a: PathBuf,
+        /// The summary to compare with it.
+        b: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -88,6 +106,12 @@ struct RunArgs {
     /// (the example plans use 127.0.0.1:18080).
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:18080")]
     with_demo_target: Option<SocketAddr>,
+    /// Write JUnit XML here (one test suite per plan; a case per threshold and check).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report here (`NAME-PLAN.html` when several plans run).
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Serve /metrics here during the run (e.g. 0.0.0.0:9464 in a segment pod).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -195,6 +219,12 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Validate { file } => Ok(validate(&file)),
         Cmd::Serve(args) => serve(args).await,
+        Cmd::Report {
+            summary,
+            html,
+            junit,
+        } => report(&summary, html.as_deref(), junit.as_deref()),
+        Cmd::Compare { a, b } => compare(&a, &b),
         Cmd::Run(args) => run_file(args).await,
         Cmd::Hit(args) => hit(args).await,
         Cmd::DemoTarget(args) => demo_target(args).await,
@@ -349,6 +379,7 @@ async fn run_file(args: RunArgs) -> Result<u8> {
         interrupt: interrupt.clone(),
     };
     let mut worst = Outcome::Passed;
+    let mut summaries = Vec::new();
     for plan in &plans {
         let out_dir = args.out.as_ref().map(|d| {
             if plans.len() > 1 {
@@ -357,13 +388,32 @@ async fn run_file(args: RunArgs) -> Result<u8> {
                 d.clone()
             }
         });
-        let outcome = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
+        let summary = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
+        let outcome = summary.result;
+        if let Some(html) = &args.html {
+            let path = if plans.len() > 1 {
+                per_plan_path(html, &plan.name)
+            } else {
+                html.clone()
+            };
+            write_file(
+                &path,
+                &plan.redact(&loadpacer::report::html::render(&summary)),
+            )?;
+        }
+        summaries.push((plan.clone(), summary));
         if outcome.exit_code() > worst.exit_code() {
             worst = outcome;
         }
         if outcome == Outcome::Interrupted {
             break;
         }
+    }
+    if let Some(junit) = &args.junit {
+        let refs: Vec<&Summary> = summaries.iter().map(|(_, s)| s).collect();
+        let xml = loadpacer::report::junit::render(&refs)?;
+        let redacted = summaries.iter().fold(xml, |x, (p, _)| p.redact(&x));
+        write_file(junit, &redacted)?;
     }
     if metrics.is_some() && worst != Outcome::Interrupted {
         // Let the last scrape see the final counters before the pod goes away.
@@ -383,7 +433,7 @@ struct RunCtx<'a> {
     interrupt: CancellationToken,
 }
 
-async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> Result<Outcome> {
+async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> Result<Summary> {
     let cfg = ctx.cfg;
     if !ctx.quiet {
         eprintln!("{}", describe_plan(&plan));
@@ -425,7 +475,7 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
-    Ok(summary.result)
+    Ok(summary)
 }
 
 /// Builds a one-request plan as JSON (a subset of YAML) so that `hit` goes through the same
@@ -666,4 +716,66 @@ async fn next_stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn per_plan_path(path: &Path, plan: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{plan}{ext}"))
+}
+
+fn read_summary(path: &Path) -> Result<Summary> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if v["schema_version"] != 1 {
+        bail!(
+            "{} has schema_version {}; this loadpacer reads version 1",
+            path.display(),
+            v["schema_version"]
+        );
+    }
+    serde_json::from_value(v).with_context(|| {
+        format!(
+            "{} is not a loadpacer summary (schemas/summary.v1.json)",
+            path.display()
+        )
+    })
+}
+
+fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) -> Result<u8> {
+    if html.is_none() && junit.is_none() {
+        eprintln!("error: say what to write: --html FILE and/or --junit FILE");
+        return Ok(2);
+    }
+    let s = read_summary(summary)?;
+    if let Some(p) = html {
+        write_file(p, &loadpacer::report::html::render(&s))?;
+    }
+    if let Some(p) = junit {
+        write_file(p, &loadpacer::report::junit::render(&[&s])?)?;
+    }
+    Ok(0)
+}
+
+fn compare(a: &Path, b: &Path) -> Result<u8> {
+    let (sa, sb) = (read_summary(a)?, read_summary(b)?);
+    println!("{}", loadpacer::report::console::compare(&sa, &sb));
+    Ok(0)
 }

@@ -5,7 +5,7 @@ mod support;
 use loadpacer::run::RunOptions;
 use support::Fault;
 
-type Kinds = std::collections::BTreeMap<&'static str, u64>;
+type Kinds = std::collections::BTreeMap<String, u64>;
 
 async fn kinds_against(base: &str, url: &str, timeout: &str) -> (u64, Kinds) {
     kinds_via("pooled", base, url, timeout).await

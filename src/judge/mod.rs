@@ -3,11 +3,11 @@
 
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Outcome of one threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -17,7 +17,7 @@ pub enum Verdict {
 }
 
 /// A threshold with its observed value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub metric: String,
     pub expr: String,
@@ -163,10 +163,10 @@ pub const MAX_DROPPED_RATIO: f64 = 0.01;
 pub const MAX_LAG_P99: Duration = Duration::from_millis(100);
 
 /// Whether the generator kept up with its schedule.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Validity {
     /// `valid` or `invalid`.
-    pub status: &'static str,
+    pub status: String,
     /// Which bound was crossed, in words.
     pub reasons: Vec<String>,
     pub dropped_ratio: f64,
@@ -199,9 +199,9 @@ pub fn validity(rec: &Recorder) -> Validity {
     }
     Validity {
         status: if reasons.is_empty() {
-            "valid"
+            "valid".into()
         } else {
-            "invalid"
+            "invalid".into()
         },
         reasons,
         dropped_ratio,

@@ -178,7 +178,7 @@ impl RequestStats {
 }
 
 /// Summary statistics of one histogram, in milliseconds.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct LatencyStats {
     pub min_ms: f64,
     pub avg_ms: f64,

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 /// One point of a run's time series: what happened in one window.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct WindowPoint {
     /// Seconds since the run started, at the end of the window.
     pub t_s: f64,

@@ -202,3 +202,61 @@ fn truncate(s: &str, n: usize) -> String {
         s.chars().take(n - 1).chain(['…']).collect()
     }
 }
+
+/// Side-by-side figures of two summaries with relative deltas (B against baseline A).
+pub fn compare(a: &Summary, b: &Summary) -> String {
+    let mut o = String::new();
+    let delta = |x: f64, y: f64| {
+        if x == 0.0 {
+            if y == 0.0 {
+                "0%".to_string()
+            } else {
+                "new".to_string()
+            }
+        } else {
+            format!("{:+.1}%", (y - x) / x * 100.0)
+        }
+    };
+    let _ = writeln!(
+        o,
+        "A: {} {} ({})\nB: {} {} ({})\n",
+        a.plan,
+        a.started_at,
+        a.result.as_str(),
+        b.plan,
+        b.started_at,
+        b.result.as_str()
+    );
+    let _ = writeln!(o, "{:<34} {:>12} {:>12} {:>9}", "figure", "A", "B", "delta");
+    let mut row = |name: &str, x: f64, y: f64| {
+        let _ = writeln!(o, "{:<34} {:>12.3} {:>12.3} {:>9}", name, x, y, delta(x, y));
+    };
+    row("throughput (req/s)", a.totals.rps, b.totals.rps);
+    row("error rate", a.totals.error_rate, b.totals.error_rate);
+    for (q, fa, fb) in [
+        ("p50", a.totals.latency.p50_ms, b.totals.latency.p50_ms),
+        ("p95", a.totals.latency.p95_ms, b.totals.latency.p95_ms),
+        ("p99", a.totals.latency.p99_ms, b.totals.latency.p99_ms),
+    ] {
+        row(&format!("latency {q} (ms)"), fa, fb);
+    }
+    for rb in &b.requests {
+        if let Some(ra) = a
+            .requests
+            .iter()
+            .find(|r| r.scenario == rb.scenario && r.name == rb.name)
+        {
+            row(
+                &format!("{}/{} p95 (ms)", rb.scenario, rb.name),
+                ra.latency.p95_ms,
+                rb.latency.p95_ms,
+            );
+            row(
+                &format!("{}/{} error rate", rb.scenario, rb.name),
+                ra.error_rate,
+                rb.error_rate,
+            );
+        }
+    }
+    o
+}

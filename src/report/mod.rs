@@ -1,6 +1,8 @@
 //! What a run produces for people and programs: the versioned summary and the console views.
 
 pub mod console;
+pub mod html;
+pub mod junit;
 pub mod summary;
 
 pub use summary::{Outcome, Summary, SCHEMA_VERSION};

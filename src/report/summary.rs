@@ -5,14 +5,14 @@ use crate::config::{LoadShape, PlanSpec};
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
 use crate::run::{Ending, RunOutput};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the summary layout.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The verdict of a run, and its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Passed,
@@ -45,10 +45,10 @@ impl Outcome {
 }
 
 /// The load as it was configured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadSummary {
     /// `open` (arrival rate) or `closed` (VUs).
-    pub model: &'static str,
+    pub model: String,
     pub preset: Option<String>,
     /// `[name, duration_s, from, to]` per phase or stage (rate for open, VUs for closed).
     pub steps: Vec<(String, f64, f64, f64)>,
@@ -57,7 +57,7 @@ pub struct LoadSummary {
 }
 
 /// Figures over all requests.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Totals {
     pub requests: u64,
     pub errors: u64,
@@ -71,7 +71,7 @@ pub struct Totals {
 }
 
 /// One check's outcome counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckSummary {
     pub name: String,
     pub passed: u64,
@@ -79,7 +79,7 @@ pub struct CheckSummary {
 }
 
 /// Figures of one request name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestSummary {
     pub scenario: String,
     pub name: String,
@@ -93,17 +93,17 @@ pub struct RequestSummary {
     pub service_time: LatencyStats,
     pub ttfb: LatencyStats,
     pub statuses: BTreeMap<String, u64>,
-    pub errors: BTreeMap<&'static str, u64>,
+    pub errors: BTreeMap<String, u64>,
     pub checks: Vec<CheckSummary>,
     pub grade: Option<String>,
 }
 
 /// The whole summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
-    pub tool: &'static str,
-    pub tool_version: &'static str,
+    pub tool: String,
+    pub tool_version: String,
     pub plan: String,
     pub description: Option<String>,
     pub config_hash: String,
@@ -149,8 +149,8 @@ impl Summary {
         let errors = total.total_errors();
         Summary {
             schema_version: SCHEMA_VERSION,
-            tool: "loadpacer",
-            tool_version: env!("CARGO_PKG_VERSION"),
+            tool: "loadpacer".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
             plan: plan.name.clone(),
             description: plan.description.clone(),
             config_hash: config_hash.to_string(),
@@ -273,7 +273,7 @@ fn request_summary(
         errors: ErrorKind::ALL
             .iter()
             .filter(|k| r.errors_of(**k) > 0)
-            .map(|k| (k.as_str(), r.errors_of(*k)))
+            .map(|k| (k.as_str().to_string(), r.errors_of(*k)))
             .collect(),
         checks,
         grade: judge::grade(&plan.grades, &r.latency, r.error_count(), r.count()),
@@ -313,7 +313,7 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
         }
     };
     LoadSummary {
-        model,
+        model: model.into(),
         preset: plan.load.preset.clone(),
         steps,
         max_in_flight,

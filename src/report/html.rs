@@ -1,0 +1,264 @@
+//! The HTML report: one self-contained file (inline CSS, charts as inline SVG drawn here, no
+//! script, no network fetch), readable on a phone and a desktop. Every string that comes
+//! from a config or a run is escaped.
+
+use super::summary::{Outcome, Summary};
+use crate::judge::Verdict;
+use crate::measure::{LatencyStats, WindowPoint};
+use std::fmt::Write;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}
+main{max-width:1100px;margin:auto;padding:16px}h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .5em}
+.card{background:#fff;border-radius:8px;padding:12px 16px;margin:10px 0;box-shadow:0 1px 2px #0001}
+.verdict{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}
+.passed{background:#1a7f37}.failed,.aborted{background:#cf222e}.invalid{background:#9a6700}.interrupted{background:#57606a}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:8px}.fig b{display:block;font-size:1.3em}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{text-align:right;padding:4px 8px;border-bottom:1px solid #e4e6ea;white-space:nowrap}th:first-child,td:first-child{text-align:left}
+.pass{color:#1a7f37}.fail{color:#cf222e}.nodata{color:#9a6700}svg{width:100%;height:auto}small{color:#57606a}";
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+/// Renders a summary as a complete HTML document.
+pub fn render(s: &Summary) -> String {
+    let mut h = String::new();
+    let verdict = s.result.as_str();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{plan}: {verdict}</title><style>{CSS}</style></head><body><main>\
+         <h1>{plan} <span class=\"verdict {verdict}\" id=\"verdict\">{verdict}</span>{grade}</h1>\
+         <small>{desc}started {start} · {dur:.1} s of {sched:.1} s · {model} model · segment {seg} · target {target} · config {hash}</small>",
+        plan = esc(&s.plan),
+        grade = s.grade.as_ref().map(|g| format!(" <span class=\"verdict interrupted\" id=\"grade\">grade {}</span>", esc(g))).unwrap_or_default(),
+        desc = s.description.as_ref().map(|d| format!("{} · ", esc(d))).unwrap_or_default(),
+        start = esc(&s.started_at),
+        dur = s.duration_s,
+        sched = s.scheduled_s,
+        model = esc(&s.load.model),
+        seg = esc(&s.segment),
+        target = esc(&s.target),
+        hash = esc(&s.config_hash),
+    );
+    if !s.reasons.is_empty() {
+        h.push_str("<div class=\"card\"><ul>");
+        for r in &s.reasons {
+            let _ = write!(h, "<li>{}</li>", esc(r));
+        }
+        h.push_str("</ul></div>");
+    }
+    let t = &s.totals;
+    let _ = write!(
+        h,
+        "<div class=\"card figs\" id=\"totals\"><div class=\"fig\">requests<b>{}</b></div><div class=\"fig\">throughput<b>{:.1}/s</b></div>\
+         <div class=\"fig\">errors<b>{:.2}%</b></div><div class=\"fig\">p50<b>{}</b></div><div class=\"fig\">p95<b>{}</b></div>\
+         <div class=\"fig\">p99<b>{}</b></div><div class=\"fig\">max<b>{}</b></div><div class=\"fig\">iterations<b>{}</b></div></div>",
+        t.requests, t.rps, t.error_rate * 100.0, ms(t.latency.p50_ms), ms(t.latency.p95_ms), ms(t.latency.p99_ms), ms(t.latency.max_ms), t.iterations
+    );
+    h.push_str("<h2>Latency over time</h2><div class=\"card\">");
+    h.push_str(&chart(
+        s,
+        &[
+            ("p50", "#0969da", |w| w.p50_ms),
+            ("p95", "#bf8700", |w| w.p95_ms),
+            ("p99", "#cf222e", |w| w.p99_ms),
+        ],
+        "ms",
+    ));
+    h.push_str("<small>Latency is measured from the intended send time (coordinated omission corrected). Shaded bands are the load phases.</small></div>");
+    h.push_str("<h2>Throughput over time</h2><div class=\"card\">");
+    h.push_str(&chart(
+        s,
+        &[
+            ("requests/s", "#1a7f37", |w| {
+                w.requests as f64 / w.width_s.max(1e-9)
+            }),
+            ("errors/s", "#cf222e", |w| {
+                w.errors as f64 / w.width_s.max(1e-9)
+            }),
+            ("target (iterations/s or VUs)", "#8c959f", |w| w.target),
+        ],
+        "/s",
+    ));
+    h.push_str("</div>");
+    requests_table(&mut h, s);
+    thresholds(&mut h, s);
+    generator(&mut h, s);
+    h.push_str("<p><small>loadpacer ");
+    h.push_str(&esc(&s.tool_version));
+    h.push_str(" · summary schema v1</small></p></main></body></html>\n");
+    h
+}
+
+fn stats_cells(l: &LatencyStats) -> String {
+    [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms]
+        .iter()
+        .map(|v| format!("<td>{}</td>", ms(*v)))
+        .collect()
+}
+
+fn requests_table(h: &mut String, s: &Summary) {
+    h.push_str("<h2>Requests</h2><div class=\"card scroll\"><table id=\"requests\"><tr><th>request</th><th>count</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th><th>checks</th><th>grade</th></tr>");
+    for r in &s.requests {
+        let (cp, cf) = r
+            .checks
+            .iter()
+            .fold((0, 0), |(p, f), c| (p + c.passed, f + c.failed));
+        let _ = write!(
+            h,
+            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{:.1}</td>{}<td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.scenario), esc(&r.name), esc(&r.method), r.count, r.rps, stats_cells(&r.latency), r.error_rate * 100.0,
+            if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) },
+            r.grade.as_deref().map(esc).unwrap_or_else(|| "-".into())
+        );
+    }
+    h.push_str("</table></div>");
+    let errors: Vec<String> = s
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.errors.iter().map(move |(k, n)| {
+                format!(
+                    "<tr><td>{}/{}</td><td>{}</td><td>{n}</td></tr>",
+                    esc(&r.scenario),
+                    esc(&r.name),
+                    esc(k)
+                )
+            })
+        })
+        .collect();
+    if !errors.is_empty() {
+        let _ = write!(h, "<h2>Errors by kind</h2><div class=\"card scroll\"><table id=\"errors\"><tr><th>request</th><th>kind</th><th>count</th></tr>{}</table></div>", errors.concat());
+    }
+    let checks: Vec<String> = s
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.checks.iter().map(move |c| {
+                format!(
+                    "<tr><td>{}/{}: {}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&r.scenario),
+                    esc(&r.name),
+                    esc(&c.name),
+                    c.passed,
+                    c.failed
+                )
+            })
+        })
+        .collect();
+    if !checks.is_empty() {
+        let _ = write!(h, "<h2>Checks</h2><div class=\"card scroll\"><table id=\"checks\"><tr><th>check</th><th>passed</th><th>failed</th></tr>{}</table></div>", checks.concat());
+    }
+}
+
+fn thresholds(h: &mut String, s: &Summary) {
+    if s.thresholds.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Thresholds</h2><div class=\"card scroll\"><table id=\"thresholds\"><tr><th>threshold</th><th>observed</th><th>verdict</th></tr>");
+    for t in &s.thresholds {
+        let (class, word) = match t.verdict {
+            Verdict::Pass => ("pass", "pass"),
+            Verdict::Fail => ("fail", "FAIL"),
+            Verdict::NoData => ("nodata", "no data"),
+        };
+        let observed = t
+            .observed
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "-".into());
+        let _ = write!(
+            h,
+            "<tr><td>{}: {}</td><td>{observed}</td><td class=\"{class}\">{word}</td></tr>",
+            esc(&t.metric),
+            esc(&t.expr)
+        );
+    }
+    h.push_str("</table></div>");
+}
+
+fn generator(h: &mut String, s: &Summary) {
+    let v = &s.validity;
+    let _ = write!(
+        h,
+        "<h2>Generator</h2><div class=\"card figs\" id=\"generator\"><div class=\"fig\">validity<b>{}</b></div><div class=\"fig\">dropped<b>{:.2}%</b></div>\
+         <div class=\"fig\">dispatch lag p99<b>{}</b></div><div class=\"fig\">dispatch lag max<b>{}</b></div></div>",
+        esc(&v.status), v.dropped_ratio * 100.0, ms(v.dispatch_lag.p99_ms), ms(v.dispatch_lag.max_ms)
+    );
+    if s.result == Outcome::Invalid {
+        h.push_str("<p class=\"fail\">The generator was the bottleneck: these figures describe loadpacer, not the target.</p>");
+    }
+}
+
+type Series = (&'static str, &'static str, fn(&WindowPoint) -> f64);
+
+/// A line chart of the window series with the load phases shaded.
+fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
+    let (w, ht, left, bottom) = (900.0, 260.0, 56.0, 24.0);
+    let pts = &s.windows;
+    let x_max = s
+        .duration_s
+        .max(pts.last().map(|p| p.t_s).unwrap_or(1.0))
+        .max(1.0);
+    let y_max = pts
+        .iter()
+        .flat_map(|p| series.iter().map(move |(_, _, f)| f(p)))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let x = |t: f64| left + (t / x_max) * (w - left - 8.0);
+    let y = |v: f64| (ht - bottom) - (v / y_max) * (ht - bottom - 8.0);
+    let mut o = format!("<svg viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"chart\">");
+    let mut start = 0.0;
+    for (i, (name, dur, _, _)) in s.load.steps.iter().enumerate() {
+        let fill = if i % 2 == 0 { "#eef1f5" } else { "#f7f8fa" };
+        let _ = write!(o, "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"12\" font-size=\"11\" fill=\"#57606a\">{}</text>", x(start), (x(start + dur) - x(start)).max(0.0), ht - bottom, x(start) + 3.0, esc(name));
+        start += dur;
+    }
+    for i in 0..=4 {
+        let v = y_max * f64::from(i) / 4.0;
+        let _ = write!(o, "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#d0d7de\" stroke-width=\"0.5\"/><text x=\"{1}\" y=\"{0:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{2:.1}{unit}</text>", y(v), left - 4.0, v);
+    }
+    let _ = write!(o, "<text x=\"{left}\" y=\"{}\" font-size=\"11\" fill=\"#57606a\">0 s</text><text x=\"{w}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{x_max:.0} s</text>", ht - 6.0, ht - 6.0);
+    for (k, (label, color, f)) in series.iter().enumerate() {
+        let line: Vec<String> = pts
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.t_s), y(f(p))))
+            .collect();
+        let _ = write!(
+            o,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{}\"/>",
+            line.join(" ")
+        );
+        let _ = write!(
+            o,
+            "<text x=\"{:.1}\" y=\"26\" font-size=\"12\" fill=\"{color}\">{}</text>",
+            left + 8.0 + 110.0 * k as f64,
+            esc(label)
+        );
+    }
+    o.push_str("</svg>");
+    o
+}
