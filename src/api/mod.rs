@@ -13,12 +13,14 @@ use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+mod pages;
+
 /// Scrapes served at once; more get 503 so that scrapes never slow a run.
 const MAX_CONCURRENT_SCRAPES: usize = 10;
 
 #[derive(Clone)]
-struct Ctx {
-    app: Arc<App>,
+pub(crate) struct Ctx {
+    pub(crate) app: Arc<App>,
     scrapes: Arc<Semaphore>,
 }
 
@@ -34,6 +36,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/cancel", post(cancel))
         .route("/-/reload", post(reload))
+        .route("/", get(pages::runs))
+        .route("/plans", get(pages::plans))
+        .route("/runs/{file}", get(pages::run))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -108,7 +113,7 @@ pub fn metrics_router(metrics: crate::metrics::Metrics) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -200,7 +205,7 @@ async fn runs(
 }
 
 /// Run ids are UUIDs; anything else is refused before the store is asked (G4).
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
