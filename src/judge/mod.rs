@@ -1,6 +1,8 @@
 //! Judging a run: thresholds (with "no data"), grades, and whether the generator itself can
 //! be trusted (dispatch lag and dropped iterations).
 
+pub mod analysis;
+
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
 use serde::{Deserialize, Serialize};
