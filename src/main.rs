@@ -106,6 +106,10 @@ struct RunArgs {
     /// (the example plans use 127.0.0.1:18080).
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:18080")]
     with_demo_target: Option<SocketAddr>,
+    /// Compare with this earlier summary.json; a regression beyond the tolerances (latency
+    /// +10 %, error rate +0.5 points, throughput −10 %) fails the run (exit 1).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Write JUnit XML here (one test suite per plan; a case per threshold and check).
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -371,7 +375,12 @@ async fn run_file(args: RunArgs) -> Result<u8> {
         }
         None => None,
     };
+    let baseline = match &args.baseline {
+        Some(p) => Some((p.display().to_string(), read_summary(p)?)),
+        None => None,
+    };
     let ctx = RunCtx {
+        baseline: baseline.as_ref(),
         cfg: &cfg,
         opts,
         quiet: args.quiet,
@@ -430,6 +439,7 @@ struct RunCtx<'a> {
     opts: RunOptions,
     quiet: bool,
     metrics: Option<&'a Metrics>,
+    baseline: Option<&'a (String, Summary)>,
     interrupt: CancellationToken,
 }
 
@@ -463,7 +473,10 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
             .await?
         }
     };
-    let summary = Summary::build(&output, &cfg.hash);
+    let mut summary = Summary::build(&output, &cfg.hash);
+    if let Some(base) = ctx.baseline {
+        summary.compare_with(&base.0, &[base.1.figures()]);
+    }
     if let Some(m) = ctx.metrics {
         m.run_finished(&plan.name, &summary, &output.total.merged_latency());
     }
@@ -775,7 +788,21 @@ fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) -> Result<u
 }
 
 fn compare(a: &Path, b: &Path) -> Result<u8> {
-    let (sa, sb) = (read_summary(a)?, read_summary(b)?);
+    let (sa, mut sb) = (read_summary(a)?, read_summary(b)?);
     println!("{}", loadpacer::report::console::compare(&sa, &sb));
-    Ok(0)
+    sb.compare_with(&a.display().to_string(), &[sa.figures()]);
+    let regressed: Vec<String> = sb
+        .regression
+        .iter()
+        .flat_map(|r| r.deltas.iter())
+        .filter(|d| d.regressed)
+        .map(|d| format!("{} {:+.1}%", d.metric, d.delta_ratio * 100.0))
+        .collect();
+    if regressed.is_empty() {
+        println!("no regression beyond the tolerances (latency +10 %, error rate +0.5 points, throughput -10 %)");
+        Ok(0)
+    } else {
+        println!("REGRESSION: {}", regressed.join(", "));
+        Ok(1)
+    }
 }

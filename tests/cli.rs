@@ -237,3 +237,76 @@ async fn run_with_metrics_listen_exposes_live_and_final_metrics() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_flags_a_slowed_target_and_not_an_unchanged_one() {
+    let fast = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let slow = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(60),
+        ..Default::default()
+    })
+    .await;
+    let load = "{ phases: [{ duration: 2s, rate: 25 }] }";
+    let (dir, first) = plan_file(&fast.url(), load, "/", "[]");
+    let base = dir.path().join("base");
+    let out = run_cli(vec![
+        "run".into(),
+        first.display().to_string(),
+        "-q".into(),
+        "--out".into(),
+        base.display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let baseline = base.join("summary.json").display().to_string();
+
+    let (_d2, again) = plan_file(&fast.url(), load, "/", "[]");
+    let out = run_cli(vec![
+        "run".into(),
+        again.display().to_string(),
+        "-q".into(),
+        "--baseline".into(),
+        baseline.clone(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "unchanged: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let (d3, slowed) = plan_file(&slow.url(), load, "/", "[]");
+    let slow_out = d3.path().join("slow");
+    let out = run_cli(vec![
+        "run".into(),
+        slowed.display().to_string(),
+        "-q".into(),
+        "--baseline".into(),
+        baseline.clone(),
+        "--out".into(),
+        slow_out.display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("regression: p95"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(slow_out.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["regression"]["regressed"], true);
+    assert_eq!(summary["result"], "failed");
+
+    let out = run_cli(vec![
+        "compare".into(),
+        baseline,
+        slow_out.join("summary.json").display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSION: p50"));
+}

@@ -105,6 +105,7 @@ pub fn render(s: &Summary) -> String {
     h.push_str("</div>");
     requests_table(&mut h, s);
     thresholds(&mut h, s);
+    regression_section(&mut h, s);
     generator(&mut h, s);
     h.push_str("<p><small>loadpacer ");
     h.push_str(&esc(&s.tool_version));
@@ -194,6 +195,20 @@ fn thresholds(h: &mut String, s: &Summary) {
             esc(&t.metric),
             esc(&t.expr)
         );
+    }
+    h.push_str("</table></div>");
+}
+
+fn regression_section(h: &mut String, s: &Summary) {
+    let Some(r) = &s.regression else { return };
+    let _ = write!(h, "<h2>Regression against {}</h2><div class=\"card scroll\"><table id=\"regression\"><tr><th>figure</th><th>baseline</th><th>this run</th><th>change</th><th>verdict</th></tr>", esc(&r.baseline));
+    for d in &r.deltas {
+        let (class, word) = if d.regressed {
+            ("fail", "REGRESSED")
+        } else {
+            ("pass", "ok")
+        };
+        let _ = write!(h, "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:+.1}%</td><td class=\"{class}\">{word}</td></tr>", esc(&d.metric), d.baseline, d.current, d.delta_ratio * 100.0);
     }
     h.push_str("</table></div>");
 }

@@ -2,6 +2,7 @@
 //! meaning bumps `schema_version`. Latencies are in milliseconds, rates per second.
 
 use crate::config::{LoadShape, PlanSpec};
+use crate::judge::analysis::{regression, Delta, Figures, Tolerance};
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
 use crate::run::{Ending, RunOutput};
@@ -123,6 +124,55 @@ pub struct Summary {
     pub grade: Option<String>,
     pub validity: Validity,
     pub windows: Vec<WindowPoint>,
+    /// The comparison with a baseline, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionReport>,
+}
+
+/// A run compared with a baseline (see `judge::analysis::regression`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegressionReport {
+    /// What the baseline was, e.g. the file it came from.
+    pub baseline: String,
+    pub regressed: bool,
+    pub deltas: Vec<Delta>,
+}
+
+impl Summary {
+    /// The figures a regression check compares.
+    pub fn figures(&self) -> Figures {
+        let l = &self.totals.latency;
+        Figures {
+            p50_ms: l.p50_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            error_rate: self.totals.error_rate,
+            rps: self.totals.rps,
+        }
+    }
+
+    /// Compares with baseline runs; a regression fails a run that had passed.
+    pub fn compare_with(&mut self, label: &str, baseline: &[Figures]) {
+        let deltas = regression(baseline, &self.figures(), Tolerance::default());
+        let regressed = deltas.iter().any(|d| d.regressed);
+        for d in deltas.iter().filter(|d| d.regressed) {
+            self.reasons.push(format!(
+                "regression: {} {:.3} vs baseline {:.3} ({:+.1}%)",
+                d.metric,
+                d.current,
+                d.baseline,
+                d.delta_ratio * 100.0
+            ));
+        }
+        if regressed && self.result == Outcome::Passed {
+            self.result = Outcome::Failed;
+        }
+        self.regression = Some(RegressionReport {
+            baseline: label.to_string(),
+            regressed,
+            deltas,
+        });
+    }
 }
 
 impl Summary {
@@ -178,6 +228,7 @@ impl Summary {
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
             windows: out.series.points().to_vec(),
+            regression: None,
         }
     }
 
