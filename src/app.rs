@@ -302,8 +302,11 @@ impl App {
         cancel: CancellationToken,
     ) {
         let mut observer = run::Both(
-            self.metrics.publisher(&plan.name),
-            AbortGuard::new(plan.clone()),
+            run::Both(
+                self.metrics.publisher(&plan.name),
+                AbortGuard::new(plan.clone()),
+            ),
+            crate::judge::BreakpointWatch::new(&plan),
         );
         let result = run::execute(
             plan.clone(),

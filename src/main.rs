@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
-use loadpacer::judge::AbortGuard;
+use loadpacer::judge::{AbortGuard, BreakpointWatch};
 use loadpacer::metrics::Metrics;
 use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::{self, plan::Segment, RunOptions};
@@ -184,6 +184,9 @@ struct DemoArgs {
     /// Freeze all responses for X out of every Y, e.g. 1s/5s.
     #[arg(long, value_parser = parse_stall)]
     stall: Option<(Duration, Duration)>,
+    /// Serve at most N requests at once: capacity becomes N / latency req/s.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
@@ -451,7 +454,10 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
     let progress = console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet);
     let output = match ctx.metrics {
         Some(m) => {
-            let mut observer = run::Both(progress, m.publisher(&plan.name));
+            let mut observer = run::Both(
+                run::Both(progress, BreakpointWatch::new(&plan)),
+                m.publisher(&plan.name),
+            );
             run::execute(
                 plan.clone(),
                 &cfg.limits,
@@ -462,7 +468,7 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
             .await?
         }
         None => {
-            let mut observer = progress;
+            let mut observer = run::Both(progress, BreakpointWatch::new(&plan));
             run::execute(
                 plan.clone(),
                 &cfg.limits,
@@ -609,6 +615,7 @@ async fn demo_target(a: DemoArgs) -> Result<u8> {
         error_rate: a.error_rate,
         body_size: a.body_size,
         stall: a.stall,
+        workers: a.workers,
     };
     let stop = CancellationToken::new();
     let (addr, handle) = demo::start(a.listen, opts, stop.clone())
@@ -641,6 +648,7 @@ async fn serve(args: ServeArgs) -> Result<u8> {
             error_rate: 0.002,
             body_size: 256,
             stall: None,
+            workers: None,
         };
         let (addr, _) = demo::start("127.0.0.1:0".parse()?, opts, demo_stop.clone())
             .await

@@ -14,7 +14,12 @@ fn dashboards_are_well_formed() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
     let mut uids = HashSet::new();
     let re = regex::Regex::new(r"\$\{?([a-zA-Z_]+)").unwrap();
-    for name in ["overview.json", "endpoints.json", "generator.json"] {
+    for name in [
+        "overview.json",
+        "endpoints.json",
+        "generator.json",
+        "capacity.json",
+    ] {
         let d: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
         assert!(

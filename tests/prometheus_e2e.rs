@@ -105,7 +105,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     std::fs::write(
         &config,
         format!(
-            "store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
+            "store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    capacity: {{ expected_peak_rps: 10, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
             t.url()
         ),
     )

@@ -319,6 +319,20 @@ pub struct PlanSpec {
     pub checks: Vec<CheckKey>,
     /// Values resolved from the environment; never written anywhere.
     pub secrets: Vec<String>,
+    pub capacity: Option<CapacitySpec>,
+}
+
+/// Capacity planning settings of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacitySpec {
+    pub expected_peak_rps: f64,
+    /// The SLO: p95 latency bound.
+    pub slo_p95: Duration,
+    pub slo_error_rate: f64,
+    /// Expected growth of the peak per month (0.05 = 5 %).
+    pub monthly_growth: Option<f64>,
+    /// Consecutive one-second windows over the SLO that count as broken.
+    pub sustain: u32,
 }
 
 impl PlanSpec {

@@ -98,6 +98,25 @@ pub struct RawPlan {
     #[serde(default)]
     pub thresholds: Vec<RawThreshold>,
     pub grades: Option<BTreeMap<String, RawGrade>>,
+    pub capacity: Option<RawCapacity>,
+}
+
+/// Capacity planning: the SLO a capacity is measured against and the expected peak.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    pub expected_peak_rps: S<f64>,
+    pub slo: RawSlo,
+    pub monthly_growth: Option<S<f64>>,
+    pub sustain: Option<S<u32>>,
+}
+
+/// Latency (p95) and error-rate bounds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    pub p95: S<String>,
+    pub error_rate: S<f64>,
 }
 
 /// The load shape: exactly one of `phases`, `vus` or `preset`.

@@ -458,6 +458,10 @@ fn plan(
     steps.check_vars(c);
     let thresholds = thresholds(c, p, &path, &steps.requests);
     let grades = grades(c, p, &path);
+    let capacity = p
+        .capacity
+        .as_ref()
+        .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
     let (target, mut secrets) = target?;
     secrets.extend(steps.secrets);
     Some(PlanSpec {
@@ -474,6 +478,7 @@ fn plan(
         requests: steps.requests,
         checks: steps.checks,
         secrets,
+        capacity,
     })
 }
 
@@ -711,6 +716,54 @@ fn thresholds(
         });
     }
     out
+}
+
+fn capacity(c: &mut Collector, cap: &super::raw::RawCapacity, path: &str) -> Option<CapacitySpec> {
+    let peak = cap.expected_peak_rps.value;
+    if !(peak.is_finite() && peak > 0.0) {
+        c.at(
+            &cap.expected_peak_rps.referenced,
+            &format!("{path}.expected_peak_rps"),
+            format!("{peak} must be a finite number > 0"),
+        );
+    }
+    let p95 = duration(
+        c,
+        &cap.slo.p95,
+        &format!("{path}.slo.p95"),
+        Duration::from_micros(1),
+    );
+    let err = cap.slo.error_rate.value;
+    if !(0.0..=1.0).contains(&err) {
+        c.at(
+            &cap.slo.error_rate.referenced,
+            &format!("{path}.slo.error_rate"),
+            format!("{err} must be a ratio between 0 and 1"),
+        );
+    }
+    let growth = cap.monthly_growth.as_ref().map(|g| g.value);
+    if let (Some(g), Some(s)) = (growth, &cap.monthly_growth) {
+        if !(g.is_finite() && g > -1.0 && g <= 10.0) {
+            c.at(
+                &s.referenced,
+                &format!("{path}.monthly_growth"),
+                format!("{g} must be a ratio such as 0.05 (5 % a month)"),
+            );
+        }
+    }
+    let sustain = cap
+        .sustain
+        .as_ref()
+        .map(|s| s.value)
+        .unwrap_or(3)
+        .clamp(1, 600);
+    Some(CapacitySpec {
+        expected_peak_rps: peak,
+        slo_p95: p95?,
+        slo_error_rate: err,
+        monthly_growth: growth,
+        sustain,
+    })
 }
 
 fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {

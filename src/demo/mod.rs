@@ -33,10 +33,14 @@ pub struct DemoOptions {
     pub body_size: usize,
     /// Freeze every response for `.0` out of every `.1` (the coordinated-omission test).
     pub stall: Option<(Duration, Duration)>,
+    /// Serve at most this many requests at once (each holding a worker for its latency), so
+    /// capacity is `workers / latency`; beyond it requests queue and latency climbs.
+    pub workers: Option<usize>,
 }
 
 struct State {
     opts: DemoOptions,
+    workers: Option<tokio::sync::Semaphore>,
     started: Instant,
     orders: AtomicU64,
     requests: AtomicU64,
@@ -51,6 +55,7 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let state = Arc::new(State {
+        workers: opts.workers.map(|n| tokio::sync::Semaphore::new(n.max(1))),
         opts,
         started: Instant::now(),
         orders: AtomicU64::new(0),
@@ -108,6 +113,10 @@ async fn handle(
             delay += Duration::from_micros(freeze.as_micros() as u64 - into);
         }
     }
+    let _worker = match &state.workers {
+        Some(w) => w.acquire().await.ok(),
+        None => None,
+    };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -249,3 +249,61 @@ impl crate::run::Observer for AbortGuard {
         }
     }
 }
+
+/// Ends a `breakpoint` run once the capacity SLO has been broken for `sustain` consecutive
+/// one-second windows: the limit is found, more load would only hurt the target.
+pub struct BreakpointWatch {
+    slo: Option<analysis::Slo>,
+    sustain: u32,
+    broken: u32,
+}
+
+impl BreakpointWatch {
+    /// Watches only plans with a `capacity` block that use the breakpoint preset.
+    pub fn new(plan: &PlanSpec) -> Self {
+        let active = plan.load.preset.as_deref() == Some("breakpoint");
+        let slo = plan
+            .capacity
+            .as_ref()
+            .filter(|_| active)
+            .map(|c| analysis::Slo {
+                latency_ms: c.slo_p95.as_secs_f64() * 1000.0,
+                error_rate: c.slo_error_rate,
+            });
+        Self {
+            slo,
+            sustain: plan.capacity.as_ref().map(|c| c.sustain).unwrap_or(3),
+            broken: 0,
+        }
+    }
+}
+
+impl crate::run::Observer for BreakpointWatch {
+    fn on_window(&mut self, v: &crate::run::WindowView<'_>) -> crate::run::Control {
+        let Some(slo) = self.slo else {
+            return crate::run::Control::Continue;
+        };
+        let requests = v.window.total_requests();
+        if requests < 5 {
+            return crate::run::Control::Continue;
+        }
+        let p95 = LatencyStats::of(&v.window.merged_latency()).p95_ms;
+        let err = v.window.total_errors() as f64 / requests as f64;
+        if p95 > slo.latency_ms || err > slo.error_rate {
+            self.broken += 1;
+        } else {
+            self.broken = 0;
+        }
+        if self.broken >= self.sustain {
+            crate::run::Control::Stop(format!(
+                "breaking point reached: the SLO (p95 <= {:.0} ms, errors <= {:.2}%) broke for {} consecutive seconds at {:.0} req/s",
+                slo.latency_ms,
+                slo.error_rate * 100.0,
+                self.sustain,
+                requests as f64 / v.window_secs.max(1e-3)
+            ))
+        } else {
+            crate::run::Control::Continue
+        }
+    }
+}

@@ -85,6 +85,8 @@ struct LastRun {
     count: u64,
     sum: f64,
     thresholds: Vec<bool>,
+    /// (capacity req/s, headroom ratio, instances needed)
+    capacity: Option<(f64, f64, f64)>,
 }
 
 /// The daemon's exported state.
@@ -258,6 +260,17 @@ impl Metrics {
                         }
                     })
                     .collect(),
+                capacity: summary
+                    .capacity
+                    .as_ref()
+                    .and_then(|c| {
+                        Some((
+                            c.capacity_rps?,
+                            c.headroom_ratio?,
+                            c.instances_needed? as f64,
+                        ))
+                    })
+                    .filter(|_| summary.validity.status == "valid"),
                 count: latency.len(),
                 sum: latency.mean() * latency.len() as f64 / 1e6,
                 thresholds: summary
@@ -451,6 +464,14 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut quantiles = Family::new("last_run_latency_seconds", MetricType::SUMMARY);
     let mut thresholds = Family::new("threshold_passed", GAUGE);
     let mut next = Family::new("schedule_next_run_timestamp_seconds", GAUGE);
+    let mut capacity: Vec<Family> = [
+        "capacity_max_rps",
+        "capacity_headroom_ratio",
+        "capacity_required_instances",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, GAUGE))
+    .collect();
     let mut lateness = Family::new("schedule_lateness_seconds", HISTOGRAM);
     let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
     let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
@@ -545,6 +566,11 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
                     .collect();
                 quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
             }
+            if let Some((cap, head, inst)) = l.capacity {
+                for (f, v) in capacity.iter_mut().zip([cap, head, inst]) {
+                    f.value(&[("plan", plan)], v);
+                }
+            }
             for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
                 thresholds.value(
                     &[("plan", plan), ("threshold", t)],
@@ -582,6 +608,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
+    all.extend(capacity);
     all.extend([
         last_ts,
         last_dur,

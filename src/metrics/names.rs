@@ -62,6 +62,18 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "1 when the threshold passed in the last finished run, 0 when it failed or had no data.",
     ),
     (
+        "capacity_max_rps",
+        "Highest req/s of the last run that met the plan's capacity SLO.",
+    ),
+    (
+        "capacity_headroom_ratio",
+        "1 - expected peak / capacity: the share of capacity left at the expected peak.",
+    ),
+    (
+        "capacity_required_instances",
+        "Instances needed for the expected peak with 20% margin: ceil(peak * 1.2 / capacity).",
+    ),
+    (
         "generator_saturated",
         "1 when the last run was invalid because the generator could not keep its schedule.",
     ),

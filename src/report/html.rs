@@ -105,6 +105,7 @@ pub fn render(s: &Summary) -> String {
     h.push_str("</div>");
     requests_table(&mut h, s);
     thresholds(&mut h, s);
+    capacity_section(&mut h, s);
     regression_section(&mut h, s);
     generator(&mut h, s);
     h.push_str("<p><small>loadpacer ");
@@ -197,6 +198,30 @@ fn thresholds(h: &mut String, s: &Summary) {
         );
     }
     h.push_str("</table></div>");
+}
+
+fn capacity_section(h: &mut String, s: &Summary) {
+    let Some(c) = &s.capacity else { return };
+    let opt = |v: Option<f64>, unit: &str| {
+        v.map(|x| format!("{x:.1}{unit}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let _ = write!(
+        h,
+        "<h2>Capacity</h2><div class=\"card figs\" id=\"capacity\"><div class=\"fig\">capacity<b>{}</b></div><div class=\"fig\">knee<b>{}</b></div>\
+         <div class=\"fig\">expected peak<b>{:.1}/s</b></div><div class=\"fig\">headroom<b>{}</b></div><div class=\"fig\">instances needed<b>{}</b></div>\
+         <div class=\"fig\">months until exhausted<b>{}</b></div></div><p><small>SLO: p95 &le; {:.0} ms and errors &le; {:.2}%.{}{}</small></p>",
+        opt(c.capacity_rps, "/s"),
+        opt(c.knee_rps, "/s"),
+        c.expected_peak_rps,
+        c.headroom_ratio.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "-".into()),
+        c.instances_needed.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+        opt(c.months_until_exhausted, ""),
+        c.slo_p95_ms,
+        c.slo_error_rate * 100.0,
+        if c.breaking_point_reached { " The breaking point was reached." } else { " The SLO held to the end of the load." },
+        if c.limited_by_generator { " <b class=\"fail\">The generator was the bottleneck: this is loadpacer's limit, not the target's.</b>" } else { "" },
+    );
 }
 
 fn regression_section(h: &mut String, s: &Summary) {

@@ -124,9 +124,34 @@ pub struct Summary {
     pub grade: Option<String>,
     pub validity: Validity,
     pub windows: Vec<WindowPoint>,
+    /// Capacity figures, when the plan has a `capacity` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityReport>,
     /// The comparison with a baseline, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionReport>,
+}
+
+/// Capacity computed from the run's one-second windows (see `judge::analysis`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityReport {
+    pub slo_p95_ms: f64,
+    pub slo_error_rate: f64,
+    /// Highest achieved req/s whose window met the SLO; `None` if none did.
+    pub capacity_rps: Option<f64>,
+    /// Where latency starts climbing (knee of latency vs throughput).
+    pub knee_rps: Option<f64>,
+    pub expected_peak_rps: f64,
+    /// 1 − peak / capacity: the share of capacity left at the expected peak.
+    pub headroom_ratio: Option<f64>,
+    /// ceil(peak × 1.2 / capacity).
+    pub instances_needed: Option<u64>,
+    pub monthly_growth: Option<f64>,
+    pub months_until_exhausted: Option<f64>,
+    /// True when the SLO broke before the load ended.
+    pub breaking_point_reached: bool,
+    /// True when the run was invalid: the figures describe loadpacer, not the target.
+    pub limited_by_generator: bool,
 }
 
 /// A run compared with a baseline (see `judge::analysis::regression`).
@@ -183,6 +208,10 @@ impl Summary {
         let secs = out.elapsed.as_secs_f64().max(1e-3);
         let thresholds = judge::evaluate_all(plan, total, out.elapsed);
         let validity = judge::validity(total);
+        let capacity = plan
+            .capacity
+            .as_ref()
+            .map(|c| capacity_report(c, out.series.points(), &out.ending, &validity));
         let (result, reasons) = outcome(&out.ending, &thresholds, &validity);
         let requests = plan
             .requests
@@ -227,6 +256,7 @@ impl Summary {
             thresholds,
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
+            capacity,
             windows: out.series.points().to_vec(),
             regression: None,
         }
@@ -236,6 +266,45 @@ impl Summary {
     pub fn to_json(&self, plan: &PlanSpec) -> String {
         let text = serde_json::to_string_pretty(self).expect("summary serialises");
         plan.redact(&text)
+    }
+}
+
+fn capacity_report(
+    c: &crate::config::CapacitySpec,
+    windows: &[WindowPoint],
+    ending: &Ending,
+    validity: &Validity,
+) -> CapacityReport {
+    use crate::judge::analysis::{self, LoadPoint, Slo};
+    let points: Vec<LoadPoint> = windows
+        .iter()
+        .filter(|w| w.requests >= 5 && w.width_s > 0.0)
+        .map(|w| LoadPoint {
+            rate: w.requests as f64 / w.width_s,
+            latency_ms: w.p95_ms,
+            error_rate: w.errors as f64 / w.requests as f64,
+        })
+        .collect();
+    let slo = Slo {
+        latency_ms: c.slo_p95.as_secs_f64() * 1000.0,
+        error_rate: c.slo_error_rate,
+    };
+    let cap = analysis::capacity(&points, slo, c.sustain as usize);
+    CapacityReport {
+        slo_p95_ms: slo.latency_ms,
+        slo_error_rate: slo.error_rate,
+        capacity_rps: cap,
+        knee_rps: analysis::knee(&points),
+        expected_peak_rps: c.expected_peak_rps,
+        headroom_ratio: cap.map(|x| analysis::headroom(x, c.expected_peak_rps)),
+        instances_needed: cap.map(|x| analysis::instances_needed(c.expected_peak_rps, x)),
+        monthly_growth: c.monthly_growth,
+        months_until_exhausted: cap.and_then(|x| {
+            c.monthly_growth
+                .and_then(|g| analysis::months_until_exhausted(x, c.expected_peak_rps, g))
+        }),
+        breaking_point_reached: matches!(ending, Ending::Stopped(_)),
+        limited_by_generator: validity.status == "invalid",
     }
 }
 
@@ -272,6 +341,14 @@ fn outcome(
         Ending::Aborted(why) => {
             reasons.insert(0, why.clone());
             Outcome::Aborted
+        }
+        Ending::Stopped(why) => {
+            reasons.insert(0, why.clone());
+            if failed.is_empty() {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            }
         }
         Ending::Completed if failed.is_empty() => Outcome::Passed,
         Ending::Completed => Outcome::Failed,

@@ -60,7 +60,10 @@ pub struct WindowView<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     Continue,
+    /// Stop now: the run failed its purpose (e.g. an `abort_on_fail` threshold).
     Abort(String),
+    /// Stop now: the run reached its purpose early (e.g. a breakpoint run found the limit).
+    Stop(String),
 }
 
 /// Watches a run once a second (progress display, thresholds with `abort_on_fail`).
@@ -75,6 +78,7 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
     fn on_window(&mut self, view: &WindowView<'_>) -> Control {
         match (self.0.on_window(view), self.1.on_window(view)) {
             (Control::Abort(r), _) | (_, Control::Abort(r)) => Control::Abort(r),
+            (Control::Stop(r), _) | (_, Control::Stop(r)) => Control::Stop(r),
             _ => Control::Continue,
         }
     }
@@ -89,6 +93,8 @@ pub enum Ending {
     Interrupted,
     /// Stopped by a threshold or a failed setup; the reason says which.
     Aborted(String),
+    /// Stopped early because it had done its job (a breakpoint found); judged normally.
+    Stopped(String),
 }
 
 /// Everything a run measured.
@@ -246,11 +252,16 @@ async fn aggregate(
                     total,
                     in_flight: shared.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum(),
                 };
-                if let Control::Abort(reason) = observer.on_window(&view) {
-                    if ending == Ending::Completed {
+                match observer.on_window(&view) {
+                    Control::Abort(reason) if ending == Ending::Completed => {
                         ending = Ending::Aborted(reason);
                         shared.stop.cancel();
                     }
+                    Control::Stop(reason) if ending == Ending::Completed => {
+                        ending = Ending::Stopped(reason);
+                        shared.stop.cancel();
+                    }
+                    _ => {}
                 }
                 series.push(point(&view));
                 window.reset();
@@ -274,6 +285,7 @@ async fn aggregate(
             in_flight: 0,
         };
         let _ = observer.on_window(&view);
+        series.push(point(&view));
     }
     (ending, series)
 }
