@@ -301,12 +301,14 @@ impl App {
         cfg: &Config,
         cancel: CancellationToken,
     ) {
+        let cpu = crate::judge::CpuWatch::new();
+        let cpu_finding = cpu.finding();
         let mut observer = run::Both(
             run::Both(
                 self.metrics.publisher(&plan.name),
                 AbortGuard::new(plan.clone()),
             ),
-            crate::judge::BreakpointWatch::new(&plan),
+            run::Both(crate::judge::BreakpointWatch::new(&plan), cpu),
         );
         let result = run::execute(
             plan.clone(),
@@ -318,7 +320,10 @@ impl App {
         .await;
         let (status, json) = match result {
             Ok(out) => {
-                let summary = Summary::build(&out, &cfg.hash);
+                let mut summary = Summary::build(&out, &cfg.hash);
+                summary.mark_generator_cpu(
+                    cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
+                );
                 self.metrics
                     .run_finished(&plan.name, &summary, &out.total.merged_latency());
                 (summary.result.as_str(), summary.to_json(&plan))

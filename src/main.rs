@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
-use loadpacer::judge::{AbortGuard, BreakpointWatch};
+use loadpacer::judge::{AbortGuard, BreakpointWatch, CpuWatch};
 use loadpacer::metrics::Metrics;
 use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::{self, plan::Segment, RunOptions};
@@ -451,7 +451,12 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
     if !ctx.quiet {
         eprintln!("{}", describe_plan(&plan));
     }
-    let progress = console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet);
+    let cpu = CpuWatch::new();
+    let cpu_finding = cpu.finding();
+    let progress = run::Both(
+        console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet),
+        cpu,
+    );
     let output = match ctx.metrics {
         Some(m) => {
             let mut observer = run::Both(
@@ -480,6 +485,7 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
         }
     };
     let mut summary = Summary::build(&output, &cfg.hash);
+    summary.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
     if let Some(base) = ctx.baseline {
         summary.compare_with(&base.0, &[base.1.figures()]);
     }
@@ -583,17 +589,23 @@ async fn hit(a: HitArgs) -> Result<u8> {
         }
     };
     let plan = cfg.plans[0].clone();
-    let mut progress = console::Progress::new(AbortGuard::new(plan.clone()), a.quiet);
+    let cpu = CpuWatch::new();
+    let cpu_finding = cpu.finding();
+    let mut observer = run::Both(
+        console::Progress::new(AbortGuard::new(plan.clone()), a.quiet),
+        cpu,
+    );
     let output = run::execute(
         plan.clone(),
         &cfg.limits,
         RunOptions::default(),
-        &mut progress,
+        &mut observer,
         interrupt_token(),
     )
     .await?;
-    drop(progress);
-    let s = Summary::build(&output, &cfg.hash);
+    drop(observer);
+    let mut s = Summary::build(&output, &cfg.hash);
+    s.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
     print!("{}", console::render(&s));
     if let Some(path) = &a.json {
         let t = &s.totals;

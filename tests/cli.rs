@@ -310,3 +310,66 @@ async fn baseline_flags_a_slowed_target_and_not_an_unchanged_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSION: p50"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_generator_confined_to_one_busy_core_is_flagged_and_a_light_run_is_not() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (heavy, light) = (dir.path().join("heavy.json"), dir.path().join("light.json"));
+    let url = format!("{}/", t.url());
+    let (u, h) = (url.clone(), heavy.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("taskset")
+            .args([
+                "-c",
+                "0",
+                env!("CARGO_BIN_EXE_loadpacer"),
+                "hit",
+                &u,
+                "-c",
+                "64",
+                "-d",
+                "9s",
+                "-q",
+                "--json",
+                h.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("CPU stayed above 85%"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&heavy).unwrap()).unwrap();
+    assert_eq!(v["result"], "invalid");
+
+    let out = run_cli(vec![
+        "hit".into(),
+        url,
+        "--rate".into(),
+        "20".into(),
+        "-d".into(),
+        "6s".into(),
+        "-q".into(),
+        "--json".into(),
+        light.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -307,3 +307,65 @@ impl crate::run::Observer for BreakpointWatch {
         }
     }
 }
+
+/// CPU share of its cores above which loadpacer counts as saturated.
+pub const MAX_CPU_RATIO: f64 = 0.85;
+/// How long the CPU must stay above [`MAX_CPU_RATIO`] before the run is invalid.
+pub const MAX_CPU_SECONDS: u32 = 5;
+
+/// Samples loadpacer's own CPU once a second during a run; when it stays above 85 % of its
+/// cores for 5 s the generator, not the target, limits the figures. The finding is read
+/// after the run with [`CpuWatch::finding`] and applied with `Summary::mark_generator_cpu`.
+pub struct CpuWatch {
+    sampler: crate::host::ProcessSampler,
+    above: u32,
+    peak: f64,
+    finding: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl CpuWatch {
+    pub fn new() -> Self {
+        let mut sampler = crate::host::ProcessSampler::this_process();
+        let _ = sampler.sample(); // prime: the first reading is always 0
+        Self {
+            sampler,
+            above: 0,
+            peak: 0.0,
+            finding: Default::default(),
+        }
+    }
+
+    /// A handle to read the finding after the run.
+    pub fn finding(&self) -> std::sync::Arc<std::sync::Mutex<Option<String>>> {
+        self.finding.clone()
+    }
+}
+
+impl Default for CpuWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::run::Observer for CpuWatch {
+    fn on_window(&mut self, _v: &crate::run::WindowView<'_>) -> crate::run::Control {
+        if let Some(s) = self.sampler.sample() {
+            if s.cpu_ratio > MAX_CPU_RATIO {
+                self.above += 1;
+                self.peak = self.peak.max(s.cpu_ratio);
+                if self.above >= MAX_CPU_SECONDS {
+                    let msg = format!(
+                        "loadpacer's CPU stayed above {:.0}% of its cores for {} s (peak {:.0}%): the generator was the bottleneck; give it more CPU or split the load with --segment",
+                        MAX_CPU_RATIO * 100.0,
+                        self.above,
+                        self.peak * 100.0
+                    );
+                    *self.finding.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                }
+            } else {
+                self.above = 0;
+            }
+        }
+        crate::run::Control::Continue
+    }
+}

@@ -249,7 +249,7 @@ impl Metrics {
                 end_ts: now_ts(),
                 duration: summary.duration_s,
                 success: summary.result == crate::report::Outcome::Passed,
-                saturated: summary.validity.status == "invalid",
+                saturated: summary.validity.status != "valid",
                 quantiles: LAST_RUN_QUANTILES
                     .iter()
                     .map(|q| {

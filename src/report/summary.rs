@@ -176,6 +176,20 @@ impl Summary {
         }
     }
 
+    /// Marks the run invalid because loadpacer's own CPU was saturated (see `judge::CpuWatch`).
+    pub fn mark_generator_cpu(&mut self, finding: Option<String>) {
+        let Some(reason) = finding else { return };
+        self.validity.status = "invalid".into();
+        self.validity.reasons.push(reason.clone());
+        self.reasons.push(reason);
+        if self.result != Outcome::Interrupted {
+            self.result = Outcome::Invalid;
+        }
+        if let Some(c) = self.capacity.as_mut() {
+            c.limited_by_generator = true;
+        }
+    }
+
     /// Compares with baseline runs; a regression fails a run that had passed.
     pub fn compare_with(&mut self, label: &str, baseline: &[Figures]) {
         let deltas = regression(baseline, &self.figures(), Tolerance::default());
