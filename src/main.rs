@@ -187,6 +187,9 @@ struct DemoArgs {
     /// Serve at most N requests at once: capacity becomes N / latency req/s.
     #[arg(long)]
     workers: Option<usize>,
+    /// Add this much latency per second of uptime (a slowly degrading service).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    latency_growth: Duration,
 }
 
 fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
@@ -628,6 +631,7 @@ async fn demo_target(a: DemoArgs) -> Result<u8> {
         body_size: a.body_size,
         stall: a.stall,
         workers: a.workers,
+        latency_growth_per_s: a.latency_growth,
     };
     let stop = CancellationToken::new();
     let (addr, handle) = demo::start(a.listen, opts, stop.clone())
@@ -661,6 +665,7 @@ async fn serve(args: ServeArgs) -> Result<u8> {
             body_size: 256,
             stall: None,
             workers: None,
+            latency_growth_per_s: Duration::ZERO,
         };
         let (addr, _) = demo::start("127.0.0.1:0".parse()?, opts, demo_stop.clone())
             .await

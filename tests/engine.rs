@@ -238,3 +238,38 @@ async fn setup_capture_is_shared_by_every_vu_and_csv_rows_feed_iterations() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowly_degrading_target_shows_positive_drift_and_a_steady_one_does_not() {
+    let growing = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(5),
+        latency_growth_per_s: Duration::from_millis(3),
+        ..Default::default()
+    })
+    .await;
+    let steady = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let load = "{ phases: [{ duration: 12s, rate: 20 }] }";
+    let step = "          - request: { name: r, url: / }";
+    let (g, s) = tokio::join!(
+        run_yaml(&plan(&growing.url(), load, step, "[]")),
+        run_yaml(&plan(&steady.url(), load, step, "[]"))
+    );
+    let drift = g
+        .soak
+        .as_ref()
+        .expect("soak figures")
+        .latency_drift_per_hour;
+    assert!(
+        drift > 10.0,
+        "latency roughly tripled in 12 s: {drift} per hour"
+    );
+    let flat = s.soak.as_ref().unwrap().latency_drift_per_hour;
+    assert!(
+        flat.abs() < 5.0,
+        "a steady target barely drifts: {flat} per hour"
+    );
+}

@@ -36,6 +36,8 @@ pub struct DemoOptions {
     /// Serve at most this many requests at once (each holding a worker for its latency), so
     /// capacity is `workers / latency`; beyond it requests queue and latency climbs.
     pub workers: Option<usize>,
+    /// Extra latency added per second since start (a slowly degrading service, for soaks).
+    pub latency_growth_per_s: Duration,
 }
 
 struct State {
@@ -101,6 +103,11 @@ async fn handle(
     let mut delay = o.latency;
     if !o.jitter.is_zero() {
         delay += rand::rng().random_range(Duration::ZERO..=o.jitter);
+    }
+    if !o.latency_growth_per_s.is_zero() {
+        delay += o
+            .latency_growth_per_s
+            .mul_f64(state.started.elapsed().as_secs_f64());
     }
     if let Some(ms) = query_num(&req, "delay_ms") {
         delay = Duration::from_millis(ms);

@@ -85,6 +85,7 @@ struct LastRun {
     count: u64,
     sum: f64,
     thresholds: Vec<bool>,
+    drift: Option<f64>,
     /// (capacity req/s, headroom ratio, instances needed)
     capacity: Option<(f64, f64, f64)>,
 }
@@ -271,6 +272,7 @@ impl Metrics {
                         ))
                     })
                     .filter(|_| summary.validity.status == "valid"),
+                drift: summary.soak.as_ref().map(|s| s.latency_drift_per_hour),
                 count: latency.len(),
                 sum: latency.mean() * latency.len() as f64 / 1e6,
                 thresholds: summary
@@ -472,6 +474,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     .into_iter()
     .map(|n| Family::new(n, GAUGE))
     .collect();
+    let mut drift = Family::new("soak_latency_drift_ratio", GAUGE);
     let mut lateness = Family::new("schedule_lateness_seconds", HISTOGRAM);
     let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
     let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
@@ -566,6 +569,9 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
                     .collect();
                 quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
             }
+            if let Some(d) = l.drift {
+                drift.value(&[("plan", plan)], d);
+            }
             if let Some((cap, head, inst)) = l.capacity {
                 for (f, v) in capacity.iter_mut().zip([cap, head, inst]) {
                     f.value(&[("plan", plan)], v);
@@ -609,6 +615,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
     all.extend(capacity);
+    all.push(drift);
     all.extend([
         last_ts,
         last_dur,

@@ -74,6 +74,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Instances needed for the expected peak with 20% margin: ceil(peak * 1.2 / capacity).",
     ),
     (
+        "soak_latency_drift_ratio",
+        "p95 latency growth per hour of the last run, as a ratio of its median p95 (robust slope).",
+    ),
+    (
         "generator_saturated",
         "1 when the last run was invalid because the generator could not keep its schedule.",
     ),

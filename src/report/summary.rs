@@ -127,6 +127,9 @@ pub struct Summary {
     /// Capacity figures, when the plan has a `capacity` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityReport>,
+    /// Latency drift over the run, when it had at least 10 one-second windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakReport>,
     /// The comparison with a baseline, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionReport>,
@@ -152,6 +155,40 @@ pub struct CapacityReport {
     pub breaking_point_reached: bool,
     /// True when the run was invalid: the figures describe loadpacer, not the target.
     pub limited_by_generator: bool,
+}
+
+/// How latency moved over a long run (robust Theil–Sen slope of the per-window p95).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakReport {
+    /// p95 growth per hour as a ratio of the median p95 (0.10 = +10 % an hour).
+    pub latency_drift_per_hour: f64,
+    pub windows: usize,
+    /// The bound it is judged against for `preset: soak` plans.
+    pub max_drift_per_hour: f64,
+    /// True when a soak plan drifted beyond the bound.
+    pub drifted: bool,
+}
+
+/// Drift beyond which a soak plan fails.
+pub const MAX_SOAK_DRIFT_PER_HOUR: f64 = 0.10;
+
+fn soak_report(plan: &PlanSpec, windows: &[WindowPoint]) -> Option<SoakReport> {
+    let pts: Vec<(f64, f64)> = windows
+        .iter()
+        .filter(|w| w.requests > 0)
+        .map(|w| (w.t_s, w.p95_ms))
+        .collect();
+    if pts.len() < 10 {
+        return None;
+    }
+    let drift = crate::judge::analysis::drift_per_hour(&pts)?;
+    let is_soak = plan.load.preset.as_deref() == Some("soak");
+    Some(SoakReport {
+        latency_drift_per_hour: drift,
+        windows: pts.len(),
+        max_drift_per_hour: MAX_SOAK_DRIFT_PER_HOUR,
+        drifted: is_soak && drift > MAX_SOAK_DRIFT_PER_HOUR,
+    })
 }
 
 /// A run compared with a baseline (see `judge::analysis::regression`).
@@ -240,7 +277,7 @@ impl Summary {
             .fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
         let requests_n = total.total_requests();
         let errors = total.total_errors();
-        Summary {
+        let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             tool: "loadpacer".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -271,9 +308,21 @@ impl Summary {
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
             capacity,
+            soak: soak_report(plan, out.series.points()),
             windows: out.series.points().to_vec(),
             regression: None,
+        };
+        if let Some(s) = summary.soak.as_ref().filter(|s| s.drifted) {
+            summary.reasons.push(format!(
+                "soak: p95 drifted {:+.1}% per hour (limit {:.0}%)",
+                s.latency_drift_per_hour * 100.0,
+                s.max_drift_per_hour * 100.0
+            ));
+            if summary.result == Outcome::Passed {
+                summary.result = Outcome::Failed;
+            }
         }
+        summary
     }
 
     /// Pretty JSON with secrets redacted.
