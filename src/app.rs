@@ -324,6 +324,7 @@ impl App {
                 summary.mark_generator_cpu(
                     cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
                 );
+                self.compare_with_history(&plan, &cfg.hash, &mut summary);
                 self.metrics
                     .run_finished(&plan.name, &summary, &out.total.merged_latency());
                 (summary.result.as_str(), summary.to_json(&plan))
@@ -347,6 +348,34 @@ impl App {
             v.retain(|r| r.id != id);
         }
         info!(plan = %plan.name, run = %id, status, "run finished");
+    }
+
+    /// Compares a run with the median of the plan's last passing runs of the same config.
+    fn compare_with_history(&self, plan: &PlanSpec, hash: &str, summary: &mut Summary) {
+        let Some(spec) = &plan.regression else { return };
+        let history = match self.store.recent_passing(&plan.name, hash, spec.window) {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(plan = %plan.name, error = %e, "cannot read the baseline runs");
+                return;
+            }
+        };
+        let figures: Vec<_> = history
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Summary>(v).ok())
+            .map(|s| s.figures())
+            .collect();
+        let tolerance = crate::judge::analysis::Tolerance {
+            latency: spec.latency,
+            error_rate: spec.error_rate,
+            throughput: spec.throughput,
+            ..Default::default()
+        };
+        summary.compare_with_tolerance(
+            &format!("median of the last {} passing runs", figures.len()),
+            &figures,
+            tolerance,
+        );
     }
 
     /// Sleeps until each fire time and triggers the plan. Wall-clock time decides when a run

@@ -312,7 +312,8 @@ async fn baseline_flags_a_slowed_target_and_not_an_unchanged_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d1_generator_confined_to_one_busy_core_is_flagged_and_a_light_run_is_not() {
+async fn d1_generator_confined_to_one_core_is_flagged_and_a_light_run_is_not() {
+    // 40,000 arrivals/s on one core cannot be kept: dispatch lag, drops or CPU flag the run.
     let t = support::demo_target(DemoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let (heavy, light) = (dir.path().join("heavy.json"), dir.path().join("light.json"));
@@ -326,10 +327,12 @@ async fn d1_generator_confined_to_one_busy_core_is_flagged_and_a_light_run_is_no
                 env!("CARGO_BIN_EXE_loadpacer"),
                 "hit",
                 &u,
+                "--rate",
+                "40000",
                 "-c",
-                "64",
+                "200",
                 "-d",
-                "9s",
+                "6s",
                 "-q",
                 "--json",
                 h.to_str().unwrap(),
@@ -339,16 +342,14 @@ async fn d1_generator_confined_to_one_busy_core_is_flagged_and_a_light_run_is_no
     })
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("CPU stayed above 85%"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        stdout.contains("INVALID")
+            && (stdout.contains("dispatch lag")
+                || stdout.contains("dropped")
+                || stdout.contains("CPU stayed above")),
+        "the summary says which limit: {stdout}"
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&heavy).unwrap()).unwrap();

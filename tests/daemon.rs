@@ -505,3 +505,40 @@ async fn f3_a_hundred_concurrent_scrapes_get_200_or_503_never_an_error() {
         "{answers:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowing_target_is_flagged_against_its_earlier_passing_runs() {
+    let t = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(5),
+        latency_growth_per_s: Duration::from_millis(15),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reg.yaml");
+    let yaml = format!("store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\", timeout: 10s }}\nplans:\n  slowing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    regression: {{ window: 3 }}\n    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n", t.url());
+    std::fs::write(&path, yaml).unwrap();
+    let d = start(&path);
+    let m = format!("{}/metrics", d.base);
+    wait_for("a p95 regression", Duration::from_secs(20), async || {
+        get(&m)
+            .await
+            .1
+            .contains(r#"loadpacer_regression_detected{plan="slowing",metric="p95"} 1"#)
+    })
+    .await;
+    let (_, runs) = get(&format!(
+        "{}/api/v1/runs?plan=slowing&status=failed",
+        d.base
+    ))
+    .await;
+    let id = serde_json::from_str::<serde_json::Value>(&runs).unwrap()["runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, run) = get(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    assert!(
+        run.contains("median of the last") && run.contains("\"regressed\":true"),
+        "{run}"
+    );
+}

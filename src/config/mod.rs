@@ -320,6 +320,20 @@ pub struct PlanSpec {
     /// Values resolved from the environment; never written anywhere.
     pub secrets: Vec<String>,
     pub capacity: Option<CapacitySpec>,
+    pub regression: Option<RegressionSpec>,
+}
+
+/// The daemon compares each run with the median of the last `window` passing runs of the
+/// same plan and config hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegressionSpec {
+    pub window: u32,
+    /// Relative latency growth allowed.
+    pub latency: f64,
+    /// Absolute error-rate growth allowed.
+    pub error_rate: f64,
+    /// Relative throughput drop allowed.
+    pub throughput: f64,
 }
 
 /// Capacity planning settings of a plan.

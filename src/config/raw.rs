@@ -99,6 +99,24 @@ pub struct RawPlan {
     pub thresholds: Vec<RawThreshold>,
     pub grades: Option<BTreeMap<String, RawGrade>>,
     pub capacity: Option<RawCapacity>,
+    pub regression: Option<RawRegression>,
+}
+
+/// Daemon regression check against the median of the last passing runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegression {
+    pub window: Option<S<u32>>,
+    pub tolerance: Option<RawTolerance>,
+}
+
+/// Allowed changes before a figure counts as regressed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTolerance {
+    pub latency: Option<S<f64>>,
+    pub error_rate: Option<S<f64>>,
+    pub throughput: Option<S<f64>>,
 }
 
 /// Capacity planning: the SLO a capacity is measured against and the expected peak.

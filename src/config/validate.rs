@@ -462,6 +462,10 @@ fn plan(
         .capacity
         .as_ref()
         .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
+    let regression = p
+        .regression
+        .as_ref()
+        .map(|r| regression(c, r, &format!("{path}.regression")));
     let (target, mut secrets) = target?;
     secrets.extend(steps.secrets);
     Some(PlanSpec {
@@ -479,6 +483,7 @@ fn plan(
         checks: steps.checks,
         secrets,
         capacity,
+        regression,
     })
 }
 
@@ -716,6 +721,42 @@ fn thresholds(
         });
     }
     out
+}
+
+fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> RegressionSpec {
+    if let Some(w) = &r.window {
+        if !(1..=100).contains(&w.value) {
+            c.at(
+                &w.referenced,
+                &format!("{path}.window"),
+                format!("{} must be between 1 and 100 runs", w.value),
+            );
+        }
+    }
+    let mut ratio = |v: Option<&S<f64>>, name: &str, default: f64| match v {
+        Some(s) if s.value.is_finite() && (0.0..=10.0).contains(&s.value) => s.value,
+        Some(s) => {
+            c.at(
+                &s.referenced,
+                &format!("{path}.tolerance.{name}"),
+                format!("{} must be a ratio such as 0.1", s.value),
+            );
+            default
+        }
+        None => default,
+    };
+    let t = r.tolerance.as_ref();
+    RegressionSpec {
+        window: r
+            .window
+            .as_ref()
+            .map(|w| w.value)
+            .unwrap_or(5)
+            .clamp(1, 100),
+        latency: ratio(t.and_then(|t| t.latency.as_ref()), "latency", 0.10),
+        error_rate: ratio(t.and_then(|t| t.error_rate.as_ref()), "error_rate", 0.005),
+        throughput: ratio(t.and_then(|t| t.throughput.as_ref()), "throughput", 0.10),
+    }
 }
 
 fn capacity(c: &mut Collector, cap: &super::raw::RawCapacity, path: &str) -> Option<CapacitySpec> {

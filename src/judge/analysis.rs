@@ -164,6 +164,9 @@ pub struct Tolerance {
     pub error_rate: f64,
     /// Relative drop allowed for throughput.
     pub throughput: f64,
+    /// Latency changes smaller than this many milliseconds never count: on a fast service a
+    /// 10 % change is well inside run-to-run noise.
+    pub latency_floor_ms: f64,
 }
 
 impl Default for Tolerance {
@@ -172,6 +175,7 @@ impl Default for Tolerance {
             latency: 0.10,
             error_rate: 0.005,
             throughput: 0.10,
+            latency_floor_ms: 5.0,
         }
     }
 }
@@ -214,7 +218,7 @@ pub fn regression(baseline: &[Figures], current: &Figures, tol: Tolerance) -> Ve
             let beyond_tolerance = match name {
                 "error_rate" => cur - base > tol.error_rate,
                 "throughput" => base > 0.0 && (base - cur) / base > tol.throughput,
-                _ => base > 0.0 && delta_ratio > tol.latency,
+                _ => base > 0.0 && delta_ratio > tol.latency && cur - base > tol.latency_floor_ms,
             };
             let outside_spread = if higher_is_worse { cur > hi } else { cur < lo };
             Some(Delta {
@@ -347,6 +351,13 @@ mod tests {
         ];
         assert!(
             !regression(&noisy, &fig(112.0, 0.001, 500.0), Tolerance::default())
+                .iter()
+                .any(|d| d.regressed)
+        );
+        // A fast service 40 % slower by 0.4 ms is noise, not a regression.
+        let fast = [fig(1.0, 0.0, 500.0)];
+        assert!(
+            !regression(&fast, &fig(1.4, 0.0, 500.0), Tolerance::default())
                 .iter()
                 .any(|d| d.regressed)
         );

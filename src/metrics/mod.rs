@@ -86,6 +86,8 @@ struct LastRun {
     sum: f64,
     thresholds: Vec<bool>,
     drift: Option<f64>,
+    /// (metric, regressed, delta ratio) of the baseline comparison.
+    regression: Vec<(String, bool, f64)>,
     /// (capacity req/s, headroom ratio, instances needed)
     capacity: Option<(f64, f64, f64)>,
 }
@@ -273,6 +275,12 @@ impl Metrics {
                     })
                     .filter(|_| summary.validity.status == "valid"),
                 drift: summary.soak.as_ref().map(|s| s.latency_drift_per_hour),
+                regression: summary
+                    .regression
+                    .iter()
+                    .flat_map(|r| r.deltas.iter())
+                    .map(|d| (d.metric.clone(), d.regressed, d.delta_ratio))
+                    .collect(),
                 count: latency.len(),
                 sum: latency.mean() * latency.len() as f64 / 1e6,
                 thresholds: summary
@@ -475,6 +483,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     .map(|n| Family::new(n, GAUGE))
     .collect();
     let mut drift = Family::new("soak_latency_drift_ratio", GAUGE);
+    let mut regressed = Family::new("regression_detected", GAUGE);
+    let mut regression_delta = Family::new("regression_delta_ratio", GAUGE);
     let mut lateness = Family::new("schedule_lateness_seconds", HISTOGRAM);
     let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
     let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
@@ -569,6 +579,13 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
                     .collect();
                 quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
             }
+            for (metric, r, delta) in &l.regression {
+                regressed.value(
+                    &[("plan", plan), ("metric", metric)],
+                    f64::from(u8::from(*r)),
+                );
+                regression_delta.value(&[("plan", plan), ("metric", metric)], *delta);
+            }
             if let Some(d) = l.drift {
                 drift.value(&[("plan", plan)], d);
             }
@@ -616,6 +633,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     all.extend(gauges);
     all.extend(capacity);
     all.push(drift);
+    all.push(regressed);
+    all.push(regression_delta);
     all.extend([
         last_ts,
         last_dur,

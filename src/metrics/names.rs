@@ -78,6 +78,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "p95 latency growth per hour of the last run, as a ratio of its median p95 (robust slope).",
     ),
     (
+        "regression_detected",
+        "1 when the figure of the last run regressed against the plan's baseline runs.",
+    ),
+    (
+        "regression_delta_ratio",
+        "Change of the figure against the baseline median: (current - baseline) / baseline.",
+    ),
+    (
         "generator_saturated",
         "1 when the last run was invalid because the generator could not keep its schedule.",
     ),

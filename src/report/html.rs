@@ -106,6 +106,7 @@ pub fn render(s: &Summary) -> String {
     requests_table(&mut h, s);
     thresholds(&mut h, s);
     capacity_section(&mut h, s);
+    soak_section(&mut h, s);
     regression_section(&mut h, s);
     generator(&mut h, s);
     h.push_str("<p><small>loadpacer ");
@@ -221,6 +222,23 @@ fn capacity_section(h: &mut String, s: &Summary) {
         c.slo_error_rate * 100.0,
         if c.breaking_point_reached { " The breaking point was reached." } else { " The SLO held to the end of the load." },
         if c.limited_by_generator { " <b class=\"fail\">The generator was the bottleneck: this is loadpacer's limit, not the target's.</b>" } else { "" },
+    );
+}
+
+fn soak_section(h: &mut String, s: &Summary) {
+    let Some(k) = &s.soak else { return };
+    let (class, word) = if k.drifted {
+        ("fail", "drifting")
+    } else {
+        ("pass", "steady")
+    };
+    let _ = write!(
+        h,
+        "<h2>Latency drift</h2><div class=\"card\" id=\"soak\">p95 moved <b>{:+.1}%</b> of its typical value per hour over {} windows \
+         (robust slope; soak plans fail beyond {:.0}%/h): <span class=\"{class}\">{word}</span></div>",
+        k.latency_drift_per_hour * 100.0,
+        k.windows,
+        k.max_drift_per_hour * 100.0
     );
 }
 

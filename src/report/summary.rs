@@ -229,7 +229,20 @@ impl Summary {
 
     /// Compares with baseline runs; a regression fails a run that had passed.
     pub fn compare_with(&mut self, label: &str, baseline: &[Figures]) {
-        let deltas = regression(baseline, &self.figures(), Tolerance::default());
+        self.compare_with_tolerance(label, baseline, Tolerance::default());
+    }
+
+    /// [`Summary::compare_with`] with explicit tolerances; no baseline runs, no verdict.
+    pub fn compare_with_tolerance(
+        &mut self,
+        label: &str,
+        baseline: &[Figures],
+        tolerance: Tolerance,
+    ) {
+        if baseline.is_empty() {
+            return;
+        }
+        let deltas = regression(baseline, &self.figures(), tolerance);
         let regressed = deltas.iter().any(|d| d.regressed);
         for d in deltas.iter().filter(|d| d.regressed) {
             self.reasons.push(format!(

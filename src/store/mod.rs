@@ -221,6 +221,20 @@ impl Store {
         })
     }
 
+    /// Summaries of the newest `n` passed runs of a plan with this config hash.
+    pub fn recent_passing(
+        &self,
+        plan: &str,
+        config_hash: &str,
+        n: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.exec(|c| {
+            let mut st = c.prepare("SELECT summary FROM runs WHERE plan = ?1 AND config_hash = ?2 AND status = 'passed' AND summary IS NOT NULL ORDER BY started_at DESC LIMIT ?3")?;
+            let rows = st.query_map(params![plan, config_hash, n], |r| r.get::<_, String>(0))?;
+            Ok(rows.filter_map(|r| r.ok()).filter_map(|s| serde_json::from_str(&s).ok()).collect())
+        })
+    }
+
     /// Deletes finished runs beyond `keep` per plan or older than `max_age`.
     pub fn prune(&self, keep: u64, max_age: Duration) -> Result<usize, StoreError> {
         let cutoff = now_ms() - max_age.as_millis() as i64;
