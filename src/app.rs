@@ -125,12 +125,16 @@ impl App {
             .is_some_and(|v| !v.is_empty())
     }
 
-    /// Every 5 s: samples loadpacer's own CPU and memory; every 10 s: retries store writes
-    /// that failed.
+    /// Every `host.interval`: samples loadpacer, the host and the watched processes; every
+    /// 10 s: retries store writes that failed. (A reload's new `host` block applies at the
+    /// next start.)
     async fn housekeeping(&self) {
+        let host = self.config().host.clone();
         let mut sampler = crate::host::ProcessSampler::this_process();
-        let mut every = tokio::time::interval(Duration::from_secs(5));
-        for tick in 0u64.. {
+        let mut host_sampler = crate::host::HostSampler::new(host.processes.clone());
+        let mut every = tokio::time::interval(host.interval);
+        let mut last_retry = tokio::time::Instant::now();
+        loop {
             tokio::select! {
                 _ = self.root.cancelled() => break,
                 _ = every.tick() => {}
@@ -138,8 +142,12 @@ impl App {
             if let Some(sample) = sampler.sample() {
                 self.metrics.set_process(sample);
             }
-            if tick % 2 == 1 {
+            if let Some(sample) = host_sampler.sample() {
+                self.metrics.set_host(sample);
+            }
+            if last_retry.elapsed() >= Duration::from_secs(10) {
                 self.retry_pending();
+                last_retry = tokio::time::Instant::now();
             }
         }
     }

@@ -65,7 +65,7 @@ fn every_alert_is_tested_and_has_a_runbook_section() {
 #[test]
 fn every_metric_used_by_the_rules_is_exported() {
     let rules = std::fs::read_to_string(root().join("alerts/loadpacer.rules.yml")).unwrap();
-    let re = regex::Regex::new(r"\bloadpacer_([a-z_]+)").unwrap();
+    let re = regex::Regex::new(r"\bloadpacer_([a-z0-9_]+)").unwrap();
     for cap in re.captures_iter(&rules) {
         let name = &cap[1];
         let base = ["_bucket", "_sum", "_count"]

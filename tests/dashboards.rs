@@ -77,7 +77,7 @@ fn every_query_parses_and_uses_exported_metrics() {
     let queries = support::dashboard_queries();
     assert!(queries.len() >= 30, "{}", queries.len());
     let mut rules = String::from("groups:\n  - name: dashboards\n    rules:\n");
-    let metric = regex::Regex::new(r"\bloadpacer_([a-z_]+)").unwrap();
+    let metric = regex::Regex::new(r"\bloadpacer_([a-z0-9_]+)").unwrap();
     for (i, (file, title, expr)) in queries.iter().enumerate() {
         rules.push_str(&format!(
             "      - record: dash:q{i}\n        expr: {}\n",

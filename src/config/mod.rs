@@ -44,6 +44,7 @@ pub struct Config {
     pub limits: Limits,
     pub server: ServerSpec,
     pub store: StoreSpec,
+    pub host: HostSpec,
     /// Plans in name order.
     pub plans: Vec<Arc<PlanSpec>>,
 }
@@ -52,6 +53,23 @@ impl Config {
     /// The plan with this name.
     pub fn plan(&self, name: &str) -> Option<&Arc<PlanSpec>> {
         self.plans.iter().find(|p| p.name == name)
+    }
+}
+
+/// Host sampling settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub interval: Duration,
+    /// Process names watched on this host (exact name, e.g. `postgres`).
+    pub processes: Vec<String>,
+}
+
+impl Default for HostSpec {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            processes: Vec::new(),
+        }
     }
 }
 

@@ -45,6 +45,7 @@ fn unreachable_config() -> Config {
         limits: validate::default_limits(),
         server: super::daemon::default_server(),
         store: super::daemon::default_store(),
+        host: super::HostSpec::default(),
         plans: Vec::new(),
     }
 }

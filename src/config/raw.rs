@@ -14,6 +14,7 @@ pub type S<T> = Spanned<T>;
 pub struct RawConfig {
     pub server: Option<RawServer>,
     pub store: Option<RawStore>,
+    pub host: Option<RawHost>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -28,6 +29,15 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<S<String>>,
     pub token_env: Option<S<String>>,
+}
+
+/// Host sampling: how often, and which processes to watch by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub interval: Option<S<String>>,
+    #[serde(default)]
+    pub processes: Vec<S<String>>,
 }
 
 /// Run history.

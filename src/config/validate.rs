@@ -62,6 +62,7 @@ pub(super) fn validate(
     check_total_rate(&mut c, &limits, &plans);
     let server = super::daemon::server(&mut c, &raw, env);
     let store = super::daemon::store(&mut c, &raw, base_dir);
+    let host = host(&mut c, &raw);
     let mut secrets: Vec<String> = server.token.iter().cloned().collect();
     secrets.retain(|s| !s.is_empty());
     for p in &mut plans {
@@ -75,6 +76,7 @@ pub(super) fn validate(
         limits,
         server,
         store,
+        host,
         plans,
     })
 }
@@ -721,6 +723,28 @@ fn thresholds(
         });
     }
     out
+}
+
+fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {
+    let mut spec = HostSpec::default();
+    let Some(h) = &raw.host else { return spec };
+    if let Some(i) = &h.interval {
+        spec.interval =
+            duration(c, i, "host.interval", Duration::from_secs(1)).unwrap_or(spec.interval);
+    }
+    for (i, p) in h.processes.iter().enumerate() {
+        let name = p.value.trim();
+        if name.is_empty() || name.len() > 64 || name.contains('/') {
+            c.at(
+                &p.referenced,
+                &format!("host.processes[{i}]"),
+                format!("{name:?} must be a process name such as postgres"),
+            );
+        } else {
+            spec.processes.push(name.chars().take(15).collect());
+        }
+    }
+    spec
 }
 
 fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> RegressionSpec {

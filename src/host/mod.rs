@@ -80,3 +80,106 @@ mod tests {
         assert!(r.rss_bytes > 1 << 20, "{r:?}");
     }
 }
+
+/// One reading of the host and the watched processes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSample {
+    /// Busy share of all cores (0..1).
+    pub cpu_ratio: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub load1: f64,
+    /// (interface, bytes received, bytes sent) since boot.
+    pub networks: Vec<(String, u64, u64)>,
+    /// (name, CPU in cores, RSS) of each watched process name (summed over its processes).
+    pub processes: Vec<(String, f64, u64)>,
+}
+
+/// Samples the host (CPU, memory, load, network) and processes watched by name, such as a
+/// database next to the target. CPU figures need two readings, so the first is withheld.
+pub struct HostSampler {
+    sys: System,
+    networks: sysinfo::Networks,
+    watched: Vec<String>,
+    primed: bool,
+}
+
+impl HostSampler {
+    /// A sampler watching these process names (exact match, e.g. `postgres`).
+    pub fn new(watched: Vec<String>) -> Self {
+        Self {
+            sys: System::new(),
+            networks: sysinfo::Networks::new_with_refreshed_list(),
+            watched,
+            primed: false,
+        }
+    }
+
+    /// Takes a reading; `None` on the first call.
+    pub fn sample(&mut self) -> Option<HostSample> {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        self.networks.refresh(true);
+        if !self.watched.is_empty() {
+            self.sys.refresh_processes_specifics(
+                ProcessesToUpdate::All,
+                true,
+                ProcessRefreshKind::nothing().with_cpu().with_memory(),
+            );
+        }
+        let processes = self
+            .watched
+            .iter()
+            .map(|name| {
+                let (cpu, rss) = self
+                    .sys
+                    .processes_by_exact_name(std::ffi::OsStr::new(name))
+                    .fold((0.0, 0), |(c, r), p| {
+                        (c + f64::from(p.cpu_usage()) / 100.0, r + p.memory())
+                    });
+                (name.clone(), cpu, rss)
+            })
+            .collect();
+        let sample = HostSample {
+            cpu_ratio: f64::from(self.sys.global_cpu_usage()) / 100.0,
+            memory_used_bytes: self.sys.used_memory(),
+            memory_total_bytes: self.sys.total_memory(),
+            load1: System::load_average().one,
+            networks: self
+                .networks
+                .iter()
+                .map(|(n, d)| (n.clone(), d.total_received(), d.total_transmitted()))
+                .collect(),
+            processes,
+        };
+        let first = !self.primed;
+        self.primed = true;
+        (!first).then_some(sample)
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn host_sample_reports_memory_network_and_a_watched_process() {
+        let me = std::env::current_exe()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut s = HostSampler::new(vec![me.chars().take(15).collect()]);
+        assert!(s.sample().is_none(), "the first reading is withheld");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let r = s.sample().unwrap();
+        assert!(
+            r.memory_total_bytes > r.memory_used_bytes && r.memory_used_bytes > 0,
+            "{r:?}"
+        );
+        assert!((0.0..=1.0).contains(&r.cpu_ratio), "{r:?}");
+        assert!(r.networks.iter().any(|(n, _, _)| n == "lo"), "{r:?}");
+        assert!(r.processes[0].2 > 0, "this test process is watched: {r:?}");
+    }
+}

@@ -100,6 +100,7 @@ pub struct MetricsState {
     reload_ts: f64,
     store_errors: u64,
     process: Option<crate::host::ProcessSample>,
+    host: Option<crate::host::HostSample>,
 }
 
 /// Shared handle to the exported state.
@@ -162,6 +163,11 @@ impl Metrics {
     /// Records a reading of loadpacer's own process.
     pub fn set_process(&self, sample: crate::host::ProcessSample) {
         self.with(|s| s.process = Some(sample));
+    }
+
+    /// Records a reading of the host and the watched processes.
+    pub fn set_host(&self, sample: crate::host::HostSample) {
+        self.with(|s| s.host = Some(sample));
     }
 
     /// Counts a failed write to the run store.
@@ -627,12 +633,45 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         cpu.value(&[("process", "self")], p.cpu_ratio);
         rss.value(&[("process", "self")], p.rss_bytes as f64);
     }
+    let mut host: Vec<Family> = [
+        "host_cpu_usage_ratio",
+        "host_memory_used_bytes",
+        "host_memory_total_bytes",
+        "host_load1",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, GAUGE))
+    .collect();
+    let mut rx = Family::new("host_network_receive_bytes_total", COUNTER);
+    let mut tx = Family::new("host_network_transmit_bytes_total", COUNTER);
+    if let Some(h) = &s.host {
+        for (f, v) in host.iter_mut().zip([
+            h.cpu_ratio,
+            h.memory_used_bytes as f64,
+            h.memory_total_bytes as f64,
+            h.load1,
+        ]) {
+            f.value(&[], v);
+        }
+        for (iface, r, t) in &h.networks {
+            rx.value(&[("interface", iface)], *r as f64);
+            tx.value(&[("interface", iface)], *t as f64);
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        for (name, cores_used, bytes) in &h.processes {
+            cpu.value(&[("process", name)], cores_used / cores);
+            rss.value(&[("process", name)], *bytes as f64);
+        }
+    }
     let mut build = Family::new("build_info", GAUGE);
     build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
     all.extend(capacity);
     all.push(drift);
+    all.extend(host);
     all.push(regressed);
     all.push(regression_delta);
     all.extend([
@@ -652,6 +691,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         store_errors,
         cpu,
         rss,
+        rx,
+        tx,
         build,
     ]);
     all.into_iter().filter_map(Family::finish).collect()

@@ -122,6 +122,21 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Resident memory of the process (process=\"self\" is loadpacer).",
     ),
     (
+        "host_cpu_usage_ratio",
+        "Busy share of all CPU cores of the host loadpacer runs on.",
+    ),
+    ("host_memory_used_bytes", "Memory in use on the host."),
+    ("host_memory_total_bytes", "Memory of the host."),
+    ("host_load1", "One-minute load average of the host."),
+    (
+        "host_network_receive_bytes_total",
+        "Bytes received by the host, per interface.",
+    ),
+    (
+        "host_network_transmit_bytes_total",
+        "Bytes sent by the host, per interface.",
+    ),
+    (
         "store_write_errors_total",
         "Failed writes to the run store (the run is kept in memory and retried).",
     ),
