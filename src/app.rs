@@ -311,12 +311,17 @@ impl App {
     ) {
         let cpu = crate::judge::CpuWatch::new();
         let cpu_finding = cpu.finding();
+        let watch = crate::judge::resources::ResourceWatch::new(&cfg.host.processes);
+        let resources = watch.result();
         let mut observer = run::Both(
             run::Both(
                 self.metrics.publisher(&plan.name),
                 AbortGuard::new(plan.clone()),
             ),
-            run::Both(crate::judge::BreakpointWatch::new(&plan), cpu),
+            run::Both(
+                crate::judge::BreakpointWatch::new(&plan),
+                run::Both(cpu, watch),
+            ),
         );
         let result = run::execute(
             plan.clone(),
@@ -328,7 +333,8 @@ impl App {
         .await;
         let (status, json) = match result {
             Ok(out) => {
-                let mut summary = Summary::build(&out, &cfg.hash);
+                let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut summary = Summary::build_with(&out, &cfg.hash, Some(sampled));
                 summary.mark_generator_cpu(
                     cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
                 );

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
+use loadpacer::judge::resources::ResourceWatch;
 use loadpacer::judge::{AbortGuard, BreakpointWatch, CpuWatch};
 use loadpacer::metrics::Metrics;
 use loadpacer::report::{console, Outcome, Summary};
@@ -456,9 +457,11 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
     }
     let cpu = CpuWatch::new();
     let cpu_finding = cpu.finding();
+    let watch = ResourceWatch::new(&cfg.host.processes);
+    let resources = watch.result();
     let progress = run::Both(
         console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet),
-        cpu,
+        run::Both(cpu, watch),
     );
     let output = match ctx.metrics {
         Some(m) => {
@@ -487,7 +490,8 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
             .await?
         }
     };
-    let mut summary = Summary::build(&output, &cfg.hash);
+    let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut summary = Summary::build_with(&output, &cfg.hash, Some(sampled));
     summary.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
     if let Some(base) = ctx.baseline {
         summary.compare_with(&base.0, &[base.1.figures()]);

@@ -374,3 +374,65 @@ async fn d1_generator_confined_to_one_core_is_flagged_and_a_light_run_is_not() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_watched_process_figures_are_summarised_and_judged() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("res.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "host: {{ processes: [loadpacer] }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1GiB\" }}\n      - {{ metric: host.cpu, expr: \"max <= 1\" }}\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1KB\" }}\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run_cli(vec![
+        "run".into(),
+        plan.display().to_string(),
+        "-q".into(),
+        "--out".into(),
+        out_dir.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("resources: host CPU") && stdout.contains("  loadpacer: CPU"),
+        "{stdout}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let verdicts: Vec<&str> = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, vec!["pass", "pass", "fail"]);
+    let rss = s["resources"]["processes"][0]["rss_bytes"]["max"]
+        .as_f64()
+        .unwrap();
+    assert!(rss > 1e6, "the watched loadpacer process has an RSS: {rss}");
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("processes: [loadpacer]", "processes: [postgres]"),
+    )
+    .unwrap();
+    let out = run_cli(vec!["validate".into(), bad.display().to_string()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("process \"loadpacer\" is not watched; add it to host.processes"));
+}

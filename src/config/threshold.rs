@@ -27,6 +27,12 @@ pub enum MetricKind {
     Iterations,
     /// Iterations dropped at `max_in_flight`.
     Dropped,
+    /// Host CPU busy ratio (0..1), sampled each second; judged at the end of the run.
+    HostCpu,
+    /// CPU of a watched process in cores (`process.NAME.cpu_cores`).
+    ProcessCpu,
+    /// Resident memory of a watched process in bytes (`process.NAME.rss`).
+    ProcessRss,
 }
 
 /// How the samples are reduced to one number.
@@ -94,6 +100,24 @@ impl fmt::Display for Threshold {
 /// Parses `metric` into its kind and optional request filter.
 pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> {
     let text = text.trim();
+    if text == "host.cpu" {
+        return Ok((MetricKind::HostCpu, None));
+    }
+    if let Some(rest) = text.strip_prefix("process.") {
+        let (name, field) = rest.rsplit_once('.').ok_or_else(|| {
+            format!("metric {text:?} must be process.NAME.cpu_cores or process.NAME.rss")
+        })?;
+        let kind = match field {
+            "cpu_cores" => MetricKind::ProcessCpu,
+            "rss" => MetricKind::ProcessRss,
+            other => {
+                return Err(format!(
+                    "process field {other:?} is unknown; use cpu_cores or rss"
+                ))
+            }
+        };
+        return Ok((kind, Some(name.to_string())));
+    }
     let (name, filter) = match text.split_once('{') {
         Some((n, rest)) => {
             let inner = rest
@@ -156,16 +180,22 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
             matches!(agg, Agg::Rate | Agg::Count)
         }
         MetricKind::Dropped => matches!(agg, Agg::Rate | Agg::Count),
+        MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss => {
+            matches!(agg, Agg::Avg | Agg::Max)
+        }
     };
     if !fits {
         return Err(format!(
             "aggregation {:?} does not apply to this metric; latency and ttfb take p(N), avg, min, max or count; \
-             errors, checks, requests, iterations and dropped take rate or count",
+             errors, checks, requests, iterations and dropped take rate or count; host and process figures take avg or max",
             lhs.trim()
         ));
     }
     let is_time = matches!(kind, MetricKind::Latency | MetricKind::Ttfb) && agg != Agg::Count;
-    let value = if is_time {
+    let value = if kind == MetricKind::ProcessRss {
+        parse_bytes(rhs)
+            .ok_or_else(|| format!("limit {rhs:?} must be a size such as 512MB or 1GiB"))?
+    } else if is_time {
         let d = humantime::parse_duration(rhs).map_err(|_| {
             format!("limit {rhs:?} must be a duration with a unit, e.g. 500ms or 1.5s")
         })?;
@@ -180,6 +210,26 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         v
     };
     Ok((agg, op, value))
+}
+
+fn parse_bytes(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n * mult)
 }
 
 fn parse_agg(text: &str) -> Result<Agg, String> {

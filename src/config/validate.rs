@@ -63,6 +63,21 @@ pub(super) fn validate(
     let server = super::daemon::server(&mut c, &raw, env);
     let store = super::daemon::store(&mut c, &raw, base_dir);
     let host = host(&mut c, &raw);
+    for p in &plans {
+        for (i, t) in p.thresholds.iter().enumerate() {
+            let by_process = matches!(t.metric, MetricKind::ProcessCpu | MetricKind::ProcessRss);
+            if let Some(name) = t
+                .request
+                .as_ref()
+                .filter(|n| by_process && !host.processes.contains(n))
+            {
+                c.nowhere(
+                    &format!("plans.{}.thresholds[{i}].metric", p.name),
+                    format!("process {name:?} is not watched; add it to host.processes"),
+                );
+            }
+        }
+    }
     let mut secrets: Vec<String> = server.token.iter().cloned().collect();
     secrets.retain(|s| !s.is_empty());
     for p in &mut plans {
@@ -682,7 +697,8 @@ fn thresholds(
                 continue;
             }
         };
-        if let Some(req) = &metric.1 {
+        let by_process = matches!(metric.0, MetricKind::ProcessCpu | MetricKind::ProcessRss);
+        if let Some(req) = metric.1.as_ref().filter(|_| !by_process) {
             if !requests.iter().any(|r| &r.name == req) {
                 c.at(
                     &t.metric.referenced,

@@ -2,6 +2,7 @@
 //! be trusted (dispatch lag and dropped iterations).
 
 pub mod analysis;
+pub mod resources;
 
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
@@ -29,14 +30,30 @@ pub struct ThresholdResult {
     pub abort_on_fail: bool,
 }
 
-/// Evaluates one threshold over what was recorded in `elapsed`.
+/// Evaluates one threshold over what was recorded in `elapsed` (host and process figures
+/// have no data during a run; see [`evaluate_all_with`]).
 pub fn evaluate(
     plan: &PlanSpec,
     t: &Threshold,
     rec: &Recorder,
     elapsed: Duration,
 ) -> ThresholdResult {
-    let observed = observe(plan, t, rec, elapsed);
+    evaluate_with(plan, t, rec, elapsed, None)
+}
+
+fn evaluate_with(
+    plan: &PlanSpec,
+    t: &Threshold,
+    rec: &Recorder,
+    elapsed: Duration,
+    resources: Option<&resources::Resources>,
+) -> ThresholdResult {
+    let observed = match (t.metric, resources) {
+        (MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss, Some(r)) => {
+            observe_resources(t, r)
+        }
+        _ => observe(plan, t, rec, elapsed),
+    };
     let verdict = match observed {
         None => Verdict::NoData,
         Some(v) if t.op.holds(v, t.value) => Verdict::Pass,
@@ -53,10 +70,37 @@ pub fn evaluate(
 
 /// Evaluates all thresholds of a plan.
 pub fn evaluate_all(plan: &PlanSpec, rec: &Recorder, elapsed: Duration) -> Vec<ThresholdResult> {
+    evaluate_all_with(plan, rec, elapsed, None)
+}
+
+/// Evaluates all thresholds, host and process figures included.
+pub fn evaluate_all_with(
+    plan: &PlanSpec,
+    rec: &Recorder,
+    elapsed: Duration,
+    resources: Option<&resources::Resources>,
+) -> Vec<ThresholdResult> {
     plan.thresholds
         .iter()
-        .map(|t| evaluate(plan, t, rec, elapsed))
+        .map(|t| evaluate_with(plan, t, rec, elapsed, resources))
         .collect()
+}
+
+fn observe_resources(t: &Threshold, r: &resources::Resources) -> Option<f64> {
+    let stat = match t.metric {
+        MetricKind::HostCpu => r.host_cpu_ratio,
+        MetricKind::ProcessCpu => r.process(t.request.as_deref()?)?.cpu_cores,
+        MetricKind::ProcessRss => r.process(t.request.as_deref()?)?.rss_bytes,
+        _ => return None,
+    };
+    if stat.samples == 0 {
+        return None;
+    }
+    match t.agg {
+        Agg::Avg => Some(stat.avg),
+        Agg::Max => Some(stat.max),
+        _ => None,
+    }
 }
 
 fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) -> Option<f64> {
@@ -70,6 +114,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
     let secs = elapsed.as_secs_f64().max(1e-3);
     let requests: u64 = selected.iter().map(|&i| rec.requests[i].count()).sum();
     match t.metric {
+        MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss => None,
         MetricKind::Latency | MetricKind::Ttfb => {
             let mut h: Option<Histo> = None;
             for &i in &selected {

@@ -158,6 +158,33 @@ pub fn render(s: &Summary) -> String {
         "iterations {}  dropped {}  dispatch lag p99 {:.2}ms  (latency is measured from the intended send time)",
         t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
     );
+    if let Some(r) = s
+        .resources
+        .as_ref()
+        .filter(|r| r.host_cpu_ratio.samples > 0)
+    {
+        let mib = |b: f64| b / (1024.0 * 1024.0);
+        let _ = writeln!(
+            o,
+            "resources: host CPU avg {:.0}% max {:.0}%  loadpacer CPU avg {:.2} max {:.2} cores, RSS max {:.1} MiB",
+            r.host_cpu_ratio.avg * 100.0,
+            r.host_cpu_ratio.max * 100.0,
+            r.loadpacer_cpu_cores.avg,
+            r.loadpacer_cpu_cores.max,
+            mib(r.loadpacer_rss_bytes.max)
+        );
+        for p in &r.processes {
+            let _ = writeln!(
+                o,
+                "  {}: CPU avg {:.2} max {:.2} cores, RSS avg {:.1} max {:.1} MiB",
+                p.name,
+                p.cpu_cores.avg,
+                p.cpu_cores.max,
+                mib(p.rss_bytes.avg),
+                mib(p.rss_bytes.max)
+            );
+        }
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "\nthresholds");
         for th in &s.thresholds {

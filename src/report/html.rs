@@ -264,6 +264,27 @@ fn generator(h: &mut String, s: &Summary) {
          <div class=\"fig\">dispatch lag p99<b>{}</b></div><div class=\"fig\">dispatch lag max<b>{}</b></div></div>",
         esc(&v.status), v.dropped_ratio * 100.0, ms(v.dispatch_lag.p99_ms), ms(v.dispatch_lag.max_ms)
     );
+    if let Some(r) = s
+        .resources
+        .as_ref()
+        .filter(|r| r.host_cpu_ratio.samples > 0)
+    {
+        let mib = |b: f64| format!("{:.1} MiB", b / (1024.0 * 1024.0));
+        let _ = write!(
+            h,
+            "<div class=\"card scroll\"><table id=\"resources\"><tr><th>resource</th><th>avg</th><th>max</th></tr>\
+             <tr><td>host CPU</td><td>{:.0}%</td><td>{:.0}%</td></tr><tr><td>host memory used</td><td>{}</td><td>{}</td></tr>\
+             <tr><td>loadpacer CPU (cores)</td><td>{:.2}</td><td>{:.2}</td></tr><tr><td>loadpacer RSS</td><td>{}</td><td>{}</td></tr>",
+            r.host_cpu_ratio.avg * 100.0, r.host_cpu_ratio.max * 100.0,
+            mib(r.host_memory_used_bytes.avg), mib(r.host_memory_used_bytes.max),
+            r.loadpacer_cpu_cores.avg, r.loadpacer_cpu_cores.max,
+            mib(r.loadpacer_rss_bytes.avg), mib(r.loadpacer_rss_bytes.max)
+        );
+        for p in &r.processes {
+            let _ = write!(h, "<tr><td>{} CPU (cores)</td><td>{:.2}</td><td>{:.2}</td></tr><tr><td>{} RSS</td><td>{}</td><td>{}</td></tr>", esc(&p.name), p.cpu_cores.avg, p.cpu_cores.max, esc(&p.name), mib(p.rss_bytes.avg), mib(p.rss_bytes.max));
+        }
+        h.push_str("</table></div>");
+    }
     if s.result == Outcome::Invalid {
         h.push_str("<p class=\"fail\">The generator was the bottleneck: these figures describe loadpacer, not the target.</p>");
     }

@@ -3,6 +3,7 @@
 
 use crate::config::{LoadShape, PlanSpec};
 use crate::judge::analysis::{regression, Delta, Figures, Tolerance};
+use crate::judge::resources::Resources;
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
 use crate::run::{Ending, RunOutput};
@@ -127,6 +128,9 @@ pub struct Summary {
     /// Capacity figures, when the plan has a `capacity` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityReport>,
+    /// Host, loadpacer and watched-process figures over the run (avg/max of 1-s samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
     /// Latency drift over the run, when it had at least 10 one-second windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakReport>,
@@ -267,10 +271,16 @@ impl Summary {
 impl Summary {
     /// Judges a finished run and lays out its figures.
     pub fn build(out: &RunOutput, config_hash: &str) -> Summary {
+        Self::build_with(out, config_hash, None)
+    }
+
+    /// [`Summary::build`] with the host and process figures sampled during the run, which
+    /// also judges the `host.*` and `process.*` thresholds.
+    pub fn build_with(out: &RunOutput, config_hash: &str, resources: Option<Resources>) -> Summary {
         let plan = &out.plan;
         let total = &out.total;
         let secs = out.elapsed.as_secs_f64().max(1e-3);
-        let thresholds = judge::evaluate_all(plan, total, out.elapsed);
+        let thresholds = judge::evaluate_all_with(plan, total, out.elapsed, resources.as_ref());
         let validity = judge::validity(total);
         let capacity = plan
             .capacity
@@ -321,6 +331,7 @@ impl Summary {
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
             capacity,
+            resources,
             soak: soak_report(plan, out.series.points()),
             windows: out.series.points().to_vec(),
             regression: None,
