@@ -311,7 +311,8 @@ impl App {
     ) {
         let cpu = crate::judge::CpuWatch::new();
         let cpu_finding = cpu.finding();
-        let watch = crate::judge::resources::ResourceWatch::new(&cfg.host.processes);
+        let watch =
+            crate::judge::resources::ResourceWatch::new(&cfg.host.processes, &plan.monitors);
         let resources = watch.result();
         let mut observer = run::Both(
             run::Both(

@@ -457,7 +457,7 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
     }
     let cpu = CpuWatch::new();
     let cpu_finding = cpu.finding();
-    let watch = ResourceWatch::new(&cfg.host.processes);
+    let watch = ResourceWatch::new(&cfg.host.processes, &plan.monitors);
     let resources = watch.result();
     let progress = run::Both(
         console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet),

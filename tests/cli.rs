@@ -436,3 +436,46 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("process \"loadpacer\" is not watched; add it to host.processes"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_monitor_is_polled_during_the_run_and_judged() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("mon.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "targets:\n  t: {{ base_url: \"{u}\" }}\nplans:\n  p:\n    target: t\n    monitors:\n      page: {{ url: \"{u}/products?page=7\", jsonpath: \"$.page\", every: 200ms }}\n    load: {{ phases: [{{ duration: 2s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: monitor.page, expr: \"max < 10\" }}\n      - {{ metric: monitor.page, expr: \"avg > 100\" }}\n",
+            u = t.url()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run_cli(vec![
+        "run".into(),
+        plan.display().to_string(),
+        "-q".into(),
+        "--out".into(),
+        out_dir.display().to_string(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let m = &s["resources"]["monitors"][0];
+    assert_eq!(m["value"]["avg"], 7.0, "{m}");
+    assert!(m["value"]["samples"].as_u64().unwrap() >= 5, "{m}");
+    let verdicts: Vec<&str> = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, vec!["pass", "fail"]);
+}

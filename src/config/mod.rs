@@ -339,6 +339,27 @@ pub struct PlanSpec {
     pub secrets: Vec<String>,
     pub capacity: Option<CapacitySpec>,
     pub regression: Option<RegressionSpec>,
+    pub monitors: Vec<MonitorSpec>,
+}
+
+/// Where a monitor reads its number.
+#[derive(Debug, Clone)]
+pub enum MonitorSource {
+    /// GET the URL and take the first JSONPath match as a number.
+    Json { url: reqwest::Url, path: JsonPath },
+    /// Run an instant query on a Prometheus and take the first sample.
+    PromQl {
+        prometheus: reqwest::Url,
+        query: String,
+    },
+}
+
+/// A figure polled every `every` during the run (`monitor.NAME` in thresholds).
+#[derive(Debug, Clone)]
+pub struct MonitorSpec {
+    pub name: String,
+    pub source: MonitorSource,
+    pub every: Duration,
 }
 
 /// The daemon compares each run with the median of the last `window` passing runs of the

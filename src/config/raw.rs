@@ -110,6 +110,19 @@ pub struct RawPlan {
     pub grades: Option<BTreeMap<String, RawGrade>>,
     pub capacity: Option<RawCapacity>,
     pub regression: Option<RawRegression>,
+    #[serde(default)]
+    pub monitors: BTreeMap<String, RawMonitor>,
+}
+
+/// A figure polled during the run: a number from a JSON endpoint, or a PromQL instant query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub url: Option<S<String>>,
+    pub jsonpath: Option<S<String>>,
+    pub prometheus: Option<S<String>>,
+    pub promql: Option<S<String>>,
+    pub every: Option<S<String>>,
 }
 
 /// Daemon regression check against the median of the last passing runs.

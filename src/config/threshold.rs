@@ -33,6 +33,8 @@ pub enum MetricKind {
     ProcessCpu,
     /// Resident memory of a watched process in bytes (`process.NAME.rss`).
     ProcessRss,
+    /// A monitor's polled number (`monitor.NAME`).
+    Monitor,
 }
 
 /// How the samples are reduced to one number.
@@ -100,6 +102,9 @@ impl fmt::Display for Threshold {
 /// Parses `metric` into its kind and optional request filter.
 pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> {
     let text = text.trim();
+    if let Some(name) = text.strip_prefix("monitor.") {
+        return Ok((MetricKind::Monitor, Some(name.to_string())));
+    }
     if text == "host.cpu" {
         return Ok((MetricKind::HostCpu, None));
     }
@@ -180,7 +185,10 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
             matches!(agg, Agg::Rate | Agg::Count)
         }
         MetricKind::Dropped => matches!(agg, Agg::Rate | Agg::Count),
-        MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss => {
+        MetricKind::HostCpu
+        | MetricKind::ProcessCpu
+        | MetricKind::ProcessRss
+        | MetricKind::Monitor => {
             matches!(agg, Agg::Avg | Agg::Max)
         }
     };
@@ -204,7 +212,7 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         let v: f64 = rhs
             .parse()
             .map_err(|_| format!("limit {rhs:?} must be a number"))?;
-        if !v.is_finite() || v < 0.0 {
+        if !v.is_finite() || (v < 0.0 && kind != MetricKind::Monitor) {
             return Err(format!("limit {rhs:?} must be a finite number >= 0"));
         }
         v

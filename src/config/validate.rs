@@ -479,6 +479,11 @@ fn plan(
         .capacity
         .as_ref()
         .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
+    let monitors = p
+        .monitors
+        .iter()
+        .filter_map(|(n, m)| monitor(c, limits, n, m, &format!("{path}.monitors.{n}")))
+        .collect();
     let regression = p
         .regression
         .as_ref()
@@ -501,6 +506,7 @@ fn plan(
         secrets,
         capacity,
         regression,
+        monitors,
     })
 }
 
@@ -698,7 +704,16 @@ fn thresholds(
             }
         };
         let by_process = matches!(metric.0, MetricKind::ProcessCpu | MetricKind::ProcessRss);
-        if let Some(req) = metric.1.as_ref().filter(|_| !by_process) {
+        if metric.0 == MetricKind::Monitor {
+            let name = metric.1.clone().unwrap_or_default();
+            if !p.monitors.contains_key(&name) {
+                c.at(
+                    &t.metric.referenced,
+                    &format!("{tp}.metric"),
+                    format!("monitor {name:?} is not defined under this plan's monitors"),
+                );
+            }
+        } else if let Some(req) = metric.1.as_ref().filter(|_| !by_process) {
             if !requests.iter().any(|r| &r.name == req) {
                 c.at(
                     &t.metric.referenced,
@@ -739,6 +754,69 @@ fn thresholds(
         });
     }
     out
+}
+
+fn monitor(
+    c: &mut Collector,
+    limits: &Limits,
+    name: &str,
+    m: &super::raw::RawMonitor,
+    path: &str,
+) -> Option<MonitorSpec> {
+    if !valid_label(name) {
+        c.nowhere(
+            path,
+            format!("monitor name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]*"),
+        );
+    }
+    let every = m
+        .every
+        .as_ref()
+        .and_then(|e| duration(c, e, &format!("{path}.every"), Duration::from_millis(100)))
+        .unwrap_or(Duration::from_secs(5));
+    let source = match (&m.url, &m.jsonpath, &m.prometheus, &m.promql) {
+        (Some(url), Some(jp), None, None) => {
+            let url = check_url(c, limits, url, &format!("{path}.url"));
+            let parsed = match JsonPath::parse(&jp.value) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    c.at(
+                        &jp.referenced,
+                        &format!("{path}.jsonpath"),
+                        format!("{:?} is not a valid JSONPath (RFC 9535)", jp.value),
+                    );
+                    None
+                }
+            };
+            MonitorSource::Json {
+                url: url?,
+                path: parsed?,
+            }
+        }
+        (None, None, Some(prom), Some(q)) => {
+            let prometheus = check_url(c, limits, prom, &format!("{path}.prometheus"));
+            if q.value.trim().is_empty() {
+                c.at(
+                    &q.referenced,
+                    &format!("{path}.promql"),
+                    "the query is empty",
+                );
+            }
+            MonitorSource::PromQl {
+                prometheus: prometheus?,
+                query: q.value.trim().to_string(),
+            }
+        }
+        _ => {
+            c.nowhere(path, "set either `url` and `jsonpath` (a JSON endpoint) or `prometheus` and `promql` (an instant query)");
+            return None;
+        }
+    };
+    Some(MonitorSpec {
+        name: name.to_string(),
+        source,
+        every,
+    })
 }
 
 fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {

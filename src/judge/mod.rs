@@ -49,9 +49,13 @@ fn evaluate_with(
     resources: Option<&resources::Resources>,
 ) -> ThresholdResult {
     let observed = match (t.metric, resources) {
-        (MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss, Some(r)) => {
-            observe_resources(t, r)
-        }
+        (
+            MetricKind::HostCpu
+            | MetricKind::ProcessCpu
+            | MetricKind::ProcessRss
+            | MetricKind::Monitor,
+            Some(r),
+        ) => observe_resources(t, r),
         _ => observe(plan, t, rec, elapsed),
     };
     let verdict = match observed {
@@ -91,6 +95,12 @@ fn observe_resources(t: &Threshold, r: &resources::Resources) -> Option<f64> {
         MetricKind::HostCpu => r.host_cpu_ratio,
         MetricKind::ProcessCpu => r.process(t.request.as_deref()?)?.cpu_cores,
         MetricKind::ProcessRss => r.process(t.request.as_deref()?)?.rss_bytes,
+        MetricKind::Monitor => {
+            r.monitors
+                .iter()
+                .find(|m| Some(&m.name) == t.request.as_ref())?
+                .value
+        }
         _ => return None,
     };
     if stat.samples == 0 {
@@ -114,7 +124,10 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
     let secs = elapsed.as_secs_f64().max(1e-3);
     let requests: u64 = selected.iter().map(|&i| rec.requests[i].count()).sum();
     match t.metric {
-        MetricKind::HostCpu | MetricKind::ProcessCpu | MetricKind::ProcessRss => None,
+        MetricKind::HostCpu
+        | MetricKind::ProcessCpu
+        | MetricKind::ProcessRss
+        | MetricKind::Monitor => None,
         MetricKind::Latency | MetricKind::Ttfb => {
             let mut h: Option<Histo> = None;
             for &i in &selected {

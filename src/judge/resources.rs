@@ -1,6 +1,7 @@
 //! Host and process figures over a run: loadpacer itself, the host, and the processes
 //! watched by name (`host.processes`), sampled once a second and summarised as avg/max.
 
+use crate::config::{MonitorSource, MonitorSpec};
 use crate::host::{HostSampler, ProcessSampler};
 use crate::run::{Control, Observer, WindowView};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,17 @@ pub struct Resources {
     pub loadpacer_cpu_cores: Stat,
     pub loadpacer_rss_bytes: Stat,
     pub processes: Vec<ProcessFigures>,
+    #[serde(default)]
+    pub monitors: Vec<MonitorFigures>,
+}
+
+/// One monitor over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorFigures {
+    pub name: String,
+    pub value: Stat,
+    /// Polls that failed (unreachable, not JSON, no number at the path, empty result).
+    pub errors: u64,
 }
 
 impl Resources {
@@ -51,16 +63,19 @@ impl Resources {
     }
 }
 
-/// Samples once a second during a run; read the result after it with [`ResourceWatch::result`].
+/// Samples once a second during a run, and polls the plan's monitors on their own
+/// schedule; read the result after the run with [`ResourceWatch::result`].
 pub struct ResourceWatch {
     host: HostSampler,
     me: ProcessSampler,
     result: Arc<Mutex<Resources>>,
+    /// Stops the monitor polling tasks when the watch is dropped (the run has ended).
+    _monitors: tokio_util::sync::DropGuard,
 }
 
 impl ResourceWatch {
-    /// Watches the host, loadpacer, and these process names.
-    pub fn new(processes: &[String]) -> Self {
+    /// Watches the host, loadpacer, these process names and these monitors.
+    pub fn new(processes: &[String], monitors: &[MonitorSpec]) -> Self {
         let mut host = HostSampler::new(processes.to_vec());
         let mut me = ProcessSampler::this_process();
         let _ = (host.sample(), me.sample()); // prime: first CPU readings are always 0
@@ -72,18 +87,80 @@ impl ResourceWatch {
                     ..Default::default()
                 })
                 .collect(),
+            monitors: monitors
+                .iter()
+                .map(|m| MonitorFigures {
+                    name: m.name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         };
+        let result = Arc::new(Mutex::new(result));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .ok();
+        for (i, m) in monitors.iter().enumerate() {
+            let (m, result, stop, client) =
+                (m.clone(), result.clone(), stop.clone(), client.clone());
+            tokio::spawn(async move {
+                let Some(client) = client else { return };
+                let mut every = tokio::time::interval(m.every);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = every.tick() => {}
+                    }
+                    let value = poll(&client, &m.source).await;
+                    let mut r = result.lock().unwrap_or_else(|p| p.into_inner());
+                    match value {
+                        Some(v) => r.monitors[i].value.add(v),
+                        None => r.monitors[i].errors += 1,
+                    }
+                }
+            });
+        }
         Self {
             host,
             me,
-            result: Arc::new(Mutex::new(result)),
+            result,
+            _monitors: stop.drop_guard(),
         }
     }
 
     /// A handle to the figures, complete once the run has ended.
     pub fn result(&self) -> Arc<Mutex<Resources>> {
         self.result.clone()
+    }
+}
+
+/// Reads a monitor's number once; `None` when the source failed or had no number.
+async fn poll(client: &reqwest::Client, source: &MonitorSource) -> Option<f64> {
+    let number = |v: &serde_json::Value| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let fetch = |req: reqwest::RequestBuilder| async move {
+        let bytes = req.send().await.ok()?.bytes().await.ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+    };
+    match source {
+        MonitorSource::Json { url, path } => {
+            let body = fetch(client.get(url.clone())).await?;
+            path.query(&body).first().and_then(number)
+        }
+        MonitorSource::PromQl { prometheus, query } => {
+            let url = prometheus.join("api/v1/query").ok()?;
+            let body = fetch(client.get(url).query(&[("query", query)])).await?;
+            let result = &body["data"]["result"];
+            // A scalar answers [time, "value"]; a vector answers [{metric, value: [time, "value"]}].
+            result[1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| number(&result[0]["value"][1]))
+        }
     }
 }
 
