@@ -241,12 +241,12 @@ async fn run_with_metrics_listen_exposes_live_and_final_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baseline_flags_a_slowed_target_and_not_an_unchanged_one() {
     let fast = support::demo_target(DemoOptions {
-        latency: Duration::from_millis(20),
+        latency: Duration::from_millis(100),
         ..Default::default()
     })
     .await;
     let slow = support::demo_target(DemoOptions {
-        latency: Duration::from_millis(60),
+        latency: Duration::from_millis(300),
         ..Default::default()
     })
     .await;
