@@ -383,7 +383,7 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
     std::fs::write(
         &plan,
         format!(
-            "host: {{ processes: [loadpacer] }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1GiB\" }}\n      - {{ metric: host.cpu, expr: \"max <= 1\" }}\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1KB\" }}\n",
+            "host: {{ processes: [loadpacer] }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 6s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1GiB\" }}\n      - {{ metric: host.cpu, expr: \"max <= 1\" }}\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1KB\" }}\n",
             t.url()
         ),
     )
@@ -422,6 +422,10 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
         .as_f64()
         .unwrap();
     assert!(rss > 1e6, "the watched loadpacer process has an RSS: {rss}");
+    assert!(
+        s["resources"]["processes"][0]["rss_growth_bytes_per_hour"].is_number(),
+        "a growth slope over 6 samples"
+    );
 
     let bad = dir.path().join("bad.yaml");
     std::fs::write(

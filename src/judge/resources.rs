@@ -33,6 +33,24 @@ pub struct ProcessFigures {
     pub name: String,
     pub cpu_cores: Stat,
     pub rss_bytes: Stat,
+    /// Robust (Theil–Sen) RSS slope over the run, in bytes per hour: a leak shows here.
+    #[serde(default)]
+    pub rss_growth_bytes_per_hour: Option<f64>,
+    /// (seconds since start, RSS) samples, halved whenever full so memory stays bounded.
+    #[serde(skip)]
+    series: Vec<(f64, f64)>,
+}
+
+/// Samples of RSS kept per process for the growth slope.
+const RSS_POINTS: usize = 240;
+
+impl ProcessFigures {
+    fn push(&mut self, t_s: f64, rss: f64) {
+        if self.series.len() >= RSS_POINTS {
+            self.series = self.series.iter().step_by(2).copied().collect();
+        }
+        self.series.push((t_s, rss));
+    }
 }
 
 /// Everything sampled during a run.
@@ -57,6 +75,18 @@ pub struct MonitorFigures {
 }
 
 impl Resources {
+    /// Computes the RSS growth slopes from the kept samples (call once, after the run).
+    pub fn finish(&mut self) {
+        for p in &mut self.processes {
+            let hours: Vec<(f64, f64)> = p.series.iter().map(|(t, y)| (t / 3600.0, *y)).collect();
+            p.rss_growth_bytes_per_hour = if hours.len() >= 5 {
+                crate::judge::analysis::theil_sen(&hours)
+            } else {
+                None
+            };
+        }
+    }
+
     /// The figures of a watched process.
     pub fn process(&self, name: &str) -> Option<&ProcessFigures> {
         self.processes.iter().find(|p| p.name == name)
@@ -174,6 +204,7 @@ impl Observer for ResourceWatch {
                 if let Some(p) = r.processes.iter_mut().find(|p| p.name == name) {
                     p.cpu_cores.add(cpu);
                     p.rss_bytes.add(rss as f64);
+                    p.push(_v.elapsed.as_secs_f64(), rss as f64);
                 }
             }
         }
@@ -182,5 +213,39 @@ impl Observer for ResourceWatch {
             r.loadpacer_rss_bytes.add(s.rss_bytes as f64);
         }
         Control::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn d4_rss_series_stays_bounded_and_a_leak_shows_as_growth() {
+        let mut p = ProcessFigures {
+            name: "db".into(),
+            ..Default::default()
+        };
+        // 8 h of one sample a second, growing 100 MB an hour.
+        for s in 0..8 * 3600 {
+            p.push(s as f64, 1e9 + s as f64 * 1e8 / 3600.0);
+        }
+        assert!(p.series.len() <= RSS_POINTS);
+        let mut r = Resources {
+            processes: vec![p],
+            ..Default::default()
+        };
+        r.finish();
+        let g = r.processes[0].rss_growth_bytes_per_hour.unwrap();
+        assert!((g - 1e8).abs() < 1e5, "{g}");
+    }
+
+    #[test]
+    fn stat_keeps_average_and_maximum() {
+        let mut s = Stat::default();
+        for v in [2.0, 4.0, 9.0, 1.0] {
+            s.add(v);
+        }
+        assert_eq!((s.avg, s.max, s.samples), (4.0, 9.0, 4));
     }
 }

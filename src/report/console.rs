@@ -174,9 +174,13 @@ pub fn render(s: &Summary) -> String {
             mib(r.loadpacer_rss_bytes.max)
         );
         for p in &r.processes {
+            let growth = p
+                .rss_growth_bytes_per_hour
+                .map(|g| format!(", RSS growth {:+.1} MiB/h", mib(g)))
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
-                "  {}: CPU avg {:.2} max {:.2} cores, RSS avg {:.1} max {:.1} MiB",
+                "  {}: CPU avg {:.2} max {:.2} cores, RSS avg {:.1} max {:.1} MiB{growth}",
                 p.name,
                 p.cpu_cores.avg,
                 p.cpu_cores.max,

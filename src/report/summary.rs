@@ -276,7 +276,14 @@ impl Summary {
 
     /// [`Summary::build`] with the host and process figures sampled during the run, which
     /// also judges the `host.*` and `process.*` thresholds.
-    pub fn build_with(out: &RunOutput, config_hash: &str, resources: Option<Resources>) -> Summary {
+    pub fn build_with(
+        out: &RunOutput,
+        config_hash: &str,
+        mut resources: Option<Resources>,
+    ) -> Summary {
+        if let Some(r) = resources.as_mut() {
+            r.finish();
+        }
         let plan = &out.plan;
         let total = &out.total;
         let secs = out.elapsed.as_secs_f64().max(1e-3);
