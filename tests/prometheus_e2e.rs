@@ -163,6 +163,64 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     let up = api(&prom, "query", "up{job=\"loadpacer\"}").await;
     assert_eq!(up["data"]["result"][0]["value"][1], "1");
 
+    // A PromQL monitor reads this Prometheus during the healthy plan's runs (after a reload).
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_monitor = text.replacen(
+        "  healthy:\n    target: demo\n",
+        &format!("  healthy:\n    target: demo\n    monitors: {{ scraped: {{ prometheus: \"http://{prom}\", promql: \"sum(up{{job=\\\"loadpacer\\\"}})\", every: 300ms }} }}\n"),
+        1,
+    );
+    assert_ne!(with_monitor, text);
+    std::fs::write(&config, with_monitor).unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{addr}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "no run with the PromQL monitor");
+        let runs: serde_json::Value = serde_json::from_str(
+            &client
+                .get(format!("http://{addr}/api/v1/runs?plan=healthy&limit=3"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let mut found = false;
+        for run in runs["runs"].as_array().into_iter().flatten() {
+            let one: serde_json::Value = serde_json::from_str(
+                &client
+                    .get(format!(
+                        "http://{addr}/api/v1/runs/{}",
+                        run["id"].as_str().unwrap()
+                    ))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+            let m = &one["summary"]["resources"]["monitors"][0];
+            if m["value"]["samples"].as_u64().unwrap_or(0) > 0 {
+                assert_eq!(m["value"]["avg"], 1.0, "up of the one scraped agent: {m}");
+                found = true;
+            }
+        }
+        if found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     // Every panel of every dashboard returns data (variables substituted as "all").
     let queries = support::dashboard_queries();
     let deadline = Instant::now() + Duration::from_secs(45);
