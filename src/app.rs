@@ -368,7 +368,14 @@ impl App {
     /// Compares a run with the median of the plan's last passing runs of the same config.
     fn compare_with_history(&self, plan: &PlanSpec, hash: &str, summary: &mut Summary) {
         let Some(spec) = &plan.regression else { return };
-        let history = match self.store.recent_passing(&plan.name, hash, spec.window) {
+        let found = match &spec.baseline_run {
+            Some(id) => self
+                .store
+                .get(id)
+                .map(|r| r.and_then(|r| r.summary).into_iter().collect::<Vec<_>>()),
+            None => self.store.recent_passing(&plan.name, hash, spec.window),
+        };
+        let history = match found {
             Ok(h) => h,
             Err(e) => {
                 warn!(plan = %plan.name, error = %e, "cannot read the baseline runs");
@@ -387,7 +394,10 @@ impl App {
             ..Default::default()
         };
         summary.compare_with_tolerance(
-            &format!("median of the last {} passing runs", figures.len()),
+            &match &spec.baseline_run {
+                Some(id) => format!("pinned run {id}"),
+                None => format!("median of the last {} passing runs", figures.len()),
+            },
             &figures,
             tolerance,
         );

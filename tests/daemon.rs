@@ -542,3 +542,50 @@ async fn a_slowing_target_is_flagged_against_its_earlier_passing_runs() {
         "{run}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_baseline_run_is_compared_with() {
+    let t = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(5),
+        latency_growth_per_s: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pin.yaml");
+    let plan = |extra: &str| {
+        format!("store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\", timeout: 10s }}\nplans:\n  p:\n    target: demo\n{extra}    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n", t.url())
+    };
+    std::fs::write(&path, plan("")).unwrap();
+    let d = start(&path);
+    let finished = |id: String| {
+        let base = d.base.clone();
+        async move {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let (_, r) = get(&format!("{base}/api/v1/runs/{id}")).await;
+                if r.contains("\"summary\"") {
+                    return serde_json::from_str::<serde_json::Value>(&r).unwrap();
+                }
+            }
+            panic!("run {id} did not finish");
+        }
+    };
+    let (_, body) = post(&format!("{}/api/v1/plans/p/trigger", d.base), None).await;
+    let first = body["id"].as_str().unwrap().to_string();
+    finished(first.clone()).await;
+    std::fs::write(
+        &path,
+        plan(&format!(
+            "    regression: {{ baseline_run: \"{first}\" }}\n"
+        )),
+    )
+    .unwrap();
+    assert_eq!(post(&format!("{}/-/reload", d.base), None).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, body) = post(&format!("{}/api/v1/plans/p/trigger", d.base), None).await;
+    let second = finished(body["id"].as_str().unwrap().to_string()).await;
+    let reg = &second["summary"]["regression"];
+    assert_eq!(reg["baseline"], format!("pinned run {first}"));
+    assert_eq!(reg["regressed"], true, "{reg}");
+}

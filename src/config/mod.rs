@@ -367,6 +367,8 @@ pub struct MonitorSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegressionSpec {
     pub window: u32,
+    /// A pinned run id to compare with instead of the recent passing runs.
+    pub baseline_run: Option<String>,
     /// Relative latency growth allowed.
     pub latency: f64,
     /// Absolute error-rate growth allowed.

@@ -130,6 +130,7 @@ pub struct RawMonitor {
 #[serde(deny_unknown_fields)]
 pub struct RawRegression {
     pub window: Option<S<u32>>,
+    pub baseline_run: Option<S<String>>,
     pub tolerance: Option<RawTolerance>,
 }
 

@@ -851,6 +851,20 @@ fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> R
             );
         }
     }
+    let baseline_run = r.baseline_run.as_ref().and_then(|b| {
+        let ok = b.value.len() == 36
+            && b.value
+                .chars()
+                .all(|ch| ch.is_ascii_hexdigit() || ch == '-');
+        if !ok {
+            c.at(
+                &b.referenced,
+                &format!("{path}.baseline_run"),
+                format!("{:?} must be a run id (a UUID from /api/v1/runs)", b.value),
+            );
+        }
+        ok.then(|| b.value.clone())
+    });
     let mut ratio = |v: Option<&S<f64>>, name: &str, default: f64| match v {
         Some(s) if s.value.is_finite() && (0.0..=10.0).contains(&s.value) => s.value,
         Some(s) => {
@@ -865,6 +879,7 @@ fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> R
     };
     let t = r.tolerance.as_ref();
     RegressionSpec {
+        baseline_run,
         window: r
             .window
             .as_ref()

@@ -89,6 +89,12 @@ pub struct HostSample {
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
     pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    /// (mount point, used bytes, total bytes) of each disk.
+    pub disks: Vec<(String, u64, u64)>,
+    /// Open file descriptors of loadpacer itself (Linux), to catch descriptor leaks.
+    pub own_open_fds: Option<u64>,
     /// (interface, bytes received, bytes sent) since boot.
     pub networks: Vec<(String, u64, u64)>,
     /// (name, CPU in cores, RSS) of each watched process name (summed over its processes).
@@ -100,6 +106,7 @@ pub struct HostSample {
 pub struct HostSampler {
     sys: System,
     networks: sysinfo::Networks,
+    disks: sysinfo::Disks,
     watched: Vec<String>,
     primed: bool,
 }
@@ -110,6 +117,7 @@ impl HostSampler {
         Self {
             sys: System::new(),
             networks: sysinfo::Networks::new_with_refreshed_list(),
+            disks: sysinfo::Disks::new_with_refreshed_list(),
             watched,
             primed: false,
         }
@@ -120,6 +128,7 @@ impl HostSampler {
         self.sys.refresh_cpu_usage();
         self.sys.refresh_memory();
         self.networks.refresh(true);
+        self.disks.refresh(true);
         if !self.watched.is_empty() {
             self.sys.refresh_processes_specifics(
                 ProcessesToUpdate::All,
@@ -145,6 +154,22 @@ impl HostSampler {
             memory_used_bytes: self.sys.used_memory(),
             memory_total_bytes: self.sys.total_memory(),
             load1: System::load_average().one,
+            load5: System::load_average().five,
+            load15: System::load_average().fifteen,
+            disks: self
+                .disks
+                .iter()
+                .map(|d| {
+                    (
+                        d.mount_point().display().to_string(),
+                        d.total_space().saturating_sub(d.available_space()),
+                        d.total_space(),
+                    )
+                })
+                .collect(),
+            own_open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
             networks: self
                 .networks
                 .iter()

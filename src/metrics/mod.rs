@@ -638,10 +638,15 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         "host_memory_used_bytes",
         "host_memory_total_bytes",
         "host_load1",
+        "host_load5",
+        "host_load15",
     ]
     .into_iter()
     .map(|n| Family::new(n, GAUGE))
     .collect();
+    let mut disk_used = Family::new("host_disk_used_bytes", GAUGE);
+    let mut disk_total = Family::new("host_disk_total_bytes", GAUGE);
+    let mut fds = Family::new("process_open_fds", GAUGE);
     let mut rx = Family::new("host_network_receive_bytes_total", COUNTER);
     let mut tx = Family::new("host_network_transmit_bytes_total", COUNTER);
     if let Some(h) = &s.host {
@@ -650,8 +655,17 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
             h.memory_used_bytes as f64,
             h.memory_total_bytes as f64,
             h.load1,
+            h.load5,
+            h.load15,
         ]) {
             f.value(&[], v);
+        }
+        for (mount, used, total) in &h.disks {
+            disk_used.value(&[("mount", mount)], *used as f64);
+            disk_total.value(&[("mount", mount)], *total as f64);
+        }
+        if let Some(n) = h.own_open_fds {
+            fds.value(&[("process", "self")], n as f64);
         }
         for (iface, r, t) in &h.networks {
             rx.value(&[("interface", iface)], *r as f64);
@@ -672,6 +686,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     all.extend(capacity);
     all.push(drift);
     all.extend(host);
+    all.extend([disk_used, disk_total, fds]);
     all.push(regressed);
     all.push(regression_delta);
     all.extend([

@@ -128,6 +128,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("host_memory_used_bytes", "Memory in use on the host."),
     ("host_memory_total_bytes", "Memory of the host."),
     ("host_load1", "One-minute load average of the host."),
+    ("host_load5", "Five-minute load average of the host."),
+    ("host_load15", "Fifteen-minute load average of the host."),
+    ("host_disk_used_bytes", "Used space per mounted disk of the host."),
+    ("host_disk_total_bytes", "Size of each mounted disk of the host."),
+    ("process_open_fds", "Open file descriptors of loadpacer (process=\"self\"); a steady climb is a leak."),
     (
         "host_network_receive_bytes_total",
         "Bytes received by the host, per interface.",
