@@ -463,33 +463,17 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
         console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet),
         run::Both(cpu, watch),
     );
-    let output = match ctx.metrics {
-        Some(m) => {
-            let mut observer = run::Both(
-                run::Both(progress, BreakpointWatch::new(&plan)),
-                m.publisher(&plan.name),
-            );
-            run::execute(
-                plan.clone(),
-                &cfg.limits,
-                ctx.opts,
-                &mut observer,
-                ctx.interrupt.clone(),
-            )
-            .await?
-        }
-        None => {
-            let mut observer = run::Both(progress, BreakpointWatch::new(&plan));
-            run::execute(
-                plan.clone(),
-                &cfg.limits,
-                ctx.opts,
-                &mut observer,
-                ctx.interrupt.clone(),
-            )
-            .await?
-        }
-    };
+    let publisher = ctx.metrics.map(|m| m.publisher(&plan.name));
+    let mut observer = run::Both(run::Both(progress, BreakpointWatch::new(&plan)), publisher);
+    let output = run::execute(
+        plan.clone(),
+        &cfg.limits,
+        ctx.opts,
+        &mut observer,
+        ctx.interrupt.clone(),
+    )
+    .await?;
+    drop(observer);
     let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut summary = Summary::build_with(&output, &cfg.hash, Some(sampled));
     summary.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());

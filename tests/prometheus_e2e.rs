@@ -5,7 +5,6 @@
 mod support;
 
 use loadpacer::demo::DemoOptions;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,32 +15,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn serve(config: &std::path::Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    (Killed(child), addr)
 }
 
 fn prometheus(dir: &std::path::Path, target: &str) -> (Killed, String) {
@@ -110,7 +83,8 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         ),
     )
     .unwrap();
-    let (_daemon, addr) = serve(&config);
+    let daemon = support::serve(&config, &[]);
+    let addr = daemon.addr.clone();
     let (_prom, prom) = prometheus(dir.path(), &addr);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut alerts = serde_json::Value::Null;

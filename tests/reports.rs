@@ -196,7 +196,6 @@ async fn run_writes_a_valid_summary_junit_and_an_html_report_without_injection()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_serves_run_pages_json_and_junit() {
-    use std::io::{BufRead, BufReader};
     let t = support::demo_target(DemoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("d.yaml");
@@ -205,31 +204,8 @@ async fn daemon_serves_run_pages_json_and_junit() {
         format!("store: {{ path: runs.db }}\n{}", plan_yaml(&t.url())),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args([
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-    );
+    let d = support::serve(&cfg, &[]);
+    let base = d.base.clone();
     let client = reqwest::Client::new();
     let r = client
         .post(format!("{base}/api/v1/plans/shop/trigger"))
@@ -299,6 +275,5 @@ async fn daemon_serves_run_pages_json_and_junit() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(d);
 }

@@ -84,6 +84,14 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
     }
 }
 
+/// An optional observer (e.g. metrics only when a listener was asked for).
+impl<T: Observer> Observer for Option<T> {
+    fn on_window(&mut self, view: &WindowView<'_>) -> Control {
+        self.as_mut()
+            .map_or(Control::Continue, |o| o.on_window(view))
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ending {

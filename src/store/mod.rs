@@ -59,6 +59,20 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// A row's first seven columns (id … finished_at) as a record without its summary.
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get(0)?,
+        plan: r.get(1)?,
+        trigger: r.get(2)?,
+        status: r.get(3)?,
+        config_hash: r.get(4)?,
+        started_at: r.get(5)?,
+        finished_at: r.get(6)?,
+        summary: None,
+    })
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -185,18 +199,7 @@ impl Store {
                  WHERE (?1 IS NULL OR plan = ?1) AND (?2 IS NULL OR status = ?2)
                  ORDER BY started_at DESC, id DESC LIMIT ?3 OFFSET ?4",
             )?;
-            let rows = st.query_map(params![plan, status, limit, offset], |r| {
-                Ok(RunRecord {
-                    id: r.get(0)?,
-                    plan: r.get(1)?,
-                    trigger: r.get(2)?,
-                    status: r.get(3)?,
-                    config_hash: r.get(4)?,
-                    started_at: r.get(5)?,
-                    finished_at: r.get(6)?,
-                    summary: None,
-                })
-            })?;
+            let rows = st.query_map(params![plan, status, limit, offset], record)?;
             rows.collect()
         })
     }
@@ -206,16 +209,7 @@ impl Store {
         self.exec(|c| {
             c.query_row("SELECT id, plan, trigger, status, config_hash, started_at, finished_at, summary FROM runs WHERE id = ?1", params![id], |r| {
                 let summary: Option<String> = r.get(7)?;
-                Ok(RunRecord {
-                    id: r.get(0)?,
-                    plan: r.get(1)?,
-                    trigger: r.get(2)?,
-                    status: r.get(3)?,
-                    config_hash: r.get(4)?,
-                    started_at: r.get(5)?,
-                    finished_at: r.get(6)?,
-                    summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-                })
+                Ok(RunRecord { summary: summary.and_then(|s| serde_json::from_str(&s).ok()), ..record(r)? })
             })
             .optional()
         })
