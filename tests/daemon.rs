@@ -550,3 +550,38 @@ async fn a_pinned_baseline_run_is_compared_with() {
     assert_eq!(reg["baseline"], format!("pinned run {first}"));
     assert_eq!(reg["regressed"], true, "{reg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2_second_signal_during_the_drain_exits_at_once() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e2.yaml");
+    let yaml = format!("store: {{ path: runs.db }}\ntargets:\n  demo: {{ base_url: \"{}\", timeout: 60s }}\nplans:\n  slow:\n    target: demo\n    load: {{ phases: [{{ duration: 30s, rate: 5 }}], graceful_stop: 60s }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: \"/?delay_ms=30000\" }} }}] }}]\n", t.url());
+    std::fs::write(&path, yaml).unwrap();
+    let mut d = start(&path);
+    assert_eq!(
+        post(&format!("{}/api/v1/plans/slow/trigger", d.base), None)
+            .await
+            .0,
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pid = d.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = Instant::now();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = tokio::task::spawn_blocking(move || d.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        second.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        second.elapsed()
+    );
+    // The store stays consistent: it opens, and the unfinished run is recovered as aborted.
+    let (store, report) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
+    assert_eq!(report.orphans_aborted, 1);
+    assert_eq!(store.list(None, None, 10, 0).unwrap()[0].status, "aborted");
+}
