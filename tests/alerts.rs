@@ -2,37 +2,24 @@
 //! case in `promtool test rules`, every alert links a runbook section, and every metric the
 //! rules use is one loadpacer exports.
 
+mod support;
+
 use loadpacer::metrics::names::{FAMILIES, PREFIX};
 use std::path::Path;
-use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn promtool(args: &[&str]) -> std::process::Output {
-    Command::new("promtool")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("promtool is installed by scripts/test.sh")
-}
-
 #[test]
 fn rules_pass_promtool_check_and_unit_tests() {
-    let out = promtool(&["check", "rules", "alerts/loadpacer.rules.yml"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    support::tool_ok(
+        "promtool",
+        &["check", "rules", "alerts/loadpacer.rules.yml"],
     );
-    let out = promtool(&["test", "rules", "alerts/tests/loadpacer.test.yml"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    support::tool_ok(
+        "promtool",
+        &["test", "rules", "alerts/tests/loadpacer.test.yml"],
     );
 }
 

@@ -4,7 +4,6 @@
 mod support;
 
 use loadpacer::demo::DemoOptions;
-use std::process::Command;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,41 +14,17 @@ async fn breakpoint_run_finds_the_known_capacity_and_stops() {
         ..Default::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("bp.yaml");
-    std::fs::write(
-        &plan,
-        format!(
+    let yaml = format!(
             "targets:\n  t: {{ base_url: \"{}\", timeout: 5s }}\nplans:\n  bp:\n    target: t\n    load: {{ preset: breakpoint, rate: 400, duration: 20s, max_in_flight: 2000 }}\n    capacity: {{ expected_peak_rps: 150, monthly_growth: 0.05, sustain: 2, slo: {{ p95: 200ms, error_rate: 0.01 }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n",
             t.url()
-        ),
-    )
-    .unwrap();
-    let out_dir = dir.path().join("out");
-    let args: Vec<String> = vec![
-        "run".into(),
-        plan.display().to_string(),
-        "-q".into(),
-        "--out".into(),
-        out_dir.display().to_string(),
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+        );
+    let (out, s, _dir) = support::run_to_summary(&yaml, &[]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
     let cap = &s["capacity"];
     let found = cap["capacity_rps"].as_f64().unwrap();
     assert!(

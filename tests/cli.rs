@@ -378,25 +378,11 @@ async fn d1_generator_confined_to_one_core_is_flagged_and_a_light_run_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_and_watched_process_figures_are_summarised_and_judged() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("res.yaml");
-    std::fs::write(
-        &plan,
-        format!(
+    let yaml = format!(
             "host: {{ processes: [loadpacer] }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 6s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1GiB\" }}\n      - {{ metric: host.cpu, expr: \"max <= 1\" }}\n      - {{ metric: process.loadpacer.rss, expr: \"max < 1KB\" }}\n",
             t.url()
-        ),
-    )
-    .unwrap();
-    let out_dir = dir.path().join("out");
-    let out = run_cli(vec![
-        "run".into(),
-        plan.display().to_string(),
-        "-q".into(),
-        "--out".into(),
-        out_dir.display().to_string(),
-    ])
-    .await;
+        );
+    let (out, s, dir) = support::run_to_summary(&yaml, &[]).await;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -408,9 +394,6 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
         stdout.contains("resources: host CPU") && stdout.contains("  loadpacer: CPU"),
         "{stdout}"
     );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
     let verdicts: Vec<&str> = s["thresholds"]
         .as_array()
         .unwrap()
@@ -430,7 +413,7 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
     let bad = dir.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        std::fs::read_to_string(&plan)
+        std::fs::read_to_string(dir.path().join("plan.yaml"))
             .unwrap()
             .replace("processes: [loadpacer]", "processes: [postgres]"),
     )
@@ -444,34 +427,17 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_monitor_is_polled_during_the_run_and_judged() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("mon.yaml");
-    std::fs::write(
-        &plan,
-        format!(
+    let yaml = format!(
             "targets:\n  t: {{ base_url: \"{u}\" }}\nplans:\n  p:\n    target: t\n    monitors:\n      page: {{ url: \"{u}/products?page=7\", jsonpath: \"$.page\", every: 200ms }}\n    load: {{ phases: [{{ duration: 2s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n    thresholds:\n      - {{ metric: monitor.page, expr: \"max < 10\" }}\n      - {{ metric: monitor.page, expr: \"avg > 100\" }}\n",
             u = t.url()
-        ),
-    )
-    .unwrap();
-    let out_dir = dir.path().join("out");
-    let out = run_cli(vec![
-        "run".into(),
-        plan.display().to_string(),
-        "-q".into(),
-        "--out".into(),
-        out_dir.display().to_string(),
-    ])
-    .await;
+        );
+    let (out, s, _dir) = support::run_to_summary(&yaml, &[]).await;
     assert_eq!(
         out.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
     let m = &s["resources"]["monitors"][0];
     assert_eq!(m["value"]["avg"], 7.0, "{m}");
     assert!(m["value"]["samples"].as_u64().unwrap() >= 5, "{m}");

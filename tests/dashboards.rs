@@ -97,16 +97,7 @@ fn every_query_parses_and_uses_exported_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dash.rules.yml");
     std::fs::write(&path, rules).unwrap();
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules", path.to_str().unwrap()])
-        .output()
-        .expect("promtool is installed by scripts/test.sh");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::tool_ok("promtool", &["check", "rules", path.to_str().unwrap()]);
 }
 
 #[test]

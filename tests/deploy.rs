@@ -3,6 +3,8 @@
 //! Kubernetes manifests with kubernetes-validate --strict, the PrometheusRule regenerated
 //! from alerts/ (never a drifting copy), and every embedded loadpacer config validates.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -10,23 +12,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn ok(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is installed by scripts/test.sh: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn compose_stack_dockerfile_and_monitoring_configs_validate() {
-    ok(
+    support::tool_ok(
         "check-jsonschema",
         &[
             "--builtin-schema",
@@ -34,12 +22,12 @@ fn compose_stack_dockerfile_and_monitoring_configs_validate() {
             "docker-compose.yml",
         ],
     );
-    ok("hadolint", &["Dockerfile"]);
-    ok(
+    support::tool_ok("hadolint", &["Dockerfile"]);
+    support::tool_ok(
         "amtool",
         &["check-config", "deploy/compose/alertmanager.yml"],
     );
-    ok(
+    support::tool_ok(
         "promtool",
         &[
             "check",
@@ -77,7 +65,7 @@ fn kubernetes_manifests_validate_and_the_rule_copy_is_generated() {
         "service",
         "distributed-job",
     ] {
-        ok(
+        support::tool_ok(
             "kubernetes-validate",
             &["--strict", &format!("deploy/kubernetes/{f}.yaml")],
         );
@@ -89,7 +77,7 @@ fn kubernetes_manifests_validate_and_the_rule_copy_is_generated() {
     }
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("rule.yaml");
-    ok(
+    support::tool_ok(
         "bash",
         &["scripts/gen-prometheusrule.sh", fresh.to_str().unwrap()],
     );

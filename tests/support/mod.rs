@@ -282,3 +282,52 @@ pub fn serve(config: &Path, env: &[(&str, &str)]) -> Daemon {
         addr,
     }
 }
+
+/// Writes `yaml` to a temp dir, runs `loadpacer run FILE -q --out DIR` (plus `extra` args)
+/// and returns the process output, the parsed summary.json, and the dir (kept alive).
+pub async fn run_to_summary(
+    yaml: &str,
+    extra: &[&str],
+) -> (Output, serde_json::Value, tempfile::TempDir) {
+    let (dir, plan) = write_config(yaml);
+    let out_dir = dir.path().join("out");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        plan.display().to_string(),
+        "-q".into(),
+        "--out".into(),
+        out_dir.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(out_dir.join("summary.json")).unwrap_or_else(|e| {
+        panic!(
+            "no summary.json ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, serde_json::from_str(&text).unwrap(), dir)
+}
+
+/// Runs an external checker (promtool, hadolint, …) in the project folder and fails the test
+/// with its output when it does not succeed.
+pub fn tool_ok(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is installed by scripts/test.sh: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
