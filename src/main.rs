@@ -153,7 +153,11 @@ struct HitArgs {
     /// Per-request timeout.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     timeout: Duration,
-    /// Write {requests, rps, p50_ms, p90_ms, p99_ms, max_ms, avg_ms, errors} here.
+    /// Fail (exit 1) when more than this share of requests fail (0.01 = 1 %).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_ratio)]
+    max_error_rate: f64,
+    /// Write {result, reasons, requests, rps, p50_ms, p90_ms, p99_ms, max_ms, avg_ms, errors,
+    /// error_kinds} here.
     #[arg(long)]
     json: Option<PathBuf>,
     /// No progress display.
@@ -191,6 +195,13 @@ struct DemoArgs {
     /// Add this much latency per second of uptime (a slowly degrading service).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
     latency_growth: Duration,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("a ratio from 0 to 1, e.g. 0.01 for 1 %".into()),
+    }
 }
 
 fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
@@ -597,13 +608,21 @@ async fn hit(a: HitArgs) -> Result<u8> {
     drop(observer);
     let mut s = Summary::build(&output, &cfg.hash);
     s.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
+    s.judge_errors(Some(a.max_error_rate));
     print!("{}", console::render(&s));
     if let Some(path) = &a.json {
         let t = &s.totals;
+        let kinds: serde_json::Map<String, serde_json::Value> = s
+            .error_kinds()
+            .into_iter()
+            .map(|(k, n)| (k, n.into()))
+            .collect();
         let doc = serde_json::json!({
             "requests": t.requests, "rps": t.rps, "p50_ms": t.latency.p50_ms, "p90_ms": t.latency.p90_ms,
             "p99_ms": t.latency.p99_ms, "max_ms": t.latency.max_ms, "avg_ms": t.latency.avg_ms, "errors": t.errors,
-            "dropped": t.dropped_iterations, "result": s.result.as_str(),
+            "error_rate": t.error_rate, "error_kinds": kinds, "max_error_rate": a.max_error_rate,
+            "dropped": t.dropped_iterations, "result": s.result.as_str(), "verdict": console::verdict_line(&s),
+            "reasons": s.reasons,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -406,8 +406,13 @@ async fn host_and_watched_process_figures_are_summarised_and_judged() {
         .unwrap();
     assert!(rss > 1e6, "the watched loadpacer process has an RSS: {rss}");
     assert!(
-        s["resources"]["processes"][0]["rss_growth_bytes_per_hour"].is_number(),
-        "a growth slope over 6 samples"
+        s["resources"]["processes"][0]["rss_growth_bytes_per_hour"].is_null(),
+        "no growth per hour extrapolated from 6 s"
+    );
+    assert!(!stdout.contains("MiB/h"), "{stdout}");
+    assert!(
+        stdout.contains("MiB)") && !stdout.contains("observed 1"),
+        "observed memory carries its unit: {stdout}"
     );
 
     let bad = dir.path().join("bad.yaml");

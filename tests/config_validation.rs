@@ -22,7 +22,21 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ("invalid-a01-malformed.yaml", &["invalid-a01-malformed.yaml:5:5: missing field `load`"]),
         ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
         ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
-        ("invalid-a02-unknown-field.yaml", &["invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)"]),
+        ("invalid-a02-unknown-field.yaml", &[
+            "invalid-a02-unknown-field.yaml: plans: no plan is defined; add at least one under `plans:`",
+            "invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)",
+        ]),
+        // Every unknown field of a file at once, not only the first serde meets.
+        ("invalid-a02-three-misspelt-keys.yaml", &[
+            "invalid-a02-three-misspelt-keys.yaml:1:11: unknown field `max_rsp`; did you mean `max_rps`? (expected one of: max_rps, max_vus, max_in_flight, max_concurrent_runs, allow_targets)",
+            "invalid-a02-three-misspelt-keys.yaml:3:44: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)",
+            "invalid-a02-three-misspelt-keys.yaml:10:9: unknown field `wieght`; did you mean `weight`? (expected one of: name, weight, steps)",
+        ]),
+        // A variable captured by another flow, or later in the same one, is not defined here.
+        ("invalid-variable-from-another-flow.yaml", &[
+            "invalid-variable-from-another-flow.yaml:14:30: plans.p.scenarios[1].steps[0].request.headers: variable \"authToken\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
+            "invalid-variable-from-another-flow.yaml:15:42: plans.p.scenarios[1].steps[1].request.url: variable \"order_id\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
+        ]),
         ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate mapping key: t, set DuplicateKeyPolicy in Options if acceptable"]),
         ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
         ("invalid-a04-rates.yaml", &[
@@ -92,7 +106,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ]),
         ("invalid-steps.yaml", &[
             "invalid-steps.yaml:5:13: plans.p.target: \"tt\" is not a defined target; did you mean \"t\"?",
-            "invalid-steps.yaml:10:38: plans.p.scenarios[0].steps[0].request.url: variable \"order_id\" is never captured and is not a CSV column; capture it in an earlier step or the setup",
+            "invalid-steps.yaml:10:38: plans.p.scenarios[0].steps[0].request.url: variable \"order_id\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
             "invalid-steps.yaml:11:42: plans.p.scenarios[0].steps[0].check.json.$.items[: \"$.items[\" is not a valid JSONPath (RFC 9535), e.g. $.items[0].id",
             "invalid-steps.yaml:11:64: plans.p.scenarios[0].steps[0].check.body_regex: \"([a-z\" is not a valid regex: unclosed character class",
             "invalid-steps.yaml:12:31: plans.p.scenarios[0].steps[0].capture.token: \"token\" must be a JSONPath ($.token), header:NAME or regex:PATTERN",

@@ -240,10 +240,10 @@ async fn setup_capture_is_shared_by_every_vu_and_csv_rows_feed_iterations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slowly_degrading_target_shows_positive_drift_and_a_steady_one_does_not() {
+async fn short_runs_get_no_drift_figure_and_soak_plans_tell_a_trend_from_noise() {
     let growing = support::demo_target(DemoOptions {
         latency: Duration::from_millis(5),
-        latency_growth_per_s: Duration::from_millis(3),
+        latency_growth_per_s: Duration::from_millis(2),
         ..Default::default()
     })
     .await;
@@ -252,25 +252,32 @@ async fn slowly_degrading_target_shows_positive_drift_and_a_steady_one_does_not(
         ..Default::default()
     })
     .await;
-    let load = "{ phases: [{ duration: 12s, rate: 20 }] }";
     let step = "          - request: { name: r, url: / }";
+    // 12 s of a plain plan: a slope per hour from seconds would be invented.
+    let short = run_yaml(&plan(
+        &growing.url(),
+        "{ phases: [{ duration: 12s, rate: 20 }] }",
+        step,
+        "[]",
+    ))
+    .await;
+    assert!(short.soak.is_none(), "{:?}", short.soak);
+    // Soak plans get the figure from 30 windows on; only a real trend counts.
+    let soak = "{ preset: soak, rate: 20, duration: 33s }";
     let (gy, sy) = (
-        plan(&growing.url(), load, step, "[]"),
-        plan(&steady.url(), load, step, "[]"),
+        plan(&growing.url(), soak, step, "[]"),
+        plan(&steady.url(), soak, step, "[]"),
     );
     let (g, s) = tokio::join!(run_yaml(&gy), run_yaml(&sy));
-    let drift = g
-        .soak
-        .as_ref()
-        .expect("soak figures")
-        .latency_drift_per_hour;
+    let g = g.soak.expect("soak figures for a 33-s soak plan");
     assert!(
-        drift > 100.0,
-        "latency grew several-fold in 12 s: {drift} per hour"
+        g.significant && g.latency_drift_per_hour > 10.0,
+        "latency grew 2 ms a second: {g:?}"
     );
-    let flat = s.soak.as_ref().unwrap().latency_drift_per_hour;
+    assert!(g.drifted, "a soak plan fails on a real drift");
+    let s = s.soak.expect("soak figures");
     assert!(
-        flat.abs() < drift / 5.0,
-        "a steady target drifts far less: {flat} vs {drift} per hour"
+        !s.significant && !s.drifted,
+        "a steady 20 ms target has no trend: {s:?}"
     );
 }

@@ -79,6 +79,11 @@ impl Collector {
         });
     }
 
+    /// Takes over the errors found by another pass over the same file.
+    pub fn absorb(&mut self, other: ConfigErrors) {
+        self.errors.extend(other.0);
+    }
+
     /// Records an error whose location is not known.
     pub fn nowhere(&mut self, path: &str, message: impl Into<String>) {
         self.at(&Location::UNKNOWN, path, message);

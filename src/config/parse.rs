@@ -69,15 +69,139 @@ pub fn load_str(
         );
         return errors.finish(unreachable_config());
     }
-    let raw: RawConfig = match serde_saphyr::from_str_with_options(text, yaml_options()) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let (loc, msg) = describe(&e);
-            errors.at(&loc, "", msg);
-            return errors.finish(unreachable_config());
+    // Serde stops at the first unknown field. To report every one at once, each is recorded,
+    // blanked out of a copy of the text (spaces keep every other line and column where it
+    // was) and the copy parsed again; the rules are then checked on what remains.
+    let mut edited = std::borrow::Cow::Borrowed(text);
+    let mut unknown = Vec::new();
+    let raw: RawConfig = loop {
+        match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
+            Ok(raw) => break raw,
+            Err(e) => {
+                let (loc, msg) = describe(&e);
+                let is_unknown = matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. });
+                let blanked = (is_unknown && unknown.len() < MAX_UNKNOWN_FIELDS)
+                    .then(|| blank_entry(&edited, &loc))
+                    .flatten();
+                // A field missing only because its misspelling was blanked is not news.
+                let consequence = msg.strip_prefix("missing field ").is_some_and(|f| {
+                    unknown
+                        .iter()
+                        .any(|(_, u): &(Location, String)| u.contains(&format!("did you mean {f}")))
+                });
+                if !consequence {
+                    unknown.push((loc, msg));
+                }
+                match blanked {
+                    Some(next) => edited = std::borrow::Cow::Owned(next),
+                    None => {
+                        for (loc, msg) in unknown {
+                            errors.at(&loc, "", msg);
+                        }
+                        return errors.finish(unreachable_config());
+                    }
+                }
+            }
         }
     };
-    validate::validate(raw, text, file, base_dir, env)
+    let result = validate::validate(raw, &edited, file, base_dir, env);
+    if unknown.is_empty() {
+        return result;
+    }
+    for (loc, msg) in unknown {
+        errors.at(&loc, "", msg);
+    }
+    if let Err(rest) = result {
+        errors.absorb(rest);
+    }
+    errors.finish(unreachable_config())
+}
+
+/// Unknown fields reported from one file before the rest is left to the next run.
+const MAX_UNKNOWN_FIELDS: usize = 50;
+
+/// Replaces the mapping entry whose key starts at `loc` with spaces: in a flow mapping up to
+/// the next `,` or closing bracket of its level, in a block mapping the key's line and the
+/// more-indented lines under it. `None` when the location does not fit the text.
+fn blank_entry(text: &str, loc: &Location) -> Option<String> {
+    if *loc == Location::UNKNOWN || loc.line() == 0 || loc.column() == 0 {
+        return None;
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(loc.line() as usize - 1)
+        .map(str::len)
+        .sum();
+    let line = text[line_start..].split('\n').next()?;
+    let (col_byte, _) = line.char_indices().nth(loc.column() as usize - 1)?;
+    let start = line_start + col_byte;
+    let bytes = text.as_bytes();
+    let end = if flow_depth(&text[..start]) > 0 {
+        flow_entry_end(text, start)
+    } else {
+        let indent = col_byte;
+        let mut end = line_start + line.len();
+        for next in text[end..].split_inclusive('\n').skip(1) {
+            let body = next.trim_start_matches(' ');
+            let depth = next.len() - body.len();
+            let blank = body.trim().is_empty() || body.starts_with('#');
+            if !blank && depth <= indent {
+                break;
+            }
+            end += next.len();
+        }
+        end
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.extend(
+        text[start..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' }),
+    );
+    out.push_str(&text[end..]);
+    (bytes.len() == out.len()).then_some(out)
+}
+
+/// Open flow brackets (`{`, `[`) at the end of `prefix`, outside quotes and comments.
+fn flow_depth(prefix: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    for c in prefix.chars() {
+        match (quote, c) {
+            (_, '\n') if comment => comment = false,
+            _ if comment => {}
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => comment = true,
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+/// The end of a flow entry starting at `start`: after its `,`, or at the bracket closing
+/// its level.
+fn flow_entry_end(text: &str, start: usize) -> usize {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    for (i, c) in text[start..].char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') if depth == 0 => return start + i,
+            (None, '}' | ']') => depth -= 1,
+            (None, ',') if depth == 0 => return start + i + 1,
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 fn yaml_options() -> Options {

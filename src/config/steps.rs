@@ -12,10 +12,14 @@ use std::path::Path;
 pub(super) struct StepCompiler<'a> {
     env: Env<'a>,
     found: Compiled,
-    /// Variables defined by captures and CSV columns.
+    /// CSV columns and setup captures: what every scenario starts with.
+    base: HashSet<String>,
+    /// What the step being compiled can read: `base` plus the captures of the earlier steps
+    /// of its own flow. A capture in another flow, or later in this one, does not count:
+    /// which VU ran which flow first would decide whether the value exists.
     defined: HashSet<String>,
-    /// Where each variable is read, for the "unknown variable" check.
-    used: Vec<(String, serde_saphyr::Location, String)>,
+    /// Variables read where nothing defines them: (name, where, field path).
+    undefined: Vec<(String, serde_saphyr::Location, String)>,
     pub requests: Vec<RequestKey>,
     pub checks: Vec<CheckKey>,
     pub secrets: Vec<String>,
@@ -26,8 +30,9 @@ impl<'a> StepCompiler<'a> {
         Self {
             env,
             found: Compiled::default(),
-            defined: columns.into_iter().collect(),
-            used: Vec::new(),
+            base: columns.into_iter().collect(),
+            defined: HashSet::new(),
+            undefined: Vec::new(),
             requests: Vec::new(),
             checks: Vec::new(),
             secrets: Vec::new(),
@@ -76,9 +81,8 @@ impl<'a> StepCompiler<'a> {
     fn template(&mut self, c: &mut Collector, s: &S<String>, path: &str) -> Option<Template> {
         let before = self.found.vars.len();
         let r = Template::compile(&s.value, self.env, &mut self.found);
-        for v in self.found.vars.drain(before..) {
-            self.used.push((v, s.referenced, path.to_string()));
-        }
+        let read: Vec<String> = self.found.vars.drain(before..).collect();
+        self.read(read, &s.referenced, path);
         match r {
             Ok(t) => Some(t),
             Err(e) => {
@@ -133,6 +137,7 @@ impl<'a> StepCompiler<'a> {
                     "must contain at least one step",
                 );
             }
+            self.defined = self.base.clone();
             let steps = self.steps(c, name, &s.steps, &format!("{sp}.steps"));
             out.push(ScenarioSpec {
                 name: name.to_string(),
@@ -143,7 +148,7 @@ impl<'a> StepCompiler<'a> {
         out
     }
 
-    pub fn steps(
+    fn steps(
         &mut self,
         c: &mut Collector,
         scenario: &str,
@@ -300,9 +305,25 @@ impl<'a> StepCompiler<'a> {
 
     fn absorb(&mut self, found: Compiled, loc: &serde_saphyr::Location, path: &str) {
         self.secrets.extend(found.secrets);
-        for v in found.vars {
-            self.used.push((v, *loc, path.to_string()));
+        self.read(found.vars, loc, path);
+    }
+
+    /// Notes the variables a field reads that nothing before it defines.
+    fn read(&mut self, vars: Vec<String>, loc: &serde_saphyr::Location, path: &str) {
+        for v in vars {
+            if !self.defined.contains(&v) {
+                self.undefined.push((v, *loc, path.to_string()));
+            }
         }
+    }
+
+    /// Compiles the setup steps: they run once, before any VU, with no CSV row; what they
+    /// capture is every scenario's starting point.
+    pub fn setup(&mut self, c: &mut Collector, raw: &[RawStep], path: &str) -> Vec<StepSpec> {
+        self.defined = HashSet::new();
+        let steps = self.steps(c, "setup", raw, path);
+        self.base.extend(std::mem::take(&mut self.defined));
+        steps
     }
 
     fn json_template(
@@ -484,13 +505,11 @@ impl<'a> StepCompiler<'a> {
         }
     }
 
-    /// Reports every variable that is read but never captured nor a CSV column.
+    /// Reports every variable read where nothing defines it.
     pub fn check_vars(&mut self, c: &mut Collector) {
         self.secrets.append(&mut self.found.secrets);
-        for (v, loc, path) in &self.used {
-            if !self.defined.contains(v) {
-                c.at(loc, path, format!("variable {v:?} is never captured and is not a CSV column; capture it in an earlier step or the setup"));
-            }
+        for (v, loc, path) in &self.undefined {
+            c.at(loc, path, format!("variable {v:?} is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)"));
         }
     }
 }

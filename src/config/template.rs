@@ -88,6 +88,23 @@ impl Template {
     }
 
     /// The text when the template has no dynamic part.
+    /// When the template is exactly one variable (`"{{ id }}"`), its name.
+    pub fn as_single_var(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Var(name)] => Some(name),
+            _ => None,
+        }
+    }
+
+    /// True when the template is exactly one expression whose value is a number
+    /// (`{{ vu }}`, `{{ iteration }}`, `{{ random_int(a, b) }}`): in a JSON body it stays one.
+    pub fn is_single_number(&self) -> bool {
+        matches!(
+            self.parts.as_slice(),
+            [Part::Vu | Part::Iteration | Part::RandomInt(..)]
+        )
+    }
+
     pub fn as_static(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),

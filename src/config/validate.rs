@@ -237,7 +237,29 @@ fn target(
     env: Env<'_>,
 ) -> Option<(Arc<TargetSpec>, Vec<String>)> {
     let path = format!("targets.{name}");
-    let base_url = check_url(c, limits, &t.base_url, &format!("{path}.base_url"));
+    // `{{ env.NAME }}` may set the base URL (one file for staging and CI); nothing else
+    // can, since the target is fixed before any VU exists.
+    let resolved = match Template::compile(&t.base_url.value, env, &mut Compiled::default()) {
+        Ok(tpl) => match tpl.as_static() {
+            Some(url) => Some(S {
+                value: url.to_string(),
+                ..t.base_url.clone()
+            }),
+            None => {
+                c.at(
+                    &t.base_url.referenced,
+                    &format!("{path}.base_url"),
+                    "only {{ env.NAME }} can be used in a base_url",
+                );
+                None
+            }
+        },
+        Err(e) => {
+            c.at(&t.base_url.referenced, &format!("{path}.base_url"), e);
+            None
+        }
+    };
+    let base_url = resolved.and_then(|u| check_url(c, limits, &u, &format!("{path}.base_url")));
     let mut found = Compiled::default();
     let headers = StepCompiler::headers(c, &t.headers, &format!("{path}.headers"), env, &mut found);
     let timeout = t
@@ -470,7 +492,7 @@ fn plan(
         env,
         data.as_ref().map(|d| d.columns.clone()).unwrap_or_default(),
     );
-    let setup = steps.steps(c, "setup", &p.setup, &format!("{path}.setup"));
+    let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let scenarios = steps.scenarios(c, &p.scenarios, &format!("{path}.scenarios"));
     steps.check_vars(c);
     let thresholds = thresholds(c, p, &path, &steps.requests);

@@ -28,9 +28,26 @@ impl Slo {
     }
 }
 
-/// The highest rate that met the SLO before it broke for `sustain` consecutive windows
-/// (a single bad window is noise, not the breaking point). `None` when no window met it.
-pub fn capacity(points: &[LoadPoint], slo: Slo, sustain: usize) -> Option<f64> {
+/// What a load ramp showed about the SLO: the highest rate that met it before it broke for
+/// `sustain` consecutive windows (a single bad window is noise, not the breaking point), and
+/// whether it did break. Without a sustained break the rate is only a lower bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityFinding {
+    /// Highest rate of a window that met the SLO; `None` when no window met it.
+    pub best_met: Option<f64>,
+    /// True when the SLO broke for `sustain` consecutive windows.
+    pub broke: bool,
+}
+
+impl CapacityFinding {
+    /// The capacity, only when the run found the limit (the SLO broke after being met).
+    pub fn measured(&self) -> Option<f64> {
+        self.best_met.filter(|_| self.broke)
+    }
+}
+
+/// Scans the windows in order until the SLO breaks for `sustain` consecutive windows.
+pub fn capacity(points: &[LoadPoint], slo: Slo, sustain: usize) -> CapacityFinding {
     let sustain = sustain.max(1);
     let mut best: Option<f64> = None;
     let mut broken = 0;
@@ -41,11 +58,17 @@ pub fn capacity(points: &[LoadPoint], slo: Slo, sustain: usize) -> Option<f64> {
         } else {
             broken += 1;
             if broken >= sustain {
-                break;
+                return CapacityFinding {
+                    best_met: best,
+                    broke: true,
+                };
             }
         }
     }
-    best
+    CapacityFinding {
+        best_met: best,
+        broke: false,
+    }
 }
 
 /// The knee of the latency-vs-throughput curve: after normalising both axes to 0..1, the
@@ -109,19 +132,6 @@ pub fn months_until_exhausted(
     Some((capacity / expected_peak).ln() / (1.0 + monthly_growth).ln())
 }
 
-/// Theil–Sen slope of `(x, y)` points: the median of pairwise slopes, robust to outliers.
-pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
-    let mut slopes = Vec::new();
-    for (i, a) in points.iter().enumerate() {
-        for b in &points[i + 1..] {
-            if (b.0 - a.0).abs() > f64::EPSILON {
-                slopes.push((b.1 - a.1) / (b.0 - a.0));
-            }
-        }
-    }
-    median(&mut slopes)
-}
-
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -135,14 +145,74 @@ fn median(v: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// Latency drift of a soak: the robust slope per hour as a ratio of the median latency
-/// (0.10 = latency grows by 10 % of its typical value per hour).
-pub fn drift_per_hour(points_s_ms: &[(f64, f64)]) -> Option<f64> {
+/// A robust trend with its 95 % confidence interval (Sen's distribution-free interval for
+/// the Theil–Sen slope).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    pub slope: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Trend {
+    /// True when the interval excludes zero: the data move in one direction, not just wobble.
+    pub fn excludes_zero(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// Theil–Sen slope with Sen's 95 % interval: with `n` points and `N` pairwise slopes sorted,
+/// the bounds are the slopes of rank `(N ∓ 1.96·sqrt(n(n−1)(2n+5)/18)) / 2`. `None` with
+/// fewer than three points.
+pub fn theil_sen_interval(points: &[(f64, f64)]) -> Option<Trend> {
+    let n = points.len();
+    if n < 3 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    for (i, a) in points.iter().enumerate() {
+        for b in &points[i + 1..] {
+            if (b.0 - a.0).abs() > f64::EPSILON {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+    }
+    let slope = median(&mut slopes)?; // sorts
+    let nf = n as f64;
+    let c = 1.96 * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
+    let big_n = slopes.len() as f64;
+    let rank = |r: f64| slopes[(r.round().max(0.0) as usize).min(slopes.len() - 1)];
+    Some(Trend {
+        slope,
+        low: rank((big_n - c) / 2.0),
+        high: rank((big_n + c) / 2.0),
+    })
+}
+
+/// Latency drift of a long run: the robust slope per hour as a ratio of the median latency
+/// (0.10 = latency grows by 10 % of its typical value per hour), and whether it is a trend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drift {
+    pub ratio_per_hour: f64,
+    /// The slope in milliseconds per hour.
+    pub ms_per_hour: f64,
+    /// True when the 95 % interval of the slope excludes zero *and* the slope is at least
+    /// `floor_ms_per_hour`: sub-millisecond wobble of a fast service is never a trend.
+    pub significant: bool,
+}
+
+/// Drift of `(seconds, milliseconds)` points; `None` with fewer than three points or a
+/// typical latency of zero.
+pub fn drift(points_s_ms: &[(f64, f64)], floor_ms_per_hour: f64) -> Option<Drift> {
     let hours: Vec<(f64, f64)> = points_s_ms.iter().map(|(t, y)| (t / 3600.0, *y)).collect();
-    let slope = theil_sen(&hours)?;
+    let trend = theil_sen_interval(&hours)?;
     let mut ys: Vec<f64> = points_s_ms.iter().map(|p| p.1).collect();
     let typical = median(&mut ys)?;
-    (typical > 0.0).then(|| slope / typical)
+    (typical > 0.0).then(|| Drift {
+        ratio_per_hour: trend.slope / typical,
+        ms_per_hour: trend.slope,
+        significant: trend.excludes_zero() && trend.slope.abs() >= floor_ms_per_hour,
+    })
 }
 
 /// The figures a regression check compares.
@@ -262,13 +332,25 @@ mod tests {
             error_rate: 0.01,
         };
         // 10 + (r − 500)·2 ≤ 250 → r ≤ 620: the 600 req/s window is the last one meeting it.
-        assert_eq!(capacity(&ramp(), slo, 2), Some(600.0));
+        assert_eq!(capacity(&ramp(), slo, 2).measured(), Some(600.0));
         // One noisy window does not end the search.
         let mut pts = ramp();
         pts[3].latency_ms = 900.0;
-        assert_eq!(capacity(&pts, slo, 2), Some(600.0));
-        assert_eq!(capacity(&pts, slo, 1), Some(150.0));
-        assert_eq!(capacity(&[], slo, 2), None);
+        assert_eq!(capacity(&pts, slo, 2).measured(), Some(600.0));
+        assert_eq!(capacity(&pts, slo, 1).measured(), Some(150.0));
+        assert_eq!(capacity(&[], slo, 2).measured(), None);
+    }
+
+    #[test]
+    fn a_ramp_that_never_breaks_the_slo_gives_only_a_lower_bound() {
+        let slo = Slo {
+            latency_ms: 5_000.0,
+            error_rate: 0.5,
+        };
+        let found = capacity(&ramp(), slo, 2);
+        assert!(!found.broke);
+        assert_eq!(found.best_met, Some(1000.0));
+        assert_eq!(found.measured(), None, "no limit found, no capacity");
     }
 
     #[test]
@@ -297,17 +379,46 @@ mod tests {
             .collect();
         pts[50].1 = 5_000.0;
         pts[120].1 = 1.0;
-        let slope = theil_sen(
+        let slope = theil_sen_interval(
             &pts.iter()
                 .map(|(t, y)| (t / 3600.0, *y))
                 .collect::<Vec<_>>(),
         )
-        .unwrap();
+        .unwrap()
+        .slope;
         assert!((slope - 10.0).abs() < 0.01, "{slope}");
-        let d = drift_per_hour(&pts).unwrap();
-        assert!((d - 10.0 / 114.92).abs() < 0.005, "{d}");
+        let d = drift(&pts, 5.0).unwrap();
+        assert!((d.ratio_per_hour - 10.0 / 114.92).abs() < 0.005, "{d:?}");
+        assert!(d.significant, "10 ms/h over 3 h is a trend");
         let flat: Vec<(f64, f64)> = (0..60).map(|m| (m as f64 * 60.0, 50.0)).collect();
-        assert_eq!(drift_per_hour(&flat), Some(0.0));
+        let d = drift(&flat, 5.0).unwrap();
+        assert_eq!(d.ratio_per_hour, 0.0);
+        assert!(!d.significant);
+    }
+
+    #[test]
+    fn sub_millisecond_wobble_is_never_a_trend() {
+        // A 10-minute run at p95 ≈ 1.4 ms whose windows wobble by ±0.2 ms and happen to sag
+        // slightly: a large ratio per hour, but far below the absolute floor.
+        let pts: Vec<(f64, f64)> = (0..600)
+            .map(|s| {
+                let wobble = if s % 7 < 3 { 0.2 } else { -0.2 };
+                (s as f64, 1.45 - s as f64 / 600.0 * 0.06 + wobble)
+            })
+            .collect();
+        let d = drift(&pts, 5.0).unwrap();
+        assert!(d.ratio_per_hour.abs() > 0.1, "{d:?}");
+        assert!(!d.significant, "{d:?}");
+    }
+
+    #[test]
+    fn pure_noise_has_an_interval_around_zero() {
+        let pts: Vec<(f64, f64)> = (0..300)
+            .map(|s| (s as f64, 100.0 + ((s * 7919) % 31) as f64 - 15.0))
+            .collect();
+        let hours: Vec<(f64, f64)> = pts.iter().map(|(t, y)| (t / 3600.0, *y)).collect();
+        let t = theil_sen_interval(&hours).unwrap();
+        assert!(t.low < 0.0 && t.high > 0.0, "{t:?}");
     }
 
     fn fig(p95: f64, err: f64, rps: f64) -> Figures {

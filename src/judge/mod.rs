@@ -27,7 +27,45 @@ pub struct ThresholdResult {
     pub verdict: Verdict,
     /// The measured value (milliseconds for latencies); absent when there was no data.
     pub observed: Option<f64>,
+    /// The unit of `observed`: `ms`, `ratio`, `1/s`, `count`, `cores`, `bytes`, or empty for
+    /// a monitor's own number.
+    #[serde(default)]
+    pub unit: String,
     pub abort_on_fail: bool,
+}
+
+impl ThresholdResult {
+    /// The observed value with its unit, for people: `12.4 ms`, `1.20 %`, `10.5 MiB`.
+    pub fn observed_text(&self) -> Option<String> {
+        self.observed.map(|v| with_unit(v, &self.unit))
+    }
+}
+
+/// A value with its unit, for people.
+pub fn with_unit(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" => format!("{v:.1} ms"),
+        "ratio" => format!("{:.2} %", v * 100.0),
+        "1/s" => format!("{v:.1}/s"),
+        "count" => format!("{v:.0}"),
+        "cores" => format!("{v:.2} cores"),
+        "bytes" => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// The unit a threshold's value is observed in.
+fn unit_of(metric: MetricKind, agg: Agg) -> &'static str {
+    match (metric, agg) {
+        (MetricKind::Monitor, _) => "",
+        (MetricKind::HostCpu, _) => "ratio",
+        (MetricKind::ProcessCpu, _) => "cores",
+        (MetricKind::ProcessRss, _) => "bytes",
+        (_, Agg::Count) => "count",
+        (MetricKind::Latency | MetricKind::Ttfb, _) => "ms",
+        (MetricKind::Errors | MetricKind::Checks | MetricKind::Dropped, _) => "ratio",
+        (MetricKind::Requests | MetricKind::Iterations, _) => "1/s",
+    }
 }
 
 /// Evaluates one threshold over what was recorded in `elapsed` (host and process figures
@@ -68,6 +106,7 @@ fn evaluate_with(
         expr: t.expr_text.clone(),
         verdict,
         observed,
+        unit: unit_of(t.metric, t.agg).into(),
         abort_on_fail: t.abort_on_fail,
     }
 }
@@ -290,10 +329,10 @@ impl AbortGuard {
             .find(|r| r.verdict == Verdict::Fail)
             .map(|r| {
                 format!(
-                    "threshold {}: {} failed (observed {:.3}) and has abort_on_fail",
+                    "threshold {}: {} failed (observed {}) and has abort_on_fail",
                     r.metric,
                     r.expr,
-                    r.observed.unwrap_or(f64::NAN)
+                    r.observed_text().unwrap_or_default()
                 )
             })
     }

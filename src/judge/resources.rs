@@ -43,6 +43,8 @@ pub struct ProcessFigures {
 
 /// Samples of RSS kept per process for the growth slope.
 const RSS_POINTS: usize = 240;
+/// Samples needed for a growth slope.
+const MIN_RSS_POINTS: usize = 30;
 
 impl ProcessFigures {
     fn push(&mut self, t_s: f64, rss: f64) {
@@ -76,11 +78,20 @@ pub struct MonitorFigures {
 
 impl Resources {
     /// Computes the RSS growth slopes from the kept samples (call once, after the run).
-    pub fn finish(&mut self) {
+    /// `long_enough` says whether the run was long enough for a slope per hour to mean
+    /// anything; otherwise growth stays absent. A slope whose 95 % interval includes zero
+    /// is reported as 0: the memory moved, but not in one direction.
+    pub fn finish(&mut self, long_enough: bool) {
         for p in &mut self.processes {
             let hours: Vec<(f64, f64)> = p.series.iter().map(|(t, y)| (t / 3600.0, *y)).collect();
-            p.rss_growth_bytes_per_hour = if hours.len() >= 5 {
-                crate::judge::analysis::theil_sen(&hours)
+            p.rss_growth_bytes_per_hour = if long_enough && hours.len() >= MIN_RSS_POINTS {
+                crate::judge::analysis::theil_sen_interval(&hours).map(|t| {
+                    if t.excludes_zero() {
+                        t.slope
+                    } else {
+                        0.0
+                    }
+                })
             } else {
                 None
             };
@@ -235,9 +246,14 @@ mod tests {
             processes: vec![p],
             ..Default::default()
         };
-        r.finish();
+        r.finish(true);
         let g = r.processes[0].rss_growth_bytes_per_hour.unwrap();
         assert!((g - 1e8).abs() < 1e5, "{g}");
+        r.finish(false);
+        assert_eq!(
+            r.processes[0].rss_growth_bytes_per_hour, None,
+            "a short run gets no growth figure"
+        );
     }
 
     #[test]

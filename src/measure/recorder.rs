@@ -34,18 +34,17 @@ pub enum ErrorKind {
     Reset,
     /// The response was not valid HTTP.
     Protocol,
-    /// The status code was not the expected one (only when a status check is configured or the
-    /// status is 5xx without a check).
+    /// The status was not an expected one: not in the request's `status` check, or 4xx/5xx
+    /// without one. (A failed check of another kind is counted as a failed check, not as an
+    /// error.)
     Status,
-    /// A configured check on the response failed.
-    Check,
     /// The response body exceeded the configured cap.
     BodyTooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in label order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Dns,
@@ -53,7 +52,6 @@ impl ErrorKind {
         ErrorKind::Reset,
         ErrorKind::Protocol,
         ErrorKind::Status,
-        ErrorKind::Check,
         ErrorKind::BodyTooLarge,
     ];
 
@@ -67,7 +65,6 @@ impl ErrorKind {
             ErrorKind::Reset => "reset",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Status => "status",
-            ErrorKind::Check => "check",
             ErrorKind::BodyTooLarge => "body_too_large",
         }
     }

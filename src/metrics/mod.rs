@@ -88,8 +88,10 @@ struct LastRun {
     drift: Option<f64>,
     /// (metric, regressed, delta ratio) of the baseline comparison.
     regression: Vec<(String, bool, f64)>,
-    /// (capacity req/s, headroom ratio, instances needed)
+    /// (capacity req/s, headroom ratio, instances needed), only when the run found a limit.
     capacity: Option<(f64, f64, f64)>,
+    /// Without a limit: the rate the SLO held at, a lower bound of the capacity.
+    capacity_at_least: Option<f64>,
 }
 
 /// The daemon's exported state.
@@ -280,7 +282,19 @@ impl Metrics {
                         ))
                     })
                     .filter(|_| summary.validity.status == "valid"),
-                drift: summary.soak.as_ref().map(|s| s.latency_drift_per_hour),
+                capacity_at_least: summary
+                    .capacity
+                    .as_ref()
+                    .and_then(|c| c.capacity_at_least_rps),
+                // A slope that cannot be told from noise is no drift (0); a run too short to
+                // estimate one exports nothing.
+                drift: summary.soak.as_ref().map(|s| {
+                    if s.significant {
+                        s.latency_drift_per_hour
+                    } else {
+                        0.0
+                    }
+                }),
                 regression: summary
                     .regression
                     .iter()
@@ -488,6 +502,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     .into_iter()
     .map(|n| Family::new(n, GAUGE))
     .collect();
+    let mut capacity_bound = Family::new("capacity_lower_bound_rps", GAUGE);
     let mut drift = Family::new("soak_latency_drift_ratio", GAUGE);
     let mut regressed = Family::new("regression_detected", GAUGE);
     let mut regression_delta = Family::new("regression_delta_ratio", GAUGE);
@@ -595,6 +610,9 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
             if let Some(d) = l.drift {
                 drift.value(&[("plan", plan)], d);
             }
+            if let Some(x) = l.capacity_at_least {
+                capacity_bound.value(&[("plan", plan)], x);
+            }
             if let Some((cap, head, inst)) = l.capacity {
                 for (f, v) in capacity.iter_mut().zip([cap, head, inst]) {
                     f.value(&[("plan", plan)], v);
@@ -684,6 +702,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
     all.extend(gauges);
     all.extend(capacity);
+    all.push(capacity_bound);
     all.push(drift);
     all.extend(host);
     all.extend([disk_used, disk_total, fds]);

@@ -63,7 +63,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     (
         "capacity_max_rps",
-        "Highest req/s of the last run that met the plan's capacity SLO.",
+        "Highest req/s of the last run that met the plan's capacity SLO before it broke (only when the run found the limit).",
+    ),
+    (
+        "capacity_lower_bound_rps",
+        "When the last run found no limit: the highest req/s at which it met the capacity SLO; the capacity is at least this.",
     ),
     (
         "capacity_headroom_ratio",
@@ -75,7 +79,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     (
         "soak_latency_drift_ratio",
-        "p95 latency growth per hour of the last run, as a ratio of its median p95 (robust slope).",
+        "p95 latency growth per hour of the last run (runs of 10 min or more, or soak plans), as a ratio of its median p95 (robust slope); 0 when the slope cannot be told from noise.",
     ),
     (
         "regression_detected",

@@ -158,6 +158,13 @@ pub fn render(s: &Summary) -> String {
         "iterations {}  dropped {}  dispatch lag p99 {:.2}ms  (latency is measured from the intended send time)",
         t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
     );
+    if t.paced_requests > 0 {
+        let _ = writeln!(
+            o,
+            "{} request(s) waited for the limits.max_rps cap (closed model; their latency counts from the send)",
+            t.paced_requests
+        );
+    }
     if let Some(r) = s
         .resources
         .as_ref()
@@ -189,6 +196,31 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+    if let Some(c) = &s.capacity {
+        let _ = writeln!(o, "\ncapacity: {}", c.note);
+        if let (Some(h), Some(n)) = (c.headroom_ratio, c.instances_needed) {
+            let _ = writeln!(
+                o,
+                "  headroom at the expected peak of {:.1}/s: {:.0}%, instances needed: {n}",
+                c.expected_peak_rps,
+                h * 100.0
+            );
+        }
+    }
+    if let Some(k) = &s.soak {
+        let trend = if k.significant {
+            "a trend"
+        } else {
+            "within noise, no trend"
+        };
+        let _ = writeln!(
+            o,
+            "latency drift: p95 {:+.1}% per hour ({:+.2} ms/h over {} windows): {trend}",
+            k.latency_drift_per_hour * 100.0,
+            k.latency_drift_ms_per_hour,
+            k.windows
+        );
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "\nthresholds");
         for th in &s.thresholds {
@@ -198,8 +230,8 @@ pub fn render(s: &Summary) -> String {
                 Verdict::NoData => "? NO DATA",
             };
             let observed = th
-                .observed
-                .map(|v| format!("observed {v:.3}"))
+                .observed_text()
+                .map(|v| format!("observed {v}"))
                 .unwrap_or_else(|| "no samples".into());
             let _ = writeln!(o, "  {mark} {}: {}  ({observed})", th.metric, th.expr);
         }
@@ -207,21 +239,26 @@ pub fn render(s: &Summary) -> String {
     if let Some(g) = &s.grade {
         let _ = writeln!(o, "\ngrade {g}");
     }
-    let _ = writeln!(o, "\nresult {}", verdict_word(s.result));
+    let _ = writeln!(o, "\nresult {}", verdict_line(s));
     for r in &s.reasons {
         let _ = writeln!(o, "  - {r}");
     }
     o
 }
 
-fn verdict_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Passed => "PASSED",
-        Outcome::Failed => "FAILED (a threshold failed)",
-        Outcome::Aborted => "ABORTED",
-        Outcome::Interrupted => "INTERRUPTED",
+/// The verdict with what decided it: `FAILED (regression)`, `FAILED: 100.0 % errors (timeout 10)`.
+pub fn verdict_line(s: &Summary) -> String {
+    match s.result {
+        Outcome::Passed => "PASSED".into(),
+        Outcome::Failed => match s.reasons.iter().find_map(|r| r.strip_prefix("errors: ")) {
+            Some(errors) => format!("FAILED: {errors}"),
+            None => format!("FAILED ({})", s.failure_causes().join(", ")),
+        },
+        Outcome::Aborted => "ABORTED".into(),
+        Outcome::Interrupted => "INTERRUPTED".into(),
         Outcome::Invalid => {
             "INVALID (the generator was the bottleneck; these figures do not describe the target)"
+                .into()
         }
     }
 }

@@ -2,7 +2,7 @@
 //! script, no network fetch), readable on a phone and a desktop. Every string that comes
 //! from a config or a run is escaped.
 
-use super::summary::{Outcome, Summary};
+use super::summary::{Outcome, Summary, DRIFT_FLOOR_MS_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS};
 use crate::judge::Verdict;
 use crate::measure::{LatencyStats, WindowPoint};
 use std::fmt::Write;
@@ -187,10 +187,7 @@ fn thresholds(h: &mut String, s: &Summary) {
             Verdict::Fail => ("fail", "FAIL"),
             Verdict::NoData => ("nodata", "no data"),
         };
-        let observed = t
-            .observed
-            .map(|v| format!("{v:.3}"))
-            .unwrap_or_else(|| "-".into());
+        let observed = t.observed_text().unwrap_or_else(|| "-".into());
         let _ = write!(
             h,
             "<tr><td>{}: {}</td><td>{observed}</td><td class=\"{class}\">{word}</td></tr>",
@@ -205,38 +202,57 @@ fn capacity_section(h: &mut String, s: &Summary) {
     let Some(c) = &s.capacity else { return };
     let opt = |v: Option<f64>, unit: &str| {
         v.map(|x| format!("{x:.1}{unit}"))
-            .unwrap_or_else(|| "-".into())
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let capacity = match (c.capacity_rps, c.capacity_at_least_rps) {
+        (Some(x), _) => format!("{x:.1}/s"),
+        (None, Some(x)) => format!("&ge; {x:.1}/s"),
+        (None, None) => "n/a".into(),
     };
     let _ = write!(
         h,
-        "<h2>Capacity</h2><div class=\"card figs\" id=\"capacity\"><div class=\"fig\">capacity<b>{}</b></div><div class=\"fig\">knee<b>{}</b></div>\
+        "<h2>Capacity</h2><div class=\"card figs\" id=\"capacity\"><div class=\"fig\">capacity<b>{capacity}</b></div><div class=\"fig\">knee<b>{}</b></div>\
          <div class=\"fig\">expected peak<b>{:.1}/s</b></div><div class=\"fig\">headroom<b>{}</b></div><div class=\"fig\">instances needed<b>{}</b></div>\
-         <div class=\"fig\">months until exhausted<b>{}</b></div></div><p><small>SLO: p95 &le; {:.0} ms and errors &le; {:.2}%.{}{}</small></p>",
-        opt(c.capacity_rps, "/s"),
+         <div class=\"fig\">months until exhausted<b>{}</b></div></div><p><small>SLO: p95 &le; {:.0} ms and errors &le; {:.2}%. {}{}</small></p>",
         opt(c.knee_rps, "/s"),
         c.expected_peak_rps,
-        c.headroom_ratio.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "-".into()),
-        c.instances_needed.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+        c.headroom_ratio.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "n/a".into()),
+        c.instances_needed.map(|n| n.to_string()).unwrap_or_else(|| "n/a".into()),
         opt(c.months_until_exhausted, ""),
         c.slo_p95_ms,
         c.slo_error_rate * 100.0,
-        if c.breaking_point_reached { " The breaking point was reached." } else { " The SLO held to the end of the load." },
+        esc(&c.note),
         if c.limited_by_generator { " <b class=\"fail\">The generator was the bottleneck: this is loadpacer's limit, not the target's.</b>" } else { "" },
     );
 }
 
 fn soak_section(h: &mut String, s: &Summary) {
-    let Some(k) = &s.soak else { return };
+    let Some(k) = &s.soak else {
+        let _ = write!(
+            h,
+            "<h2>Latency drift</h2><div class=\"card\" id=\"soak\">n/a: run shorter than {} min \
+             (drift per hour is computed for runs of {} min or more, or soak plans, with at least {} windows)</div>",
+            MIN_DRIFT_RUN.as_secs() / 60,
+            MIN_DRIFT_RUN.as_secs() / 60,
+            MIN_DRIFT_WINDOWS
+        );
+        return;
+    };
     let (class, word) = if k.drifted {
         ("fail", "drifting")
+    } else if k.significant && k.latency_drift_per_hour > 0.0 {
+        ("", "rising")
+    } else if k.significant {
+        ("", "falling")
     } else {
-        ("pass", "steady")
+        ("pass", "no trend beyond noise")
     };
     let _ = write!(
         h,
-        "<h2>Latency drift</h2><div class=\"card\" id=\"soak\">p95 moved <b>{:+.1}%</b> of its typical value per hour over {} windows \
-         (robust slope; soak plans fail beyond {:.0}%/h): <span class=\"{class}\">{word}</span></div>",
+        "<h2>Latency drift</h2><div class=\"card\" id=\"soak\">p95 moved <b>{:+.1}%</b> of its typical value per hour ({:+.2} ms/h) over {} windows \
+         (robust slope with a 95% interval and a {DRIFT_FLOOR_MS_PER_HOUR} ms/h floor; soak plans fail beyond {:.0}%/h): <span class=\"{class}\">{word}</span></div>",
         k.latency_drift_per_hour * 100.0,
+        k.latency_drift_ms_per_hour,
         k.windows,
         k.max_drift_per_hour * 100.0
     );

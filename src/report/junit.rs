@@ -17,10 +17,7 @@ struct Case {
 fn cases(s: &Summary) -> Vec<Case> {
     let mut out = Vec::new();
     for t in &s.thresholds {
-        let measured = t
-            .observed
-            .map(|v| format!("{v:.3}"))
-            .unwrap_or_else(|| "no samples".into());
+        let measured = t.observed_text().unwrap_or_else(|| "no samples".into());
         let failure = match t.verdict {
             Verdict::Pass => None,
             Verdict::Fail => Some(format!(

@@ -67,6 +67,9 @@ pub struct Totals {
     pub rps: f64,
     pub iterations: u64,
     pub dropped_iterations: u64,
+    /// Requests of a closed-model run that waited for the `limits.max_rps` cap.
+    #[serde(default)]
+    pub paced_requests: u64,
     pub checks_passed: u64,
     pub checks_failed: u64,
     pub latency: LatencyStats,
@@ -131,7 +134,7 @@ pub struct Summary {
     /// Host, loadpacer and watched-process figures over the run (avg/max of 1-s samples).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
-    /// Latency drift over the run, when it had at least 10 one-second windows.
+    /// Latency drift over the run, when it was long enough (see [`MIN_DRIFT_RUN`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakReport>,
     /// The comparison with a baseline, when one was given.
@@ -139,14 +142,22 @@ pub struct Summary {
     pub regression: Option<RegressionReport>,
 }
 
-/// Capacity computed from the run's one-second windows (see `judge::analysis`).
+/// Capacity computed from the run's one-second windows (see `judge::analysis`). A capacity
+/// is a figure only when the run found a limit: the SLO broke for `sustain` consecutive
+/// windows after it had been met. Otherwise the run shows a lower bound, and nothing is
+/// derived from it (no headroom, instances or months: they would be invented).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityReport {
     pub slo_p95_ms: f64,
     pub slo_error_rate: f64,
-    /// Highest achieved req/s whose window met the SLO; `None` if none did.
+    /// Highest achieved req/s whose window met the SLO before it broke; `None` when the run
+    /// found no limit (see `capacity_at_least_rps`) or no window met the SLO.
     pub capacity_rps: Option<f64>,
-    /// Where latency starts climbing (knee of latency vs throughput).
+    /// Without a limit: the highest rate tried at which the SLO held. The capacity is at
+    /// least this; it was not measured.
+    #[serde(default)]
+    pub capacity_at_least_rps: Option<f64>,
+    /// Where latency starts climbing (knee of latency vs throughput); only with a limit.
     pub knee_rps: Option<f64>,
     pub expected_peak_rps: f64,
     /// 1 − peak / capacity: the share of capacity left at the expected peak.
@@ -155,43 +166,73 @@ pub struct CapacityReport {
     pub instances_needed: Option<u64>,
     pub monthly_growth: Option<f64>,
     pub months_until_exhausted: Option<f64>,
-    /// True when the SLO broke before the load ended.
+    /// True when the SLO broke for `sustain` consecutive windows: the limit was found.
     pub breaking_point_reached: bool,
-    /// True when the run was invalid: the figures describe loadpacer, not the target.
+    /// True when the run was invalid: the figures describe loadpacer, not the target, so the
+    /// target's capacity is only known to be above them.
     pub limited_by_generator: bool,
+    /// What the figures mean, in words (shown in the console and HTML).
+    #[serde(default)]
+    pub note: String,
 }
 
-/// How latency moved over a long run (robust Theil–Sen slope of the per-window p95).
+/// How latency moved over a long run (robust Theil–Sen slope of the per-window p95). Only
+/// present for runs long enough to estimate it: see [`MIN_DRIFT_RUN`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SoakReport {
     /// p95 growth per hour as a ratio of the median p95 (0.10 = +10 % an hour).
     pub latency_drift_per_hour: f64,
+    /// The same slope in milliseconds per hour.
+    #[serde(default)]
+    pub latency_drift_ms_per_hour: f64,
+    /// True when the slope's 95 % interval excludes zero and it is at least
+    /// [`DRIFT_FLOOR_MS_PER_HOUR`]; otherwise the run shows no trend, only noise.
+    #[serde(default)]
+    pub significant: bool,
     pub windows: usize,
     /// The bound it is judged against for `preset: soak` plans.
     pub max_drift_per_hour: f64,
-    /// True when a soak plan drifted beyond the bound.
+    /// True when a soak plan drifted significantly beyond the bound.
     pub drifted: bool,
 }
 
 /// Drift beyond which a soak plan fails.
 pub const MAX_SOAK_DRIFT_PER_HOUR: f64 = 0.10;
+/// Runs shorter than this get no drift or memory-growth figure (unless the plan is a soak):
+/// a slope per hour from seconds is an extrapolation, not a measurement.
+pub const MIN_DRIFT_RUN: std::time::Duration = std::time::Duration::from_secs(600);
+/// Windows with requests needed for a drift figure, soak plans included.
+pub const MIN_DRIFT_WINDOWS: usize = 30;
+/// A latency slope below this many milliseconds per hour is never a trend.
+pub const DRIFT_FLOOR_MS_PER_HOUR: f64 = 5.0;
 
-fn soak_report(plan: &PlanSpec, windows: &[WindowPoint]) -> Option<SoakReport> {
+/// Whether a run is long enough for slopes per hour: ≥ 10 minutes, or a soak plan.
+pub fn long_enough_for_drift(plan: &PlanSpec, elapsed: std::time::Duration) -> bool {
+    elapsed >= MIN_DRIFT_RUN || plan.load.preset.as_deref() == Some("soak")
+}
+
+fn soak_report(
+    plan: &PlanSpec,
+    elapsed: std::time::Duration,
+    windows: &[WindowPoint],
+) -> Option<SoakReport> {
     let pts: Vec<(f64, f64)> = windows
         .iter()
         .filter(|w| w.requests > 0)
         .map(|w| (w.t_s, w.p95_ms))
         .collect();
-    if pts.len() < 10 {
+    if pts.len() < MIN_DRIFT_WINDOWS || !long_enough_for_drift(plan, elapsed) {
         return None;
     }
-    let drift = crate::judge::analysis::drift_per_hour(&pts)?;
+    let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR)?;
     let is_soak = plan.load.preset.as_deref() == Some("soak");
     Some(SoakReport {
-        latency_drift_per_hour: drift,
+        latency_drift_per_hour: d.ratio_per_hour,
+        latency_drift_ms_per_hour: d.ms_per_hour,
+        significant: d.significant,
         windows: pts.len(),
         max_drift_per_hour: MAX_SOAK_DRIFT_PER_HOUR,
-        drifted: is_soak && drift > MAX_SOAK_DRIFT_PER_HOUR,
+        drifted: is_soak && d.significant && d.ratio_per_hour > MAX_SOAK_DRIFT_PER_HOUR,
     })
 }
 
@@ -228,6 +269,14 @@ impl Summary {
         }
         if let Some(c) = self.capacity.as_mut() {
             c.limited_by_generator = true;
+            if let Some(x) = c.capacity_rps.take() {
+                c.capacity_at_least_rps = Some(x);
+                c.knee_rps = None;
+                c.headroom_ratio = None;
+                c.instances_needed = None;
+                c.months_until_exhausted = None;
+                c.note = format!("capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived");
+            }
         }
     }
 
@@ -282,7 +331,7 @@ impl Summary {
         mut resources: Option<Resources>,
     ) -> Summary {
         if let Some(r) = resources.as_mut() {
-            r.finish();
+            r.finish(long_enough_for_drift(&out.plan, out.elapsed));
         }
         let plan = &out.plan;
         let total = &out.total;
@@ -292,7 +341,7 @@ impl Summary {
         let capacity = plan
             .capacity
             .as_ref()
-            .map(|c| capacity_report(c, out.series.points(), &out.ending, &validity));
+            .map(|c| capacity_report(c, out.series.points(), &validity));
         let (result, reasons) = outcome(&out.ending, &thresholds, &validity);
         let requests = plan
             .requests
@@ -329,6 +378,7 @@ impl Summary {
                 rps: requests_n as f64 / secs,
                 iterations: total.total_iterations(),
                 dropped_iterations: total.dropped,
+                paced_requests: out.paced_requests,
                 checks_passed,
                 checks_failed,
                 latency: LatencyStats::of(&latency),
@@ -339,10 +389,18 @@ impl Summary {
             validity,
             capacity,
             resources,
-            soak: soak_report(plan, out.series.points()),
+            soak: soak_report(plan, out.elapsed, out.series.points()),
             windows: out.series.points().to_vec(),
             regression: None,
         };
+        summary.judge_errors(None);
+        let checks_judged = plan
+            .thresholds
+            .iter()
+            .any(|t| t.metric == crate::config::MetricKind::Checks);
+        if !checks_judged {
+            summary.judge_checks();
+        }
         if let Some(s) = summary.soak.as_ref().filter(|s| s.drifted) {
             summary.reasons.push(format!(
                 "soak: p95 drifted {:+.1}% per hour (limit {:.0}%)",
@@ -356,6 +414,97 @@ impl Summary {
         summary
     }
 
+    /// Error kinds over all requests, most frequent first: `[("timeout", 10)]`.
+    pub fn error_kinds(&self) -> Vec<(String, u64)> {
+        let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in &self.requests {
+            for (k, n) in &r.errors {
+                *kinds.entry(k).or_default() += n;
+            }
+        }
+        let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// A run whose requests all failed, or that completed without a single request, never
+    /// passes; with `max_error_rate` (e.g. `hit --max-error-rate`) neither does one above it.
+    pub fn judge_errors(&mut self, max_error_rate: Option<f64>) {
+        if self.result != Outcome::Passed {
+            return;
+        }
+        let t = &self.totals;
+        let kinds = self
+            .error_kinds()
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reason = if t.requests == 0 {
+            Some("errors: no request completed, so nothing was measured".to_string())
+        } else if t.errors == t.requests {
+            Some(format!(
+                "errors: 100.0 % errors ({kinds}): every request failed"
+            ))
+        } else {
+            max_error_rate.filter(|&m| t.error_rate > m).map(|m| {
+                format!(
+                    "errors: {:.1} % errors ({kinds}), above the bound of {:.1} %",
+                    t.error_rate * 100.0,
+                    m * 100.0
+                )
+            })
+        };
+        if let Some(r) = reason {
+            self.reasons.insert(0, r);
+            self.result = Outcome::Failed;
+        }
+    }
+
+    /// Without a `checks` threshold a failed check fails the run: a check is the plan's own
+    /// assertion. (It is not a request error; a `checks` threshold such as `rate > 0.95`
+    /// decides instead when some failures are acceptable.)
+    pub fn judge_checks(&mut self) {
+        let t = &self.totals;
+        if self.result != Outcome::Passed || t.checks_failed == 0 {
+            return;
+        }
+        self.reasons.insert(
+            0,
+            format!(
+                "checks: {} of {} failed (add a `checks` threshold, e.g. rate > 0.95, to tolerate some)",
+                t.checks_failed,
+                t.checks_failed + t.checks_passed
+            ),
+        );
+        self.result = Outcome::Failed;
+    }
+
+    /// What made a failed run fail, in words: `a threshold failed`, `regression`, `errors`,
+    /// `latency drift`; empty unless the run failed.
+    pub fn failure_causes(&self) -> Vec<&'static str> {
+        if self.result != Outcome::Failed {
+            return Vec::new();
+        }
+        let mut causes = Vec::new();
+        if self.thresholds.iter().any(|t| t.verdict != Verdict::Pass) {
+            causes.push("a threshold failed");
+        }
+        if self.reasons.iter().any(|r| r.starts_with("errors:")) {
+            causes.push("errors");
+        }
+        if self.reasons.iter().any(|r| r.starts_with("checks:")) {
+            causes.push("a check failed");
+        }
+        if self.regression.as_ref().is_some_and(|r| r.regressed) {
+            causes.push("regression");
+        }
+        if self.soak.as_ref().is_some_and(|k| k.drifted) {
+            causes.push("latency drift");
+        }
+        causes
+    }
+
     /// Pretty JSON with secrets redacted.
     pub fn to_json(&self, plan: &PlanSpec) -> String {
         let text = serde_json::to_string_pretty(self).expect("summary serialises");
@@ -366,7 +515,6 @@ impl Summary {
 fn capacity_report(
     c: &crate::config::CapacitySpec,
     windows: &[WindowPoint],
-    ending: &Ending,
     validity: &Validity,
 ) -> CapacityReport {
     use crate::judge::analysis::{self, LoadPoint, Slo};
@@ -383,12 +531,36 @@ fn capacity_report(
         latency_ms: c.slo_p95.as_secs_f64() * 1000.0,
         error_rate: c.slo_error_rate,
     };
-    let cap = analysis::capacity(&points, slo, c.sustain as usize);
+    let found = analysis::capacity(&points, slo, c.sustain as usize);
+    let limited_by_generator = validity.status == "invalid";
+    // An invalid run measured loadpacer: whatever it found bounds the target from below.
+    let cap = found.measured().filter(|_| !limited_by_generator);
+    let at_least = found.best_met.filter(|_| cap.is_none());
+    let note = match (cap, at_least) {
+        (Some(x), _) => format!(
+            "capacity {x:.1} req/s: the SLO (p95 <= {:.0} ms, errors <= {:.2}%) broke beyond it",
+            slo.latency_ms,
+            slo.error_rate * 100.0
+        ),
+        (None, Some(x)) if limited_by_generator => format!(
+            "capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived"
+        ),
+        (None, Some(x)) => format!(
+            "capacity >= {x:.1} req/s: the SLO held at every rate tried; no limit was found, so no headroom or instances are derived (use preset: breakpoint to find it)"
+        ),
+        (None, None) if points.is_empty() => {
+            "no capacity figure: no window had enough requests".to_string()
+        }
+        (None, None) => {
+            "no capacity figure: the SLO was broken at every rate tried".to_string()
+        }
+    };
     CapacityReport {
         slo_p95_ms: slo.latency_ms,
         slo_error_rate: slo.error_rate,
         capacity_rps: cap,
-        knee_rps: analysis::knee(&points),
+        capacity_at_least_rps: at_least,
+        knee_rps: cap.and_then(|_| analysis::knee(&points)),
         expected_peak_rps: c.expected_peak_rps,
         headroom_ratio: cap.map(|x| analysis::headroom(x, c.expected_peak_rps)),
         instances_needed: cap.map(|x| analysis::instances_needed(c.expected_peak_rps, x)),
@@ -397,8 +569,9 @@ fn capacity_report(
             c.monthly_growth
                 .and_then(|g| analysis::months_until_exhausted(x, c.expected_peak_rps, g))
         }),
-        breaking_point_reached: matches!(ending, Ending::Stopped(_)),
-        limited_by_generator: validity.status == "invalid",
+        breaking_point_reached: found.broke,
+        limited_by_generator,
+        note,
     }
 }
 

@@ -4,7 +4,7 @@
 //! VU slot); the loop, the recording and the stop logic are shared.
 
 use super::plan::{share_of, Schedule, Segment};
-use super::scenario::{IterationResult, Runtime, VuState};
+use super::scenario::{lock, Runtime, Sink, VuState};
 use crate::config::DataOrder;
 use crate::measure::Recorder;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// Late arrivals a worker keeps waiting for a free slot before it drops them.
 pub const BACKLOG_MAX: usize = 10_000;
 
-type Iteration = Pin<Box<dyn Future<Output = (usize, VuState, usize, IterationResult)> + Send>>;
+type Iteration = Pin<Box<dyn Future<Output = (usize, VuState, usize)> + Send>>;
 
 /// What every worker of a run shares.
 pub struct Shared {
@@ -43,7 +43,11 @@ pub struct Shared {
 /// Runs worker `w` until its schedule ends or the run is stopped, sending a batch every second.
 pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>) {
     let plan = &shared.rt.plan;
-    let mut rec = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
+    let rec = Arc::new(Sink::new(Recorder::new(
+        plan.requests.len(),
+        plan.checks.len(),
+        plan.scenarios.len(),
+    )));
     let mut inflight: FuturesUnordered<Iteration> = FuturesUnordered::new();
     let mut driver = Driver::new(&shared, w);
     let end = shared.start + shared.schedule.duration();
@@ -73,10 +77,10 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                 deadline = Instant::now() + plan.load.graceful_stop;
             }
             _ = tokio::time::sleep_until(deadline), if stopping => break,
-            Some((slot, vu, scenario, result)) = inflight.next(), if !inflight.is_empty() => {
-                record(&mut rec, scenario, &result);
+            Some((slot, vu, scenario)) = inflight.next(), if !inflight.is_empty() => {
+                lock(&rec).record_iteration(scenario);
                 driver.done(slot, vu);
-                driver.refill(&shared, stopping, &mut inflight);
+                driver.refill(&shared, stopping, &mut inflight, &rec);
             }
             _ = &mut sleep, if wake.is_some() => {
                 let now = Instant::now();
@@ -84,7 +88,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                     stopping = true;
                     deadline = now.max(end) + plan.load.graceful_stop;
                 } else {
-                    driver.launch(&shared, now, &mut inflight, &mut rec);
+                    driver.launch(&shared, now, &mut inflight, &rec);
                     if driver.finished {
                         stopping = true;
                         deadline = now + plan.load.graceful_stop;
@@ -93,7 +97,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             }
             _ = flush.tick() => {
                 shared.in_flight[w as usize].store(inflight.len() as u64, Ordering::Relaxed);
-                hand_over(&batches, &mut rec);
+                hand_over(&batches, &mut lock(&rec));
             }
         }
         if stopping && inflight.is_empty() {
@@ -103,22 +107,14 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             break;
         }
     }
-    // Iterations still running at the deadline are dropped (their connections closed); they
-    // were never recorded, so nothing half-measured leaks into the results.
+    // Iterations still running at the deadline are dropped (their connections closed): the
+    // requests they completed are already booked; the one in flight was never measured, and
+    // the iteration does not count as completed.
     drop(inflight);
-    rec.dropped += driver.abandoned();
+    let mut last = std::mem::replace(&mut *lock(&rec), Recorder::new(0, 0, 0));
+    last.dropped += driver.abandoned();
     shared.in_flight[w as usize].store(0, Ordering::Relaxed);
-    let _ = batches.send(rec).await;
-}
-
-fn record(rec: &mut Recorder, scenario: usize, result: &IterationResult) {
-    for s in &result.samples {
-        rec.record(s);
-    }
-    for &(c, passed) in &result.checks {
-        rec.record_check(c, passed);
-    }
-    rec.record_iteration(scenario);
+    let _ = batches.send(last).await;
 }
 
 /// Hands the batch over without ever waiting: if the aggregator is behind, the batch stays
@@ -231,11 +227,12 @@ impl Driver {
         shared: &Shared,
         now: Instant,
         inflight: &mut FuturesUnordered<Iteration>,
-        rec: &mut Recorder,
+        sink: &Arc<Sink>,
     ) {
         if matches!(self.mode, Mode::Closed { .. }) {
-            return self.fill_vus(shared, now, inflight);
+            return self.fill_vus(shared, now, inflight, sink);
         }
+        let mut rec = lock(sink);
         // Start every arrival that is due. The lag (how late the worker got to it) measures
         // the generator; waiting for a free slot measures the target and shows in latency.
         while let Mode::Open { m, free, backlog } = &mut self.mode {
@@ -254,7 +251,7 @@ impl Driver {
             }
             rec.record_lag(now - intended);
             match free.pop() {
-                Some(slot) => self.start(shared, slot, intended, inflight),
+                Some(slot) => self.start(shared, slot, intended, inflight, sink),
                 None if backlog.len() < BACKLOG_MAX => backlog.push_back(intended),
                 None => rec.dropped += 1,
             }
@@ -266,6 +263,7 @@ impl Driver {
         shared: &Shared,
         now: Instant,
         inflight: &mut FuturesUnordered<Iteration>,
+        sink: &Arc<Sink>,
     ) {
         let target = self.vu_target(shared, now);
         for slot in 0..target {
@@ -278,7 +276,7 @@ impl Driver {
                     return;
                 }
                 idle[slot] = false;
-                self.start(shared, slot, now, inflight);
+                self.start(shared, slot, now, inflight, sink);
             }
         }
     }
@@ -312,6 +310,7 @@ impl Driver {
         shared: &Shared,
         stopping: bool,
         inflight: &mut FuturesUnordered<Iteration>,
+        sink: &Arc<Sink>,
     ) {
         match &mut self.mode {
             Mode::Open { .. } => {
@@ -320,11 +319,11 @@ impl Driver {
                         break;
                     }
                     let (slot, intended) = (free.pop().unwrap(), backlog.pop_front().unwrap());
-                    self.start(shared, slot, intended, inflight);
+                    self.start(shared, slot, intended, inflight, sink);
                 }
             }
             Mode::Closed { .. } if !stopping && !self.finished => {
-                self.fill_vus(shared, Instant::now(), inflight)
+                self.fill_vus(shared, Instant::now(), inflight, sink)
             }
             Mode::Closed { .. } => {}
         }
@@ -344,6 +343,7 @@ impl Driver {
         slot: usize,
         intended: Instant,
         inflight: &mut FuturesUnordered<Iteration>,
+        sink: &Arc<Sink>,
     ) {
         let Some(mut vu) = self.slots[slot].take() else {
             return;
@@ -360,13 +360,13 @@ impl Driver {
             }
         }
         self.seq += 1;
-        let rt = shared.rt.clone();
+        let (rt, sink) = (shared.rt.clone(), sink.clone());
         inflight.push(
             async move {
                 let steps = &rt.plan.scenarios[scenario].steps;
-                let result = rt.iterate(steps, &mut vu, intended.into_std()).await;
+                rt.iterate(steps, &mut vu, intended.into_std(), &sink).await;
                 vu.iteration += 1;
-                (slot, vu, scenario, result)
+                (slot, vu, scenario)
             }
             .boxed(),
         );

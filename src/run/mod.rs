@@ -115,6 +115,8 @@ pub struct RunOutput {
     pub ending: Ending,
     pub total: Recorder,
     pub series: WindowSeries,
+    /// Requests that waited for the `limits.max_rps` cap (closed model).
+    pub paced_requests: u64,
 }
 
 /// The run could not start.
@@ -137,11 +139,35 @@ pub async fn execute(
 ) -> Result<RunOutput, RunError> {
     let client = client::Client::new(&plan.target, &limits.allow_targets)?;
     let mut rt = Runtime::new(plan.clone(), client);
+    if matches!(plan.load.shape, crate::config::LoadShape::Closed { .. }) {
+        // VUs have no rate of their own: pace their requests so the cap holds for them too.
+        rt.pacer = Some(scenario::Pacer::new(
+            limits.max_rps / opts.segment.count.max(1) as f64,
+        ));
+    }
     let mut total = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
     let started_at = SystemTime::now();
     let schedule = Schedule::of(&plan.load.shape);
     let scheduled = schedule.duration();
-    if let Err(reason) = setup(&mut rt, &mut total).await {
+    // Setup requests are booked like any other: in the first window the observers see (so
+    // they reach /metrics) and in the run's totals.
+    let (setup_rec, setup_result) = setup(&mut rt).await;
+    total.merge(&setup_rec);
+    if let Err(reason) = setup_result {
+        let mut series = WindowSeries::new(2);
+        let view = WindowView {
+            elapsed: Duration::ZERO,
+            scheduled,
+            target: 0.0,
+            open_model: matches!(schedule, Schedule::Open { .. }),
+            phase: None,
+            window: &setup_rec,
+            window_secs: 1.0,
+            total: &total,
+            in_flight: 0,
+        };
+        let _ = observer.on_window(&view);
+        series.push(point(&view));
         return Ok(RunOutput {
             plan,
             segment: opts.segment,
@@ -150,7 +176,8 @@ pub async fn execute(
             scheduled,
             ending: Ending::Aborted(reason),
             total,
-            series: WindowSeries::new(2),
+            series,
+            paced_requests: 0,
         });
     }
     let workers = opts.workers.max(1) as u64;
@@ -171,7 +198,7 @@ pub async fn execute(
         .map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone())))
         .collect();
     drop(tx);
-    let (ending, series) = aggregate(&shared, rx, &mut total, observer, interrupt).await;
+    let (ending, series) = aggregate(&shared, rx, setup_rec, &mut total, observer, interrupt).await;
     for h in handles {
         let _ = h.await;
     }
@@ -184,49 +211,57 @@ pub async fn execute(
         ending,
         total,
         series,
+        paced_requests: shared
+            .rt
+            .pacer
+            .as_ref()
+            .map_or(0, |p| p.paced.load(Ordering::Relaxed)),
     })
 }
 
-/// Runs the setup steps once; their captures become every VU's starting variables.
-async fn setup(rt: &mut Runtime, total: &mut Recorder) -> Result<(), String> {
-    if rt.plan.setup.is_empty() {
-        return Ok(());
+/// Runs the setup steps once; their captures become every VU's starting variables. Returns
+/// what the setup requests measured, and why the load must not start if they failed.
+async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
+    let plan = rt.plan.clone();
+    let sink = scenario::Sink::new(Recorder::new(
+        plan.requests.len(),
+        plan.checks.len(),
+        plan.scenarios.len(),
+    ));
+    if plan.setup.is_empty() {
+        return (scenario::lock(&sink).clone(), Ok(()));
     }
     let mut vu = VuState::default();
     let result = rt
-        .iterate(&rt.plan.setup, &mut vu, std::time::Instant::now())
+        .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)
         .await;
-    for s in &result.samples {
-        total.record(s);
-    }
-    for &(c, ok) in &result.checks {
-        total.record_check(c, ok);
-    }
-    let failed_check = result.checks.iter().any(|(_, ok)| !ok);
-    if result.failed || failed_check {
-        let kinds: Vec<&str> = result
-            .samples
+    let rec = sink.into_inner().unwrap_or_else(|p| p.into_inner());
+    let failed_check = rec.checks.iter().any(|&(_, failed)| failed > 0);
+    if result.failed || failed_check || rec.total_errors() > 0 {
+        let kinds: Vec<&str> = crate::measure::ErrorKind::ALL
             .iter()
-            .filter_map(|s| s.error.map(|e| e.as_str()))
+            .filter(|k| rec.requests.iter().any(|r| r.errors_of(**k) > 0))
+            .map(|k| k.as_str())
+            .chain(failed_check.then_some("failed check"))
             .collect();
-        return Err(format!(
+        let reason = format!(
             "setup failed ({}); the load was not started",
             kinds.join(", ")
-        ));
+        );
+        return (rec, Err(reason));
     }
     rt.base_vars = vu.vars;
-    Ok(())
+    (rec, Ok(()))
 }
 
 async fn aggregate(
     shared: &Shared,
     mut rx: mpsc::Receiver<Recorder>,
+    mut window: Recorder,
     total: &mut Recorder,
     observer: &mut dyn Observer,
     interrupt: CancellationToken,
 ) -> (Ending, WindowSeries) {
-    let plan = &shared.rt.plan;
-    let mut window = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
     let mut series = WindowSeries::new(SERIES_POINTS);
     let mut tick = tokio::time::interval_at(
         shared.start + Duration::from_millis(1100),

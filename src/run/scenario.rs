@@ -5,7 +5,7 @@ use crate::config::{
     BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec, Template,
     Vars,
 };
-use crate::measure::{ErrorKind, Sample};
+use crate::measure::{ErrorKind, Recorder, Sample};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
@@ -21,6 +21,9 @@ pub struct VuState {
     pub iteration: u64,
     /// The VU's own connection (direct transport only).
     pub conn: ConnSlot,
+    /// Variables captured from JSON as a number, boolean, null, array or object (their text
+    /// is in `vars`): `"{{ name }}"` alone in a JSON body keeps that type.
+    pub json_typed: std::collections::HashSet<String>,
 }
 
 impl Vars for VuState {
@@ -35,13 +38,23 @@ impl Vars for VuState {
     }
 }
 
-/// What one iteration produced, handed back to the worker that records it.
-#[derive(Debug, Default)]
+/// Where an iteration books what it measured: the worker's own recorder, written as each
+/// request completes (not when the iteration ends), so a request lands in the window in
+/// which it completed and nothing is lost when an iteration is cut at the stop deadline.
+/// The worker polls its iterations itself, so the lock is never contended; it only makes
+/// the shared recorder `Send`.
+pub type Sink = std::sync::Mutex<Recorder>;
+
+/// How one iteration ended.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct IterationResult {
-    pub samples: Vec<Sample>,
-    pub checks: Vec<(usize, bool)>,
     /// Set when a transport error ended the iteration early.
     pub failed: bool,
+}
+
+/// Locks a sink; a panic elsewhere never makes the figures unreadable.
+pub fn lock(sink: &Sink) -> std::sync::MutexGuard<'_, Recorder> {
+    sink.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A request's parts that do not change between iterations, built once.
@@ -51,6 +64,53 @@ struct Prepared {
     body: Option<Bytes>,
 }
 
+/// Spaces requests at most `rate` per second over all workers of a run: a closed-model plan
+/// has no rate of its own, so this is how `limits.max_rps` holds for it. Slots are handed out
+/// with one atomic per request; a request that finds its slot in the future waits for it.
+pub struct Pacer {
+    base: Instant,
+    interval_ns: u64,
+    next_ns: std::sync::atomic::AtomicU64,
+    /// Requests that had to wait for their slot.
+    pub paced: std::sync::atomic::AtomicU64,
+}
+
+impl Pacer {
+    /// A pacer for `rate` requests per second (`rate` > 0).
+    pub fn new(rate: f64) -> Self {
+        Self {
+            base: Instant::now(),
+            interval_ns: (1e9 / rate.max(1e-3)) as u64,
+            next_ns: Default::default(),
+            paced: Default::default(),
+        }
+    }
+
+    /// Waits for the next free slot; true when it had to wait.
+    async fn wait(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.base.elapsed().as_nanos() as u64;
+        let mut cur = self.next_ns.load(Relaxed);
+        let slot = loop {
+            // No credit accumulates while idle: a slot is never earlier than now.
+            let slot = cur.max(now);
+            match self
+                .next_ns
+                .compare_exchange_weak(cur, slot + self.interval_ns, Relaxed, Relaxed)
+            {
+                Ok(_) => break slot,
+                Err(seen) => cur = seen,
+            }
+        };
+        if slot <= now {
+            return false;
+        }
+        self.paced.fetch_add(1, Relaxed);
+        tokio::time::sleep(Duration::from_nanos(slot - now)).await;
+        true
+    }
+}
+
 /// A plan ready to run: the client and every static request prepared.
 pub struct Runtime {
     pub plan: Arc<PlanSpec>,
@@ -58,6 +118,8 @@ pub struct Runtime {
     prepared: Vec<Prepared>,
     /// Variables captured by the setup steps, copied into every VU.
     pub base_vars: HashMap<String, String>,
+    /// The request-rate cap of a closed-model run (`limits.max_rps`), if any.
+    pub pacer: Option<Pacer>,
 }
 
 impl Runtime {
@@ -84,6 +146,7 @@ impl Runtime {
             client,
             prepared,
             base_vars: HashMap::new(),
+            pacer: None,
         }
     }
 
@@ -95,11 +158,9 @@ impl Runtime {
         steps: &[StepSpec],
         vu: &mut VuState,
         intended: Instant,
+        sink: &Sink,
     ) -> IterationResult {
-        let mut out = IterationResult {
-            samples: Vec::with_capacity(steps.len()),
-            ..Default::default()
-        };
+        let mut out = IterationResult::default();
         let mut intended = Some(intended);
         for step in steps {
             match step {
@@ -112,7 +173,7 @@ impl Runtime {
                     tokio::time::sleep(d).await;
                 }
                 StepSpec::Request(r) => {
-                    let ok = self.exchange(r, vu, intended.take(), &mut out).await;
+                    let ok = self.exchange(r, vu, intended.take(), sink).await;
                     if !ok {
                         out.failed = true;
                         break;
@@ -129,12 +190,12 @@ impl Runtime {
         r: &RequestSpec,
         vu: &mut VuState,
         intended: Option<Instant>,
-        out: &mut IterationResult,
+        sink: &Sink,
     ) -> bool {
         let req = match self.build(r, vu) {
             Ok(req) => req,
             Err(kind) => {
-                out.samples.push(Sample {
+                lock(sink).record(&Sample {
                     request: r.index,
                     latency: Duration::ZERO,
                     service: Duration::ZERO,
@@ -145,6 +206,13 @@ impl Runtime {
                 return false;
             }
         };
+        let mut intended = intended;
+        if let Some(p) = &self.pacer {
+            if p.wait().await {
+                // The wait was the generator's cap, not the target: measure from the send.
+                intended = None;
+            }
+        }
         let sent = Instant::now();
         let result = self.client.send(req, &mut vu.conn, r.needs_body()).await;
         let done = Instant::now();
@@ -152,8 +220,9 @@ impl Runtime {
         let latency = done - intended.unwrap_or(sent).min(sent);
         match result {
             Ok(resp) => {
-                let error = self.judge(r, &resp, latency, vu, out);
-                out.samples.push(Sample {
+                let mut rec = lock(sink);
+                let error = self.judge(r, &resp, latency, vu, &mut rec);
+                rec.record(&Sample {
                     request: r.index,
                     latency,
                     service,
@@ -164,7 +233,7 @@ impl Runtime {
                 true
             }
             Err(Failure { kind, status, ttfb }) => {
-                out.samples.push(Sample {
+                lock(sink).record(&Sample {
                     request: r.index,
                     latency,
                     service,
@@ -178,14 +247,17 @@ impl Runtime {
         }
     }
 
-    /// Applies checks and captures; returns the error kind the sample counts as, if any.
+    /// Applies checks and captures, recording each check's outcome; returns the error kind
+    /// the sample counts as, if any. A failed check is a failed check, not a request error:
+    /// errors are transport failures and unexpected statuses. The expected statuses are the
+    /// request's `status` check when it has one, 2xx and 3xx otherwise.
     fn judge(
         &self,
         r: &RequestSpec,
         resp: &Response,
         latency: Duration,
         vu: &mut VuState,
-        out: &mut IterationResult,
+        rec: &mut Recorder,
     ) -> Option<ErrorKind> {
         let body = resp.body.as_deref().unwrap_or_default();
         let json: Option<serde_json::Value> = if r
@@ -217,28 +289,24 @@ impl Runtime {
                 }
                 CheckKind::LatencyBelow(d) => latency < *d,
             };
-            out.checks.push((c.index, passed));
-            if !passed {
-                let kind = if matches!(c.kind, CheckKind::Status(_)) {
-                    ErrorKind::Status
-                } else {
-                    ErrorKind::Check
-                };
-                error = Some(error.map_or(
-                    kind,
-                    |e: ErrorKind| if e == ErrorKind::Status { e } else { kind },
-                ));
+            rec.record_check(c.index, passed);
+            if !passed && matches!(c.kind, CheckKind::Status(_)) {
+                error = Some(ErrorKind::Status);
             }
         }
-        if error.is_none() && !r.has_status_check() && resp.status >= 400 {
+        if !r.has_status_check() && resp.status >= 400 {
             error = Some(ErrorKind::Status);
         }
         for cap in &r.captures {
+            let mut typed = false;
             let value = match &cap.source {
                 CaptureSource::Json(p) => json.as_ref().and_then(|j| {
                     p.query(j).first().map(|v| match v {
                         serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
+                        other => {
+                            typed = true;
+                            other.to_string()
+                        }
                     })
                 }),
                 CaptureSource::Header(h) => resp
@@ -259,6 +327,11 @@ impl Runtime {
                 None => {
                     vu.vars.remove(&cap.var);
                 }
+            }
+            if typed {
+                vu.json_typed.insert(cap.var.clone());
+            } else {
+                vu.json_typed.remove(&cap.var);
             }
         }
         error
@@ -407,7 +480,15 @@ fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
 fn render_json(j: &JsonTemplate, vu: &VuState) -> serde_json::Value {
     match j {
         JsonTemplate::Value(v) => v.clone(),
-        JsonTemplate::Str(t) => serde_json::Value::String(t.render(vu)),
+        JsonTemplate::Str(t) => {
+            let text = t.render(vu);
+            let typed = t.is_single_number()
+                || t.as_single_var().is_some_and(|v| vu.json_typed.contains(v));
+            match typed.then(|| serde_json::from_str(&text).ok()).flatten() {
+                Some(value) => value,
+                None => serde_json::Value::String(text),
+            }
+        }
         JsonTemplate::Array(a) => {
             serde_json::Value::Array(a.iter().map(|x| render_json(x, vu)).collect())
         }
