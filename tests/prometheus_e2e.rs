@@ -73,13 +73,21 @@ async fn api(prom: &str, path: &str, query: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     let t = support::demo_target(DemoOptions::default()).await;
+    // Serves 2 requests at a time for 20 ms each: a true capacity of 100 req/s.
+    let small = support::demo_target(DemoOptions {
+        latency: Duration::from_millis(20),
+        workers: Some(2),
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("loadpacer.yaml");
     std::fs::write(
         &config,
         format!(
-            "store: {{ path: runs.db }}\nhost: {{ interval: 1s, processes: [loadpacer] }}\nlimits: {{ max_concurrent_runs: 4 }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  healthy:\n    target: demo\n    capacity: {{ expected_peak_rps: 10, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    regression: {{ window: 3, tolerance: {{ latency: 10, throughput: 0.9, error_rate: 0.5 }} }}\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  soak:\n    target: demo\n    schedule: {{ every: 12s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 11s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
-            t.url()
+            "store: {{ path: runs.db }}\nhost: {{ interval: 1s, processes: [loadpacer] }}\nlimits: {{ max_concurrent_runs: 6 }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\n  small: {{ base_url: \"{}\" }}\nplans:\n  limit:\n    target: small\n    schedule: {{ every: 12s, overlap: forbid }}\n    load: {{ preset: breakpoint, rate: 300, duration: 10s, max_in_flight: 2000 }}\n    capacity: {{ expected_peak_rps: 500, sustain: 2, slo: {{ p95: 100ms, error_rate: 0.01 }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  steady:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 13s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 12s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  healthy:\n    target: demo\n    capacity: {{ expected_peak_rps: 10, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    regression: {{ window: 3, tolerance: {{ latency: 10, throughput: 0.9, error_rate: 0.5 }} }}\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  soak:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 32s, overlap: forbid }}\n    load: {{ preset: soak, rate: 10, duration: 31s }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
+            t.url(),
+            small.url()
         ),
     )
     .unwrap();
@@ -108,9 +116,13 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
                 .iter()
                 .any(|(n, p, s)| n == name && p == "failing" && (s == "firing" || s == "pending"))
         };
+        let capacity_alert = active.iter().any(|(n, p, s)| {
+            n == "LoadpacerLowCapacityHeadroom" && p == "limit" && (s == "firing" || s == "pending")
+        });
         if has("LoadpacerRunFailed")
             && has("LoadpacerThresholdFailed")
             && has("LoadpacerErrorRateHigh")
+            && capacity_alert
         {
             assert!(
                 !active.iter().any(|(_, p, _)| p == "healthy"),
@@ -217,4 +229,42 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+
+    // Plans whose runs never broke their SLO (1-s, 12-s and a 31-s soak run, each with a
+    // capacity block) fire none of the capacity, drift or memory-growth alerts; the
+    // breakpoint plan that found its limit still does.
+    let alerts = api(&prom, "alerts", "").await;
+    let mut capacity_fired_for = Vec::new();
+    for a in alerts["data"]["alerts"].as_array().into_iter().flatten() {
+        let (name, plan, state) = (
+            a["labels"]["alertname"].as_str().unwrap_or(""),
+            a["labels"]["plan"].as_str().unwrap_or(""),
+            a["state"].as_str().unwrap_or(""),
+        );
+        if name == "LoadpacerLowCapacityHeadroom" {
+            capacity_fired_for.push(plan.to_string());
+        }
+        // Memory growth has `for: 30m`: a daemon warming up may make it pending, never fire.
+        let paging = match name {
+            "LoadpacerLowCapacityHeadroom" | "LoadpacerSoakLatencyDrift" => plan != "limit",
+            "LoadpacerWatchedProcessMemoryGrowth" => state == "firing",
+            _ => false,
+        };
+        assert!(
+            !paging,
+            "{name} ({state}) for {plan:?} on healthy runs: {alerts}"
+        );
+    }
+    assert_eq!(capacity_fired_for, vec!["limit"]);
+    let bound = api(&prom, "query", "loadpacer_capacity_lower_bound_rps").await;
+    let plans: Vec<&str> = bound["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["metric"]["plan"].as_str())
+        .collect();
+    assert!(
+        plans.contains(&"steady") && plans.contains(&"healthy"),
+        "{bound}"
+    );
 }

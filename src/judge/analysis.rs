@@ -196,22 +196,26 @@ pub struct Drift {
     pub ratio_per_hour: f64,
     /// The slope in milliseconds per hour.
     pub ms_per_hour: f64,
-    /// True when the 95 % interval of the slope excludes zero *and* the slope is at least
-    /// `floor_ms_per_hour`: sub-millisecond wobble of a fast service is never a trend.
+    /// True when the 95 % interval of the slope excludes zero, the slope is at least
+    /// `floor_ms_per_hour`, and it moved latency by at least `floor_ms` over the span of the
+    /// points: sub-millisecond wobble of a fast service is never a trend.
     pub significant: bool,
 }
 
 /// Drift of `(seconds, milliseconds)` points; `None` with fewer than three points or a
 /// typical latency of zero.
-pub fn drift(points_s_ms: &[(f64, f64)], floor_ms_per_hour: f64) -> Option<Drift> {
+pub fn drift(points_s_ms: &[(f64, f64)], floor_ms_per_hour: f64, floor_ms: f64) -> Option<Drift> {
     let hours: Vec<(f64, f64)> = points_s_ms.iter().map(|(t, y)| (t / 3600.0, *y)).collect();
     let trend = theil_sen_interval(&hours)?;
     let mut ys: Vec<f64> = points_s_ms.iter().map(|p| p.1).collect();
     let typical = median(&mut ys)?;
+    let span_hours = hours.last()?.0 - hours.first()?.0;
     (typical > 0.0).then(|| Drift {
         ratio_per_hour: trend.slope / typical,
         ms_per_hour: trend.slope,
-        significant: trend.excludes_zero() && trend.slope.abs() >= floor_ms_per_hour,
+        significant: trend.excludes_zero()
+            && trend.slope.abs() >= floor_ms_per_hour
+            && (trend.slope * span_hours).abs() >= floor_ms,
     })
 }
 
@@ -387,11 +391,11 @@ mod tests {
         .unwrap()
         .slope;
         assert!((slope - 10.0).abs() < 0.01, "{slope}");
-        let d = drift(&pts, 5.0).unwrap();
+        let d = drift(&pts, 5.0, 2.0).unwrap();
         assert!((d.ratio_per_hour - 10.0 / 114.92).abs() < 0.005, "{d:?}");
         assert!(d.significant, "10 ms/h over 3 h is a trend");
         let flat: Vec<(f64, f64)> = (0..60).map(|m| (m as f64 * 60.0, 50.0)).collect();
-        let d = drift(&flat, 5.0).unwrap();
+        let d = drift(&flat, 5.0, 2.0).unwrap();
         assert_eq!(d.ratio_per_hour, 0.0);
         assert!(!d.significant);
     }
@@ -406,7 +410,7 @@ mod tests {
                 (s as f64, 1.45 - s as f64 / 600.0 * 0.06 + wobble)
             })
             .collect();
-        let d = drift(&pts, 5.0).unwrap();
+        let d = drift(&pts, 5.0, 2.0).unwrap();
         assert!(d.ratio_per_hour.abs() > 0.1, "{d:?}");
         assert!(!d.significant, "{d:?}");
     }

@@ -2,7 +2,9 @@
 //! script, no network fetch), readable on a phone and a desktop. Every string that comes
 //! from a config or a run is escaped.
 
-use super::summary::{Outcome, Summary, DRIFT_FLOOR_MS_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS};
+use super::summary::{
+    Outcome, Summary, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
+};
 use crate::judge::Verdict;
 use crate::measure::{LatencyStats, WindowPoint};
 use std::fmt::Write;
@@ -250,7 +252,7 @@ fn soak_section(h: &mut String, s: &Summary) {
     let _ = write!(
         h,
         "<h2>Latency drift</h2><div class=\"card\" id=\"soak\">p95 moved <b>{:+.1}%</b> of its typical value per hour ({:+.2} ms/h) over {} windows \
-         (robust slope with a 95% interval and a {DRIFT_FLOOR_MS_PER_HOUR} ms/h floor; soak plans fail beyond {:.0}%/h): <span class=\"{class}\">{word}</span></div>",
+         (robust slope with a 95% interval, at least {DRIFT_FLOOR_MS_PER_HOUR} ms/h and {DRIFT_FLOOR_MS} ms over the run to count; soak plans fail beyond {:.0}%/h): <span class=\"{class}\">{word}</span></div>",
         k.latency_drift_per_hour * 100.0,
         k.latency_drift_ms_per_hour,
         k.windows,

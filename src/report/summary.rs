@@ -185,8 +185,9 @@ pub struct SoakReport {
     /// The same slope in milliseconds per hour.
     #[serde(default)]
     pub latency_drift_ms_per_hour: f64,
-    /// True when the slope's 95 % interval excludes zero and it is at least
-    /// [`DRIFT_FLOOR_MS_PER_HOUR`]; otherwise the run shows no trend, only noise.
+    /// True when the slope's 95 % interval excludes zero, it is at least
+    /// [`DRIFT_FLOOR_MS_PER_HOUR`] and it moved p95 by [`DRIFT_FLOOR_MS`] over the run;
+    /// otherwise the run shows no trend, only noise.
     #[serde(default)]
     pub significant: bool,
     pub windows: usize,
@@ -205,6 +206,8 @@ pub const MIN_DRIFT_RUN: std::time::Duration = std::time::Duration::from_secs(60
 pub const MIN_DRIFT_WINDOWS: usize = 30;
 /// A latency slope below this many milliseconds per hour is never a trend.
 pub const DRIFT_FLOOR_MS_PER_HOUR: f64 = 5.0;
+/// Nor is one that moved latency by less than this over the whole run.
+pub const DRIFT_FLOOR_MS: f64 = 2.0;
 
 /// Whether a run is long enough for slopes per hour: ≥ 10 minutes, or a soak plan.
 pub fn long_enough_for_drift(plan: &PlanSpec, elapsed: std::time::Duration) -> bool {
@@ -224,7 +227,7 @@ fn soak_report(
     if pts.len() < MIN_DRIFT_WINDOWS || !long_enough_for_drift(plan, elapsed) {
         return None;
     }
-    let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR)?;
+    let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR, DRIFT_FLOOR_MS)?;
     let is_soak = plan.load.preset.as_deref() == Some("soak");
     Some(SoakReport {
         latency_drift_per_hour: d.ratio_per_hour,
