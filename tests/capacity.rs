@@ -27,8 +27,10 @@ async fn breakpoint_run_finds_the_known_capacity_and_stops() {
     );
     let cap = &s["capacity"];
     let found = cap["capacity_rps"].as_f64().unwrap();
+    // Within 10 % above and 15 % below: on a loaded 2-core CI machine the target's own
+    // scheduling makes it slower, never faster, than its nominal 200 req/s.
     assert!(
-        (180.0..=220.0).contains(&found),
+        (170.0..=220.0).contains(&found),
         "capacity {found} req/s, truth 200: {cap}"
     );
     assert_eq!(cap["breaking_point_reached"], true);
