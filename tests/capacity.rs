@@ -41,7 +41,11 @@ async fn breakpoint_run_finds_the_known_capacity_and_stops() {
     );
     let headroom = cap["headroom_ratio"].as_f64().unwrap();
     assert!((headroom - (1.0 - 150.0 / found)).abs() < 1e-9);
-    assert_eq!(cap["instances_needed"], 1);
+    assert_eq!(
+        cap["instances_needed"],
+        (150.0_f64 * 1.2 / found).ceil() as u64,
+        "ceil(peak × 1.2 / capacity)"
+    );
     eprintln!(
         "breakpoint: found {found:.1} req/s (true 200), knee {}, months until exhausted {}",
         cap["knee_rps"], cap["months_until_exhausted"]
