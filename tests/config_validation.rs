@@ -197,3 +197,18 @@ fn validate_prints_every_error_and_exits_2() {
     );
     assert!(err.contains("4 error(s)"), "{err}");
 }
+
+#[test]
+fn a15_nul_and_del_in_header_values_are_rejected_at_load() {
+    for (name, escape) in [("nul", "\\0"), ("del", "\\x7f")] {
+        let yaml = format!("targets:\n  t: {{ base_url: \"http://127.0.0.1:18080\", headers: {{ X-Bad: \"a{escape}b\" }} }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 1 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n");
+        let err = config::load_str(&yaml, "h.yaml", None, &|_| None)
+            .err()
+            .unwrap_or_else(|| panic!("{name} accepted"));
+        assert_eq!(
+            err.to_string(),
+            "h.yaml:2:62: targets.t.headers.X-Bad: header value must not contain control characters (NUL, DEL, …); only tab is allowed",
+            "{name}"
+        );
+    }
+}

@@ -65,6 +65,15 @@ impl<'a> StepCompiler<'a> {
                 c.at(&v.referenced, &hp, "header value must not contain CR or LF");
                 continue;
             }
+            // NUL, DEL and other control bytes make every request fail as `protocol`.
+            if v.value.chars().any(|ch| ch.is_control() && ch != '\t') {
+                c.at(
+                    &v.referenced,
+                    &hp,
+                    "header value must not contain control characters (NUL, DEL, …); only tab is allowed",
+                );
+                continue;
+            }
             match Template::compile(&v.value, env, found) {
                 Ok(t) if t.as_static().is_some_and(|s| s.contains(['\r', '\n'])) => c.at(
                     &v.referenced,
