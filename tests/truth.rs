@@ -8,7 +8,6 @@ use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::RunOptions;
 use std::process::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 fn plan(url: &str, body: &str) -> String {
     format!("targets:\n  t: {{ base_url: \"{url}\", timeout: 5s }}\nplans:\n  p:\n    target: t\n{body}")
@@ -17,27 +16,8 @@ fn plan(url: &str, body: &str) -> String {
 /// Runs the first plan of `yaml` in-process with a metrics publisher; returns the summary and
 /// the `/metrics` text after the run.
 async fn run_with_metrics(yaml: &str) -> (Summary, String) {
-    use loadpacer::{config, judge::AbortGuard, metrics::Metrics, run};
-    let cfg = config::load_str(yaml, "t.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let plan = cfg.plans[0].clone();
-    let m = Metrics::default();
-    m.set_plans(&cfg.plans);
-    let mut obs = run::Both(
-        console::Progress::new(AbortGuard::new(plan.clone()), true),
-        Some(m.publisher(&plan.name)),
-    );
-    let out = run::execute(
-        plan.clone(),
-        &cfg.limits,
-        RunOptions::default(),
-        &mut obs,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    drop(obs);
-    let s = Summary::build(&out, &cfg.hash);
-    m.run_finished(&plan.name, &s, &out.total.merged_latency());
+    let m = loadpacer::metrics::Metrics::default();
+    let s = support::run_observed(yaml, None, RunOptions::default(), Some(&m)).await;
     (s, m.render())
 }
 

@@ -73,29 +73,30 @@ pub fn load_str(
     // blanked out of a copy of the text (spaces keep every other line and column where it
     // was) and the copy parsed again; the rules are then checked on what remains.
     let mut edited = std::borrow::Cow::Borrowed(text);
-    let mut unknown = Vec::new();
+    // Unknown fields, then the error that ended parsing when it was of another kind.
+    let mut early = Vec::new();
     let raw: RawConfig = loop {
         match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
             Ok(raw) => break raw,
             Err(e) => {
                 let (loc, msg) = describe(&e);
                 let is_unknown = matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. });
-                let blanked = (is_unknown && unknown.len() < MAX_UNKNOWN_FIELDS)
+                let blanked = (is_unknown && early.len() < MAX_UNKNOWN_FIELDS)
                     .then(|| blank_entry(&edited, &loc))
                     .flatten();
                 // A field missing only because its misspelling was blanked is not news.
                 let consequence = msg.strip_prefix("missing field ").is_some_and(|f| {
-                    unknown
+                    early
                         .iter()
                         .any(|(_, u): &(Location, String)| u.contains(&format!("did you mean {f}")))
                 });
                 if !consequence {
-                    unknown.push((loc, msg));
+                    early.push((loc, msg));
                 }
                 match blanked {
                     Some(next) => edited = std::borrow::Cow::Owned(next),
                     None => {
-                        for (loc, msg) in unknown {
+                        for (loc, msg) in early {
                             errors.at(&loc, "", msg);
                         }
                         return errors.finish(unreachable_config());
@@ -105,10 +106,10 @@ pub fn load_str(
         }
     };
     let result = validate::validate(raw, &edited, file, base_dir, env);
-    if unknown.is_empty() {
+    if early.is_empty() {
         return result;
     }
-    for (loc, msg) in unknown {
+    for (loc, msg) in early {
         errors.at(&loc, "", msg);
     }
     if let Err(rest) = result {

@@ -87,7 +87,6 @@ impl Template {
         }
     }
 
-    /// The text when the template has no dynamic part.
     /// When the template is exactly one variable (`"{{ id }}"`), its name.
     pub fn as_single_var(&self) -> Option<&str> {
         match self.parts.as_slice() {
@@ -105,6 +104,7 @@ impl Template {
         )
     }
 
+    /// The text when the template has no dynamic part.
     pub fn as_static(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),

@@ -271,15 +271,7 @@ impl Summary {
             self.result = Outcome::Invalid;
         }
         if let Some(c) = self.capacity.as_mut() {
-            c.limited_by_generator = true;
-            if let Some(x) = c.capacity_rps.take() {
-                c.capacity_at_least_rps = Some(x);
-                c.knee_rps = None;
-                c.headroom_ratio = None;
-                c.instances_needed = None;
-                c.months_until_exhausted = None;
-                c.note = format!("capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived");
-            }
+            c.demote_to_lower_bound();
         }
     }
 
@@ -535,18 +527,13 @@ fn capacity_report(
         error_rate: c.slo_error_rate,
     };
     let found = analysis::capacity(&points, slo, c.sustain as usize);
-    let limited_by_generator = validity.status == "invalid";
-    // An invalid run measured loadpacer: whatever it found bounds the target from below.
-    let cap = found.measured().filter(|_| !limited_by_generator);
+    let cap = found.measured();
     let at_least = found.best_met.filter(|_| cap.is_none());
     let note = match (cap, at_least) {
         (Some(x), _) => format!(
             "capacity {x:.1} req/s: the SLO (p95 <= {:.0} ms, errors <= {:.2}%) broke beyond it",
             slo.latency_ms,
             slo.error_rate * 100.0
-        ),
-        (None, Some(x)) if limited_by_generator => format!(
-            "capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived"
         ),
         (None, Some(x)) => format!(
             "capacity >= {x:.1} req/s: the SLO held at every rate tried; no limit was found, so no headroom or instances are derived (use preset: breakpoint to find it)"
@@ -558,7 +545,7 @@ fn capacity_report(
             "no capacity figure: the SLO was broken at every rate tried".to_string()
         }
     };
-    CapacityReport {
+    let mut report = CapacityReport {
         slo_p95_ms: slo.latency_ms,
         slo_error_rate: slo.error_rate,
         capacity_rps: cap,
@@ -573,8 +560,28 @@ fn capacity_report(
                 .and_then(|g| analysis::months_until_exhausted(x, c.expected_peak_rps, g))
         }),
         breaking_point_reached: found.broke,
-        limited_by_generator,
+        limited_by_generator: false,
         note,
+    };
+    if validity.status == "invalid" {
+        report.demote_to_lower_bound();
+    }
+    report
+}
+
+impl CapacityReport {
+    /// The run measured loadpacer, not the target: whatever it reached bounds the target's
+    /// capacity from below, and nothing is derived from it.
+    fn demote_to_lower_bound(&mut self) {
+        self.limited_by_generator = true;
+        if let Some(x) = self.capacity_rps.take().or(self.capacity_at_least_rps) {
+            self.capacity_at_least_rps = Some(x);
+            self.note = format!("capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived");
+        }
+        self.knee_rps = None;
+        self.headroom_ratio = None;
+        self.instances_needed = None;
+        self.months_until_exhausted = None;
     }
 }
 

@@ -155,19 +155,13 @@ pub async fn execute(
     total.merge(&setup_rec);
     if let Err(reason) = setup_result {
         let mut series = WindowSeries::new(2);
-        let view = WindowView {
+        let last_view = LastView {
             elapsed: Duration::ZERO,
             scheduled,
-            target: 0.0,
             open_model: matches!(schedule, Schedule::Open { .. }),
-            phase: None,
-            window: &setup_rec,
             window_secs: 1.0,
-            total: &total,
-            in_flight: 0,
         };
-        let _ = observer.on_window(&view);
-        series.push(point(&view));
+        last_view.show(observer, &mut series, &setup_rec, &total);
         return Ok(RunOutput {
             plan,
             segment: opts.segment,
@@ -223,14 +217,11 @@ pub async fn execute(
 /// what the setup requests measured, and why the load must not start if they failed.
 async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     let plan = rt.plan.clone();
-    let sink = scenario::Sink::new(Recorder::new(
-        plan.requests.len(),
-        plan.checks.len(),
-        plan.scenarios.len(),
-    ));
+    let rec = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
     if plan.setup.is_empty() {
-        return (scenario::lock(&sink).clone(), Ok(()));
+        return (rec, Ok(()));
     }
+    let sink = scenario::Sink::new(rec);
     let mut vu = VuState::default();
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)
@@ -315,22 +306,48 @@ async fn aggregate(
     // What arrived after the last tick (final batches, drops counted at the end) is shown
     // to the observer once more, so live counters add up to the summary.
     if !window.is_empty() {
-        let elapsed = shared.start.elapsed();
-        let view = WindowView {
-            elapsed,
+        let last_view = LastView {
+            elapsed: shared.start.elapsed(),
             scheduled,
-            target: 0.0,
             open_model: matches!(shared.schedule, Schedule::Open { .. }),
-            phase: None,
-            window: &window,
             window_secs: (Instant::now() - last).as_secs_f64(),
+        };
+        last_view.show(observer, &mut series, &window, total);
+    }
+    (ending, series)
+}
+
+/// A window shown to the observer after the load has stopped (nothing in flight, no target):
+/// the final batches of a run, or the setup requests of a run whose setup failed.
+struct LastView {
+    elapsed: Duration,
+    scheduled: Duration,
+    open_model: bool,
+    window_secs: f64,
+}
+
+impl LastView {
+    fn show(
+        &self,
+        observer: &mut dyn Observer,
+        series: &mut WindowSeries,
+        window: &Recorder,
+        total: &Recorder,
+    ) {
+        let view = WindowView {
+            elapsed: self.elapsed,
+            scheduled: self.scheduled,
+            target: 0.0,
+            open_model: self.open_model,
+            phase: None,
+            window,
+            window_secs: self.window_secs,
             total,
             in_flight: 0,
         };
         let _ = observer.on_window(&view);
         series.push(point(&view));
     }
-    (ending, series)
 }
 
 fn phase_name(shared: &Shared, elapsed: Duration) -> Option<&str> {

@@ -152,15 +152,43 @@ pub async fn run_plan(
     base_dir: Option<&Path>,
     opts: loadpacer::run::RunOptions,
 ) -> loadpacer::report::Summary {
+    run_observed(yaml, base_dir, opts, None).await
+}
+
+/// [`run_plan`] with the run published to `metrics` (live windows and the finished run), as
+/// the daemon and `run --metrics-listen` do.
+pub async fn run_observed(
+    yaml: &str,
+    base_dir: Option<&Path>,
+    opts: loadpacer::run::RunOptions,
+    metrics: Option<&loadpacer::metrics::Metrics>,
+) -> loadpacer::report::Summary {
     use loadpacer::{config, judge::AbortGuard, report::console::Progress, report::Summary, run};
     let cfg =
         config::load_str(yaml, "test.yaml", base_dir, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let plan = cfg.plans[0].clone();
-    let mut obs = Progress::new(AbortGuard::new(plan.clone()), true);
-    let out = run::execute(plan, &cfg.limits, opts, &mut obs, CancellationToken::new())
-        .await
-        .unwrap();
-    Summary::build(&out, &cfg.hash)
+    if let Some(m) = metrics {
+        m.set_plans(&cfg.plans);
+    }
+    let mut obs = run::Both(
+        Progress::new(AbortGuard::new(plan.clone()), true),
+        metrics.map(|m| m.publisher(&plan.name)),
+    );
+    let out = run::execute(
+        plan.clone(),
+        &cfg.limits,
+        opts,
+        &mut obs,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    drop(obs);
+    let summary = Summary::build(&out, &cfg.hash);
+    if let Some(m) = metrics {
+        m.run_finished(&plan.name, &summary, &out.total.merged_latency());
+    }
+    summary
 }
 
 /// Every panel query of every bundled dashboard: (file, panel title, PromQL as written).
