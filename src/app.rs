@@ -10,6 +10,7 @@ use crate::run::{self, RunOptions};
 use crate::schedule::Wake;
 use crate::store::{Store, StoreError};
 use chrono::Utc;
+use futures_util::FutureExt;
 use rand::Rng;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Why a run was not started.
 #[derive(Debug, thiserror::Error)]
@@ -324,15 +325,25 @@ impl App {
                 run::Both(cpu, watch),
             ),
         );
-        let result = run::execute(
+        // A panic anywhere in the run is stored as an `error` run, never left `running`.
+        let result = std::panic::AssertUnwindSafe(run::execute(
             plan.clone(),
             &cfg.limits,
             RunOptions::default(),
             &mut observer,
             cancel,
-        )
-        .await;
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| Err(run::RunError::Panicked(run::panic_message(p))));
         let (status, json) = match result {
+            Err(run::RunError::Panicked(why)) => {
+                error!(plan = %plan.name, run = %id, reason = %why, "the run panicked");
+                (
+                    "error",
+                    serde_json::json!({ "error": format!("the run panicked: {why}") }).to_string(),
+                )
+            }
             Ok(out) => {
                 let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let mut summary = Summary::build_with(&out, &cfg.hash, Some(sampled));

@@ -52,6 +52,13 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-a05-durations.yaml:10:23: plans.p.load.phases[2].duration: \"-5s\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
             "invalid-a05-durations.yaml:11:23: plans.p.load.phases[3].duration: \"ten seconds\" is not a duration; write e.g. 500ms, 30s, 5m or 1h30m",
         ]),
+        // Issue 10 item 6: a duration that overflowed the clock used to validate and then panic
+        // the run; a rate so small that nothing is sent used to pass.
+        ("invalid-a05-overlong-and-vanishing.yaml", &[
+            "invalid-a05-overlong-and-vanishing.yaml:8:23: plans.p.load.phases[0].duration: \"9223372036854775807s\" is too long; the maximum is 3650 days",
+            "invalid-a05-overlong-and-vanishing.yaml:9:34: plans.p.load.phases[1].rate: rate 1e-320 is below the minimum of 0.001 per second (one arrival every 1000 s); such a run would send nothing",
+            "invalid-a05-overlong-and-vanishing.yaml:16:33: plans.soak.load.rate: rate 1e-7 is below the minimum of 0.001 per second (one arrival every 1000 s); such a run would send nothing",
+        ]),
         ("invalid-a06-run-longer-than-period.yaml", &[
             "invalid-a06-run-longer-than-period.yaml:6:24: plans.p.schedule: a run takes 1m but the schedule fires every 30s; set `overlap: forbid | allow | replace` to say what should happen",
         ]),

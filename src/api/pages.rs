@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 const STYLE: &str = "<style>body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}main{max-width:1100px;margin:auto;padding:16px}\
 table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e4e6ea;white-space:nowrap}\
-.scroll{overflow-x:auto}.passed{color:#1a7f37}.failed,.aborted{color:#cf222e}.invalid{color:#9a6700}nav a{margin-right:12px}</style>";
+.scroll{overflow-x:auto}.passed{color:#1a7f37}.failed,.aborted,.error{color:#cf222e}.invalid{color:#9a6700}nav a{margin-right:12px}</style>";
 
 fn page(title: &str, body: &str) -> Response {
     Html(format!(

@@ -635,18 +635,7 @@ pub(super) fn preset(
         );
         return None;
     };
-    let r = rate.value;
-    if !(r.is_finite() && r > 0.0 && r <= limits.max_rps) {
-        c.at(
-            &rate.referenced,
-            &format!("{path}.rate"),
-            format!(
-                "rate {r} must be > 0 and <= limits.max_rps ({})",
-                limits.max_rps
-            ),
-        );
-        return None;
-    }
+    let r = super::validate::rate(c, limits, rate, &format!("{path}.rate"), false)?;
     let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
     let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
     let ph = |name: &str, f: f64, from: f64, to: f64| Phase {

@@ -161,6 +161,10 @@ fn positive(c: &mut Collector, v: &S<u64>, path: &str) -> Option<u64> {
 }
 
 /// Parses a duration like `90s`, `1m30s`, `250ms`; `min` is the smallest accepted value.
+/// The longest duration any field takes (a soak, a retention age, a schedule period): far
+/// beyond any real use, far below where clock arithmetic overflows.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
 pub(super) fn duration(
     c: &mut Collector,
     s: &S<String>,
@@ -173,6 +177,18 @@ pub(super) fn duration(
                 &s.referenced,
                 path,
                 format!("{:?} must be greater than zero", s.value),
+            );
+            None
+        }
+        Ok(d) if d > MAX_DURATION => {
+            c.at(
+                &s.referenced,
+                path,
+                format!(
+                    "{:?} is too long; the maximum is {} days",
+                    s.value,
+                    MAX_DURATION.as_secs() / 86_400
+                ),
             );
             None
         }
@@ -543,7 +559,13 @@ pub(super) fn valid_label(name: &str) -> bool {
             .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
 }
 
-fn rate(
+/// The lowest positive rate: one arrival every 1000 s. Below it a run would send nothing
+/// (and `1/rate` stops being a finite duration).
+pub(super) const MIN_RATE: f64 = 0.001;
+
+/// A rate in arrivals per second: finite, at most `limits.max_rps`, and either 0 (where a
+/// ramp may start from nothing) or at least [`MIN_RATE`].
+pub(super) fn rate(
     c: &mut Collector,
     limits: &Limits,
     r: &S<f64>,
@@ -551,20 +573,19 @@ fn rate(
     allow_zero: bool,
 ) -> Option<f64> {
     let v = r.value;
-    let ok = v.is_finite() && v <= limits.max_rps && (v > 0.0 || (allow_zero && v == 0.0));
-    if ok {
-        Some(v)
+    let in_range = v.is_finite() && v <= limits.max_rps && (v > 0.0 || (allow_zero && v == 0.0));
+    let message = if !in_range {
+        format!(
+            "rate {v} must be > 0 and <= limits.max_rps ({})",
+            limits.max_rps
+        )
+    } else if v > 0.0 && v < MIN_RATE {
+        format!("rate {v:e} is below the minimum of {MIN_RATE} per second (one arrival every 1000 s); such a run would send nothing")
     } else {
-        c.at(
-            &r.referenced,
-            path,
-            format!(
-                "rate {v} must be > 0 and <= limits.max_rps ({})",
-                limits.max_rps
-            ),
-        );
-        None
-    }
+        return Some(v);
+    };
+    c.at(&r.referenced, path, message);
+    None
 }
 
 fn load(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<LoadSpec> {

@@ -581,7 +581,14 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         ]) {
             g.value(&[("plan", plan)], v);
         }
-        for result in ["passed", "failed", "aborted", "interrupted", "invalid"] {
+        for result in [
+            "passed",
+            "failed",
+            "aborted",
+            "interrupted",
+            "invalid",
+            "error",
+        ] {
             runs.value(
                 &[("plan", plan), ("result", result)],
                 *m.runs_total.get(result).unwrap_or(&0) as f64,

@@ -256,6 +256,7 @@ pub fn verdict_line(s: &Summary) -> String {
         },
         Outcome::Aborted => "ABORTED".into(),
         Outcome::Interrupted => "INTERRUPTED".into(),
+        Outcome::Error => "ERROR (loadpacer failed during the run; see the reasons)".into(),
         Outcome::Invalid => {
             "INVALID (the generator was the bottleneck; these figures do not describe the target)"
                 .into()

@@ -29,7 +29,7 @@ const CSS: &str = "body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,s
 main{max-width:1100px;margin:auto;padding:16px}h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .5em}
 .card{background:#fff;border-radius:8px;padding:12px 16px;margin:10px 0;box-shadow:0 1px 2px #0001}
 .verdict{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}
-.passed{background:#1a7f37}.failed,.aborted{background:#cf222e}.invalid{background:#9a6700}.interrupted{background:#57606a}
+.passed{background:#1a7f37}.failed,.aborted,.error{background:#cf222e}.invalid{background:#9a6700}.interrupted{background:#57606a}
 .figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:8px}.fig b{display:block;font-size:1.3em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:right;padding:4px 8px;border-bottom:1px solid #e4e6ea;white-space:nowrap}th:first-child,td:first-child{text-align:left}

@@ -22,6 +22,8 @@ pub enum Outcome {
     Aborted,
     Interrupted,
     Invalid,
+    /// loadpacer failed during the run (a panic): the figures are incomplete.
+    Error,
 }
 
 impl Outcome {
@@ -29,7 +31,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Passed => 0,
-            Outcome::Failed | Outcome::Aborted => 1,
+            Outcome::Failed | Outcome::Aborted | Outcome::Error => 1,
             Outcome::Invalid => 3,
             Outcome::Interrupted => 130,
         }
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::Aborted => "aborted",
             Outcome::Interrupted => "interrupted",
             Outcome::Invalid => "invalid",
+            Outcome::Error => "error",
         }
     }
 }
@@ -613,6 +616,10 @@ fn outcome(
     }
     reasons.extend(validity.reasons.iter().cloned());
     let result = match ending {
+        Ending::Error(why) => {
+            reasons.insert(0, why.clone());
+            Outcome::Error
+        }
         Ending::Interrupted => Outcome::Interrupted,
         _ if validity.status == "invalid" => Outcome::Invalid,
         Ending::Aborted(why) => {
@@ -723,5 +730,28 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
         steps,
         max_in_flight,
         iterations: plan.load.iterations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_panicked_is_an_error_even_with_every_threshold_passing() {
+        let validity = Validity {
+            status: "valid".into(),
+            reasons: Vec::new(),
+            dropped_ratio: 0.0,
+            dispatch_lag: LatencyStats::default(),
+        };
+        let (result, reasons) = outcome(
+            &Ending::Error("a worker panicked (boom)".into()),
+            &[],
+            &validity,
+        );
+        assert_eq!(result, Outcome::Error);
+        assert_eq!(result.exit_code(), 1);
+        assert_eq!(reasons[0], "a worker panicked (boom)");
     }
 }

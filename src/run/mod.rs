@@ -103,6 +103,36 @@ pub enum Ending {
     Aborted(String),
     /// Stopped early because it had done its job (a breakpoint found); judged normally.
     Stopped(String),
+    /// loadpacer itself failed during the run (a panic); never judged as passed.
+    Error(String),
+}
+
+/// Waits for every worker; the first panic stops the others and is returned as its message.
+async fn join_workers(
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+) -> Option<String> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut pending: FuturesUnordered<_> = handles.into_iter().collect();
+    let mut first = None;
+    while let Some(joined) = pending.next().await {
+        if let Err(e) = joined {
+            if e.is_panic() && first.is_none() {
+                first = Some(panic_message(e.into_panic()));
+                stop.cancel();
+            }
+        }
+    }
+    first
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Everything a run measured.
@@ -124,6 +154,9 @@ pub struct RunOutput {
 pub enum RunError {
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    /// loadpacer panicked outside the workers (caught by the daemon).
+    #[error("the run panicked: {0}")]
+    Panicked(String),
 }
 
 /// Points kept in a run's time series (downsampled beyond that).
@@ -192,9 +225,15 @@ pub async fn execute(
         .map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone())))
         .collect();
     drop(tx);
-    let (ending, series) = aggregate(&shared, rx, setup_rec, &mut total, observer, interrupt).await;
-    for h in handles {
-        let _ = h.await;
+    // A worker that panics ends the run as an error: the others are stopped, and the verdict
+    // can never be "passed" on what the survivors measured.
+    let joined = tokio::spawn(join_workers(handles, shared.stop.clone()));
+    let (mut ending, series) =
+        aggregate(&shared, rx, setup_rec, &mut total, observer, interrupt).await;
+    if let Ok(Some(why)) = joined.await {
+        ending = Ending::Error(format!(
+            "a worker panicked ({why}); the figures are incomplete. Please report this"
+        ));
     }
     Ok(RunOutput {
         plan,
@@ -370,5 +409,35 @@ fn point(v: &WindowView<'_>) -> WindowPoint {
         p95_ms: lat.p95_ms,
         p99_ms: lat.p99_ms,
         target: v.target,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_worker_stops_the_others_and_is_reported() {
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let survivor = tokio::spawn(async move { s.cancelled().await });
+        let broken = tokio::spawn(async { panic!("overflow when adding duration to instant") });
+        let why = tokio::time::timeout(
+            Duration::from_secs(5),
+            join_workers(vec![survivor, broken], stop.clone()),
+        )
+        .await
+        .expect("the surviving worker was stopped");
+        assert_eq!(
+            why.as_deref(),
+            Some("overflow when adding duration to instant")
+        );
+        assert!(stop.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn workers_that_end_normally_report_nothing() {
+        let handles = vec![tokio::spawn(async {}), tokio::spawn(async {})];
+        assert_eq!(join_workers(handles, CancellationToken::new()).await, None);
     }
 }

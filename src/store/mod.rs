@@ -34,7 +34,7 @@ pub struct RunRecord {
     pub plan: String,
     /// `schedule`, `api` or `startup`.
     pub trigger: String,
-    /// `running`, `passed`, `failed`, `aborted`, `interrupted` or `invalid`.
+    /// `running`, `passed`, `failed`, `aborted`, `interrupted`, `invalid` or `error`.
     pub status: String,
     pub config_hash: String,
     /// Unix milliseconds.
