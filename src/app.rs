@@ -59,6 +59,14 @@ fn peak_rate(plan: &PlanSpec) -> f64 {
     }
 }
 
+/// How long SIGTERM may take before the daemon exits: well inside the 10 s it promises and
+/// a third of Kubernetes' default 30-s grace period.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
+/// How long runs let in-flight requests finish after SIGTERM, whatever their `graceful_stop`
+/// and request timeouts: what is still in flight then is cancelled, and the run is stored
+/// `interrupted` with everything measured so far within the rest of the budget.
+pub const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(4);
+
 /// The daemon.
 pub struct App {
     config: RwLock<Arc<Config>>,
@@ -329,7 +337,10 @@ impl App {
         let result = std::panic::AssertUnwindSafe(run::execute(
             plan.clone(),
             &cfg.limits,
-            RunOptions::default(),
+            RunOptions {
+                interrupt_grace: Some(DRAIN_ON_SHUTDOWN),
+                ..Default::default()
+            },
             &mut observer,
             cancel,
         ))
@@ -480,12 +491,12 @@ impl App {
         }
     }
 
-    /// Stops scheduling and every run (gracefully), and waits for them to be stored, at most
-    /// `budget`.
-    pub async fn shutdown(&self, budget: Duration) {
+    /// Stops scheduling and every run (in-flight requests get [`DRAIN_ON_SHUTDOWN`]), and
+    /// waits for them to be stored, at most [`SHUTDOWN_BUDGET`].
+    pub async fn shutdown(&self) {
         self.root.cancel();
         self.tracker.close();
-        if tokio::time::timeout(budget, self.tracker.wait())
+        if tokio::time::timeout(SHUTDOWN_BUDGET, self.tracker.wait())
             .await
             .is_err()
         {

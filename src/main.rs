@@ -388,7 +388,11 @@ async fn run_file(args: RunArgs) -> Result<u8> {
             })?;
             eprintln!("serving /metrics on http://{}", listener.local_addr()?);
             let router = loadpacer::api::metrics_router(m.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await });
+            tokio::spawn(loadpacer::api::serve(
+                listener,
+                router,
+                CancellationToken::new(),
+            ));
             Some(m)
         }
         None => None,
@@ -717,16 +721,11 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         }
     }
     let router = loadpacer::api::router(app.clone());
-    let root = app.root.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { root.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(loadpacer::api::serve(listener, router, app.root.clone()));
     daemon_signals(&app).await;
     eprintln!("stopping: no new runs; runs in progress finish and are stored as interrupted (signal again to quit at once)");
     tokio::select! {
-        _ = app.shutdown(Duration::from_secs(8)) => {}
+        _ = app.shutdown() => {}
         _ = next_stop_signal() => std::process::exit(130),
     }
     let _ = server.await;

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 mod pages;
+mod serve;
+
+pub use serve::serve;
 
 /// Scrapes served at once; more get 503 so that scrapes never slow a run.
 const MAX_CONCURRENT_SCRAPES: usize = 10;

@@ -38,6 +38,15 @@ pub struct Shared {
     pub iterations_left: Option<AtomicI64>,
     /// In-flight iterations per worker, published once per batch.
     pub in_flight: Vec<AtomicU64>,
+    /// How long in-flight iterations get after `stop`: the plan's `graceful_stop`, shortened
+    /// by an interrupt that must fit a shutdown budget. Set before `stop` is cancelled.
+    pub grace: std::sync::Mutex<Duration>,
+}
+
+impl Shared {
+    fn grace(&self) -> Duration {
+        *self.grace.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Runs worker `w` until its schedule ends or the run is stopped, sending a batch every second.
@@ -58,6 +67,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
     let sleep = tokio::time::sleep_until(shared.start);
     tokio::pin!(sleep);
     let mut stopping = false;
+    let mut stop_seen = false;
     let mut deadline = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
         let wake = if stopping {
@@ -72,9 +82,11 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
         }
         tokio::select! {
             biased;
-            _ = shared.stop.cancelled(), if !stopping => {
+            // Also while already draining: an interrupt may shorten the grace.
+            _ = shared.stop.cancelled(), if !stop_seen => {
+                stop_seen = true;
                 stopping = true;
-                deadline = Instant::now() + plan.load.graceful_stop;
+                deadline = deadline.min(Instant::now() + shared.grace());
             }
             _ = tokio::time::sleep_until(deadline), if stopping => break,
             Some((slot, vu, scenario)) = inflight.next(), if !inflight.is_empty() => {
@@ -86,12 +98,12 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                 let now = Instant::now();
                 if now >= end || driver.finished {
                     stopping = true;
-                    deadline = now.max(end) + plan.load.graceful_stop;
+                    deadline = now.max(end) + shared.grace();
                 } else {
                     driver.launch(&shared, now, &mut inflight, &rec);
                     if driver.finished {
                         stopping = true;
-                        deadline = now + plan.load.graceful_stop;
+                        deadline = now + shared.grace();
                     }
                 }
             }

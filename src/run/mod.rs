@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub segment: Segment,
     /// Worker tasks; defaults to the number of cores.
     pub workers: usize,
+    /// How long in-flight requests may finish after an interrupt, at most (the plan's
+    /// `graceful_stop` applies when it is shorter). The daemon sets it so that the drain fits
+    /// its shutdown budget; requests still in flight then are cancelled, unmeasured.
+    pub interrupt_grace: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -36,6 +40,7 @@ impl Default for RunOptions {
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            interrupt_grace: None,
         }
     }
 }
@@ -219,6 +224,7 @@ pub async fn execute(
             AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)
         }),
         in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        grace: std::sync::Mutex::new(plan.load.graceful_stop),
     });
     let (tx, rx) = mpsc::channel(4 * workers as usize);
     let handles: Vec<_> = (0..workers)
@@ -228,8 +234,16 @@ pub async fn execute(
     // A worker that panics ends the run as an error: the others are stopped, and the verdict
     // can never be "passed" on what the survivors measured.
     let joined = tokio::spawn(join_workers(handles, shared.stop.clone()));
-    let (mut ending, series) =
-        aggregate(&shared, rx, setup_rec, &mut total, observer, interrupt).await;
+    let (mut ending, series) = aggregate(
+        &shared,
+        rx,
+        setup_rec,
+        &mut total,
+        observer,
+        interrupt,
+        opts.interrupt_grace,
+    )
+    .await;
     if let Ok(Some(why)) = joined.await {
         ending = Ending::Error(format!(
             "a worker panicked ({why}); the figures are incomplete. Please report this"
@@ -291,6 +305,7 @@ async fn aggregate(
     total: &mut Recorder,
     observer: &mut dyn Observer,
     interrupt: CancellationToken,
+    interrupt_grace: Option<Duration>,
 ) -> (Ending, WindowSeries) {
     let mut series = WindowSeries::new(SERIES_POINTS);
     let mut tick = tokio::time::interval_at(
@@ -308,6 +323,10 @@ async fn aggregate(
             },
             _ = interrupt.cancelled(), if ending == Ending::Completed => {
                 ending = Ending::Interrupted;
+                if let Some(g) = interrupt_grace {
+                    let mut grace = shared.grace.lock().unwrap_or_else(|p| p.into_inner());
+                    *grace = (*grace).min(g);
+                }
                 shared.stop.cancel();
             }
             _ = tick.tick() => {

@@ -1,0 +1,116 @@
+//! Faults found by probing the daemon from outside (issue 10), each reproduced on a real
+//! `serve` process with a real SQLite store.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A config with one on-demand plan against `target`, defaults everywhere else (30-s request
+/// timeout, 10-s graceful_stop): the settings the probe used.
+fn config(dir: &std::path::Path, target: &str) -> std::path::PathBuf {
+    let path = dir.join("loadpacer.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "store: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{target}\" }}\nplans:\n  on-demand:\n    target: t\n    load: {{ phases: [{{ duration: 60s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Sends SIGTERM and waits for the process; returns its exit code and how long it took.
+async fn terminate(mut d: support::Daemon) -> (Option<i32>, Duration) {
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = d.child.try_wait().unwrap() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                return None; // the Daemon guard kills it
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    (code, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_hanging_target_stores_the_partial_run_interrupted_within_10_s() {
+    let hang = support::fault_server(support::Fault::Hang).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::serve(&config(dir.path(), &format!("http://{hang}")), &[]);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/plans/on-demand/trigger", d.base))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let id = body["id"].as_str().expect("a run id").to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, took) = terminate(d).await;
+    assert_eq!(code, Some(0), "exit after {took:?}");
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
+    let (store, _) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = store.get(&id).unwrap().expect("the run is stored");
+    assert_eq!(run.status, "interrupted");
+    let summary = run.summary.expect("with its summary");
+    assert_eq!(summary["result"], "interrupted");
+    assert_eq!(
+        summary["totals"]["requests"], 0,
+        "nothing completed: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stuck_in_its_request_headers_does_not_keep_the_daemon_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::serve(&config(dir.path(), "http://127.0.0.1:9"), &[]);
+    let mut stuck = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
+    stuck
+        .write_all(b"GET /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, took) = terminate(d).await;
+    assert_eq!(code, Some(0), "exit after {took:?}");
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::serve(&config(dir.path(), "http://127.0.0.1:9"), &[]);
+    let mut stuck = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: 1").await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stuck.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "still connected after 20 s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "closed by the header-read timeout, not at once: {:?}",
+        started.elapsed()
+    );
+    // The daemon still answers others.
+    let r = reqwest::get(format!("{}/healthz", d.base)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
