@@ -89,8 +89,8 @@ impl App {
     /// Opens the store and adopts the config; call [`App::start`] to begin scheduling.
     pub fn new(cfg: Config, source: Option<PathBuf>) -> Result<Arc<App>, StoreError> {
         let (store, report) = Store::open(&cfg.store.path)?;
-        if let Some(aside) = &report.quarantined {
-            warn!(path = %aside.display(), "run store was damaged; moved aside and started a new one");
+        if let Some((aside, why)) = &report.quarantined {
+            warn!(path = %aside.display(), reason = %why, "run store was damaged; moved aside with its -wal and -shm and started a new one");
         }
         if report.orphans_aborted > 0 {
             warn!(

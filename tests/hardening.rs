@@ -114,3 +114,47 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let r = reqwest::get(format!("{}/healthz", d.base)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_is_skipped_logged_and_counted_and_the_history_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    {
+        let (store, _) = loadpacer::store::Store::open(&db).unwrap();
+        store
+            .insert_running("good-run", "on-demand", "api", "h")
+            .unwrap();
+        store.finish("good-run", "passed", "{}").unwrap();
+    }
+    // Damage SQLite's quick_check does not see: a text column holding bytes that are not UTF-8.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO runs (id, plan, trigger, status, config_hash, started_at) VALUES ('bad-run', CAST(x'fffe' AS TEXT), 'api', 'passed', 'h', 2)",
+            [],
+        )
+        .unwrap();
+    let d = support::serve(&config(dir.path(), "http://127.0.0.1:9"), &[]);
+    let r = reqwest::get(format!("{}/api/v1/runs", d.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let ids: Vec<&str> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["good-run"]);
+    let metrics = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("loadpacer_store_unreadable_rows_total 1"),
+        "{metrics}"
+    );
+}

@@ -150,7 +150,12 @@ async fn metrics(State(ctx): State<Ctx>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        ctx.app.metrics.render(),
+        {
+            let app = &ctx.app;
+            app.metrics
+                .set_store_unreadable(app.store.unreadable_rows());
+            app.metrics.render()
+        },
     )
         .into_response()
 }

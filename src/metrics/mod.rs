@@ -101,6 +101,7 @@ pub struct MetricsState {
     reload_ok: bool,
     reload_ts: f64,
     store_errors: u64,
+    store_unreadable: u64,
     process: Option<crate::host::ProcessSample>,
     host: Option<crate::host::HostSample>,
 }
@@ -173,6 +174,11 @@ impl Metrics {
     }
 
     /// Counts a failed write to the run store.
+    /// Rows of the run store skipped so far because they could not be read.
+    pub fn set_store_unreadable(&self, rows: u64) {
+        self.with(|s| s.store_unreadable = rows);
+    }
+
     pub fn store_error(&self) {
         self.with(|s| s.store_errors += 1);
     }
@@ -652,6 +658,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     reload_ts.value(&[], s.reload_ts);
     let mut store_errors = Family::new("store_write_errors_total", COUNTER);
     store_errors.value(&[], s.store_errors as f64);
+    let mut store_unreadable = Family::new("store_unreadable_rows_total", COUNTER);
+    store_unreadable.value(&[], s.store_unreadable as f64);
     let mut cpu = Family::new("process_cpu_usage_ratio", GAUGE);
     let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
     if let Some(p) = &s.process {
@@ -730,6 +738,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         reload,
         reload_ts,
         store_errors,
+        store_unreadable,
         cpu,
         rss,
         rx,

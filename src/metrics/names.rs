@@ -150,6 +150,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Failed writes to the run store (the run is kept in memory and retried).",
     ),
     (
+        "store_unreadable_rows_total",
+        "Run store rows skipped because they could not be read (each is logged with its run id).",
+    ),
+    (
         "build_info",
         "Always 1; the version label says which build runs.",
     ),

@@ -1,8 +1,12 @@
 //! Run history in SQLite (WAL). One row per run; the summary JSON is stored whole.
 //!
-//! Opening never loses the daemon: a file that fails `quick_check` or has a newer schema is
-//! moved aside (`<name>.corrupt-<unix time>`) and a fresh store is created; runs left
-//! `running` by a crash are marked `aborted`.
+//! Opening never loses history: only a file SQLite proves damaged (not a database, corrupt,
+//! or failing `quick_check`) is moved aside with its `-wal` and `-shm`
+//! (`<name>.corrupt-<unix ms>[-N]`, never overwriting an earlier one) and a fresh store is
+//! created. A store locked by another process, or written by a newer loadpacer, is left
+//! alone and the daemon refuses to start, saying why. Runs left `running` by a crash are
+//! marked `aborted`. A row that cannot be read (damage `quick_check` misses) is skipped,
+//! logged with its run id and counted, so the rest of the history stays readable.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -25,6 +29,43 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("run store {path} is damaged ({why}) even after moving the old file aside")]
+    Damaged { path: String, why: String },
+    #[error("run store {path} is locked by another process (its SQLite write lock was held for 5 s): is another loadpacer serving the same store? Stop it, or set store.path to another file")]
+    Locked { path: String },
+    #[error("run store {path} has schema version {found}; this loadpacer reads version {SCHEMA_VERSION}: it was written by a newer loadpacer. Run that version, or set store.path to another file")]
+    Newer { path: String, found: i64 },
+}
+
+/// Why a store could not be opened as it is.
+enum OpenFailure {
+    /// SQLite proved the file damaged; the words say how.
+    Damaged(String),
+    Locked,
+    Newer(i64),
+    Other(rusqlite::Error),
+}
+
+impl OpenFailure {
+    fn into_error(self, path: String) -> StoreError {
+        match self {
+            OpenFailure::Damaged(why) => StoreError::Damaged { path, why },
+            OpenFailure::Locked => StoreError::Locked { path },
+            OpenFailure::Newer(found) => StoreError::Newer { path, found },
+            OpenFailure::Other(source) => StoreError::Sqlite { path, source },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for OpenFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => OpenFailure::Locked,
+            Some(DatabaseCorrupt | NotADatabase) => OpenFailure::Damaged(e.to_string()),
+            _ => OpenFailure::Other(e),
+        }
+    }
 }
 
 /// One run as listed.
@@ -47,8 +88,8 @@ pub struct RunRecord {
 /// What opening found.
 #[derive(Debug, Default)]
 pub struct OpenReport {
-    /// Where a damaged file was moved.
-    pub quarantined: Option<PathBuf>,
+    /// Where a damaged file was moved, and what SQLite said was wrong with it.
+    pub quarantined: Option<(PathBuf, String)>,
     /// Runs marked `aborted` because the previous process died while they ran.
     pub orphans_aborted: usize,
 }
@@ -57,6 +98,8 @@ pub struct OpenReport {
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Rows skipped because they could not be read.
+    unreadable: std::sync::atomic::AtomicU64,
 }
 
 /// A row's first seven columns (id … finished_at) as a record without its summary.
@@ -81,36 +124,27 @@ fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (or creates) the store, quarantining a damaged file.
+    /// Opens (or creates) the store, quarantining a file SQLite proves damaged.
     pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport::default();
+        let shown = path.display().to_string();
         let conn = match Self::open_checked(path) {
             Ok(c) => c,
-            Err(_) if path.exists() => {
-                let aside = path.with_extension(format!("corrupt-{}", now_ms() / 1000));
-                std::fs::rename(path, &aside).map_err(|source| StoreError::Quarantine {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                for ext in ["db-wal", "db-shm"] {
-                    let _ = std::fs::remove_file(path.with_extension(ext));
-                }
-                report.quarantined = Some(aside);
-                Self::open_checked(path).map_err(|source| StoreError::Sqlite {
-                    path: path.display().to_string(),
-                    source,
-                })?
+            Err(OpenFailure::Damaged(why)) => {
+                let aside =
+                    quarantine(path, now_ms()).map_err(|source| StoreError::Quarantine {
+                        path: shown.clone(),
+                        source,
+                    })?;
+                report.quarantined = Some((aside, why));
+                Self::open_checked(path).map_err(|f| f.into_error(shown))?
             }
-            Err(source) => {
-                return Err(StoreError::Sqlite {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
+            Err(f) => return Err(f.into_error(shown)),
         };
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            unreadable: Default::default(),
         };
         report.orphans_aborted = store.exec(|c| {
             c.execute(
@@ -121,12 +155,12 @@ impl Store {
         Ok((store, report))
     }
 
-    fn open_checked(path: &Path) -> Result<Connection, rusqlite::Error> {
+    fn open_checked(path: &Path) -> Result<Connection, OpenFailure> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if check != "ok" {
-            return Err(rusqlite::Error::InvalidQuery);
+            return Err(OpenFailure::Damaged(format!("quick_check: {check}")));
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -149,9 +183,30 @@ impl Store {
                 )?;
             }
             SCHEMA_VERSION => {}
-            _ => return Err(rusqlite::Error::InvalidQuery),
+            newer => return Err(OpenFailure::Newer(newer)),
         }
         Ok(conn)
+    }
+
+    /// Rows skipped so far because they could not be read.
+    pub fn unreadable_rows(&self) -> u64 {
+        self.unreadable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps the rows that could be read; each one that could not is logged with its run id
+    /// (as far as it is legible) and counted.
+    fn readable<T>(&self, rows: Vec<(i64, Vec<u8>, rusqlite::Result<T>)>) -> Vec<T> {
+        rows.into_iter()
+            .filter_map(|(rowid, id, row)| match row {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.unreadable
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(run = %String::from_utf8_lossy(&id), rowid, error = %e, "run store row cannot be read; skipped");
+                    None
+                }
+            })
+            .collect()
     }
 
     fn exec<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
@@ -195,24 +250,31 @@ impl Store {
     ) -> Result<Vec<RunRecord>, StoreError> {
         self.exec(|c| {
             let mut st = c.prepare(
-                "SELECT id, plan, trigger, status, config_hash, started_at, finished_at FROM runs
+                "SELECT id, plan, trigger, status, config_hash, started_at, finished_at, rowid, CAST(id AS BLOB) FROM runs
                  WHERE (?1 IS NULL OR plan = ?1) AND (?2 IS NULL OR status = ?2)
                  ORDER BY started_at DESC, id DESC LIMIT ?3 OFFSET ?4",
             )?;
-            let rows = st.query_map(params![plan, status, limit, offset], record)?;
-            rows.collect()
+            let rows = st.query_map(params![plan, status, limit, offset], |r| {
+                Ok((r.get(7)?, r.get::<_, Option<Vec<u8>>>(8)?.unwrap_or_default(), record(r)))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
         })
+        .map(|rows| self.readable(rows))
     }
 
-    /// One run with its summary.
+    /// One run with its summary; `None` also when its row cannot be read (counted).
     pub fn get(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.exec(|c| {
-            c.query_row("SELECT id, plan, trigger, status, config_hash, started_at, finished_at, summary FROM runs WHERE id = ?1", params![id], |r| {
-                let summary: Option<String> = r.get(7)?;
-                Ok(RunRecord { summary: summary.and_then(|s| serde_json::from_str(&s).ok()), ..record(r)? })
+        let row = self.exec(|c| {
+            c.query_row("SELECT id, plan, trigger, status, config_hash, started_at, finished_at, summary, rowid FROM runs WHERE id = ?1", params![id], |r| {
+                let read = record(r).and_then(|rec| {
+                    let summary: Option<String> = r.get(7)?;
+                    Ok(RunRecord { summary: summary.and_then(|s| serde_json::from_str(&s).ok()), ..rec })
+                });
+                Ok((r.get(8)?, id.as_bytes().to_vec(), read))
             })
             .optional()
-        })
+        })?;
+        Ok(row.and_then(|r| self.readable(vec![r]).pop()))
     }
 
     /// Summaries of the newest `n` passed runs of a plan with this config hash.
@@ -240,6 +302,33 @@ impl Store {
             )
         })
     }
+}
+
+/// Moves a damaged store aside with its `-wal` and `-shm` (they belong to it), under a name
+/// no earlier quarantine took.
+fn quarantine(path: &Path, stamp: i64) -> std::io::Result<PathBuf> {
+    let aside = (0..)
+        .map(|n| {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            path.with_extension(format!("corrupt-{stamp}{suffix}"))
+        })
+        .find(|p| !p.exists())
+        .expect("an unused name");
+    std::fs::rename(path, &aside)?;
+    for ext in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(ext);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(ext);
+        if Path::new(&from).exists() {
+            std::fs::rename(&from, &to)?;
+        }
+    }
+    Ok(aside)
 }
 
 #[cfg(test)]
@@ -276,8 +365,9 @@ mod tests {
         )
         .unwrap();
         let (s, report) = Store::open(&path).unwrap();
-        let aside = report.quarantined.expect("quarantined");
+        let (aside, why) = report.quarantined.expect("quarantined");
         assert!(aside.exists());
+        assert!(why.contains("not a database"), "{why}");
         assert!(s.list(None, None, 10, 0).unwrap().is_empty());
     }
 
@@ -299,5 +389,113 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, vec!["r9", "r8", "r7"]);
+    }
+
+    fn healthy_store_with_a_run(dir: &Path) -> PathBuf {
+        let path = dir.join("runs.db");
+        let (s, _) = Store::open(&path).unwrap();
+        s.insert_running("keep", "p", "api", "h").unwrap();
+        s.finish("keep", "passed", "{}").unwrap();
+        path
+    }
+
+    #[test]
+    fn a_store_locked_by_another_process_is_refused_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = healthy_store_with_a_run(dir.path());
+        // Another process holds the database exclusively (Python's sqlite3, as any other
+        // SQLite client would).
+        let mut holder = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('PRAGMA locking_mode=EXCLUSIVE')\nc.execute('BEGIN EXCLUSIVE')\nc.execute(\"UPDATE runs SET plan=plan\")\nprint('locked',flush=True)\ntime.sleep(30)",
+            ])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        let err = Store::open(&path).err().expect("refused while locked");
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(
+            err.to_string().contains("locked by another process"),
+            "{err}"
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+        let (s, report) = Store::open(&path).unwrap();
+        assert!(report.quarantined.is_none());
+        assert_eq!(
+            s.get("keep").unwrap().unwrap().status,
+            "passed",
+            "history kept"
+        );
+    }
+
+    #[test]
+    fn a_store_from_a_newer_loadpacer_is_refused_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = healthy_store_with_a_run(dir.path());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 7)
+            .unwrap();
+        let err = Store::open(&path).err().expect("refused");
+        assert!(matches!(err, StoreError::Newer { found: 7, .. }), "{err}");
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn two_quarantines_in_the_same_millisecond_keep_both_files_and_their_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        let mut asides = Vec::new();
+        for body in ["first", "second"] {
+            std::fs::write(&path, body).unwrap();
+            std::fs::write(dir.path().join("runs.db-wal"), format!("{body} wal")).unwrap();
+            asides.push(quarantine(&path, 1_700_000_000_000).unwrap());
+        }
+        assert_ne!(asides[0], asides[1]);
+        for (aside, body) in asides.iter().zip(["first", "second"]) {
+            assert_eq!(std::fs::read_to_string(aside).unwrap(), body);
+            let mut wal = aside.as_os_str().to_owned();
+            wal.push("-wal");
+            assert_eq!(std::fs::read_to_string(wal).unwrap(), format!("{body} wal"));
+        }
+    }
+
+    #[test]
+    fn unreadable_rows_are_skipped_and_counted_and_the_rest_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = healthy_store_with_a_run(dir.path());
+        // Damage quick_check does not see: a TEXT column holding bytes that are not UTF-8.
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO runs (id, plan, trigger, status, config_hash, started_at) VALUES ('bad', CAST(x'fffe' AS TEXT), 'api', 'passed', 'h', 1)",
+                [],
+            )
+            .unwrap();
+        let (s, _) = Store::open(&path).unwrap();
+        let ids: Vec<String> = s
+            .list(None, None, 10, 0)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, vec!["keep"]);
+        assert_eq!(s.get("bad").unwrap().map(|r| r.id), None);
+        assert_eq!(s.unreadable_rows(), 2, "one skip per read");
     }
 }
