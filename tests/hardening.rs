@@ -158,3 +158,52 @@ async fn an_unreadable_row_is_skipped_logged_and_counted_and_the_history_stays_r
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_guard_holds_with_a_token_set_and_allowed_hosts_are_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g5.yaml");
+    std::fs::write(
+        &path,
+        "server: { token_env: LOADPACER_TEST_TOKEN, allowed_hosts: [loadpacer.internal, \"*.svc.cluster.local\"] }\nstore: { path: runs.db }\ntargets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n",
+    )
+    .unwrap();
+    let d = support::serve(&path, &[("LOADPACER_TEST_TOKEN", "t0k3n-secret")]);
+    let port = d.addr.rsplit(':').next().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let status = |host: String, path: &'static str| {
+        let (client, base) = (client.clone(), d.base.clone());
+        async move {
+            let origin = format!("http://{host}");
+            client
+                .get(format!("{base}{path}"))
+                .header("Host", &host)
+                .header("Origin", origin)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A DNS-rebinding page: its own name in Host, a matching Origin.
+    for path in ["/api/v1/plans", "/api/v1/runs"] {
+        assert_eq!(
+            status(format!("evil.example:{port}"), path).await,
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        status(format!("loadpacer.internal:{port}"), "/api/v1/plans").await,
+        200
+    );
+    assert_eq!(
+        status(format!("lp.mon.svc.cluster.local:{port}"), "/api/v1/runs").await,
+        200
+    );
+    assert_eq!(
+        status(format!("127.0.0.1:{port}"), "/api/v1/plans").await,
+        200
+    );
+}

@@ -59,8 +59,9 @@ pub fn router(app: Arc<App>) -> Router {
         })
 }
 
-/// G5: a cross-origin browser request is refused (no CORS, ever), and without a token the
-/// `Host` must be an IP literal or `localhost`, so a DNS-rebinding page cannot reach the API.
+/// G5: a cross-origin browser request is refused (no CORS, ever), and the `Host` must be an
+/// IP literal, `localhost` or one of `server.allowed_hosts`, token or not, so a
+/// DNS-rebinding page cannot read the API (its reads need no token).
 async fn guard_origin(
     State(app): State<Arc<App>>,
     req: axum::extract::Request,
@@ -77,22 +78,13 @@ async fn guard_origin(
             return error(StatusCode::FORBIDDEN, "cross-origin requests are refused");
         }
     }
-    if app.config().server.token.is_none() && !local_host(host) {
+    if !app.config().server.host_allowed(host) {
         return error(
             StatusCode::FORBIDDEN,
-            "Host must be an IP address or localhost (set server.token_env to serve other names)",
+            "Host must be an IP address, localhost or a name in server.allowed_hosts",
         );
     }
     next.run(req).await
-}
-
-fn local_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// `/metrics` and `/healthz` only, for `loadpacer run --metrics-listen` (segment pods).

@@ -21,6 +21,36 @@ pub struct ServerSpec {
     pub listen: SocketAddr,
     /// Bearer token for mutating endpoints (resolved from `token_env`); a secret.
     pub token: Option<String>,
+    /// Names a request's `Host` may carry besides IP literals and `localhost` (DNS
+    /// rebinding guard): exact names, or `*.suffix` for any name under a domain.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ServerSpec {
+    /// Whether a `Host` header value (with or without port) names this daemon: an IP
+    /// literal, `localhost`, or one of `allowed_hosts`. A page on an attacker's domain that
+    /// rebinds its name to 127.0.0.1 sends its own name and is refused.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let name = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        name == "localhost"
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|a| match a.strip_prefix("*.") {
+                    Some(suffix) => {
+                        name.len() > suffix.len() + 1 && name.ends_with(&format!(".{suffix}"))
+                    }
+                    None => *a == name,
+                })
+    }
 }
 
 /// Where run history lives and how much is kept.
@@ -95,6 +125,7 @@ pub(super) fn default_server() -> ServerSpec {
     ServerSpec {
         listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         token: None,
+        allowed_hosts: Vec::new(),
     }
 }
 
@@ -149,6 +180,23 @@ pub(super) fn server(
                     t.value
                 ),
             ),
+        }
+    }
+    for (i, h) in s.allowed_hosts.iter().enumerate() {
+        let name = h.value.trim().to_ascii_lowercase();
+        let bare = name.strip_prefix("*.").unwrap_or(&name);
+        let valid = !bare.is_empty()
+            && bare
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if valid {
+            spec.allowed_hosts.push(name);
+        } else {
+            c.at(
+                &h.referenced,
+                &format!("server.allowed_hosts[{i}]"),
+                format!("{:?} must be a host name such as loadpacer or *.svc.cluster.local (no port, no scheme)", h.value),
+            );
         }
     }
     if !spec.listen.ip().is_loopback() && s.token_env.is_none() {

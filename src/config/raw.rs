@@ -29,6 +29,8 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<S<String>>,
     pub token_env: Option<S<String>>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<S<String>>,
 }
 
 /// Host sampling: how often, and which processes to watch by name.
