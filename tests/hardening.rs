@@ -207,3 +207,61 @@ async fn the_host_guard_holds_with_a_token_set_and_allowed_hosts_are_configurabl
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_error_is_json_and_unauthorized_requests_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.yaml");
+    std::fs::write(
+        &path,
+        "server: { token_env: LOADPACER_TEST_TOKEN }\nstore: { path: runs.db }\ntargets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n",
+    )
+    .unwrap();
+    let d = support::serve(&path, &[("LOADPACER_TEST_TOKEN", "t0k3n-secret")]);
+    let client = reqwest::Client::new();
+    let cases = [
+        // A known route with the wrong method (was 405 with an empty body).
+        client.delete(format!("{}/api/v1/plans", d.base)),
+        client.put(format!("{}/api/v1/runs/abc/cancel", d.base)),
+        // The framework's own rejections (were text/plain).
+        client.get(format!("{}/api/v1/runs?limit=abc", d.base)),
+        // Without the token.
+        client.post(format!("{}/api/v1/plans/p/trigger", d.base)),
+        client
+            .post(format!("{}/api/v1/plans/p/trigger", d.base))
+            .bearer_auth("wrong"),
+    ];
+    let mut statuses = Vec::new();
+    for req in cases {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = r.text().await.unwrap();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status} {content_type}: {body}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            v["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{status}: {body}"
+        );
+        statuses.push(status);
+    }
+    assert_eq!(statuses, vec![405, 405, 400, 401, 401]);
+    let metrics = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("loadpacer_api_unauthorized_requests_total 2"),
+        "{metrics}"
+    );
+}

@@ -48,6 +48,13 @@ pub fn router(app: Arc<App>) -> Router {
                 "no such endpoint; see /api/v1/plans, /api/v1/runs, /metrics",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint; see the Allow header",
+            )
+        })
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -57,6 +64,46 @@ pub fn router(app: Arc<App>) -> Router {
             app,
             scrapes: Arc::new(Semaphore::new(MAX_CONCURRENT_SCRAPES)),
         })
+}
+
+/// Every error under `/api/` and `/-/` is JSON with a message, the framework's own
+/// rejections (bad query strings, bodies over the limit, wrong content types) included: a
+/// plain-text or empty error body is wrapped as `{"error": "..."}` with its status kept.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = {
+        let p = req.uri().path();
+        p.starts_with("/api/") || p.starts_with("/-/")
+    };
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let mut wrapped = error(parts.status, message);
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            wrapped.headers_mut().insert(name, v.clone());
+        }
+    }
+    wrapped
 }
 
 /// G5: a cross-origin browser request is refused (no CORS, ever), and the `Host` must be an
@@ -127,7 +174,10 @@ fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
         .iter()
         .zip(b)
         .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
-    (diff != 0).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+    (diff != 0).then(|| {
+        app.metrics.unauthorized();
+        error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+    })
 }
 
 async fn metrics(State(ctx): State<Ctx>) -> Response {

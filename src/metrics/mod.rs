@@ -102,6 +102,7 @@ pub struct MetricsState {
     reload_ts: f64,
     store_errors: u64,
     store_unreadable: u64,
+    unauthorized: u64,
     process: Option<crate::host::ProcessSample>,
     host: Option<crate::host::HostSample>,
 }
@@ -174,6 +175,11 @@ impl Metrics {
     }
 
     /// Counts a failed write to the run store.
+    /// G1: an API request without the right bearer token.
+    pub fn unauthorized(&self) {
+        self.with(|s| s.unauthorized += 1);
+    }
+
     /// Rows of the run store skipped so far because they could not be read.
     pub fn set_store_unreadable(&self, rows: u64) {
         self.with(|s| s.store_unreadable = rows);
@@ -660,6 +666,8 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     store_errors.value(&[], s.store_errors as f64);
     let mut store_unreadable = Family::new("store_unreadable_rows_total", COUNTER);
     store_unreadable.value(&[], s.store_unreadable as f64);
+    let mut unauthorized = Family::new("api_unauthorized_requests_total", COUNTER);
+    unauthorized.value(&[], s.unauthorized as f64);
     let mut cpu = Family::new("process_cpu_usage_ratio", GAUGE);
     let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
     if let Some(p) = &s.process {
@@ -739,6 +747,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
         reload_ts,
         store_errors,
         store_unreadable,
+        unauthorized,
         cpu,
         rss,
         rx,

@@ -154,6 +154,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Run store rows skipped because they could not be read (each is logged with its run id).",
     ),
     (
+        "api_unauthorized_requests_total",
+        "API requests refused for a missing or wrong bearer token.",
+    ),
+    (
         "build_info",
         "Always 1; the version label says which build runs.",
     ),
