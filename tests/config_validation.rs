@@ -23,8 +23,8 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
         ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
         ("invalid-a02-unknown-field.yaml", &[
-            "invalid-a02-unknown-field.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)",
+            "invalid-a02-unknown-field.yaml:5:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         // Every unknown field of a file at once, not only the first serde meets.
         ("invalid-a02-three-misspelt-keys.yaml", &[
@@ -37,7 +37,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-variable-from-another-flow.yaml:14:30: plans.p.scenarios[1].steps[0].request.headers: variable \"authToken\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
             "invalid-variable-from-another-flow.yaml:15:42: plans.p.scenarios[1].steps[1].request.url: variable \"order_id\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
         ]),
-        ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate mapping key: t, set DuplicateKeyPolicy in Options if acceptable"]),
+        ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate key `t` (first defined at line 2, column 3); each key may appear once in a mapping"]),
         ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
         ("invalid-a04-rates.yaml", &[
             "invalid-a04-rates.yaml:9:34: plans.p.load.phases[0].rate: rate 0 must be > 0 and <= limits.max_rps (1000)",
@@ -45,7 +45,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-a04-rates.yaml:11:34: plans.p.load.phases[2].rate: rate NaN must be > 0 and <= limits.max_rps (1000)",
             "invalid-a04-rates.yaml:12:34: plans.p.load.phases[3].rate: rate 5000 must be > 0 and <= limits.max_rps (1000)",
         ]),
-        ("invalid-a04-overflow.yaml", &["invalid-a04-overflow.yaml:9:34: invalid floating point"]),
+        ("invalid-a04-overflow.yaml", &["invalid-a04-overflow.yaml:9:34: plans.p.load.phases[0].rate: not a finite number (NaN, infinity, or beyond ±1.8e308); write a number such as 50 or 0.5"]),
         ("invalid-a05-durations.yaml", &[
             "invalid-a05-durations.yaml:8:23: plans.p.load.phases[0].duration: \"0s\" must be greater than zero",
             "invalid-a05-durations.yaml:9:23: plans.p.load.phases[1].duration: \"500ms\" is too short; the minimum is 1s",
@@ -62,15 +62,21 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ("invalid-a06-run-longer-than-period.yaml", &[
             "invalid-a06-run-longer-than-period.yaml:6:24: plans.p.schedule: a run takes 1m but the schedule fires every 30s; set `overlap: forbid | allow | replace` to say what should happen",
         ]),
+        ("invalid-a06-timeout-longer-than-period.yaml", &[
+            "invalid-a06-timeout-longer-than-period.yaml:6:24: plans.p.schedule: a request may take up to 5m (the target's timeout) but the schedule fires every 1m; lower the timeout or set `overlap: forbid | allow | replace` to say what should happen",
+        ]),
+        ("invalid-a08-cron-never-fires.yaml", &[
+            "invalid-a08-cron-never-fires.yaml:6:23: plans.feb.schedule.cron: \"0 0 30 2 *\" never fires (no date matches it, e.g. February 30); check the day of month and month",
+        ]),
         ("invalid-a07-caps.yaml", &[
             "invalid-a07-caps.yaml:7:66: plans.open.load.max_in_flight: 1000 exceeds limits.max_in_flight (500)",
             "invalid-a07-caps.yaml:14:44: plans.closed.load.vus[0].target: 500 VUs exceed limits.max_vus (100)",
         ]),
         ("invalid-a08-cron-and-timezone.yaml", &[
-            "invalid-a08-cron-and-timezone.yaml: plans.both.schedule: set exactly one of `cron` or `every`",
             "invalid-a08-cron-and-timezone.yaml:6:23: plans.bad-minute.schedule.cron: \"61 * * * *\" is not a valid cron expression (Component error: Number out of bounds.); write 5 fields (min hour dom month dow), 6 with leading seconds, or @hourly/@daily/@weekly",
             "invalid-a08-cron-and-timezone.yaml:11:23: plans.too-few-fields.schedule.cron: \"* * *\" is not a valid cron expression (Invalid pattern: Pattern must have 5 or 6 fields when years are disallowed.); write 5 fields (min hour dom month dow), 6 with leading seconds, or @hourly/@daily/@weekly",
             "invalid-a08-cron-and-timezone.yaml:11:42: plans.too-few-fields.schedule.timezone: \"Mars/Olympus\" is not an IANA time zone name, e.g. UTC or Europe/Berlin",
+            "invalid-a08-cron-and-timezone.yaml:16:5: plans.both.schedule: set exactly one of `cron` or `every`",
             "invalid-a08-cron-and-timezone.yaml:16:54: plans.both.schedule.overlap: \"sometimes\" must be allow, forbid or replace",
         ]),
         ("invalid-a09-thresholds.yaml", &[
@@ -82,29 +88,29 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ]),
         ("invalid-a11-alias-bomb.yaml", &["invalid-a11-alias-bomb.yaml:20:24: refused: the YAML expands beyond the parser budget (RecordedAnchorEvents { recorded_anchor_events: 100001 }); anchors/aliases or nesting are too large"]),
         ("invalid-a12-urls.yaml", &[
-            "invalid-a12-urls.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-a12-urls.yaml:2:25: targets.userinfo.base_url: \"http://admin:pw@127.0.0.1:8080\" must not contain user:password@; put credentials in a header from env",
             "invalid-a12-urls.yaml:3:21: targets.file.base_url: \"file:///etc/passwd\" uses scheme \"file\"; only http and https are allowed",
             "invalid-a12-urls.yaml:4:23: targets.gopher.base_url: \"gopher://127.0.0.1:70\" uses scheme \"gopher\"; only http and https are allowed",
             "invalid-a12-urls.yaml:5:25: targets.noscheme.base_url: \"127.0.0.1:8080\" is not an absolute URL (relative URL without a base); write e.g. http://127.0.0.1:8080",
             "invalid-a12-urls.yaml:6:23: targets.spaces.base_url: \"http://127.0.0.1:8080/a b\" must not contain spaces",
+            "invalid-a12-urls.yaml:7:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         ("invalid-a13-addresses.yaml", &[
-            "invalid-a13-addresses.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-a13-addresses.yaml:3:25: targets.metadata.base_url: \"http://169.254.169.254/latest\" is a link-local, unspecified or broadcast address (cloud metadata lives there); it is never a load target",
             "invalid-a13-addresses.yaml:4:23: targets.mapped.base_url: \"http://[::ffff:127.0.0.1]:8080\" is an IPv4-mapped IPv6 address; write the IPv4 address",
             "invalid-a13-addresses.yaml:5:20: targets.hex.base_url: \"http://0x7f000001:8080\" spells its host in a non-canonical form; write 127.0.0.1",
             "invalid-a13-addresses.yaml:6:24: targets.outside.base_url: \"http://10.1.2.3:8080\" host 10.1.2.3 is not in limits.allow_targets (127.0.0.0/8, *.staging.example.com)",
+            "invalid-a13-addresses.yaml:8:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         ("invalid-a14-env.yaml", &[
-            "invalid-a14-env.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-a14-env.yaml:4:31: targets.t.headers.Authorization: environment variable LOADPACER_TEST_UNSET_TOKEN is not set or empty; export it before loading this file",
+            "invalid-a14-env.yaml:5:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         ("invalid-a15-header-crlf.yaml", &["invalid-a15-header-crlf.yaml:10:60: plans.p.scenarios[0].steps[0].request.headers.X-Evil: header value must not contain CR or LF"]),
         ("invalid-transport.yaml", &[
-            "invalid-transport.yaml: plans: no plan is defined; add at least one under `plans:`",
             "invalid-transport.yaml:2:57: targets.tls.transport: direct supports plain http/1.1 only; use pooled for https or http2",
             "invalid-transport.yaml:3:56: targets.odd.transport: \"turbo\" must be pooled or direct",
+            "invalid-transport.yaml:4:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         ("invalid-g8-public-listen-without-token.yaml", &[
             "invalid-g8-public-listen-without-token.yaml:1:19: server.listen: 0.0.0.0:9464 is not a loopback address: set server.token_env so the API requires a token",
@@ -132,8 +138,15 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         on_disk, listed,
         "every fixture has a row and every row a fixture"
     );
+    let located = regex::Regex::new(r"^[a-z0-9.-]+:\d+:\d+: ").unwrap();
     for (name, expected) in table {
         assert_eq!(&errors_of(name), expected, "messages of {name}");
+        for m in expected.iter() {
+            assert!(
+                located.is_match(m),
+                "every message names line and column: {m}"
+            );
+        }
     }
 }
 
@@ -218,4 +231,14 @@ fn a15_nul_and_del_in_header_values_are_rejected_at_load() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn body_caps_up_to_1_gib_are_accepted_as_the_message_says() {
+    let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:18080\", max_body: 1GiB }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
+    let cfg = config::load_str(yaml, "b.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.plans[0].target.max_body, 1 << 30);
+    let err =
+        config::load_str(&yaml.replace("1GiB", "2GiB"), "b.yaml", None, &|_| None).unwrap_err();
+    assert!(err.to_string().contains("between 1 B and 1 GiB"), "{err}");
 }

@@ -258,6 +258,7 @@ pub(super) fn schedule(
     s: &RawSchedule,
     path: &str,
     run_length: Option<Duration>,
+    request_timeout: Option<Duration>,
 ) -> Option<Schedule> {
     let tz = match &s.timezone {
         None => chrono_tz::UTC,
@@ -277,7 +278,8 @@ pub(super) fn schedule(
         },
     };
     let kind = match (&s.cron, &s.every) {
-        (Some(cr), None) => match parse_cron(&cr.value) {
+        (Some(cr), None) => match parse_cron(&cr.value).and_then(|cron| fires(cron, tz, &cr.value))
+        {
             Ok(cron) => Some(ScheduleKind::Cron {
                 cron: Box::new(cron),
                 tz,
@@ -321,28 +323,45 @@ pub(super) fn schedule(
         jitter,
         starting_deadline: starting_deadline.unwrap_or(Duration::from_secs(60)),
     };
-    // A6: a run longer than the period would always overlap; say so unless a policy was chosen.
-    if let (Some(len), None) = (run_length, &s.overlap) {
-        let now = Utc::now();
-        if let Some(a) = next_fire(&schedule, now) {
-            if let Some(b) = next_fire(&schedule, a) {
-                let period = (b - a).to_std().unwrap_or_default();
-                if len > period {
-                    let loc = s
-                        .cron
-                        .as_ref()
-                        .or(s.every.as_ref())
-                        .map(|x| x.referenced)
-                        .unwrap_or(serde_saphyr::Location::UNKNOWN);
-                    c.at(&loc, path, format!(
-                        "a run takes {} but the schedule fires every {}; set `overlap: forbid | allow | replace` to say what should happen",
-                        humantime::format_duration(len), humantime::format_duration(period)
-                    ));
-                }
+    // A6: a run, or one request, longer than the period would always overlap; say so unless
+    // a policy was chosen.
+    if s.overlap.is_none() {
+        let period = next_fire(&schedule, Utc::now())
+            .and_then(|a| Some((next_fire(&schedule, a)? - a).to_std().unwrap_or_default()));
+        let loc = s
+            .cron
+            .as_ref()
+            .or(s.every.as_ref())
+            .map(|x| x.referenced)
+            .unwrap_or(serde_saphyr::Location::UNKNOWN);
+        let fmt = humantime::format_duration;
+        if let Some(period) = period {
+            if let Some(len) = run_length.filter(|len| *len > period) {
+                c.at(&loc, path, format!(
+                    "a run takes {} but the schedule fires every {}; set `overlap: forbid | allow | replace` to say what should happen",
+                    fmt(len), fmt(period)
+                ));
+            } else if let Some(t) = request_timeout.filter(|t| *t > period) {
+                c.at(&loc, path, format!(
+                    "a request may take up to {} (the target's timeout) but the schedule fires every {}; lower the timeout or set `overlap: forbid | allow | replace` to say what should happen",
+                    fmt(t), fmt(period)
+                ));
             }
         }
     }
     Some(schedule)
+}
+
+/// A cron expression that can never match (`0 0 30 2 *`, February 30) is refused: a plan on
+/// it would silently never run.
+fn fires(cron: croner::Cron, tz: chrono_tz::Tz, text: &str) -> Result<croner::Cron, String> {
+    match cron.find_next_occurrence(&Utc::now().with_timezone(&tz), false) {
+        Ok(_) => Ok(cron),
+        Err(_) => Err(format!(
+            "{:?} never fires (no date matches it, e.g. February 30); check the day of month and month",
+            text.trim()
+        )),
+    }
 }
 
 fn parse_cron(text: &str) -> Result<croner::Cron, String> {

@@ -5,6 +5,7 @@
 
 mod daemon;
 mod error;
+mod locate;
 mod parse;
 pub mod raw;
 mod steps;

@@ -58,6 +58,44 @@ pub fn load_str(
     base_dir: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    parse_and_validate(text, file, base_dir, env).map_err(|e| locate_missing(e, text))
+}
+
+/// Gives errors found on a whole block (no leaf to point at) the line and column of the
+/// deepest part of their field path that the file has.
+fn locate_missing(mut errors: ConfigErrors, text: &str) -> ConfigErrors {
+    let unlocated = |e: &super::error::ConfigError| e.line == 0 && !e.path.is_empty();
+    let pathless = |e: &super::error::ConfigError| e.line > 0 && e.path.is_empty();
+    if !errors.0.iter().any(|e| unlocated(e) || pathless(e)) {
+        return errors;
+    }
+    let Some(locator) = super::locate::Locator::new(text, yaml_options()) else {
+        return errors;
+    };
+    for e in errors.0.iter_mut() {
+        if unlocated(e) {
+            if let Some(loc) = locator.find(&e.path) {
+                (e.line, e.column) = (loc.line(), loc.column());
+            }
+        } else if pathless(e) {
+            // A value serde rejected (a type error, an overflowing number): name its field.
+            if let Some(path) = locator.path_at(e.line, e.column) {
+                e.path = path;
+            }
+        }
+    }
+    errors
+        .0
+        .sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+    errors
+}
+
+fn parse_and_validate(
+    text: &str,
+    file: &str,
+    base_dir: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let mut errors = Collector::new(file);
     if text.len() as u64 > MAX_FILE_BYTES {
         errors.nowhere(
@@ -79,7 +117,7 @@ pub fn load_str(
         match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
             Ok(raw) => break raw,
             Err(e) => {
-                let (loc, msg) = describe(&e);
+                let (loc, msg) = describe(&e, &edited);
                 let is_unknown = matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. });
                 let blanked = (is_unknown && early.len() < MAX_UNKNOWN_FIELDS)
                     .then(|| blank_entry(&edited, &loc))
@@ -219,9 +257,17 @@ fn yaml_options() -> Options {
 
 /// A one-line message and the location of a YAML or serde error, with a "did you mean" for
 /// misspelt keys.
-fn describe(e: &YamlError) -> (Location, String) {
+fn describe(e: &YamlError, text: &str) -> (Location, String) {
     let loc = e.location().unwrap_or(Location::UNKNOWN);
     let msg = match e.without_snippet() {
+        YamlError::DuplicateMappingKey { key: Some(k), .. } => {
+            match earlier_key(text, k, loc.line(), loc.column()) {
+                Some((line, column)) => format!(
+                    "duplicate key `{k}` (first defined at line {line}, column {column}); each key may appear once in a mapping"
+                ),
+                None => format!("duplicate key `{k}`; each key may appear once in a mapping"),
+            }
+        }
         YamlError::SerdeUnknownField {
             field, expected, ..
         } => {
@@ -233,9 +279,41 @@ fn describe(e: &YamlError) -> (Location, String) {
                 expected.join(", ")
             )
         }
-        other => first_line(&other.to_string()),
+        other => {
+            let line = first_line(&other.to_string());
+            if line.starts_with("invalid floating point") {
+                "not a finite number (NaN, infinity, or beyond ±1.8e308); write a number such as 50 or 0.5".to_string()
+            } else {
+                line
+            }
+        }
     };
     (loc, msg)
+}
+
+/// Where `key` was written before the duplicate at `line`:`column`: the nearest earlier
+/// occurrence as a key at the same column (block style) or on the same line (flow style).
+fn earlier_key(text: &str, key: &str, line: u64, column: u64) -> Option<(u64, u64)> {
+    let mut found = None;
+    for (i, l) in text.lines().take(line as usize).enumerate() {
+        let n = i as u64 + 1;
+        for (byte, _) in l.match_indices(key) {
+            let col = l[..byte].chars().count() as u64 + 1;
+            if n == line && col >= column {
+                break;
+            }
+            let before = l[..byte].trim_end_matches(['"', '\'']).trim_end();
+            let after = l[byte + key.len()..]
+                .trim_start_matches(['"', '\''])
+                .trim_start();
+            let is_key =
+                after.starts_with(':') && (before.is_empty() || before.ends_with(['{', ',', '-']));
+            if is_key && (col == column || n == line) {
+                found = Some((n, col));
+            }
+        }
+    }
+    found
 }
 
 /// The message without the location suffix serde-saphyr adds (we print the location first).

@@ -8,6 +8,40 @@ use std::collections::BTreeMap;
 /// A value with the place it was written.
 pub type S<T> = Spanned<T>;
 
+/// A mapping key with the place it was written (a plan's name), ordered and compared by its
+/// text alone, so that errors about the name itself can name its line.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Key(pub S<String>);
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        &self.0.value
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.value == other.0.value
+    }
+}
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.value.cmp(&other.0.value)
+    }
+}
+impl std::borrow::Borrow<String> for Key {
+    fn borrow(&self) -> &String {
+        &self.0.value
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +54,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
-    pub plans: BTreeMap<String, RawPlan>,
+    pub plans: BTreeMap<Key, RawPlan>,
 }
 
 /// The daemon's HTTP listener.
@@ -105,7 +139,7 @@ pub struct RawPlan {
     pub load: RawLoad,
     pub scenarios: Vec<RawScenario>,
     #[serde(default)]
-    pub setup: Vec<RawStep>,
+    pub setup: Vec<S<RawStep>>,
     pub data: Option<RawData>,
     #[serde(default)]
     pub thresholds: Vec<RawThreshold>,
@@ -202,7 +236,7 @@ pub struct RawStage {
 pub struct RawScenario {
     pub name: S<String>,
     pub weight: Option<S<u32>>,
-    pub steps: Vec<RawStep>,
+    pub steps: Vec<S<RawStep>>,
 }
 
 /// A step: a request (with its checks and captures) or a think time.

@@ -161,12 +161,13 @@ impl<'a> StepCompiler<'a> {
         &mut self,
         c: &mut Collector,
         scenario: &str,
-        raw: &[RawStep],
+        raw: &[S<RawStep>],
         path: &str,
     ) -> Vec<StepSpec> {
         let mut out = Vec::new();
         let mut names: BTreeMap<&str, u64> = BTreeMap::new();
-        for (i, st) in raw.iter().enumerate() {
+        for (i, spanned) in raw.iter().enumerate() {
+            let (st, at) = (&spanned.value, &spanned.referenced);
             let sp = format!("{path}[{i}]");
             match (&st.request, &st.think) {
                 (Some(r), None) => {
@@ -191,7 +192,7 @@ impl<'a> StepCompiler<'a> {
                         out.push(StepSpec::Think { min, max });
                     }
                 }
-                _ => c.nowhere(&sp, "a step has exactly one of `request` or `think`"),
+                _ => c.at(at, &sp, "a step has exactly one of `request` or `think`"),
             }
         }
         out
@@ -328,7 +329,7 @@ impl<'a> StepCompiler<'a> {
 
     /// Compiles the setup steps: they run once, before any VU, with no CSV row; what they
     /// capture is every scenario's starting point.
-    pub fn setup(&mut self, c: &mut Collector, raw: &[RawStep], path: &str) -> Vec<StepSpec> {
+    pub fn setup(&mut self, c: &mut Collector, raw: &[S<RawStep>], path: &str) -> Vec<StepSpec> {
         self.defined = HashSet::new();
         let steps = self.steps(c, "setup", raw, path);
         self.base.extend(std::mem::take(&mut self.defined));

@@ -227,6 +227,7 @@ fn byte_size(c: &mut Collector, s: &S<String>, path: &str) -> Option<usize> {
         "" | "B" => Some(1),
         "KiB" | "KB" | "k" => Some(1024),
         "MiB" | "MB" | "M" => Some(1024 * 1024),
+        "GiB" | "GB" | "G" => Some(1024 * 1024 * 1024),
         _ => None,
     };
     match (num.parse::<usize>(), mult) {
@@ -465,14 +466,15 @@ fn plan(
     limits: &Limits,
     targets: &BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
     raw_targets: &BTreeMap<String, RawTarget>,
-    name: &str,
+    key: &super::raw::Key,
     p: &RawPlan,
     base_dir: Option<&Path>,
     env: Env<'_>,
 ) -> Option<PlanSpec> {
+    let name = key.as_str();
     let path = format!("plans.{name}");
     if !valid_label(name) {
-        c.nowhere(&path, format!("plan name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
+        c.at(&key.0.referenced, &path, format!("plan name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
     }
     let target = match targets.get(&p.target.value) {
         Some(t) => Some(t.clone()),
@@ -498,6 +500,7 @@ fn plan(
             s,
             &format!("{path}.schedule"),
             load.as_ref().map(LoadSpec::duration),
+            target.as_ref().map(|(t, _)| t.timeout),
         )
     });
     let data = p
