@@ -222,6 +222,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Measured: a current-thread runtime was no cheaper per request than this (within noise).
     let rt = tokio::runtime::Builder::new_multi_thread()

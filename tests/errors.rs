@@ -126,6 +126,18 @@ async fn c10_redirect_loop_stops_at_the_hop_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c10_redirect_outside_the_allowlist_is_blocked_not_a_connect_failure() {
+    let addr = support::fault_server(Fault::RedirectOut).await;
+    // The redirect names a host outside the allowlist: refused before any lookup or connect.
+    let yaml = format!(
+        "limits: {{ allow_targets: [127.0.0.0/8] }}\ntargets:\n  t: {{ base_url: \"http://{addr}\", timeout: 2s }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"
+    );
+    let s = support::run_plan(&yaml, None, RunOptions::default()).await;
+    let kinds = &s.requests[0].errors;
+    assert_eq!(kinds.get("blocked"), Some(&5), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c11_slowloris_body_is_ended_by_the_total_timeout() {
     let addr = support::fault_server(Fault::Trickle).await;
     for transport in ["pooled", "direct"] {

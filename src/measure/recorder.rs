@@ -24,8 +24,11 @@ fn micros(d: Duration) -> u64 {
 pub enum ErrorKind {
     /// The per-request timeout fired.
     Timeout,
-    /// TCP connect failed (refused, unreachable, or blocked by the allowlist).
+    /// TCP connect failed (refused or unreachable).
     Connect,
+    /// loadpacer refused the destination itself: a redirect, or a name resolving, outside
+    /// `limits.allow_targets` or into the always-refused ranges.
+    Blocked,
     /// Name resolution failed.
     Dns,
     /// TLS handshake or certificate failure.
@@ -44,9 +47,10 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in label order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
+        ErrorKind::Blocked,
         ErrorKind::Dns,
         ErrorKind::Tls,
         ErrorKind::Reset,
@@ -60,6 +64,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connect => "connect",
+            ErrorKind::Blocked => "blocked",
             ErrorKind::Dns => "dns",
             ErrorKind::Tls => "tls",
             ErrorKind::Reset => "reset",

@@ -309,7 +309,7 @@ pub(super) fn classify_chain(mut src: Option<&(dyn StdError + 'static)>) -> Opti
     let mut text = String::new();
     while let Some(s) = src {
         if s.is::<Blocked>() {
-            return Some(ErrorKind::Connect);
+            return Some(ErrorKind::Blocked);
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;

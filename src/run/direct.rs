@@ -156,7 +156,7 @@ impl Direct {
                 host_allowed(&ip, &[]).is_ok()
                     && (name_ok || host_allowed(&ip, &self.allow).is_ok())
             })
-            .ok_or(ErrorKind::Connect)?;
+            .ok_or(ErrorKind::Blocked)?;
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| classify_chain(Some(&e)).unwrap_or(ErrorKind::Connect))?;

@@ -47,6 +47,8 @@ pub enum Fault {
     Huge,
     /// Answers every request with a redirect to itself.
     RedirectLoop,
+    /// Redirects to a host outside the allowlist (`blocked.invalid`, never contacted).
+    RedirectOut,
     /// Sends a valid head, then the body one byte every 100 ms (slowloris).
     Trickle,
 }
@@ -87,6 +89,10 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                             return;
                         }
                     },
+                    Fault::RedirectOut => {
+                        let reply = b"HTTP/1.1 302 Found\r\nlocation: http://blocked.invalid/x\r\ncontent-length: 0\r\n\r\n";
+                        let _ = s.write_all(reply).await;
+                    }
                     Fault::Trickle => {
                         let _ = s
                             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
