@@ -265,3 +265,47 @@ async fn every_api_error_is_json_and_unauthorized_requests_are_counted() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_file_carry_no_colour_codes_and_a_quarantine_says_why() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runs.db"),
+        b"not a database at all".repeat(100),
+    )
+    .unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args([
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("serving on"), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = child.wait();
+    assert!(log.contains("moved aside"), "{log}");
+    assert!(log.contains("not a database"), "the reason is given: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escape codes: {log:?}");
+}
