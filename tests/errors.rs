@@ -138,6 +138,24 @@ async fn c10_redirect_outside_the_allowlist_is_blocked_not_a_connect_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c5_keep_alive_closed_at_reuse_is_a_counted_stale_retry_not_a_target_reset() {
+    let addr = support::fault_server(Fault::CloseAtReuse).await;
+    // One VU, idle between requests long enough for its connection to be at risk.
+    let yaml = format!(
+        "targets:\n  t: {{ base_url: \"http://{addr}\", timeout: 2s, transport: direct }}\nplans:\n  p:\n    target: t\n    load: {{ vus: [{{ duration: 1s, target: 1 }}, {{ duration: 2s, target: 1 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}, {{ think: 600ms }}] }}]\n"
+    );
+    let s = support::run_plan(&yaml, None, RunOptions::default()).await;
+    let r = &s.requests[0];
+    assert!(r.count >= 3, "{r:?}");
+    assert!(r.errors.is_empty(), "not target errors: {:?}", r.errors);
+    assert_eq!(
+        s.totals.stale_connection_retries,
+        r.count - 1,
+        "every reuse found the connection closed and re-sent once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c11_slowloris_body_is_ended_by_the_total_timeout() {
     let addr = support::fault_server(Fault::Trickle).await;
     for transport in ["pooled", "direct"] {

@@ -94,6 +94,9 @@ pub struct Sample {
     pub status: Option<u16>,
     /// Why the request counts as failed, if it does.
     pub error: Option<ErrorKind>,
+    /// True when it was re-sent once on a fresh connection because the kept-alive one had
+    /// been closed by the target at reuse.
+    pub stale_retry: bool,
 }
 
 /// Everything recorded for one request of the plan.
@@ -225,6 +228,10 @@ pub struct Recorder {
     pub dropped: u64,
     /// Dispatch lag (actual start − intended start) of open-model iterations.
     pub lag: Histo,
+    /// Requests re-sent once on a fresh connection because the kept-alive one they were
+    /// sent on had been closed by the target at reuse (C5): a property of the pool, not a
+    /// target failure, so counted here and not as an error.
+    pub stale_retries: u64,
 }
 
 impl Recorder {
@@ -236,6 +243,7 @@ impl Recorder {
             iterations: vec![0; scenarios],
             dropped: 0,
             lag: new_histo(),
+            stale_retries: 0,
         }
     }
 
@@ -244,6 +252,7 @@ impl Recorder {
         if let Some(r) = self.requests.get_mut(sample.request) {
             r.record(sample);
         }
+        self.stale_retries += u64::from(sample.stale_retry);
     }
 
     /// Records the outcome of one check.
@@ -282,6 +291,7 @@ impl Recorder {
             *a += b;
         }
         self.dropped += other.dropped;
+        self.stale_retries += other.stale_retries;
         let _ = self.lag.add(&other.lag);
     }
 
@@ -291,12 +301,14 @@ impl Recorder {
         self.checks.iter_mut().for_each(|c| *c = (0, 0));
         self.iterations.iter_mut().for_each(|n| *n = 0);
         self.dropped = 0;
+        self.stale_retries = 0;
         self.lag.reset();
     }
 
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.dropped == 0
+            && self.stale_retries == 0
             && self.lag.is_empty()
             && self.iterations.iter().all(|&n| n == 0)
             && self.requests.iter().all(|r| r.count() == 0)
@@ -339,6 +351,7 @@ mod tests {
             ttfb: Some(Duration::from_millis(ms / 4)),
             status: Some(200),
             error,
+            stale_retry: false,
         }
     }
 

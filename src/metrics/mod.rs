@@ -62,6 +62,7 @@ pub struct PlanMetrics {
     check_counts: Vec<(u64, u64)>,
     iterations: Vec<u64>,
     dropped: u64,
+    stale_retries: u64,
     lag: Buckets,
     target_rate: f64,
     vus: f64,
@@ -239,6 +240,7 @@ impl Metrics {
                 *a += b;
             }
             m.dropped += window.dropped;
+            m.stale_retries += window.stale_retries;
             m.lag.add(&window.lag);
             m.run_active = true;
             (m.target_rate, m.vus) = if open_model {
@@ -491,6 +493,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut checks = Family::new("checks_total", COUNTER);
     let mut iterations = Family::new("iterations_total", COUNTER);
     let mut dropped = Family::new("iterations_dropped_total", COUNTER);
+    let mut stale = Family::new("http_stale_connection_retries_total", COUNTER);
     let mut lag = Family::new("dispatch_lag_seconds", HISTOGRAM);
     let mut gauges: Vec<Family> = ["target_rate", "vus", "in_flight_requests", "run_active"]
         .into_iter()
@@ -584,6 +587,7 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
             iterations.value(&[("plan", plan), ("scenario", sc)], *n as f64);
         }
         dropped.value(&[("plan", plan)], m.dropped as f64);
+        stale.value(&[("plan", plan)], m.stale_retries as f64);
         lag.histogram(&[("plan", plan)], &m.lag);
         for (g, v) in gauges.iter_mut().zip([
             m.target_rate,
@@ -722,7 +726,9 @@ fn families(s: &MetricsState) -> Vec<MetricFamily> {
     }
     let mut build = Family::new("build_info", GAUGE);
     build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    let mut all = vec![duration, requests, errors, checks, iterations, dropped, lag];
+    let mut all = vec![
+        duration, requests, errors, checks, iterations, dropped, stale, lag,
+    ];
     all.extend(gauges);
     all.extend(capacity);
     all.push(capacity_bound);

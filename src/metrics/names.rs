@@ -30,6 +30,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Arrivals that never started because the backlog was full or the run ended.",
     ),
     (
+        "http_stale_connection_retries_total",
+        "Requests re-sent once on a fresh connection because the target had closed the kept-alive one at reuse (not counted as errors).",
+    ),
+    (
         "dispatch_lag_seconds",
         "How late the generator started iterations compared with the schedule.",
     ),

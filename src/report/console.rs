@@ -158,6 +158,13 @@ pub fn render(s: &Summary) -> String {
         "iterations {}  dropped {}  dispatch lag p99 {:.2}ms  (latency is measured from the intended send time)",
         t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
     );
+    if t.stale_connection_retries > 0 {
+        let _ = writeln!(
+            o,
+            "{} request(s) re-sent on a fresh connection: the target had closed the kept-alive one at reuse (not errors)",
+            t.stale_connection_retries
+        );
+    }
     if t.paced_requests > 0 {
         let _ = writeln!(
             o,

@@ -73,6 +73,10 @@ pub struct Totals {
     /// Requests of a closed-model run that waited for the `limits.max_rps` cap.
     #[serde(default)]
     pub paced_requests: u64,
+    /// Requests re-sent once because their kept-alive connection had been closed by the
+    /// target at reuse (not errors).
+    #[serde(default)]
+    pub stale_connection_retries: u64,
     pub checks_passed: u64,
     pub checks_failed: u64,
     pub latency: LatencyStats,
@@ -377,6 +381,7 @@ impl Summary {
                 iterations: total.total_iterations(),
                 dropped_iterations: total.dropped,
                 paced_requests: out.paced_requests,
+                stale_connection_retries: total.stale_retries,
                 checks_passed,
                 checks_failed,
                 latency: LatencyStats::of(&latency),

@@ -107,11 +107,22 @@ impl Client {
 
 /// A VU's own connection for the direct transport; cloning a VU never shares it.
 #[derive(Default)]
-pub struct ConnSlot(pub(super) Option<super::direct::Conn>);
+pub struct ConnSlot(
+    pub(super) Option<super::direct::Conn>,
+    /// Set when the last request was re-sent because its kept-alive connection was stale.
+    pub(super) bool,
+);
+
+impl ConnSlot {
+    /// Whether the last request had to be re-sent on a fresh connection (and clears it).
+    pub fn take_stale_retry(&mut self) -> bool {
+        std::mem::take(&mut self.1)
+    }
+}
 
 impl Clone for ConnSlot {
     fn clone(&self) -> Self {
-        ConnSlot(None)
+        ConnSlot(None, false)
     }
 }
 

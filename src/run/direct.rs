@@ -18,7 +18,15 @@ use tokio::net::TcpStream;
 /// requests per second with a millisecond tail.
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
+    /// When the last exchange on it ended: a connection idle longer than
+    /// [`STALE_AFTER_IDLE`] may have been closed by the target's keep-alive timeout.
+    idle_since: Instant,
 }
+
+/// Idle time after which a kept-alive connection is at risk of a keep-alive close at reuse;
+/// idempotent requests sent on one are kept for one re-send on a fresh connection. Below it
+/// (a closed loop) nothing is kept, so the hot path pays nothing.
+const STALE_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 /// The direct transport of one target.
 pub struct Direct {
@@ -28,6 +36,32 @@ pub struct Direct {
     allow: Vec<String>,
     timeout: Duration,
     max_body: usize,
+}
+
+/// Why a request could not be sent or got no response head.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("the request is not for this transport")]
+    Protocol,
+    #[error(transparent)]
+    Hyper(hyper::Error),
+}
+
+/// A kept-alive connection the target closed before answering (at reuse): nothing of a
+/// response arrived.
+fn stale(e: &SendError) -> bool {
+    matches!(e, SendError::Hyper(h) if h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+}
+
+fn classify_send(e: &SendError) -> ErrorKind {
+    match e {
+        SendError::Protocol => ErrorKind::Protocol,
+        SendError::Hyper(h) => classify_chain(Some(h)).unwrap_or(if h.is_closed() {
+            ErrorKind::Reset
+        } else {
+            ErrorKind::Protocol
+        }),
+    }
 }
 
 fn fail(kind: ErrorKind) -> Failure {
@@ -94,27 +128,26 @@ impl Direct {
         if slot.0.as_ref().is_none_or(|c| c.sender.is_closed()) {
             slot.0 = Some(self.connect().await.map_err(fail)?);
         }
-        let conn = slot.0.as_mut().expect("connection was just opened");
-        conn.sender
-            .ready()
-            .await
-            .map_err(|e| fail(classify_chain(Some(&e)).unwrap_or(ErrorKind::Reset)))?;
-        let mut r = http::Request::new(Full::new(req.body.unwrap_or_default()));
-        *r.method_mut() = req.method;
-        let super::client::Dest::Path(path) = req.dest else {
-            return Err(fail(ErrorKind::Protocol));
-        };
-        *r.uri_mut() = path;
-        *r.headers_mut() = req.headers;
-        r.headers_mut()
-            .entry(http::header::HOST)
-            .or_insert_with(|| self.authority.clone());
+        let at_risk = slot
+            .0
+            .as_ref()
+            .is_some_and(|c| c.idle_since.elapsed() >= STALE_AFTER_IDLE)
+            && req.method.is_idempotent();
+        let again = at_risk.then(|| req.clone());
         let sent = Instant::now();
-        let resp = conn
-            .sender
-            .send_request(r)
-            .await
-            .map_err(|e| fail(classify_chain(Some(&e)).unwrap_or(ErrorKind::Protocol)))?;
+        let resp = match self.send_on(slot, req).await {
+            Ok(resp) => resp,
+            // C5: the target closed the kept-alive connection as the request went out; that
+            // is the pool's problem, not the target's: re-send once on a fresh connection.
+            Err(e) if again.is_some() && stale(&e) => {
+                slot.1 = true;
+                slot.0 = Some(self.connect().await.map_err(fail)?);
+                self.send_on(slot, again.expect("kept for the re-send"))
+                    .await
+                    .map_err(|e| fail(classify_send(&e)))?
+            }
+            Err(e) => return Err(fail(classify_send(&e))),
+        };
         let ttfb = sent.elapsed();
         let status = resp.status().as_u16();
         let with_status = |kind| Failure {
@@ -136,12 +169,36 @@ impl Direct {
                 cap.push(data).map_err(with_status)?;
             }
         }
+        if let Some(c) = slot.0.as_mut() {
+            c.idle_since = Instant::now();
+        }
         Ok(Response {
             status,
             headers: parts.headers,
             body: cap.finish(),
             ttfb,
         })
+    }
+
+    /// Sends one request on the slot's open connection, up to the response head.
+    async fn send_on(
+        &self,
+        slot: &mut ConnSlot,
+        req: Outgoing,
+    ) -> Result<http::Response<hyper::body::Incoming>, SendError> {
+        let conn = slot.0.as_mut().ok_or(SendError::Protocol)?;
+        conn.sender.ready().await.map_err(SendError::Hyper)?;
+        let mut r = http::Request::new(Full::new(req.body.unwrap_or_default()));
+        *r.method_mut() = req.method;
+        let super::client::Dest::Path(path) = req.dest else {
+            return Err(SendError::Protocol);
+        };
+        *r.uri_mut() = path;
+        *r.headers_mut() = req.headers;
+        r.headers_mut()
+            .entry(http::header::HOST)
+            .or_insert_with(|| self.authority.clone());
+        conn.sender.send_request(r).await.map_err(SendError::Hyper)
     }
 
     async fn connect(&self) -> Result<Conn, ErrorKind> {
@@ -167,6 +224,9 @@ impl Direct {
         tokio::spawn(async move {
             let _ = driver.await;
         });
-        Ok(Conn { sender })
+        Ok(Conn {
+            sender,
+            idle_since: Instant::now(),
+        })
     }
 }

@@ -202,6 +202,7 @@ impl Runtime {
                     ttfb: None,
                     status: None,
                     error: Some(kind),
+                    stale_retry: false,
                 });
                 return false;
             }
@@ -216,6 +217,7 @@ impl Runtime {
         let sent = Instant::now();
         let result = self.client.send(req, &mut vu.conn, r.needs_body()).await;
         let done = Instant::now();
+        let stale_retry = vu.conn.take_stale_retry();
         let service = done - sent;
         let latency = done - intended.unwrap_or(sent).min(sent);
         match result {
@@ -229,6 +231,7 @@ impl Runtime {
                     ttfb: Some(resp.ttfb),
                     status: Some(resp.status),
                     error,
+                    stale_retry,
                 });
                 true
             }
@@ -240,6 +243,7 @@ impl Runtime {
                     ttfb,
                     status,
                     error: Some(kind),
+                    stale_retry,
                 });
                 // A status was seen (the body failed): the exchange happened, later steps may run.
                 status.is_some() && kind != ErrorKind::Reset

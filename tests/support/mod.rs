@@ -49,6 +49,9 @@ pub enum Fault {
     RedirectLoop,
     /// Redirects to a host outside the allowlist (`blocked.invalid`, never contacted).
     RedirectOut,
+    /// Answers the first request of each connection (keep-alive), then closes the connection
+    /// when the next request arrives on it: a keep-alive close at the moment of reuse (C5).
+    CloseAtReuse,
     /// Sends a valid head, then the body one byte every 100 ms (slowloris).
     Trickle,
 }
@@ -89,6 +92,14 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                             return;
                         }
                     },
+                    Fault::CloseAtReuse => {
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                        let _ = s.read(&mut buf).await;
+                        return; // dropped unanswered
+                    }
                     Fault::RedirectOut => {
                         let reply = b"HTTP/1.1 302 Found\r\nlocation: http://blocked.invalid/x\r\ncontent-length: 0\r\n\r\n";
                         let _ = s.write_all(reply).await;
