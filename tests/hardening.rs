@@ -309,3 +309,57 @@ async fn logs_to_a_file_carry_no_colour_codes_and_a_quarantine_says_why() {
     assert!(log.contains("not a database"), "the reason is given: {log}");
     assert!(!log.contains('\u{1b}'), "no ANSI escape codes: {log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_calls_waiting_on_a_lock_do_not_stall_the_daemon() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::serve(&config(dir.path(), "http://127.0.0.1:9"), &[]);
+    // Another process holds the store's write lock for 4 s: every write now waits.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nc.execute('UPDATE runs SET plan=plan')\nprint('locked',flush=True)\ntime.sleep(4)",
+        ])
+        .arg(dir.path().join("runs.db"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let client = reqwest::Client::new();
+    // More waiting writes (a trigger stores the new run) than the daemon has runtime threads
+    // (it runs one per core).
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url) = (
+                client.clone(),
+                format!("{}/api/v1/plans/on-demand/trigger", d.base),
+            );
+            tokio::spawn(async move { client.post(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let health = client
+        .get(format!("{}/healthz", d.base))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await;
+    let took = started.elapsed();
+    assert!(
+        health.is_ok_and(|r| r.status().as_u16() == 200),
+        "took {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "healthz waited {took:?} behind the store"
+    );
+    for w in waiting {
+        let _ = w.await;
+    }
+    let _ = holder.wait();
+}

@@ -209,12 +209,23 @@ impl Store {
             .collect()
     }
 
+    /// Runs one statement batch. SQLite blocks (disk I/O, fsync, a 5-s busy wait), so on a
+    /// multi-thread tokio runtime the call tells the runtime first (`block_in_place`): the
+    /// worker thread's other tasks (scrapes, API requests, timers) move elsewhere meanwhile.
     fn exec<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| StoreError::Sqlite {
-            path: self.path.display().to_string(),
-            source,
-        })
+        let run = || {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(|source| StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source,
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
     }
 
     /// Records a run that has just started.
