@@ -363,3 +363,110 @@ async fn store_calls_waiting_on_a_lock_do_not_stall_the_daemon() {
     }
     let _ = holder.wait();
 }
+
+/// A tmpfs of `size` mounted for the test (this suite runs as root, as CI does); unmounted
+/// when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e6_a_full_disk_keeps_finished_runs_in_memory_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), "1m");
+    let t = support::demo_target(Default::default()).await;
+    let path = dir.path().join("loadpacer.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "store: {{ path: \"{}\" }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  on-demand:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n",
+            disk.0.join("runs.db").display(),
+            t.url()
+        ),
+    )
+    .unwrap();
+    let d = support::serve(&path, &[]);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/plans/on-demand/trigger", d.base))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let id = body["id"].as_str().expect("a run id").to_string();
+    // While the run goes on, the disk fills up.
+    let filler = disk.0.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", filler.display()))
+        .output()
+        .unwrap();
+    let metric = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("loadpacer_store_write_errors_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let get = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the failed write was never counted"
+        );
+        if metric(&get(format!("{}/metrics", d.base)).await) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The daemon keeps serving, and the run waits in memory.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", d.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Space returns: the run is written at the next retry (every 10 s).
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the kept run was never written");
+        let run = get(format!("{}/api/v1/runs/{id}", d.base)).await;
+        if run.contains("\"status\":\"passed\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(d);
+    // The file was never corrupted.
+    let check: String = rusqlite::Connection::open(disk.0.join("runs.db"))
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
