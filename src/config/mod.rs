@@ -98,6 +98,9 @@ pub struct TargetSpec {
     pub max_body: usize,
     pub http2: bool,
     pub transport: Transport,
+    /// CA certificates (PEM) trusted for this target besides the built-in roots: an internal
+    /// CA of a staging environment. Checked when the file is loaded.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// How requests reach a target.

@@ -127,6 +127,8 @@ pub struct RawTarget {
     pub max_body: Option<S<String>>,
     pub http2: Option<bool>,
     pub transport: Option<S<String>>,
+    /// PEM file of CA certificates to trust for this target besides the built-in roots.
+    pub ca_file: Option<S<String>>,
 }
 
 /// One load test.

@@ -36,7 +36,9 @@ pub(super) fn validate(
     let targets: BTreeMap<String, (Arc<TargetSpec>, Vec<String>)> = raw
         .targets
         .iter()
-        .filter_map(|(name, t)| target(&mut c, &limits, name, t, env).map(|t| (name.clone(), t)))
+        .filter_map(|(name, t)| {
+            target(&mut c, &limits, name, t, env, base_dir).map(|t| (name.clone(), t))
+        })
         .collect();
     if raw.plans.is_empty() {
         c.nowhere(
@@ -252,6 +254,7 @@ fn target(
     name: &str,
     t: &RawTarget,
     env: Env<'_>,
+    base_dir: Option<&Path>,
 ) -> Option<(Arc<TargetSpec>, Vec<String>)> {
     let path = format!("targets.{name}");
     // `{{ env.NAME }}` may set the base URL (one file for staging and CI); nothing else
@@ -338,8 +341,40 @@ fn target(
         max_body,
         http2: t.http2.unwrap_or(false),
         transport,
+        ca_pem: t
+            .ca_file
+            .as_ref()
+            .and_then(|f| ca_file(c, f, &format!("{path}.ca_file"), base_dir)),
     };
     Some((Arc::new(spec), found.secrets))
+}
+
+/// Reads a PEM bundle of CA certificates (relative to the config's folder) and checks that it
+/// holds at least one certificate.
+fn ca_file(
+    c: &mut Collector,
+    f: &S<String>,
+    path: &str,
+    base_dir: Option<&Path>,
+) -> Option<Vec<u8>> {
+    let file = base_dir.map_or_else(|| Path::new(&f.value).to_path_buf(), |d| d.join(&f.value));
+    let problem = match std::fs::read(&file) {
+        Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(certs) if !certs.is_empty() => return Some(pem),
+            Ok(_) => "holds no certificate".to_string(),
+            Err(e) => format!("is not a PEM certificate bundle ({e})"),
+        },
+        Err(e) => format!("cannot be read ({e})"),
+    };
+    c.at(
+        &f.referenced,
+        path,
+        format!(
+            "{:?} {problem}; give a PEM file of CA certificates",
+            f.value
+        ),
+    );
+    None
 }
 
 /// Only http(s), no userinfo, canonical host spelling, never link-local or IPv4-mapped

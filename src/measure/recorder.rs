@@ -31,8 +31,14 @@ pub enum ErrorKind {
     Blocked,
     /// Name resolution failed.
     Dns,
-    /// TLS handshake or certificate failure.
+    /// TLS handshake failure other than the certificate cases below (protocol, stall).
     Tls,
+    /// The certificate does not chain to a trusted root (self-signed, unknown CA).
+    TlsUntrusted,
+    /// The certificate is expired or not yet valid.
+    TlsExpired,
+    /// The certificate is not valid for the target's host name.
+    TlsHostname,
     /// The peer reset or closed the connection mid-exchange.
     Reset,
     /// The response was not valid HTTP.
@@ -47,12 +53,15 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in label order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Blocked,
         ErrorKind::Dns,
         ErrorKind::Tls,
+        ErrorKind::TlsUntrusted,
+        ErrorKind::TlsExpired,
+        ErrorKind::TlsHostname,
         ErrorKind::Reset,
         ErrorKind::Protocol,
         ErrorKind::Status,
@@ -67,6 +76,9 @@ impl ErrorKind {
             ErrorKind::Blocked => "blocked",
             ErrorKind::Dns => "dns",
             ErrorKind::Tls => "tls",
+            ErrorKind::TlsUntrusted => "tls_untrusted",
+            ErrorKind::TlsExpired => "tls_expired",
+            ErrorKind::TlsHostname => "tls_hostname",
             ErrorKind::Reset => "reset",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Status => "status",
@@ -110,7 +122,7 @@ pub struct RequestStats {
     pub ttfb: Histo,
     /// Responses per status code (a handful of codes per request, so a small vector).
     pub statuses: Vec<(u16, u64)>,
-    errors: [u64; 9],
+    errors: [u64; ErrorKind::ALL.len()],
 }
 
 impl Default for RequestStats {
@@ -120,7 +132,7 @@ impl Default for RequestStats {
             service: new_histo(),
             ttfb: new_histo(),
             statuses: Vec::new(),
-            errors: [0; 9],
+            errors: [0; ErrorKind::ALL.len()],
         }
     }
 }
@@ -178,7 +190,7 @@ impl RequestStats {
         self.service.reset();
         self.ttfb.reset();
         self.statuses.clear();
-        self.errors = [0; 9];
+        self.errors = [0; ErrorKind::ALL.len()];
     }
 }
 

@@ -197,6 +197,19 @@ impl Pooled {
         if !target.http2 {
             b = b.http1_only();
         }
+        for cert in target
+            .ca_pem
+            .as_deref()
+            .map(reqwest::Certificate::from_pem_bundle)
+            .transpose()
+            .map_err(|source| ClientError {
+                target: target.name.clone(),
+                source,
+            })?
+            .unwrap_or_default()
+        {
+            b = b.add_root_certificate(cert);
+        }
         let inner = b.build().map_err(|source| ClientError {
             target: target.name.clone(),
             source,
@@ -354,7 +367,23 @@ pub(super) fn classify_chain(mut src: Option<&(dyn StdError + 'static)>) -> Opti
     {
         Some(ErrorKind::Dns)
     } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
-        Some(ErrorKind::Tls)
+        // rustls names the certificate problem in its message (no typed marker survives
+        // reqwest's error chain).
+        let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        Some(
+            if squeezed.contains("notvalidforname") || squeezed.contains("notvalidforcontext") {
+                ErrorKind::TlsHostname
+            } else if squeezed.contains("expired") || squeezed.contains("notvalidyet") {
+                ErrorKind::TlsExpired
+            } else if squeezed.contains("unknownissuer")
+                || squeezed.contains("self-signed")
+                || squeezed.contains("selfsigned")
+            {
+                ErrorKind::TlsUntrusted
+            } else {
+                ErrorKind::Tls
+            },
+        )
     } else if text.contains("connection closed") || text.contains("reset") {
         Some(ErrorKind::Reset)
     } else {
