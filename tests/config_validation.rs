@@ -23,13 +23,13 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
         ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
         ("invalid-a02-unknown-field.yaml", &[
-            "invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)",
+            "invalid-a02-unknown-field.yaml:4:5: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport, ca_file)",
             "invalid-a02-unknown-field.yaml:5:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         // Every unknown field of a file at once, not only the first serde meets.
         ("invalid-a02-three-misspelt-keys.yaml", &[
             "invalid-a02-three-misspelt-keys.yaml:1:11: unknown field `max_rsp`; did you mean `max_rps`? (expected one of: max_rps, max_vus, max_in_flight, max_concurrent_runs, allow_targets)",
-            "invalid-a02-three-misspelt-keys.yaml:3:44: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport)",
+            "invalid-a02-three-misspelt-keys.yaml:3:44: unknown field `tiemout`; did you mean `timeout`? (expected one of: base_url, headers, timeout, max_redirects, max_body, http2, transport, ca_file)",
             "invalid-a02-three-misspelt-keys.yaml:10:9: unknown field `wieght`; did you mean `weight`? (expected one of: name, weight, steps)",
         ]),
         // A variable captured by another flow, or later in the same one, is not defined here.
