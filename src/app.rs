@@ -3,14 +3,12 @@
 //! in progress; it reloads and shuts down.
 
 use crate::config::{self, next_fire, Config, Overlap, PlanSpec};
-use crate::judge::AbortGuard;
 use crate::metrics::Metrics;
 use crate::report::Summary;
 use crate::run::{self, RunOptions};
 use crate::schedule::Wake;
 use crate::store::{Store, StoreError};
 use chrono::Utc;
-use futures_util::FutureExt;
 use rand::Rng;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -318,36 +316,25 @@ impl App {
         cfg: &Config,
         cancel: CancellationToken,
     ) {
-        let cpu = crate::judge::CpuWatch::new();
-        let cpu_finding = cpu.finding();
-        let watch =
-            crate::judge::resources::ResourceWatch::new(&cfg.host.processes, &plan.monitors);
-        let resources = watch.result();
-        let mut observer = run::Both(
-            run::Both(
-                self.metrics.publisher(&plan.name),
-                AbortGuard::new(plan.clone()),
-            ),
-            run::Both(
-                crate::judge::BreakpointWatch::new(&plan),
-                run::Both(cpu, watch),
-            ),
-        );
-        // A panic anywhere in the run is stored as an `error` run, never left `running`.
-        let result = std::panic::AssertUnwindSafe(run::execute(
-            plan.clone(),
-            &cfg.limits,
-            RunOptions {
+        let opts = crate::session::Options {
+            run: RunOptions {
                 interrupt_grace: Some(DRAIN_ON_SHUTDOWN),
                 ..Default::default()
             },
-            &mut observer,
+            processes: cfg.host.processes.clone(),
+        };
+        let mut publisher = self.metrics.publisher(&plan.name);
+        let result = crate::session::run(
+            plan.clone(),
+            &cfg.limits,
+            &cfg.hash,
+            &opts,
+            &mut publisher,
             cancel,
-        ))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|p| Err(run::RunError::Panicked(run::panic_message(p))));
+        )
+        .await;
         let (status, json) = match result {
+            // A panic anywhere in the run is stored as an `error` run, never left `running`.
             Err(run::RunError::Panicked(why)) => {
                 error!(plan = %plan.name, run = %id, reason = %why, "the run panicked");
                 (
@@ -355,15 +342,13 @@ impl App {
                     serde_json::json!({ "error": format!("the run panicked: {why}") }).to_string(),
                 )
             }
-            Ok(out) => {
-                let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let mut summary = Summary::build_with(&out, &cfg.hash, Some(sampled));
-                summary.mark_generator_cpu(
-                    cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
-                );
+            Ok(crate::session::Judged {
+                output,
+                mut summary,
+            }) => {
                 self.compare_with_history(&plan, &cfg.hash, &mut summary);
                 self.metrics
-                    .run_finished(&plan.name, &summary, &out.total.merged_latency());
+                    .run_finished(&plan.name, &summary, &output.total.merged_latency());
                 (summary.result.as_str(), summary.to_json(&plan))
             }
             Err(e) => {

@@ -31,4 +31,5 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod session;
 pub mod store;

@@ -6,11 +6,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
-use loadpacer::judge::resources::ResourceWatch;
-use loadpacer::judge::{AbortGuard, BreakpointWatch, CpuWatch};
 use loadpacer::metrics::Metrics;
 use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::{self, plan::Segment, RunOptions};
+use loadpacer::session;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -472,28 +471,27 @@ async fn run_plan(plan: Arc<PlanSpec>, ctx: &RunCtx<'_>, out: Option<&Path>) -> 
     if !ctx.quiet {
         eprintln!("{}", describe_plan(&plan));
     }
-    let cpu = CpuWatch::new();
-    let cpu_finding = cpu.finding();
-    let watch = ResourceWatch::new(&cfg.host.processes, &plan.monitors);
-    let resources = watch.result();
-    let progress = run::Both(
-        console::Progress::new(AbortGuard::new(plan.clone()), ctx.quiet),
-        run::Both(cpu, watch),
+    let opts = session::Options {
+        run: ctx.opts,
+        processes: cfg.host.processes.clone(),
+    };
+    let mut watchers = run::Both(
+        console::Progress::new(ctx.quiet),
+        ctx.metrics.map(|m| m.publisher(&plan.name)),
     );
-    let publisher = ctx.metrics.map(|m| m.publisher(&plan.name));
-    let mut observer = run::Both(run::Both(progress, BreakpointWatch::new(&plan)), publisher);
-    let output = run::execute(
+    let session::Judged {
+        output,
+        mut summary,
+    } = session::run(
         plan.clone(),
         &cfg.limits,
-        ctx.opts,
-        &mut observer,
+        &cfg.hash,
+        &opts,
+        &mut watchers,
         ctx.interrupt.clone(),
     )
     .await?;
-    drop(observer);
-    let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let mut summary = Summary::build_with(&output, &cfg.hash, Some(sampled));
-    summary.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
+    drop(watchers);
     if let Some(base) = ctx.baseline {
         summary.compare_with(&base.0, &[base.1.figures()]);
     }
@@ -597,23 +595,17 @@ async fn hit(a: HitArgs) -> Result<u8> {
         }
     };
     let plan = cfg.plans[0].clone();
-    let cpu = CpuWatch::new();
-    let cpu_finding = cpu.finding();
-    let mut observer = run::Both(
-        console::Progress::new(AbortGuard::new(plan.clone()), a.quiet),
-        cpu,
-    );
-    let output = run::execute(
+    let mut progress = console::Progress::new(a.quiet);
+    let session::Judged { summary: mut s, .. } = session::run(
         plan.clone(),
         &cfg.limits,
-        RunOptions::default(),
-        &mut observer,
+        &cfg.hash,
+        &session::Options::default(),
+        &mut progress,
         interrupt_token(),
     )
     .await?;
-    drop(observer);
-    let mut s = Summary::build(&output, &cfg.hash);
-    s.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
+    drop(progress);
     s.judge_errors(Some(a.max_error_rate));
     print!("{}", console::render(&s));
     if let Some(path) = &a.json {

@@ -1,27 +1,24 @@
 //! Console views: the live progress line and the end-of-run summary table.
 
 use super::summary::{Outcome, Summary};
-use crate::judge::{AbortGuard, Verdict};
+use crate::judge::Verdict;
 use crate::measure::LatencyStats;
 use crate::run::{Control, Observer, WindowView};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// Shows progress once a second (a rewritten line on a terminal, a log line every 10 s
-/// otherwise) and applies `abort_on_fail` thresholds.
+/// Shows progress once a second: a rewritten line on a terminal, a log line every 10 s
+/// otherwise, nothing when quiet.
 pub struct Progress {
-    guard: AbortGuard,
     tty: bool,
     quiet: bool,
     last_line: Option<Instant>,
 }
 
 impl Progress {
-    /// `quiet` hides the display but still guards thresholds.
-    pub fn new(guard: AbortGuard, quiet: bool) -> Self {
+    pub fn new(quiet: bool) -> Self {
         Self {
-            guard,
             tty: std::io::stderr().is_terminal(),
             quiet,
             last_line: None,
@@ -72,10 +69,7 @@ impl Observer for Progress {
                 self.last_line = Some(Instant::now());
             }
         }
-        match self.guard.check(v.total, v.elapsed) {
-            Some(reason) => Control::Abort(reason),
-            None => Control::Continue,
-        }
+        Control::Continue
     }
 }
 

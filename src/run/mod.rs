@@ -89,6 +89,13 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
     }
 }
 
+/// A borrowed observer: the caller keeps its own (a progress display, a publisher).
+impl<T: Observer + ?Sized> Observer for &mut T {
+    fn on_window(&mut self, view: &WindowView<'_>) -> Control {
+        (**self).on_window(view)
+    }
+}
+
 /// An optional observer (e.g. metrics only when a listener was asked for).
 impl<T: Observer> Observer for Option<T> {
     fn on_window(&mut self, view: &WindowView<'_>) -> Control {

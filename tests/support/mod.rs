@@ -180,32 +180,40 @@ pub async fn run_observed(
     opts: loadpacer::run::RunOptions,
     metrics: Option<&loadpacer::metrics::Metrics>,
 ) -> loadpacer::report::Summary {
-    use loadpacer::{config, judge::AbortGuard, report::console::Progress, report::Summary, run};
+    use loadpacer::{config, report::console::Progress, run, session};
     let cfg =
         config::load_str(yaml, "test.yaml", base_dir, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let plan = cfg.plans[0].clone();
     if let Some(m) = metrics {
         m.set_plans(&cfg.plans);
     }
-    let mut obs = run::Both(
-        Progress::new(AbortGuard::new(plan.clone()), true),
+    let mut watchers = run::Both(
+        Progress::new(true),
         metrics.map(|m| m.publisher(&plan.name)),
     );
-    let out = run::execute(
+    let opts = session::Options {
+        run: opts,
+        processes: cfg.host.processes.clone(),
+    };
+    let judged = session::run(
         plan.clone(),
         &cfg.limits,
-        opts,
-        &mut obs,
+        &cfg.hash,
+        &opts,
+        &mut watchers,
         CancellationToken::new(),
     )
     .await
     .unwrap();
-    drop(obs);
-    let summary = Summary::build(&out, &cfg.hash);
+    drop(watchers);
     if let Some(m) = metrics {
-        m.run_finished(&plan.name, &summary, &out.total.merged_latency());
+        m.run_finished(
+            &plan.name,
+            &judged.summary,
+            &judged.output.total.merged_latency(),
+        );
     }
-    summary
+    judged.summary
 }
 
 /// Every panel query of every bundled dashboard: (file, panel title, PromQL as written).
