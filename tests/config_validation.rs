@@ -242,3 +242,16 @@ fn body_caps_up_to_1_gib_are_accepted_as_the_message_says() {
         config::load_str(&yaml.replace("1GiB", "2GiB"), "b.yaml", None, &|_| None).unwrap_err();
     assert!(err.to_string().contains("between 1 B and 1 GiB"), "{err}");
 }
+
+#[test]
+fn a_zero_second_vu_stage_jumps_at_once_while_zero_second_phases_stay_refused() {
+    let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:18080\" }\nplans:\n  p:\n    target: t\n    load: { vus: [{ duration: 0s, target: 50 }, { duration: 5s, target: 50 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
+    let cfg = config::load_str(yaml, "v.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    match &cfg.plans[0].load.shape {
+        config::LoadShape::Closed { stages } => {
+            assert_eq!(stages[0].duration, Duration::ZERO);
+            assert_eq!(stages[0].target, 50);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -693,7 +693,14 @@ fn load(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<L
         let mut out = Vec::new();
         for (i, st) in stages.iter().enumerate() {
             let sp = format!("{path}.vus[{i}]");
-            let d = duration(c, &st.duration, &format!("{sp}.duration"), one_sec);
+            // `0s` jumps to the stage's VU count at once (as in k6); any other stage ramps.
+            let jump =
+                humantime::parse_duration(st.duration.value.trim()).is_ok_and(|d| d.is_zero());
+            let d = if jump {
+                Some(Duration::ZERO)
+            } else {
+                duration(c, &st.duration, &format!("{sp}.duration"), one_sec)
+            };
             if st.target.value > limits.max_vus {
                 c.at(
                     &st.target.referenced,

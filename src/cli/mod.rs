@@ -1,0 +1,115 @@
+//! One file per command; `main.rs` only parses the arguments and dispatches. What several
+//! commands share (loading a file, describing a plan, writing reports) lives here.
+
+pub(crate) mod demo_target;
+pub(crate) mod hit;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod signals;
+
+use anyhow::{bail, Context, Result};
+use loadpacer::config::{self, Config, PlanSpec};
+use loadpacer::report::Summary;
+use std::path::{Path, PathBuf};
+
+pub(crate) fn load(file: &Path) -> Option<Config> {
+    match config::load_file(file) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "{} error(s) in {}; fix them and run `loadpacer validate {}`",
+                errors.0.len(),
+                file.display(),
+                file.display()
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn validate(file: &Path) -> u8 {
+    let Some(cfg) = load(file) else { return 2 };
+    for p in &cfg.plans {
+        println!("{}", describe_plan(p));
+    }
+    println!("{}: OK, {} plan(s)", file.display(), cfg.plans.len());
+    0
+}
+
+pub(crate) fn describe_plan(p: &PlanSpec) -> String {
+    let shape = match &p.load.shape {
+        config::LoadShape::Open {
+            phases,
+            max_in_flight,
+        } => {
+            let peak = phases
+                .iter()
+                .map(|ph| ph.rate.max(ph.ramp_to))
+                .fold(0.0, f64::max);
+            format!(
+                "open model, {} phase(s), peak {peak}/s, max_in_flight {max_in_flight}",
+                phases.len()
+            )
+        }
+        config::LoadShape::Closed { stages } => format!(
+            "closed model, {} stage(s), peak {} VUs",
+            stages.len(),
+            stages.iter().map(|s| s.target).max().unwrap_or(0)
+        ),
+    };
+    let requests: usize = p.requests.len();
+    format!(
+        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s)",
+        p.name,
+        humantime::format_duration(p.load.duration()),
+        shape,
+        p.target.base_url,
+        p.scenarios.len(),
+        requests,
+        p.checks.len(),
+        p.thresholds.len()
+    )
+}
+
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+pub(crate) fn per_plan_path(path: &Path, plan: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{plan}{ext}"))
+}
+
+pub(crate) fn read_summary(path: &Path) -> Result<Summary> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if v["schema_version"] != 1 {
+        bail!(
+            "{} has schema_version {}; this loadpacer reads version 1",
+            path.display(),
+            v["schema_version"]
+        );
+    }
+    serde_json::from_value(v).with_context(|| {
+        format!(
+            "{} is not a loadpacer summary (schemas/summary.v1.json)",
+            path.display()
+        )
+    })
+}

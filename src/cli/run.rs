@@ -1,0 +1,233 @@
+//! `loadpacer run FILE`: every plan of a file (or one), reports, exit code from the verdict.
+
+use super::{
+    describe_plan, load, per_plan_path, read_summary, signals::interrupt_token, write_file,
+};
+use anyhow::{Context, Result};
+use clap::Args;
+use loadpacer::config::{Config, PlanSpec};
+use loadpacer::demo::{self, DemoOptions};
+use loadpacer::metrics::Metrics;
+use loadpacer::report::{console, Outcome, Summary};
+use loadpacer::run::{self, plan::Segment, RunOptions};
+use loadpacer::session;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The YAML plan file.
+    file: PathBuf,
+    /// Run only this plan (default: every plan in the file, in name order).
+    #[arg(long)]
+    plan: Option<String>,
+    /// Write summary.json here (one sub-folder per plan when several run).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run the I-th of N equal shares of the load, e.g. 2/4, for distributed runs.
+    #[arg(long, value_parser = Segment::parse)]
+    segment: Option<Segment>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Start the built-in demo target in-process on this loopback address first
+    /// (the example plans use 127.0.0.1:18080).
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:18080")]
+    with_demo_target: Option<SocketAddr>,
+    /// Compare with this earlier summary.json; a regression beyond the tolerances (latency
+    /// +10 %, error rate +0.5 points, throughput −10 %) fails the run (exit 1).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Write JUnit XML here (one test suite per plan; a case per threshold and check).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report here (`NAME-PLAN.html` when several plans run).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Serve /metrics here during the run (e.g. 0.0.0.0:9464 in a segment pod).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Keep serving /metrics this long after the last plan, so the final state is scraped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    metrics_linger: Duration,
+}
+
+pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
+    let Some(cfg) = load(&args.file) else {
+        return Ok(2);
+    };
+    let plans: Vec<Arc<PlanSpec>> = match &args.plan {
+        Some(name) => match cfg.plan(name) {
+            Some(p) => vec![p.clone()],
+            None => {
+                let names: Vec<&str> = cfg.plans.iter().map(|p| p.name.as_str()).collect();
+                eprintln!(
+                    "error: no plan named {name:?} in {}; plans: {}",
+                    args.file.display(),
+                    names.join(", ")
+                );
+                return Ok(2);
+            }
+        },
+        None => cfg.plans.clone(),
+    };
+    let opts = RunOptions {
+        segment: args.segment.unwrap_or(Segment::WHOLE),
+        ..Default::default()
+    };
+    let interrupt = interrupt_token();
+    let demo_stop = CancellationToken::new();
+    let _demo_guard = demo_stop.clone().drop_guard();
+    if let Some(addr) = args.with_demo_target {
+        if !addr.ip().is_loopback() {
+            eprintln!("error: --with-demo-target takes a loopback address such as 127.0.0.1:18080");
+            return Ok(2);
+        }
+        let opts = DemoOptions {
+            latency: Duration::from_millis(2),
+            jitter: Duration::from_millis(8),
+            body_size: 256,
+            ..Default::default()
+        };
+        demo::start(addr, opts, demo_stop.clone())
+            .await
+            .with_context(|| {
+                format!("cannot start the demo target on {addr}; is the port in use?")
+            })?;
+    }
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let m = Metrics::default();
+            m.set_plans(&plans);
+            m.set_reload(true);
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for /metrics; is the port in use?")
+            })?;
+            eprintln!("serving /metrics on http://{}", listener.local_addr()?);
+            let router = loadpacer::api::metrics_router(m.clone());
+            tokio::spawn(loadpacer::api::serve(
+                listener,
+                router,
+                CancellationToken::new(),
+            ));
+            Some(m)
+        }
+        None => None,
+    };
+    let baseline = match &args.baseline {
+        Some(p) => Some((p.display().to_string(), read_summary(p)?)),
+        None => None,
+    };
+    let ctx = RunCtx {
+        baseline: baseline.as_ref(),
+        cfg: &cfg,
+        opts,
+        quiet: args.quiet,
+        metrics: metrics.as_ref(),
+        interrupt: interrupt.clone(),
+    };
+    let mut worst = Outcome::Passed;
+    let mut summaries = Vec::new();
+    for plan in &plans {
+        let out_dir = args.out.as_ref().map(|d| {
+            if plans.len() > 1 {
+                d.join(&plan.name)
+            } else {
+                d.clone()
+            }
+        });
+        let summary = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
+        let outcome = summary.result;
+        if let Some(html) = &args.html {
+            let path = if plans.len() > 1 {
+                per_plan_path(html, &plan.name)
+            } else {
+                html.clone()
+            };
+            write_file(
+                &path,
+                &plan.redact(&loadpacer::report::html::render(&summary)),
+            )?;
+        }
+        summaries.push((plan.clone(), summary));
+        if outcome.exit_code() > worst.exit_code() {
+            worst = outcome;
+        }
+        if outcome == Outcome::Interrupted {
+            break;
+        }
+    }
+    if let Some(junit) = &args.junit {
+        let refs: Vec<&Summary> = summaries.iter().map(|(_, s)| s).collect();
+        let xml = loadpacer::report::junit::render(&refs)?;
+        let redacted = summaries.iter().fold(xml, |x, (p, _)| p.redact(&x));
+        write_file(junit, &redacted)?;
+    }
+    if metrics.is_some() && worst != Outcome::Interrupted {
+        // Let the last scrape see the final counters before the pod goes away.
+        tokio::select! {
+            _ = tokio::time::sleep(args.metrics_linger) => {}
+            _ = interrupt.cancelled() => {}
+        }
+    }
+    Ok(worst.exit_code() as u8)
+}
+
+pub(crate) struct RunCtx<'a> {
+    cfg: &'a Config,
+    opts: RunOptions,
+    quiet: bool,
+    metrics: Option<&'a Metrics>,
+    baseline: Option<&'a (String, Summary)>,
+    interrupt: CancellationToken,
+}
+
+pub(crate) async fn run_plan(
+    plan: Arc<PlanSpec>,
+    ctx: &RunCtx<'_>,
+    out: Option<&Path>,
+) -> Result<Summary> {
+    let cfg = ctx.cfg;
+    if !ctx.quiet {
+        eprintln!("{}", describe_plan(&plan));
+    }
+    let opts = session::Options {
+        run: ctx.opts,
+        processes: cfg.host.processes.clone(),
+    };
+    let mut watchers = run::Both(
+        console::Progress::new(ctx.quiet),
+        ctx.metrics.map(|m| m.publisher(&plan.name)),
+    );
+    let session::Judged {
+        output,
+        mut summary,
+    } = session::run(
+        plan.clone(),
+        &cfg.limits,
+        &cfg.hash,
+        &opts,
+        &mut watchers,
+        ctx.interrupt.clone(),
+    )
+    .await?;
+    drop(watchers);
+    if let Some(base) = ctx.baseline {
+        summary.compare_with(&base.0, &[base.1.figures()]);
+    }
+    if let Some(m) = ctx.metrics {
+        m.run_finished(&plan.name, &summary, &output.total.merged_latency());
+    }
+    print!("{}", plan.redact(&console::render(&summary)));
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("summary.json");
+        std::fs::write(&path, summary.to_json(&plan))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(summary)
+}
