@@ -1,5 +1,5 @@
 //! The one run path: a validated plan and its options in, the run's output and its judgement
-//! out. `loadpacer run`, `hit`, the daemon and the tests all go through [`run`], so every run
+//! out. `loadpacer run`, `hit`, the daemon and the tests all go through [`run()`], so every run
 //! is guarded (`abort_on_fail` thresholds, the breakpoint stop, the generator's CPU watch),
 //! sampled (host, watched processes, monitors) and judged the same way. What differs between
 //! them (a progress display, a metrics publisher, where a baseline comes from) is the

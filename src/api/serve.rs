@@ -24,7 +24,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `router` on `listener` until `shutdown` is cancelled; returns once every
-/// connection has closed or [`CLOSE_GRACE`] has passed.
+/// connection has closed or the close grace (1 s) has passed.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let router = router.layer(axum::middleware::from_fn(request_timeout));
     let connections = TaskTracker::new();

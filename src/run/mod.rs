@@ -3,9 +3,8 @@
 //! The run does not know how its windows are judged or shown: it hands each window to an
 //! [`Observer`], which may ask it to abort.
 
-pub mod client;
-mod direct;
 pub mod executor;
+pub mod http;
 pub mod plan;
 pub mod scenario;
 
@@ -165,7 +164,7 @@ pub struct RunOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Client(#[from] client::ClientError),
+    Client(#[from] http::ClientError),
     /// loadpacer panicked outside the workers (caught by the daemon).
     #[error("the run panicked: {0}")]
     Panicked(String),
@@ -182,7 +181,7 @@ pub async fn execute(
     observer: &mut dyn Observer,
     interrupt: CancellationToken,
 ) -> Result<RunOutput, RunError> {
-    let client = client::Client::new(&plan.target, &limits.allow_targets)?;
+    let client = http::Client::new(&plan.target, &limits.allow_targets)?;
     let mut rt = Runtime::new(plan.clone(), client);
     if matches!(plan.load.shape, crate::config::LoadShape::Closed { .. }) {
         // VUs have no rate of their own: pace their requests so the cap holds for them too.

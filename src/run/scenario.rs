@@ -1,6 +1,6 @@
 //! One iteration of a scenario: render each request, send it, check and capture, think.
 
-use super::client::{Client, ConnSlot, Dest, Failure, Outgoing, Response};
+use super::http::{Client, ConnSlot, Dest, Failure, Outgoing, Response};
 use crate::config::{
     BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec, Template,
     Vars,

@@ -2,8 +2,9 @@
 //! connection API with no pool, no per-request URL parsing and no redirect machinery. Plain
 //! HTTP only (validated at load time). A connection is reopened when the server closes it.
 
-use super::client::{classify_chain, BodyCap, ConnSlot, Failure, Outgoing, Response};
-use crate::config::{host_allowed, TargetSpec};
+use super::classify::{address_allowed, classify_chain};
+use super::types::{BodyCap, Dest, Failure, Outgoing, Response};
+use crate::config::TargetSpec;
 use crate::measure::ErrorKind;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -190,7 +191,7 @@ impl Direct {
         conn.sender.ready().await.map_err(SendError::Hyper)?;
         let mut r = http::Request::new(Full::new(req.body.unwrap_or_default()));
         *r.method_mut() = req.method;
-        let super::client::Dest::Path(path) = req.dest else {
+        let Dest::Path(path) = req.dest else {
             return Err(SendError::Protocol);
         };
         *r.uri_mut() = path;
@@ -205,14 +206,9 @@ impl Direct {
         let addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
             .map_err(|_| ErrorKind::Dns)?;
-        let name_ok = host_allowed(&self.host, &self.allow).is_ok();
         let addr = addrs
             .into_iter()
-            .find(|a| {
-                let ip = a.ip().to_string();
-                host_allowed(&ip, &[]).is_ok()
-                    && (name_ok || host_allowed(&ip, &self.allow).is_ok())
-            })
+            .find(|a| address_allowed(&self.host, a.ip(), &self.allow))
             .ok_or(ErrorKind::Blocked)?;
         let stream = TcpStream::connect(addr)
             .await
@@ -227,6 +223,37 @@ impl Direct {
         Ok(Conn {
             sender,
             idle_since: Instant::now(),
+        })
+    }
+}
+
+/// A VU's own connection for the direct transport; cloning a VU never shares it.
+#[derive(Default)]
+pub struct ConnSlot(
+    Option<Conn>,
+    /// Set when the last request was re-sent because its kept-alive connection was stale.
+    bool,
+);
+
+impl ConnSlot {
+    /// Whether the last request had to be re-sent on a fresh connection (and clears it).
+    pub fn take_stale_retry(&mut self) -> bool {
+        std::mem::take(&mut self.1)
+    }
+}
+
+impl Clone for ConnSlot {
+    fn clone(&self) -> Self {
+        ConnSlot(None, false)
+    }
+}
+
+impl std::fmt::Debug for ConnSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ConnSlot(open)"
+        } else {
+            "ConnSlot(none)"
         })
     }
 }
