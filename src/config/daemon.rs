@@ -8,7 +8,7 @@
 
 use super::error::Collector;
 use super::raw::{RawConfig, RawSchedule, S};
-use super::validate::duration;
+use super::rules::{duration, Env};
 use chrono::{DateTime, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 use std::net::SocketAddr;
@@ -152,11 +152,7 @@ pub fn prev_fire(s: &Schedule, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     }
 }
 
-pub(super) fn server(
-    c: &mut Collector,
-    raw: &RawConfig,
-    env: super::validate::Env<'_>,
-) -> ServerSpec {
+pub(super) fn server(c: &mut Collector, raw: &RawConfig, env: Env<'_>) -> ServerSpec {
     let mut spec = default_server();
     let Some(s) = &raw.server else { return spec };
     if let Some(l) = &s.listen {

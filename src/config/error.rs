@@ -89,15 +89,20 @@ impl Collector {
         self.at(&Location::UNKNOWN, path, message);
     }
 
-    /// Ends collection: `Ok(value)` when nothing was recorded, otherwise every error sorted by
-    /// position.
-    pub fn finish<T>(mut self, value: T) -> Result<T, ConfigErrors> {
-        if self.errors.is_empty() {
-            return Ok(value);
-        }
+    /// Ends collection when something was recorded: every error, sorted by position.
+    pub fn into_errors(mut self) -> ConfigErrors {
         self.errors
             .sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
         self.errors.dedup();
-        Err(ConfigErrors(self.errors))
+        ConfigErrors(self.errors)
+    }
+
+    /// Ends collection: `Ok(value)` when nothing was recorded, otherwise every error sorted by
+    /// position.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.errors.is_empty() {
+            return Ok(value);
+        }
+        Err(self.into_errors())
     }
 }

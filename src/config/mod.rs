@@ -3,22 +3,26 @@
 //! Everything a run needs is compiled here once: URLs, templates, JSONPath, regexes,
 //! thresholds. After `load` succeeds, invalid states are not representable.
 
+mod allow;
 mod daemon;
 mod error;
+mod load;
 mod locate;
 mod parse;
 pub mod raw;
+mod rules;
 mod steps;
+mod target;
 pub mod template;
 pub mod threshold;
 mod validate;
 
+pub use allow::host_allowed;
 pub use daemon::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind, ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use parse::{load_file, load_str};
 pub use template::{Template, Vars};
 pub use threshold::{Agg, MetricKind, Op, Threshold};
-pub use validate::host_allowed;
 
 use http::{HeaderName, Method};
 use regex::Regex;

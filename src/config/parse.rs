@@ -2,6 +2,7 @@
 
 use super::error::{Collector, ConfigErrors};
 use super::raw::RawConfig;
+use super::rules::closest;
 use super::{validate, Config};
 use serde_saphyr::{Budget, Error as YamlError, Location, Options};
 use std::path::Path;
@@ -23,7 +24,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
                     m.len()
                 ),
             );
-            return errors.finish(unreachable_config());
+            return Err(errors.into_errors());
         }
         Ok(_) => std::fs::read_to_string(path),
         Err(e) => Err(e),
@@ -32,21 +33,8 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         Ok(text) => load_str(&text, &name, path.parent(), &|k| std::env::var(k).ok()),
         Err(e) => {
             errors.nowhere("", format!("cannot read the file: {e}"));
-            errors.finish(unreachable_config())
+            Err(errors.into_errors())
         }
-    }
-}
-
-// `Collector::finish` with errors never returns the value; this only satisfies the type.
-fn unreachable_config() -> Config {
-    Config {
-        source: String::new(),
-        hash: String::new(),
-        limits: validate::default_limits(),
-        server: super::daemon::default_server(),
-        store: super::daemon::default_store(),
-        host: super::HostSpec::default(),
-        plans: Vec::new(),
     }
 }
 
@@ -105,7 +93,7 @@ fn parse_and_validate(
                 text.len()
             ),
         );
-        return errors.finish(unreachable_config());
+        return Err(errors.into_errors());
     }
     // Serde stops at the first unknown field. To report every one at once, each is recorded,
     // blanked out of a copy of the text (spaces keep every other line and column where it
@@ -137,7 +125,7 @@ fn parse_and_validate(
                         for (loc, msg) in early {
                             errors.at(&loc, "", msg);
                         }
-                        return errors.finish(unreachable_config());
+                        return Err(errors.into_errors());
                     }
                 }
             }
@@ -153,7 +141,7 @@ fn parse_and_validate(
     if let Err(rest) = result {
         errors.absorb(rest);
     }
-    errors.finish(unreachable_config())
+    Err(errors.into_errors())
 }
 
 /// Unknown fields reported from one file before the rest is left to the next run.
@@ -327,14 +315,4 @@ fn first_line(s: &str) -> String {
         Some(what) => format!("refused: the YAML expands beyond the parser budget ({what}); anchors/aliases or nesting are too large"),
         None => line.to_string(),
     }
-}
-
-/// The expected key closest to a misspelt one, if any is close enough to be a typo.
-pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }

@@ -1,12 +1,20 @@
 //! Scenarios, steps, checks, captures, CSV data and presets.
 
 use super::error::Collector;
-use super::raw::{RawCheck, RawData, RawLoad, RawRequest, RawScenario, RawStatus, RawStep, S};
+use super::raw::{RawCheck, RawData, RawRequest, RawScenario, RawStatus, RawStep, S};
+use super::rules::{duration, valid_label, Env};
 use super::template::{Compiled, Template};
-use super::validate::{duration, valid_label, Env};
-use super::*;
+use super::{
+    BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
+    JsonTemplate, RequestKey, RequestSpec, ScenarioSpec, StepSpec,
+};
+use http::HeaderName;
+use http::Method;
+use serde_json_path::JsonPath;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Compiles the steps of one plan, building its request and check tables.
 pub(super) struct StepCompiler<'a> {
@@ -613,91 +621,6 @@ pub(super) fn data_source(
         columns,
         rows: Arc::new(rows),
         order,
-    })
-}
-
-/// Expands a preset into open-model phases from `rate` and `duration`.
-pub(super) fn preset(
-    c: &mut Collector,
-    limits: &Limits,
-    l: &RawLoad,
-    path: &str,
-    max_in_flight: u64,
-) -> Option<LoadShape> {
-    let p = l.preset.as_ref()?;
-    let (Some(rate), Some(dur)) = (&l.rate, &l.duration) else {
-        c.at(
-            &p.referenced,
-            path,
-            format!(
-                "preset {:?} needs `rate` (arrivals per second) and `duration`",
-                p.value
-            ),
-        );
-        return None;
-    };
-    let r = super::validate::rate(c, limits, rate, &format!("{path}.rate"), false)?;
-    let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
-    let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
-    let ph = |name: &str, f: f64, from: f64, to: f64| Phase {
-        name: name.into(),
-        duration: part(f),
-        rate: from,
-        ramp_to: to,
-    };
-    let phases = match p.value.as_str() {
-        "smoke" => vec![ph("smoke", 1.0, r, r)],
-        "load" => vec![
-            ph("ramp-up", 0.1, 0.0, r),
-            ph("steady", 0.8, r, r),
-            ph("ramp-down", 0.1, r, 0.0),
-        ],
-        "stress" => vec![
-            ph("ramp-up", 0.1, 0.0, r),
-            ph("steady", 0.3, r, r),
-            ph("ramp-over", 0.2, r, 2.0 * r),
-            ph("overload", 0.3, 2.0 * r, 2.0 * r),
-            ph("ramp-down", 0.1, 2.0 * r, 0.0),
-        ],
-        "spike" => vec![
-            ph("base", 0.4, r / 10.0, r / 10.0),
-            ph("spike-up", 0.05, r / 10.0, r),
-            ph("spike", 0.1, r, r),
-            ph("spike-down", 0.05, r, r / 10.0),
-            ph("recovery", 0.4, r / 10.0, r / 10.0),
-        ],
-        "soak" => {
-            let ramp = Duration::from_secs_f64((d.as_secs_f64() * 0.05).clamp(1.0, 300.0));
-            vec![
-                Phase {
-                    name: "ramp-up".into(),
-                    duration: ramp,
-                    rate: 0.0,
-                    ramp_to: r,
-                },
-                Phase {
-                    name: "soak".into(),
-                    duration: d.saturating_sub(ramp).max(Duration::from_secs(1)),
-                    rate: r,
-                    ramp_to: r,
-                },
-            ]
-        }
-        "breakpoint" => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
-        other => {
-            c.at(
-                &p.referenced,
-                &format!("{path}.preset"),
-                format!(
-                    "{other:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint"
-                ),
-            );
-            return None;
-        }
-    };
-    Some(LoadShape::Open {
-        phases,
-        max_in_flight,
     })
 }
 

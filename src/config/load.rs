@@ -1,0 +1,261 @@
+//! `load:`: open-model phases, closed-model VU stages and presets, all normalised into one
+//! load shape, and the global rate cap across plans.
+
+use super::error::Collector;
+use super::raw::RawLoad;
+use super::rules::{duration, positive, rate};
+use super::{
+    Limits, LoadShape, LoadSpec, Phase, PlanSpec, Stage, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS,
+    DEFAULT_MAX_VUS,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) fn default_limits() -> Limits {
+    Limits {
+        max_rps: DEFAULT_MAX_RPS,
+        max_vus: DEFAULT_MAX_VUS,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT * 10,
+        max_concurrent_runs: 2,
+        allow_targets: Vec::new(),
+    }
+}
+
+pub(super) fn load(
+    c: &mut Collector,
+    limits: &Limits,
+    l: &RawLoad,
+    path: &str,
+) -> Option<LoadSpec> {
+    let kinds = [l.phases.is_some(), l.vus.is_some(), l.preset.is_some()];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        c.nowhere(
+            path,
+            "set exactly one of `phases` (open model), `vus` (closed model) or `preset`",
+        );
+        return None;
+    }
+    let max_in_flight = match &l.max_in_flight {
+        Some(m) if m.value > limits.max_in_flight => {
+            c.at(
+                &m.referenced,
+                &format!("{path}.max_in_flight"),
+                format!(
+                    "{} exceeds limits.max_in_flight ({})",
+                    m.value, limits.max_in_flight
+                ),
+            );
+            None
+        }
+        Some(m) => positive(c, m, &format!("{path}.max_in_flight")),
+        None => Some(DEFAULT_MAX_IN_FLIGHT.min(limits.max_in_flight)),
+    };
+    let one_sec = Duration::from_secs(1);
+    let shape = if let Some(phases) = &l.phases {
+        if phases.is_empty() {
+            c.nowhere(&format!("{path}.phases"), "must contain at least one phase");
+        }
+        let mut out = Vec::new();
+        for (i, ph) in phases.iter().enumerate() {
+            let pp = format!("{path}.phases[{i}]");
+            let d = duration(c, &ph.duration, &format!("{pp}.duration"), one_sec);
+            let r = rate(
+                c,
+                limits,
+                &ph.rate,
+                &format!("{pp}.rate"),
+                ph.ramp_to.is_some(),
+            );
+            let to = match &ph.ramp_to {
+                Some(t) => rate(c, limits, t, &format!("{pp}.ramp_to"), true),
+                None => r,
+            };
+            if let (Some(duration), Some(rate), Some(ramp_to)) = (d, r, to) {
+                out.push(Phase {
+                    name: ph
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("phase-{}", i + 1)),
+                    duration,
+                    rate,
+                    ramp_to,
+                });
+            }
+        }
+        LoadShape::Open {
+            phases: out,
+            max_in_flight: max_in_flight?,
+        }
+    } else if let Some(stages) = &l.vus {
+        if stages.is_empty() {
+            c.nowhere(&format!("{path}.vus"), "must contain at least one stage");
+        }
+        let mut out = Vec::new();
+        for (i, st) in stages.iter().enumerate() {
+            let sp = format!("{path}.vus[{i}]");
+            // `0s` jumps to the stage's VU count at once (as in k6); any other stage ramps.
+            let jump =
+                humantime::parse_duration(st.duration.value.trim()).is_ok_and(|d| d.is_zero());
+            let d = if jump {
+                Some(Duration::ZERO)
+            } else {
+                duration(c, &st.duration, &format!("{sp}.duration"), one_sec)
+            };
+            if st.target.value > limits.max_vus {
+                c.at(
+                    &st.target.referenced,
+                    &format!("{sp}.target"),
+                    format!(
+                        "{} VUs exceed limits.max_vus ({})",
+                        st.target.value, limits.max_vus
+                    ),
+                );
+            }
+            if let Some(duration) = d {
+                out.push(Stage {
+                    duration,
+                    target: st.target.value.min(limits.max_vus),
+                });
+            }
+        }
+        if !out.is_empty() && out.iter().all(|s| s.target == 0) {
+            c.nowhere(
+                &format!("{path}.vus"),
+                "every stage targets 0 VUs; nothing would run",
+            );
+        }
+        LoadShape::Closed { stages: out }
+    } else {
+        preset(c, limits, l, path, max_in_flight?)?
+    };
+    let iterations = l
+        .iterations
+        .as_ref()
+        .and_then(|n| positive(c, n, &format!("{path}.iterations")));
+    let graceful_stop = l
+        .graceful_stop
+        .as_ref()
+        .and_then(|g| {
+            duration(
+                c,
+                g,
+                &format!("{path}.graceful_stop"),
+                Duration::from_millis(1),
+            )
+        })
+        .unwrap_or(Duration::from_secs(10));
+    if let (Some(_), false) = (&l.preset, matches!(shape, LoadShape::Open { .. })) {
+        return None;
+    }
+    Some(LoadSpec {
+        shape,
+        iterations,
+        graceful_stop,
+        preset: l.preset.as_ref().map(|p| p.value.clone()),
+    })
+}
+
+pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<PlanSpec>]) {
+    for p in plans {
+        if let LoadShape::Open { phases, .. } = &p.load.shape {
+            let peak = phases
+                .iter()
+                .map(|ph| ph.rate.max(ph.ramp_to))
+                .fold(0.0, f64::max);
+            if peak > limits.max_rps {
+                c.nowhere(
+                    &format!("plans.{}.load", p.name),
+                    format!(
+                        "peak rate {peak} exceeds limits.max_rps ({})",
+                        limits.max_rps
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Expands a preset into open-model phases from `rate` and `duration`.
+fn preset(
+    c: &mut Collector,
+    limits: &Limits,
+    l: &RawLoad,
+    path: &str,
+    max_in_flight: u64,
+) -> Option<LoadShape> {
+    let p = l.preset.as_ref()?;
+    let (Some(rate), Some(dur)) = (&l.rate, &l.duration) else {
+        c.at(
+            &p.referenced,
+            path,
+            format!(
+                "preset {:?} needs `rate` (arrivals per second) and `duration`",
+                p.value
+            ),
+        );
+        return None;
+    };
+    let r = super::rules::rate(c, limits, rate, &format!("{path}.rate"), false)?;
+    let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
+    let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
+    let ph = |name: &str, f: f64, from: f64, to: f64| Phase {
+        name: name.into(),
+        duration: part(f),
+        rate: from,
+        ramp_to: to,
+    };
+    let phases = match p.value.as_str() {
+        "smoke" => vec![ph("smoke", 1.0, r, r)],
+        "load" => vec![
+            ph("ramp-up", 0.1, 0.0, r),
+            ph("steady", 0.8, r, r),
+            ph("ramp-down", 0.1, r, 0.0),
+        ],
+        "stress" => vec![
+            ph("ramp-up", 0.1, 0.0, r),
+            ph("steady", 0.3, r, r),
+            ph("ramp-over", 0.2, r, 2.0 * r),
+            ph("overload", 0.3, 2.0 * r, 2.0 * r),
+            ph("ramp-down", 0.1, 2.0 * r, 0.0),
+        ],
+        "spike" => vec![
+            ph("base", 0.4, r / 10.0, r / 10.0),
+            ph("spike-up", 0.05, r / 10.0, r),
+            ph("spike", 0.1, r, r),
+            ph("spike-down", 0.05, r, r / 10.0),
+            ph("recovery", 0.4, r / 10.0, r / 10.0),
+        ],
+        "soak" => {
+            let ramp = Duration::from_secs_f64((d.as_secs_f64() * 0.05).clamp(1.0, 300.0));
+            vec![
+                Phase {
+                    name: "ramp-up".into(),
+                    duration: ramp,
+                    rate: 0.0,
+                    ramp_to: r,
+                },
+                Phase {
+                    name: "soak".into(),
+                    duration: d.saturating_sub(ramp).max(Duration::from_secs(1)),
+                    rate: r,
+                    ramp_to: r,
+                },
+            ]
+        }
+        "breakpoint" => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
+        other => {
+            c.at(
+                &p.referenced,
+                &format!("{path}.preset"),
+                format!(
+                    "{other:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint"
+                ),
+            );
+            return None;
+        }
+    };
+    Some(LoadShape::Open {
+        phases,
+        max_in_flight,
+    })
+}
