@@ -10,15 +10,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A config with one on-demand plan against `target`, defaults everywhere else (30-s request
 /// timeout, 10-s graceful_stop): the settings the probe used.
 fn config(dir: &std::path::Path, target: &str) -> std::path::PathBuf {
+    config_with(dir, "", target)
+}
+
+/// [`config`] with a `server:` block (e.g. `server: { token_env: … }`).
+fn config_with(dir: &std::path::Path, server: &str, target: &str) -> std::path::PathBuf {
     let path = dir.join("loadpacer.yaml");
     std::fs::write(
         &path,
         format!(
-            "store: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{target}\" }}\nplans:\n  on-demand:\n    target: t\n    load: {{ phases: [{{ duration: 60s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"
+            "{server}\nstore: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{target}\" }}\nplans:\n  on-demand:\n    target: t\n    load: {{ phases: [{{ duration: 60s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"
         ),
     )
     .unwrap();
     path
+}
+
+/// The daemon's `/metrics` text.
+async fn scrape(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Sends SIGTERM and waits for the process; returns its exit code and how long it took.
@@ -147,12 +162,7 @@ async fn an_unreadable_row_is_skipped_logged_and_counted_and_the_history_stays_r
         .filter_map(|r| r["id"].as_str())
         .collect();
     assert_eq!(ids, vec!["good-run"]);
-    let metrics = reqwest::get(format!("{}/metrics", d.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&d.base).await;
     assert!(
         metrics.contains("loadpacer_store_unreadable_rows_total 1"),
         "{metrics}"
@@ -162,12 +172,11 @@ async fn an_unreadable_row_is_skipped_logged_and_counted_and_the_history_stays_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_guard_holds_with_a_token_set_and_allowed_hosts_are_configurable() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g5.yaml");
-    std::fs::write(
-        &path,
-        "server: { token_env: LOADPACER_TEST_TOKEN, allowed_hosts: [loadpacer.internal, \"*.svc.cluster.local\"] }\nstore: { path: runs.db }\ntargets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n",
-    )
-    .unwrap();
+    let path = config_with(
+        dir.path(),
+        "server: { token_env: LOADPACER_TEST_TOKEN, allowed_hosts: [loadpacer.internal, \"*.svc.cluster.local\"] }",
+        "http://127.0.0.1:9",
+    );
     let d = support::serve(&path, &[("LOADPACER_TEST_TOKEN", "t0k3n-secret")]);
     let port = d.addr.rsplit(':').next().unwrap().to_string();
     let client = reqwest::Client::new();
@@ -211,12 +220,11 @@ async fn the_host_guard_holds_with_a_token_set_and_allowed_hosts_are_configurabl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_error_is_json_and_unauthorized_requests_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("api.yaml");
-    std::fs::write(
-        &path,
-        "server: { token_env: LOADPACER_TEST_TOKEN }\nstore: { path: runs.db }\ntargets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n",
-    )
-    .unwrap();
+    let path = config_with(
+        dir.path(),
+        "server: { token_env: LOADPACER_TEST_TOKEN }",
+        "http://127.0.0.1:9",
+    );
     let d = support::serve(&path, &[("LOADPACER_TEST_TOKEN", "t0k3n-secret")]);
     let client = reqwest::Client::new();
     let cases = [
@@ -226,9 +234,9 @@ async fn every_api_error_is_json_and_unauthorized_requests_are_counted() {
         // The framework's own rejections (were text/plain).
         client.get(format!("{}/api/v1/runs?limit=abc", d.base)),
         // Without the token.
-        client.post(format!("{}/api/v1/plans/p/trigger", d.base)),
+        client.post(format!("{}/api/v1/plans/on-demand/trigger", d.base)),
         client
-            .post(format!("{}/api/v1/plans/p/trigger", d.base))
+            .post(format!("{}/api/v1/plans/on-demand/trigger", d.base))
             .bearer_auth("wrong"),
     ];
     let mut statuses = Vec::new();
@@ -254,12 +262,7 @@ async fn every_api_error_is_json_and_unauthorized_requests_are_counted() {
         statuses.push(status);
     }
     assert_eq!(statuses, vec![405, 405, 400, 401, 401]);
-    let metrics = reqwest::get(format!("{}/metrics", d.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&d.base).await;
     assert!(
         metrics.contains("loadpacer_api_unauthorized_requests_total 2"),
         "{metrics}"
