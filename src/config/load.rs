@@ -5,8 +5,8 @@ use super::error::Collector;
 use super::raw::RawLoad;
 use super::rules::{duration, positive, rate};
 use super::{
-    Limits, LoadShape, LoadSpec, Phase, PlanSpec, Stage, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS,
-    DEFAULT_MAX_VUS,
+    Limits, LoadShape, LoadSpec, Phase, PlanSpec, Preset, Stage, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RPS, DEFAULT_MAX_VUS,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,7 +151,10 @@ pub(super) fn load(
         shape,
         iterations,
         graceful_stop,
-        preset: l.preset.as_ref().map(|p| p.value.clone()),
+        preset: l
+            .preset
+            .as_ref()
+            .and_then(|p| Preset::ALL.into_iter().find(|k| k.as_str() == p.value)),
     })
 }
 
@@ -204,28 +207,39 @@ fn preset(
         rate: from,
         ramp_to: to,
     };
-    let phases = match p.value.as_str() {
-        "smoke" => vec![ph("smoke", 1.0, r, r)],
-        "load" => vec![
+    let Some(kind) = Preset::ALL.into_iter().find(|k| k.as_str() == p.value) else {
+        c.at(
+            &p.referenced,
+            &format!("{path}.preset"),
+            format!(
+                "{:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint",
+                p.value
+            ),
+        );
+        return None;
+    };
+    let phases = match kind {
+        Preset::Smoke => vec![ph("smoke", 1.0, r, r)],
+        Preset::Load => vec![
             ph("ramp-up", 0.1, 0.0, r),
             ph("steady", 0.8, r, r),
             ph("ramp-down", 0.1, r, 0.0),
         ],
-        "stress" => vec![
+        Preset::Stress => vec![
             ph("ramp-up", 0.1, 0.0, r),
             ph("steady", 0.3, r, r),
             ph("ramp-over", 0.2, r, 2.0 * r),
             ph("overload", 0.3, 2.0 * r, 2.0 * r),
             ph("ramp-down", 0.1, 2.0 * r, 0.0),
         ],
-        "spike" => vec![
+        Preset::Spike => vec![
             ph("base", 0.4, r / 10.0, r / 10.0),
             ph("spike-up", 0.05, r / 10.0, r),
             ph("spike", 0.1, r, r),
             ph("spike-down", 0.05, r, r / 10.0),
             ph("recovery", 0.4, r / 10.0, r / 10.0),
         ],
-        "soak" => {
+        Preset::Soak => {
             let ramp = Duration::from_secs_f64((d.as_secs_f64() * 0.05).clamp(1.0, 300.0));
             vec![
                 Phase {
@@ -242,17 +256,7 @@ fn preset(
                 },
             ]
         }
-        "breakpoint" => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
-        other => {
-            c.at(
-                &p.referenced,
-                &format!("{path}.preset"),
-                format!(
-                    "{other:?} is not a preset; use smoke, load, stress, spike, soak or breakpoint"
-                ),
-            );
-            return None;
-        }
+        Preset::Breakpoint => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
     };
     Some(LoadShape::Open {
         phases,

@@ -107,6 +107,41 @@ pub struct TargetSpec {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+/// A named load shape (`preset:`), expanded into open-model phases when the file is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Smoke,
+    Load,
+    Stress,
+    Spike,
+    Soak,
+    Breakpoint,
+}
+
+impl Preset {
+    /// Every preset, in the order the docs list them.
+    pub const ALL: [Preset; 6] = [
+        Preset::Smoke,
+        Preset::Load,
+        Preset::Stress,
+        Preset::Spike,
+        Preset::Soak,
+        Preset::Breakpoint,
+    ];
+
+    /// The name written in a plan (and in the summary).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Smoke => "smoke",
+            Preset::Load => "load",
+            Preset::Stress => "stress",
+            Preset::Spike => "spike",
+            Preset::Soak => "soak",
+            Preset::Breakpoint => "breakpoint",
+        }
+    }
+}
+
 /// How requests reach a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -154,7 +189,7 @@ pub struct LoadSpec {
     /// How long in-flight iterations may finish after the schedule ends or a stop.
     pub graceful_stop: Duration,
     /// The preset the shape came from, if any.
-    pub preset: Option<String>,
+    pub preset: Option<Preset>,
 }
 
 impl LoadSpec {
@@ -383,6 +418,15 @@ pub struct RegressionSpec {
     pub error_rate: f64,
     /// Relative throughput drop allowed.
     pub throughput: f64,
+}
+
+impl RegressionSpec {
+    /// Relative latency growth allowed when the plan says nothing (10 %).
+    pub const DEFAULT_LATENCY: f64 = 0.10;
+    /// Absolute error-rate growth allowed by default (half a percentage point).
+    pub const DEFAULT_ERROR_RATE: f64 = 0.005;
+    /// Relative throughput drop allowed by default (10 %).
+    pub const DEFAULT_THROUGHPUT: f64 = 0.10;
 }
 
 /// Capacity planning settings of a plan.

@@ -440,9 +440,21 @@ fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> R
             .map(|w| w.value)
             .unwrap_or(5)
             .clamp(1, 100),
-        latency: ratio(t.and_then(|t| t.latency.as_ref()), "latency", 0.10),
-        error_rate: ratio(t.and_then(|t| t.error_rate.as_ref()), "error_rate", 0.005),
-        throughput: ratio(t.and_then(|t| t.throughput.as_ref()), "throughput", 0.10),
+        latency: ratio(
+            t.and_then(|t| t.latency.as_ref()),
+            "latency",
+            RegressionSpec::DEFAULT_LATENCY,
+        ),
+        error_rate: ratio(
+            t.and_then(|t| t.error_rate.as_ref()),
+            "error_rate",
+            RegressionSpec::DEFAULT_ERROR_RATE,
+        ),
+        throughput: ratio(
+            t.and_then(|t| t.throughput.as_ref()),
+            "throughput",
+            RegressionSpec::DEFAULT_THROUGHPUT,
+        ),
     }
 }
 

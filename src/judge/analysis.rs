@@ -245,10 +245,11 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
+        use crate::config::RegressionSpec as R;
         Self {
-            latency: 0.10,
-            error_rate: 0.005,
-            throughput: 0.10,
+            latency: R::DEFAULT_LATENCY,
+            error_rate: R::DEFAULT_ERROR_RATE,
+            throughput: R::DEFAULT_THROUGHPUT,
             latency_floor_ms: 5.0,
         }
     }

@@ -261,15 +261,29 @@ pub const MAX_DROPPED_RATIO: f64 = 0.01;
 /// Dispatch lag p99 above this makes the latency figures untrustworthy.
 pub const MAX_LAG_P99: Duration = Duration::from_millis(100);
 
+/// Whether the figures describe the target (`valid`) or the generator (`invalid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidityStatus {
+    Valid,
+    Invalid,
+}
+
 /// Whether the generator kept up with its schedule.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Validity {
-    /// `valid` or `invalid`.
-    pub status: String,
+    pub status: ValidityStatus,
     /// Which bound was crossed, in words.
     pub reasons: Vec<String>,
     pub dropped_ratio: f64,
     pub dispatch_lag: LatencyStats,
+}
+
+impl Validity {
+    /// True when the figures describe the target.
+    pub fn is_valid(&self) -> bool {
+        self.status == ValidityStatus::Valid
+    }
 }
 
 /// Checks dropped iterations and dispatch lag against their bounds.
@@ -298,9 +312,9 @@ pub fn validity(rec: &Recorder) -> Validity {
     }
     Validity {
         status: if reasons.is_empty() {
-            "valid".into()
+            ValidityStatus::Valid
         } else {
-            "invalid".into()
+            ValidityStatus::Invalid
         },
         reasons,
         dropped_ratio,
@@ -358,7 +372,7 @@ pub struct BreakpointWatch {
 impl BreakpointWatch {
     /// Watches only plans with a `capacity` block that use the breakpoint preset.
     pub fn new(plan: &PlanSpec) -> Self {
-        let active = plan.load.preset.as_deref() == Some("breakpoint");
+        let active = plan.load.preset == Some(crate::config::Preset::Breakpoint);
         let slo = plan
             .capacity
             .as_ref()

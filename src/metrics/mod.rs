@@ -274,7 +274,7 @@ impl Metrics {
                 end_ts: now_ts(),
                 duration: summary.duration_s,
                 success: summary.result == crate::report::Outcome::Passed,
-                saturated: summary.validity.status != "valid",
+                saturated: !summary.validity.is_valid(),
                 quantiles: LAST_RUN_QUANTILES
                     .iter()
                     .map(|q| {
@@ -295,7 +295,7 @@ impl Metrics {
                             c.instances_needed? as f64,
                         ))
                     })
-                    .filter(|_| summary.validity.status == "valid"),
+                    .filter(|_| summary.validity.is_valid()),
                 capacity_at_least: summary
                     .capacity
                     .as_ref()

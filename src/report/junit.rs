@@ -51,7 +51,7 @@ fn cases(s: &Summary) -> Vec<Case> {
             });
         }
     }
-    let failure = (s.validity.status != "valid").then(|| {
+    let failure = (!s.validity.is_valid()).then(|| {
         format!(
             "expected the generator to keep its schedule; {}",
             s.validity.reasons.join("; ")

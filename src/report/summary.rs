@@ -218,7 +218,7 @@ pub const DRIFT_FLOOR_MS: f64 = 2.0;
 
 /// Whether a run is long enough for slopes per hour: ≥ 10 minutes, or a soak plan.
 pub fn long_enough_for_drift(plan: &PlanSpec, elapsed: std::time::Duration) -> bool {
-    elapsed >= MIN_DRIFT_RUN || plan.load.preset.as_deref() == Some("soak")
+    elapsed >= MIN_DRIFT_RUN || plan.load.preset == Some(crate::config::Preset::Soak)
 }
 
 fn soak_report(
@@ -235,7 +235,7 @@ fn soak_report(
         return None;
     }
     let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR, DRIFT_FLOOR_MS)?;
-    let is_soak = plan.load.preset.as_deref() == Some("soak");
+    let is_soak = plan.load.preset == Some(crate::config::Preset::Soak);
     Some(SoakReport {
         latency_drift_per_hour: d.ratio_per_hour,
         latency_drift_ms_per_hour: d.ms_per_hour,
@@ -271,7 +271,7 @@ impl Summary {
     /// Marks the run invalid because loadpacer's own CPU was saturated (see `judge::CpuWatch`).
     pub fn mark_generator_cpu(&mut self, finding: Option<String>) {
         let Some(reason) = finding else { return };
-        self.validity.status = "invalid".into();
+        self.validity.status = crate::judge::ValidityStatus::Invalid;
         self.validity.reasons.push(reason.clone());
         self.reasons.push(reason);
         if self.result != Outcome::Interrupted {
@@ -571,7 +571,7 @@ fn capacity_report(
         limited_by_generator: false,
         note,
     };
-    if validity.status == "invalid" {
+    if !validity.is_valid() {
         report.demote_to_lower_bound();
     }
     report
@@ -626,7 +626,7 @@ fn outcome(
             Outcome::Error
         }
         Ending::Interrupted => Outcome::Interrupted,
-        _ if validity.status == "invalid" => Outcome::Invalid,
+        _ if !validity.is_valid() => Outcome::Invalid,
         Ending::Aborted(why) => {
             reasons.insert(0, why.clone());
             Outcome::Aborted
@@ -731,7 +731,7 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
     };
     LoadSummary {
         model: model.into(),
-        preset: plan.load.preset.clone(),
+        preset: plan.load.preset.map(|p| p.as_str().to_string()),
         steps,
         max_in_flight,
         iterations: plan.load.iterations,
@@ -745,7 +745,7 @@ mod tests {
     #[test]
     fn a_run_that_panicked_is_an_error_even_with_every_threshold_passing() {
         let validity = Validity {
-            status: "valid".into(),
+            status: crate::judge::ValidityStatus::Valid,
             reasons: Vec::new(),
             dropped_ratio: 0.0,
             dispatch_lag: LatencyStats::default(),
