@@ -70,20 +70,42 @@ pub struct App {
     config: RwLock<Arc<Config>>,
     /// The file to reload from; `None` for the embedded demo config.
     source: Option<PathBuf>,
-    pub store: Store,
-    pub metrics: Metrics,
+    store: Store,
+    metrics: Metrics,
     running: Mutex<HashMap<String, Vec<Running>>>,
     slots: Arc<Semaphore>,
     /// Cancelled on shutdown: schedulers stop, runs stop gracefully.
-    pub root: CancellationToken,
+    root: CancellationToken,
     schedulers: Mutex<CancellationToken>,
-    pub tracker: TaskTracker,
+    tracker: TaskTracker,
     /// Finished runs whose write failed, retried every 10 s and at shutdown.
     pending: Mutex<Vec<(String, &'static str, String)>>,
     housekeeping: std::sync::atomic::AtomicBool,
 }
 
 impl App {
+    /// The run history, for reading (the API and pages).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The live figures (`/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `/metrics` text, with the store's own figures brought up to date.
+    pub fn render_metrics(&self) -> String {
+        self.metrics
+            .set_store_unreadable(self.store.unreadable_rows());
+        self.metrics.render()
+    }
+
+    /// Cancelled when the daemon shuts down (the API server stops with it).
+    pub fn shutdown_signal(&self) -> CancellationToken {
+        self.root.clone()
+    }
+
     /// Opens the store and adopts the config; call [`App::start`] to begin scheduling.
     pub fn new(cfg: Config, source: Option<PathBuf>) -> Result<Arc<App>, StoreError> {
         let (store, report) = Store::open(&cfg.store.path)?;

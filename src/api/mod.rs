@@ -175,7 +175,7 @@ fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
         .zip(b)
         .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
     (diff != 0).then(|| {
-        app.metrics.unauthorized();
+        app.metrics().unauthorized();
         error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
     })
 }
@@ -192,12 +192,7 @@ async fn metrics(State(ctx): State<Ctx>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        {
-            let app = &ctx.app;
-            app.metrics
-                .set_store_unreadable(app.store.unreadable_rows());
-            app.metrics.render()
-        },
+        ctx.app.render_metrics(),
     )
         .into_response()
 }
@@ -209,7 +204,7 @@ async fn plans(State(ctx): State<Ctx>) -> Response {
         .plans
         .iter()
         .map(|p| {
-            let last = ctx.app.store.list(Some(&p.name), None, 1, 0).ok().and_then(|mut v| v.pop());
+            let last = ctx.app.store().list(Some(&p.name), None, 1, 0).ok().and_then(|mut v| v.pop());
             json!({
                 "name": p.name,
                 "description": p.description,
@@ -242,7 +237,7 @@ async fn runs(
         );
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    match ctx.app.store.list(
+    match ctx.app.store().list(
         q.plan.as_deref(),
         q.status.as_deref(),
         limit,
@@ -263,7 +258,7 @@ async fn run(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     if !valid_id(&id) {
         return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");
     }
-    match ctx.app.store.get(&id) {
+    match ctx.app.store().get(&id) {
         Ok(Some(r)) => Json(r).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no run with this id"),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -48,7 +48,7 @@ pub(super) async fn runs(
     };
     let runs = match ctx
         .app
-        .store
+        .store()
         .list(f.plan.as_deref(), f.status.as_deref(), 200, 0)
     {
         Ok(r) => r,
@@ -58,7 +58,7 @@ pub(super) async fn runs(
     for r in &runs {
         let summary = ctx
             .app
-            .store
+            .store()
             .get(&r.id)
             .ok()
             .flatten()
@@ -133,7 +133,7 @@ pub(super) async fn run(State(ctx): State<Ctx>, Path(file): Path<String>) -> Res
     if !valid_id(id) {
         return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");
     }
-    let record = match ctx.app.store.get(id) {
+    let record = match ctx.app.store().get(id) {
         Ok(Some(r)) => r,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no run with this id"),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -82,7 +82,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<u8> {
         }
     }
     let router = loadpacer::api::router(app.clone());
-    let server = tokio::spawn(loadpacer::api::serve(listener, router, app.root.clone()));
+    let server = tokio::spawn(loadpacer::api::serve(
+        listener,
+        router,
+        app.shutdown_signal(),
+    ));
     daemon_signals(&app).await;
     eprintln!("stopping: no new runs; runs in progress finish and are stored as interrupted (signal again to quit at once)");
     tokio::select! {
