@@ -2,6 +2,7 @@
 //! be trusted (dispatch lag and dropped iterations).
 
 pub mod analysis;
+pub mod findings;
 pub mod resources;
 
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};

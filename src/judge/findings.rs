@@ -1,0 +1,187 @@
+//! What a run's windows say beyond its thresholds: the capacity (a measured limit or only a
+//! lower bound) and the latency drift (a trend or only noise). Pure functions of the run's
+//! figures, laid out by `report`.
+
+use super::Validity;
+use crate::config::PlanSpec;
+use crate::measure::WindowPoint;
+use serde::{Deserialize, Serialize};
+
+/// Capacity computed from the run's one-second windows (see `judge::analysis`). A capacity
+/// is a figure only when the run found a limit: the SLO broke for `sustain` consecutive
+/// windows after it had been met. Otherwise the run shows a lower bound, and nothing is
+/// derived from it (no headroom, instances or months: they would be invented).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityReport {
+    pub slo_p95_ms: f64,
+    pub slo_error_rate: f64,
+    /// Highest achieved req/s whose window met the SLO before it broke; `None` when the run
+    /// found no limit (see `capacity_at_least_rps`) or no window met the SLO.
+    pub capacity_rps: Option<f64>,
+    /// Without a limit: the highest rate tried at which the SLO held. The capacity is at
+    /// least this; it was not measured.
+    #[serde(default)]
+    pub capacity_at_least_rps: Option<f64>,
+    /// Where latency starts climbing (knee of latency vs throughput); only with a limit.
+    pub knee_rps: Option<f64>,
+    pub expected_peak_rps: f64,
+    /// 1 − peak / capacity: the share of capacity left at the expected peak.
+    pub headroom_ratio: Option<f64>,
+    /// ceil(peak × 1.2 / capacity).
+    pub instances_needed: Option<u64>,
+    pub monthly_growth: Option<f64>,
+    pub months_until_exhausted: Option<f64>,
+    /// True when the SLO broke for `sustain` consecutive windows: the limit was found.
+    pub breaking_point_reached: bool,
+    /// True when the run was invalid: the figures describe loadpacer, not the target, so the
+    /// target's capacity is only known to be above them.
+    pub limited_by_generator: bool,
+    /// What the figures mean, in words (shown in the console and HTML).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// How latency moved over a long run (robust Theil–Sen slope of the per-window p95). Only
+/// present for runs long enough to estimate it: see [`MIN_DRIFT_RUN`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakReport {
+    /// p95 growth per hour as a ratio of the median p95 (0.10 = +10 % an hour).
+    pub latency_drift_per_hour: f64,
+    /// The same slope in milliseconds per hour.
+    #[serde(default)]
+    pub latency_drift_ms_per_hour: f64,
+    /// True when the slope's 95 % interval excludes zero, it is at least
+    /// [`DRIFT_FLOOR_MS_PER_HOUR`] and it moved p95 by [`DRIFT_FLOOR_MS`] over the run;
+    /// otherwise the run shows no trend, only noise.
+    #[serde(default)]
+    pub significant: bool,
+    pub windows: usize,
+    /// The bound it is judged against for `preset: soak` plans.
+    pub max_drift_per_hour: f64,
+    /// True when a soak plan drifted significantly beyond the bound.
+    pub drifted: bool,
+}
+
+/// Drift beyond which a soak plan fails.
+pub const MAX_SOAK_DRIFT_PER_HOUR: f64 = 0.10;
+
+/// Runs shorter than this get no drift or memory-growth figure (unless the plan is a soak):
+/// a slope per hour from seconds is an extrapolation, not a measurement.
+pub const MIN_DRIFT_RUN: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Windows with requests needed for a drift figure, soak plans included.
+pub const MIN_DRIFT_WINDOWS: usize = 30;
+
+/// A latency slope below this many milliseconds per hour is never a trend.
+pub const DRIFT_FLOOR_MS_PER_HOUR: f64 = 5.0;
+
+/// Nor is one that moved latency by less than this over the whole run.
+pub const DRIFT_FLOOR_MS: f64 = 2.0;
+
+/// Whether a run is long enough for slopes per hour: ≥ 10 minutes, or a soak plan.
+pub fn long_enough_for_drift(plan: &PlanSpec, elapsed: std::time::Duration) -> bool {
+    elapsed >= MIN_DRIFT_RUN || plan.load.preset == Some(crate::config::Preset::Soak)
+}
+
+pub fn soak_report(
+    plan: &PlanSpec,
+    elapsed: std::time::Duration,
+    windows: &[WindowPoint],
+) -> Option<SoakReport> {
+    let pts: Vec<(f64, f64)> = windows
+        .iter()
+        .filter(|w| w.requests > 0)
+        .map(|w| (w.t_s, w.p95_ms))
+        .collect();
+    if pts.len() < MIN_DRIFT_WINDOWS || !long_enough_for_drift(plan, elapsed) {
+        return None;
+    }
+    let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR, DRIFT_FLOOR_MS)?;
+    let is_soak = plan.load.preset == Some(crate::config::Preset::Soak);
+    Some(SoakReport {
+        latency_drift_per_hour: d.ratio_per_hour,
+        latency_drift_ms_per_hour: d.ms_per_hour,
+        significant: d.significant,
+        windows: pts.len(),
+        max_drift_per_hour: MAX_SOAK_DRIFT_PER_HOUR,
+        drifted: is_soak && d.significant && d.ratio_per_hour > MAX_SOAK_DRIFT_PER_HOUR,
+    })
+}
+
+pub fn capacity_report(
+    c: &crate::config::CapacitySpec,
+    windows: &[WindowPoint],
+    validity: &Validity,
+) -> CapacityReport {
+    use crate::judge::analysis::{self, LoadPoint, Slo};
+    let points: Vec<LoadPoint> = windows
+        .iter()
+        .filter(|w| w.requests >= 5 && w.width_s > 0.0)
+        .map(|w| LoadPoint {
+            rate: w.requests as f64 / w.width_s,
+            latency_ms: w.p95_ms,
+            error_rate: w.errors as f64 / w.requests as f64,
+        })
+        .collect();
+    let slo = Slo {
+        latency_ms: c.slo_p95.as_secs_f64() * 1000.0,
+        error_rate: c.slo_error_rate,
+    };
+    let found = analysis::capacity(&points, slo, c.sustain as usize);
+    let cap = found.measured();
+    let at_least = found.best_met.filter(|_| cap.is_none());
+    let note = match (cap, at_least) {
+        (Some(x), _) => format!(
+            "capacity {x:.1} req/s: the SLO (p95 <= {:.0} ms, errors <= {:.2}%) broke beyond it",
+            slo.latency_ms,
+            slo.error_rate * 100.0
+        ),
+        (None, Some(x)) => format!(
+            "capacity >= {x:.1} req/s: the SLO held at every rate tried; no limit was found, so no headroom or instances are derived (use preset: breakpoint to find it)"
+        ),
+        (None, None) if points.is_empty() => {
+            "no capacity figure: no window had enough requests".to_string()
+        }
+        (None, None) => {
+            "no capacity figure: the SLO was broken at every rate tried".to_string()
+        }
+    };
+    let mut report = CapacityReport {
+        slo_p95_ms: slo.latency_ms,
+        slo_error_rate: slo.error_rate,
+        capacity_rps: cap,
+        capacity_at_least_rps: at_least,
+        knee_rps: cap.and_then(|_| analysis::knee(&points)),
+        expected_peak_rps: c.expected_peak_rps,
+        headroom_ratio: cap.map(|x| analysis::headroom(x, c.expected_peak_rps)),
+        instances_needed: cap.map(|x| analysis::instances_needed(c.expected_peak_rps, x)),
+        monthly_growth: c.monthly_growth,
+        months_until_exhausted: cap.and_then(|x| {
+            c.monthly_growth
+                .and_then(|g| analysis::months_until_exhausted(x, c.expected_peak_rps, g))
+        }),
+        breaking_point_reached: found.broke,
+        limited_by_generator: false,
+        note,
+    };
+    if !validity.is_valid() {
+        report.demote_to_lower_bound();
+    }
+    report
+}
+
+impl CapacityReport {
+    /// The run measured loadpacer, not the target: whatever it reached bounds the target's
+    /// capacity from below, and nothing is derived from it.
+    pub fn demote_to_lower_bound(&mut self) {
+        self.limited_by_generator = true;
+        if let Some(x) = self.capacity_rps.take().or(self.capacity_at_least_rps) {
+            self.capacity_at_least_rps = Some(x);
+            self.note = format!("capacity >= {x:.1} req/s: the generator, not the target, was the limit; no headroom or instances are derived");
+        }
+        self.knee_rps = None;
+        self.headroom_ratio = None;
+        self.instances_needed = None;
+        self.months_until_exhausted = None;
+    }
+}
