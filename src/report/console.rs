@@ -89,18 +89,30 @@ pub fn render(s: &Summary) -> String {
         "\nplan {} → {}  ({:.1}s, segment {}, {} model)",
         s.plan, s.target, s.duration_s, s.segment, s.load.model
     );
+    requests_table(&mut o, s);
+    totals(&mut o, s);
+    resources(&mut o, s);
+    findings(&mut o, s);
+    verdict(&mut o, s);
+    o
+}
+
+/// Milliseconds for people: `12.4ms`, `1.25s`.
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2}s", v / 1000.0)
+    } else {
+        format!("{v:.1}ms")
+    }
+}
+
+/// One row per request: count, rate, percentiles, errors by kind, checks.
+fn requests_table(o: &mut String, s: &Summary) {
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
         "request", "count", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "err%", "checks"
     );
-    let ms = |v: f64| {
-        if v >= 1000.0 {
-            format!("{:.2}s", v / 1000.0)
-        } else {
-            format!("{v:.1}ms")
-        }
-    };
     for r in &s.requests {
         let (cp, cf) = r
             .checks
@@ -132,6 +144,10 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(o, "    {n} × {kind}");
         }
     }
+}
+
+/// The TOTAL row and the generator's own figures.
+fn totals(o: &mut String, s: &Summary) {
     let t = &s.totals;
     let _ = writeln!(
         o,
@@ -166,6 +182,10 @@ pub fn render(s: &Summary) -> String {
             t.paced_requests
         );
     }
+}
+
+/// Host, loadpacer and watched processes over the run.
+fn resources(o: &mut String, s: &Summary) {
     if let Some(r) = s
         .resources
         .as_ref()
@@ -197,6 +217,10 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+}
+
+/// Capacity and latency drift, when the run has them.
+fn findings(o: &mut String, s: &Summary) {
     if let Some(c) = &s.capacity {
         let _ = writeln!(o, "\ncapacity: {}", c.note);
         if let (Some(h), Some(n)) = (c.headroom_ratio, c.instances_needed) {
@@ -222,6 +246,10 @@ pub fn render(s: &Summary) -> String {
             k.windows
         );
     }
+}
+
+/// Thresholds, grade, result and reasons.
+fn verdict(o: &mut String, s: &Summary) {
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "\nthresholds");
         for th in &s.thresholds {
@@ -244,7 +272,6 @@ pub fn render(s: &Summary) -> String {
     for r in &s.reasons {
         let _ = writeln!(o, "  - {r}");
     }
-    o
 }
 
 /// The verdict with what decided it: `FAILED (regression)`, `FAILED: 100.0 % errors (timeout 10)`.
