@@ -47,7 +47,7 @@ pub enum Fault {
     Huge,
     /// Answers every request with a redirect to itself.
     RedirectLoop,
-    /// Redirects to a host outside the allowlist (`blocked.invalid`, never contacted).
+    /// Redirects to a host outside the allowlist (`blocked.example.com`, refused before any lookup, never contacted).
     RedirectOut,
     /// Answers the first request of each connection (keep-alive), then closes the connection
     /// when the next request arrives on it: a keep-alive close at the moment of reuse (C5).
@@ -101,7 +101,7 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
                         return; // dropped unanswered
                     }
                     Fault::RedirectOut => {
-                        let reply = b"HTTP/1.1 302 Found\r\nlocation: http://blocked.invalid/x\r\ncontent-length: 0\r\n\r\n";
+                        let reply = b"HTTP/1.1 302 Found\r\nlocation: http://blocked.example.com/x\r\ncontent-length: 0\r\n\r\n";
                         let _ = s.write_all(reply).await;
                     }
                     Fault::Trickle => {
