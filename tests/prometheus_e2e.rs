@@ -93,6 +93,14 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     .unwrap();
     let daemon = support::serve(&config, &[]);
     let addr = daemon.addr.clone();
+    // The 31-s soak run starts now rather than at its first 32-s boundary, so its drift gauge
+    // exists well before the dashboards are checked.
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/plans/soak/trigger"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
     let (_prom, prom) = prometheus(dir.path(), &addr);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut alerts = serde_json::Value::Null;
