@@ -11,6 +11,7 @@ mod locate;
 mod parse;
 pub mod raw;
 mod rules;
+mod schedule;
 mod steps;
 mod target;
 pub mod template;
@@ -18,9 +19,10 @@ pub mod threshold;
 mod validate;
 
 pub use allow::host_allowed;
-pub use daemon::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind, ServerSpec, StoreSpec};
+pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use parse::{load_file, load_str};
+pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use template::{Template, Vars};
 pub use threshold::{Agg, MetricKind, Op, Threshold};
 

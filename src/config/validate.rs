@@ -185,7 +185,7 @@ fn plan(
     };
     let load = load(c, limits, &p.load, &format!("{path}.load"));
     let schedule = p.schedule.as_ref().and_then(|s| {
-        super::daemon::schedule(
+        super::schedule::schedule(
             c,
             s,
             &format!("{path}.schedule"),

@@ -1,0 +1,35 @@
+//! The daemon's background chores: every `host.interval` sample loadpacer itself, the host
+//! and the watched processes into `/metrics`; every 10 s retry the store writes that failed.
+//! (A reload's new `host` block applies at the next start.)
+
+use super::App;
+use crate::host::{HostSampler, ProcessSampler};
+use std::time::Duration;
+
+const RETRY_WRITES_EVERY: Duration = Duration::from_secs(10);
+
+impl App {
+    pub(super) async fn housekeeping(&self) {
+        let host = self.config().host.clone();
+        let mut sampler = ProcessSampler::this_process();
+        let mut host_sampler = HostSampler::new(host.processes.clone());
+        let mut every = tokio::time::interval(host.interval);
+        let mut last_retry = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.root.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            if let Some(sample) = sampler.sample() {
+                self.metrics.set_process(sample);
+            }
+            if let Some(sample) = host_sampler.sample() {
+                self.metrics.set_host(sample);
+            }
+            if last_retry.elapsed() >= RETRY_WRITES_EVERY {
+                self.retry_pending();
+                last_retry = tokio::time::Instant::now();
+            }
+        }
+    }
+}

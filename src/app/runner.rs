@@ -1,0 +1,109 @@
+//! One admitted run, from start to stored result: the shared run path
+//! ([`crate::session::run`]) with the daemon's options, the comparison with the plan's
+//! history, the final metrics, the write, and pruning.
+
+use super::App;
+use crate::config::{Config, PlanSpec};
+use crate::report::Summary;
+use crate::run::{RunError, RunOptions};
+use crate::session::{self, Judged};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+impl App {
+    pub(super) async fn run_one(
+        &self,
+        plan: std::sync::Arc<PlanSpec>,
+        id: &str,
+        cfg: &Config,
+        cancel: CancellationToken,
+    ) {
+        let opts = session::Options {
+            run: RunOptions {
+                interrupt_grace: Some(super::DRAIN_ON_SHUTDOWN),
+                ..Default::default()
+            },
+            processes: cfg.host.processes.clone(),
+        };
+        let mut publisher = self.metrics.publisher(&plan.name);
+        let result = session::run(
+            plan.clone(),
+            &cfg.limits,
+            &cfg.hash,
+            &opts,
+            &mut publisher,
+            cancel,
+        )
+        .await;
+        let (status, json) = match result {
+            // A panic anywhere in the run is stored as an `error` run, never left `running`.
+            Err(RunError::Panicked(why)) => {
+                error!(plan = %plan.name, run = %id, reason = %why, "the run panicked");
+                (
+                    "error",
+                    serde_json::json!({ "error": format!("the run panicked: {why}") }).to_string(),
+                )
+            }
+            Ok(Judged {
+                output,
+                mut summary,
+            }) => {
+                self.compare_with_history(&plan, &cfg.hash, &mut summary);
+                self.metrics
+                    .run_finished(&plan.name, &summary, &output.total.merged_latency());
+                (summary.result.as_str(), summary.to_json(&plan))
+            }
+            Err(e) => {
+                warn!(plan = %plan.name, error = %e, "run could not start");
+                (
+                    "aborted",
+                    serde_json::json!({ "error": e.to_string() }).to_string(),
+                )
+            }
+        };
+        self.writes
+            .persist(&self.store, &self.metrics, id.to_string(), status, json);
+        let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
+        self.admission.release(&plan.name, id);
+        info!(plan = %plan.name, run = %id, status, "run finished");
+    }
+
+    /// Compares a run with the median of the plan's last passing runs of the same config,
+    /// or with the pinned baseline run.
+    fn compare_with_history(&self, plan: &PlanSpec, hash: &str, summary: &mut Summary) {
+        let Some(spec) = &plan.regression else { return };
+        let found = match &spec.baseline_run {
+            Some(id) => self
+                .store
+                .get(id)
+                .map(|r| r.and_then(|r| r.summary).into_iter().collect::<Vec<_>>()),
+            None => self.store.recent_passing(&plan.name, hash, spec.window),
+        };
+        let history = match found {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(plan = %plan.name, error = %e, "cannot read the baseline runs");
+                return;
+            }
+        };
+        let figures: Vec<_> = history
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Summary>(v).ok())
+            .map(|s| s.figures())
+            .collect();
+        let tolerance = crate::judge::analysis::Tolerance {
+            latency: spec.latency,
+            error_rate: spec.error_rate,
+            throughput: spec.throughput,
+            ..Default::default()
+        };
+        summary.compare_with_tolerance(
+            &match &spec.baseline_run {
+                Some(id) => format!("pinned run {id}"),
+                None => format!("median of the last {} passing runs", figures.len()),
+            },
+            &figures,
+            tolerance,
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Finished runs on their way to the store. A write that fails (disk full, I/O error) keeps
+//! the result in memory, counted, and is tried again every 10 s and at shutdown; nothing
+//! finished is dropped while the process lives.
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+use std::sync::Mutex;
+use tracing::warn;
+
+struct Finished {
+    id: String,
+    status: &'static str,
+    json: String,
+}
+
+/// The finished runs whose write failed.
+#[derive(Default)]
+pub(super) struct PendingWrites {
+    waiting: Mutex<Vec<Finished>>,
+}
+
+impl PendingWrites {
+    /// Stores a finished run, or keeps it for [`PendingWrites::retry`].
+    pub fn persist(
+        &self,
+        store: &Store,
+        metrics: &Metrics,
+        id: String,
+        status: &'static str,
+        json: String,
+    ) {
+        if let Err(e) = store.finish(&id, status, &json) {
+            warn!(run = %id, error = %e, "could not store the finished run; keeping it in memory and retrying");
+            metrics.store_error();
+            self.waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Finished { id, status, json });
+        }
+    }
+
+    /// Writes the runs that could not be stored before; returns how many are still waiting.
+    pub fn retry(&self, store: &Store, metrics: &Metrics) -> usize {
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+        for f in waiting {
+            self.persist(store, metrics, f.id, f.status, f.json);
+        }
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
