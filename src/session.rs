@@ -8,6 +8,7 @@
 use crate::config::{Limits, PlanSpec};
 use crate::judge::resources::ResourceWatch;
 use crate::judge::{AbortGuard, BreakpointWatch, CpuWatch};
+use crate::report::summary::{Criteria, Inputs};
 use crate::report::Summary;
 use crate::run::{self, Observer, RunError, RunOptions, RunOutput};
 use futures_util::FutureExt;
@@ -20,6 +21,8 @@ pub struct Options {
     pub run: RunOptions,
     /// Processes watched by name during the run (`host.processes`).
     pub processes: Vec<String>,
+    /// The caller's part of the judgement: an error-rate bound (`hit`), a baseline.
+    pub criteria: Criteria,
 }
 
 /// A finished run and its judgement.
@@ -59,7 +62,14 @@ pub async fn run(
     .unwrap_or_else(|p| Err(RunError::Panicked(run::panic_message(p))))?;
     drop(observer); // stops the monitors; the sampled figures are complete
     let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let mut summary = Summary::build_with(&output, config_hash, Some(sampled));
-    summary.mark_generator_cpu(cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let summary = Summary::build_with(
+        &output,
+        config_hash,
+        Inputs {
+            resources: Some(sampled),
+            generator_cpu: cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            criteria: opts.criteria.clone(),
+        },
+    );
     Ok(Judged { output, summary })
 }

@@ -4,6 +4,8 @@
 
 use super::App;
 use crate::config::{Config, PlanSpec};
+use crate::judge::analysis::Tolerance;
+use crate::report::summary::{Baseline, Criteria};
 use crate::report::Summary;
 use crate::run::{RunError, RunOptions};
 use crate::session::{self, Judged};
@@ -24,6 +26,10 @@ impl App {
                 ..Default::default()
             },
             processes: cfg.host.processes.clone(),
+            criteria: Criteria {
+                max_error_rate: None,
+                baseline: self.baseline(&plan, &cfg.hash),
+            },
         };
         let mut publisher = self.metrics.publisher(&plan.name);
         let result = session::run(
@@ -44,11 +50,7 @@ impl App {
                     serde_json::json!({ "error": format!("the run panicked: {why}") }).to_string(),
                 )
             }
-            Ok(Judged {
-                output,
-                mut summary,
-            }) => {
-                self.compare_with_history(&plan, &cfg.hash, &mut summary);
+            Ok(Judged { output, summary }) => {
                 self.metrics
                     .run_finished(&plan.name, &summary, &output.total.merged_latency());
                 (summary.result.as_str(), summary.to_json(&plan))
@@ -68,10 +70,11 @@ impl App {
         info!(plan = %plan.name, run = %id, status, "run finished");
     }
 
-    /// Compares a run with the median of the plan's last passing runs of the same config,
-    /// or with the pinned baseline run.
-    fn compare_with_history(&self, plan: &PlanSpec, hash: &str, summary: &mut Summary) {
-        let Some(spec) = &plan.regression else { return };
+    /// What a run of `plan` is compared with: the median of the plan's last passing runs of
+    /// the same config, or the pinned baseline run; `None` without a `regression` block.
+    /// Read before the run starts, so the run is judged once, with it.
+    fn baseline(&self, plan: &PlanSpec, hash: &str) -> Option<Baseline> {
+        let spec = plan.regression.as_ref()?;
         let found = match &spec.baseline_run {
             Some(id) => self
                 .store
@@ -83,7 +86,7 @@ impl App {
             Ok(h) => h,
             Err(e) => {
                 warn!(plan = %plan.name, error = %e, "cannot read the baseline runs");
-                return;
+                return None;
             }
         };
         let figures: Vec<_> = history
@@ -91,19 +94,18 @@ impl App {
             .filter_map(|v| serde_json::from_value::<Summary>(v).ok())
             .map(|s| s.figures())
             .collect();
-        let tolerance = crate::judge::analysis::Tolerance {
-            latency: spec.latency,
-            error_rate: spec.error_rate,
-            throughput: spec.throughput,
-            ..Default::default()
-        };
-        summary.compare_with_tolerance(
-            &match &spec.baseline_run {
+        Some(Baseline {
+            label: match &spec.baseline_run {
                 Some(id) => format!("pinned run {id}"),
                 None => format!("median of the last {} passing runs", figures.len()),
             },
-            &figures,
-            tolerance,
-        );
+            figures,
+            tolerance: Tolerance {
+                latency: spec.latency,
+                error_rate: spec.error_rate,
+                throughput: spec.throughput,
+                ..Default::default()
+            },
+        })
     }
 }

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use loadpacer::config::{self, Config};
 use loadpacer::report::console;
+use loadpacer::report::summary::Criteria;
 use loadpacer::session;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -133,17 +134,22 @@ pub(crate) async fn hit(a: HitArgs) -> Result<u8> {
     };
     let plan = cfg.plans[0].clone();
     let mut progress = console::Progress::new(a.quiet);
-    let session::Judged { summary: mut s, .. } = session::run(
+    let session::Judged { summary: s, .. } = session::run(
         plan.clone(),
         &cfg.limits,
         &cfg.hash,
-        &session::Options::default(),
+        &session::Options {
+            criteria: Criteria {
+                max_error_rate: Some(a.max_error_rate),
+                baseline: None,
+            },
+            ..Default::default()
+        },
         &mut progress,
         interrupt_token(),
     )
     .await?;
     drop(progress);
-    s.judge_errors(Some(a.max_error_rate));
     print!("{}", console::render(&s));
     if let Some(path) = &a.json {
         let t = &s.totals;

@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use loadpacer::config::{Config, PlanSpec};
 use loadpacer::demo::{self, DemoOptions};
+use loadpacer::judge::analysis::Tolerance;
 use loadpacer::metrics::Metrics;
+use loadpacer::report::summary::{Baseline, Criteria};
 use loadpacer::report::{console, Outcome, Summary};
 use loadpacer::run::{self, plan::Segment, RunOptions};
 use loadpacer::session;
@@ -197,15 +199,20 @@ pub(crate) async fn run_plan(
     let opts = session::Options {
         run: ctx.opts,
         processes: cfg.host.processes.clone(),
+        criteria: Criteria {
+            max_error_rate: None,
+            baseline: ctx.baseline.map(|(label, base)| Baseline {
+                label: label.clone(),
+                figures: vec![base.figures()],
+                tolerance: Tolerance::default(),
+            }),
+        },
     };
     let mut watchers = run::Both(
         console::Progress::new(ctx.quiet),
         ctx.metrics.map(|m| m.publisher(&plan.name)),
     );
-    let session::Judged {
-        output,
-        mut summary,
-    } = session::run(
+    let session::Judged { output, summary } = session::run(
         plan.clone(),
         &cfg.limits,
         &cfg.hash,
@@ -215,9 +222,6 @@ pub(crate) async fn run_plan(
     )
     .await?;
     drop(watchers);
-    if let Some(base) = ctx.baseline {
-        summary.compare_with(&base.0, &[base.1.figures()]);
-    }
     if let Some(m) = ctx.metrics {
         m.run_finished(&plan.name, &summary, &output.total.merged_latency());
     }

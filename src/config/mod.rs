@@ -110,7 +110,8 @@ pub struct TargetSpec {
 }
 
 /// A named load shape (`preset:`), expanded into open-model phases when the file is loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Preset {
     Smoke,
     Load,
@@ -354,10 +355,43 @@ pub struct DataSource {
     pub order: DataOrder,
 }
 
+/// A run's or a request's grade, best first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    Excellent,
+    Good,
+    Acceptable,
+    /// None of the plan's bands was met.
+    Poor,
+}
+
+impl Grade {
+    /// The grades a plan may bound (anything worse is `poor`).
+    pub const BANDED: [Grade; 3] = [Grade::Excellent, Grade::Good, Grade::Acceptable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::Excellent => "excellent",
+            Grade::Good => "good",
+            Grade::Acceptable => "acceptable",
+            Grade::Poor => "poor",
+        }
+    }
+}
+
+impl std::fmt::Display for Grade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Latency and error-rate bounds of one grade.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradeBand {
-    pub grade: String,
+    pub grade: Grade,
     pub p95: Duration,
     pub error_rate: f64,
 }

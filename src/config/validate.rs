@@ -11,7 +11,7 @@ use super::target::{check_url, target};
 use super::threshold::MetricKind;
 use super::threshold::{parse_expr, parse_metric, Threshold};
 use super::{
-    CapacitySpec, Config, GradeBand, HostSpec, Limits, LoadSpec, MonitorSource, MonitorSpec,
+    CapacitySpec, Config, Grade, GradeBand, HostSpec, Limits, LoadSpec, MonitorSource, MonitorSpec,
     PlanSpec, RegressionSpec, RequestKey, TargetSpec,
 };
 use serde_json_path::JsonPath;
@@ -510,14 +510,13 @@ fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
     let Some(raw) = &p.grades else {
         return Vec::new();
     };
-    let order = ["excellent", "good", "acceptable"];
     let mut out = Vec::new();
     for (name, g) in raw {
         let gp = format!("{path}.grades.{name}");
-        if !order.contains(&name.as_str()) {
+        let Some(grade) = Grade::BANDED.into_iter().find(|b| b.as_str() == name) else {
             c.at(&g.p95.referenced, &gp, format!("grade {name:?} is unknown; use excellent, good and acceptable (anything worse is poor)"));
             continue;
-        }
+        };
         let p95 = duration(c, &g.p95, &format!("{gp}.p95"), Duration::from_micros(1));
         if !(0.0..=1.0).contains(&g.error_rate.value) {
             c.at(
@@ -528,12 +527,12 @@ fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
         }
         if let Some(p95) = p95 {
             out.push(GradeBand {
-                grade: name.clone(),
+                grade,
                 p95,
                 error_rate: g.error_rate.value,
             });
         }
     }
-    out.sort_by_key(|g| order.iter().position(|o| *o == g.grade));
+    out.sort_by_key(|g| g.grade);
     out
 }

@@ -4,7 +4,9 @@
 pub mod analysis;
 pub mod findings;
 pub mod resources;
+pub mod verdict;
 
+pub use crate::config::Grade;
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
 use serde::{Deserialize, Serialize};
@@ -242,7 +244,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
 
 /// The best grade whose bounds the figures meet; `poor` when none is met, `None` when the plan
 /// has no grade table or nothing was measured.
-pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -> Option<String> {
+pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -> Option<Grade> {
     if bands.is_empty() || requests == 0 {
         return None;
     }
@@ -252,8 +254,8 @@ pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -
         bands
             .iter()
             .find(|b| p95 <= b.p95 && rate <= b.error_rate)
-            .map(|b| b.grade.clone())
-            .unwrap_or_else(|| "poor".into()),
+            .map(|b| b.grade)
+            .unwrap_or(Grade::Poor),
     )
 }
 
@@ -284,6 +286,12 @@ impl Validity {
     /// True when the figures describe the target.
     pub fn is_valid(&self) -> bool {
         self.status == ValidityStatus::Valid
+    }
+
+    /// Marks the figures invalid for `reason` (e.g. loadpacer's own CPU was saturated).
+    pub fn invalidate(&mut self, reason: String) {
+        self.status = ValidityStatus::Invalid;
+        self.reasons.push(reason);
     }
 }
 
@@ -427,7 +435,7 @@ pub const MAX_CPU_SECONDS: u32 = 5;
 
 /// Samples loadpacer's own CPU once a second during a run; when it stays above 85 % of its
 /// cores for 5 s the generator, not the target, limits the figures. The finding is read
-/// after the run with [`CpuWatch::finding`] and applied with `Summary::mark_generator_cpu`.
+/// after the run with [`CpuWatch::finding`] and makes the run's validity invalid.
 pub struct CpuWatch {
     sampler: crate::host::ProcessSampler,
     above: u32,

@@ -54,7 +54,7 @@ pub fn render(s: &Summary) -> String {
          <h1>{plan} <span class=\"verdict {verdict}\" id=\"verdict\">{verdict}</span>{grade}</h1>\
          <small>{desc}started {start} · {dur:.1} s of {sched:.1} s · {model} model · segment {seg} · target {target} · config {hash}</small>",
         plan = esc(&s.plan),
-        grade = s.grade.as_ref().map(|g| format!(" <span class=\"verdict interrupted\" id=\"grade\">grade {}</span>", esc(g))).unwrap_or_default(),
+        grade = s.grade.as_ref().map(|g| format!(" <span class=\"verdict interrupted\" id=\"grade\">grade {}</span>", esc(g.as_str()))).unwrap_or_default(),
         desc = s.description.as_ref().map(|d| format!("{} · ", esc(d))).unwrap_or_default(),
         start = esc(&s.started_at),
         dur = s.duration_s,
@@ -136,7 +136,7 @@ fn requests_table(h: &mut String, s: &Summary) {
             "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{:.1}</td>{}<td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
             esc(&r.scenario), esc(&r.name), esc(&r.method), r.count, r.rps, stats_cells(&r.latency), r.error_rate * 100.0,
             if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) },
-            r.grade.as_deref().map(esc).unwrap_or_else(|| "-".into())
+            r.grade.map(|g| esc(g.as_str())).unwrap_or_else(|| "-".into())
         );
     }
     h.push_str("</table></div>");

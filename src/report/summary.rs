@@ -1,65 +1,32 @@
 //! `summary.json`, schema version 1. Fields are only ever added within a version; a change of
 //! meaning bumps `schema_version`. Latencies are in milliseconds, rates per second.
 
-use crate::config::{LoadShape, PlanSpec};
-use crate::judge::analysis::{regression, Delta, Figures, Tolerance};
+use crate::config::Grade;
+use crate::config::{LoadShape, PlanSpec, Preset};
+use crate::judge::analysis::{Delta, Figures, Tolerance};
 use crate::judge::findings::{capacity_report, soak_report};
 pub use crate::judge::findings::{
     long_enough_for_drift, CapacityReport, SoakReport, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR,
     MAX_SOAK_DRIFT_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
 };
 use crate::judge::resources::Resources;
+use crate::judge::verdict::{self, Counts, Evidence};
+pub use crate::judge::verdict::{Baseline, Criteria, Outcome};
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
-use crate::run::{Ending, RunOutput};
+use crate::run::RunOutput;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the summary layout.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The verdict of a run, and its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Passed,
-    Failed,
-    Aborted,
-    Interrupted,
-    Invalid,
-    /// loadpacer failed during the run (a panic): the figures are incomplete.
-    Error,
-}
-
-impl Outcome {
-    /// Exit code of `run` and `hit`.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Passed => 0,
-            Outcome::Failed | Outcome::Aborted | Outcome::Error => 1,
-            Outcome::Invalid => 3,
-            Outcome::Interrupted => 130,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Aborted => "aborted",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Invalid => "invalid",
-            Outcome::Error => "error",
-        }
-    }
-}
-
 /// The load as it was configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadSummary {
     /// `open` (arrival rate) or `closed` (VUs).
     pub model: String,
-    pub preset: Option<String>,
+    pub preset: Option<Preset>,
     /// `[name, duration_s, from, to]` per phase or stage (rate for open, VUs for closed).
     pub steps: Vec<(String, f64, f64, f64)>,
     pub max_in_flight: Option<u64>,
@@ -112,7 +79,7 @@ pub struct RequestSummary {
     pub statuses: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub checks: Vec<CheckSummary>,
-    pub grade: Option<String>,
+    pub grade: Option<Grade>,
 }
 
 /// The whole summary.
@@ -137,7 +104,7 @@ pub struct Summary {
     pub totals: Totals,
     pub requests: Vec<RequestSummary>,
     pub thresholds: Vec<ThresholdResult>,
-    pub grade: Option<String>,
+    pub grade: Option<Grade>,
     pub validity: Validity,
     pub windows: Vec<WindowPoint>,
     /// Capacity figures, when the plan has a `capacity` block.
@@ -166,28 +133,7 @@ pub struct RegressionReport {
 impl Summary {
     /// The figures a regression check compares.
     pub fn figures(&self) -> Figures {
-        let l = &self.totals.latency;
-        Figures {
-            p50_ms: l.p50_ms,
-            p95_ms: l.p95_ms,
-            p99_ms: l.p99_ms,
-            error_rate: self.totals.error_rate,
-            rps: self.totals.rps,
-        }
-    }
-
-    /// Marks the run invalid because loadpacer's own CPU was saturated (see `judge::CpuWatch`).
-    pub fn mark_generator_cpu(&mut self, finding: Option<String>) {
-        let Some(reason) = finding else { return };
-        self.validity.status = crate::judge::ValidityStatus::Invalid;
-        self.validity.reasons.push(reason.clone());
-        self.reasons.push(reason);
-        if self.result != Outcome::Interrupted {
-            self.result = Outcome::Invalid;
-        }
-        if let Some(c) = self.capacity.as_mut() {
-            c.demote_to_lower_bound();
-        }
+        figures_of(&self.totals)
     }
 
     /// Compares with baseline runs; a regression fails a run that had passed.
@@ -196,50 +142,63 @@ impl Summary {
     }
 
     /// [`Summary::compare_with`] with explicit tolerances; no baseline runs, no verdict.
+    /// (For a stored summary compared afterwards, as `loadpacer report A B` does; a run
+    /// given its baseline beforehand is judged with it in [`Summary::build_with`].)
     pub fn compare_with_tolerance(
         &mut self,
         label: &str,
         baseline: &[Figures],
         tolerance: Tolerance,
     ) {
-        if baseline.is_empty() {
+        let base = Baseline {
+            label: label.to_string(),
+            figures: baseline.to_vec(),
+            tolerance,
+        };
+        let Some(deltas) = verdict::compare(&base, &self.figures()) else {
             return;
-        }
-        let deltas = regression(baseline, &self.figures(), tolerance);
-        let regressed = deltas.iter().any(|d| d.regressed);
-        for d in deltas.iter().filter(|d| d.regressed) {
-            self.reasons.push(format!(
-                "regression: {} {:.3} vs baseline {:.3} ({:+.1}%)",
-                d.metric,
-                d.current,
-                d.baseline,
-                d.delta_ratio * 100.0
-            ));
-        }
-        if regressed && self.result == Outcome::Passed {
-            self.result = Outcome::Failed;
-        }
-        self.regression = Some(RegressionReport {
-            baseline: label.to_string(),
-            regressed,
-            deltas,
-        });
+        };
+        self.result = verdict::with_regression(self.result, &mut self.reasons, &deltas);
+        self.regression = Some(RegressionReport::new(label, deltas));
     }
+}
+
+impl RegressionReport {
+    fn new(label: &str, deltas: Vec<Delta>) -> Self {
+        RegressionReport {
+            baseline: label.to_string(),
+            regressed: deltas.iter().any(|d| d.regressed),
+            deltas,
+        }
+    }
+}
+
+/// What a run's judgement takes besides its output.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Host, loadpacer and watched-process figures sampled during the run (they also judge
+    /// the `host.*` and `process.*` thresholds).
+    pub resources: Option<Resources>,
+    /// Why loadpacer's own CPU made the figures invalid (see `judge::CpuWatch`).
+    pub generator_cpu: Option<String>,
+    /// The caller's criteria: an error-rate bound, a baseline.
+    pub criteria: Criteria,
 }
 
 impl Summary {
     /// Judges a finished run and lays out its figures.
     pub fn build(out: &RunOutput, config_hash: &str) -> Summary {
-        Self::build_with(out, config_hash, None)
+        Self::build_with(out, config_hash, Inputs::default())
     }
 
-    /// [`Summary::build`] with the host and process figures sampled during the run, which
-    /// also judges the `host.*` and `process.*` thresholds.
-    pub fn build_with(
-        out: &RunOutput,
-        config_hash: &str,
-        mut resources: Option<Resources>,
-    ) -> Summary {
+    /// [`Summary::build`] with what was sampled during the run and the caller's criteria.
+    /// The verdict is decided once, by [`crate::judge::verdict::verdict`].
+    pub fn build_with(out: &RunOutput, config_hash: &str, inputs: Inputs) -> Summary {
+        let Inputs {
+            mut resources,
+            generator_cpu,
+            criteria,
+        } = inputs;
         if let Some(r) = resources.as_mut() {
             r.finish(long_enough_for_drift(&out.plan, out.elapsed));
         }
@@ -247,13 +206,15 @@ impl Summary {
         let total = &out.total;
         let secs = out.elapsed.as_secs_f64().max(1e-3);
         let thresholds = judge::evaluate_all_with(plan, total, out.elapsed, resources.as_ref());
-        let validity = judge::validity(total);
+        let mut validity = judge::validity(total);
+        if let Some(why) = generator_cpu {
+            validity.invalidate(why);
+        }
         let capacity = plan
             .capacity
             .as_ref()
             .map(|c| capacity_report(c, out.series.points(), &validity));
-        let (result, reasons) = outcome(&out.ending, &thresholds, &validity);
-        let requests = plan
+        let requests: Vec<RequestSummary> = plan
             .requests
             .iter()
             .enumerate()
@@ -266,7 +227,47 @@ impl Summary {
             .fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
         let requests_n = total.total_requests();
         let errors = total.total_errors();
-        let mut summary = Summary {
+        let totals = Totals {
+            requests: requests_n,
+            errors,
+            error_rate: ratio(errors, requests_n),
+            rps: requests_n as f64 / secs,
+            iterations: total.total_iterations(),
+            dropped_iterations: total.dropped,
+            paced_requests: out.paced_requests,
+            stale_connection_retries: total.stale_retries,
+            checks_passed,
+            checks_failed,
+            latency: LatencyStats::of(&latency),
+        };
+        let soak = soak_report(plan, out.elapsed, out.series.points());
+        let regression = criteria.baseline.as_ref().and_then(|b| {
+            let deltas = verdict::compare(b, &figures_of(&totals))?;
+            Some(RegressionReport::new(&b.label, deltas))
+        });
+        let counts = Counts {
+            requests: requests_n,
+            errors,
+            error_kinds: error_kinds(&requests),
+            checks_passed,
+            checks_failed,
+            checks_judged: plan
+                .thresholds
+                .iter()
+                .any(|t| t.metric == crate::config::MetricKind::Checks),
+        };
+        let (result, reasons) = verdict::verdict(
+            &Evidence {
+                ending: &out.ending,
+                thresholds: &thresholds,
+                validity: &validity,
+                counts: &counts,
+                soak: soak.as_ref(),
+                regression: regression.as_ref().map(|r| r.deltas.as_slice()),
+            },
+            criteria.max_error_rate,
+        );
+        Summary {
             schema_version: SCHEMA_VERSION,
             tool: "loadpacer".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -281,114 +282,22 @@ impl Summary {
             result,
             reasons,
             load: load_summary(plan),
-            totals: Totals {
-                requests: requests_n,
-                errors,
-                error_rate: ratio(errors, requests_n),
-                rps: requests_n as f64 / secs,
-                iterations: total.total_iterations(),
-                dropped_iterations: total.dropped,
-                paced_requests: out.paced_requests,
-                stale_connection_retries: total.stale_retries,
-                checks_passed,
-                checks_failed,
-                latency: LatencyStats::of(&latency),
-            },
+            totals,
             requests,
             thresholds,
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
             capacity,
             resources,
-            soak: soak_report(plan, out.elapsed, out.series.points()),
+            soak,
             windows: out.series.points().to_vec(),
-            regression: None,
-        };
-        summary.judge_errors(None);
-        let checks_judged = plan
-            .thresholds
-            .iter()
-            .any(|t| t.metric == crate::config::MetricKind::Checks);
-        if !checks_judged {
-            summary.judge_checks();
+            regression,
         }
-        if let Some(s) = summary.soak.as_ref().filter(|s| s.drifted) {
-            summary.reasons.push(format!(
-                "soak: p95 drifted {:+.1}% per hour (limit {:.0}%)",
-                s.latency_drift_per_hour * 100.0,
-                s.max_drift_per_hour * 100.0
-            ));
-            if summary.result == Outcome::Passed {
-                summary.result = Outcome::Failed;
-            }
-        }
-        summary
     }
 
     /// Error kinds over all requests, most frequent first: `[("timeout", 10)]`.
     pub fn error_kinds(&self) -> Vec<(String, u64)> {
-        let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-        for r in &self.requests {
-            for (k, n) in &r.errors {
-                *kinds.entry(k).or_default() += n;
-            }
-        }
-        let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        v
-    }
-
-    /// A run whose requests all failed, or that completed without a single request, never
-    /// passes; with `max_error_rate` (e.g. `hit --max-error-rate`) neither does one above it.
-    pub fn judge_errors(&mut self, max_error_rate: Option<f64>) {
-        if self.result != Outcome::Passed {
-            return;
-        }
-        let t = &self.totals;
-        let kinds = self
-            .error_kinds()
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let reason = if t.requests == 0 {
-            Some("errors: no request completed, so nothing was measured".to_string())
-        } else if t.errors == t.requests {
-            Some(format!(
-                "errors: 100.0 % errors ({kinds}): every request failed"
-            ))
-        } else {
-            max_error_rate.filter(|&m| t.error_rate > m).map(|m| {
-                format!(
-                    "errors: {:.1} % errors ({kinds}), above the bound of {:.1} %",
-                    t.error_rate * 100.0,
-                    m * 100.0
-                )
-            })
-        };
-        if let Some(r) = reason {
-            self.reasons.insert(0, r);
-            self.result = Outcome::Failed;
-        }
-    }
-
-    /// Without a `checks` threshold a failed check fails the run: a check is the plan's own
-    /// assertion. (It is not a request error; a `checks` threshold such as `rate > 0.95`
-    /// decides instead when some failures are acceptable.)
-    pub fn judge_checks(&mut self) {
-        let t = &self.totals;
-        if self.result != Outcome::Passed || t.checks_failed == 0 {
-            return;
-        }
-        self.reasons.insert(
-            0,
-            format!(
-                "checks: {} of {} failed (add a `checks` threshold, e.g. rate > 0.95, to tolerate some)",
-                t.checks_failed,
-                t.checks_failed + t.checks_passed
-            ),
-        );
-        self.result = Outcome::Failed;
+        error_kinds(&self.requests)
     }
 
     /// What made a failed run fail, in words: `a threshold failed`, `regression`, `errors`,
@@ -423,62 +332,35 @@ impl Summary {
     }
 }
 
+fn error_kinds(requests: &[RequestSummary]) -> Vec<(String, u64)> {
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in requests {
+        for (k, n) in &r.errors {
+            *kinds.entry(k).or_default() += n;
+        }
+    }
+    let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+fn figures_of(t: &Totals) -> Figures {
+    let l = &t.latency;
+    Figures {
+        p50_ms: l.p50_ms,
+        p95_ms: l.p95_ms,
+        p99_ms: l.p99_ms,
+        error_rate: t.error_rate,
+        rps: t.rps,
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
         a as f64 / b as f64
     }
-}
-
-fn outcome(
-    ending: &Ending,
-    thresholds: &[ThresholdResult],
-    validity: &Validity,
-) -> (Outcome, Vec<String>) {
-    let mut reasons = Vec::new();
-    let failed: Vec<_> = thresholds
-        .iter()
-        .filter(|t| t.verdict != Verdict::Pass)
-        .collect();
-    for t in &failed {
-        let what = if t.verdict == Verdict::NoData {
-            "had no data"
-        } else {
-            "failed"
-        };
-        reasons.push(format!("threshold {}: {} {what}", t.metric, t.expr));
-    }
-    reasons.extend(validity.reasons.iter().cloned());
-    let result = match ending {
-        Ending::Error(why) => {
-            reasons.insert(0, why.clone());
-            Outcome::Error
-        }
-        Ending::Interrupted => Outcome::Interrupted,
-        _ if !validity.is_valid() => Outcome::Invalid,
-        Ending::Aborted(why) => {
-            reasons.insert(0, why.clone());
-            Outcome::Aborted
-        }
-        Ending::Stopped(why) => {
-            reasons.insert(0, why.clone());
-            if failed.is_empty() {
-                Outcome::Passed
-            } else {
-                Outcome::Failed
-            }
-        }
-        Ending::Completed if failed.is_empty() => Outcome::Passed,
-        Ending::Completed => Outcome::Failed,
-    };
-    if result == Outcome::Interrupted {
-        reasons.insert(
-            0,
-            "interrupted before the schedule ended; figures cover the part that ran".into(),
-        );
-    }
-    (result, reasons)
 }
 
 fn request_summary(
@@ -561,32 +443,9 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
     };
     LoadSummary {
         model: model.into(),
-        preset: plan.load.preset.map(|p| p.as_str().to_string()),
+        preset: plan.load.preset,
         steps,
         max_in_flight,
         iterations: plan.load.iterations,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_that_panicked_is_an_error_even_with_every_threshold_passing() {
-        let validity = Validity {
-            status: crate::judge::ValidityStatus::Valid,
-            reasons: Vec::new(),
-            dropped_ratio: 0.0,
-            dispatch_lag: LatencyStats::default(),
-        };
-        let (result, reasons) = outcome(
-            &Ending::Error("a worker panicked (boom)".into()),
-            &[],
-            &validity,
-        );
-        assert_eq!(result, Outcome::Error);
-        assert_eq!(result.exit_code(), 1);
-        assert_eq!(reasons[0], "a worker panicked (boom)");
     }
 }

@@ -194,6 +194,7 @@ pub async fn run_observed(
     let opts = session::Options {
         run: opts,
         processes: cfg.host.processes.clone(),
+        ..Default::default()
     };
     let judged = session::run(
         plan.clone(),
