@@ -1,0 +1,406 @@
+//! One snapshot of [`MetricsState`] as Prometheus metric families. A family with no series
+//! is left out; every name is listed in [`super::names`] with its help text.
+
+use super::names::{help, LAST_RUN_QUANTILES, LATENCY_BUCKETS, PREFIX};
+use super::state::{Buckets, MetricsState};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
+    Summary as ProtoSummary,
+};
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut l = LabelPair::default();
+    l.set_name(name.to_string());
+    l.set_value(value.to_string());
+    l
+}
+
+struct Family {
+    name: &'static str,
+    kind: MetricType,
+    metrics: Vec<Metric>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: MetricType) -> Self {
+        Self {
+            name,
+            kind,
+            metrics: Vec::new(),
+        }
+    }
+
+    fn value(&mut self, labels: &[(&str, &str)], v: f64) {
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        match self.kind {
+            MetricType::COUNTER => {
+                let mut c = Counter::default();
+                c.set_value(v);
+                m.set_counter(c);
+            }
+            _ => {
+                let mut g = Gauge::default();
+                g.set_value(v);
+                m.set_gauge(g);
+            }
+        }
+        self.metrics.push(m);
+    }
+
+    fn histogram(&mut self, labels: &[(&str, &str)], b: &Buckets) {
+        let mut h = Histogram::default();
+        let mut cumulative = 0;
+        h.set_bucket(
+            LATENCY_BUCKETS
+                .iter()
+                .zip(b.counts)
+                .map(|(le, n)| {
+                    cumulative += n;
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(*le);
+                    bucket.set_cumulative_count(cumulative);
+                    bucket
+                })
+                .collect(),
+        );
+        h.set_sample_count(b.count);
+        h.set_sample_sum(b.sum);
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        m.set_histogram(h);
+        self.metrics.push(m);
+    }
+
+    fn summary(&mut self, labels: &[(&str, &str)], quantiles: &[(f64, f64)], count: u64, sum: f64) {
+        let mut sm = ProtoSummary::default();
+        sm.set_quantile(
+            quantiles
+                .iter()
+                .map(|(q, v)| {
+                    let mut x = Quantile::default();
+                    x.set_quantile(*q);
+                    x.set_value(*v);
+                    x
+                })
+                .collect(),
+        );
+        sm.set_sample_count(count);
+        sm.set_sample_sum(sum);
+        let mut m = Metric::default();
+        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
+        m.set_summary(sm);
+        self.metrics.push(m);
+    }
+
+    fn finish(self) -> Option<MetricFamily> {
+        if self.metrics.is_empty() {
+            return None;
+        }
+        let mut f = MetricFamily::default();
+        f.set_name(format!("{PREFIX}{}", self.name));
+        f.set_help(help(self.name).to_string());
+        f.set_field_type(self.kind);
+        f.set_metric(self.metrics);
+        Some(f)
+    }
+}
+
+/// Every family, in the order a reader of `/metrics` meets them: the live figures of runs,
+/// the last run's judgement, the schedules, then the daemon itself.
+pub(super) fn families(s: &MetricsState) -> Vec<MetricFamily> {
+    let mut all = live(s);
+    all.extend(last_run(s));
+    all.extend(schedules(s));
+    all.extend(daemon(s));
+    all.into_iter().filter_map(Family::finish).collect()
+}
+
+fn flag(b: bool) -> f64 {
+    f64::from(u8::from(b))
+}
+
+/// Requests, errors, checks, iterations and the generator's state, updated every window.
+fn live(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut duration = Family::new("http_request_duration_seconds", HISTOGRAM);
+    let mut requests = Family::new("http_requests_total", COUNTER);
+    let mut errors = Family::new("http_errors_total", COUNTER);
+    let mut checks = Family::new("checks_total", COUNTER);
+    let mut iterations = Family::new("iterations_total", COUNTER);
+    let mut dropped = Family::new("iterations_dropped_total", COUNTER);
+    let mut stale = Family::new("http_stale_connection_retries_total", COUNTER);
+    let mut lag = Family::new("dispatch_lag_seconds", HISTOGRAM);
+    let mut gauges: Vec<Family> = ["target_rate", "vus", "in_flight_requests", "run_active"]
+        .into_iter()
+        .map(|n| Family::new(n, GAUGE))
+        .collect();
+    for (plan, m) in &s.plans {
+        let plan = plan.as_str();
+        for (i, k) in m.requests.iter().enumerate() {
+            duration.histogram(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("method", &k.method),
+                ],
+                &m.latency[i],
+            );
+        }
+        for ((i, status), n) in &m.statuses {
+            let k = &m.requests[*i];
+            requests.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("method", &k.method),
+                    ("status", status),
+                ],
+                *n as f64,
+            );
+        }
+        for ((i, kind), n) in &m.errors {
+            let k = &m.requests[*i];
+            errors.value(
+                &[
+                    ("plan", plan),
+                    ("scenario", &k.scenario),
+                    ("request", &k.name),
+                    ("kind", kind),
+                ],
+                *n as f64,
+            );
+        }
+        for (k, counts) in m.checks.iter().zip(&m.check_counts) {
+            let check = format!("{}: {}", k.request, k.name);
+            for (result, n) in [("pass", counts.0), ("fail", counts.1)] {
+                checks.value(
+                    &[
+                        ("plan", plan),
+                        ("scenario", &k.scenario),
+                        ("check", &check),
+                        ("result", result),
+                    ],
+                    n as f64,
+                );
+            }
+        }
+        for (sc, n) in m.scenarios.iter().zip(&m.iterations) {
+            iterations.value(&[("plan", plan), ("scenario", sc)], *n as f64);
+        }
+        dropped.value(&[("plan", plan)], m.dropped as f64);
+        stale.value(&[("plan", plan)], m.stale_retries as f64);
+        lag.histogram(&[("plan", plan)], &m.lag);
+        for (g, v) in gauges
+            .iter_mut()
+            .zip([m.target_rate, m.vus, m.in_flight, flag(m.run_active)])
+        {
+            g.value(&[("plan", plan)], v);
+        }
+    }
+    let mut all = vec![
+        duration, requests, errors, checks, iterations, dropped, stale, lag,
+    ];
+    all.extend(gauges);
+    all
+}
+
+/// The last finished run of each plan: its verdict, latency quantiles, thresholds,
+/// capacity, drift and regression; and the count of runs by result.
+fn last_run(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE};
+    let mut capacity: Vec<Family> = [
+        "capacity_max_rps",
+        "capacity_headroom_ratio",
+        "capacity_required_instances",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, GAUGE))
+    .collect();
+    let mut capacity_bound = Family::new("capacity_lower_bound_rps", GAUGE);
+    let mut drift = Family::new("soak_latency_drift_ratio", GAUGE);
+    let mut regressed = Family::new("regression_detected", GAUGE);
+    let mut regression_delta = Family::new("regression_delta_ratio", GAUGE);
+    let mut last_ts = Family::new("last_run_timestamp_seconds", GAUGE);
+    let mut last_dur = Family::new("last_run_duration_seconds", GAUGE);
+    let mut last_ok = Family::new("last_run_success", GAUGE);
+    let mut saturated = Family::new("generator_saturated", GAUGE);
+    let mut runs = Family::new("runs_total", COUNTER);
+    // A summary (not a gauge) so that the `quantile` label is legal; its count and sum
+    // describe the last run only and are not meant for rate().
+    let mut quantiles = Family::new("last_run_latency_seconds", MetricType::SUMMARY);
+    let mut thresholds = Family::new("threshold_passed", GAUGE);
+    for (plan, m) in &s.plans {
+        let plan = plan.as_str();
+        for result in [
+            "passed",
+            "failed",
+            "aborted",
+            "interrupted",
+            "invalid",
+            "error",
+        ] {
+            runs.value(
+                &[("plan", plan), ("result", result)],
+                *m.runs_total.get(result).unwrap_or(&0) as f64,
+            );
+        }
+        let Some(l) = &m.last_run else { continue };
+        last_ts.value(&[("plan", plan)], l.end_ts);
+        last_dur.value(&[("plan", plan)], l.duration);
+        last_ok.value(&[("plan", plan)], flag(l.success));
+        saturated.value(&[("plan", plan)], flag(l.saturated));
+        if l.count > 0 {
+            let qs: Vec<(f64, f64)> = LAST_RUN_QUANTILES
+                .iter()
+                .copied()
+                .zip(l.quantiles.iter().copied())
+                .collect();
+            quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
+        }
+        for (metric, r, delta) in &l.regression {
+            regressed.value(&[("plan", plan), ("metric", metric)], flag(*r));
+            regression_delta.value(&[("plan", plan), ("metric", metric)], *delta);
+        }
+        if let Some(d) = l.drift {
+            drift.value(&[("plan", plan)], d);
+        }
+        if let Some(x) = l.capacity_at_least {
+            capacity_bound.value(&[("plan", plan)], x);
+        }
+        if let Some((cap, head, inst)) = l.capacity {
+            for (f, v) in capacity.iter_mut().zip([cap, head, inst]) {
+                f.value(&[("plan", plan)], v);
+            }
+        }
+        for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
+            thresholds.value(&[("plan", plan), ("threshold", t)], flag(*ok));
+        }
+    }
+    let mut all = capacity;
+    all.extend([
+        capacity_bound,
+        drift,
+        regressed,
+        regression_delta,
+        last_ts,
+        last_dur,
+        last_ok,
+        saturated,
+        runs,
+        quantiles,
+        thresholds,
+    ]);
+    all
+}
+
+/// The next fire, lateness, skipped and missed runs of each scheduled plan.
+fn schedules(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut next = Family::new("schedule_next_run_timestamp_seconds", GAUGE);
+    let mut lateness = Family::new("schedule_lateness_seconds", HISTOGRAM);
+    let mut skipped = Family::new("schedule_runs_skipped_total", COUNTER);
+    let mut missed = Family::new("schedule_runs_missed_total", COUNTER);
+    for (plan, m) in &s.plans {
+        let plan = plan.as_str();
+        if let Some(t) = m.next_run {
+            next.value(&[("plan", plan)], t);
+        }
+        if m.lateness.count > 0 {
+            lateness.histogram(&[("plan", plan)], &m.lateness);
+        }
+        for reason in ["overlap", "concurrency"] {
+            skipped.value(
+                &[("plan", plan), ("reason", reason)],
+                *m.skipped.get(reason).unwrap_or(&0) as f64,
+            );
+        }
+        missed.value(&[("plan", plan), ("reason", "deadline")], m.missed as f64);
+    }
+    vec![next, lateness, skipped, missed]
+}
+
+/// The daemon itself: reloads, store, API, its own process, the host and watched
+/// processes, and the build.
+fn daemon(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE};
+    let mut reload = Family::new("config_last_reload_successful", GAUGE);
+    reload.value(&[], flag(s.reload_ok));
+    let mut reload_ts = Family::new("config_last_reload_success_timestamp_seconds", GAUGE);
+    reload_ts.value(&[], s.reload_ts);
+    let mut store_errors = Family::new("store_write_errors_total", COUNTER);
+    store_errors.value(&[], s.store_errors as f64);
+    let mut store_unreadable = Family::new("store_unreadable_rows_total", COUNTER);
+    store_unreadable.value(&[], s.store_unreadable as f64);
+    let mut unauthorized = Family::new("api_unauthorized_requests_total", COUNTER);
+    unauthorized.value(&[], s.unauthorized as f64);
+    let mut cpu = Family::new("process_cpu_usage_ratio", GAUGE);
+    let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
+    if let Some(p) = &s.process {
+        cpu.value(&[("process", "self")], p.cpu_ratio);
+        rss.value(&[("process", "self")], p.rss_bytes as f64);
+    }
+    let mut host: Vec<Family> = [
+        "host_cpu_usage_ratio",
+        "host_memory_used_bytes",
+        "host_memory_total_bytes",
+        "host_load1",
+        "host_load5",
+        "host_load15",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, GAUGE))
+    .collect();
+    let mut disk_used = Family::new("host_disk_used_bytes", GAUGE);
+    let mut disk_total = Family::new("host_disk_total_bytes", GAUGE);
+    let mut fds = Family::new("process_open_fds", GAUGE);
+    let mut rx = Family::new("host_network_receive_bytes_total", COUNTER);
+    let mut tx = Family::new("host_network_transmit_bytes_total", COUNTER);
+    if let Some(h) = &s.host {
+        for (f, v) in host.iter_mut().zip([
+            h.cpu_ratio,
+            h.memory_used_bytes as f64,
+            h.memory_total_bytes as f64,
+            h.load1,
+            h.load5,
+            h.load15,
+        ]) {
+            f.value(&[], v);
+        }
+        for (mount, used, total) in &h.disks {
+            disk_used.value(&[("mount", mount)], *used as f64);
+            disk_total.value(&[("mount", mount)], *total as f64);
+        }
+        if let Some(n) = h.own_open_fds {
+            fds.value(&[("process", "self")], n as f64);
+        }
+        for (iface, r, t) in &h.networks {
+            rx.value(&[("interface", iface)], *r as f64);
+            tx.value(&[("interface", iface)], *t as f64);
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        for (name, cores_used, bytes) in &h.processes {
+            cpu.value(&[("process", name)], cores_used / cores);
+            rss.value(&[("process", name)], *bytes as f64);
+        }
+    }
+    let mut build = Family::new("build_info", GAUGE);
+    build.value(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    vec![
+        reload,
+        reload_ts,
+        store_errors,
+        store_unreadable,
+        unauthorized,
+        cpu,
+        rss,
+    ]
+    .into_iter()
+    .chain(host)
+    .chain([disk_used, disk_total, fds, rx, tx, build])
+    .collect()
+}

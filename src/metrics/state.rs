@@ -1,0 +1,99 @@
+//! What `/metrics` exports, as plain data: per-plan series fed by runs and schedulers, and
+//! the daemon's own figures. [`super::Metrics`] updates it; [`super::encode`] turns one
+//! snapshot of it into metric families.
+
+use super::names::LATENCY_BUCKETS;
+use crate::config::{CheckKey, RequestKey};
+use crate::measure::Histo;
+use std::collections::BTreeMap;
+
+/// Cumulative bucket counts of one latency series.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Buckets {
+    pub counts: [u64; LATENCY_BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Buckets {
+    pub fn observe(&mut self, secs: f64) {
+        let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+        if i < self.counts.len() {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    pub fn add(&mut self, h: &Histo) {
+        for v in h.iter_recorded() {
+            let secs = v.value_iterated_to() as f64 / 1e6;
+            let n = v.count_at_value();
+            let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+            if i < self.counts.len() {
+                self.counts[i] += n;
+            }
+            self.count += n;
+            self.sum += secs * n as f64;
+        }
+    }
+}
+
+/// Everything exported about one plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanMetrics {
+    pub(super) requests: Vec<RequestKey>,
+    pub(super) checks: Vec<CheckKey>,
+    pub(super) scenarios: Vec<String>,
+    pub(super) thresholds: Vec<String>,
+    pub(super) latency: Vec<Buckets>,
+    pub(super) statuses: BTreeMap<(usize, String), u64>,
+    pub(super) errors: BTreeMap<(usize, &'static str), u64>,
+    pub(super) check_counts: Vec<(u64, u64)>,
+    pub(super) iterations: Vec<u64>,
+    pub(super) dropped: u64,
+    pub(super) stale_retries: u64,
+    pub(super) lag: Buckets,
+    pub(super) target_rate: f64,
+    pub(super) vus: f64,
+    pub(super) in_flight: f64,
+    pub(super) run_active: bool,
+    pub(super) last_run: Option<LastRun>,
+    pub(super) runs_total: BTreeMap<&'static str, u64>,
+    pub(super) next_run: Option<f64>,
+    pub(super) lateness: Buckets,
+    pub(super) skipped: BTreeMap<&'static str, u64>,
+    pub(super) missed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct LastRun {
+    pub(super) end_ts: f64,
+    pub(super) duration: f64,
+    pub(super) success: bool,
+    pub(super) saturated: bool,
+    pub(super) quantiles: Vec<f64>,
+    pub(super) count: u64,
+    pub(super) sum: f64,
+    pub(super) thresholds: Vec<bool>,
+    pub(super) drift: Option<f64>,
+    /// (metric, regressed, delta ratio) of the baseline comparison.
+    pub(super) regression: Vec<(String, bool, f64)>,
+    /// (capacity req/s, headroom ratio, instances needed), only when the run found a limit.
+    pub(super) capacity: Option<(f64, f64, f64)>,
+    /// Without a limit: the rate the SLO held at, a lower bound of the capacity.
+    pub(super) capacity_at_least: Option<f64>,
+}
+
+/// The daemon's exported state.
+#[derive(Debug, Default)]
+pub struct MetricsState {
+    pub(super) plans: BTreeMap<String, PlanMetrics>,
+    pub(super) reload_ok: bool,
+    pub(super) reload_ts: f64,
+    pub(super) store_errors: u64,
+    pub(super) store_unreadable: u64,
+    pub(super) unauthorized: u64,
+    pub(super) process: Option<crate::host::ProcessSample>,
+    pub(super) host: Option<crate::host::HostSample>,
+}
