@@ -1,19 +1,19 @@
-//! Scenarios, steps, checks, captures, CSV data and presets.
+//! Scenarios and their steps: requests, think times, setup, and the variables each step may
+//! read. Checks and captures are compiled in [`checks`], CSV data sources in [`data`].
+
+mod checks;
+mod data;
+
+pub(super) use data::data_source;
 
 use super::error::Collector;
-use super::raw::{RawCheck, RawData, RawRequest, RawScenario, RawStatus, RawStep, S};
+use super::raw::{RawRequest, RawScenario, RawStep, S};
 use super::rules::{duration, valid_label, Env};
 use super::template::{Compiled, Template};
-use super::{
-    BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
-    JsonTemplate, RequestKey, RequestSpec, ScenarioSpec, StepSpec,
-};
+use super::{BodySpec, CheckKey, JsonTemplate, RequestKey, RequestSpec, ScenarioSpec, StepSpec};
 use http::HeaderName;
 use http::Method;
-use serde_json_path::JsonPath;
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Compiles the steps of one plan, building its request and check tables.
@@ -382,147 +382,6 @@ impl<'a> StepCompiler<'a> {
         }
     }
 
-    fn checks(
-        &mut self,
-        c: &mut Collector,
-        scenario: &str,
-        request: &str,
-        ch: &RawCheck,
-        path: &str,
-    ) -> Vec<CheckSpec> {
-        let mut kinds: Vec<(String, CheckKind)> = Vec::new();
-        if let Some(s) = &ch.status {
-            let codes = match &s.value {
-                RawStatus::One(c) => vec![*c],
-                RawStatus::Many(v) => v.clone(),
-            };
-            if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
-                c.at(
-                    &s.referenced,
-                    &format!("{path}.status"),
-                    format!("{codes:?} must be HTTP status codes between 100 and 599"),
-                );
-            } else {
-                kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
-            }
-        }
-        for (h, v) in &ch.header {
-            match HeaderName::from_bytes(h.as_bytes()) {
-                Ok(n) => kinds.push((
-                    format!("header {h} contains {:?}", v.value),
-                    CheckKind::HeaderContains(n, v.value.clone()),
-                )),
-                Err(_) => c.at(
-                    &v.referenced,
-                    &format!("{path}.header.{h}"),
-                    format!("{h:?} is not a valid header name"),
-                ),
-            }
-        }
-        if let Some(b) = &ch.body_contains {
-            kinds.push((
-                format!("body contains {:?}", b.value),
-                CheckKind::BodyContains(b.value.clone()),
-            ));
-        }
-        if let Some(r) = &ch.body_regex {
-            match regex::Regex::new(&r.value) {
-                Ok(re) => kinds.push((
-                    format!("body matches /{}/", r.value),
-                    CheckKind::BodyRegex(re),
-                )),
-                Err(e) => c.at(
-                    &r.referenced,
-                    &format!("{path}.body_regex"),
-                    format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e)),
-                ),
-            }
-        }
-        for (p, v) in &ch.json {
-            let jp = format!("{path}.json.{p}");
-            let Ok(compiled) = JsonPath::parse(p) else {
-                c.at(
-                    &v.referenced,
-                    &jp,
-                    format!("{p:?} is not a valid JSONPath (RFC 9535), e.g. $.items[0].id"),
-                );
-                continue;
-            };
-            match &v.value {
-                serde_json::Value::String(s) if s == "exists" => {
-                    kinds.push((format!("{p} exists"), CheckKind::JsonExists(compiled)))
-                }
-                other => kinds.push((
-                    format!("{p} == {other}"),
-                    CheckKind::JsonEquals(compiled, other.clone()),
-                )),
-            }
-        }
-        if let Some(l) = &ch.latency_below {
-            if let Some(d) = duration(
-                c,
-                l,
-                &format!("{path}.latency_below"),
-                Duration::from_micros(1),
-            ) {
-                kinds.push((
-                    format!("latency below {}", l.value),
-                    CheckKind::LatencyBelow(d),
-                ));
-            }
-        }
-        kinds
-            .into_iter()
-            .map(|(name, kind)| {
-                let index = self.checks.len();
-                self.checks.push(CheckKey {
-                    scenario: scenario.to_string(),
-                    request: request.to_string(),
-                    name,
-                });
-                CheckSpec { index, kind }
-            })
-            .collect()
-    }
-
-    fn capture(
-        &mut self,
-        c: &mut Collector,
-        var: &str,
-        src: &S<String>,
-        path: &str,
-    ) -> Option<CaptureSpec> {
-        self.defined.insert(var.to_string());
-        let v = src.value.trim();
-        let source = if v.starts_with('$') {
-            JsonPath::parse(v)
-                .map(CaptureSource::Json)
-                .map_err(|_| format!("{v:?} is not a valid JSONPath (RFC 9535)"))
-        } else if let Some(h) = v.strip_prefix("header:") {
-            HeaderName::from_bytes(h.trim().as_bytes())
-                .map(CaptureSource::Header)
-                .map_err(|_| format!("{h:?} is not a valid header name"))
-        } else if let Some(r) = v.strip_prefix("regex:") {
-            regex::Regex::new(r.trim())
-                .map(CaptureSource::Regex)
-                .map_err(|e| format!("{r:?} is not a valid regex: {}", regex_reason(&e)))
-        } else {
-            Err(format!(
-                "{v:?} must be a JSONPath ($.token), header:NAME or regex:PATTERN"
-            ))
-        };
-        match source {
-            Ok(source) => Some(CaptureSpec {
-                var: var.to_string(),
-                source,
-            }),
-            Err(e) => {
-                c.at(&src.referenced, path, e);
-                None
-            }
-        }
-    }
-
     /// Reports every variable read where nothing defines it.
     pub fn check_vars(&mut self, c: &mut Collector) {
         self.secrets.append(&mut self.found.secrets);
@@ -550,86 +409,4 @@ fn think(c: &mut Collector, t: &S<String>, path: &str) -> Option<(Duration, Dura
         return None;
     }
     Some((min, max))
-}
-
-pub(super) fn data_source(
-    c: &mut Collector,
-    d: &RawData,
-    path: &str,
-    base: Option<&Path>,
-) -> Option<DataSource> {
-    let order = match d.order.as_ref().map(|o| o.value.as_str()) {
-        None | Some("sequential") => DataOrder::Sequential,
-        Some("random") => DataOrder::Random,
-        Some(other) => {
-            c.at(
-                &d.order.as_ref().unwrap().referenced,
-                &format!("{path}.order"),
-                format!("{other:?} must be sequential or random"),
-            );
-            DataOrder::Sequential
-        }
-    };
-    let file = base
-        .map(|b| b.join(&d.file.value))
-        .unwrap_or_else(|| d.file.value.clone().into());
-    let mut reader = match csv::Reader::from_path(&file) {
-        Ok(r) => r,
-        Err(e) => {
-            c.at(
-                &d.file.referenced,
-                &format!("{path}.file"),
-                format!("cannot read {}: {e}", file.display()),
-            );
-            return None;
-        }
-    };
-    let columns: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
-        Err(e) => {
-            c.at(
-                &d.file.referenced,
-                &format!("{path}.file"),
-                format!("{}: bad CSV header: {e}", file.display()),
-            );
-            return None;
-        }
-    };
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        match rec {
-            Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
-            Err(e) => {
-                c.at(
-                    &d.file.referenced,
-                    &format!("{path}.file"),
-                    format!("{} row {}: {e}", file.display(), i + 2),
-                );
-                return None;
-            }
-        }
-    }
-    if rows.is_empty() {
-        c.at(
-            &d.file.referenced,
-            &format!("{path}.file"),
-            format!("{} has a header but no rows", file.display()),
-        );
-        return None;
-    }
-    Some(DataSource {
-        columns,
-        rows: Arc::new(rows),
-        order,
-    })
-}
-
-/// The last line of a regex error (the reason), without the multi-line caret drawing.
-fn regex_reason(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .last()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .to_string()
 }

@@ -1,0 +1,163 @@
+//! A request's checks and captures.
+
+use super::StepCompiler;
+use crate::config::error::Collector;
+use crate::config::raw::{RawCheck, RawStatus, S};
+use crate::config::rules::duration;
+use crate::config::{CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec};
+use http::HeaderName;
+use serde_json_path::JsonPath;
+use std::time::Duration;
+
+impl StepCompiler<'_> {
+    pub(super) fn checks(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        request: &str,
+        ch: &RawCheck,
+        path: &str,
+    ) -> Vec<CheckSpec> {
+        let mut kinds: Vec<(String, CheckKind)> = Vec::new();
+        if let Some(s) = &ch.status {
+            let codes = match &s.value {
+                RawStatus::One(c) => vec![*c],
+                RawStatus::Many(v) => v.clone(),
+            };
+            if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
+                c.at(
+                    &s.referenced,
+                    &format!("{path}.status"),
+                    format!("{codes:?} must be HTTP status codes between 100 and 599"),
+                );
+            } else {
+                kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
+            }
+        }
+        for (h, v) in &ch.header {
+            match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(n) => kinds.push((
+                    format!("header {h} contains {:?}", v.value),
+                    CheckKind::HeaderContains(n, v.value.clone()),
+                )),
+                Err(_) => c.at(
+                    &v.referenced,
+                    &format!("{path}.header.{h}"),
+                    format!("{h:?} is not a valid header name"),
+                ),
+            }
+        }
+        if let Some(b) = &ch.body_contains {
+            kinds.push((
+                format!("body contains {:?}", b.value),
+                CheckKind::BodyContains(b.value.clone()),
+            ));
+        }
+        if let Some(r) = &ch.body_regex {
+            match regex::Regex::new(&r.value) {
+                Ok(re) => kinds.push((
+                    format!("body matches /{}/", r.value),
+                    CheckKind::BodyRegex(re),
+                )),
+                Err(e) => c.at(
+                    &r.referenced,
+                    &format!("{path}.body_regex"),
+                    format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e)),
+                ),
+            }
+        }
+        for (p, v) in &ch.json {
+            let jp = format!("{path}.json.{p}");
+            let Ok(compiled) = JsonPath::parse(p) else {
+                c.at(
+                    &v.referenced,
+                    &jp,
+                    format!("{p:?} is not a valid JSONPath (RFC 9535), e.g. $.items[0].id"),
+                );
+                continue;
+            };
+            match &v.value {
+                serde_json::Value::String(s) if s == "exists" => {
+                    kinds.push((format!("{p} exists"), CheckKind::JsonExists(compiled)))
+                }
+                other => kinds.push((
+                    format!("{p} == {other}"),
+                    CheckKind::JsonEquals(compiled, other.clone()),
+                )),
+            }
+        }
+        if let Some(l) = &ch.latency_below {
+            if let Some(d) = duration(
+                c,
+                l,
+                &format!("{path}.latency_below"),
+                Duration::from_micros(1),
+            ) {
+                kinds.push((
+                    format!("latency below {}", l.value),
+                    CheckKind::LatencyBelow(d),
+                ));
+            }
+        }
+        kinds
+            .into_iter()
+            .map(|(name, kind)| {
+                let index = self.checks.len();
+                self.checks.push(CheckKey {
+                    scenario: scenario.to_string(),
+                    request: request.to_string(),
+                    name,
+                });
+                CheckSpec { index, kind }
+            })
+            .collect()
+    }
+
+    pub(super) fn capture(
+        &mut self,
+        c: &mut Collector,
+        var: &str,
+        src: &S<String>,
+        path: &str,
+    ) -> Option<CaptureSpec> {
+        self.defined.insert(var.to_string());
+        let v = src.value.trim();
+        let source = if v.starts_with('$') {
+            JsonPath::parse(v)
+                .map(CaptureSource::Json)
+                .map_err(|_| format!("{v:?} is not a valid JSONPath (RFC 9535)"))
+        } else if let Some(h) = v.strip_prefix("header:") {
+            HeaderName::from_bytes(h.trim().as_bytes())
+                .map(CaptureSource::Header)
+                .map_err(|_| format!("{h:?} is not a valid header name"))
+        } else if let Some(r) = v.strip_prefix("regex:") {
+            regex::Regex::new(r.trim())
+                .map(CaptureSource::Regex)
+                .map_err(|e| format!("{r:?} is not a valid regex: {}", regex_reason(&e)))
+        } else {
+            Err(format!(
+                "{v:?} must be a JSONPath ($.token), header:NAME or regex:PATTERN"
+            ))
+        };
+        match source {
+            Ok(source) => Some(CaptureSpec {
+                var: var.to_string(),
+                source,
+            }),
+            Err(e) => {
+                c.at(&src.referenced, path, e);
+                None
+            }
+        }
+    }
+}
+
+/// A regex error in one line (the crate's own text spans several).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string()
+}

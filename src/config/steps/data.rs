@@ -1,0 +1,79 @@
+//! A plan's CSV data source: the file, its columns, and the order rows are handed out.
+
+use crate::config::error::Collector;
+use crate::config::raw::RawData;
+use crate::config::{DataOrder, DataSource};
+use std::path::Path;
+use std::sync::Arc;
+
+pub(in crate::config) fn data_source(
+    c: &mut Collector,
+    d: &RawData,
+    path: &str,
+    base: Option<&Path>,
+) -> Option<DataSource> {
+    let order = match d.order.as_ref().map(|o| o.value.as_str()) {
+        None | Some("sequential") => DataOrder::Sequential,
+        Some("random") => DataOrder::Random,
+        Some(other) => {
+            c.at(
+                &d.order.as_ref().unwrap().referenced,
+                &format!("{path}.order"),
+                format!("{other:?} must be sequential or random"),
+            );
+            DataOrder::Sequential
+        }
+    };
+    let file = base
+        .map(|b| b.join(&d.file.value))
+        .unwrap_or_else(|| d.file.value.clone().into());
+    let mut reader = match csv::Reader::from_path(&file) {
+        Ok(r) => r,
+        Err(e) => {
+            c.at(
+                &d.file.referenced,
+                &format!("{path}.file"),
+                format!("cannot read {}: {e}", file.display()),
+            );
+            return None;
+        }
+    };
+    let columns: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => {
+            c.at(
+                &d.file.referenced,
+                &format!("{path}.file"),
+                format!("{}: bad CSV header: {e}", file.display()),
+            );
+            return None;
+        }
+    };
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        match rec {
+            Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
+            Err(e) => {
+                c.at(
+                    &d.file.referenced,
+                    &format!("{path}.file"),
+                    format!("{} row {}: {e}", file.display(), i + 2),
+                );
+                return None;
+            }
+        }
+    }
+    if rows.is_empty() {
+        c.at(
+            &d.file.referenced,
+            &format!("{path}.file"),
+            format!("{} has a header but no rows", file.display()),
+        );
+        return None;
+    }
+    Some(DataSource {
+        columns,
+        rows: Arc::new(rows),
+        order,
+    })
+}
