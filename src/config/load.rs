@@ -2,22 +2,103 @@
 //! load shape, and the global rate cap across plans.
 
 use super::error::Collector;
+use super::limits::Limits;
 use super::raw::RawLoad;
 use super::rules::{duration, positive, rate};
-use super::{
-    Limits, LoadShape, LoadSpec, Phase, PlanSpec, Preset, Stage, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_RPS, DEFAULT_MAX_VUS,
-};
-use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) fn default_limits() -> Limits {
-    Limits {
-        max_rps: DEFAULT_MAX_RPS,
-        max_vus: DEFAULT_MAX_VUS,
-        max_in_flight: DEFAULT_MAX_IN_FLIGHT * 10,
-        max_concurrent_runs: 2,
-        allow_targets: Vec::new(),
+/// Default cap on arrivals per second over all plans when `limits.max_rps` is not set.
+pub const DEFAULT_MAX_RPS: f64 = 100_000.0;
+
+/// Default cap on virtual users when `limits.max_vus` is not set.
+pub const DEFAULT_MAX_VUS: u64 = 10_000;
+
+/// Default `max_in_flight` of open-model plans.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000;
+
+/// A named load shape (`preset:`), expanded into open-model phases when the file is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    Smoke,
+    Load,
+    Stress,
+    Spike,
+    Soak,
+    Breakpoint,
+}
+
+impl Preset {
+    /// Every preset, in the order the docs list them.
+    pub const ALL: [Preset; 6] = [
+        Preset::Smoke,
+        Preset::Load,
+        Preset::Stress,
+        Preset::Spike,
+        Preset::Soak,
+        Preset::Breakpoint,
+    ];
+
+    /// The name written in a plan (and in the summary).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Smoke => "smoke",
+            Preset::Load => "load",
+            Preset::Stress => "stress",
+            Preset::Spike => "spike",
+            Preset::Soak => "soak",
+            Preset::Breakpoint => "breakpoint",
+        }
+    }
+}
+
+/// One open-model phase: arrivals per second, ramping linearly from `rate` to `ramp_to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub duration: Duration,
+    pub rate: f64,
+    pub ramp_to: f64,
+}
+
+/// One closed-model stage: VUs ramp linearly to `target` over `duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: u64,
+}
+
+/// The load shape, after presets were expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadShape {
+    /// Arrivals at a scheduled rate, independent of response times.
+    Open {
+        phases: Vec<Phase>,
+        max_in_flight: u64,
+    },
+    /// A number of VUs, each looping its scenario.
+    Closed { stages: Vec<Stage> },
+}
+
+/// The load: a shape plus stop conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    pub shape: LoadShape,
+    /// Stop after this many iterations in total.
+    pub iterations: Option<u64>,
+    /// How long in-flight iterations may finish after the schedule ends or a stop.
+    pub graceful_stop: Duration,
+    /// The preset the shape came from, if any.
+    pub preset: Option<Preset>,
+}
+
+impl LoadSpec {
+    /// Scheduled length of the run.
+    pub fn duration(&self) -> Duration {
+        match &self.shape {
+            LoadShape::Open { phases, .. } => phases.iter().map(|p| p.duration).sum(),
+            LoadShape::Closed { stages } => stages.iter().map(|s| s.duration).sum(),
+        }
     }
 }
 
@@ -156,26 +237,6 @@ pub(super) fn load(
             .as_ref()
             .and_then(|p| Preset::ALL.into_iter().find(|k| k.as_str() == p.value)),
     })
-}
-
-pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<PlanSpec>]) {
-    for p in plans {
-        if let LoadShape::Open { phases, .. } = &p.load.shape {
-            let peak = phases
-                .iter()
-                .map(|ph| ph.rate.max(ph.ramp_to))
-                .fold(0.0, f64::max);
-            if peak > limits.max_rps {
-                c.nowhere(
-                    &format!("plans.{}.load", p.name),
-                    format!(
-                        "peak rate {peak} exceeds limits.max_rps ({})",
-                        limits.max_rps
-                    ),
-                );
-            }
-        }
-    }
 }
 
 /// Expands a preset into open-model phases from `rate` and `duration`.

@@ -2,8 +2,8 @@
 //! leaf: it depends on nothing else of the config but its error collector and raw types.
 
 use super::error::Collector;
+use super::limits::Limits;
 use super::raw::S;
-use super::Limits;
 use std::time::Duration;
 
 /// Environment lookup used while compiling templates.

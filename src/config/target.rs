@@ -3,14 +3,44 @@
 
 use super::allow::host_allowed;
 use super::error::Collector;
+use super::limits::Limits;
 use super::raw::{RawTarget, S};
 use super::rules::{byte_size, duration, Env};
 use super::steps::StepCompiler;
 use super::template::{Compiled, Template};
-use super::{Limits, TargetSpec, Transport, DEFAULT_MAX_BODY};
+use http::HeaderName;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Default response body cap.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// A service under test.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub name: String,
+    pub base_url: reqwest::Url,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub timeout: Duration,
+    pub max_redirects: u32,
+    pub max_body: usize,
+    pub http2: bool,
+    pub transport: Transport,
+    /// CA certificates (PEM) trusted for this target besides the built-in roots: an internal
+    /// CA of a staging environment. Checked when the file is loaded.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// How requests reach a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A shared reqwest pool: redirects, TLS, HTTP/2. The default.
+    Pooled,
+    /// One HTTP/1.1 connection per VU slot, driven by hyper directly: plain HTTP only, no
+    /// redirects followed; the cheapest path per request.
+    Direct,
+}
 
 pub(super) fn target(
     c: &mut Collector,

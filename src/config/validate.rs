@@ -1,22 +1,18 @@
 //! Raw mirror → domain types. Every rule lives here (or in `steps`), and every broken rule is
 //! collected so that a file's errors are reported together.
 
-use super::allow::parse_cidr;
 use super::error::{Collector, ConfigErrors};
-use super::load::{check_total_rate, default_limits, load};
-use super::raw::{RawConfig, RawLimits, RawPlan, RawTarget, S};
-use super::rules::{duration, positive, valid_label, Env};
+use super::judging::{capacity, grades, monitor, regression};
+use super::limits::limits;
+use super::load::load;
+use super::raw::{RawConfig, RawPlan, RawTarget};
+use super::rules::{duration, valid_label, Env};
 use super::steps::StepCompiler;
-use super::target::{check_url, target};
+use super::target::target;
 use super::threshold::MetricKind;
 use super::threshold::{parse_expr, parse_metric, Threshold};
-use super::{
-    CapacitySpec, Config, Grade, GradeBand, HostSpec, Limits, LoadSpec, MonitorSource, MonitorSpec,
-    PlanSpec, RegressionSpec, RequestKey, TargetSpec,
-};
-use serde_json_path::JsonPath;
+use super::{Config, HostSpec, Limits, LoadShape, LoadSpec, PlanSpec, RequestKey, TargetSpec};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,54 +96,6 @@ fn fnv1a_hex(text: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{hash:016x}")
-}
-
-fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
-    let mut l = default_limits();
-    if let Some(r) = &raw.max_rps {
-        if r.value.is_finite() && r.value > 0.0 {
-            l.max_rps = r.value;
-        } else {
-            c.at(
-                &r.referenced,
-                "limits.max_rps",
-                format!("{} must be a finite number > 0", r.value),
-            );
-        }
-    }
-    if let Some(v) = &raw.max_vus {
-        l.max_vus = positive(c, v, "limits.max_vus").unwrap_or(l.max_vus);
-    }
-    if let Some(v) = &raw.max_in_flight {
-        l.max_in_flight = positive(c, v, "limits.max_in_flight").unwrap_or(l.max_in_flight);
-    }
-    if let Some(v) = &raw.max_concurrent_runs {
-        l.max_concurrent_runs =
-            positive(c, v, "limits.max_concurrent_runs").unwrap_or(l.max_concurrent_runs);
-    }
-    for (i, a) in raw.allow_targets.iter().flatten().enumerate() {
-        let entry = a.value.trim().to_ascii_lowercase();
-        let valid = !entry.is_empty()
-            && (parse_cidr(&entry).is_some()
-                || entry.parse::<IpAddr>().is_ok()
-                || entry
-                    .trim_start_matches("*.")
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.'));
-        if valid {
-            l.allow_targets.push(entry);
-        } else {
-            c.at(
-                &a.referenced,
-                &format!("limits.allow_targets[{i}]"),
-                format!(
-                    "{:?} must be a host name, *.domain, an IP address or a CIDR",
-                    a.value
-                ),
-            );
-        }
-    }
-    l
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -310,69 +258,6 @@ fn thresholds(
     out
 }
 
-fn monitor(
-    c: &mut Collector,
-    limits: &Limits,
-    name: &str,
-    m: &super::raw::RawMonitor,
-    path: &str,
-) -> Option<MonitorSpec> {
-    if !valid_label(name) {
-        c.nowhere(
-            path,
-            format!("monitor name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]*"),
-        );
-    }
-    let every = m
-        .every
-        .as_ref()
-        .and_then(|e| duration(c, e, &format!("{path}.every"), Duration::from_millis(100)))
-        .unwrap_or(Duration::from_secs(5));
-    let source = match (&m.url, &m.jsonpath, &m.prometheus, &m.promql) {
-        (Some(url), Some(jp), None, None) => {
-            let url = check_url(c, limits, url, &format!("{path}.url"));
-            let parsed = match JsonPath::parse(&jp.value) {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    c.at(
-                        &jp.referenced,
-                        &format!("{path}.jsonpath"),
-                        format!("{:?} is not a valid JSONPath (RFC 9535)", jp.value),
-                    );
-                    None
-                }
-            };
-            MonitorSource::Json {
-                url: url?,
-                path: parsed?,
-            }
-        }
-        (None, None, Some(prom), Some(q)) => {
-            let prometheus = check_url(c, limits, prom, &format!("{path}.prometheus"));
-            if q.value.trim().is_empty() {
-                c.at(
-                    &q.referenced,
-                    &format!("{path}.promql"),
-                    "the query is empty",
-                );
-            }
-            MonitorSource::PromQl {
-                prometheus: prometheus?,
-                query: q.value.trim().to_string(),
-            }
-        }
-        _ => {
-            c.nowhere(path, "set either `url` and `jsonpath` (a JSON endpoint) or `prometheus` and `promql` (an instant query)");
-            return None;
-        }
-    };
-    Some(MonitorSpec {
-        name: name.to_string(),
-        source,
-        every,
-    })
-}
-
 fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {
     let mut spec = HostSpec::default();
     let Some(h) = &raw.host else { return spec };
@@ -395,144 +280,22 @@ fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {
     spec
 }
 
-fn regression(c: &mut Collector, r: &super::raw::RawRegression, path: &str) -> RegressionSpec {
-    if let Some(w) = &r.window {
-        if !(1..=100).contains(&w.value) {
-            c.at(
-                &w.referenced,
-                &format!("{path}.window"),
-                format!("{} must be between 1 and 100 runs", w.value),
-            );
+pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<PlanSpec>]) {
+    for p in plans {
+        if let LoadShape::Open { phases, .. } = &p.load.shape {
+            let peak = phases
+                .iter()
+                .map(|ph| ph.rate.max(ph.ramp_to))
+                .fold(0.0, f64::max);
+            if peak > limits.max_rps {
+                c.nowhere(
+                    &format!("plans.{}.load", p.name),
+                    format!(
+                        "peak rate {peak} exceeds limits.max_rps ({})",
+                        limits.max_rps
+                    ),
+                );
+            }
         }
     }
-    let baseline_run = r.baseline_run.as_ref().and_then(|b| {
-        let ok = b.value.len() == 36
-            && b.value
-                .chars()
-                .all(|ch| ch.is_ascii_hexdigit() || ch == '-');
-        if !ok {
-            c.at(
-                &b.referenced,
-                &format!("{path}.baseline_run"),
-                format!("{:?} must be a run id (a UUID from /api/v1/runs)", b.value),
-            );
-        }
-        ok.then(|| b.value.clone())
-    });
-    let mut ratio = |v: Option<&S<f64>>, name: &str, default: f64| match v {
-        Some(s) if s.value.is_finite() && (0.0..=10.0).contains(&s.value) => s.value,
-        Some(s) => {
-            c.at(
-                &s.referenced,
-                &format!("{path}.tolerance.{name}"),
-                format!("{} must be a ratio such as 0.1", s.value),
-            );
-            default
-        }
-        None => default,
-    };
-    let t = r.tolerance.as_ref();
-    RegressionSpec {
-        baseline_run,
-        window: r
-            .window
-            .as_ref()
-            .map(|w| w.value)
-            .unwrap_or(5)
-            .clamp(1, 100),
-        latency: ratio(
-            t.and_then(|t| t.latency.as_ref()),
-            "latency",
-            RegressionSpec::DEFAULT_LATENCY,
-        ),
-        error_rate: ratio(
-            t.and_then(|t| t.error_rate.as_ref()),
-            "error_rate",
-            RegressionSpec::DEFAULT_ERROR_RATE,
-        ),
-        throughput: ratio(
-            t.and_then(|t| t.throughput.as_ref()),
-            "throughput",
-            RegressionSpec::DEFAULT_THROUGHPUT,
-        ),
-    }
-}
-
-fn capacity(c: &mut Collector, cap: &super::raw::RawCapacity, path: &str) -> Option<CapacitySpec> {
-    let peak = cap.expected_peak_rps.value;
-    if !(peak.is_finite() && peak > 0.0) {
-        c.at(
-            &cap.expected_peak_rps.referenced,
-            &format!("{path}.expected_peak_rps"),
-            format!("{peak} must be a finite number > 0"),
-        );
-    }
-    let p95 = duration(
-        c,
-        &cap.slo.p95,
-        &format!("{path}.slo.p95"),
-        Duration::from_micros(1),
-    );
-    let err = cap.slo.error_rate.value;
-    if !(0.0..=1.0).contains(&err) {
-        c.at(
-            &cap.slo.error_rate.referenced,
-            &format!("{path}.slo.error_rate"),
-            format!("{err} must be a ratio between 0 and 1"),
-        );
-    }
-    let growth = cap.monthly_growth.as_ref().map(|g| g.value);
-    if let (Some(g), Some(s)) = (growth, &cap.monthly_growth) {
-        if !(g.is_finite() && g > -1.0 && g <= 10.0) {
-            c.at(
-                &s.referenced,
-                &format!("{path}.monthly_growth"),
-                format!("{g} must be a ratio such as 0.05 (5 % a month)"),
-            );
-        }
-    }
-    let sustain = cap
-        .sustain
-        .as_ref()
-        .map(|s| s.value)
-        .unwrap_or(3)
-        .clamp(1, 600);
-    Some(CapacitySpec {
-        expected_peak_rps: peak,
-        slo_p95: p95?,
-        slo_error_rate: err,
-        monthly_growth: growth,
-        sustain,
-    })
-}
-
-fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
-    let Some(raw) = &p.grades else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (name, g) in raw {
-        let gp = format!("{path}.grades.{name}");
-        let Some(grade) = Grade::BANDED.into_iter().find(|b| b.as_str() == name) else {
-            c.at(&g.p95.referenced, &gp, format!("grade {name:?} is unknown; use excellent, good and acceptable (anything worse is poor)"));
-            continue;
-        };
-        let p95 = duration(c, &g.p95, &format!("{gp}.p95"), Duration::from_micros(1));
-        if !(0.0..=1.0).contains(&g.error_rate.value) {
-            c.at(
-                &g.error_rate.referenced,
-                &format!("{gp}.error_rate"),
-                format!("{} must be a ratio between 0 and 1", g.error_rate.value),
-            );
-        }
-        if let Some(p95) = p95 {
-            out.push(GradeBand {
-                grade,
-                p95,
-                error_rate: g.error_rate.value,
-            });
-        }
-    }
-    out.sort_by_key(|g| g.grade);
-    out
 }

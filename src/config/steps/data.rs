@@ -2,9 +2,23 @@
 
 use crate::config::error::Collector;
 use crate::config::raw::RawData;
-use crate::config::{DataOrder, DataSource};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Row order of a CSV data source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataOrder {
+    Sequential,
+    Random,
+}
+
+/// Rows of a CSV file, one per iteration.
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    pub columns: Vec<String>,
+    pub rows: Arc<Vec<Vec<String>>>,
+    pub order: DataOrder,
+}
 
 pub(in crate::config) fn data_source(
     c: &mut Collector,

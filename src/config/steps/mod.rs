@@ -3,14 +3,16 @@
 
 mod checks;
 mod data;
+mod spec;
 
 pub(super) use data::data_source;
+pub use data::{DataOrder, DataSource};
+pub use spec::*;
 
 use super::error::Collector;
 use super::raw::{RawRequest, RawScenario, RawStep, S};
 use super::rules::{duration, valid_label, Env};
 use super::template::{Compiled, Template};
-use super::{BodySpec, CheckKey, JsonTemplate, RequestKey, RequestSpec, ScenarioSpec, StepSpec};
 use http::HeaderName;
 use http::Method;
 use std::collections::{BTreeMap, HashSet};

@@ -1,0 +1,143 @@
+//! The compiled form of scenarios: steps, requests, bodies, checks and captures, and the
+//! keys the measurements are filed under.
+
+use crate::config::template::Template;
+use http::{HeaderName, Method};
+use regex::Regex;
+use serde_json_path::JsonPath;
+use std::time::Duration;
+
+/// A request's body.
+#[derive(Debug, Clone)]
+pub enum BodySpec {
+    None,
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+    Raw(Template),
+}
+
+/// A JSON value whose strings may be templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Value(serde_json::Value),
+    Str(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// One check on a response.
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Status(Vec<u16>),
+    HeaderContains(HeaderName, String),
+    BodyContains(String),
+    BodyRegex(Regex),
+    JsonExists(JsonPath),
+    JsonEquals(JsonPath, serde_json::Value),
+    LatencyBelow(Duration),
+}
+
+impl CheckKind {
+    /// True when the check reads the response body.
+    pub fn needs_body(&self) -> bool {
+        matches!(
+            self,
+            CheckKind::BodyContains(_)
+                | CheckKind::BodyRegex(_)
+                | CheckKind::JsonExists(_)
+                | CheckKind::JsonEquals(..)
+        )
+    }
+}
+
+/// A check with its index in the plan's check table.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub index: usize,
+    pub kind: CheckKind,
+}
+
+/// Where a capture takes its value from.
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    Json(JsonPath),
+    Header(HeaderName),
+    Regex(Regex),
+}
+
+/// A value captured from a response into a VU variable.
+#[derive(Debug, Clone)]
+pub struct CaptureSpec {
+    pub var: String,
+    pub source: CaptureSource,
+}
+
+/// An HTTP request step.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    /// Index in the plan's request table.
+    pub index: usize,
+    pub name: String,
+    pub method: Method,
+    pub url: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: BodySpec,
+    pub timeout: Option<Duration>,
+    pub checks: Vec<CheckSpec>,
+    pub captures: Vec<CaptureSpec>,
+}
+
+impl RequestSpec {
+    /// True when a check or capture reads the body, so it must be kept (up to the cap).
+    pub fn needs_body(&self) -> bool {
+        self.checks.iter().any(|c| c.kind.needs_body())
+            || self
+                .captures
+                .iter()
+                .any(|c| !matches!(c.source, CaptureSource::Header(_)))
+    }
+
+    /// True when the request has a status check (so a 5xx is a check result, not an error).
+    pub fn has_status_check(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::Status(_)))
+    }
+}
+
+/// A step of a scenario.
+#[derive(Debug, Clone)]
+pub enum StepSpec {
+    Request(Box<RequestSpec>),
+    /// Think time, uniformly drawn from `min..=max`.
+    Think {
+        min: Duration,
+        max: Duration,
+    },
+}
+
+/// A weighted scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<StepSpec>,
+}
+
+/// One row of the plan's request table: what the metric labels name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub scenario: String,
+    pub name: String,
+    pub method: String,
+}
+
+/// One row of the plan's check table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckKey {
+    pub scenario: String,
+    pub request: String,
+    /// Human description, e.g. `status in [200]`.
+    pub name: String,
+}
