@@ -3,10 +3,18 @@
 
 use super::allow::parse_cidr;
 use super::error::Collector;
-use super::load::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 use super::raw::RawLimits;
 use super::rules::positive;
 use std::net::IpAddr;
+
+/// Default cap on arrivals per second over all plans when `limits.max_rps` is not set.
+pub const DEFAULT_MAX_RPS: f64 = 100_000.0;
+
+/// Default cap on virtual users when `limits.max_vus` is not set.
+pub const DEFAULT_MAX_VUS: u64 = 10_000;
+
+/// Default `max_in_flight` of open-model plans.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000;
 
 /// Global safety limits.
 #[derive(Debug, Clone)]

@@ -2,19 +2,10 @@
 //! load shape, and the global rate cap across plans.
 
 use super::error::Collector;
-use super::limits::Limits;
+use super::limits::{Limits, DEFAULT_MAX_IN_FLIGHT};
 use super::raw::RawLoad;
 use super::rules::{duration, positive, rate};
 use std::time::Duration;
-
-/// Default cap on arrivals per second over all plans when `limits.max_rps` is not set.
-pub const DEFAULT_MAX_RPS: f64 = 100_000.0;
-
-/// Default cap on virtual users when `limits.max_vus` is not set.
-pub const DEFAULT_MAX_VUS: u64 = 10_000;
-
-/// Default `max_in_flight` of open-model plans.
-pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000;
 
 /// A named load shape (`preset:`), expanded into open-model phases when the file is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -142,13 +133,13 @@ pub(super) fn load(
             let d = duration(c, &ph.duration, &format!("{pp}.duration"), one_sec);
             let r = rate(
                 c,
-                limits,
+                limits.max_rps,
                 &ph.rate,
                 &format!("{pp}.rate"),
                 ph.ramp_to.is_some(),
             );
             let to = match &ph.ramp_to {
-                Some(t) => rate(c, limits, t, &format!("{pp}.ramp_to"), true),
+                Some(t) => rate(c, limits.max_rps, t, &format!("{pp}.ramp_to"), true),
                 None => r,
             };
             if let (Some(duration), Some(rate), Some(ramp_to)) = (d, r, to) {
@@ -259,7 +250,7 @@ fn preset(
         );
         return None;
     };
-    let r = super::rules::rate(c, limits, rate, &format!("{path}.rate"), false)?;
+    let r = super::rules::rate(c, limits.max_rps, rate, &format!("{path}.rate"), false)?;
     let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
     let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
     let ph = |name: &str, f: f64, from: f64, to: f64| Phase {

@@ -24,11 +24,8 @@ pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use judging::{CapacitySpec, Grade, GradeBand, MonitorSource, MonitorSpec, RegressionSpec};
-pub use limits::Limits;
-pub use load::{
-    LoadShape, LoadSpec, Phase, Preset, Stage, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS,
-    DEFAULT_MAX_VUS,
-};
+pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
+pub use load::{LoadShape, LoadSpec, Phase, Preset, Stage};
 pub use parse::{load_file, load_str};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{

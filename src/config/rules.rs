@@ -2,7 +2,6 @@
 //! leaf: it depends on nothing else of the config but its error collector and raw types.
 
 use super::error::Collector;
-use super::limits::Limits;
 use super::raw::S;
 use std::time::Duration;
 
@@ -119,22 +118,19 @@ pub(super) fn valid_label(name: &str) -> bool {
 /// (and `1/rate` stops being a finite duration).
 pub(super) const MIN_RATE: f64 = 0.001;
 
-/// A rate in arrivals per second: finite, at most `limits.max_rps`, and either 0 (where a
+/// A rate in arrivals per second: finite, at most `max_rps` (`limits.max_rps`), and either 0 (where a
 /// ramp may start from nothing) or at least [`MIN_RATE`].
 pub(super) fn rate(
     c: &mut Collector,
-    limits: &Limits,
+    max_rps: f64,
     r: &S<f64>,
     path: &str,
     allow_zero: bool,
 ) -> Option<f64> {
     let v = r.value;
-    let in_range = v.is_finite() && v <= limits.max_rps && (v > 0.0 || (allow_zero && v == 0.0));
+    let in_range = v.is_finite() && v <= max_rps && (v > 0.0 || (allow_zero && v == 0.0));
     let message = if !in_range {
-        format!(
-            "rate {v} must be > 0 and <= limits.max_rps ({})",
-            limits.max_rps
-        )
+        format!("rate {v} must be > 0 and <= limits.max_rps ({max_rps})")
     } else if v > 0.0 && v < MIN_RATE {
         format!("rate {v:e} is below the minimum of {MIN_RATE} per second (one arrival every 1000 s); such a run would send nothing")
     } else {
