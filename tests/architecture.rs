@@ -15,6 +15,7 @@ struct Module {
 fn modules() -> Vec<Module> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = Vec::new();
+    let comment = Regex::new(r"(?m)^\s*//.*$").unwrap();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
@@ -35,7 +36,7 @@ fn modules() -> Vec<Module> {
                 }
                 let text = std::fs::read_to_string(&p).unwrap();
                 // Comments (doc links included) are not imports.
-                let text = Regex::new(r"(?m)^\s*//.*$").unwrap().replace_all(&text, "");
+                let text = comment.replace_all(&text, "");
                 // Test modules may reach anywhere.
                 let text = match text.find("#[cfg(test)]\nmod tests") {
                     Some(i) => text[..i].to_string(),
