@@ -14,6 +14,7 @@ const EXAMPLES: &str = "\
 Examples:
   loadpacer demo-target --listen 127.0.0.1:8080 &     # a target to practise on
   loadpacer validate config/examples/demo.yaml        # every error, with file:line:column
+  loadpacer schema > loadpacer.schema.json            # JSON Schema for editors (--markdown: reference)
   loadpacer run config/examples/demo.yaml --out out/  # one run, summary.json in out/
   loadpacer run config/examples/demo.yaml --with-demo-target   # demo target started in-process
   loadpacer serve --demo                              # daemon: scheduled demo runs, /metrics on :9464
@@ -56,6 +57,15 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Print the config file's JSON Schema (for editors and CI), or its field reference.
+    ///
+    /// The schema is what `schemas/config.v1.json` holds; point the YAML language server at
+    /// it with `# yaml-language-server: $schema=schemas/config.v1.json` as a file's first line.
+    Schema {
+        /// Print the field reference as Markdown instead (docs/config-reference.md).
+        #[arg(long)]
+        markdown: bool,
     },
     /// Compare two summary.json files side by side (B against baseline A).
     Compare {
@@ -100,6 +110,10 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             html,
             junit,
         } => cli::report::report(&summary, html.as_deref(), junit.as_deref()),
+        Cmd::Schema { markdown } => {
+            print!("{}", cli::schema(markdown));
+            Ok(0)
+        }
         Cmd::Compare { a, b } => cli::report::compare(&a, &b),
         Cmd::Run(args) => cli::run::run_file(args).await,
         Cmd::Hit(args) => cli::hit::hit(args).await,

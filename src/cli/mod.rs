@@ -38,6 +38,18 @@ pub(crate) fn validate(file: &Path) -> u8 {
     0
 }
 
+/// The config JSON Schema (pretty, with a final newline) or the Markdown field reference.
+pub(crate) fn schema(markdown: bool) -> String {
+    if markdown {
+        config::schema::reference_markdown()
+    } else {
+        let mut text = serde_json::to_string_pretty(&config::schema::json_schema())
+            .expect("a schema serialises");
+        text.push('\n');
+        text
+    }
+}
+
 pub(crate) fn describe_plan(p: &PlanSpec) -> String {
     let shape = match &p.load.shape {
         config::LoadShape::Open {

@@ -14,6 +14,7 @@ mod parse;
 pub mod raw;
 mod rules;
 mod schedule;
+pub mod schema;
 mod steps;
 mod target;
 pub mod template;

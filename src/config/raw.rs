@@ -1,16 +1,51 @@
 //! The serde mirror of the YAML file. Leaves that need a rule checked carry their location
 //! (`Spanned`) so that validation errors can name the line; nothing here is interpreted.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// A value with the place it was written.
-pub type S<T> = Spanned<T>;
+/// A value with the place it was written. (serde-saphyr's `Spanned`, in a type of ours so
+/// that the schema of a field is the schema of its value.)
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "Spanned<T>")]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct S<T> {
+    pub value: T,
+    pub referenced: Location,
+    pub defined: Location,
+}
+
+impl<T> From<Spanned<T>> for S<T> {
+    fn from(s: Spanned<T>) -> Self {
+        S {
+            value: s.value,
+            referenced: s.referenced,
+            defined: s.defined,
+        }
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for S<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
 
 /// A mapping key with the place it was written (a plan's name), ordered and compared by its
 /// text alone, so that errors about the name itself can name its line.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Key(pub S<String>);
 
@@ -43,234 +78,366 @@ impl std::borrow::Borrow<String> for Key {
 }
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The daemon's HTTP listener (`serve`). Default: 127.0.0.1:9464 without a token.
     pub server: Option<RawServer>,
+    /// Where the daemon keeps run history. Default: `loadpacer.db` beside the config file.
     pub store: Option<RawStore>,
+    /// Host sampling during runs and in the daemon.
     pub host: Option<RawHost>,
+    /// Global safety caps every plan is checked against.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Services under test, by name; plans refer to them. Example: `api: { base_url:
+    /// http://127.0.0.1:8080 }`.
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
+    /// Load tests, by name (a name is a Prometheus label value: letters, digits, `_`, `-`).
     #[serde(default)]
     pub plans: BTreeMap<Key, RawPlan>,
 }
 
 /// The daemon's HTTP listener.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
+    /// Address and port of the API, `/metrics` and pages. Default: `127.0.0.1:9464`. A
+    /// non-loopback address requires `token_env`.
     pub listen: Option<S<String>>,
+    /// Name of the environment variable holding the bearer token that mutating endpoints
+    /// (trigger, cancel, reload) require. Example: `LOADPACER_TOKEN`.
     pub token_env: Option<S<String>>,
+    /// Names a request's `Host` header may carry besides IP literals and `localhost`
+    /// (DNS-rebinding guard): exact names or `*.domain`. Default: none. Example: `[loadpacer,
+    /// "*.svc.cluster.local"]`.
     #[serde(default)]
     pub allowed_hosts: Vec<S<String>>,
 }
 
 /// Host sampling: how often, and which processes to watch by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHost {
+    /// How often the host, loadpacer and watched processes are sampled. Duration. Default:
+    /// `5s`; at least `1s`.
     pub interval: Option<S<String>>,
+    /// Process names watched on this host (exact name), exported and usable in `process.NAME.*`
+    /// thresholds. Example: `[postgres]`.
     #[serde(default)]
     pub processes: Vec<S<String>>,
 }
 
 /// Run history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
+    /// SQLite file of run history, relative to the config file. Default: `loadpacer.db`.
     pub path: Option<S<String>>,
+    /// How much history is kept.
     pub retention: Option<RawRetention>,
 }
 
 /// How much history is kept.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetention {
+    /// Keep at most this many runs. Default: `2000`.
     pub runs: Option<S<u64>>,
+    /// Delete runs older than this. Duration. Default: `90d`; at least `1m`.
     pub max_age: Option<S<String>>,
 }
 
 /// When the daemon runs a plan: `cron` or `every`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSchedule {
+    /// Cron expression: 5 fields (`min hour dom month dow`), 6 with leading seconds, or
+    /// `@hourly`/`@daily`/`@weekly`/`@monthly`/`@yearly`. Set exactly one of `cron` or `every`.
+    /// Example: `"0 2 * * 1"`.
     pub cron: Option<S<String>>,
+    /// Fixed interval, aligned to multiples since the Unix epoch (restarts keep the cadence).
+    /// Duration, at least `1s`. Example: `15m`.
     pub every: Option<S<String>>,
+    /// IANA time zone of `cron`. Default: `UTC`. Example: `Europe/Berlin`.
     pub timezone: Option<S<String>>,
+    /// When a run is due while the previous one still runs: `forbid` (skip and count it),
+    /// `allow` (start anyway) or `replace` (cancel the running one). Default: `forbid`.
     pub overlap: Option<S<String>>,
+    /// Random delay in `0..=jitter` added to each fire, to spread load. Duration. Default:
+    /// `0s`.
     pub jitter: Option<S<String>>,
+    /// A fire later than this (after a suspend or downtime) is counted as missed instead of
+    /// run. Duration. Default: `60s`.
     pub starting_deadline: Option<S<String>>,
 }
 
 /// Global safety limits.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
+    /// Cap on arrivals per second over all plans (the sum of their peak rates); also paces
+    /// closed-model plans. Requests per second. Default: `100000`.
     pub max_rps: Option<S<f64>>,
+    /// Cap on virtual users of any closed-model plan. Default: `10000`.
     pub max_vus: Option<S<u64>>,
+    /// Cap on any plan's `load.max_in_flight`. Requests. Default: `10000`.
     pub max_in_flight: Option<S<u64>>,
+    /// Runs the daemon lets go on at the same time across plans. Default: `2`.
     pub max_concurrent_runs: Option<S<u64>>,
+    /// Hosts, `*.domain` wildcards and CIDRs a target may use; empty means any public or
+    /// loopback host (link-local and cloud metadata addresses are always refused). Example:
+    /// `[127.0.0.0/8, "*.staging.example.com"]`.
     pub allow_targets: Option<Vec<S<String>>>,
 }
 
 /// A service under test.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
+    /// `http://` or `https://` URL that request paths are relative to; `${env.NAME}` is
+    /// expanded. Required. Example: `http://127.0.0.1:8080`.
     pub base_url: S<String>,
+    /// Headers sent with every request to this target; values may use `${env.NAME}` (treated as
+    /// secrets and redacted). Example: `{ Authorization: "Bearer ${env.API_TOKEN}" }`.
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
+    /// Per-request timeout, from send to the end of the body. Duration. Default: `30s`.
     pub timeout: Option<S<String>>,
+    /// Redirects followed (each one checked against the allowlist). Default: `5`; at most `10`.
     pub max_redirects: Option<S<u32>>,
+    /// Response bytes kept for checks and captures; the rest is read and counted, not kept.
+    /// Size (`64KiB`, `1MiB`). Default: `64KiB`; at most `1GiB`.
     pub max_body: Option<S<String>>,
+    /// Speak HTTP/2 (over TLS by ALPN, over cleartext with prior knowledge). Default: `false`.
     pub http2: Option<bool>,
+    /// `pooled` (a shared keep-alive pool, like a browser) or `direct` (one connection per
+    /// virtual user, the lowest overhead; `http://` and HTTP/1.1 only). Default: `pooled`.
     pub transport: Option<S<String>>,
     /// PEM file of CA certificates to trust for this target besides the built-in roots.
     pub ca_file: Option<S<String>>,
 }
 
 /// One load test.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlan {
+    /// Free text shown in reports.
     pub description: Option<String>,
+    /// Name of an entry of `targets`. Required.
     pub target: S<String>,
+    /// When the daemon runs the plan; without it the plan runs only on demand.
     pub schedule: Option<RawSchedule>,
+    /// The load shape: open-model `phases`, closed-model `vus` stages, or a `preset`. Required.
     pub load: RawLoad,
+    /// Weighted sequences of steps each virtual user or arrival runs. Required, at least one.
     pub scenarios: Vec<RawScenario>,
+    /// Steps run once before the load; their captures are visible to every virtual user.
     #[serde(default)]
     pub setup: Vec<S<RawStep>>,
+    /// A CSV file whose columns become variables, one row per iteration.
     pub data: Option<RawData>,
+    /// Pass/fail rules; a failed one fails the run (exit code 1).
     #[serde(default)]
     pub thresholds: Vec<RawThreshold>,
+    /// Latency and error bounds of the grades `excellent`, `good` and `acceptable` (anything
+    /// worse is `poor`). Example: `{ good: { p95: 300ms, error_rate: 0.01 } }`.
     pub grades: Option<BTreeMap<String, RawGrade>>,
+    /// Capacity planning: the SLO the capacity is measured against and the expected peak.
     pub capacity: Option<RawCapacity>,
+    /// Compare each daemon run with the median of the last passing runs of the same config (or
+    /// a pinned run).
     pub regression: Option<RawRegression>,
+    /// Figures polled during the run (a JSON endpoint or a PromQL query), by name; usable in
+    /// `monitor.NAME` thresholds.
     #[serde(default)]
     pub monitors: BTreeMap<String, RawMonitor>,
 }
 
 /// A figure polled during the run: a number from a JSON endpoint, or a PromQL instant query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMonitor {
+    /// JSON endpoint to poll (the network rule applies). Use with `jsonpath`.
     pub url: Option<S<String>>,
+    /// JSONPath (RFC 9535) of the number in the `url` response. Example: `$.queue.depth`.
     pub jsonpath: Option<S<String>>,
+    /// Base URL of a Prometheus server. Use with `promql`. Example: `http://127.0.0.1:9090`.
     pub prometheus: Option<S<String>>,
+    /// PromQL instant query returning one number. Example:
+    /// `sum(rate(http_requests_total[1m]))`.
     pub promql: Option<S<String>>,
+    /// Polling interval. Duration. Default: `5s`.
     pub every: Option<S<String>>,
 }
 
 /// Daemon regression check against the median of the last passing runs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegression {
+    /// How many recent passing runs (same config hash) make the baseline; their median is
+    /// compared. Default: `5`.
     pub window: Option<S<u32>>,
+    /// Compare with this one stored run (its id) instead of the recent ones.
     pub baseline_run: Option<S<String>>,
+    /// Allowed changes before a figure counts as regressed.
     pub tolerance: Option<RawTolerance>,
 }
 
 /// Allowed changes before a figure counts as regressed.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTolerance {
+    /// Allowed rise of p50/p95/p99 latency, as a ratio. Default: `0.10` (10 %).
     pub latency: Option<S<f64>>,
+    /// Allowed rise of the error rate, in absolute terms. Default: `0.005` (0.5 percentage
+    /// points).
     pub error_rate: Option<S<f64>>,
+    /// Allowed fall of throughput, as a ratio. Default: `0.10` (10 %).
     pub throughput: Option<S<f64>>,
 }
 
 /// Capacity planning: the SLO a capacity is measured against and the expected peak.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCapacity {
+    /// The production peak the capacity is compared with (headroom, instances needed). Requests
+    /// per second. Required.
     pub expected_peak_rps: S<f64>,
+    /// The SLO: a rate is within capacity while p95 and the error rate stay within it.
+    /// Required.
     pub slo: RawSlo,
+    /// Expected traffic growth per month, as a ratio, for the months-until-exhausted figure.
+    /// Example: `0.05`.
     pub monthly_growth: Option<S<f64>>,
+    /// Consecutive 1-s windows the SLO must be broken before the capacity is called. Default:
+    /// `3`.
     pub sustain: Option<S<u32>>,
 }
 
 /// Latency (p95) and error-rate bounds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlo {
+    /// Highest acceptable 95th-percentile latency. Duration. Required. Example: `300ms`.
     pub p95: S<String>,
+    /// Highest acceptable error rate, a ratio between 0 and 1. Required. Example: `0.01`.
     pub error_rate: S<f64>,
 }
 
 /// The load shape: exactly one of `phases`, `vus` or `preset`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoad {
+    /// Open model: arrival-rate phases run one after the other.
     pub phases: Option<Vec<RawPhase>>,
+    /// Closed model: stages that move the number of virtual users to `target` over `duration`
+    /// (`0s` jumps).
     pub vus: Option<Vec<RawStage>>,
+    /// A named shape expanded into phases: `smoke`, `load`, `stress`, `spike`, `soak` or
+    /// `breakpoint`; needs `rate` (and `duration` where the preset has one).
     pub preset: Option<S<String>>,
+    /// Peak arrival rate of a `preset`. Requests per second.
     pub rate: Option<S<f64>>,
+    /// Virtual users (with `duration`, a closed model without stages).
     pub target: Option<S<u64>>,
+    /// Length of a `preset` or of a fixed number of virtual users. Duration.
     pub duration: Option<S<String>>,
+    /// Open model: requests in flight at most; arrivals beyond it are dropped and counted (the
+    /// run turns invalid above 1 %). Default: `1000`.
     pub max_in_flight: Option<S<u64>>,
+    /// Stop after this many iterations (over all virtual users).
     pub iterations: Option<S<u64>>,
+    /// How long iterations in flight may finish when the schedule ends. Duration. Default:
+    /// `10s`.
     pub graceful_stop: Option<S<String>>,
 }
 
 /// One open-model phase.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPhase {
+    /// Shown in reports. Default: `phase-N`.
     pub name: Option<String>,
+    /// Length of the phase. Duration. Required.
     pub duration: S<String>,
+    /// Arrivals per second at the start of the phase (`0` allowed when ramping). Required.
     pub rate: S<f64>,
+    /// Arrivals per second at the end of the phase (a linear ramp). Default: `rate`.
     pub ramp_to: Option<S<f64>>,
 }
 
 /// One closed-model stage.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
+    /// Length of the stage; `0s` jumps to `target` at once. Duration. Required.
     pub duration: S<String>,
+    /// Virtual users at the end of the stage. Required.
     pub target: S<u64>,
 }
 
 /// A weighted sequence of steps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
+    /// Label of the scenario in reports and on `/metrics`. Required.
     pub name: S<String>,
+    /// Relative share of iterations. Default: `1`.
     pub weight: Option<S<u32>>,
+    /// What an iteration does, in order. Required.
     pub steps: Vec<S<RawStep>>,
 }
 
 /// A step: a request (with its checks and captures) or a think time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// An HTTP request.
     pub request: Option<RawRequest>,
+    /// Checks on the request's response; a failed check fails the run unless a `checks`
+    /// threshold decides.
     pub check: Option<RawCheck>,
+    /// Variables taken from the response, by name: a JSONPath (`$.token`), `header:NAME` or
+    /// `regex:PATTERN` (first group). Later steps of the same flow read them as `${name}`.
     #[serde(default)]
     pub capture: BTreeMap<String, S<String>>,
+    /// Pause after the step: a duration or a uniform range. Example: `1s` or `500ms..2s`.
     pub think: Option<S<String>>,
 }
 
 /// An HTTP request relative to the target's base URL.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
+    /// Label of the request in reports, thresholds (`latency{request=NAME}`) and on `/metrics`.
+    /// Required.
     pub name: S<String>,
+    /// HTTP method. Default: `GET`.
     pub method: Option<S<String>>,
+    /// Path (and query) relative to the target's `base_url`; `${var}` templates allowed.
+    /// Required. Example: `/orders/${order_id}`.
     pub url: S<String>,
+    /// Extra headers; `${var}` templates allowed.
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
+    /// Query parameters, URL-encoded; `${var}` templates allowed.
     #[serde(default)]
     pub query: BTreeMap<String, S<String>>,
+    /// JSON body (any YAML value); string leaves may be templates, a lone `${var}` keeps the
+    /// variable's JSON type.
     pub json: Option<serde_json::Value>,
+    /// `application/x-www-form-urlencoded` body.
     pub form: Option<BTreeMap<String, S<String>>>,
+    /// Raw text body; `${var}` templates allowed.
     pub body: Option<S<String>>,
+    /// Overrides the target's timeout for this request. Duration.
     pub timeout: Option<S<String>>,
 }
 
 /// Expected status: one code or a list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatus {
     One(u16),
@@ -278,42 +445,60 @@ pub enum RawStatus {
 }
 
 /// Checks on a response.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
+    /// Expected status: one code or a list. Example: `[200, 201]`.
     pub status: Option<S<RawStatus>>,
+    /// Headers that must equal these values (name: value).
     #[serde(default)]
     pub header: BTreeMap<String, S<String>>,
+    /// Text the body must contain.
     pub body_contains: Option<S<String>>,
+    /// Regex the body must match.
     pub body_regex: Option<S<String>>,
+    /// JSONPath: expected value. Example: `{ "$.status": ok }`.
     #[serde(default)]
     pub json: BTreeMap<String, S<serde_json::Value>>,
+    /// The request's latency (from its intended start) must be below this. Duration.
     pub latency_below: Option<S<String>>,
 }
 
 /// A CSV data source: one row per iteration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawData {
+    /// CSV file with a header row, relative to the config file. Required.
     pub file: S<String>,
+    /// `sequential` (rows in turn, wrapping) or `random`. Default: `sequential`.
     pub order: Option<S<String>>,
 }
 
 /// A pass/fail rule on a metric.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawThreshold {
+    /// What is judged: `latency`, `latency{request=NAME}`, `ttfb`, `errors`, `checks`,
+    /// `requests`, `iterations`, `dropped`, `host.cpu`, `process.NAME.cpu_cores`,
+    /// `process.NAME.rss`, `monitor.NAME`. Required.
     pub metric: S<String>,
+    /// `<agg> <op> <value>`: agg `p(N)`, `avg`, `min`, `max`, `rate`, `count`; op `<`, `<=`,
+    /// `>`, `>=`, `==`; latency values take a unit (`500ms`), rates are ratios. Required.
+    /// Example: `p(95) < 300ms`.
     pub expr: S<String>,
+    /// Stop the run as soon as the threshold fails (checked every second). Default: `false`.
     #[serde(default)]
     pub abort_on_fail: bool,
+    /// Do not abort in the first part of the run (warm-up). Duration.
     pub delay_abort_eval: Option<S<String>>,
 }
 
 /// The bounds of one grade band.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGrade {
+    /// Highest p95 latency of the grade. Duration. Required.
     pub p95: S<String>,
+    /// Highest error rate of the grade, a ratio. Required.
     pub error_rate: S<f64>,
 }
