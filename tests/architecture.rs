@@ -282,3 +282,36 @@ fn the_checker_finds_a_cycle_and_an_upward_import() {
     assert!(paths.contains(&(true, m("rules::duration"))), "{paths:?}");
     assert!(paths.contains(&(false, m("run::http::x"))), "{paths:?}");
 }
+
+#[test]
+fn every_requirement_id_in_a_test_name_is_explained_in_the_docs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/requirements.md")).unwrap();
+    let name = Regex::new(r"fn ([a-g])0?(\d+)_\w+").unwrap();
+    let mut ids = BTreeSet::new();
+    for dir in ["tests", "src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for c in name.captures_iter(&text) {
+                        ids.insert(format!("{}{}", c[1].to_uppercase(), &c[2]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(ids.len() > 20, "{ids:?}");
+    let missing: Vec<_> = ids
+        .iter()
+        .filter(|id| !doc.contains(&format!("| {id} |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ids used in test names but not in docs/requirements.md: {missing:?}"
+    );
+}

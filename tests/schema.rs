@@ -14,7 +14,11 @@ fn loadpacer(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -68,10 +72,15 @@ fn every_example_validates_against_the_schema_and_names_it_for_editors() {
         let first = first.lines().next().unwrap_or("");
         let rel = first
             .strip_prefix("# yaml-language-server: $schema=")
-            .unwrap_or_else(|| panic!("{} does not name the schema on its first line", f.display()));
+            .unwrap_or_else(|| {
+                panic!("{} does not name the schema on its first line", f.display())
+            });
         assert!(
             f.parent().unwrap().join(rel).canonicalize().unwrap()
-                == root().join("schemas/config.v1.json").canonicalize().unwrap(),
+                == root()
+                    .join("schemas/config.v1.json")
+                    .canonicalize()
+                    .unwrap(),
             "{}: {rel} is not schemas/config.v1.json",
             f.display()
         );
@@ -101,7 +110,10 @@ fn raw_fields(raw: &Path) -> Vec<(String, String)> {
     let mut current: Option<String> = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("pub struct Raw") {
-            current = Some(format!("Raw{}", rest.split([' ', '{', '<']).next().unwrap()));
+            current = Some(format!(
+                "Raw{}",
+                rest.split([' ', '{', '<']).next().unwrap()
+            ));
         } else if line == "}" {
             current = None;
         } else if let (Some(s), Some(rest)) = (&current, line.strip_prefix("    pub ")) {
@@ -127,6 +139,9 @@ fn every_raw_field_is_in_the_schema_with_a_description_and_on_the_reference_page
         };
         let desc = props[f]["description"].as_str().unwrap_or("");
         assert!(!desc.is_empty(), "{s}.{f} has no description in the schema");
-        assert!(page.contains(&format!("| `{f}` |")), "{s}.{f} is not on the reference page");
+        assert!(
+            page.contains(&format!("| `{f}` |")),
+            "{s}.{f} is not on the reference page"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The daemon: the only module that knows every part. This file is the wiring (the config
 //! in force, reload, start and shutdown); the parts are beside it:
-//! - [`admission`]: whether a run may start (overlap, concurrency, rate cap) and the runs in
+//! - `admission`: whether a run may start (overlap, concurrency, rate cap) and the runs in
 //!   progress;
 //! - `runner`: one admitted run on the shared run path, compared with history and stored;
 //! - `writes`: finished runs whose write failed, retried;

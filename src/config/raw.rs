@@ -196,11 +196,11 @@ pub struct RawLimits {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
-    /// `http://` or `https://` URL that request paths are relative to; `${env.NAME}` is
+    /// `http://` or `https://` URL that request paths are relative to; `{{ env.NAME }}` is
     /// expanded. Required. Example: `http://127.0.0.1:8080`.
     pub base_url: S<String>,
-    /// Headers sent with every request to this target; values may use `${env.NAME}` (treated as
-    /// secrets and redacted). Example: `{ Authorization: "Bearer ${env.API_TOKEN}" }`.
+    /// Headers sent with every request to this target; values may use `{{ env.NAME }}` (treated as
+    /// secrets and redacted). Example: `{ Authorization: "Bearer {{ env.API_TOKEN }}" }`.
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     /// Per-request timeout, from send to the end of the body. Duration. Default: `30s`.
@@ -210,7 +210,8 @@ pub struct RawTarget {
     /// Response bytes kept for checks and captures; the rest is read and counted, not kept.
     /// Size (`64KiB`, `1MiB`). Default: `64KiB`; at most `1GiB`.
     pub max_body: Option<S<String>>,
-    /// Speak HTTP/2 (over TLS by ALPN, over cleartext with prior knowledge). Default: `false`.
+    /// Allow HTTP/2, negotiated by ALPN over TLS (cleartext stays HTTP/1.1). Default: `false`
+    /// (HTTP/1.1 only).
     pub http2: Option<bool>,
     /// `pooled` (a shared keep-alive pool, like a browser) or `direct` (one connection per
     /// virtual user, the lowest overhead; `http://` and HTTP/1.1 only). Default: `pooled`.
@@ -400,7 +401,7 @@ pub struct RawStep {
     /// threshold decides.
     pub check: Option<RawCheck>,
     /// Variables taken from the response, by name: a JSONPath (`$.token`), `header:NAME` or
-    /// `regex:PATTERN` (first group). Later steps of the same flow read them as `${name}`.
+    /// `regex:PATTERN` (first group). Later steps of the same flow read them as `{{ name }}`.
     #[serde(default)]
     pub capture: BTreeMap<String, S<String>>,
     /// Pause after the step: a duration or a uniform range. Example: `1s` or `500ms..2s`.
@@ -416,21 +417,21 @@ pub struct RawRequest {
     pub name: S<String>,
     /// HTTP method. Default: `GET`.
     pub method: Option<S<String>>,
-    /// Path (and query) relative to the target's `base_url`; `${var}` templates allowed.
-    /// Required. Example: `/orders/${order_id}`.
+    /// Path (and query) relative to the target's `base_url`; `{{ var }}` templates allowed.
+    /// Required. Example: `/orders/{{ order_id }}`.
     pub url: S<String>,
-    /// Extra headers; `${var}` templates allowed.
+    /// Extra headers; `{{ var }}` templates allowed.
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
-    /// Query parameters, URL-encoded; `${var}` templates allowed.
+    /// Query parameters, URL-encoded; `{{ var }}` templates allowed.
     #[serde(default)]
     pub query: BTreeMap<String, S<String>>,
-    /// JSON body (any YAML value); string leaves may be templates, a lone `${var}` keeps the
+    /// JSON body (any YAML value); string leaves may be templates, a lone `{{ var }}` keeps the
     /// variable's JSON type.
     pub json: Option<serde_json::Value>,
     /// `application/x-www-form-urlencoded` body.
     pub form: Option<BTreeMap<String, S<String>>>,
-    /// Raw text body; `${var}` templates allowed.
+    /// Raw text body; `{{ var }}` templates allowed.
     pub body: Option<S<String>>,
     /// Overrides the target's timeout for this request. Duration.
     pub timeout: Option<S<String>>,
@@ -450,14 +451,16 @@ pub enum RawStatus {
 pub struct RawCheck {
     /// Expected status: one code or a list. Example: `[200, 201]`.
     pub status: Option<S<RawStatus>>,
-    /// Headers that must equal these values (name: value).
+    /// Headers whose value must contain this text (name: text). Example:
+    /// `{ content-type: json }`.
     #[serde(default)]
     pub header: BTreeMap<String, S<String>>,
     /// Text the body must contain.
     pub body_contains: Option<S<String>>,
     /// Regex the body must match.
     pub body_regex: Option<S<String>>,
-    /// JSONPath: expected value. Example: `{ "$.status": ok }`.
+    /// JSONPath (RFC 9535) to `exists` or to the value it must equal. Example:
+    /// `{ "$.items": exists, "$.status": created }`.
     #[serde(default)]
     pub json: BTreeMap<String, S<serde_json::Value>>,
     /// The request's latency (from its intended start) must be below this. Duration.

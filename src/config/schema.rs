@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 /// The JSON Schema (draft 2020-12) of a loadpacer config file.
 pub fn json_schema() -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(RawConfig))
-        .expect("a schema is plain JSON");
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(RawConfig)).expect("a schema is plain JSON");
     if let Some(o) = schema.as_object_mut() {
         o.insert("title".into(), "loadpacer config file".into());
         o.insert(
