@@ -50,3 +50,4 @@ pub mod run;
 pub mod schedule;
 pub mod session;
 pub mod store;
+pub mod sync;

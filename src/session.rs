@@ -11,6 +11,7 @@ use crate::judge::{AbortGuard, BreakpointWatch, CpuWatch};
 use crate::report::summary::{Criteria, Inputs};
 use crate::report::Summary;
 use crate::run::{self, Observer, RunError, RunOptions, RunOutput};
+use crate::sync::LockExt;
 use futures_util::FutureExt;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -61,13 +62,13 @@ pub async fn run(
     .await
     .unwrap_or_else(|p| Err(RunError::Panicked(run::panic_message(p))))?;
     drop(observer); // stops the monitors; the sampled figures are complete
-    let sampled = resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let sampled = resources.locked().clone();
     let summary = Summary::build_with(
         &output,
         config_hash,
         Inputs {
             resources: Some(sampled),
-            generator_cpu: cpu_finding.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            generator_cpu: cpu_finding.locked().take(),
             criteria: opts.criteria.clone(),
         },
     );

@@ -211,7 +211,7 @@ fn sibling_cycles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<S
 
 /// The pipeline's stages, upstream first. A stage may import only stages before it.
 const STAGES: &[&str] = &[
-    "measure", "config", "host", "run", "judge", "report", "session", "metrics", "store",
+    "sync", "measure", "config", "host", "run", "judge", "report", "session", "metrics", "store",
     "schedule", "demo", "app", "api",
 ];
 

@@ -2,6 +2,7 @@
 //! the global rate cap, and the register of runs in progress (to cancel them).
 
 use crate::config::{LoadShape, Overlap, PlanSpec};
+use crate::sync::LockExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -67,7 +68,7 @@ impl Admission {
     }
 
     fn running(&self) -> MutexGuard<'_, HashMap<String, Vec<Running>>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+        self.running.locked()
     }
 
     /// Lets a run of `plan` in, or says why not. Under `replace` the runs in progress are

@@ -20,6 +20,7 @@ use crate::config::{self, Config, PlanSpec};
 use crate::metrics::Metrics;
 use crate::schedule::{self, Refused, WallClock};
 use crate::store::{Store, StoreError};
+use crate::sync::{LockExt, RwLockExt};
 use admission::Admission;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -111,10 +112,7 @@ impl App {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.config.read_locked().clone()
     }
 
     /// True while a run of `plan` is going on.
@@ -129,7 +127,7 @@ impl App {
             self.tracker.spawn(async move { app.housekeeping().await });
         }
         let token = self.root.child_token();
-        *self.schedulers.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        *self.schedulers.locked() = token.clone();
         for plan in self.config().plans.iter().filter(|p| p.schedule.is_some()) {
             let app = self.clone();
             let plan = plan.clone();
@@ -173,11 +171,8 @@ impl App {
                 let n = cfg.plans.len();
                 self.metrics.set_plans(&cfg.plans);
                 self.metrics.set_reload(true);
-                *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
-                self.schedulers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .cancel();
+                *self.config.write_locked() = Arc::new(cfg);
+                self.schedulers.locked().cancel();
                 self.start();
                 info!(plans = n, "configuration reloaded");
                 Ok(n)

@@ -4,6 +4,7 @@
 
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::sync::LockExt;
 use std::sync::Mutex;
 use tracing::warn;
 
@@ -32,19 +33,16 @@ impl PendingWrites {
         if let Err(e) = store.finish(&id, status, &json) {
             warn!(run = %id, error = %e, "could not store the finished run; keeping it in memory and retrying");
             metrics.store_error();
-            self.waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Finished { id, status, json });
+            self.waiting.locked().push(Finished { id, status, json });
         }
     }
 
     /// Writes the runs that could not be stored before; returns how many are still waiting.
     pub fn retry(&self, store: &Store, metrics: &Metrics) -> usize {
-        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+        let waiting = std::mem::take(&mut *self.waiting.locked());
         for f in waiting {
             self.persist(store, metrics, f.id, f.status, f.json);
         }
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.waiting.locked().len()
     }
 }

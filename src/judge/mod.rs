@@ -9,6 +9,7 @@ pub mod verdict;
 pub use crate::config::Grade;
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
+use crate::sync::LockExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -480,7 +481,7 @@ impl crate::run::Observer for CpuWatch {
                         self.above,
                         self.peak * 100.0
                     );
-                    *self.finding.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                    *self.finding.locked() = Some(msg);
                 }
             } else {
                 self.above = 0;

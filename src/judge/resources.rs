@@ -4,6 +4,7 @@
 use crate::config::{MonitorSource, MonitorSpec};
 use crate::host::{HostSampler, ProcessSampler};
 use crate::run::{Control, Observer, WindowView};
+use crate::sync::LockExt;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
@@ -155,7 +156,7 @@ impl ResourceWatch {
                         _ = every.tick() => {}
                     }
                     let value = poll(&client, &m.source).await;
-                    let mut r = result.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut r = result.locked();
                     match value {
                         Some(v) => r.monitors[i].value.add(v),
                         None => r.monitors[i].errors += 1,
@@ -207,7 +208,7 @@ async fn poll(client: &reqwest::Client, source: &MonitorSource) -> Option<f64> {
 
 impl Observer for ResourceWatch {
     fn on_window(&mut self, _v: &WindowView<'_>) -> Control {
-        let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = self.result.locked();
         if let Some(h) = self.host.sample() {
             r.host_cpu_ratio.add(h.cpu_ratio);
             r.host_memory_used_bytes.add(h.memory_used_bytes as f64);

@@ -11,6 +11,7 @@ use crate::config::PlanSpec;
 use crate::judge::Verdict;
 use crate::measure::{ErrorKind, Histo, Recorder};
 use crate::report::Summary;
+use crate::sync::LockExt;
 use encode::families;
 use names::LAST_RUN_QUANTILES;
 use state::{Buckets, LastRun};
@@ -31,7 +32,7 @@ fn now_ts() -> f64 {
 
 impl Metrics {
     fn with<R>(&self, f: impl FnOnce(&mut MetricsState) -> R) -> R {
-        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.0.locked();
         f(&mut guard)
     }
 

@@ -7,6 +7,7 @@ use super::plan::{share_of, Schedule, Segment};
 use super::scenario::{lock, Runtime, Sink, VuState};
 use crate::config::DataOrder;
 use crate::measure::Recorder;
+use crate::sync::LockExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use rand::Rng;
@@ -45,7 +46,7 @@ pub struct Shared {
 
 impl Shared {
     fn grace(&self) -> Duration {
-        *self.grace.lock().unwrap_or_else(|p| p.into_inner())
+        *self.grace.locked()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod scenario;
 
 use crate::config::{Limits, PlanSpec};
 use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries};
+use crate::sync::LockExt;
 use executor::Shared;
 use plan::{Schedule, Segment};
 use scenario::{Runtime, VuState};
@@ -330,7 +331,7 @@ async fn aggregate(
             _ = interrupt.cancelled(), if ending == Ending::Completed => {
                 ending = Ending::Interrupted;
                 if let Some(g) = interrupt_grace {
-                    let mut grace = shared.grace.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut grace = shared.grace.locked();
                     *grace = (*grace).min(g);
                 }
                 shared.stop.cancel();

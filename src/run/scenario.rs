@@ -6,6 +6,7 @@ use crate::config::{
     Vars,
 };
 use crate::measure::{ErrorKind, Recorder, Sample};
+use crate::sync::LockExt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
@@ -54,7 +55,7 @@ pub struct IterationResult {
 
 /// Locks a sink; a panic elsewhere never makes the figures unreadable.
 pub fn lock(sink: &Sink) -> std::sync::MutexGuard<'_, Recorder> {
-    sink.lock().unwrap_or_else(|p| p.into_inner())
+    sink.locked()
 }
 
 /// A request's parts that do not change between iterations, built once.

@@ -8,6 +8,7 @@
 //! marked `aborted`. A row that cannot be read (damage `quick_check` misses) is skipped,
 //! logged with its run id and counted, so the rest of the history stays readable.
 
+use crate::sync::LockExt;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -214,7 +215,7 @@ impl Store {
     /// worker thread's other tasks (scrapes, API requests, timers) move elsewhere meanwhile.
     fn exec<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let run = || {
-            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = self.conn.locked();
             f(&conn).map_err(|source| StoreError::Sqlite {
                 path: self.path.display().to_string(),
                 source,
