@@ -61,20 +61,8 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let Some(cfg) = load(&args.file) else {
         return Ok(2);
     };
-    let plans: Vec<Arc<PlanSpec>> = match &args.plan {
-        Some(name) => match cfg.plan(name) {
-            Some(p) => vec![p.clone()],
-            None => {
-                let names: Vec<&str> = cfg.plans.iter().map(|p| p.name.as_str()).collect();
-                eprintln!(
-                    "error: no plan named {name:?} in {}; plans: {}",
-                    args.file.display(),
-                    names.join(", ")
-                );
-                return Ok(2);
-            }
-        },
-        None => cfg.plans.clone(),
+    let Some(plans) = select_plans(&cfg, &args) else {
+        return Ok(2);
     };
     let opts = RunOptions {
         segment: args.segment.unwrap_or(Segment::WHOLE),
@@ -88,35 +76,10 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
             eprintln!("error: --with-demo-target takes a loopback address such as 127.0.0.1:18080");
             return Ok(2);
         }
-        let opts = DemoOptions {
-            latency: Duration::from_millis(2),
-            jitter: Duration::from_millis(8),
-            body_size: 256,
-            ..Default::default()
-        };
-        demo::start(addr, opts, demo_stop.clone())
-            .await
-            .with_context(|| {
-                format!("cannot start the demo target on {addr}; is the port in use?")
-            })?;
+        start_demo_target(addr, demo_stop.clone()).await?;
     }
     let metrics = match args.metrics_listen {
-        Some(addr) => {
-            let m = Metrics::default();
-            m.set_plans(&plans);
-            m.set_reload(true);
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("cannot listen on {addr} for /metrics; is the port in use?")
-            })?;
-            eprintln!("serving /metrics on http://{}", listener.local_addr()?);
-            let router = loadpacer::api::metrics_router(m.clone());
-            tokio::spawn(loadpacer::api::serve(
-                listener,
-                router,
-                CancellationToken::new(),
-            ));
-            Some(m)
-        }
+        Some(addr) => Some(serve_metrics(addr, &plans).await?),
         None => None,
     };
     let baseline = match &args.baseline {
@@ -176,6 +139,57 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         }
     }
     Ok(worst.exit_code() as u8)
+}
+
+/// The plans to run: the one `--plan` names, or all of them; `None` after saying why.
+fn select_plans(cfg: &Config, args: &RunArgs) -> Option<Vec<Arc<PlanSpec>>> {
+    match &args.plan {
+        Some(name) => match cfg.plan(name) {
+            Some(p) => Some(vec![p.clone()]),
+            None => {
+                let names: Vec<&str> = cfg.plans.iter().map(|p| p.name.as_str()).collect();
+                eprintln!(
+                    "error: no plan named {name:?} in {}; plans: {}",
+                    args.file.display(),
+                    names.join(", ")
+                );
+                None
+            }
+        },
+        None => Some(cfg.plans.clone()),
+    }
+}
+
+/// The built-in demo target in this process (`--with-demo-target`), until `stop`.
+async fn start_demo_target(addr: SocketAddr, stop: CancellationToken) -> Result<()> {
+    let opts = DemoOptions {
+        latency: Duration::from_millis(2),
+        jitter: Duration::from_millis(8),
+        body_size: 256,
+        ..Default::default()
+    };
+    demo::start(addr, opts, stop)
+        .await
+        .with_context(|| format!("cannot start the demo target on {addr}; is the port in use?"))?;
+    Ok(())
+}
+
+/// `/metrics` of this run on `addr` (`--metrics-listen`), for a Prometheus to scrape.
+async fn serve_metrics(addr: SocketAddr, plans: &[Arc<PlanSpec>]) -> Result<Metrics> {
+    let m = Metrics::default();
+    m.set_plans(plans);
+    m.set_reload(true);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for /metrics; is the port in use?"))?;
+    eprintln!("serving /metrics on http://{}", listener.local_addr()?);
+    let router = loadpacer::api::metrics_router(m.clone());
+    tokio::spawn(loadpacer::api::serve(
+        listener,
+        router,
+        CancellationToken::new(),
+    ));
+    Ok(m)
 }
 
 pub(crate) struct RunCtx<'a> {

@@ -3,7 +3,7 @@
 
 use super::error::Collector;
 use super::limits::{Limits, DEFAULT_MAX_IN_FLIGHT};
-use super::raw::RawLoad;
+use super::raw::{RawLoad, RawPhase, RawStage};
 use super::rules::{duration, positive, rate};
 use std::time::Duration;
 
@@ -122,81 +122,15 @@ pub(super) fn load(
         Some(m) => positive(c, m, &format!("{path}.max_in_flight")),
         None => Some(DEFAULT_MAX_IN_FLIGHT.min(limits.max_in_flight)),
     };
-    let one_sec = Duration::from_secs(1);
     let shape = if let Some(phases) = &l.phases {
-        if phases.is_empty() {
-            c.nowhere(&format!("{path}.phases"), "must contain at least one phase");
-        }
-        let mut out = Vec::new();
-        for (i, ph) in phases.iter().enumerate() {
-            let pp = format!("{path}.phases[{i}]");
-            let d = duration(c, &ph.duration, &format!("{pp}.duration"), one_sec);
-            let r = rate(
-                c,
-                limits.max_rps,
-                &ph.rate,
-                &format!("{pp}.rate"),
-                ph.ramp_to.is_some(),
-            );
-            let to = match &ph.ramp_to {
-                Some(t) => rate(c, limits.max_rps, t, &format!("{pp}.ramp_to"), true),
-                None => r,
-            };
-            if let (Some(duration), Some(rate), Some(ramp_to)) = (d, r, to) {
-                out.push(Phase {
-                    name: ph
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("phase-{}", i + 1)),
-                    duration,
-                    rate,
-                    ramp_to,
-                });
-            }
-        }
         LoadShape::Open {
-            phases: out,
+            phases: open_phases(c, limits, phases, path),
             max_in_flight: max_in_flight?,
         }
     } else if let Some(stages) = &l.vus {
-        if stages.is_empty() {
-            c.nowhere(&format!("{path}.vus"), "must contain at least one stage");
+        LoadShape::Closed {
+            stages: vu_stages(c, limits, stages, path),
         }
-        let mut out = Vec::new();
-        for (i, st) in stages.iter().enumerate() {
-            let sp = format!("{path}.vus[{i}]");
-            // `0s` jumps to the stage's VU count at once (as in k6); any other stage ramps.
-            let jump =
-                humantime::parse_duration(st.duration.value.trim()).is_ok_and(|d| d.is_zero());
-            let d = if jump {
-                Some(Duration::ZERO)
-            } else {
-                duration(c, &st.duration, &format!("{sp}.duration"), one_sec)
-            };
-            if st.target.value > limits.max_vus {
-                c.at(
-                    &st.target.referenced,
-                    &format!("{sp}.target"),
-                    format!(
-                        "{} VUs exceed limits.max_vus ({})",
-                        st.target.value, limits.max_vus
-                    ),
-                );
-            }
-            if let Some(duration) = d {
-                out.push(Stage {
-                    duration,
-                    target: st.target.value.min(limits.max_vus),
-                });
-            }
-        }
-        if !out.is_empty() && out.iter().all(|s| s.target == 0) {
-            c.nowhere(
-                &format!("{path}.vus"),
-                "every stage targets 0 VUs; nothing would run",
-            );
-        }
-        LoadShape::Closed { stages: out }
     } else {
         preset(c, limits, l, path, max_in_flight?)?
     };
@@ -228,6 +162,84 @@ pub(super) fn load(
             .as_ref()
             .and_then(|p| Preset::ALL.into_iter().find(|k| k.as_str() == p.value)),
     })
+}
+
+/// Open-model phases, each with its duration and start and end rates.
+fn open_phases(c: &mut Collector, limits: &Limits, phases: &[RawPhase], path: &str) -> Vec<Phase> {
+    let one_sec = Duration::from_secs(1);
+    if phases.is_empty() {
+        c.nowhere(&format!("{path}.phases"), "must contain at least one phase");
+    }
+    let mut out = Vec::new();
+    for (i, ph) in phases.iter().enumerate() {
+        let pp = format!("{path}.phases[{i}]");
+        let d = duration(c, &ph.duration, &format!("{pp}.duration"), one_sec);
+        let r = rate(
+            c,
+            limits.max_rps,
+            &ph.rate,
+            &format!("{pp}.rate"),
+            ph.ramp_to.is_some(),
+        );
+        let to = match &ph.ramp_to {
+            Some(t) => rate(c, limits.max_rps, t, &format!("{pp}.ramp_to"), true),
+            None => r,
+        };
+        if let (Some(duration), Some(rate), Some(ramp_to)) = (d, r, to) {
+            out.push(Phase {
+                name: ph
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("phase-{}", i + 1)),
+                duration,
+                rate,
+                ramp_to,
+            });
+        }
+    }
+    out
+}
+
+/// Closed-model stages; `0s` jumps to the stage's VU count at once.
+fn vu_stages(c: &mut Collector, limits: &Limits, stages: &[RawStage], path: &str) -> Vec<Stage> {
+    let one_sec = Duration::from_secs(1);
+    if stages.is_empty() {
+        c.nowhere(&format!("{path}.vus"), "must contain at least one stage");
+    }
+    let mut out = Vec::new();
+    for (i, st) in stages.iter().enumerate() {
+        let sp = format!("{path}.vus[{i}]");
+        // `0s` jumps to the stage's VU count at once (as in k6); any other stage ramps.
+        let jump = humantime::parse_duration(st.duration.value.trim()).is_ok_and(|d| d.is_zero());
+        let d = if jump {
+            Some(Duration::ZERO)
+        } else {
+            duration(c, &st.duration, &format!("{sp}.duration"), one_sec)
+        };
+        if st.target.value > limits.max_vus {
+            c.at(
+                &st.target.referenced,
+                &format!("{sp}.target"),
+                format!(
+                    "{} VUs exceed limits.max_vus ({})",
+                    st.target.value, limits.max_vus
+                ),
+            );
+        }
+        if let Some(duration) = d {
+            out.push(Stage {
+                duration,
+                target: st.target.value.min(limits.max_vus),
+            });
+        }
+    }
+    if !out.is_empty() && out.iter().all(|s| s.target == 0) {
+        c.nowhere(
+            &format!("{path}.vus"),
+            "every stage targets 0 VUs; nothing would run",
+        );
+    }
+    out
 }
 
 /// Expands a preset into open-model phases from `rate` and `duration`.

@@ -99,27 +99,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::Relaxed);
-    let o = &state.opts;
-    let mut delay = o.latency;
-    if !o.jitter.is_zero() {
-        delay += rand::rng().random_range(Duration::ZERO..=o.jitter);
-    }
-    if !o.latency_growth_per_s.is_zero() {
-        delay += o
-            .latency_growth_per_s
-            .mul_f64(state.started.elapsed().as_secs_f64());
-    }
-    if let Some(ms) = query_num(&req, "delay_ms") {
-        delay = Duration::from_millis(ms);
-    }
-    if let Some((freeze, every)) = o.stall {
-        // Responses that fall inside a freeze window wait until it ends.
-        let every_us = every.as_micros().max(1);
-        let into = (state.started.elapsed().as_micros() % every_us) as u64;
-        if into < freeze.as_micros() as u64 {
-            delay += Duration::from_micros(freeze.as_micros() as u64 - into);
-        }
-    }
+    let delay = delay_for(&state, &req);
     let _worker = match &state.workers {
         Some(w) => w.acquire().await.ok(),
         None => None,
@@ -135,6 +115,7 @@ async fn handle(
             format!("{{\"status\":{}}}", status.as_u16()),
         ));
     }
+    let o = &state.opts;
     if o.error_rate > 0.0 && rand::rng().random_bool(o.error_rate.clamp(0.0, 1.0)) {
         return Ok(reply(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,12 +123,47 @@ async fn handle(
             "{\"error\":\"injected\"}".into(),
         ));
     }
+    Ok(route(&state, req).await)
+}
+
+/// How long this response waits: the base latency, jitter, growth over time, `?delay_ms=`,
+/// and the rest of a stall window it falls into.
+fn delay_for(state: &State, req: &Request<Incoming>) -> Duration {
+    let o = &state.opts;
+    let mut delay = o.latency;
+    if !o.jitter.is_zero() {
+        delay += rand::rng().random_range(Duration::ZERO..=o.jitter);
+    }
+    if !o.latency_growth_per_s.is_zero() {
+        delay += o
+            .latency_growth_per_s
+            .mul_f64(state.started.elapsed().as_secs_f64());
+    }
+    if let Some(ms) = query_num(req, "delay_ms") {
+        delay = Duration::from_millis(ms);
+    }
+    if let Some((freeze, every)) = o.stall {
+        // Responses that fall inside a freeze window wait until it ends.
+        let every_us = every.as_micros().max(1);
+        let into = (state.started.elapsed().as_micros() % every_us) as u64;
+        if into < freeze.as_micros() as u64 {
+            delay += Duration::from_micros(freeze.as_micros() as u64 - into);
+        }
+    }
+    delay
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    reply(status, "application/json", body)
+}
+
+/// The demo shop's endpoints.
+async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let size = query_num(&req, "size").map(|s| s as usize);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let resp = match (method, path.as_str()) {
+    match (method, req.uri().path()) {
         (Method::GET, "/" | "/health") => {
-            let n = size.unwrap_or(o.body_size.max(2));
+            let n = size.unwrap_or(state.opts.body_size.max(2));
             reply(
                 StatusCode::OK,
                 "text/plain",
@@ -159,77 +175,71 @@ async fn handle(
             "application/octet-stream",
             ".".repeat(size.unwrap_or(1024)),
         ),
-        (Method::GET, "/products") => {
-            let page = query_num(&req, "page").unwrap_or(1);
-            let items: Vec<String> = (0..10)
-                .map(|i| {
-                    let id = (page.saturating_sub(1)) * 10 + i + 1;
-                    format!(
-                        "{{\"id\":{id},\"name\":\"product-{id}\",\"price\":{}.99}}",
-                        5 + id % 50
-                    )
-                })
-                .collect();
-            reply(
-                StatusCode::OK,
-                "application/json",
-                format!("{{\"page\":{page},\"items\":[{}]}}", items.join(",")),
+        (Method::GET, "/products") => products(query_num(&req, "page").unwrap_or(1)),
+        (Method::POST, "/auth/login") => login(req).await,
+        (Method::POST, "/orders") => order(state, &req),
+        _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
+    }
+}
+
+fn products(page: u64) -> Response<Full<Bytes>> {
+    let items: Vec<String> = (0..10)
+        .map(|i| {
+            let id = (page.saturating_sub(1)) * 10 + i + 1;
+            format!(
+                "{{\"id\":{id},\"name\":\"product-{id}\",\"price\":{}.99}}",
+                5 + id % 50
             )
-        }
-        (Method::POST, "/auth/login") => {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let ok = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("user").cloned())
-                .is_some();
-            if ok {
-                let token = format!("tok-{}", rand::rng().random::<u32>());
-                reply(
-                    StatusCode::OK,
-                    "application/json",
-                    format!("{{\"token\":\"{token}\"}}"),
-                )
-            } else {
-                reply(
-                    StatusCode::BAD_REQUEST,
-                    "application/json",
-                    "{\"error\":\"body must be JSON with a user field\"}".into(),
-                )
-            }
-        }
-        (Method::POST, "/orders") => {
-            let authed = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("Bearer tok-"));
-            if authed {
-                let id = state.orders.fetch_add(1, Ordering::Relaxed) + 1;
-                reply(
-                    StatusCode::CREATED,
-                    "application/json",
-                    format!("{{\"id\":{id},\"status\":\"created\"}}"),
-                )
-            } else {
-                reply(
-                    StatusCode::UNAUTHORIZED,
-                    "application/json",
-                    "{\"error\":\"missing or bad bearer token\"}".into(),
-                )
-            }
-        }
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            "application/json",
-            "{\"error\":\"not found\"}".into(),
-        ),
-    };
-    Ok(resp)
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        format!("{{\"page\":{page},\"items\":[{}]}}", items.join(",")),
+    )
+}
+
+/// A JSON body with a `user` field gets a token.
+async fn login(req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let ok = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("user").cloned())
+        .is_some();
+    if ok {
+        let token = format!("tok-{}", rand::rng().random::<u32>());
+        json(StatusCode::OK, format!("{{\"token\":\"{token}\"}}"))
+    } else {
+        json(
+            StatusCode::BAD_REQUEST,
+            "{\"error\":\"body must be JSON with a user field\"}".into(),
+        )
+    }
+}
+
+/// A bearer token from `/auth/login` creates an order.
+fn order(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let authed = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer tok-"));
+    if authed {
+        let id = state.orders.fetch_add(1, Ordering::Relaxed) + 1;
+        json(
+            StatusCode::CREATED,
+            format!("{{\"id\":{id},\"status\":\"created\"}}"),
+        )
+    } else {
+        json(
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":\"missing or bad bearer token\"}".into(),
+        )
+    }
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
