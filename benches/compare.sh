@@ -5,6 +5,7 @@
 # is the figure that compares generators. Installs nginx, wrk, time (apt) and oha (cargo)
 # when missing. Every address is 127.0.0.1.
 #   DUR=10 benches/compare.sh
+#   BEFORE=/path/to/older/loadpacer benches/compare.sh   # adds that build's rows, same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -51,11 +52,11 @@ to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$
 row "wrk -c$CONC (closed)" "$(awk '/requests in/ {print $1}' $W)" "$(awk '/Requests\/sec/ {print $2}' $W)" \
   "$(awk '$1=="50%" {print $2}' $W | to_ms)" "$(awk '$1=="99%" {print $2}' $W | to_ms)"
 
-lp() { # name args...
+lp() { # name args...   (LABEL and BIN select another build, e.g. BEFORE's)
   local name=$1; shift
-  measure "$name" -- $LP hit "$@" -q --json "$WORK/$name.json"
+  measure "$name" -- ${BIN:-$LP} hit "$@" -q --json "$WORK/$name.json"
   local j=$WORK/$name.json
-  row "loadpacer hit $*" "$(jq -r .requests $j)" "$(jq -r .rps $j)" "$(jq -r .p50_ms $j)" "$(jq -r .p99_ms $j)"
+  row "${LABEL:-loadpacer} hit $*" "$(jq -r .requests $j)" "$(jq -r .rps $j)" "$(jq -r .p50_ms $j)" "$(jq -r .p99_ms $j)"
 }
 oha_run() { # name args...
   local name=$1; shift
@@ -72,6 +73,11 @@ oha_run oha-closed -c $CONC -z ${DUR}s $URL
 lp lp-open2k $URL --rate 2000 -d ${DUR}s
 oha_run oha-open2k -q 2000 -c $CONC --latency-correction -z ${DUR}s $URL
 lp lp-open20k $URL --rate 20000 -d ${DUR}s
+if [ -n "${BEFORE:-}" ]; then
+  LABEL=before BIN=$BEFORE lp before-closed $URL -c $CONC -d ${DUR}s
+  LABEL=before BIN=$BEFORE lp before-open2k $URL --rate 2000 -d ${DUR}s
+  LABEL=before BIN=$BEFORE lp before-open20k $URL --rate 20000 -d ${DUR}s
+fi
 echo
 echo "Coordinated omission: 200 req/s for 15 s, target frozen 1 s of every 5 s (truth: p90 ≈ 500 ms, p99 ≈ 950 ms)"
 measure lp-co -- $LP hit http://127.0.0.1:18182/ --rate 200 -d 15s -q --json "$WORK/co.json"

@@ -2,6 +2,8 @@
 //! committed, and checked against the examples with a real JSON Schema validator
 //! (check-jsonschema, installed by scripts/test.sh).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,10 +12,7 @@ fn root() -> PathBuf {
 }
 
 fn loadpacer(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = support::loadpacer(args);
     assert!(
         out.status.success(),
         "{}",
