@@ -37,6 +37,19 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-variable-from-another-flow.yaml:14:30: plans.p.scenarios[1].steps[0].request.headers: variable \"authToken\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
             "invalid-variable-from-another-flow.yaml:15:42: plans.p.scenarios[1].steps[1].request.url: variable \"order_id\" is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)",
         ]),
+        // WebSocket steps: every mistake of a session at once, located.
+        ("invalid-ws-steps.yaml", &[
+            "invalid-ws-steps.yaml:13:19: plans.p.scenarios[0].steps[0].ws.actions[0].expect.timeout: an expect needs a timeout, e.g. `timeout: 5s`: without a bound a silent server would hold the session forever",
+            "invalid-ws-steps.yaml:14:19: plans.p.scenarios[0].steps[0].ws.actions[1]: an action has exactly one of `send`, `send_json`, `expect`, `ping`, `hold` or `close`",
+            "invalid-ws-steps.yaml:16:19: plans.p.scenarios[0].steps[0].ws.actions[2].hold: `every` sends a message: set `send` or `send_json` too",
+            "invalid-ws-steps.yaml:17:19: plans.p.scenarios[0].steps[0].ws.actions[3]: unknown field `sned`; did you mean `send`? (expected one of: send, send_json, expect, ping, hold, close)",
+            "invalid-ws-steps.yaml:17:19: plans.p.scenarios[0].steps[0].ws.actions[3]: an action has exactly one of `send`, `send_json`, `expect`, `ping`, `hold` or `close`",
+            "invalid-ws-steps.yaml:19:19: plans.p.scenarios[0].steps[0].ws.actions[5]: nothing can follow `close`: the session is closed",
+            "invalid-ws-steps.yaml:20:25: plans.p.scenarios[0].steps[1].ws.name: \"bad name\" must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
+            "invalid-ws-steps.yaml:20:52: plans.p.scenarios[0].steps[1].ws.subprotocols[0]: \"a b\" must be a subprotocol token (printable ASCII, no spaces or commas)",
+            "invalid-ws-steps.yaml:22:19: plans.p.thresholds[0].metric: step \"nope\" is not a ws or sse step name of this plan",
+            "invalid-ws-steps.yaml:23:37: plans.p.thresholds[1].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
+        ]),
         ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate key `t` (first defined at line 2, column 3); each key may appear once in a mapping"]),
         ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
         ("invalid-a04-rates.yaml", &[
@@ -81,8 +94,8 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ]),
         ("invalid-a09-thresholds.yaml", &[
             "invalid-a09-thresholds.yaml:12:34: plans.p.thresholds[0].expr: expression \"p(95) 500ms\" needs an operator: <, <=, >, >= or ==",
-            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped",
-            "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency and ttfb take p(N), avg, min, max or count; errors, checks, requests, iterations and dropped take rate or count; host and process figures take avg or max",
+            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped, or for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects",
+            "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
             "invalid-a09-thresholds.yaml:15:34: plans.p.thresholds[3].expr: limit \"500\" must be a duration with a unit, e.g. 500ms or 1.5s",
             "invalid-a09-thresholds.yaml:16:19: plans.p.thresholds[4].metric: request \"nope\" is not a request name of this plan",
         ]),

@@ -19,6 +19,7 @@ fn dashboards_are_well_formed() {
         "endpoints.json",
         "generator.json",
         "capacity.json",
+        "streams.json",
     ] {
         let d: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();

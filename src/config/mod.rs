@@ -31,7 +31,8 @@ pub use parse::{load_file, load_str};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
-    JsonTemplate, RequestKey, RequestSpec, ScenarioSpec, StepSpec,
+    ExpectSpec, HoldSpec, JsonTemplate, Payload, RequestKey, RequestSpec, ScenarioSpec, StepSpec,
+    StreamKey, WsAction, WsSpec,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -97,6 +98,8 @@ pub struct PlanSpec {
     pub grades: Vec<GradeBand>,
     pub requests: Vec<RequestKey>,
     pub checks: Vec<CheckKey>,
+    /// Streaming steps (WebSocket, SSE), by stream index.
+    pub streams: Vec<StreamKey>,
     /// Values resolved from the environment; never written anywhere.
     pub secrets: Vec<String>,
     pub capacity: Option<CapacitySpec>,

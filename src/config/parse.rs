@@ -181,11 +181,21 @@ fn blank_entry(text: &str, loc: &Location) -> Option<String> {
     };
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..start]);
-    out.extend(
-        text[start..end]
-            .chars()
-            .map(|c| if c == '\n' { '\n' } else { ' ' }),
-    );
+    // A list item whose only key is blanked would become null, which no item type takes;
+    // an empty mapping keeps the item and lets the other errors of the file be found.
+    let only_key_of_item = text[line_start..start].trim() == "-"
+        && text[end..]
+            .split('\n')
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .is_none_or(|l| l.len() - l.trim_start_matches(' ').len() != col_byte);
+    let mut blanked: String = text[start..end]
+        .chars()
+        .map(|c| if c == '\n' { '\n' } else { ' ' })
+        .collect();
+    if only_key_of_item && blanked.starts_with("  ") {
+        blanked.replace_range(0..2, "{}");
+    }
+    out.push_str(&blanked);
     out.push_str(&text[end..]);
     (bytes.len() == out.len()).then_some(out)
 }

@@ -406,7 +406,115 @@ pub struct RawStep {
     pub capture: BTreeMap<String, S<String>>,
     /// Pause after the step: a duration or a uniform range. Example: `1s` or `500ms..2s`.
     pub think: Option<S<String>>,
+    /// A WebSocket session on the target (`http` becomes `ws`, `https` becomes `wss`): connect,
+    /// then its `actions` in order; it closes when they are done.
+    pub ws: Option<RawWs>,
 }
+
+/// A WebSocket session: where to connect and what to do once connected.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWs {
+    /// Label of the session in reports, thresholds (`ws_connect{step=NAME}`) and on `/metrics`.
+    /// Required.
+    pub name: S<String>,
+    /// Path (and query) relative to the target's `base_url`; `{{ var }}` templates allowed.
+    /// Default: `/`. Example: `/ws/prices?symbol={{ symbol }}`.
+    pub path: Option<S<String>>,
+    /// Query parameters, URL-encoded; `{{ var }}` templates allowed (a captured token, say).
+    #[serde(default)]
+    pub query: BTreeMap<String, S<String>>,
+    /// Headers of the upgrade request; `{{ var }}` templates allowed. Example:
+    /// `{ Authorization: "Bearer {{ token }}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order of preference.
+    #[serde(default)]
+    pub subprotocols: Vec<S<String>>,
+    /// Bound on connecting (TCP, TLS, upgrade) and on each `ping`'s pong. Duration. Default:
+    /// the target's `timeout`.
+    pub timeout: Option<S<String>>,
+    /// What the session does, in order: `send`, `send_json`, `expect`, `ping`, `hold`,
+    /// `close`. Default: none (connect and close).
+    #[serde(default)]
+    pub actions: Vec<S<RawWsAction>>,
+}
+
+/// One action of a WebSocket session: exactly one field.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWsAction {
+    /// Send a text message; `{{ var }}` templates allowed.
+    pub send: Option<S<String>>,
+    /// Send a JSON text message (any YAML value; string leaves may be templates).
+    pub send_json: Option<serde_json::Value>,
+    /// Wait for a message that matches; its round trip from the last send is measured.
+    pub expect: Option<RawExpect>,
+    /// Send a ping and wait for its pong (round trip measured, bounded by the session's
+    /// `timeout`). Example: `ping: {}`.
+    pub ping: Option<RawPing>,
+    /// Keep the session open for a while, optionally sending or pinging at a fixed rate,
+    /// counting what arrives.
+    pub hold: Option<RawHold>,
+    /// Close the session now (a normal close, code 1000). Example: `close: {}`.
+    pub close: Option<RawClose>,
+}
+
+/// Waiting for a message.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// How long to wait. Duration. Required: without a bound a silent server would hold the
+    /// session forever.
+    pub timeout: Option<S<String>>,
+    /// Only the very next message may match; by default messages that do not match are
+    /// skipped (and counted) until one does. Default: `false`.
+    pub next: Option<bool>,
+    /// JSONPath (RFC 9535) to `exists` or to the value it must equal. Example:
+    /// `{ "$.type": ack }`.
+    #[serde(default)]
+    pub json: BTreeMap<String, S<serde_json::Value>>,
+    /// Text the message must contain.
+    pub contains: Option<S<String>>,
+    /// Regex the message must match.
+    pub regex: Option<S<String>>,
+    /// Text the message must equal.
+    pub equals: Option<S<String>>,
+    /// Variables taken from the matching message: a JSONPath (`$.id`) or `regex:PATTERN`
+    /// (first group).
+    #[serde(default)]
+    pub capture: BTreeMap<String, S<String>>,
+}
+
+/// A ping.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    /// Pings sent one after the other, each waiting for its pong. Default: `1`.
+    pub count: Option<S<u32>>,
+}
+
+/// Holding a session open.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHold {
+    /// How long. Duration. Required.
+    pub duration: S<String>,
+    /// Send `send` or `send_json` at this interval while holding, on a fixed schedule.
+    /// Duration. Example: `200ms`.
+    pub every: Option<S<String>>,
+    /// Text sent every `every`; `{{ var }}` templates allowed.
+    pub send: Option<S<String>>,
+    /// JSON sent every `every`.
+    pub send_json: Option<serde_json::Value>,
+    /// Ping at this interval while holding (round trips measured). Duration. Example: `5s`.
+    pub ping_every: Option<S<String>>,
+}
+
+/// Closing a session.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClose {}
 
 /// An HTTP request relative to the target's base URL.
 #[derive(Debug, Deserialize, JsonSchema)]

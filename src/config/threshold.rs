@@ -35,6 +35,47 @@ pub enum MetricKind {
     ProcessRss,
     /// A monitor's polled number (`monitor.NAME`).
     Monitor,
+    /// Streaming: time to open a session (`ws_connect`, `sse_connect`).
+    StreamConnect,
+    /// Streaming: send → matching reply and ping → pong (`ws_rtt`).
+    StreamRtt,
+    /// Streaming: open → first message or event (`first_message`, `sse_first_event`).
+    FirstMessage,
+    /// Streaming: time between consecutive messages of a session (`message_gap`).
+    MessageGap,
+    /// Streaming: messages received (`messages`): per second, or a count.
+    Messages,
+    /// Streaming: sessions that ended abnormally or never opened (`disconnects`): per attempt,
+    /// or a count.
+    Disconnects,
+}
+
+impl MetricKind {
+    /// True for the figures of streaming steps (filtered by `step=NAME`).
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            MetricKind::StreamConnect
+                | MetricKind::StreamRtt
+                | MetricKind::FirstMessage
+                | MetricKind::MessageGap
+                | MetricKind::Messages
+                | MetricKind::Disconnects
+        )
+    }
+
+    /// True for the latency-like figures (milliseconds, percentiles).
+    pub fn is_duration(self) -> bool {
+        matches!(
+            self,
+            MetricKind::Latency
+                | MetricKind::Ttfb
+                | MetricKind::StreamConnect
+                | MetricKind::StreamRtt
+                | MetricKind::FirstMessage
+                | MetricKind::MessageGap
+        )
+    }
 }
 
 /// How the samples are reduced to one number.
@@ -128,12 +169,12 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
             let inner = rest
                 .strip_suffix('}')
                 .ok_or_else(|| format!("metric {text:?} has `{{` without a closing `}}`"))?;
-            let (key, value) = inner
-                .split_once('=')
-                .ok_or_else(|| format!("metric filter {inner:?} must be request=NAME"))?;
-            if key.trim() != "request" {
+            let (key, value) = inner.split_once('=').ok_or_else(|| {
+                format!("metric filter {inner:?} must be request=NAME (or step=NAME for streams)")
+            })?;
+            if key.trim() != "request" && key.trim() != "step" {
                 return Err(format!(
-                    "metric filter key {:?} is not supported; use request=NAME",
+                    "metric filter key {:?} is not supported; use request=NAME (or step=NAME for streams)",
                     key.trim()
                 ));
             }
@@ -149,9 +190,15 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
         "requests" => MetricKind::Requests,
         "iterations" => MetricKind::Iterations,
         "dropped" => MetricKind::Dropped,
+        "ws_connect" | "sse_connect" | "stream_connect" => MetricKind::StreamConnect,
+        "ws_rtt" => MetricKind::StreamRtt,
+        "first_message" | "sse_first_event" => MetricKind::FirstMessage,
+        "message_gap" | "sse_gap" => MetricKind::MessageGap,
+        "messages" => MetricKind::Messages,
+        "disconnects" => MetricKind::Disconnects,
         other => {
             return Err(format!(
-                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped"
+                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped, or for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects"
             ))
         }
     };
@@ -180,7 +227,13 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
     .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
     let agg = parse_agg(lhs.trim())?;
     let fits = match kind {
-        MetricKind::Latency | MetricKind::Ttfb => !matches!(agg, Agg::Rate),
+        MetricKind::Latency
+        | MetricKind::Ttfb
+        | MetricKind::StreamConnect
+        | MetricKind::StreamRtt
+        | MetricKind::FirstMessage
+        | MetricKind::MessageGap => !matches!(agg, Agg::Rate),
+        MetricKind::Messages | MetricKind::Disconnects => matches!(agg, Agg::Rate | Agg::Count),
         MetricKind::Errors | MetricKind::Checks | MetricKind::Requests | MetricKind::Iterations => {
             matches!(agg, Agg::Rate | Agg::Count)
         }
@@ -194,12 +247,12 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
     };
     if !fits {
         return Err(format!(
-            "aggregation {:?} does not apply to this metric; latency and ttfb take p(N), avg, min, max or count; \
-             errors, checks, requests, iterations and dropped take rate or count; host and process figures take avg or max",
+            "aggregation {:?} does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; \
+             errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
             lhs.trim()
         ));
     }
-    let is_time = matches!(kind, MetricKind::Latency | MetricKind::Ttfb) && agg != Agg::Count;
+    let is_time = kind.is_duration() && agg != Agg::Count;
     let value = if kind == MetricKind::ProcessRss {
         parse_bytes(rhs)
             .ok_or_else(|| format!("limit {rhs:?} must be a size such as 512MB or 1GiB"))?

@@ -11,7 +11,9 @@ use super::steps::StepCompiler;
 use super::target::target;
 use super::threshold::MetricKind;
 use super::threshold::{parse_expr, parse_metric, Threshold};
-use super::{Config, HostSpec, Limits, LoadShape, LoadSpec, PlanSpec, RequestKey, TargetSpec};
+use super::{
+    Config, HostSpec, Limits, LoadShape, LoadSpec, PlanSpec, RequestKey, StreamKey, TargetSpec,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -152,7 +154,7 @@ fn plan(
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let scenarios = steps.scenarios(c, &p.scenarios, &format!("{path}.scenarios"));
     steps.check_vars(c);
-    let thresholds = thresholds(c, p, &path, &steps.requests);
+    let thresholds = thresholds(c, p, &path, &steps.requests, &steps.streams);
     let grades = grades(c, p, &path);
     let capacity = p
         .capacity
@@ -182,6 +184,7 @@ fn plan(
         grades,
         requests: steps.requests,
         checks: steps.checks,
+        streams: steps.streams,
         secrets,
         capacity,
         regression,
@@ -194,6 +197,7 @@ fn thresholds(
     p: &RawPlan,
     path: &str,
     requests: &[RequestKey],
+    streams: &[StreamKey],
 ) -> Vec<Threshold> {
     let mut out = Vec::new();
     for (i, t) in p.thresholds.iter().enumerate() {
@@ -213,6 +217,14 @@ fn thresholds(
                     &t.metric.referenced,
                     &format!("{tp}.metric"),
                     format!("monitor {name:?} is not defined under this plan's monitors"),
+                );
+            }
+        } else if let Some(step) = metric.1.as_ref().filter(|_| metric.0.is_stream()) {
+            if !streams.iter().any(|s| &s.name == step) {
+                c.at(
+                    &t.metric.referenced,
+                    &format!("{tp}.metric"),
+                    format!("step {step:?} is not a ws or sse step name of this plan"),
                 );
             }
         } else if let Some(req) = metric.1.as_ref().filter(|_| !by_process) {

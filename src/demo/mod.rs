@@ -3,7 +3,9 @@
 //! `serve --demo` drive it.
 //!
 //! Every endpoint also takes `?delay_ms=N`, `?status=N` and `?size=N` to override the knobs
-//! for one request.
+//! for one request. WebSocket endpoints (`/ws/echo`, `/ws/ticker`) are in [`ws`].
+
+mod ws;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -76,7 +78,8 @@ pub async fn start(
             tokio::spawn(async move {
                 let svc = service_fn(move |req| handle(state.clone(), req));
                 let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc);
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades();
                 tokio::select! {
                     _ = conn => {}
                     _ = stop.cancelled() => {}
@@ -88,10 +91,24 @@ pub async fn start(
 }
 
 fn query_num(req: &Request<Incoming>, key: &str) -> Option<u64> {
+    query_str(req, key)?.parse().ok()
+}
+
+fn query_str(req: &Request<Incoming>, key: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| v.parse().ok()).flatten()
+        (k == key).then(|| v.to_string())
     })
+}
+
+/// What is left of the stall window the current instant falls into (zero outside one).
+fn stall_left(state: &State) -> Duration {
+    let Some((freeze, every)) = state.opts.stall else {
+        return Duration::ZERO;
+    };
+    let every_us = every.as_micros().max(1);
+    let into = (state.started.elapsed().as_micros() % every_us) as u64;
+    Duration::from_micros((freeze.as_micros() as u64).saturating_sub(into))
 }
 
 async fn handle(
@@ -99,6 +116,9 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    if ws::is_upgrade(&req) {
+        return Ok(ws::upgrade(state, req));
+    }
     let delay = delay_for(&state, &req);
     let _worker = match &state.workers {
         Some(w) => w.acquire().await.ok(),
@@ -142,15 +162,8 @@ fn delay_for(state: &State, req: &Request<Incoming>) -> Duration {
     if let Some(ms) = query_num(req, "delay_ms") {
         delay = Duration::from_millis(ms);
     }
-    if let Some((freeze, every)) = o.stall {
-        // Responses that fall inside a freeze window wait until it ends.
-        let every_us = every.as_micros().max(1);
-        let into = (state.started.elapsed().as_micros() % every_us) as u64;
-        if into < freeze.as_micros() as u64 {
-            delay += Duration::from_micros(freeze.as_micros() as u64 - into);
-        }
-    }
-    delay
+    // Responses that fall inside a freeze window wait until it ends.
+    delay + stall_left(state)
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {

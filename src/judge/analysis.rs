@@ -227,6 +227,15 @@ pub struct Figures {
     pub p99_ms: f64,
     pub error_rate: f64,
     pub rps: f64,
+    /// How many requests the percentiles come from.
+    pub samples: u64,
+}
+
+/// Samples a percentile needs before a change of it can count: ten beyond it (p95 from 200
+/// requests, p99 from 1,000). With fewer, p99 is about the slowest request, which one
+/// scheduling hiccup moves by more than any tolerance.
+pub fn samples_needed(percentile: f64) -> u64 {
+    (10.0 / (1.0 - percentile / 100.0)).round() as u64
 }
 
 /// How much worse a figure may get before it counts.
@@ -264,6 +273,10 @@ pub struct Delta {
     /// (current − baseline) / baseline; 0 when the baseline is 0.
     pub delta_ratio: f64,
     pub regressed: bool,
+    /// The percentile came from too few requests to judge a change of it (see
+    /// [`samples_needed`]); shown, never counted as a regression.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub too_few_samples: bool,
 }
 
 /// Compares a run with the median of baseline runs. A figure regresses only when the change
@@ -290,10 +303,26 @@ pub fn regression(baseline: &[Figures], current: &Figures, tol: Tolerance) -> Ve
             } else {
                 (cur - base) / base
             };
+            let fewest = baseline
+                .iter()
+                .map(|f| f.samples)
+                .chain([current.samples])
+                .min()
+                .unwrap_or(0);
+            let too_few_samples = match name {
+                "p95" => fewest < samples_needed(95.0),
+                "p99" => fewest < samples_needed(99.0),
+                _ => false,
+            };
             let beyond_tolerance = match name {
                 "error_rate" => cur - base > tol.error_rate,
                 "throughput" => base > 0.0 && (base - cur) / base > tol.throughput,
-                _ => base > 0.0 && delta_ratio > tol.latency && cur - base > tol.latency_floor_ms,
+                _ => {
+                    base > 0.0
+                        && delta_ratio > tol.latency
+                        && cur - base > tol.latency_floor_ms
+                        && !too_few_samples
+                }
             };
             let outside_spread = if higher_is_worse { cur > hi } else { cur < lo };
             Some(Delta {
@@ -302,6 +331,7 @@ pub fn regression(baseline: &[Figures], current: &Figures, tol: Tolerance) -> Ve
                 current: cur,
                 delta_ratio,
                 regressed: beyond_tolerance && outside_spread,
+                too_few_samples,
             })
         })
         .collect()
@@ -433,7 +463,32 @@ mod tests {
             p99_ms: p95 * 1.5,
             error_rate: err,
             rps,
+            samples: 10_000,
         }
+    }
+
+    #[test]
+    fn a_p99_from_a_few_requests_is_shown_but_never_a_regression() {
+        let base = Figures {
+            samples: 50,
+            ..fig(100.0, 0.0, 25.0)
+        };
+        let slower_tail = Figures {
+            p99_ms: 200.0,
+            ..base
+        };
+        let d = regression(&[base], &slower_tail, Tolerance::default());
+        let p99 = d.iter().find(|d| d.metric == "p99").unwrap();
+        assert!(p99.too_few_samples && !p99.regressed, "{p99:?}");
+        // With enough requests the same change counts.
+        let many = |f: Figures| Figures {
+            samples: 5_000,
+            ..f
+        };
+        let d = regression(&[many(base)], &many(slower_tail), Tolerance::default());
+        assert!(d.iter().any(|d| d.metric == "p99" && d.regressed), "{d:?}");
+        assert_eq!(samples_needed(95.0), 200);
+        assert_eq!(samples_needed(99.0), 1000);
     }
 
     #[test]

@@ -66,9 +66,11 @@ fn unit_of(metric: MetricKind, agg: Agg) -> &'static str {
         (MetricKind::ProcessCpu, _) => "cores",
         (MetricKind::ProcessRss, _) => "bytes",
         (_, Agg::Count) => "count",
-        (MetricKind::Latency | MetricKind::Ttfb, _) => "ms",
+        (m, _) if m.is_duration() => "ms",
         (MetricKind::Errors | MetricKind::Checks | MetricKind::Dropped, _) => "ratio",
-        (MetricKind::Requests | MetricKind::Iterations, _) => "1/s",
+        (MetricKind::Disconnects, _) => "ratio",
+        (MetricKind::Requests | MetricKind::Iterations | MetricKind::Messages, _) => "1/s",
+        _ => "",
     }
 }
 
@@ -166,11 +168,20 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
         .collect();
     let secs = elapsed.as_secs_f64().max(1e-3);
     let requests: u64 = selected.iter().map(|&i| rec.requests[i].count()).sum();
+    if t.metric.is_stream() {
+        return observe_stream(plan, t, rec, secs);
+    }
     match t.metric {
         MetricKind::HostCpu
         | MetricKind::ProcessCpu
         | MetricKind::ProcessRss
-        | MetricKind::Monitor => None,
+        | MetricKind::Monitor
+        | MetricKind::StreamConnect
+        | MetricKind::StreamRtt
+        | MetricKind::FirstMessage
+        | MetricKind::MessageGap
+        | MetricKind::Messages
+        | MetricKind::Disconnects => None,
         MetricKind::Latency | MetricKind::Ttfb => {
             let mut h: Option<Histo> = None;
             for &i in &selected {
@@ -186,16 +197,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
                     None => h = Some(src.clone()),
                 }
             }
-            let h = h.filter(|h| !h.is_empty())?;
-            let ms = |us: u64| us as f64 / 1000.0;
-            Some(match t.agg {
-                Agg::Percentile(p) => ms(h.value_at_quantile(p / 100.0)),
-                Agg::Avg => h.mean() / 1000.0,
-                Agg::Min => ms(h.min()),
-                Agg::Max => ms(h.max()),
-                Agg::Count => h.len() as f64,
-                Agg::Rate => return None,
-            })
+            aggregate_ms(h.as_ref(), t.agg)
         }
         MetricKind::Errors => {
             let errors: u64 = selected
@@ -240,6 +242,55 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
                     .then(|| rec.dropped as f64 / (started + rec.dropped) as f64),
             }
         }
+    }
+}
+
+/// A duration histogram aggregated in milliseconds; `None` without samples or for `rate`.
+fn aggregate_ms(h: Option<&Histo>, agg: Agg) -> Option<f64> {
+    let h = h.filter(|h| !h.is_empty())?;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Some(match agg {
+        Agg::Percentile(p) => ms(h.value_at_quantile(p / 100.0)),
+        Agg::Avg => h.mean() / 1000.0,
+        Agg::Min => ms(h.min()),
+        Agg::Max => ms(h.max()),
+        Agg::Count => h.len() as f64,
+        Agg::Rate => return None,
+    })
+}
+
+/// A streaming figure over the selected steps (`step=NAME`, or all).
+fn observe_stream(plan: &PlanSpec, t: &Threshold, rec: &Recorder, secs: f64) -> Option<f64> {
+    let mut merged = crate::measure::StreamStats::default();
+    let mut any = false;
+    for (i, k) in plan.streams.iter().enumerate() {
+        if t.request.as_ref().is_none_or(|r| &k.name == r) {
+            if let Some(s) = rec.streams.get(i) {
+                merged.merge(s);
+                any = true;
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    match t.metric {
+        MetricKind::StreamConnect => aggregate_ms(Some(&merged.connect), t.agg),
+        MetricKind::StreamRtt => aggregate_ms(Some(&merged.rtt), t.agg),
+        MetricKind::FirstMessage => aggregate_ms(Some(&merged.first_message), t.agg),
+        MetricKind::MessageGap => aggregate_ms(Some(&merged.gap), t.agg),
+        MetricKind::Messages => match t.agg {
+            Agg::Count => Some(merged.messages_received as f64),
+            _ => (merged.messages_received > 0).then(|| merged.messages_received as f64 / secs),
+        },
+        MetricKind::Disconnects => {
+            let attempts = merged.sessions + merged.attempts_failed();
+            match t.agg {
+                Agg::Count => Some((merged.disconnect_rate() * attempts as f64).round()),
+                _ => (attempts > 0).then(|| merged.disconnect_rate()),
+            }
+        }
+        _ => None,
     }
 }
 

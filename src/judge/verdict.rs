@@ -75,6 +75,9 @@ pub struct Counts {
     pub checks_failed: u64,
     /// The plan has a `checks` threshold, which then decides alone.
     pub checks_judged: bool,
+    /// Stream sessions that opened, and attempts that never did (with why, for the text).
+    pub sessions: u64,
+    pub failed_opens: Vec<(String, u64)>,
 }
 
 /// Everything that bears on the verdict.
@@ -163,9 +166,20 @@ fn errors_finding(c: &Counts, max_error_rate: Option<f64>) -> Option<String> {
     } else {
         c.errors as f64 / c.requests as f64
     };
-    if c.requests == 0 {
+    let failed_opens: u64 = c.failed_opens.iter().map(|(_, n)| n).sum();
+    if c.requests == 0 && c.sessions == 0 && failed_opens > 0 {
+        let why = c
+            .failed_opens
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "errors: no stream session opened ({why}): every attempt failed"
+        ))
+    } else if c.requests == 0 && c.sessions == 0 {
         Some("errors: no request completed, so nothing was measured".to_string())
-    } else if c.errors == c.requests {
+    } else if c.requests > 0 && c.errors == c.requests {
         Some(format!(
             "errors: 100.0 % errors ({kinds}): every request failed"
         ))

@@ -1,95 +1,8 @@
-use hdrhistogram::Histogram;
+use super::error_kind::ErrorKind;
+use super::histo::{micros, new_histo, Histo};
+use super::stream::StreamStats;
 use serde::Serialize;
 use std::time::Duration;
-
-/// A latency histogram in microseconds: 1 µs to 1 h at 3 significant digits, grown on demand so
-/// that a histogram that only saw milliseconds stays small.
-pub type Histo = Histogram<u64>;
-
-const MAX_MICROS: u64 = 3_600_000_000;
-
-fn new_histo() -> Histo {
-    let mut h = Histogram::new(3).expect("3 significant digits is valid");
-    h.auto(true);
-    h
-}
-
-fn micros(d: Duration) -> u64 {
-    (d.as_micros() as u64).clamp(1, MAX_MICROS)
-}
-
-/// Why a request failed. The label values are part of the public metric and JSON schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The per-request timeout fired.
-    Timeout,
-    /// TCP connect failed (refused or unreachable).
-    Connect,
-    /// loadpacer refused the destination itself: a redirect, or a name resolving, outside
-    /// `limits.allow_targets` or into the always-refused ranges.
-    Blocked,
-    /// Name resolution failed.
-    Dns,
-    /// TLS handshake failure other than the certificate cases below (protocol, stall).
-    Tls,
-    /// The certificate does not chain to a trusted root (self-signed, unknown CA).
-    TlsUntrusted,
-    /// The certificate is expired or not yet valid.
-    TlsExpired,
-    /// The certificate is not valid for the target's host name.
-    TlsHostname,
-    /// The peer reset or closed the connection mid-exchange.
-    Reset,
-    /// The response was not valid HTTP.
-    Protocol,
-    /// The status was not an expected one: not in the request's `status` check, or 4xx/5xx
-    /// without one. (A failed check of another kind is counted as a failed check, not as an
-    /// error.)
-    Status,
-    /// The response body exceeded the configured cap.
-    BodyTooLarge,
-}
-
-impl ErrorKind {
-    /// Every kind, in label order.
-    pub const ALL: [ErrorKind; 12] = [
-        ErrorKind::Timeout,
-        ErrorKind::Connect,
-        ErrorKind::Blocked,
-        ErrorKind::Dns,
-        ErrorKind::Tls,
-        ErrorKind::TlsUntrusted,
-        ErrorKind::TlsExpired,
-        ErrorKind::TlsHostname,
-        ErrorKind::Reset,
-        ErrorKind::Protocol,
-        ErrorKind::Status,
-        ErrorKind::BodyTooLarge,
-    ];
-
-    /// The label value used in metrics and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Connect => "connect",
-            ErrorKind::Blocked => "blocked",
-            ErrorKind::Dns => "dns",
-            ErrorKind::Tls => "tls",
-            ErrorKind::TlsUntrusted => "tls_untrusted",
-            ErrorKind::TlsExpired => "tls_expired",
-            ErrorKind::TlsHostname => "tls_hostname",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Status => "status",
-            ErrorKind::BodyTooLarge => "body_too_large",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// One finished request, as a worker reports it.
 #[derive(Clone, Copy, Debug)]
@@ -244,6 +157,8 @@ pub struct Recorder {
     /// sent on had been closed by the target at reuse (C5): a property of the pool, not a
     /// target failure, so counted here and not as an error.
     pub stale_retries: u64,
+    /// Streaming steps (WebSocket, Server-Sent Events), by stream index.
+    pub streams: Vec<StreamStats>,
 }
 
 impl Recorder {
@@ -256,7 +171,22 @@ impl Recorder {
             dropped: 0,
             lag: new_histo(),
             stale_retries: 0,
+            streams: Vec::new(),
         }
+    }
+
+    /// This recorder with room for `n` streaming steps.
+    pub fn with_streams(mut self, n: usize) -> Self {
+        self.streams = (0..n).map(|_| StreamStats::default()).collect();
+        self
+    }
+
+    /// The figures of streaming step `i` (a sink for out-of-range indexes, never a panic).
+    pub fn stream(&mut self, i: usize) -> &mut StreamStats {
+        if i >= self.streams.len() {
+            self.streams.resize_with(i + 1, StreamStats::default);
+        }
+        &mut self.streams[i]
     }
 
     /// Records one finished request.
@@ -302,6 +232,13 @@ impl Recorder {
         for (a, b) in self.iterations.iter_mut().zip(&other.iterations) {
             *a += b;
         }
+        if self.streams.len() < other.streams.len() {
+            self.streams
+                .resize_with(other.streams.len(), StreamStats::default);
+        }
+        for (a, b) in self.streams.iter_mut().zip(&other.streams) {
+            a.merge(b);
+        }
         self.dropped += other.dropped;
         self.stale_retries += other.stale_retries;
         let _ = self.lag.add(&other.lag);
@@ -312,6 +249,7 @@ impl Recorder {
         self.requests.iter_mut().for_each(RequestStats::reset);
         self.checks.iter_mut().for_each(|c| *c = (0, 0));
         self.iterations.iter_mut().for_each(|n| *n = 0);
+        self.streams.iter_mut().for_each(StreamStats::reset);
         self.dropped = 0;
         self.stale_retries = 0;
         self.lag.reset();
@@ -324,6 +262,7 @@ impl Recorder {
             && self.lag.is_empty()
             && self.iterations.iter().all(|&n| n == 0)
             && self.requests.iter().all(|r| r.count() == 0)
+            && self.streams.iter().all(StreamStats::is_empty)
     }
 
     /// Requests over all request names.

@@ -110,6 +110,7 @@ impl Family {
 /// the last run's judgement, the schedules, then the daemon itself.
 pub(super) fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut all = live(s);
+    all.extend(streams(s));
     all.extend(last_run(s));
     all.extend(schedules(s));
     all.extend(daemon(s));
@@ -204,6 +205,61 @@ fn live(s: &MetricsState) -> Vec<Family> {
         duration, requests, errors, checks, iterations, dropped, stale, lag,
     ];
     all.extend(gauges);
+    all
+}
+
+/// Streaming steps (WebSocket, SSE): connect, round-trip, first-message and gap histograms,
+/// sessions, messages and bytes each way, and how sessions ended.
+fn streams(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut hists: Vec<Family> = [
+        "stream_connect_duration_seconds",
+        "stream_round_trip_seconds",
+        "stream_first_message_seconds",
+        "stream_message_gap_seconds",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, HISTOGRAM))
+    .collect();
+    let mut sessions = Family::new("stream_sessions_total", COUNTER);
+    let mut open = Family::new("stream_sessions_open", GAUGE);
+    let mut messages = Family::new("stream_messages_total", COUNTER);
+    let mut bytes = Family::new("stream_bytes_total", COUNTER);
+    let mut ends = Family::new("stream_session_ends_total", COUNTER);
+    for (plan, m) in &s.plans {
+        for (k, f) in m.streams.iter().zip(&m.stream_figures) {
+            let labels = [
+                ("plan", plan.as_str()),
+                ("scenario", k.scenario.as_str()),
+                ("step", k.name.as_str()),
+                ("protocol", k.protocol),
+            ];
+            for (fam, b) in hists
+                .iter_mut()
+                .zip([&f.connect, &f.rtt, &f.first_message, &f.gap])
+            {
+                fam.histogram(&labels, b);
+            }
+            sessions.value(&labels, f.sessions as f64);
+            open.value(&labels, f.sessions.saturating_sub(f.ended) as f64);
+            let with = |extra: (&'static str, &'static str)| {
+                let mut l = labels.to_vec();
+                l.push(extra);
+                l
+            };
+            for (dir, n) in [("sent", f.messages_sent), ("received", f.messages_received)] {
+                messages.value(&with(("direction", dir)), n as f64);
+            }
+            for (dir, n) in [("sent", f.bytes_sent), ("received", f.bytes_received)] {
+                bytes.value(&with(("direction", dir)), n as f64);
+            }
+            for (kind, n) in &f.ends {
+                ends.value(&with(("kind", kind)), *n as f64);
+            }
+        }
+    }
+    let mut all = hists;
+    all.extend([sessions, open, messages, bytes, ends]);
     all
 }
 

@@ -9,7 +9,7 @@ mod state;
 
 use crate::config::PlanSpec;
 use crate::judge::Verdict;
-use crate::measure::{ErrorKind, Histo, Recorder};
+use crate::measure::{ErrorKind, Histo, Recorder, StreamEnd};
 use crate::report::Summary;
 use crate::sync::LockExt;
 use encode::families;
@@ -54,6 +54,7 @@ impl Metrics {
                 let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.name.clone()).collect();
                 let keep = s.plans.remove(&p.name).filter(|m| {
                     m.requests == p.requests
+                        && m.streams == p.streams
                         && m.checks == p.checks
                         && m.thresholds == thresholds
                         && m.scenarios == scenarios
@@ -62,6 +63,8 @@ impl Metrics {
                     p.name.clone(),
                     keep.unwrap_or_else(|| PlanMetrics {
                         requests: p.requests.clone(),
+                        streams: p.streams.clone(),
+                        stream_figures: vec![Default::default(); p.streams.len()],
                         checks: p.checks.clone(),
                         latency: vec![Buckets::default(); p.requests.len()],
                         check_counts: vec![(0, 0); p.checks.len()],
@@ -140,6 +143,24 @@ impl Metrics {
                     let n = r.errors_of(k);
                     if n > 0 {
                         *m.errors.entry((i, k.as_str())).or_default() += n;
+                    }
+                }
+            }
+            for (f, w) in m.stream_figures.iter_mut().zip(&window.streams) {
+                f.connect.add(&w.connect);
+                f.rtt.add(&w.rtt);
+                f.first_message.add(&w.first_message);
+                f.gap.add(&w.gap);
+                f.sessions += w.sessions;
+                f.ended += w.duration.len();
+                f.messages_sent += w.messages_sent;
+                f.messages_received += w.messages_received;
+                f.bytes_sent += w.bytes_sent;
+                f.bytes_received += w.bytes_received;
+                for e in StreamEnd::ALL {
+                    let n = w.ends_of(e);
+                    if n > 0 {
+                        *f.ends.entry(e.as_str()).or_default() += n;
                     }
                 }
             }

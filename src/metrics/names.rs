@@ -24,6 +24,30 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     ("http_errors_total", "Failed requests by error kind."),
     ("checks_total", "Check outcomes."),
+    (
+        "stream_connect_duration_seconds",
+        "Time to open a WebSocket or event-stream session (from the intended start when it is an iteration's first step).",
+    ),
+    (
+        "stream_round_trip_seconds",
+        "Stream round trips: a sent message to its matching reply, a ping to its pong.",
+    ),
+    (
+        "stream_first_message_seconds",
+        "Time from an open stream to its first message or event.",
+    ),
+    (
+        "stream_message_gap_seconds",
+        "Time between consecutive messages or events of a session.",
+    ),
+    ("stream_sessions_total", "Stream sessions that opened."),
+    ("stream_sessions_open", "Stream sessions open right now."),
+    ("stream_messages_total", "Stream messages by direction (sent, received)."),
+    ("stream_bytes_total", "Stream payload bytes by direction (sent, received)."),
+    (
+        "stream_session_ends_total",
+        "How stream sessions ended (normal, closed_by_server, protocol, timeout, reset, too_large, refused, connect, tls, blocked); failed opens included.",
+    ),
     ("iterations_total", "Completed scenario iterations."),
     (
         "iterations_dropped_total",

@@ -3,7 +3,7 @@
 //! snapshot of it into metric families.
 
 use super::names::LATENCY_BUCKETS;
-use crate::config::{CheckKey, RequestKey};
+use crate::config::{CheckKey, RequestKey, StreamKey};
 use crate::measure::Histo;
 use std::collections::BTreeMap;
 
@@ -43,6 +43,9 @@ impl Buckets {
 #[derive(Debug, Clone, Default)]
 pub struct PlanMetrics {
     pub(super) requests: Vec<RequestKey>,
+    pub(super) streams: Vec<StreamKey>,
+    /// Per streaming step: connect, rtt, first-message and gap buckets, and the counters.
+    pub(super) stream_figures: Vec<StreamFigures>,
     pub(super) checks: Vec<CheckKey>,
     pub(super) scenarios: Vec<String>,
     pub(super) thresholds: Vec<String>,
@@ -83,6 +86,22 @@ pub(super) struct LastRun {
     pub(super) capacity: Option<(f64, f64, f64)>,
     /// Without a limit: the rate the SLO held at, a lower bound of the capacity.
     pub(super) capacity_at_least: Option<f64>,
+}
+
+/// What `/metrics` keeps of one streaming step (buckets, not HDR histograms).
+#[derive(Debug, Clone, Default)]
+pub(super) struct StreamFigures {
+    pub connect: Buckets,
+    pub rtt: Buckets,
+    pub first_message: Buckets,
+    pub gap: Buckets,
+    pub sessions: u64,
+    pub ended: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub ends: BTreeMap<&'static str, u64>,
 }
 
 /// The daemon's exported state.

@@ -90,6 +90,7 @@ pub fn render(s: &Summary) -> String {
         s.plan, s.target, s.duration_s, s.segment, s.load.model
     );
     requests_table(&mut o, s);
+    streams_table(&mut o, s);
     totals(&mut o, s);
     resources(&mut o, s);
     findings(&mut o, s);
@@ -103,6 +104,57 @@ fn ms(v: f64) -> String {
         format!("{:.2}s", v / 1000.0)
     } else {
         format!("{v:.1}ms")
+    }
+}
+
+/// One row per streaming step: sessions, connect p50/p95, round trip and first-message p50,
+/// gap p50/p99, messages each way with the received rate, and how sessions ended.
+fn streams_table(o: &mut String, s: &Summary) {
+    if s.streams.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{:<28} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7}",
+        "stream",
+        "sessions",
+        "conn p50",
+        "conn p95",
+        "rtt p50",
+        "1st p50",
+        "gap p50",
+        "gap p99",
+        "msgs in",
+        "in/s",
+        "disc%"
+    );
+    for t in &s.streams {
+        let name = format!("{}/{} ({})", t.scenario, t.name, t.protocol);
+        let or_dash = |l: &crate::measure::LatencyStats, v: f64| {
+            if l.max_ms == 0.0 {
+                "-".to_string()
+            } else {
+                ms(v)
+            }
+        };
+        let _ = writeln!(
+            o,
+            "{:<28} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10.1} {:>7.2}",
+            truncate(&name, 28),
+            t.sessions,
+            or_dash(&t.connect, t.connect.p50_ms),
+            or_dash(&t.connect, t.connect.p95_ms),
+            or_dash(&t.rtt, t.rtt.p50_ms),
+            or_dash(&t.first_message, t.first_message.p50_ms),
+            or_dash(&t.gap, t.gap.p50_ms),
+            or_dash(&t.gap, t.gap.p99_ms),
+            t.messages_received,
+            t.messages_per_s,
+            t.disconnect_rate * 100.0
+        );
+        for (kind, n) in t.ends.iter().filter(|(k, _)| k.as_str() != "normal") {
+            let _ = writeln!(o, "    {n} × {kind}");
+        }
     }
 }
 

@@ -106,6 +106,7 @@ pub fn render(s: &Summary) -> String {
     ));
     h.push_str("</div>");
     requests_table(&mut h, s);
+    streams_table(&mut h, s);
     thresholds(&mut h, s);
     capacity_section(&mut h, s);
     soak_section(&mut h, s);
@@ -122,6 +123,32 @@ fn stats_cells(l: &LatencyStats) -> String {
         .iter()
         .map(|v| format!("<td>{}</td>", ms(*v)))
         .collect()
+}
+
+/// Streaming steps: sessions, connect and round-trip percentiles, first message, gaps,
+/// messages and how sessions ended.
+fn streams_table(h: &mut String, s: &Summary) {
+    if s.streams.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>rtt p50</th><th>rtt p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th></tr>");
+    for t in &s.streams {
+        let ends: Vec<String> = t
+            .ends
+            .iter()
+            .map(|(k, n)| format!("{} {n}", esc(k)))
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+            esc(&t.scenario), esc(&t.name), esc(&t.protocol), t.sessions,
+            ms(t.connect.p50_ms), ms(t.connect.p99_ms), ms(t.rtt.p50_ms), ms(t.rtt.p99_ms),
+            ms(t.first_message.p50_ms), ms(t.gap.p50_ms), ms(t.gap.p99_ms),
+            t.messages_received, t.messages_per_s, t.messages_sent, t.disconnect_rate * 100.0,
+            ends.join(", ")
+        );
+    }
+    h.push_str("</table></div>");
 }
 
 fn requests_table(h: &mut String, s: &Summary) {
@@ -266,6 +293,8 @@ fn regression_section(h: &mut String, s: &Summary) {
     for d in &r.deltas {
         let (class, word) = if d.regressed {
             ("fail", "REGRESSED")
+        } else if d.too_few_samples {
+            ("pass", "not judged: too few requests")
         } else {
             ("pass", "ok")
         };

@@ -13,7 +13,9 @@ use crate::judge::resources::Resources;
 use crate::judge::verdict::{self, Counts, Evidence};
 pub use crate::judge::verdict::{Baseline, Criteria, Outcome};
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
-use crate::measure::{ErrorKind, LatencyStats, Recorder, RequestStats, WindowPoint};
+use crate::measure::{
+    ErrorKind, LatencyStats, Recorder, RequestStats, StreamEnd, StreamStats, WindowPoint,
+};
 use crate::run::RunOutput;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -82,6 +84,39 @@ pub struct RequestSummary {
     pub grade: Option<Grade>,
 }
 
+/// Figures of one streaming step (WebSocket or Server-Sent Events). Durations in ms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamSummary {
+    pub scenario: String,
+    pub name: String,
+    /// `ws` or `sse`.
+    pub protocol: String,
+    /// Sessions that opened.
+    pub sessions: u64,
+    /// Attempts that never opened (refused, timed out, blocked, ...).
+    pub failed_to_open: u64,
+    /// Time to open (from the intended start when the stream is an iteration's first step).
+    pub connect: LatencyStats,
+    /// Send → matching reply, ping → pong.
+    pub rtt: LatencyStats,
+    /// Open → first message or event.
+    pub first_message: LatencyStats,
+    /// Between consecutive messages of a session.
+    pub gap: LatencyStats,
+    /// How long sessions lasted.
+    pub duration: LatencyStats,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Messages received per second of the run.
+    pub messages_per_s: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Abnormal ends and failed opens per attempt.
+    pub disconnect_rate: f64,
+    /// How sessions ended, by kind (`normal`, `closed_by_server`, `timeout`, ...).
+    pub ends: BTreeMap<String, u64>,
+}
+
 /// The whole summary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -103,6 +138,9 @@ pub struct Summary {
     pub load: LoadSummary,
     pub totals: Totals,
     pub requests: Vec<RequestSummary>,
+    /// Streaming steps; absent when the plan has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamSummary>,
     pub thresholds: Vec<ThresholdResult>,
     pub grade: Option<Grade>,
     pub validity: Validity,
@@ -241,6 +279,7 @@ impl Summary {
             latency: LatencyStats::of(&latency),
         };
         let soak = soak_report(plan, out.elapsed, out.series.points());
+        let streams = stream_summaries(plan, total, secs);
         let regression = criteria.baseline.as_ref().and_then(|b| {
             let deltas = verdict::compare(b, &figures_of(&totals))?;
             Some(RegressionReport::new(&b.label, deltas))
@@ -255,6 +294,8 @@ impl Summary {
                 .thresholds
                 .iter()
                 .any(|t| t.metric == crate::config::MetricKind::Checks),
+            sessions: streams.iter().map(|t| t.sessions).sum(),
+            failed_opens: failed_opens(&streams),
         };
         let (result, reasons) = verdict::verdict(
             &Evidence {
@@ -284,6 +325,7 @@ impl Summary {
             load: load_summary(plan),
             totals,
             requests,
+            streams,
             thresholds,
             grade: judge::grade(&plan.grades, &latency, errors, requests_n),
             validity,
@@ -352,6 +394,7 @@ fn figures_of(t: &Totals) -> Figures {
         p99_ms: l.p99_ms,
         error_rate: t.error_rate,
         rps: t.rps,
+        samples: t.requests,
     }
 }
 
@@ -361,6 +404,57 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         a as f64 / b as f64
     }
+}
+
+/// Why stream attempts never opened, most frequent first.
+fn failed_opens(streams: &[StreamSummary]) -> Vec<(String, u64)> {
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for t in streams.iter().filter(|t| t.failed_to_open > 0) {
+        for (k, n) in t
+            .ends
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "normal" | "closed_by_server" | "too_large"))
+        {
+            *kinds.entry(k).or_default() += n;
+        }
+    }
+    let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamSummary> {
+    plan.streams
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let empty = StreamStats::default();
+            let s = total.streams.get(i).unwrap_or(&empty);
+            StreamSummary {
+                scenario: k.scenario.clone(),
+                name: k.name.clone(),
+                protocol: k.protocol.to_string(),
+                sessions: s.sessions,
+                failed_to_open: s.attempts_failed(),
+                connect: LatencyStats::of(&s.connect),
+                rtt: LatencyStats::of(&s.rtt),
+                first_message: LatencyStats::of(&s.first_message),
+                gap: LatencyStats::of(&s.gap),
+                duration: LatencyStats::of(&s.duration),
+                messages_sent: s.messages_sent,
+                messages_received: s.messages_received,
+                messages_per_s: s.messages_received as f64 / secs,
+                bytes_sent: s.bytes_sent,
+                bytes_received: s.bytes_received,
+                disconnect_rate: s.disconnect_rate(),
+                ends: StreamEnd::ALL
+                    .iter()
+                    .filter(|e| s.ends_of(**e) > 0)
+                    .map(|e| (e.as_str().to_string(), s.ends_of(*e)))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn request_summary(

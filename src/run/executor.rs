@@ -4,7 +4,8 @@
 //! VU slot); the loop, the recording and the stop logic are shared.
 
 use super::plan::{share_of, Schedule, Segment};
-use super::scenario::{lock, Runtime, Sink, VuState};
+use super::scenario::Runtime;
+use super::vu::{lock, Sink, VuState};
 use crate::config::DataOrder;
 use crate::measure::Recorder;
 use crate::sync::LockExt;

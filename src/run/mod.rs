@@ -3,23 +3,27 @@
 //! The run does not know how its windows are judged or shown: it hands each window to an
 //! [`Observer`], which may ask it to abort.
 
+mod content;
 pub mod executor;
 pub mod http;
 pub mod plan;
 pub mod scenario;
+pub mod vu;
+mod ws;
 
 use crate::config::{Limits, PlanSpec};
 use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries};
 use crate::sync::LockExt;
 use executor::Shared;
 use plan::{Schedule, Segment};
-use scenario::{Runtime, VuState};
+use scenario::Runtime;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use vu::VuState;
 
 /// How a run is carried out.
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +188,7 @@ pub async fn execute(
 ) -> Result<RunOutput, RunError> {
     let client = http::Client::new(&plan.target, &limits.allow_targets)?;
     let mut rt = Runtime::new(plan.clone(), client);
+    rt.allow = limits.allow_targets.clone();
     if matches!(plan.load.shape, crate::config::LoadShape::Closed { .. }) {
         // VUs have no rate of their own: pace their requests so the cap holds for them too.
         rt.pacer = Some(scenario::Pacer::new(
@@ -281,7 +286,7 @@ async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     if plan.setup.is_empty() {
         return (rec, Ok(()));
     }
-    let sink = scenario::Sink::new(rec);
+    let sink = vu::Sink::new(rec);
     let mut vu = VuState::default();
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)

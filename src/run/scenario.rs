@@ -1,12 +1,12 @@
 //! One iteration of a scenario: render each request, send it, check and capture, think.
 
-use super::http::{Client, ConnSlot, Dest, Failure, Outgoing, Response};
+use super::content::{body_passes, capture_from_body, join_url, render_json, store_capture};
+use super::http::{Client, Dest, Failure, Outgoing, Response};
+use super::vu::{lock, Sink, VuState};
 use crate::config::{
-    BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec, Template,
-    Vars,
+    BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec,
 };
 use crate::measure::{ErrorKind, Recorder, Sample};
-use crate::sync::LockExt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
@@ -14,48 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Per-VU variables: captures, the current CSV row, setup captures.
-#[derive(Debug, Clone, Default)]
-pub struct VuState {
-    pub vars: HashMap<String, String>,
-    pub vu: u64,
-    pub iteration: u64,
-    /// The VU's own connection (direct transport only).
-    pub conn: ConnSlot,
-    /// Variables captured from JSON as a number, boolean, null, array or object (their text
-    /// is in `vars`): `"{{ name }}"` alone in a JSON body keeps that type.
-    pub json_typed: std::collections::HashSet<String>,
-}
-
-impl Vars for VuState {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
-    }
-    fn vu(&self) -> u64 {
-        self.vu
-    }
-    fn iteration(&self) -> u64 {
-        self.iteration
-    }
-}
-
-/// Where an iteration books what it measured: the worker's own recorder, written as each
-/// request completes (not when the iteration ends), so a request lands in the window in
-/// which it completed and nothing is lost when an iteration is cut at the stop deadline.
-/// The worker polls its iterations itself, so the lock is never contended; it only makes
-/// the shared recorder `Send`.
-pub type Sink = std::sync::Mutex<Recorder>;
-
 /// How one iteration ended.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct IterationResult {
     /// Set when a transport error ended the iteration early.
     pub failed: bool,
-}
-
-/// Locks a sink; a panic elsewhere never makes the figures unreadable.
-pub fn lock(sink: &Sink) -> std::sync::MutexGuard<'_, Recorder> {
-    sink.locked()
 }
 
 /// A request's parts that do not change between iterations, built once.
@@ -121,6 +84,8 @@ pub struct Runtime {
     pub base_vars: HashMap<String, String>,
     /// The request-rate cap of a closed-model run (`limits.max_rps`), if any.
     pub pacer: Option<Pacer>,
+    /// `limits.allow_targets`, checked again when a stream connects.
+    pub allow: Vec<String>,
 }
 
 impl Runtime {
@@ -148,6 +113,7 @@ impl Runtime {
             prepared,
             base_vars: HashMap::new(),
             pacer: None,
+            allow: Vec::new(),
         }
     }
 
@@ -175,6 +141,15 @@ impl Runtime {
                 }
                 StepSpec::Request(r) => {
                     let ok = self.exchange(r, vu, intended.take(), sink).await;
+                    if !ok {
+                        out.failed = true;
+                        break;
+                    }
+                }
+                StepSpec::Ws(w) => {
+                    let ok =
+                        super::ws::session(&self.plan, &self.allow, w, vu, intended.take(), sink)
+                            .await;
                     if !ok {
                         out.failed = true;
                         break;
@@ -286,13 +261,8 @@ impl Runtime {
                     .get(h)
                     .and_then(|x| x.to_str().ok())
                     .is_some_and(|x| x.contains(v.as_str())),
-                CheckKind::BodyContains(s) => memfind(body, s.as_bytes()),
-                CheckKind::BodyRegex(re) => std::str::from_utf8(body).is_ok_and(|b| re.is_match(b)),
-                CheckKind::JsonExists(p) => json.as_ref().is_some_and(|j| !p.query(j).is_empty()),
-                CheckKind::JsonEquals(p, v) => {
-                    json.as_ref().is_some_and(|j| p.query(j).first() == Some(v))
-                }
                 CheckKind::LatencyBelow(d) => latency < *d,
+                other => body_passes(other, body, json.as_ref()),
             };
             rec.record_check(c.index, passed);
             if !passed && matches!(c.kind, CheckKind::Status(_)) {
@@ -303,41 +273,17 @@ impl Runtime {
             error = Some(ErrorKind::Status);
         }
         for cap in &r.captures {
-            let mut typed = false;
-            let value = match &cap.source {
-                CaptureSource::Json(p) => json.as_ref().and_then(|j| {
-                    p.query(j).first().map(|v| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => {
-                            typed = true;
-                            other.to_string()
-                        }
-                    })
-                }),
-                CaptureSource::Header(h) => resp
-                    .headers
-                    .get(h)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-                CaptureSource::Regex(re) => std::str::from_utf8(body)
-                    .ok()
-                    .and_then(|b| re.captures(b))
-                    .and_then(|c| c.get(1).or_else(|| c.get(0)))
-                    .map(|m| m.as_str().to_string()),
+            let (value, typed) = match &cap.source {
+                CaptureSource::Header(h) => (
+                    resp.headers
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                    false,
+                ),
+                other => capture_from_body(other, body, json.as_ref()),
             };
-            match value {
-                Some(v) => {
-                    vu.vars.insert(cap.var.clone(), v);
-                }
-                None => {
-                    vu.vars.remove(&cap.var);
-                }
-            }
-            if typed {
-                vu.json_typed.insert(cap.var.clone());
-            } else {
-                vu.json_typed.remove(&cap.var);
-            }
+            store_capture(vu, &cap.var, value, typed);
         }
         error
     }
@@ -408,34 +354,6 @@ fn json_static(j: &JsonTemplate) -> bool {
     }
 }
 
-/// Base URL + relative path + query. The path is appended to the base path, never replacing
-/// the host: a scenario cannot point load elsewhere.
-fn join_url(
-    base: &reqwest::Url,
-    path: &str,
-    query: &[(String, Template)],
-    vu: &VuState,
-) -> Option<reqwest::Url> {
-    let mut s = base.as_str().trim_end_matches('/').to_string();
-    if !path.starts_with('/') {
-        s.push('/');
-    }
-    s.push_str(path);
-    let mut url = reqwest::Url::parse(&s).ok()?;
-    if url.host_str() != base.host_str()
-        || url.port_or_known_default() != base.port_or_known_default()
-    {
-        return None;
-    }
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (k, t) in query {
-            pairs.append_pair(k, &t.render(vu));
-        }
-    }
-    Some(url)
-}
-
 fn headers(plan: &PlanSpec, r: &RequestSpec, vu: &VuState) -> Option<HeaderMap> {
     let mut h = HeaderMap::new();
     for (name, t) in plan.target.headers.iter().chain(&r.headers) {
@@ -480,31 +398,4 @@ fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
             Some(Bytes::from(ser.query().unwrap_or_default().to_string()))
         }
     }
-}
-
-fn render_json(j: &JsonTemplate, vu: &VuState) -> serde_json::Value {
-    match j {
-        JsonTemplate::Value(v) => v.clone(),
-        JsonTemplate::Str(t) => {
-            let text = t.render(vu);
-            let typed = t.is_single_number()
-                || t.as_single_var().is_some_and(|v| vu.json_typed.contains(v));
-            match typed.then(|| serde_json::from_str(&text).ok()).flatten() {
-                Some(value) => value,
-                None => serde_json::Value::String(text),
-            }
-        }
-        JsonTemplate::Array(a) => {
-            serde_json::Value::Array(a.iter().map(|x| render_json(x, vu)).collect())
-        }
-        JsonTemplate::Object(o) => serde_json::Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), render_json(v, vu)))
-                .collect(),
-        ),
-    }
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -372,6 +372,29 @@ pub async fn run_to_summary(
 
 /// Runs an external checker (promtool, hadolint, …) in the project folder and fails the test
 /// with its output when it does not succeed.
+/// `promtool check metrics` on an exposition text: fails the test with promtool's words.
+pub fn promtool_check_metrics(text: &str) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("promtool is installed by scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn tool_ok(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd)
         .args(args)

@@ -7,6 +7,7 @@ use crate::config::rules::duration;
 use crate::config::{CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec};
 use http::HeaderName;
 use serde_json_path::JsonPath;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl StepCompiler<'_> {
@@ -54,20 +55,56 @@ impl StepCompiler<'_> {
             ));
         }
         if let Some(r) = &ch.body_regex {
-            match regex::Regex::new(&r.value) {
-                Ok(re) => kinds.push((
-                    format!("body matches /{}/", r.value),
-                    CheckKind::BodyRegex(re),
-                )),
-                Err(e) => c.at(
-                    &r.referenced,
-                    &format!("{path}.body_regex"),
-                    format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e)),
-                ),
+            kinds.extend(self.regex_kind(c, r, &format!("{path}.body_regex"), "body"));
+        }
+        kinds.extend(self.json_kinds(c, &ch.json, &format!("{path}.json")));
+        if let Some(l) = &ch.latency_below {
+            if let Some(d) = duration(
+                c,
+                l,
+                &format!("{path}.latency_below"),
+                Duration::from_micros(1),
+            ) {
+                kinds.push((
+                    format!("latency below {}", l.value),
+                    CheckKind::LatencyBelow(d),
+                ));
             }
         }
-        for (p, v) in &ch.json {
-            let jp = format!("{path}.json.{p}");
+        self.register_checks(scenario, request, kinds)
+    }
+
+    /// Adds checks to the plan's check table (under `scenario` and the step's name).
+    pub(super) fn register_checks(
+        &mut self,
+        scenario: &str,
+        step: &str,
+        kinds: Vec<(String, CheckKind)>,
+    ) -> Vec<CheckSpec> {
+        kinds
+            .into_iter()
+            .map(|(name, kind)| {
+                let index = self.checks.len();
+                self.checks.push(CheckKey {
+                    scenario: scenario.to_string(),
+                    request: step.to_string(),
+                    name,
+                });
+                CheckSpec { index, kind }
+            })
+            .collect()
+    }
+
+    /// `json:` checks: a JSONPath to `exists` or to the value it must equal.
+    pub(super) fn json_kinds(
+        &mut self,
+        c: &mut Collector,
+        json: &BTreeMap<String, S<serde_json::Value>>,
+        path: &str,
+    ) -> Vec<(String, CheckKind)> {
+        let mut kinds = Vec::new();
+        for (p, v) in json {
+            let jp = format!("{path}.{p}");
             let Ok(compiled) = JsonPath::parse(p) else {
                 c.at(
                     &v.referenced,
@@ -86,31 +123,31 @@ impl StepCompiler<'_> {
                 )),
             }
         }
-        if let Some(l) = &ch.latency_below {
-            if let Some(d) = duration(
-                c,
-                l,
-                &format!("{path}.latency_below"),
-                Duration::from_micros(1),
-            ) {
-                kinds.push((
-                    format!("latency below {}", l.value),
-                    CheckKind::LatencyBelow(d),
-                ));
+        kinds
+    }
+
+    /// A regex check on a body or message (`what`).
+    pub(super) fn regex_kind(
+        &mut self,
+        c: &mut Collector,
+        r: &S<String>,
+        path: &str,
+        what: &str,
+    ) -> Option<(String, CheckKind)> {
+        match regex::Regex::new(&r.value) {
+            Ok(re) => Some((
+                format!("{what} matches /{}/", r.value),
+                CheckKind::BodyRegex(re),
+            )),
+            Err(e) => {
+                c.at(
+                    &r.referenced,
+                    path,
+                    format!("{:?} is not a valid regex: {}", r.value, regex_reason(&e)),
+                );
+                None
             }
         }
-        kinds
-            .into_iter()
-            .map(|(name, kind)| {
-                let index = self.checks.len();
-                self.checks.push(CheckKey {
-                    scenario: scenario.to_string(),
-                    request: request.to_string(),
-                    name,
-                });
-                CheckSpec { index, kind }
-            })
-            .collect()
     }
 
     pub(super) fn capture(

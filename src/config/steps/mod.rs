@@ -4,6 +4,7 @@
 mod checks;
 mod data;
 mod spec;
+mod ws;
 
 pub(super) use data::data_source;
 pub use data::{DataOrder, DataSource};
@@ -32,6 +33,7 @@ pub(super) struct StepCompiler<'a> {
     undefined: Vec<(String, serde_saphyr::Location, String)>,
     pub requests: Vec<RequestKey>,
     pub checks: Vec<CheckKey>,
+    pub streams: Vec<StreamKey>,
     pub secrets: Vec<String>,
 }
 
@@ -45,6 +47,7 @@ impl<'a> StepCompiler<'a> {
             undefined: Vec::new(),
             requests: Vec::new(),
             checks: Vec::new(),
+            streams: Vec::new(),
             secrets: Vec::new(),
         }
     }
@@ -179,8 +182,25 @@ impl<'a> StepCompiler<'a> {
         for (i, spanned) in raw.iter().enumerate() {
             let (st, at) = (&spanned.value, &spanned.referenced);
             let sp = format!("{path}[{i}]");
-            match (&st.request, &st.think) {
-                (Some(r), None) => {
+            match (&st.request, &st.think, &st.ws) {
+                (None, None, Some(w)) => {
+                    if let Some(first) =
+                        names.insert(w.name.value.as_str(), w.name.referenced.line())
+                    {
+                        c.at(
+                            &w.name.referenced,
+                            &format!("{sp}.ws.name"),
+                            format!(
+                                "duplicate step name {:?} in this scenario (first on line {first})",
+                                w.name.value
+                            ),
+                        );
+                    }
+                    if let Some(ws) = self.ws(c, scenario, w, st, &sp) {
+                        out.push(StepSpec::Ws(Box::new(ws)));
+                    }
+                }
+                (Some(r), None, None) => {
                     if let Some(first) =
                         names.insert(r.name.value.as_str(), r.name.referenced.line())
                     {
@@ -190,7 +210,7 @@ impl<'a> StepCompiler<'a> {
                         out.push(StepSpec::Request(Box::new(req)));
                     }
                 }
-                (None, Some(t)) => {
+                (None, Some(t), None) => {
                     if st.check.is_some() || !st.capture.is_empty() {
                         c.at(
                             &t.referenced,
@@ -202,7 +222,11 @@ impl<'a> StepCompiler<'a> {
                         out.push(StepSpec::Think { min, max });
                     }
                 }
-                _ => c.at(at, &sp, "a step has exactly one of `request` or `think`"),
+                _ => c.at(
+                    at,
+                    &sp,
+                    "a step has exactly one of `request`, `think` or `ws`",
+                ),
             }
         }
         out

@@ -34,6 +34,8 @@ pub enum CheckKind {
     BodyRegex(Regex),
     JsonExists(JsonPath),
     JsonEquals(JsonPath, serde_json::Value),
+    /// The whole body (or message) equals this text.
+    BodyEquals(String),
     LatencyBelow(Duration),
 }
 
@@ -115,6 +117,8 @@ pub enum StepSpec {
         min: Duration,
         max: Duration,
     },
+    /// A WebSocket session.
+    Ws(Box<WsSpec>),
 }
 
 /// A weighted scenario.
@@ -140,4 +144,68 @@ pub struct CheckKey {
     pub request: String,
     /// Human description, e.g. `status in [200]`.
     pub name: String,
+}
+
+/// A streaming step of the plan (WebSocket or Server-Sent Events): what its figures are filed
+/// under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKey {
+    pub scenario: String,
+    /// The step's `name`.
+    pub name: String,
+    /// `ws` or `sse`.
+    pub protocol: &'static str,
+}
+
+/// A compiled WebSocket session step.
+#[derive(Debug, Clone)]
+pub struct WsSpec {
+    /// Index in the plan's stream table.
+    pub index: usize,
+    pub name: String,
+    /// Path and query relative to the target's base URL.
+    pub path: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub subprotocols: Vec<String>,
+    /// Bound on connecting and on each pong; `None`: the target's timeout.
+    pub timeout: Option<Duration>,
+    pub actions: Vec<WsAction>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Text(Template),
+    Json(JsonTemplate),
+}
+
+/// One action of a WebSocket session.
+#[derive(Debug, Clone)]
+pub enum WsAction {
+    Send(Payload),
+    Expect(ExpectSpec),
+    Ping { count: u32 },
+    Hold(HoldSpec),
+    Close,
+}
+
+/// Waiting for a matching message.
+#[derive(Debug, Clone)]
+pub struct ExpectSpec {
+    pub timeout: Duration,
+    /// Only the next message may match.
+    pub next: bool,
+    /// Every matcher must hold; each is a check of the plan (counted pass/fail).
+    pub matchers: Vec<CheckSpec>,
+    pub captures: Vec<CaptureSpec>,
+}
+
+/// Holding a session open.
+#[derive(Debug, Clone)]
+pub struct HoldSpec {
+    pub duration: Duration,
+    /// Send `payload` at this interval.
+    pub every: Option<(Duration, Payload)>,
+    pub ping_every: Option<Duration>,
 }

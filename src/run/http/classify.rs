@@ -79,7 +79,7 @@ pub(super) fn classify_chain(mut src: Option<&(dyn StdError + 'static)>) -> Opti
 /// always-refused ranges; otherwise the name or the address must be in `allow` (an
 /// allowlisted name may resolve anywhere else). Checked at connect time by both
 /// transports, so a DNS answer cannot point load somewhere the file could not.
-pub(super) fn address_allowed(name: &str, ip: IpAddr, allow: &[String]) -> bool {
+pub(in crate::run) fn address_allowed(name: &str, ip: IpAddr, allow: &[String]) -> bool {
     let ip = ip.to_string();
     host_allowed(&ip, &[]).is_ok()
         && (host_allowed(name, allow).is_ok() || host_allowed(&ip, allow).is_ok())

@@ -12,6 +12,7 @@ mod direct;
 mod pooled;
 mod types;
 
+pub(in crate::run) use classify::address_allowed;
 pub use direct::ConnSlot;
 pub use pooled::Pooled;
 pub use types::{ClientError, Dest, Failure, Outgoing, Response};

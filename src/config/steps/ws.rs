@@ -1,0 +1,311 @@
+//! A WebSocket session step: where it connects, and its actions (send, expect, ping, hold,
+//! close), each located when it is wrong.
+
+use super::StepCompiler;
+use crate::config::error::Collector;
+use crate::config::raw::{RawExpect, RawHold, RawStep, RawWs, RawWsAction, S};
+use crate::config::rules::{duration, valid_label};
+use crate::config::{ExpectSpec, HoldSpec, Payload, StreamKey, WsAction, WsSpec};
+use serde_saphyr::Location;
+use std::time::Duration;
+
+impl StepCompiler<'_> {
+    pub(super) fn ws(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        w: &RawWs,
+        st: &RawStep,
+        sp: &str,
+    ) -> Option<WsSpec> {
+        let wp = format!("{sp}.ws");
+        let at = w.name.referenced;
+        if !valid_label(&w.name.value) {
+            c.at(
+                &at,
+                &format!("{wp}.name"),
+                format!(
+                    "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
+                    w.name.value
+                ),
+            );
+        }
+        if st.check.is_some() || !st.capture.is_empty() {
+            c.at(
+                &at,
+                sp,
+                "check and capture belong to a request step; in a ws step use an `expect` action with its own json/regex/capture",
+            );
+        }
+        let path = match &w.path {
+            Some(p) => {
+                if p.value.contains("://") {
+                    c.at(&p.referenced, &format!("{wp}.path"), format!("{:?} must be a path relative to the target's base_url (ad-hoc hosts are not allowed)", p.value));
+                }
+                self.template(c, p, &format!("{wp}.path"))
+            }
+            None => self.template(
+                c,
+                &S {
+                    value: "/".into(),
+                    referenced: at,
+                    defined: at,
+                },
+                &format!("{wp}.path"),
+            ),
+        };
+        let mut found = crate::config::template::Compiled::default();
+        let headers = Self::headers(
+            c,
+            &w.headers,
+            &format!("{wp}.headers"),
+            self.env,
+            &mut found,
+        );
+        self.absorb(found, &at, &format!("{wp}.headers"));
+        let query = w
+            .query
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((k.clone(), self.template(c, v, &format!("{wp}.query.{k}"))?))
+            })
+            .collect();
+        let subprotocols = w
+            .subprotocols
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let ok = !p.value.is_empty()
+                    && p.value.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+                if !ok {
+                    c.at(
+                        &p.referenced,
+                        &format!("{wp}.subprotocols[{i}]"),
+                        format!("{:?} must be a subprotocol token (printable ASCII, no spaces or commas)", p.value),
+                    );
+                }
+                ok.then(|| p.value.clone())
+            })
+            .collect();
+        let timeout = w
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(c, t, &format!("{wp}.timeout"), Duration::from_millis(1)));
+        let index = self.streams.len();
+        self.streams.push(StreamKey {
+            scenario: scenario.to_string(),
+            name: w.name.value.clone(),
+            protocol: "ws",
+        });
+        let mut actions = Vec::new();
+        let mut closed = false;
+        for (i, a) in w.actions.iter().enumerate() {
+            let ap = format!("{wp}.actions[{i}]");
+            if closed {
+                c.at(
+                    &a.referenced,
+                    &ap,
+                    "nothing can follow `close`: the session is closed",
+                );
+            }
+            if let Some(action) =
+                self.ws_action(c, scenario, &w.name.value, &a.value, &a.referenced, &ap)
+            {
+                closed |= matches!(action, WsAction::Close);
+                actions.push(action);
+            }
+        }
+        Some(WsSpec {
+            index,
+            name: w.name.value.clone(),
+            path: path?,
+            query,
+            headers,
+            subprotocols,
+            timeout,
+            actions,
+        })
+    }
+
+    fn ws_action(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        step: &str,
+        a: &RawWsAction,
+        at: &Location,
+        ap: &str,
+    ) -> Option<WsAction> {
+        let set = [
+            a.send.is_some(),
+            a.send_json.is_some(),
+            a.expect.is_some(),
+            a.ping.is_some(),
+            a.hold.is_some(),
+            a.close.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() != 1 {
+            c.at(
+                at,
+                ap,
+                "an action has exactly one of `send`, `send_json`, `expect`, `ping`, `hold` or `close`",
+            );
+            return None;
+        }
+        if let Some(p) = self.payload(c, &a.send, &a.send_json, at, ap) {
+            return Some(WsAction::Send(p));
+        }
+        if let Some(e) = &a.expect {
+            return self.expect(c, scenario, step, e, at, &format!("{ap}.expect"));
+        }
+        if let Some(p) = &a.ping {
+            let count = p.count.as_ref().map(|n| n.value).unwrap_or(1);
+            if count == 0 {
+                c.at(
+                    at,
+                    &format!("{ap}.ping.count"),
+                    "0 must be greater than zero",
+                );
+            }
+            return Some(WsAction::Ping {
+                count: count.max(1),
+            });
+        }
+        if let Some(h) = &a.hold {
+            return self.hold(c, h, at, &format!("{ap}.hold"));
+        }
+        Some(WsAction::Close)
+    }
+
+    /// `send` (a text template) or `send_json` (a JSON template); `None` when neither is set.
+    fn payload(
+        &mut self,
+        c: &mut Collector,
+        text: &Option<S<String>>,
+        json: &Option<serde_json::Value>,
+        at: &Location,
+        ap: &str,
+    ) -> Option<Payload> {
+        match (text, json) {
+            (Some(t), _) => self
+                .template(c, t, &format!("{ap}.send"))
+                .map(Payload::Text),
+            (None, Some(j)) => Some(Payload::Json(self.json_template(
+                c,
+                j,
+                &format!("{ap}.send_json"),
+                at,
+            ))),
+            (None, None) => None,
+        }
+    }
+
+    fn expect(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        step: &str,
+        e: &RawExpect,
+        at: &Location,
+        ep: &str,
+    ) -> Option<WsAction> {
+        let timeout = match &e.timeout {
+            Some(t) => duration(c, t, &format!("{ep}.timeout"), Duration::from_millis(1)),
+            None => {
+                c.at(at, &format!("{ep}.timeout"), "an expect needs a timeout, e.g. `timeout: 5s`: without a bound a silent server would hold the session forever");
+                None
+            }
+        };
+        let mut kinds = self.json_kinds(c, &e.json, &format!("{ep}.json"));
+        if let Some(t) = &e.contains {
+            kinds.push((
+                format!("message contains {:?}", t.value),
+                crate::config::CheckKind::BodyContains(t.value.clone()),
+            ));
+        }
+        if let Some(t) = &e.equals {
+            kinds.push((
+                format!("message equals {:?}", t.value),
+                crate::config::CheckKind::BodyEquals(t.value.clone()),
+            ));
+        }
+        if let Some(r) = &e.regex {
+            kinds.extend(self.regex_kind(c, r, &format!("{ep}.regex"), "message"));
+        }
+        if kinds.is_empty() {
+            kinds.push((
+                "a message arrives".to_string(),
+                crate::config::CheckKind::BodyContains(String::new()),
+            ));
+        }
+        let matchers = self.register_checks(scenario, step, kinds);
+        let captures = e
+            .capture
+            .iter()
+            .filter_map(|(var, src)| {
+                let cp = format!("{ep}.capture.{var}");
+                if src.value.trim().starts_with("header:") {
+                    c.at(
+                        &src.referenced,
+                        &cp,
+                        "a message has no headers; capture with a JSONPath ($.id) or regex:PATTERN",
+                    );
+                    return None;
+                }
+                self.capture(c, var, src, &cp)
+            })
+            .collect();
+        Some(WsAction::Expect(ExpectSpec {
+            timeout: timeout?,
+            next: e.next.unwrap_or(false),
+            matchers,
+            captures,
+        }))
+    }
+
+    fn hold(
+        &mut self,
+        c: &mut Collector,
+        h: &RawHold,
+        at: &Location,
+        hp: &str,
+    ) -> Option<WsAction> {
+        let d = duration(
+            c,
+            &h.duration,
+            &format!("{hp}.duration"),
+            Duration::from_millis(1),
+        );
+        let every = h
+            .every
+            .as_ref()
+            .and_then(|e| duration(c, e, &format!("{hp}.every"), Duration::from_millis(1)));
+        let payload = self.payload(c, &h.send, &h.send_json, at, hp);
+        let every = match (every, payload, &h.every) {
+            (Some(e), Some(p), _) => Some((e, p)),
+            (None, None, None) => None,
+            (_, None, Some(_)) => {
+                c.at(
+                    at,
+                    hp,
+                    "`every` sends a message: set `send` or `send_json` too",
+                );
+                None
+            }
+            (None, Some(_), None) => {
+                c.at(at, hp, "`send` in a hold needs `every` (how often to send)");
+                None
+            }
+            _ => None,
+        };
+        let ping_every = h
+            .ping_every
+            .as_ref()
+            .and_then(|p| duration(c, p, &format!("{hp}.ping_every"), Duration::from_millis(1)));
+        Some(WsAction::Hold(HoldSpec {
+            duration: d?,
+            every,
+            ping_every,
+        }))
+    }
+}

@@ -1,0 +1,45 @@
+//! What a virtual user carries between steps (its variables and connection) and where it
+//! books what it measured.
+
+use super::http::ConnSlot;
+use crate::config::Vars;
+use crate::measure::Recorder;
+use crate::sync::LockExt;
+use std::collections::HashMap;
+
+/// Per-VU variables: captures, the current CSV row, setup captures.
+#[derive(Debug, Clone, Default)]
+pub struct VuState {
+    pub vars: HashMap<String, String>,
+    pub vu: u64,
+    pub iteration: u64,
+    /// The VU's own connection (direct transport only).
+    pub conn: ConnSlot,
+    /// Variables captured from JSON as a number, boolean, null, array or object (their text
+    /// is in `vars`): `"{{ name }}"` alone in a JSON body keeps that type.
+    pub json_typed: std::collections::HashSet<String>,
+}
+
+impl Vars for VuState {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+    fn vu(&self) -> u64 {
+        self.vu
+    }
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+}
+
+/// Where an iteration books what it measured: the worker's own recorder, written as each
+/// request completes (not when the iteration ends), so a request lands in the window in
+/// which it completed and nothing is lost when an iteration is cut at the stop deadline.
+/// The worker polls its iterations itself, so the lock is never contended; it only makes
+/// the shared recorder `Send`.
+pub type Sink = std::sync::Mutex<Recorder>;
+
+/// Locks a sink; a panic elsewhere never makes the figures unreadable.
+pub fn lock(sink: &Sink) -> std::sync::MutexGuard<'_, Recorder> {
+    sink.locked()
+}

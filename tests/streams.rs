@@ -1,0 +1,203 @@
+//! WebSocket steps against the demo target's `/ws/echo` and `/ws/ticker` on loopback, where
+//! every figure has a known truth: tick counts and gaps, echo round trips, a frozen server,
+//! a server that closes sessions, a refused upgrade, and a flow that logs in over HTTP first.
+
+mod support;
+
+use loadpacer::demo::DemoOptions;
+use loadpacer::report::{Outcome, Summary};
+use loadpacer::run::RunOptions;
+use std::time::Duration;
+use support::{demo_target, run_observed, run_plan};
+
+fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
+    format!(
+        "targets: {{ t: {{ base_url: \"{url}\", timeout: 5s }} }}\nplans:\n  p:\n    target: t\n    load: {load}\n    scenarios:\n      - name: s\n        steps:\n{steps}\n    thresholds: [{thresholds}]\n"
+    )
+}
+
+fn stream<'a>(s: &'a Summary, name: &str) -> &'a loadpacer::report::summary::StreamSummary {
+    s.streams
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no stream {name}: {:?}", s.streams))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker_every_100ms_for_10s_gives_100_messages_per_session_and_a_100ms_gap() {
+    let t = demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ vus: [{ duration: 0s, target: 2 }, { duration: 12s, target: 2 }], iterations: 2 }",
+        "          - ws: { name: ticks, path: \"/ws/ticker?every=100ms\", actions: [{ hold: { duration: 10s } }] }",
+        "{ metric: \"messages{step=ticks}\", expr: \"count >= 190\" }",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "ticks");
+    assert_eq!(k.sessions, 2, "{k:?}");
+    // A tick every 100 ms for 10 s: 100 per session, give or take the one at the boundary.
+    let per_session = k.messages_received as f64 / k.sessions as f64;
+    assert!(
+        (99.0..=101.0).contains(&per_session),
+        "{per_session} per session: {k:?}"
+    );
+    assert!(
+        (95.0..=106.0).contains(&k.gap.p50_ms),
+        "gap p50 {}",
+        k.gap.p50_ms
+    );
+    assert!(
+        (95.0..=130.0).contains(&k.first_message.p50_ms),
+        "{:?}",
+        k.first_message
+    );
+    assert_eq!(k.ends.get("normal"), Some(&2), "{:?}", k.ends);
+    assert_eq!(k.disconnect_rate, 0.0);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_with_a_20ms_delay_gives_a_20ms_round_trip_and_captures_from_the_reply() {
+    let t = demo_target(DemoOptions::default()).await;
+    let steps = "          - ws:\n              name: echo\n              path: \"/ws/echo?delay_ms=20\"\n              actions:\n                - send_json: { op: hello, vu: \"{{ vu }}\" }\n                - expect: { json: { \"$.op\": hello }, capture: { who: \"$.vu\" }, timeout: 2s }\n                - send: \"again {{ who }}\"\n                - expect: { regex: \"^again [0-9]+$\", timeout: 2s }";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 3s, rate: 10 }] }",
+        steps,
+        "{ metric: \"ws_rtt{step=echo}\", expr: \"p(50) < 100ms\" }",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "echo");
+    assert!(k.sessions >= 25, "{k:?}");
+    assert!(
+        (19.0..=35.0).contains(&k.rtt.p50_ms),
+        "rtt p50 {}",
+        k.rtt.p50_ms
+    );
+    assert_eq!(k.messages_sent, 2 * k.sessions, "{k:?}");
+    assert_eq!(k.messages_received, 2 * k.sessions, "{k:?}");
+    // Both expects passed in every session: the capture fed the second message.
+    assert_eq!(s.totals.checks_failed, 0, "{:?}", s.reasons);
+    assert!(s.totals.checks_passed >= 2 * k.sessions, "{:?}", s.totals);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_server_shows_in_ping_round_trips_as_it_does_for_http() {
+    // Frozen for 1 s of every 2 s: about half the pings wait for the freeze to end.
+    let t = demo_target(DemoOptions {
+        stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
+        ..Default::default()
+    })
+    .await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 4s, rate: 20 }] }",
+        "          - ws: { name: pinger, path: /ws/echo, actions: [{ ping: {} }] }",
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "pinger");
+    assert!(k.sessions >= 60, "{k:?}");
+    assert!(k.rtt.p90_ms >= 300.0, "the freeze is hidden: {:?}", k.rtt);
+    assert!(k.rtt.p50_ms < 900.0, "{:?}", k.rtt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_closes_sessions_is_a_disconnect_and_fails_its_threshold() {
+    let t = demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 5 }] }",
+        "          - ws: { name: short, path: \"/ws/ticker?every=20ms&count=5&close=1011\", actions: [{ hold: { duration: 3s } }] }",
+        "{ metric: \"disconnects{step=short}\", expr: \"rate < 0.5\" }",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "short");
+    assert!(k.sessions >= 8, "{k:?}");
+    assert_eq!(
+        k.ends.get("closed_by_server"),
+        Some(&k.sessions),
+        "{:?}",
+        k.ends
+    );
+    assert_eq!(k.messages_received, 5 * k.sessions, "{k:?}");
+    assert!((k.disconnect_rate - 1.0).abs() < 1e-9);
+    assert_eq!(s.result, Outcome::Failed, "{:?}", s.reasons);
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.contains("disconnects{step=short}")),
+        "{:?}",
+        s.reasons
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upgrade_and_an_unmet_expect_are_named_and_bounded() {
+    let t = demo_target(DemoOptions::default()).await;
+    let steps = "          - ws: { name: nowhere, path: /ws/nope }\n";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 5 }] }",
+        steps,
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "nowhere");
+    assert_eq!(k.sessions, 0);
+    assert!(k.failed_to_open >= 4, "{k:?}");
+    assert_eq!(
+        k.ends.get("refused"),
+        Some(&k.failed_to_open),
+        "{:?}",
+        k.ends
+    );
+    assert_ne!(s.result, Outcome::Passed);
+
+    // The ticker never says "hello": the expect fails after its timeout, counted as a
+    // failed check, and the session still ends normally.
+    let steps = "          - ws: { name: wait, path: \"/ws/ticker?every=50ms\", actions: [{ expect: { contains: hello, timeout: 300ms } }] }";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 3 }] }",
+        steps,
+        "",
+    );
+    let started = std::time::Instant::now();
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let k = stream(&s, "wait");
+    assert!(k.sessions >= 2, "{k:?}");
+    assert_eq!(s.totals.checks_failed, k.sessions, "{:?}", s.totals);
+    assert_eq!(s.result, Outcome::Failed, "{:?}", s.reasons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_logs_in_over_http_then_streams_and_metrics_show_the_stream() {
+    let t = demo_target(DemoOptions::default()).await;
+    let steps = "          - request: { name: login, method: POST, url: /auth/login, json: { user: u } }\n            capture: { token: \"$.token\" }\n          - ws:\n              name: feed\n              path: /ws/echo\n              headers: { Authorization: \"Bearer {{ token }}\" }\n              query: { token: \"{{ token }}\" }\n              actions:\n                - send: \"{{ token }}\"\n                - expect: { regex: \"^tok-[0-9]+$\", timeout: 2s }\n                - ping: { count: 2 }\n                - close: {}";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 5 }] }",
+        steps,
+        "",
+    );
+    let metrics = loadpacer::metrics::Metrics::default();
+    let s = run_observed(&yaml, None, RunOptions::default(), Some(&metrics)).await;
+    let k = stream(&s, "feed");
+    assert!(k.sessions >= 8, "{k:?}");
+    assert_eq!(s.totals.checks_failed, 0, "{:?}", s.reasons);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+    let text = metrics.render();
+    for family in [
+        "loadpacer_stream_connect_duration_seconds_bucket{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"",
+        "loadpacer_stream_round_trip_seconds_count{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"}",
+        "loadpacer_stream_messages_total{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",direction=\"received\"}",
+        "loadpacer_stream_session_ends_total{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",kind=\"normal\"}",
+        "loadpacer_stream_sessions_open{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"} 0",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    support::promtool_check_metrics(&text);
+}
