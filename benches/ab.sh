@@ -12,13 +12,8 @@ WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 command -v nginx >/dev/null && [ -x /usr/bin/time ] || {
   apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light time jq >/dev/null; }
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/nginx.pidfile; error_log $WORK/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
-  server { listen 127.0.0.1:18191; location / { return 200 "ok"; } } }
-CONF
-taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" & echo $! > "$WORK/nginx.pid"
+. "$(cd "$(dirname "$0")" && pwd)/nginx.sh"
+start_nginx "$WORK" 18191
 sleep 1
 URL=http://127.0.0.1:18191/
 one() { # label binary mode-args...

@@ -21,13 +21,8 @@ fi
 cargo build --release -q
 LP=target/release/loadpacer
 
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/nginx.pidfile; error_log $WORK/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 75s;
-  server { listen 127.0.0.1:18181; location / { return 200 "ok"; } } }
-CONF
-taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" & echo $! > "$WORK/nginx.pid"
+. benches/nginx.sh
+start_nginx "$WORK" 18181
 taskset -c 0 $LP demo-target --listen 127.0.0.1:18182 --stall 1s/5s & echo $! > "$WORK/demo.pid"
 sleep 1
 URL=http://127.0.0.1:18181/

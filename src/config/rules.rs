@@ -105,6 +105,20 @@ pub(super) fn positive(c: &mut Collector, v: &S<u64>, path: &str) -> Option<u64>
 
 /// Names used as metric label values must be printable and short; this keeps them also
 /// valid as file names and URL segments.
+/// Reports a config name that is not a valid label value (it becomes a metric label).
+pub(super) fn require_label(c: &mut Collector, name: &S<String>, path: &str) {
+    if !valid_label(&name.value) {
+        c.at(
+            &name.referenced,
+            path,
+            format!(
+                "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
+                name.value
+            ),
+        );
+    }
+}
+
 pub(super) fn valid_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128

@@ -12,7 +12,7 @@ pub use spec::*;
 
 use super::error::Collector;
 use super::raw::{RawRequest, RawScenario, RawStep, S};
-use super::rules::{duration, valid_label, Env};
+use super::rules::{duration, require_label, Env};
 use super::template::{Compiled, Template};
 use http::HeaderName;
 use http::Method;
@@ -135,15 +135,7 @@ impl<'a> StepCompiler<'a> {
                     format!("duplicate scenario name {name:?} (first defined on line {first})"),
                 );
             }
-            if !valid_label(name) {
-                c.at(
-                    &s.name.referenced,
-                    &format!("{sp}.name"),
-                    format!(
-                        "{name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"
-                    ),
-                );
-            }
+            require_label(c, &s.name, &format!("{sp}.name"));
             let weight = s.weight.as_ref().map(|w| w.value).unwrap_or(1);
             if weight == 0 {
                 c.at(
@@ -241,16 +233,7 @@ impl<'a> StepCompiler<'a> {
         sp: &str,
     ) -> Option<RequestSpec> {
         let rp = format!("{sp}.request");
-        if !valid_label(&r.name.value) {
-            c.at(
-                &r.name.referenced,
-                &format!("{rp}.name"),
-                format!(
-                    "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
-                    r.name.value
-                ),
-            );
-        }
+        require_label(c, &r.name, &format!("{rp}.name"));
         let method = match &r.method {
             Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
                 Ok(m) => m,

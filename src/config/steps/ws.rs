@@ -4,7 +4,7 @@
 use super::StepCompiler;
 use crate::config::error::Collector;
 use crate::config::raw::{RawExpect, RawHold, RawStep, RawWs, RawWsAction, S};
-use crate::config::rules::{duration, valid_label};
+use crate::config::rules::{duration, require_label};
 use crate::config::{ExpectSpec, HoldSpec, Payload, StreamKey, WsAction, WsSpec};
 use serde_saphyr::Location;
 use std::time::Duration;
@@ -20,16 +20,7 @@ impl StepCompiler<'_> {
     ) -> Option<WsSpec> {
         let wp = format!("{sp}.ws");
         let at = w.name.referenced;
-        if !valid_label(&w.name.value) {
-            c.at(
-                &at,
-                &format!("{wp}.name"),
-                format!(
-                    "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
-                    w.name.value
-                ),
-            );
-        }
+        require_label(c, &w.name, &format!("{wp}.name"));
         if st.check.is_some() || !st.capture.is_empty() {
             c.at(
                 &at,
