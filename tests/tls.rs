@@ -153,3 +153,78 @@ fn a_ca_file_that_is_not_pem_is_refused_at_load() {
         "{err}"
     );
 }
+
+/// A WebSocket echo server over TLS on 127.0.0.1:0 presenting `cert`.
+async fn wss_echo_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
+    use futures_util::{SinkExt, StreamExt};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.into()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Runs five `wss` sessions (send, expect the echo) against `addr`, trusting `ca_pem` if
+/// given; returns the stream's figures.
+async fn wss_sessions(
+    addr: SocketAddr,
+    ca_pem: Option<&str>,
+) -> loadpacer::report::summary::StreamSummary {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = match ca_pem {
+        Some(pem) => {
+            std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+            ", ca_file: ca.pem"
+        }
+        None => "",
+    };
+    let yaml = format!(
+        "targets:\n  t: {{ base_url: \"https://{addr}\", timeout: 2s{ca} }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}] }}\n    scenarios: [{{ name: s, steps: [{{ ws: {{ name: secure, path: /, actions: [{{ send: hi }}, {{ expect: {{ equals: hi, timeout: 2s }} }}] }} }}] }}]\n"
+    );
+    let s = support::run_plan(&yaml, Some(dir.path()), RunOptions::default()).await;
+    s.streams[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_trusts_the_targets_ca_file_and_never_falls_back_to_insecure() {
+    let ca = Ca::new();
+    let (cert, key) = ca.leaf(&["127.0.0.1"], false);
+    let good = wss_echo_server(cert, key).await;
+    let k = wss_sessions(good, Some(&ca.pem)).await;
+    assert_eq!(k.sessions, 5, "{k:?}");
+    assert_eq!(k.messages_received, 5, "{k:?}");
+    assert_eq!(k.ends.get("normal"), Some(&5), "{:?}", k.ends);
+
+    // The same server without its CA: every attempt ends as `tls`, none opens.
+    let k = wss_sessions(good, None).await;
+    assert_eq!(k.sessions, 0, "{k:?}");
+    assert_eq!(k.ends.get("tls"), Some(&5), "{:?}", k.ends);
+}

@@ -86,6 +86,8 @@ pub struct Runtime {
     pub pacer: Option<Pacer>,
     /// `limits.allow_targets`, checked again when a stream connects.
     pub allow: Vec<String>,
+    /// TLS settings of `wss` sessions, built on first use.
+    ws_tls: super::ws::TlsSettings,
 }
 
 impl Runtime {
@@ -114,6 +116,7 @@ impl Runtime {
             base_vars: HashMap::new(),
             pacer: None,
             allow: Vec::new(),
+            ws_tls: Default::default(),
         }
     }
 
@@ -147,9 +150,18 @@ impl Runtime {
                     }
                 }
                 StepSpec::Ws(w) => {
-                    let ok =
-                        super::ws::session(&self.plan, &self.allow, w, vu, intended.take(), sink)
-                            .await;
+                    let ok = super::ws::session(
+                        &self.plan,
+                        &super::ws::Net {
+                            allow: &self.allow,
+                            tls: &self.ws_tls,
+                        },
+                        w,
+                        vu,
+                        intended.take(),
+                        sink,
+                    )
+                    .await;
                     if !ok {
                         out.failed = true;
                         break;

@@ -9,14 +9,44 @@ use super::vu::{lock, Sink, VuState};
 use crate::config::{ExpectSpec, HoldSpec, Payload, PlanSpec, WsAction, WsSpec};
 use crate::measure::StreamEnd;
 use futures_util::{SinkExt, StreamExt};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<TcpStream>;
+/// A plain or TLS connection under the WebSocket protocol.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+type Ws = WebSocketStream<Box<dyn Io>>;
+
+/// The TLS client settings of a target's `wss` sessions, built on first use: the web PKI roots
+/// plus the target's `ca_file`, never an insecure fallback.
+pub(super) type TlsSettings = OnceLock<Result<Arc<rustls::ClientConfig>, String>>;
+
+fn tls_settings(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("ca_file: {e}"))?;
+            roots.add(cert).map_err(|e| format!("ca_file: {e}"))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
 
 /// Records the end of a session when it is dropped, whatever ended it (the flow, a fault, or
 /// the run's stop deadline cutting the iteration).
@@ -130,16 +160,33 @@ fn config(max_message: usize) -> WebSocketConfig {
 
 async fn connect(
     plan: &PlanSpec,
-    allow: &[String],
+    net: &Net<'_>,
     spec: &WsSpec,
     vu: &VuState,
 ) -> Result<Ws, StreamEnd> {
     let url = ws_url(plan, spec, vu).ok_or(StreamEnd::Blocked)?;
-    if url.scheme() == "wss" {
-        // wss needs a TLS stream under the upgrade; not built yet (see the issue note).
-        return Err(StreamEnd::Tls);
-    }
-    let tcp = dial(&url, allow).await?;
+    let tcp = dial(&url, net.allow).await?;
+    let io: Box<dyn Io> = if url.scheme() == "wss" {
+        let config = net
+            .tls
+            .get_or_init(|| tls_settings(plan.target.ca_pem.as_deref()))
+            .clone()
+            .map_err(|_| StreamEnd::Tls)?;
+        let host = url.host_str().unwrap_or_default();
+        let name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .map_err(|_| StreamEnd::Tls)?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|_| StreamEnd::Tls)?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
     let mut req = url
         .as_str()
         .into_client_request()
@@ -163,7 +210,7 @@ async fn connect(
         }
     }
     let (ws, _resp) =
-        tokio_tungstenite::client_async_with_config(req, tcp, Some(config(plan.target.max_body)))
+        tokio_tungstenite::client_async_with_config(req, io, Some(config(plan.target.max_body)))
             .await
             .map_err(|e| end_of(&e))?;
     Ok(ws)
@@ -179,9 +226,16 @@ fn render(p: &Payload, vu: &VuState) -> String {
 /// Runs one `ws` step. `intended` is the iteration's intended start when this is its first
 /// step (the connect latency is then measured from it). Returns false when the session
 /// could not open, which ends the iteration like a failed request.
+/// Where sessions may connect, and how they speak TLS.
+pub(super) struct Net<'a> {
+    /// `limits.allow_targets`.
+    pub allow: &'a [String],
+    pub tls: &'a TlsSettings,
+}
+
 pub(super) async fn session(
     plan: &PlanSpec,
-    allow: &[String],
+    net: &Net<'_>,
     spec: &WsSpec,
     vu: &mut VuState,
     intended: Option<Instant>,
@@ -189,7 +243,7 @@ pub(super) async fn session(
 ) -> bool {
     let timeout = spec.timeout.unwrap_or(plan.target.timeout);
     let started = Instant::now();
-    let opened = match tokio::time::timeout(timeout, connect(plan, allow, spec, vu)).await {
+    let opened = match tokio::time::timeout(timeout, connect(plan, net, spec, vu)).await {
         Ok(Ok(ws)) => Ok(ws),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(StreamEnd::Timeout),
