@@ -50,6 +50,15 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-ws-steps.yaml:22:19: plans.p.thresholds[0].metric: step \"nope\" is not a ws or sse step name of this plan",
             "invalid-ws-steps.yaml:23:37: plans.p.thresholds[1].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
         ]),
+        // Server-Sent Events steps: every mistake at once, located.
+        ("invalid-sse-steps.yaml", &[
+            "invalid-sse-steps.yaml:10:42: plans.p.scenarios[0].steps[0].sse.duration: \"0s\" must be greater than zero",
+            "invalid-sse-steps.yaml:10:54: plans.p.scenarios[0].steps[0].sse.events: 0 must be greater than zero",
+            "invalid-sse-steps.yaml:11:63: plans.p.scenarios[0].steps[1].sse.check.regex: \"([a\" is not a valid regex: unclosed character class",
+            "invalid-sse-steps.yaml:11:84: plans.p.scenarios[0].steps[1].sse.check.capture: capture from the event that ends the stream: put it under `until`",
+            "invalid-sse-steps.yaml:11:118: plans.p.scenarios[0].steps[1].sse.until.capture.y: a message has no headers; capture with a JSONPath ($.id) or regex:PATTERN",
+            "invalid-sse-steps.yaml:12:13: plans.p.scenarios[0].steps[2]: a step has exactly one of `request`, `think`, `ws` or `sse`",
+        ]),
         ("invalid-a03-duplicate-key.yaml", &["invalid-a03-duplicate-key.yaml:3:3: duplicate key `t` (first defined at line 2, column 3); each key may appear once in a mapping"]),
         ("invalid-a03-duplicate-scenario.yaml", &["invalid-a03-duplicate-scenario.yaml:11:15: plans.p.scenarios[1].name: duplicate scenario name \"browse\" (first defined on line 8)"]),
         ("invalid-a04-rates.yaml", &[

@@ -201,3 +201,155 @@ async fn a_flow_logs_in_over_http_then_streams_and_metrics_show_the_stream() {
     }
     support::promtool_check_metrics(&text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_gives_first_event_gaps_and_stops_after_its_events() {
+    let t = demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 3 }] }",
+        "          - sse: { name: feed, path: \"/sse/stream?every=100ms\", duration: 5s, events: 20, check: { event: tick, json: { \"$.seq\": exists } } }",
+        "{ metric: \"sse_first_event{step=feed}\", expr: \"p(95) < 500ms\" }",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "feed");
+    assert!(k.sessions >= 5, "{k:?}");
+    assert_eq!(k.protocol, "sse");
+    assert_eq!(k.messages_received, 20 * k.sessions, "{k:?}");
+    assert!(
+        (95.0..=106.0).contains(&k.gap.p50_ms),
+        "gap p50 {}",
+        k.gap.p50_ms
+    );
+    assert!(
+        (95.0..=130.0).contains(&k.first_message.p50_ms),
+        "{:?}",
+        k.first_message
+    );
+    assert_eq!(k.ends.get("normal"), Some(&k.sessions), "{:?}", k.ends);
+    // Every event passed the check on its data.
+    assert_eq!(s.totals.checks_passed, 20 * k.sessions, "{:?}", s.totals);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_reconnects_after_retry_and_resumes_from_the_last_event_id() {
+    let t = demo_target(DemoOptions::default()).await;
+    // The server ends each response after 5 events and asks for a 100-ms retry: events
+    // 1-5, then 6-10 and 11-15 on the reconnects, each resumed from Last-Event-ID. Without
+    // resumption the seq would restart at 1 and 12 would never come.
+    let steps = "          - sse: { name: resumed, path: \"/sse/stream?every=30ms&count=5&retry=100\", duration: 5s, until: { json: { \"$.seq\": 12 }, capture: { seen: \"$.seq\" } } }\n          - request: { name: after, url: \"/?n={{ seen }}\" }";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 3 }] }",
+        steps,
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "resumed");
+    assert!(k.sessions >= 2, "{k:?}");
+    assert_eq!(k.reconnects, 2 * k.sessions, "{k:?}");
+    assert_eq!(k.messages_received, 12 * k.sessions, "{k:?}");
+    assert_eq!(k.ends.get("normal"), Some(&k.sessions), "{:?}", k.ends);
+    assert_eq!(s.totals.checks_failed, 0, "{:?}", s.reasons);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+
+    // Without reconnects the drop is a disconnect and `until` is a failed check.
+    let steps = "          - sse: { name: once, path: \"/sse/stream?every=30ms&count=5\", duration: 2s, reconnect: 0, until: { json: { \"$.seq\": 12 } } }";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 3 }] }",
+        steps,
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "once");
+    assert_eq!(
+        k.ends.get("closed_by_server"),
+        Some(&k.sessions),
+        "{:?}",
+        k.ends
+    );
+    assert_eq!(s.totals.checks_failed, k.sessions, "{:?}", s.totals);
+    assert_eq!(s.result, Outcome::Failed, "{:?}", s.reasons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_publisher_shows_in_time_to_first_event_and_a_plain_page_is_refused() {
+    let t = demo_target(DemoOptions {
+        stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
+        ..Default::default()
+    })
+    .await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 4s, rate: 10 }] }",
+        "          - sse: { name: first, path: \"/sse/stream?every=10ms\", duration: 3s, events: 1 }",
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "first");
+    assert!(k.sessions >= 30, "{k:?}");
+    assert!(
+        k.first_message.p90_ms >= 300.0,
+        "the freeze is hidden: {:?}",
+        k.first_message
+    );
+
+    let t = demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 3 }] }",
+        "          - sse: { name: page, path: /, duration: 1s }",
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "page");
+    assert_eq!(k.sessions, 0, "{k:?}");
+    assert_eq!(
+        k.ends.get("refused"),
+        Some(&k.failed_to_open),
+        "{:?}",
+        k.ends
+    );
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.contains("no stream session opened (refused")),
+        "{:?}",
+        s.reasons
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streams_example_runs_clean_against_the_demo_target() {
+    let t = demo_target(DemoOptions::default()).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(root.join("config/examples/streams.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:18080", &t.url())
+        // The same flow, shorter: 4 s instead of 20.
+        .replace("duration: 15s, rate: 5", "duration: 1s, rate: 5")
+        .replace(
+            "duration: 5s, rate: 1, ramp_to: 5",
+            "duration: 3s, rate: 1, ramp_to: 5",
+        );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    for name in ["prices", "echo", "notifications"] {
+        let k = stream(&s, name);
+        assert!(k.sessions >= 5, "{name}: {k:?}");
+        assert_eq!(k.disconnect_rate, 0.0, "{name}: {:?}", k.ends);
+    }
+    assert_eq!(
+        stream(&s, "notifications").messages_received,
+        10 * stream(&s, "notifications").sessions
+    );
+    assert_eq!(s.totals.checks_failed, 0, "{:?}", s.reasons);
+    assert_eq!(
+        s.result,
+        Outcome::Passed,
+        "{:?} {:?}",
+        s.reasons,
+        s.thresholds
+    );
+}

@@ -31,8 +31,8 @@ pub use parse::{load_file, load_str};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
-    ExpectSpec, HoldSpec, JsonTemplate, Payload, RequestKey, RequestSpec, ScenarioSpec, StepSpec,
-    StreamKey, WsAction, WsSpec,
+    EventMatch, ExpectSpec, HoldSpec, JsonTemplate, Payload, RequestKey, RequestSpec, ScenarioSpec,
+    SseSpec, StepSpec, StreamKey, WsAction, WsSpec,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};

@@ -409,6 +409,64 @@ pub struct RawStep {
     /// A WebSocket session on the target (`http` becomes `ws`, `https` becomes `wss`): connect,
     /// then its `actions` in order; it closes when they are done.
     pub ws: Option<RawWs>,
+    /// A Server-Sent Events stream from the target: a GET with `Accept: text/event-stream`,
+    /// held for `duration` (or until `events` or `until`), reconnecting after a drop.
+    pub sse: Option<RawSse>,
+}
+
+/// A Server-Sent Events session.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSse {
+    /// Label of the stream in reports, thresholds (`sse_first_event{step=NAME}`) and on
+    /// `/metrics`. Required.
+    pub name: S<String>,
+    /// Path (and query) relative to the target's `base_url`; `{{ var }}` templates allowed.
+    /// Default: `/`. Example: `/events?topic={{ topic }}`.
+    pub path: Option<S<String>>,
+    /// Query parameters, URL-encoded; `{{ var }}` templates allowed.
+    #[serde(default)]
+    pub query: BTreeMap<String, S<String>>,
+    /// Request headers; `{{ var }}` templates allowed. Example:
+    /// `{ Authorization: "Bearer {{ token }}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    /// Bound on connecting (up to the response headers). Duration. Default: the target's
+    /// `timeout`.
+    pub timeout: Option<S<String>>,
+    /// How long the stream is held at most. Duration. Required.
+    pub duration: S<String>,
+    /// Stop after this many events (over reconnects).
+    pub events: Option<S<u64>>,
+    /// Stop at the first event that matches; its captures are kept. Not met within
+    /// `duration`: a failed check.
+    pub until: Option<RawEventMatch>,
+    /// Checks applied to every event (of `event` type, when set), each counted pass/fail.
+    pub check: Option<RawEventMatch>,
+    /// Reconnects after the server drops the stream before `duration`, waiting the stream's
+    /// `retry:` (default 1 s) and sending `Last-Event-ID`. Default: `3`.
+    pub reconnect: Option<S<u32>>,
+}
+
+/// Conditions on an event.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEventMatch {
+    /// The event type (`event:` field) it must have. Example: `price`.
+    pub event: Option<S<String>>,
+    /// JSONPath (RFC 9535) of the event data to `exists` or to the value it must equal.
+    /// Example: `{ "$.symbol": ACME }`.
+    #[serde(default)]
+    pub json: BTreeMap<String, S<serde_json::Value>>,
+    /// Text the data must contain.
+    pub contains: Option<S<String>>,
+    /// Regex the data must match.
+    pub regex: Option<S<String>>,
+    /// Text the data must equal.
+    pub equals: Option<S<String>>,
+    /// Variables taken from the matching event's data: a JSONPath (`$.id`) or `regex:PATTERN`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, S<String>>,
 }
 
 /// A WebSocket session: where to connect and what to do once connected.

@@ -3,8 +3,10 @@
 //! `serve --demo` drive it.
 //!
 //! Every endpoint also takes `?delay_ms=N`, `?status=N` and `?size=N` to override the knobs
-//! for one request. WebSocket endpoints (`/ws/echo`, `/ws/ticker`) are in [`ws`].
+//! for one request. WebSocket endpoints (`/ws/echo`, `/ws/ticker`) are in `ws`, the event
+//! stream (`/sse/stream`) in `sse`.
 
+mod sse;
 mod ws;
 
 use bytes::Bytes;
@@ -111,14 +113,24 @@ fn stall_left(state: &State) -> Duration {
     Duration::from_micros((freeze.as_micros() as u64).saturating_sub(into))
 }
 
+type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<Body>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     if ws::is_upgrade(&req) {
-        return Ok(ws::upgrade(state, req));
+        return Ok(ws::upgrade(state, req).map(BodyExt::boxed));
     }
+    if req.method() == Method::GET && req.uri().path() == "/sse/stream" {
+        return Ok(sse::stream(state, &req));
+    }
+    Ok(answer(state, req).await.map(BodyExt::boxed))
+}
+
+/// The plain HTTP endpoints, after the latency knobs.
+async fn answer(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let delay = delay_for(&state, &req);
     let _worker = match &state.workers {
         Some(w) => w.acquire().await.ok(),
@@ -129,21 +141,21 @@ async fn handle(
     }
     let forced = query_num(&req, "status").and_then(|s| StatusCode::from_u16(s as u16).ok());
     if let Some(status) = forced {
-        return Ok(reply(
+        return reply(
             status,
             "application/json",
             format!("{{\"status\":{}}}", status.as_u16()),
-        ));
+        );
     }
     let o = &state.opts;
     if o.error_rate > 0.0 && rand::rng().random_bool(o.error_rate.clamp(0.0, 1.0)) {
-        return Ok(reply(
+        return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "application/json",
             "{\"error\":\"injected\"}".into(),
-        ));
+        );
     }
-    Ok(route(&state, req).await)
+    route(&state, req).await
 }
 
 /// How long this response waits: the base latency, jitter, growth over time, `?delay_ms=`,

@@ -113,6 +113,9 @@ pub struct StreamSummary {
     pub bytes_received: u64,
     /// Abnormal ends and failed opens per attempt.
     pub disconnect_rate: f64,
+    /// Reconnects after the server dropped an event stream.
+    #[serde(default)]
+    pub reconnects: u64,
     /// How sessions ended, by kind (`normal`, `closed_by_server`, `timeout`, ...).
     pub ends: BTreeMap<String, u64>,
 }
@@ -447,6 +450,7 @@ fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamS
                 bytes_sent: s.bytes_sent,
                 bytes_received: s.bytes_received,
                 disconnect_rate: s.disconnect_rate(),
+                reconnects: s.reconnects,
                 ends: StreamEnd::ALL
                     .iter()
                     .filter(|e| s.ends_of(**e) > 0)

@@ -8,6 +8,8 @@ pub mod executor;
 pub mod http;
 pub mod plan;
 pub mod scenario;
+mod sse;
+mod stream;
 pub mod vu;
 mod ws;
 

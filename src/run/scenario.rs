@@ -88,6 +88,9 @@ pub struct Runtime {
     pub allow: Vec<String>,
     /// TLS settings of `wss` sessions, built on first use.
     ws_tls: super::ws::TlsSettings,
+    /// The client of event streams (the pooled transport whatever the target's), built on
+    /// first use.
+    sse_client: std::sync::OnceLock<Option<super::http::Pooled>>,
 }
 
 impl Runtime {
@@ -117,6 +120,7 @@ impl Runtime {
             pacer: None,
             allow: Vec::new(),
             ws_tls: Default::default(),
+            sse_client: Default::default(),
         }
     }
 
@@ -144,6 +148,27 @@ impl Runtime {
                 }
                 StepSpec::Request(r) => {
                     let ok = self.exchange(r, vu, intended.take(), sink).await;
+                    if !ok {
+                        out.failed = true;
+                        break;
+                    }
+                }
+                StepSpec::Sse(e) => {
+                    let client = self.sse_client.get_or_init(|| {
+                        super::http::Pooled::new(&self.plan.target, &self.allow).ok()
+                    });
+                    let ok = match client {
+                        Some(client) => {
+                            super::sse::session(&self.plan, client, e, vu, intended.take(), sink)
+                                .await
+                        }
+                        None => {
+                            lock(sink)
+                                .stream(e.index)
+                                .ended(crate::measure::StreamEnd::Tls, None);
+                            false
+                        }
+                    };
                     if !ok {
                         out.failed = true;
                         break;

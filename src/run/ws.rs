@@ -5,6 +5,7 @@
 
 use super::content::{capture_into, join_url, message_passes, render_json};
 use super::http::address_allowed;
+use super::stream::Session;
 use super::vu::{lock, Sink, VuState};
 use crate::config::{ExpectSpec, HoldSpec, Payload, PlanSpec, WsAction, WsSpec};
 use crate::measure::StreamEnd;
@@ -46,41 +47,6 @@ fn tls_settings(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, Stri
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-/// Records the end of a session when it is dropped, whatever ended it (the flow, a fault, or
-/// the run's stop deadline cutting the iteration).
-struct Session<'a> {
-    sink: &'a Sink,
-    index: usize,
-    opened: Instant,
-    end: StreamEnd,
-    last_message: Option<Instant>,
-    first_seen: bool,
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        lock(self.sink)
-            .stream(self.index)
-            .ended(self.end, Some(self.opened.elapsed()));
-    }
-}
-
-impl Session<'_> {
-    /// Books a received data message.
-    fn received(&mut self, bytes: usize) {
-        let now = Instant::now();
-        let gap = self.last_message.map(|t| now - t);
-        let mut rec = lock(self.sink);
-        let s = rec.stream(self.index);
-        if !self.first_seen {
-            self.first_seen = true;
-            s.first(now - self.opened);
-        }
-        s.received(bytes, gap);
-        self.last_message = Some(now);
-    }
 }
 
 /// What happened while waiting on the socket.
@@ -259,14 +225,7 @@ pub(super) async fn session(
     lock(sink)
         .stream(spec.index)
         .connected(now - intended.unwrap_or(started).min(started));
-    let mut s = Session {
-        sink,
-        index: spec.index,
-        opened: now,
-        end: StreamEnd::Normal,
-        last_message: None,
-        first_seen: false,
-    };
+    let mut s = Session::open(sink, spec.index, now);
     let mut last_send = now;
     for action in &spec.actions {
         let result = match action {

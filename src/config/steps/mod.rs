@@ -4,6 +4,7 @@
 mod checks;
 mod data;
 mod spec;
+mod sse;
 mod ws;
 
 pub(super) use data::data_source;
@@ -175,6 +176,29 @@ impl<'a> StepCompiler<'a> {
             let (st, at) = (&spanned.value, &spanned.referenced);
             let sp = format!("{path}[{i}]");
             match (&st.request, &st.think, &st.ws) {
+                (None, None, None) if st.sse.is_some() => {
+                    let e = st.sse.as_ref().expect("checked");
+                    if let Some(first) =
+                        names.insert(e.name.value.as_str(), e.name.referenced.line())
+                    {
+                        c.at(
+                            &e.name.referenced,
+                            &format!("{sp}.sse.name"),
+                            format!(
+                                "duplicate step name {:?} in this scenario (first on line {first})",
+                                e.name.value
+                            ),
+                        );
+                    }
+                    if let Some(sse) = self.sse(c, scenario, e, st, &sp) {
+                        out.push(StepSpec::Sse(Box::new(sse)));
+                    }
+                }
+                _ if st.sse.is_some() => c.at(
+                    at,
+                    &sp,
+                    "a step has exactly one of `request`, `think`, `ws` or `sse`",
+                ),
                 (None, None, Some(w)) => {
                     if let Some(first) =
                         names.insert(w.name.value.as_str(), w.name.referenced.line())
@@ -217,7 +241,7 @@ impl<'a> StepCompiler<'a> {
                 _ => c.at(
                     at,
                     &sp,
-                    "a step has exactly one of `request`, `think` or `ws`",
+                    "a step has exactly one of `request`, `think`, `ws` or `sse`",
                 ),
             }
         }

@@ -119,6 +119,8 @@ pub enum StepSpec {
     },
     /// A WebSocket session.
     Ws(Box<WsSpec>),
+    /// A Server-Sent Events stream.
+    Sse(Box<SseSpec>),
 }
 
 /// A weighted scenario.
@@ -208,4 +210,34 @@ pub struct HoldSpec {
     /// Send `payload` at this interval.
     pub every: Option<(Duration, Payload)>,
     pub ping_every: Option<Duration>,
+}
+
+/// A compiled Server-Sent Events step.
+#[derive(Debug, Clone)]
+pub struct SseSpec {
+    /// Index in the plan's stream table.
+    pub index: usize,
+    pub name: String,
+    pub path: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Bound on connecting; `None`: the target's timeout.
+    pub timeout: Option<Duration>,
+    /// How long the stream is held at most.
+    pub duration: Duration,
+    /// Stop after this many events.
+    pub events: Option<u64>,
+    /// Stop at the first matching event.
+    pub until: Option<EventMatch>,
+    /// Checks on every event.
+    pub check: Option<EventMatch>,
+    pub reconnect: u32,
+}
+
+/// Conditions on an event: its type, and checks on its data.
+#[derive(Debug, Clone)]
+pub struct EventMatch {
+    pub event: Option<String>,
+    pub matchers: Vec<CheckSpec>,
+    pub captures: Vec<CaptureSpec>,
 }

@@ -5,8 +5,11 @@ use super::StepCompiler;
 use crate::config::error::Collector;
 use crate::config::raw::{RawExpect, RawHold, RawStep, RawWs, RawWsAction, S};
 use crate::config::rules::{duration, require_label};
-use crate::config::{ExpectSpec, HoldSpec, Payload, StreamKey, WsAction, WsSpec};
+use crate::config::{
+    CaptureSpec, CheckKind, ExpectSpec, HoldSpec, Payload, StreamKey, WsAction, WsSpec,
+};
 use serde_saphyr::Location;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl StepCompiler<'_> {
@@ -28,39 +31,7 @@ impl StepCompiler<'_> {
                 "check and capture belong to a request step; in a ws step use an `expect` action with its own json/regex/capture",
             );
         }
-        let path = match &w.path {
-            Some(p) => {
-                if p.value.contains("://") {
-                    c.at(&p.referenced, &format!("{wp}.path"), format!("{:?} must be a path relative to the target's base_url (ad-hoc hosts are not allowed)", p.value));
-                }
-                self.template(c, p, &format!("{wp}.path"))
-            }
-            None => self.template(
-                c,
-                &S {
-                    value: "/".into(),
-                    referenced: at,
-                    defined: at,
-                },
-                &format!("{wp}.path"),
-            ),
-        };
-        let mut found = crate::config::template::Compiled::default();
-        let headers = Self::headers(
-            c,
-            &w.headers,
-            &format!("{wp}.headers"),
-            self.env,
-            &mut found,
-        );
-        self.absorb(found, &at, &format!("{wp}.headers"));
-        let query = w
-            .query
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((k.clone(), self.template(c, v, &format!("{wp}.query.{k}"))?))
-            })
-            .collect();
+        let (path, query, headers) = self.stream_target(c, &w.path, &w.query, &w.headers, &at, &wp);
         let subprotocols = w
             .subprotocols
             .iter()
@@ -207,22 +178,7 @@ impl StepCompiler<'_> {
                 None
             }
         };
-        let mut kinds = self.json_kinds(c, &e.json, &format!("{ep}.json"));
-        if let Some(t) = &e.contains {
-            kinds.push((
-                format!("message contains {:?}", t.value),
-                crate::config::CheckKind::BodyContains(t.value.clone()),
-            ));
-        }
-        if let Some(t) = &e.equals {
-            kinds.push((
-                format!("message equals {:?}", t.value),
-                crate::config::CheckKind::BodyEquals(t.value.clone()),
-            ));
-        }
-        if let Some(r) = &e.regex {
-            kinds.extend(self.regex_kind(c, r, &format!("{ep}.regex"), "message"));
-        }
+        let mut kinds = self.content_kinds(c, &e.json, &e.contains, &e.equals, &e.regex, ep);
         if kinds.is_empty() {
             kinds.push((
                 "a message arrives".to_string(),
@@ -230,22 +186,7 @@ impl StepCompiler<'_> {
             ));
         }
         let matchers = self.register_checks(scenario, step, kinds);
-        let captures = e
-            .capture
-            .iter()
-            .filter_map(|(var, src)| {
-                let cp = format!("{ep}.capture.{var}");
-                if src.value.trim().starts_with("header:") {
-                    c.at(
-                        &src.referenced,
-                        &cp,
-                        "a message has no headers; capture with a JSONPath ($.id) or regex:PATTERN",
-                    );
-                    return None;
-                }
-                self.capture(c, var, src, &cp)
-            })
-            .collect();
+        let captures = self.message_captures(c, &e.capture, ep);
         Some(WsAction::Expect(ExpectSpec {
             timeout: timeout?,
             next: e.next.unwrap_or(false),
@@ -298,5 +239,111 @@ impl StepCompiler<'_> {
             every,
             ping_every,
         }))
+    }
+
+    /// Where a stream connects: its path (default `/`), query and headers, all templates.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn stream_target(
+        &mut self,
+        c: &mut Collector,
+        path: &Option<S<String>>,
+        query: &BTreeMap<String, S<String>>,
+        headers: &BTreeMap<String, S<String>>,
+        at: &Location,
+        prefix: &str,
+    ) -> (
+        Option<crate::config::Template>,
+        Vec<(String, crate::config::Template)>,
+        Vec<(http::HeaderName, crate::config::Template)>,
+    ) {
+        let path = match path {
+            Some(p) => {
+                if p.value.contains("://") {
+                    c.at(&p.referenced, &format!("{prefix}.path"), format!("{:?} must be a path relative to the target's base_url (ad-hoc hosts are not allowed)", p.value));
+                }
+                self.template(c, p, &format!("{prefix}.path"))
+            }
+            None => self.template(
+                c,
+                &S {
+                    value: "/".into(),
+                    referenced: *at,
+                    defined: *at,
+                },
+                &format!("{prefix}.path"),
+            ),
+        };
+        let mut found = crate::config::template::Compiled::default();
+        let headers = Self::headers(
+            c,
+            headers,
+            &format!("{prefix}.headers"),
+            self.env,
+            &mut found,
+        );
+        self.absorb(found, at, &format!("{prefix}.headers"));
+        let query = query
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.clone(),
+                    self.template(c, v, &format!("{prefix}.query.{k}"))?,
+                ))
+            })
+            .collect();
+        (path, query, headers)
+    }
+
+    /// Conditions on a message's text: JSONPath, contains, equals, regex.
+    pub(super) fn content_kinds(
+        &mut self,
+        c: &mut Collector,
+        json: &BTreeMap<String, S<serde_json::Value>>,
+        contains: &Option<S<String>>,
+        equals: &Option<S<String>>,
+        regex: &Option<S<String>>,
+        prefix: &str,
+    ) -> Vec<(String, CheckKind)> {
+        let mut kinds = self.json_kinds(c, json, &format!("{prefix}.json"));
+        if let Some(t) = contains {
+            kinds.push((
+                format!("message contains {:?}", t.value),
+                CheckKind::BodyContains(t.value.clone()),
+            ));
+        }
+        if let Some(t) = equals {
+            kinds.push((
+                format!("message equals {:?}", t.value),
+                CheckKind::BodyEquals(t.value.clone()),
+            ));
+        }
+        if let Some(r) = regex {
+            kinds.extend(self.regex_kind(c, r, &format!("{prefix}.regex"), "message"));
+        }
+        kinds
+    }
+
+    /// Captures from a message: a JSONPath or `regex:` (a message has no headers).
+    pub(super) fn message_captures(
+        &mut self,
+        c: &mut Collector,
+        capture: &BTreeMap<String, S<String>>,
+        prefix: &str,
+    ) -> Vec<CaptureSpec> {
+        capture
+            .iter()
+            .filter_map(|(var, src)| {
+                let cp = format!("{prefix}.capture.{var}");
+                if src.value.trim().starts_with("header:") {
+                    c.at(
+                        &src.referenced,
+                        &cp,
+                        "a message has no headers; capture with a JSONPath ($.id) or regex:PATTERN",
+                    );
+                    return None;
+                }
+                self.capture(c, var, src, &cp)
+            })
+            .collect()
     }
 }
