@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}; BASE=${BASE:-100}; SSE=${SSE:-1000}; HOLD=${HOLD:-30}; RAMP=${RAMP:-10}
 PORT=${PORT:-18201}
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"  # 10,000 sessions need ~10,000 descriptors per process
 WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 command -v jq >/dev/null && [ -x /usr/bin/time ] || {

@@ -277,3 +277,66 @@ fn a_zero_second_vu_stage_jumps_at_once_while_zero_second_phases_stay_refused() 
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
+    let yaml = |load: &str| {
+        format!("targets: {{ t: {{ base_url: \"http://127.0.0.1:9\" }} }}\nplans:\n  p:\n    target: t\n    load: {load}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n")
+    };
+    let cfg = loadpacer::config::load_str(
+        &yaml("{ users: heavy, duration: 100s }"),
+        "t.yaml",
+        None,
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].load.shape else {
+        panic!("users: gives a closed model");
+    };
+    let got: Vec<(u64, u64)> = stages
+        .iter()
+        .map(|s| (s.duration.as_secs(), s.target))
+        .collect();
+    assert_eq!(got, vec![(10, 100), (60, 200), (20, 200), (10, 0)]);
+    assert_eq!(cfg.plans[0].load.preset.map(|p| p.as_str()), Some("heavy"));
+
+    // stress climbs to 1,000 VUs, capped by limits.max_vus, and has no plateau.
+    let capped = format!(
+        "limits: {{ max_vus: 300 }}\n{}",
+        yaml("{ users: stress, duration: 100s }")
+    );
+    let cfg = loadpacer::config::load_str(&capped, "t.yaml", None, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].load.shape else {
+        panic!()
+    };
+    assert_eq!(
+        stages.iter().map(|s| s.target).collect::<Vec<_>>(),
+        vec![200, 300, 0]
+    );
+
+    let err = loadpacer::config::load_str(&yaml("{ users: huge }"), "t.yaml", None, &|_| None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("t.yaml:5:20: plans.p.load.users: \"huge\" is not a user-count preset; use light, medium, heavy or stress"),
+        "{err}"
+    );
+    let err = loadpacer::config::load_str(
+        &yaml("{ users: light, phases: [{ duration: 1s, rate: 1 }] }"),
+        "t.yaml",
+        None,
+        &|_| None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape) or `users` (a user-count shape)"), "{err}");
+
+    let (_dir, path) = support::write_config(&yaml("{ users: light }"));
+    let out = support::loadpacer(&["validate", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "preset light: 0→10 VUs in 30s, 10→20 VUs in 3m, 20→20 VUs in 1m, 20→0 VUs in 30s"
+        ),
+        "{text}"
+    );
+}

@@ -72,8 +72,19 @@ pub(crate) fn describe_plan(p: &PlanSpec) -> String {
         ),
     };
     let requests: usize = p.requests.len();
+    let expansion = p
+        .load
+        .preset
+        .map(|preset| {
+            format!(
+                "\n  preset {}: {}",
+                preset.as_str(),
+                shape_steps(&p.load.shape)
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s)",
+        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s){}",
         p.name,
         humantime::format_duration(p.load.duration()),
         shape,
@@ -81,8 +92,33 @@ pub(crate) fn describe_plan(p: &PlanSpec) -> String {
         p.scenarios.len(),
         requests,
         p.checks.len(),
-        p.thresholds.len()
+        p.thresholds.len(),
+        expansion
     )
+}
+
+/// A load shape's steps in words: `0→50 VUs in 1m, 50→100 in 6m, ...`.
+fn shape_steps(shape: &config::LoadShape) -> String {
+    let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    match shape {
+        config::LoadShape::Open { phases, .. } => phases
+            .iter()
+            .map(|p| format!("{} {}→{}/s in {}", p.name, p.rate, p.ramp_to, d(p.duration)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        config::LoadShape::Closed { stages } => {
+            let mut from = 0;
+            stages
+                .iter()
+                .map(|s| {
+                    let step = format!("{from}→{} VUs in {}", s.target, d(s.duration));
+                    from = s.target;
+                    step
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {

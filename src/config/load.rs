@@ -3,11 +3,12 @@
 
 use super::error::Collector;
 use super::limits::{Limits, DEFAULT_MAX_IN_FLIGHT};
-use super::raw::{RawLoad, RawPhase, RawStage};
+use super::raw::{RawLoad, RawPhase, RawStage, S};
 use super::rules::{duration, positive, rate};
 use std::time::Duration;
 
-/// A named load shape (`preset:`), expanded into open-model phases when the file is loaded.
+/// A named load shape, expanded when the file is loaded: a rate shape (`preset:`, into
+/// open-model phases) or a user-count shape (`users:`, into closed-model VU stages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
@@ -17,6 +18,15 @@ pub enum Preset {
     Spike,
     Soak,
     Breakpoint,
+    /// `users: light`: 10 → 20 virtual users.
+    Light,
+    /// `users: medium`: 50 → 100 virtual users.
+    Medium,
+    /// `users: heavy`: 100 → 200 virtual users.
+    Heavy,
+    /// `users: stress`: 200 → 1,000 virtual users (capped at `limits.max_vus`), ramping until
+    /// the end: an `abort_on_fail` threshold stops it where the service breaks.
+    UsersStress,
 }
 
 impl Preset {
@@ -39,6 +49,30 @@ impl Preset {
             Preset::Spike => "spike",
             Preset::Soak => "soak",
             Preset::Breakpoint => "breakpoint",
+            Preset::Light => "light",
+            Preset::Medium => "medium",
+            Preset::Heavy => "heavy",
+            Preset::UsersStress => "users_stress",
+        }
+    }
+
+    /// The user-count presets, as written under `users:`.
+    pub const USERS: [(&'static str, Preset); 4] = [
+        ("light", Preset::Light),
+        ("medium", Preset::Medium),
+        ("heavy", Preset::Heavy),
+        ("stress", Preset::UsersStress),
+    ];
+
+    /// A user-count preset's virtual users (start of the climb, its top) and default length.
+    fn users(self) -> Option<(u64, u64, Duration)> {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        match self {
+            Preset::Light => Some((10, 20, min(5))),
+            Preset::Medium => Some((50, 100, min(10))),
+            Preset::Heavy => Some((100, 200, min(10))),
+            Preset::UsersStress => Some((200, 1000, min(15))),
+            _ => None,
         }
     }
 }
@@ -99,11 +133,16 @@ pub(super) fn load(
     l: &RawLoad,
     path: &str,
 ) -> Option<LoadSpec> {
-    let kinds = [l.phases.is_some(), l.vus.is_some(), l.preset.is_some()];
+    let kinds = [
+        l.phases.is_some(),
+        l.vus.is_some(),
+        l.preset.is_some(),
+        l.users.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         c.nowhere(
             path,
-            "set exactly one of `phases` (open model), `vus` (closed model) or `preset`",
+            "set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape) or `users` (a user-count shape)",
         );
         return None;
     }
@@ -131,6 +170,8 @@ pub(super) fn load(
         LoadShape::Closed {
             stages: vu_stages(c, limits, stages, path),
         }
+    } else if let Some(u) = &l.users {
+        users(c, limits, u, l.duration.as_ref(), path)?
     } else {
         preset(c, limits, l, path, max_in_flight?)?
     };
@@ -160,7 +201,14 @@ pub(super) fn load(
         preset: l
             .preset
             .as_ref()
-            .and_then(|p| Preset::ALL.into_iter().find(|k| k.as_str() == p.value)),
+            .and_then(|p| Preset::ALL.into_iter().find(|k| k.as_str() == p.value))
+            .or_else(|| {
+                let u = l.users.as_ref()?;
+                Preset::USERS
+                    .into_iter()
+                    .find(|(n, _)| *n == u.value)
+                    .map(|(_, p)| p)
+            }),
     })
 }
 
@@ -243,6 +291,61 @@ fn vu_stages(c: &mut Collector, limits: &Limits, stages: &[RawStage], path: &str
 }
 
 /// Expands a preset into open-model phases from `rate` and `duration`.
+/// A user-count shape as VU stages over `duration` (or the preset's own length): up to
+/// the first count in 10 %, climbing to the top in 60 %, held 20 %, down in 10 %; `stress`
+/// climbs for 80 % and has no plateau.
+fn users(
+    c: &mut Collector,
+    limits: &Limits,
+    u: &S<String>,
+    dur: Option<&S<String>>,
+    path: &str,
+) -> Option<LoadShape> {
+    let Some((_, kind)) = Preset::USERS.into_iter().find(|(n, _)| *n == u.value) else {
+        c.at(
+            &u.referenced,
+            &format!("{path}.users"),
+            format!(
+                "{:?} is not a user-count preset; use light, medium, heavy or stress",
+                u.value
+            ),
+        );
+        return None;
+    };
+    let (low, high, default_len) = kind.users()?;
+    let d = match dur {
+        Some(d) => duration(c, d, &format!("{path}.duration"), Duration::from_secs(10))?,
+        None => default_len,
+    };
+    let high = if high > limits.max_vus {
+        if kind != Preset::UsersStress {
+            c.at(
+                &u.referenced,
+                &format!("{path}.users"),
+                format!(
+                    "{:?} climbs to {high} VUs, over limits.max_vus ({})",
+                    u.value, limits.max_vus
+                ),
+            );
+            return None;
+        }
+        limits.max_vus
+    } else {
+        high
+    };
+    let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
+    let st = |f: f64, target: u64| Stage {
+        duration: part(f),
+        target,
+    };
+    let stages = if kind == Preset::UsersStress {
+        vec![st(0.1, low), st(0.8, high), st(0.1, 0)]
+    } else {
+        vec![st(0.1, low), st(0.6, high), st(0.2, high), st(0.1, 0)]
+    };
+    Some(LoadShape::Closed { stages })
+}
+
 fn preset(
     c: &mut Collector,
     limits: &Limits,
@@ -321,6 +424,8 @@ fn preset(
             ]
         }
         Preset::Breakpoint => vec![ph("breakpoint-ramp", 1.0, (r / 100.0).max(0.1), r)],
+        // User-count shapes come from `users:` (see `users`); ALL holds none of them.
+        Preset::Light | Preset::Medium | Preset::Heavy | Preset::UsersStress => return None,
     };
     Some(LoadShape::Open {
         phases,

@@ -327,7 +327,7 @@ pub struct RawSlo {
     pub error_rate: S<f64>,
 }
 
-/// The load shape: exactly one of `phases`, `vus` or `preset`.
+/// The load shape: exactly one of `phases`, `vus`, `preset` or `users`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoad {
@@ -339,6 +339,11 @@ pub struct RawLoad {
     /// A named shape expanded into phases: `smoke`, `load`, `stress`, `spike`, `soak` or
     /// `breakpoint`; needs `rate` (and `duration` where the preset has one).
     pub preset: Option<S<String>>,
+    /// A user-count shape expanded into VU stages (closed model): `light` (10 → 20 users),
+    /// `medium` (50 → 100), `heavy` (100 → 200) or `stress` (200 → 1,000, capped at
+    /// `limits.max_vus`, climbing to the end); over `duration` (default 5m, 10m, 10m, 15m).
+    /// `loadpacer validate` prints the stages.
+    pub users: Option<S<String>>,
     /// Peak arrival rate of a `preset`. Requests per second.
     pub rate: Option<S<f64>>,
     /// Virtual users (with `duration`, a closed model without stages).
