@@ -353,3 +353,26 @@ async fn the_streams_example_runs_clean_against_the_demo_target() {
         s.thresholds
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_are_graded_by_their_own_bands_with_throughput() {
+    let t = demo_target(DemoOptions::default()).await;
+    // The echo answers in about 20 ms: not excellent (5 ms), good (100 ms). The request is
+    // fast enough for excellent but sends 5/s, below the excellent band's 1,000/s: good.
+    let steps = "          - request: { name: home, url: /, grades: { excellent: { p95: 1s, error_rate: 0.01, throughput: 1000 }, good: { p95: 1s, error_rate: 0.01, throughput: 1 } } }\n          - ws: { name: echo, path: \"/ws/echo?delay_ms=20\", grades: { excellent: { p95: 5ms, error_rate: 0 }, good: { p95: 100ms, error_rate: 0 } }, actions: [{ send: hi }, { expect: { equals: hi, timeout: 2s } }] }";
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 2s, rate: 5 }] }",
+        steps,
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    assert_eq!(
+        stream(&s, "echo").grade.map(|g| g.as_str()),
+        Some("good"),
+        "{:?}",
+        stream(&s, "echo")
+    );
+    let home = s.requests.iter().find(|r| r.name == "home").unwrap();
+    assert_eq!(home.grade.map(|g| g.as_str()), Some("good"), "{home:?}");
+}

@@ -3,10 +3,11 @@
 
 use super::error::Collector;
 use super::limits::Limits;
-use super::raw::{RawPlan, S};
+use super::raw::{RawGrade, RawPlan, S};
 use super::rules::{duration, valid_label};
 use super::target::check_url;
 use serde_json_path::JsonPath;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A run's or a request's grade, best first.
@@ -48,6 +49,8 @@ pub struct GradeBand {
     pub grade: Grade,
     pub p95: Duration,
     pub error_rate: f64,
+    /// Lowest requests (or messages) per second, when set.
+    pub throughput: Option<f64>,
 }
 
 /// Where a monitor reads its number.
@@ -290,7 +293,16 @@ pub(super) fn capacity(
 }
 
 pub(super) fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBand> {
-    let Some(raw) = &p.grades else {
+    grade_bands(c, p.grades.as_ref(), path)
+}
+
+/// A `grades:` table (of a plan or of one step), best first.
+pub(in crate::config) fn grade_bands(
+    c: &mut Collector,
+    raw: Option<&BTreeMap<String, RawGrade>>,
+    path: &str,
+) -> Vec<GradeBand> {
+    let Some(raw) = raw else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -308,11 +320,26 @@ pub(super) fn grades(c: &mut Collector, p: &RawPlan, path: &str) -> Vec<GradeBan
                 format!("{} must be a ratio between 0 and 1", g.error_rate.value),
             );
         }
+        let throughput = g.throughput.as_ref().and_then(|t| {
+            let ok = t.value.is_finite() && t.value >= 0.0;
+            if !ok {
+                c.at(
+                    &t.referenced,
+                    &format!("{gp}.throughput"),
+                    format!(
+                        "{} must be a number of requests (or messages) per second, 0 or more",
+                        t.value
+                    ),
+                );
+            }
+            ok.then_some(t.value)
+        });
         if let Some(p95) = p95 {
             out.push(GradeBand {
                 grade,
                 p95,
                 error_rate: g.error_rate.value,
+                throughput,
             });
         }
     }

@@ -100,6 +100,9 @@ pub struct PlanSpec {
     pub checks: Vec<CheckKey>,
     /// Streaming steps (WebSocket, SSE), by stream index.
     pub streams: Vec<StreamKey>,
+    /// Grade bands of a request (by request index) or stream; empty: the plan's `grades`.
+    pub request_grades: Vec<Vec<GradeBand>>,
+    pub stream_grades: Vec<Vec<GradeBand>>,
     /// Values resolved from the environment; never written anywhere.
     pub secrets: Vec<String>,
     pub capacity: Option<CapacitySpec>,

@@ -451,6 +451,9 @@ pub struct RawSse {
     /// Reconnects after the server drops the stream before `duration`, waiting the stream's
     /// `retry:` (default 1 s) and sending `Last-Event-ID`. Default: `3`.
     pub reconnect: Option<S<u32>>,
+    /// Grade bands of this stream (p95 of the time to first event, disconnect rate, events
+    /// per second), instead of the plan's.
+    pub grades: Option<BTreeMap<String, RawGrade>>,
 }
 
 /// Conditions on an event.
@@ -501,6 +504,9 @@ pub struct RawWs {
     /// `close`. Default: none (connect and close).
     #[serde(default)]
     pub actions: Vec<S<RawWsAction>>,
+    /// Grade bands of this session (p95 of its round trips, disconnect rate, messages per
+    /// second), instead of the plan's.
+    pub grades: Option<BTreeMap<String, RawGrade>>,
 }
 
 /// One action of a WebSocket session: exactly one field.
@@ -606,6 +612,9 @@ pub struct RawRequest {
     pub body: Option<S<String>>,
     /// Overrides the target's timeout for this request. Duration.
     pub timeout: Option<S<String>>,
+    /// Grade bands of this request, instead of the plan's. Example:
+    /// `{ good: { p95: 200ms, error_rate: 0.01, throughput: 20 } }`.
+    pub grades: Option<BTreeMap<String, RawGrade>>,
 }
 
 /// Expected status: one code or a list.
@@ -671,8 +680,13 @@ pub struct RawThreshold {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGrade {
-    /// Highest p95 latency of the grade. Duration. Required.
+    /// Highest p95 latency of the grade (for a stream step: of its round trips, or of the time
+    /// to its first message when it has none). Duration. Required.
     pub p95: S<String>,
-    /// Highest error rate of the grade, a ratio. Required.
+    /// Highest error rate of the grade, a ratio (for a stream step: its disconnect rate).
+    /// Required.
     pub error_rate: S<f64>,
+    /// Lowest throughput of the grade: requests per second (for a stream step: messages
+    /// received per second). Example: `50`.
+    pub throughput: Option<S<f64>>,
 }

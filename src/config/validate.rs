@@ -185,6 +185,8 @@ fn plan(
         requests: steps.requests,
         checks: steps.checks,
         streams: steps.streams,
+        request_grades: steps.request_grades,
+        stream_grades: steps.stream_grades,
         secrets,
         capacity,
         regression,

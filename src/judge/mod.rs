@@ -297,15 +297,36 @@ fn observe_stream(plan: &PlanSpec, t: &Threshold, rec: &Recorder, secs: f64) -> 
 /// The best grade whose bounds the figures meet; `poor` when none is met, `None` when the plan
 /// has no grade table or nothing was measured.
 pub fn grade(bands: &[GradeBand], latency: &Histo, errors: u64, requests: u64) -> Option<Grade> {
-    if bands.is_empty() || requests == 0 {
-        return None;
-    }
-    let p95 = Duration::from_micros(latency.value_at_quantile(0.95));
-    let rate = errors as f64 / requests as f64;
+    let figures = (requests > 0).then(|| GradeFigures {
+        p95: Duration::from_micros(latency.value_at_quantile(0.95)),
+        error_rate: errors as f64 / requests as f64,
+        throughput: None,
+    });
+    grade_of(bands, figures)
+}
+
+/// What a grade band is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct GradeFigures {
+    pub p95: Duration,
+    pub error_rate: f64,
+    /// Requests or messages per second; `None` when bands with a throughput bound do not
+    /// apply (the plan-wide grade of a run, whose rate the load shape sets).
+    pub throughput: Option<f64>,
+}
+
+/// The best band the figures meet; `poor` when none is met; `None` without bands or figures.
+pub fn grade_of(bands: &[GradeBand], figures: Option<GradeFigures>) -> Option<Grade> {
+    let f = figures.filter(|_| !bands.is_empty())?;
     Some(
         bands
             .iter()
-            .find(|b| p95 <= b.p95 && rate <= b.error_rate)
+            .find(|b| {
+                f.p95 <= b.p95
+                    && f.error_rate <= b.error_rate
+                    && b.throughput
+                        .is_none_or(|min| f.throughput.is_none_or(|t| t >= min))
+            })
             .map(|b| b.grade)
             .unwrap_or(Grade::Poor),
     )

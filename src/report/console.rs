@@ -155,6 +155,9 @@ fn streams_table(o: &mut String, s: &Summary) {
         for (kind, n) in t.ends.iter().filter(|(k, _)| k.as_str() != "normal") {
             let _ = writeln!(o, "    {n} × {kind}");
         }
+        if let Some(g) = t.grade {
+            let _ = writeln!(o, "    grade {g}");
+        }
     }
 }
 

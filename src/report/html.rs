@@ -131,7 +131,7 @@ fn streams_table(h: &mut String, s: &Summary) {
     if s.streams.is_empty() {
         return;
     }
-    h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>rtt p50</th><th>rtt p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th></tr>");
+    h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>rtt p50</th><th>rtt p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th><th>grade</th></tr>");
     for t in &s.streams {
         let ends: Vec<String> = t
             .ends
@@ -140,12 +140,13 @@ fn streams_table(h: &mut String, s: &Summary) {
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
             esc(&t.scenario), esc(&t.name), esc(&t.protocol), t.sessions,
             ms(t.connect.p50_ms), ms(t.connect.p99_ms), ms(t.rtt.p50_ms), ms(t.rtt.p99_ms),
             ms(t.first_message.p50_ms), ms(t.gap.p50_ms), ms(t.gap.p99_ms),
             t.messages_received, t.messages_per_s, t.messages_sent, t.disconnect_rate * 100.0,
-            ends.join(", ")
+            ends.join(", "),
+            t.grade.map(|g| esc(g.as_str())).unwrap_or_else(|| "-".into())
         );
     }
     h.push_str("</table></div>");

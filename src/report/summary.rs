@@ -116,6 +116,10 @@ pub struct StreamSummary {
     /// Reconnects after the server dropped an event stream.
     #[serde(default)]
     pub reconnects: u64,
+    /// The step's grade (its own bands, else the plan's): p95 of the round trips (of the
+    /// time to first message when it has none), disconnect rate, messages per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<Grade>,
     /// How sessions ended, by kind (`normal`, `closed_by_server`, `timeout`, ...).
     pub ends: BTreeMap<String, u64>,
 }
@@ -426,6 +430,28 @@ fn failed_opens(streams: &[StreamSummary]) -> Vec<(String, u64)> {
     v
 }
 
+fn stream_grade(plan: &PlanSpec, i: usize, s: &StreamStats, secs: f64) -> Option<Grade> {
+    let bands = plan
+        .stream_grades
+        .get(i)
+        .filter(|b| !b.is_empty())
+        .unwrap_or(&plan.grades);
+    let latency = if s.rtt.is_empty() {
+        &s.first_message
+    } else {
+        &s.rtt
+    };
+    let attempts = s.sessions + s.attempts_failed();
+    judge::grade_of(
+        bands,
+        (attempts > 0).then(|| judge::GradeFigures {
+            p95: std::time::Duration::from_micros(latency.value_at_quantile(0.95)),
+            error_rate: s.disconnect_rate(),
+            throughput: Some(s.messages_received as f64 / secs),
+        }),
+    )
+}
+
 fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamSummary> {
     plan.streams
         .iter()
@@ -451,6 +477,7 @@ fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamS
                 bytes_received: s.bytes_received,
                 disconnect_rate: s.disconnect_rate(),
                 reconnects: s.reconnects,
+                grade: stream_grade(plan, i, s, secs),
                 ends: StreamEnd::ALL
                     .iter()
                     .filter(|e| s.ends_of(**e) > 0)
@@ -503,7 +530,17 @@ fn request_summary(
             .map(|k| (k.as_str().to_string(), r.errors_of(*k)))
             .collect(),
         checks,
-        grade: judge::grade(&plan.grades, &r.latency, r.error_count(), r.count()),
+        grade: judge::grade_of(
+            plan.request_grades
+                .get(i)
+                .filter(|b| !b.is_empty())
+                .unwrap_or(&plan.grades),
+            (r.count() > 0).then(|| judge::GradeFigures {
+                p95: std::time::Duration::from_micros(r.latency.value_at_quantile(0.95)),
+                error_rate: ratio(r.error_count(), r.count()),
+                throughput: Some(r.count() as f64 / secs),
+            }),
+        ),
     }
 }
 

@@ -35,6 +35,9 @@ pub(super) struct StepCompiler<'a> {
     pub requests: Vec<RequestKey>,
     pub checks: Vec<CheckKey>,
     pub streams: Vec<StreamKey>,
+    /// Per request (by index) and per stream: its own grade bands; empty means the plan's.
+    pub request_grades: Vec<Vec<crate::config::GradeBand>>,
+    pub stream_grades: Vec<Vec<crate::config::GradeBand>>,
     pub secrets: Vec<String>,
 }
 
@@ -49,6 +52,8 @@ impl<'a> StepCompiler<'a> {
             requests: Vec::new(),
             checks: Vec::new(),
             streams: Vec::new(),
+            request_grades: Vec::new(),
+            stream_grades: Vec::new(),
             secrets: Vec::new(),
         }
     }
@@ -330,6 +335,12 @@ impl<'a> StepCompiler<'a> {
             name: r.name.value.clone(),
             method: method.to_string(),
         });
+        self.request_grades
+            .push(crate::config::judging::grade_bands(
+                c,
+                r.grades.as_ref(),
+                &format!("{rp}.grades"),
+            ));
         let checks = st
             .check
             .as_ref()

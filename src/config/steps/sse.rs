@@ -55,6 +55,11 @@ impl StepCompiler<'_> {
             name: e.name.value.clone(),
             protocol: "sse",
         });
+        self.stream_grades.push(crate::config::judging::grade_bands(
+            c,
+            e.grades.as_ref(),
+            &format!("{ep}.grades"),
+        ));
         let until = e
             .until
             .as_ref()

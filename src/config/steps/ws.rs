@@ -59,6 +59,11 @@ impl StepCompiler<'_> {
             name: w.name.value.clone(),
             protocol: "ws",
         });
+        self.stream_grades.push(crate::config::judging::grade_bands(
+            c,
+            w.grades.as_ref(),
+            &format!("{wp}.grades"),
+        ));
         let mut actions = Vec::new();
         let mut closed = false;
         for (i, a) in w.actions.iter().enumerate() {
