@@ -216,6 +216,12 @@ async fn an_event_stream_gives_first_event_gaps_and_stops_after_its_events() {
     assert!(k.sessions >= 5, "{k:?}");
     assert_eq!(k.protocol, "sse");
     assert_eq!(k.messages_received, 20 * k.sessions, "{k:?}");
+    assert_eq!(
+        k.event_types.get("tick"),
+        Some(&(20 * k.sessions)),
+        "{:?}",
+        k.event_types
+    );
     assert!(
         (95.0..=106.0).contains(&k.gap.p50_ms),
         "gap p50 {}",

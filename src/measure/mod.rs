@@ -14,4 +14,4 @@ pub use error_kind::ErrorKind;
 pub use histo::Histo;
 pub use recorder::{LatencyStats, Recorder, RequestStats, Sample};
 pub use series::{WindowPoint, WindowSeries};
-pub use stream::{StreamEnd, StreamStats};
+pub use stream::{StreamEnd, StreamStats, Tally};

@@ -117,6 +117,41 @@ pub struct StreamStats {
     /// Reconnects after a drop (event streams).
     pub reconnects: u64,
     ends: [u64; StreamEnd::ALL.len()],
+    /// Close codes the server sent (WebSocket), a few distinct ones at most.
+    pub close_codes: Tally,
+    /// Events received by type (`message` when unnamed; SSE), a few distinct ones at most.
+    pub event_types: Tally,
+}
+
+/// Counts by a small set of keys: at most [`Tally::MAX_KEYS`] distinct ones, the rest under
+/// `other`, so a server inventing names cannot grow memory or label sets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally(Vec<(String, u64)>);
+
+impl Tally {
+    pub const MAX_KEYS: usize = 16;
+
+    pub fn add(&mut self, key: &str, n: u64) {
+        if let Some(e) = self.0.iter_mut().find(|(k, _)| k == key) {
+            e.1 += n;
+        } else if self.0.len() < Self::MAX_KEYS - 1 {
+            self.0.push((key.to_string(), n));
+        } else if let Some(e) = self.0.iter_mut().find(|(k, _)| k == "other") {
+            e.1 += n;
+        } else {
+            self.0.push(("other".to_string(), n));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(k, n)| (k.as_str(), *n))
+    }
+
+    fn merge(&mut self, o: &Tally) {
+        for (k, n) in o.iter() {
+            self.add(k, n);
+        }
+    }
 }
 
 impl Default for StreamStats {
@@ -134,6 +169,8 @@ impl Default for StreamStats {
             bytes_received: 0,
             reconnects: 0,
             ends: [0; StreamEnd::ALL.len()],
+            close_codes: Tally::default(),
+            event_types: Tally::default(),
         }
     }
 }
@@ -215,6 +252,8 @@ impl StreamStats {
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.reconnects += o.reconnects;
+        self.close_codes.merge(&o.close_codes);
+        self.event_types.merge(&o.event_types);
         for (a, b) in self.ends.iter_mut().zip(o.ends) {
             *a += b;
         }
@@ -236,6 +275,8 @@ impl StreamStats {
         self.bytes_sent = 0;
         self.bytes_received = 0;
         self.reconnects = 0;
+        self.close_codes = Tally::default();
+        self.event_types = Tally::default();
         self.ends = [0; StreamEnd::ALL.len()];
     }
 
@@ -247,6 +288,19 @@ impl StreamStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_keeps_a_few_keys_and_folds_the_rest_into_other() {
+        let mut t = Tally::default();
+        for i in 0..40 {
+            t.add(&format!("type-{i}"), 1);
+        }
+        t.add("type-0", 2);
+        let keys: Vec<_> = t.iter().collect();
+        assert_eq!(keys.len(), Tally::MAX_KEYS);
+        assert_eq!(keys[0], ("type-0", 3));
+        assert_eq!(t.iter().find(|(k, _)| *k == "other"), Some(("other", 25)));
+    }
 
     #[test]
     fn open_sessions_and_disconnect_rate_count_failed_attempts() {

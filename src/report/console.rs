@@ -155,6 +155,14 @@ fn streams_table(o: &mut String, s: &Summary) {
         for (kind, n) in t.ends.iter().filter(|(k, _)| k.as_str() != "normal") {
             let _ = writeln!(o, "    {n} × {kind}");
         }
+        if !t.close_codes.is_empty() {
+            let codes: Vec<String> = t
+                .close_codes
+                .iter()
+                .map(|(c, n)| format!("{c} × {n}"))
+                .collect();
+            let _ = writeln!(o, "    close codes: {}", codes.join(", "));
+        }
         if let Some(g) = t.grade {
             let _ = writeln!(o, "    grade {g}");
         }

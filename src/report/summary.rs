@@ -116,6 +116,12 @@ pub struct StreamSummary {
     /// Reconnects after the server dropped an event stream.
     #[serde(default)]
     pub reconnects: u64,
+    /// Close codes the server sent (WebSocket), e.g. `{"1011": 5}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub close_codes: BTreeMap<String, u64>,
+    /// Events by type (SSE; `message` when unnamed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub event_types: BTreeMap<String, u64>,
     /// The step's grade (its own bands, else the plan's): p95 of the round trips (of the
     /// time to first message when it has none), disconnect rate, messages per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,6 +483,16 @@ fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamS
                 bytes_received: s.bytes_received,
                 disconnect_rate: s.disconnect_rate(),
                 reconnects: s.reconnects,
+                close_codes: s
+                    .close_codes
+                    .iter()
+                    .map(|(k, n)| (k.to_string(), n))
+                    .collect(),
+                event_types: s
+                    .event_types
+                    .iter()
+                    .map(|(k, n)| (k.to_string(), n))
+                    .collect(),
                 grade: stream_grade(plan, i, s, secs),
                 ends: StreamEnd::ALL
                     .iter()

@@ -251,6 +251,12 @@ async fn read(
         };
         pending.store(0, Relaxed);
         s.received(ev.data.len());
+        let kind = if ev.event.is_empty() {
+            "message"
+        } else {
+            ev.event.as_str()
+        };
+        lock(s.sink).stream(s.index).event_types.add(kind, 1);
         p.events += 1;
         if !ev.id.is_empty() {
             p.last_id = Some(ev.id.clone());

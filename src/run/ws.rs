@@ -275,7 +275,15 @@ async fn next(ws: &mut Ws, s: &mut Session<'_>) -> Got {
                 Got::Data(String::from_utf8_lossy(&b).into_owned())
             }
             Some(Ok(Message::Pong(p))) => Got::Pong(p.to_vec()),
-            Some(Ok(Message::Close(_))) | None => Got::Ended(StreamEnd::ClosedByServer),
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                lock(s.sink)
+                    .stream(s.index)
+                    .close_codes
+                    .add(&code.to_string(), 1);
+                Got::Ended(StreamEnd::ClosedByServer)
+            }
+            None => Got::Ended(StreamEnd::ClosedByServer),
             Some(Ok(_)) => continue,
             Some(Err(e)) => Got::Ended(end_of(&e)),
         };
