@@ -200,6 +200,13 @@ async fn a_flow_logs_in_over_http_then_streams_and_metrics_show_the_stream() {
         assert!(text.contains(family), "{family} missing:\n{text}");
     }
     support::promtool_check_metrics(&text);
+    // The HTML report has the streams chart and table.
+    let html = loadpacer::report::html::render(&s);
+    assert!(html.contains("id=\"streams-chart\"") && html.contains("id=\"streams\""));
+    assert!(s
+        .windows
+        .iter()
+        .any(|w| w.stream_messages > 0 && w.stream_sessions > 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 /// One point of a run's time series: what happened in one window.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct WindowPoint {
     /// Seconds since the run started, at the end of the window.
     pub t_s: f64,
@@ -17,6 +17,16 @@ pub struct WindowPoint {
     pub p99_ms: f64,
     /// Intended arrival rate at the end of the window (open model), or VUs (closed model).
     pub target: f64,
+    /// Stream messages and events received in the window (all ws and sse steps).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stream_messages: u64,
+    /// Stream sessions opened in the window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stream_sessions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A time series whose memory does not grow with the run: when it reaches its capacity,
@@ -75,6 +85,8 @@ fn merge(a: &WindowPoint, b: &WindowPoint) -> WindowPoint {
         p95_ms: a.p95_ms.max(b.p95_ms),
         p99_ms: a.p99_ms.max(b.p99_ms),
         target: b.target,
+        stream_messages: a.stream_messages + b.stream_messages,
+        stream_sessions: a.stream_sessions + b.stream_sessions,
     }
 }
 
@@ -95,6 +107,7 @@ mod tests {
                 p95_ms: if i == 5000 { 900.0 } else { 2.0 },
                 p99_ms: 3.0,
                 target: 10.0,
+                ..Default::default()
             });
         }
         assert!(s.points().len() <= 100);

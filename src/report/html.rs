@@ -131,6 +131,20 @@ fn streams_table(h: &mut String, s: &Summary) {
     if s.streams.is_empty() {
         return;
     }
+    h.push_str("<h2>Streams over time</h2><div class=\"card\" id=\"streams-chart\">");
+    h.push_str(&chart(
+        s,
+        &[
+            ("messages/s received", "#0969da", |w| {
+                w.stream_messages as f64 / w.width_s.max(1e-9)
+            }),
+            ("sessions opened/s", "#8250df", |w| {
+                w.stream_sessions as f64 / w.width_s.max(1e-9)
+            }),
+        ],
+        "/s",
+    ));
+    h.push_str("</div>");
     h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>rtt p50</th><th>rtt p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th><th>grade</th></tr>");
     for t in &s.streams {
         let ends: Vec<String> = t

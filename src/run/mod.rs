@@ -442,6 +442,8 @@ fn point(v: &WindowView<'_>) -> WindowPoint {
         p95_ms: lat.p95_ms,
         p99_ms: lat.p99_ms,
         target: v.target,
+        stream_messages: v.window.streams.iter().map(|s| s.messages_received).sum(),
+        stream_sessions: v.window.streams.iter().map(|s| s.sessions).sum(),
     }
 }
 
