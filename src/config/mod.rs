@@ -6,6 +6,7 @@
 mod allow;
 mod daemon;
 mod error;
+mod grades;
 mod judging;
 mod limits;
 mod load;
@@ -24,7 +25,8 @@ mod validate;
 pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
-pub use judging::{CapacitySpec, Grade, GradeBand, MonitorSource, MonitorSpec, RegressionSpec};
+pub use grades::{Grade, GradeBand};
+pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};
 pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 pub use load::{LoadShape, LoadSpec, Phase, Preset, Stage};
 pub use parse::{load_file, load_str};

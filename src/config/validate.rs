@@ -2,7 +2,8 @@
 //! collected so that a file's errors are reported together.
 
 use super::error::{Collector, ConfigErrors};
-use super::judging::{capacity, grades, monitor, regression};
+use super::grades::grades;
+use super::judging::{capacity, monitor, regression};
 use super::limits::limits;
 use super::load::load;
 use super::raw::{RawConfig, RawPlan, RawTarget};

@@ -335,12 +335,11 @@ impl<'a> StepCompiler<'a> {
             name: r.name.value.clone(),
             method: method.to_string(),
         });
-        self.request_grades
-            .push(crate::config::judging::grade_bands(
-                c,
-                r.grades.as_ref(),
-                &format!("{rp}.grades"),
-            ));
+        self.request_grades.push(crate::config::grades::grade_bands(
+            c,
+            r.grades.as_ref(),
+            &format!("{rp}.grades"),
+        ));
         let checks = st
             .check
             .as_ref()

@@ -55,7 +55,7 @@ impl StepCompiler<'_> {
             name: e.name.value.clone(),
             protocol: "sse",
         });
-        self.stream_grades.push(crate::config::judging::grade_bands(
+        self.stream_grades.push(crate::config::grades::grade_bands(
             c,
             e.grades.as_ref(),
             &format!("{ep}.grades"),

@@ -59,7 +59,7 @@ impl StepCompiler<'_> {
             name: w.name.value.clone(),
             protocol: "ws",
         });
-        self.stream_grades.push(crate::config::judging::grade_bands(
+        self.stream_grades.push(crate::config::grades::grade_bands(
             c,
             w.grades.as_ref(),
             &format!("{wp}.grades"),
