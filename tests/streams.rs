@@ -389,3 +389,63 @@ async fn steps_are_graded_by_their_own_bands_with_throughput() {
     let home = s.requests.iter().find(|r| r.name == "home").unwrap();
     assert_eq!(home.grade.map(|g| g.as_str()), Some("good"), "{home:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faulty_stream_servers_get_named_ends_bounded_in_time() {
+    use support::{fault_server, Fault};
+    // (fault, step, the end every attempt or session must get)
+    let cases = [
+        (
+            Fault::Hang,
+            "ws: { name: x, timeout: 500ms, actions: [{ send: hi }] }",
+            "timeout",
+        ),
+        (
+            Fault::Garbage,
+            "ws: { name: x, actions: [{ send: hi }] }",
+            "protocol",
+        ),
+        (
+            Fault::WsGarbageFrames,
+            "ws: { name: x, actions: [{ hold: { duration: 2s } }] }",
+            "protocol",
+        ),
+        (
+            Fault::WsHugeMessage,
+            "ws: { name: x, actions: [{ hold: { duration: 2s } }] }",
+            "too_large",
+        ),
+        (
+            Fault::Hang,
+            "sse: { name: x, timeout: 500ms, duration: 2s }",
+            "timeout",
+        ),
+        (
+            // Invalid UTF-8 is decoded with replacement characters, as the SSE standard says;
+            // an event that never ends is what a broken publisher does, bounded by max_body.
+            Fault::SseEndlessLine,
+            "sse: { name: x, duration: 2s }",
+            "too_large",
+        ),
+    ];
+    for (fault, step, want) in cases {
+        let addr = fault_server(fault).await;
+        let yaml = plan(
+            &format!("http://{addr}"),
+            "{ phases: [{ duration: 1s, rate: 3 }] }",
+            &format!("          - {step}"),
+            "",
+        );
+        let started = std::time::Instant::now();
+        let s = run_plan(&yaml, None, RunOptions::default()).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{step}: not bounded"
+        );
+        let k = stream(&s, "x");
+        let attempts = k.sessions + k.failed_to_open;
+        assert!(attempts >= 2, "{step}: {k:?}");
+        assert_eq!(k.ends.get(want), Some(&attempts), "{step}: {:?}", k.ends);
+        assert_ne!(s.result, Outcome::Passed, "{step}");
+    }
+}

@@ -75,9 +75,11 @@ pub struct Counts {
     pub checks_failed: u64,
     /// The plan has a `checks` threshold, which then decides alone.
     pub checks_judged: bool,
-    /// Stream sessions that opened, and attempts that never did (with why, for the text).
+    /// Stream sessions that opened, attempts (opened or not), and the abnormal ends by kind
+    /// (failed opens included), most frequent first.
     pub sessions: u64,
-    pub failed_opens: Vec<(String, u64)>,
+    pub stream_attempts: u64,
+    pub stream_abnormal: Vec<(String, u64)>,
 }
 
 /// Everything that bears on the verdict.
@@ -166,16 +168,20 @@ fn errors_finding(c: &Counts, max_error_rate: Option<f64>) -> Option<String> {
     } else {
         c.errors as f64 / c.requests as f64
     };
-    let failed_opens: u64 = c.failed_opens.iter().map(|(_, n)| n).sum();
-    if c.requests == 0 && c.sessions == 0 && failed_opens > 0 {
-        let why = c
-            .failed_opens
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+    let abnormal: u64 = c.stream_abnormal.iter().map(|(_, n)| n).sum();
+    let why = c
+        .stream_abnormal
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if c.requests == 0 && c.sessions == 0 && c.stream_attempts > 0 {
         Some(format!(
             "errors: no stream session opened ({why}): every attempt failed"
+        ))
+    } else if c.stream_attempts > 0 && abnormal >= c.stream_attempts {
+        Some(format!(
+            "errors: every stream session ended abnormally ({why})"
         ))
     } else if c.requests == 0 && c.sessions == 0 {
         Some("errors: no request completed, so nothing was measured".to_string())

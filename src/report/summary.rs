@@ -308,7 +308,8 @@ impl Summary {
                 .iter()
                 .any(|t| t.metric == crate::config::MetricKind::Checks),
             sessions: streams.iter().map(|t| t.sessions).sum(),
-            failed_opens: failed_opens(&streams),
+            stream_attempts: streams.iter().map(|t| t.sessions + t.failed_to_open).sum(),
+            stream_abnormal: abnormal_ends(&streams),
         };
         let (result, reasons) = verdict::verdict(
             &Evidence {
@@ -419,15 +420,11 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-/// Why stream attempts never opened, most frequent first.
-fn failed_opens(streams: &[StreamSummary]) -> Vec<(String, u64)> {
+/// How stream sessions ended abnormally (failed opens included), most frequent first.
+fn abnormal_ends(streams: &[StreamSummary]) -> Vec<(String, u64)> {
     let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for t in streams.iter().filter(|t| t.failed_to_open > 0) {
-        for (k, n) in t
-            .ends
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "normal" | "closed_by_server" | "too_large"))
-        {
+    for t in streams {
+        for (k, n) in t.ends.iter().filter(|(k, _)| k.as_str() != "normal") {
             *kinds.entry(k).or_default() += n;
         }
     }

@@ -54,6 +54,27 @@ pub enum Fault {
     CloseAtReuse,
     /// Sends a valid head, then the body one byte every 100 ms (slowloris).
     Trickle,
+    /// Accepts a WebSocket upgrade, then sends bytes that are no valid frame.
+    WsGarbageFrames,
+    /// Accepts a WebSocket upgrade, then sends a 1 MiB text message.
+    WsHugeMessage,
+    /// Answers as an event stream, then sends one line that never ends (1 MiB, no newline).
+    SseEndlessLine,
+}
+
+/// The `101 Switching Protocols` answer to the upgrade request in `req`.
+fn ws_accept(req: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(req);
+    let key = text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").into_bytes()
 }
 
 /// A raw TCP server on 127.0.0.1:0 that misbehaves; runs until the test's runtime ends.
@@ -67,8 +88,32 @@ pub async fn fault_server(fault: Fault) -> SocketAddr {
             };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
+                let n = s.read(&mut buf).await.unwrap_or(0);
                 match fault {
+                    Fault::WsGarbageFrames => {
+                        let _ = s.write_all(&ws_accept(&buf[..n])).await;
+                        // Reserved bits and an undefined opcode: no client may accept it.
+                        let _ = s
+                            .write_all(&[0xF3, 0x05, b'h', b'e', b'l', b'l', b'o'])
+                            .await;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    Fault::WsHugeMessage => {
+                        let _ = s.write_all(&ws_accept(&buf[..n])).await;
+                        let len: u64 = 1 << 20;
+                        let mut head = vec![0x81, 127];
+                        head.extend_from_slice(&len.to_be_bytes());
+                        let _ = s.write_all(&head).await;
+                        let _ = s.write_all(&vec![b'x'; len as usize]).await;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    Fault::SseEndlessLine => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: ok\n\ndata: ")
+                            .await;
+                        let _ = s.write_all(&vec![b'x'; 1 << 20]).await;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
                     Fault::Garbage => {
                         let _ = s.write_all(b"SMTP READY\x00\x01 garbage\r\n\r\n").await;
                     }
