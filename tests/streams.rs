@@ -16,6 +16,15 @@ fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
     )
 }
 
+/// A demo target frozen for 1 s of every 2 s.
+async fn frozen_1s_of_every_2s() -> support::Target {
+    demo_target(DemoOptions {
+        stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
+        ..Default::default()
+    })
+    .await
+}
+
 fn stream<'a>(s: &'a Summary, name: &str) -> &'a loadpacer::report::summary::StreamSummary {
     s.streams
         .iter()
@@ -85,11 +94,7 @@ async fn echo_with_a_20ms_delay_gives_a_20ms_round_trip_and_captures_from_the_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_server_shows_in_ping_round_trips_as_it_does_for_http() {
     // Frozen for 1 s of every 2 s: about half the pings wait for the freeze to end.
-    let t = demo_target(DemoOptions {
-        stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
-        ..Default::default()
-    })
-    .await;
+    let t = frozen_1s_of_every_2s().await;
     let yaml = plan(
         &t.url(),
         "{ phases: [{ duration: 4s, rate: 20 }] }",
@@ -289,11 +294,7 @@ async fn a_dropped_stream_reconnects_after_retry_and_resumes_from_the_last_event
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_publisher_shows_in_time_to_first_event_and_a_plain_page_is_refused() {
-    let t = demo_target(DemoOptions {
-        stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
-        ..Default::default()
-    })
-    .await;
+    let t = frozen_1s_of_every_2s().await;
     let yaml = plan(
         &t.url(),
         "{ phases: [{ duration: 4s, rate: 10 }] }",

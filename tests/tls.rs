@@ -52,9 +52,8 @@ fn self_signed(names: &[&str]) -> (Vec<u8>, KeyPair) {
     (cert.der().to_vec(), key)
 }
 
-/// An HTTPS server on 127.0.0.1:0 presenting `cert`, answering 200 to whoever completes the
-/// handshake.
-async fn https_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
+/// A TLS acceptor presenting `cert` (ring provider, safe defaults).
+fn acceptor(cert: Vec<u8>, key: KeyPair) -> tokio_rustls::TlsAcceptor {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -66,7 +65,13 @@ async fn https_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An HTTPS server on 127.0.0.1:0 presenting `cert`, answering 200 to whoever completes the
+/// handshake.
+async fn https_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
+    let acceptor = acceptor(cert, key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -157,18 +162,7 @@ fn a_ca_file_that_is_not_pem_is_refused_at_load() {
 /// A WebSocket echo server over TLS on 127.0.0.1:0 presenting `cert`.
 async fn wss_echo_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
     use futures_util::{SinkExt, StreamExt};
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.into()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = acceptor(cert, key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
