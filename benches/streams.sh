@@ -10,7 +10,7 @@
 # RSS per session is marginal: (peak RSS at N − peak RSS at BASE sessions) / (N − BASE), so
 # the process's fixed cost is not spread over the sessions. CPU per message is (user+sys)
 # over messages sent plus received. Every address is 127.0.0.1.
-#   N=10000 HOLD=30 benches/streams.sh
+#   N=10000 HOLD=30 benches/streams.sh        (SKIP_ARTILLERY=1: loadpacer rows only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}; BASE=${BASE:-100}; SSE=${SSE:-1000}; HOLD=${HOLD:-30}; RAMP=${RAMP:-10}
@@ -21,7 +21,7 @@ trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"'
 command -v jq >/dev/null && [ -x /usr/bin/time ] || {
   apt-get update -qq && apt-get install -y -qq --no-install-recommends jq time >/dev/null; }
 ART=benches/.artillery/node_modules/.bin/artillery
-if [ ! -x "$ART" ]; then
+if [ -z "${SKIP_ARTILLERY:-}" ] && [ ! -x "$ART" ]; then
   mkdir -p benches/.artillery
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --ignore-scripts \
     --prefix benches/.artillery artillery@2 >/dev/null 2>&1 || echo "note: artillery could not be installed; its row is skipped" >&2
@@ -72,7 +72,7 @@ lp_run ws-base "$BASE" "$WS_STEP"; B_RSS=$RSS
 lp_run ws-held "$N" "$WS_STEP"
 row "loadpacer $($LP --version | awk '{print $2}') ws ($OPEN opened)" "$N" "$RSS" "$B_RSS" "$BASE" "$CPU" "$MSGS"
 
-if [ -x "$ART" ]; then
+if [ -z "${SKIP_ARTILLERY:-}" ] && [ -x "$ART" ]; then
   art_cfg() { # NAME SESSIONS
     cat > "$WORK/$1.yml" <<EOF
 config:

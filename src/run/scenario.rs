@@ -87,10 +87,7 @@ pub struct Runtime {
     /// `limits.allow_targets`, checked again when a stream connects.
     pub allow: Vec<String>,
     /// TLS settings of `wss` sessions, built on first use.
-    ws_tls: super::ws::TlsSettings,
-    /// The client of event streams (the pooled transport whatever the target's), built on
-    /// first use.
-    sse_client: std::sync::OnceLock<Option<super::http::Pooled>>,
+    ws_tls: super::stream::TlsSettings,
 }
 
 impl Runtime {
@@ -120,7 +117,6 @@ impl Runtime {
             pacer: None,
             allow: Vec::new(),
             ws_tls: Default::default(),
-            sse_client: Default::default(),
         }
     }
 
@@ -154,21 +150,12 @@ impl Runtime {
                     }
                 }
                 StepSpec::Sse(e) => {
-                    let client = self.sse_client.get_or_init(|| {
-                        super::http::Pooled::new(&self.plan.target, &self.allow).ok()
-                    });
-                    let ok = match client {
-                        Some(client) => {
-                            super::sse::session(&self.plan, client, e, vu, intended.take(), sink)
-                                .await
-                        }
-                        None => {
-                            lock(sink)
-                                .stream(e.index)
-                                .ended(crate::measure::StreamEnd::Tls, None);
-                            false
-                        }
+                    let net = super::stream::Net {
+                        allow: &self.allow,
+                        tls: &self.ws_tls,
                     };
+                    let ok =
+                        super::sse::session(&self.plan, &net, e, vu, intended.take(), sink).await;
                     if !ok {
                         out.failed = true;
                         break;
@@ -177,7 +164,7 @@ impl Runtime {
                 StepSpec::Ws(w) => {
                     let ok = super::ws::session(
                         &self.plan,
-                        &super::ws::Net {
+                        &super::stream::Net {
                             allow: &self.allow,
                             tls: &self.ws_tls,
                         },

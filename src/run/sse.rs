@@ -1,12 +1,12 @@
-//! Server-Sent Events sessions: a GET with `Accept: text/event-stream` through the target's
-//! pooled client (the allowlist, TLS roots and `ca_file` apply), events parsed by
-//! `eventsource-stream`, held for the step's `duration` or until enough events or a matching
+//! Server-Sent Events sessions: a GET with `Accept: text/event-stream` on a lean HTTP/1.1
+//! connection of the session's own (the allowlist checked at connect, TLS with the web PKI
+//! roots and `ca_file`; a 4 KiB read buffer, chunked, length or close-delimited bodies),
+//! events parsed by `eventsource-stream`, held for the step's `duration` or until enough events or a matching
 //! one, reconnecting after a drop with the stream's `retry:` and `Last-Event-ID`. An event
 //! larger than the target's `max_body` ends the session as `too_large`.
 
 use super::content::{capture_into, join_url, message_passes};
-use super::http::Pooled;
-use super::stream::Session;
+use super::stream::{connect_io, Io, Net, Session};
 use super::vu::{lock, Sink, VuState};
 use crate::config::{EventMatch, PlanSpec, SseSpec};
 use crate::measure::{ErrorKind, StreamEnd};
@@ -28,10 +28,12 @@ enum Stop {
     Failed(StreamEnd),
 }
 
-/// A fault under the event parser: the transport's, or an event over the size cap.
+/// A fault under the event parser: the transport's, broken framing, or an event over the
+/// size cap.
 #[derive(Debug)]
 enum BodyError {
     Transport(ErrorKind),
+    Framing,
     TooLarge,
 }
 
@@ -94,34 +96,203 @@ fn headers(
     h
 }
 
-/// Opens the stream; `Refused` when the answer is not a 2xx event stream.
+/// How the response body is delimited.
+enum Framing {
+    Chunked { left: usize, done: bool },
+    Length(u64),
+    Close,
+}
+
+/// An open event stream: the connection, bytes already read past the head, the framing.
+struct Body {
+    io: Box<dyn Io>,
+    buf: bytes::BytesMut,
+    framing: Framing,
+}
+
+/// Bound on a response head: more is not an event stream.
+const MAX_HEAD: usize = 16 * 1024;
+/// Read size of a stream connection.
+const READ: usize = 4 * 1024;
+
+/// Opens the stream within the step's connect bound; `Refused` when the answer is not a 2xx
+/// event stream.
 async fn open(
     plan: &PlanSpec,
-    client: &Pooled,
+    net: &Net<'_>,
     spec: &SseSpec,
     p: &Progress<'_, '_>,
     u: &url::Url,
-    left: Duration,
-) -> Result<reqwest::Response, StreamEnd> {
+) -> Result<Body, StreamEnd> {
     let connect = spec.timeout.unwrap_or(plan.target.timeout);
-    let resp = client
-        .open_stream(
-            u.clone(),
-            headers(plan, spec, p.vu, p.last_id.as_deref()),
-            connect,
-            left,
-        )
-        .await
-        .map_err(StreamEnd::from_error)?;
-    let event_stream = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !resp.status().is_success() || !event_stream {
-        return Err(StreamEnd::Refused);
+    match tokio::time::timeout(connect, open_within(plan, net, spec, p, u)).await {
+        Ok(r) => r,
+        Err(_) => Err(StreamEnd::Timeout),
     }
-    Ok(resp)
+}
+
+async fn open_within(
+    plan: &PlanSpec,
+    net: &Net<'_>,
+    spec: &SseSpec,
+    p: &Progress<'_, '_>,
+    u: &url::Url,
+) -> Result<Body, StreamEnd> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut io = connect_io(u, net, plan.target.ca_pem.as_deref()).await?;
+    let mut head = format!(
+        "GET {}{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadpacer/{}\r\n",
+        u.path(),
+        u.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        match u.port() {
+            Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+            None => u.host_str().unwrap_or_default().to_string(),
+        },
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, value) in headers(plan, spec, p.vu, p.last_id.as_deref()).iter() {
+        if let Ok(v) = value.to_str() {
+            head.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    io.write_all(head.as_bytes())
+        .await
+        .map_err(|_| StreamEnd::Reset)?;
+    let mut buf = bytes::BytesMut::with_capacity(READ);
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let code = resp.code.unwrap_or(0);
+                let get = |n: &str| {
+                    resp.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(n))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .map(str::trim)
+                };
+                let event_stream = get("content-type")
+                    .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+                if !(200..300).contains(&code) || !event_stream {
+                    return Err(StreamEnd::Refused);
+                }
+                let framing = if get("transfer-encoding")
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+                {
+                    Framing::Chunked {
+                        left: 0,
+                        done: false,
+                    }
+                } else if let Some(n) = get("content-length").and_then(|v| v.parse().ok()) {
+                    Framing::Length(n)
+                } else {
+                    Framing::Close
+                };
+                let _ = buf.split_to(len);
+                return Ok(Body { io, buf, framing });
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
+            _ => return Err(StreamEnd::Protocol),
+        }
+        let mut chunk = [0u8; READ];
+        match io.read(&mut chunk).await {
+            Ok(0) => return Err(StreamEnd::Reset),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return Err(StreamEnd::Reset),
+        }
+    }
+}
+
+/// Reads more of the body into `b.buf`; false at the end of the connection.
+async fn fill(b: &mut Body) -> Result<bool, BodyError> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; READ];
+    match b.io.read(&mut chunk).await {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            b.buf.extend_from_slice(&chunk[..n]);
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Err(BodyError::Transport(ErrorKind::Timeout))
+        }
+        Err(_) => Err(BodyError::Transport(ErrorKind::Reset)),
+    }
+}
+
+/// The next piece of body payload; `None` at its end.
+async fn piece(b: &mut Body) -> Option<Result<bytes::Bytes, BodyError>> {
+    loop {
+        match &mut b.framing {
+            Framing::Length(0) | Framing::Chunked { done: true, .. } => return None,
+            Framing::Length(_) => {
+                if b.buf.is_empty() {
+                    match fill(b).await {
+                        Ok(true) => continue,
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                let Framing::Length(n) = &mut b.framing else {
+                    unreachable!()
+                };
+                let k = (*n).min(b.buf.len() as u64) as usize;
+                *n -= k as u64;
+                return Some(Ok(b.buf.split_to(k).freeze()));
+            }
+            Framing::Close => {
+                if b.buf.is_empty() {
+                    match fill(b).await {
+                        Ok(true) => continue,
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                let all = b.buf.len();
+                return Some(Ok(b.buf.split_to(all).freeze()));
+            }
+            Framing::Chunked { left, .. } if *left > 0 => {
+                if b.buf.is_empty() {
+                    match fill(b).await {
+                        Ok(true) => continue,
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                let k = (*left).min(b.buf.len());
+                *left -= k;
+                return Some(Ok(b.buf.split_to(k).freeze()));
+            }
+            Framing::Chunked { .. } => {
+                // A size line (after the CRLF that ends the previous chunk's data).
+                let Some(pos) = b.buf.windows(2).position(|w| w == b"\r\n") else {
+                    if b.buf.len() > 1024 {
+                        return Some(Err(BodyError::Framing));
+                    }
+                    match fill(b).await {
+                        Ok(true) => continue,
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                };
+                let line = b.buf.split_to(pos + 2);
+                let text = String::from_utf8_lossy(&line[..pos]);
+                let size = text.split(';').next().unwrap_or("").trim();
+                if size.is_empty() {
+                    continue;
+                }
+                let Ok(size) = usize::from_str_radix(size, 16) else {
+                    return Some(Err(BodyError::Framing));
+                };
+                b.framing = Framing::Chunked {
+                    left: size,
+                    done: size == 0,
+                };
+            }
+        }
+    }
 }
 
 /// Runs one `sse` step. `intended` is the iteration's intended start when this is its first
@@ -129,7 +300,7 @@ async fn open(
 /// request.
 pub(super) async fn session(
     plan: &PlanSpec,
-    client: &Pooled,
+    net: &Net<'_>,
     spec: &SseSpec,
     vu: &mut VuState,
     intended: Option<Instant>,
@@ -152,7 +323,7 @@ pub(super) async fn session(
         until_met: false,
     };
     let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
-    let resp = match open(plan, client, spec, &p, &u, left()).await {
+    let resp = match open(plan, net, spec, &p, &u).await {
         Ok(r) => r,
         Err(end) => {
             lock(sink).stream(spec.index).ended(end, None);
@@ -169,7 +340,7 @@ pub(super) async fn session(
     loop {
         let body = match resp.take() {
             Some(r) => r,
-            None => match open(plan, client, spec, &p, &u, left()).await {
+            None => match open(plan, net, spec, &p, &u).await {
                 Ok(r) => {
                     let mut rec = lock(sink);
                     let st = rec.stream(spec.index);
@@ -209,7 +380,7 @@ pub(super) async fn session(
 
 /// Reads events until the hold ends, enough arrived, `until` matched, or the stream stops.
 async fn read(
-    resp: reqwest::Response,
+    body: Body,
     s: &mut Session<'_>,
     p: &mut Progress<'_, '_>,
     deadline: tokio::time::Instant,
@@ -217,21 +388,18 @@ async fn read(
 ) -> Stop {
     // Bytes since the last complete event: an event that never ends cannot grow without bound.
     let pending = AtomicUsize::new(0);
-    let bytes = resp.bytes_stream().map(|chunk| match chunk {
-        Ok(b) => {
-            if pending.fetch_add(b.len(), Relaxed) + b.len() > max_event {
+    let bytes =
+        futures_util::stream::unfold(
+            body,
+            |mut b| async move { piece(&mut b).await.map(|r| (r, b)) },
+        )
+        .map(|chunk| match chunk {
+            Ok(b) if pending.fetch_add(b.len(), Relaxed) + b.len() > max_event => {
                 Err(BodyError::TooLarge)
-            } else {
-                Ok(b)
             }
-        }
-        Err(e) => Err(BodyError::Transport(if e.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Reset
-        })),
-    });
-    let mut events = bytes.eventsource();
+            other => other,
+        });
+    let mut events = std::pin::pin!(bytes.eventsource());
     loop {
         let next = match tokio::time::timeout_at(deadline, events.next()).await {
             Err(_) => return Stop::Done,
@@ -247,6 +415,9 @@ async fn read(
                 return Stop::Done
             }
             Err(EventStreamError::Transport(BodyError::Transport(_))) => return Stop::Dropped,
+            Err(EventStreamError::Transport(BodyError::Framing)) => {
+                return Stop::Failed(StreamEnd::Protocol)
+            }
             Err(_) => return Stop::Failed(StreamEnd::Protocol),
         };
         pending.store(0, Relaxed);

@@ -4,50 +4,20 @@
 //! write buffers, messages capped at the target's `max_body`).
 
 use super::content::{capture_into, join_url, message_passes, render_json};
-use super::http::address_allowed;
-use super::stream::Session;
+use super::stream::{connect_io, Io, Net, Session};
 use super::vu::{lock, Sink, VuState};
 use crate::config::{ExpectSpec, HoldSpec, Payload, PlanSpec, WsAction, WsSpec};
 use crate::measure::StreamEnd;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::{Arc, OnceLock};
+
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-/// A plain or TLS connection under the WebSocket protocol.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-
 type Ws = WebSocketStream<Box<dyn Io>>;
-
-/// The TLS client settings of a target's `wss` sessions, built on first use: the web PKI roots
-/// plus the target's `ca_file`, never an insecure fallback.
-pub(super) type TlsSettings = OnceLock<Result<Arc<rustls::ClientConfig>, String>>;
-
-fn tls_settings(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = ca_pem {
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("ca_file: {e}"))?;
-            roots.add(cert).map_err(|e| format!("ca_file: {e}"))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
-}
 
 /// What happened while waiting on the socket.
 enum Got {
@@ -85,36 +55,6 @@ fn ws_url(plan: &PlanSpec, spec: &WsSpec, vu: &VuState) -> Option<url::Url> {
     Some(url)
 }
 
-/// TCP to the first allowed address of the URL's host, within `timeout`.
-async fn dial(url: &url::Url, allow: &[String]) -> Result<TcpStream, StreamEnd> {
-    let host = url.host_str().ok_or(StreamEnd::Connect)?;
-    let port = url.port_or_known_default().ok_or(StreamEnd::Connect)?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|_| StreamEnd::Connect)?
-        .collect();
-    let allowed: Vec<_> = addrs
-        .into_iter()
-        .filter(|a| address_allowed(bare, a.ip(), allow))
-        .collect();
-    if allowed.is_empty() {
-        return Err(StreamEnd::Blocked);
-    }
-    let mut last = StreamEnd::Connect;
-    for a in allowed {
-        match TcpStream::connect(a).await {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => last = StreamEnd::Reset,
-            Err(_) => last = StreamEnd::Connect,
-        }
-    }
-    Err(last)
-}
-
 fn config(max_message: usize) -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
     c.read_buffer_size = 4 * 1024;
@@ -131,28 +71,7 @@ async fn connect(
     vu: &VuState,
 ) -> Result<Ws, StreamEnd> {
     let url = ws_url(plan, spec, vu).ok_or(StreamEnd::Blocked)?;
-    let tcp = dial(&url, net.allow).await?;
-    let io: Box<dyn Io> = if url.scheme() == "wss" {
-        let config = net
-            .tls
-            .get_or_init(|| tls_settings(plan.target.ca_pem.as_deref()))
-            .clone()
-            .map_err(|_| StreamEnd::Tls)?;
-        let host = url.host_str().unwrap_or_default();
-        let name = rustls::pki_types::ServerName::try_from(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-        )
-        .map_err(|_| StreamEnd::Tls)?;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|_| StreamEnd::Tls)?;
-        Box::new(tls)
-    } else {
-        Box::new(tcp)
-    };
+    let io = connect_io(&url, net, plan.target.ca_pem.as_deref()).await?;
     let mut req = url
         .as_str()
         .into_client_request()
@@ -192,13 +111,6 @@ fn render(p: &Payload, vu: &VuState) -> String {
 /// Runs one `ws` step. `intended` is the iteration's intended start when this is its first
 /// step (the connect latency is then measured from it). Returns false when the session
 /// could not open, which ends the iteration like a failed request.
-/// Where sessions may connect, and how they speak TLS.
-pub(super) struct Net<'a> {
-    /// `limits.allow_targets`.
-    pub allow: &'a [String],
-    pub tls: &'a TlsSettings,
-}
-
 pub(super) async fn session(
     plan: &PlanSpec,
     net: &Net<'_>,

@@ -60,25 +60,6 @@ impl Pooled {
         })
     }
 
-    /// Opens a long-lived GET (an event stream): the response once its headers arrived within
-    /// `connect`; its body may then be read for `hold` more.
-    pub(in crate::run) async fn open_stream(
-        &self,
-        url: reqwest::Url,
-        headers: http::HeaderMap,
-        connect: Duration,
-        hold: Duration,
-    ) -> Result<reqwest::Response, ErrorKind> {
-        let mut r = reqwest::Request::new(http::Method::GET, url);
-        *r.headers_mut() = headers;
-        *r.timeout_mut() = Some(connect + hold);
-        match tokio::time::timeout(connect, self.inner.execute(r)).await {
-            Err(_) => Err(ErrorKind::Timeout),
-            Ok(Err(e)) => Err(classify_reqwest(&e)),
-            Ok(Ok(resp)) => Ok(resp),
-        }
-    }
-
     pub(super) async fn send(&self, req: Outgoing, keep_body: bool) -> Result<Response, Failure> {
         let sent = Instant::now();
         let Dest::Url(url) = req.dest else {
