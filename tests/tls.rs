@@ -95,9 +95,8 @@ async fn https_server(cert: Vec<u8>, key: KeyPair) -> SocketAddr {
     addr
 }
 
-/// Runs five requests against `addr` over https, trusting `ca_pem` if given; returns the
-/// error kinds counted.
-async fn kinds(addr: SocketAddr, ca_pem: Option<&str>) -> std::collections::BTreeMap<String, u64> {
+/// A temp dir holding `ca.pem` when `ca_pem` is given, and the target option trusting it.
+fn ca_dir(ca_pem: Option<&str>) -> (tempfile::TempDir, &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let ca = match ca_pem {
         Some(pem) => {
@@ -106,6 +105,13 @@ async fn kinds(addr: SocketAddr, ca_pem: Option<&str>) -> std::collections::BTre
         }
         None => "",
     };
+    (dir, ca)
+}
+
+/// Runs five requests against `addr` over https, trusting `ca_pem` if given; returns the
+/// error kinds counted.
+async fn kinds(addr: SocketAddr, ca_pem: Option<&str>) -> std::collections::BTreeMap<String, u64> {
+    let (dir, ca) = ca_dir(ca_pem);
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"https://{addr}\", timeout: 2s{ca} }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"
     );
@@ -192,14 +198,7 @@ async fn wss_sessions(
     addr: SocketAddr,
     ca_pem: Option<&str>,
 ) -> loadpacer::report::summary::StreamSummary {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = match ca_pem {
-        Some(pem) => {
-            std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
-            ", ca_file: ca.pem"
-        }
-        None => "",
-    };
+    let (dir, ca) = ca_dir(ca_pem);
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"https://{addr}\", timeout: 2s{ca} }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}] }}\n    scenarios: [{{ name: s, steps: [{{ ws: {{ name: secure, path: /, actions: [{{ send: hi }}, {{ expect: {{ equals: hi, timeout: 2s }} }}] }} }}] }}]\n"
     );

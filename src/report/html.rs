@@ -125,6 +125,16 @@ fn stats_cells(l: &LatencyStats) -> String {
         .collect()
 }
 
+/// A percentile of a stream figure, or `-` when nothing was measured (a stream without round
+/// trips has no round-trip time, not one of 0 ms).
+fn measured(l: &LatencyStats, v: f64) -> String {
+    if l.max_ms == 0.0 {
+        "-".into()
+    } else {
+        ms(v)
+    }
+}
+
 /// Streaming steps: sessions, connect and round-trip percentiles, first message, gaps,
 /// messages and how sessions ended.
 fn streams_table(h: &mut String, s: &Summary) {
@@ -156,8 +166,10 @@ fn streams_table(h: &mut String, s: &Summary) {
             h,
             "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
             esc(&t.scenario), esc(&t.name), esc(&t.protocol), t.sessions,
-            ms(t.connect.p50_ms), ms(t.connect.p99_ms), ms(t.rtt.p50_ms), ms(t.rtt.p99_ms),
-            ms(t.first_message.p50_ms), ms(t.gap.p50_ms), ms(t.gap.p99_ms),
+            measured(&t.connect, t.connect.p50_ms), measured(&t.connect, t.connect.p99_ms),
+            measured(&t.rtt, t.rtt.p50_ms), measured(&t.rtt, t.rtt.p99_ms),
+            measured(&t.first_message, t.first_message.p50_ms),
+            measured(&t.gap, t.gap.p50_ms), measured(&t.gap, t.gap.p99_ms),
             t.messages_received, t.messages_per_s, t.messages_sent, t.disconnect_rate * 100.0,
             ends.join(", "),
             t.grade.map(|g| esc(g.as_str())).unwrap_or_else(|| "-".into())

@@ -227,21 +227,16 @@ async fn piece(b: &mut Body) -> Option<Result<bytes::Bytes, BodyError>> {
     loop {
         match &mut b.framing {
             Framing::Length(0) | Framing::Chunked { done: true, .. } => return None,
-            Framing::Length(_) => {
-                if b.buf.is_empty() {
-                    match fill(b).await {
-                        Ok(true) => continue,
-                        Ok(false) => return None,
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-                let Framing::Length(n) = &mut b.framing else {
-                    unreachable!()
-                };
+            Framing::Length(n) if !b.buf.is_empty() => {
                 let k = (*n).min(b.buf.len() as u64) as usize;
                 *n -= k as u64;
                 return Some(Ok(b.buf.split_to(k).freeze()));
             }
+            Framing::Length(_) => match fill(b).await {
+                Ok(true) => continue,
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            },
             Framing::Close => {
                 if b.buf.is_empty() {
                     match fill(b).await {
