@@ -34,7 +34,7 @@ pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
     EventMatch, ExpectSpec, HoldSpec, JsonTemplate, Payload, RequestKey, RequestSpec, ScenarioSpec,
-    SseSpec, StepSpec, StreamKey, WsAction, WsSpec,
+    SseSpec, StepSpec, StreamKey, WsAction, WsSpec, SETUP, TEARDOWN, VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -94,6 +94,11 @@ pub struct PlanSpec {
     pub scenarios: Vec<ScenarioSpec>,
     /// Steps run once before the load; their captures are visible to every VU.
     pub setup: Vec<StepSpec>,
+    /// Steps each VU runs once before its first iteration; their captures stay with it.
+    pub vu_setup: Vec<StepSpec>,
+    /// Steps run once after the load (see [`PlanSpec::teardown_requests`]).
+    pub teardown: Vec<StepSpec>,
+    pub teardown_timeout: Duration,
     pub data: Option<DataSource>,
     pub thresholds: Vec<Threshold>,
     /// Best first; a run that meets no band is `Poor`.

@@ -237,6 +237,20 @@ pub struct RawPlan {
     /// Steps run once before the load; their captures are visible to every virtual user.
     #[serde(default)]
     pub setup: Vec<S<RawStep>>,
+    /// Steps each virtual user runs once, before its first iteration (log in per user); what
+    /// they capture stays with that user. Their requests count as load. A user whose
+    /// `vu_setup` fails runs no scenario and tries its setup again next iteration.
+    #[serde(default)]
+    pub vu_setup: Vec<S<RawStep>>,
+    /// Steps run once after the load, also when a threshold aborted the run or it was
+    /// interrupted (not when `setup` failed); they read the setup captures. Their requests are
+    /// reported on their own and never change the verdict. Example: delete what `setup`
+    /// created.
+    #[serde(default)]
+    pub teardown: Vec<S<RawStep>>,
+    /// Longest time the `teardown` steps may take; cut short by an interrupt that must fit
+    /// the daemon's shutdown budget. Duration. Default: `30s`.
+    pub teardown_timeout: Option<S<String>>,
     /// A CSV file whose columns become variables, one row per iteration.
     pub data: Option<RawData>,
     /// Pass/fail rules; a failed one fails the run (exit code 1).

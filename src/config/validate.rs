@@ -20,6 +20,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long teardown steps may take when the plan does not say.
+const DEFAULT_TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub(super) fn validate(
     raw: RawConfig,
     text: &str,
@@ -153,7 +156,22 @@ fn plan(
         data.as_ref().map(|d| d.columns.clone()).unwrap_or_default(),
     );
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
+    let setup_captures = steps.base();
+    let vu_setup = steps.vu_setup(c, &p.vu_setup, &format!("{path}.vu_setup"));
     let scenarios = steps.scenarios(c, &p.scenarios, &format!("{path}.scenarios"));
+    let teardown = steps.teardown(c, &p.teardown, setup_captures, &format!("{path}.teardown"));
+    let teardown_timeout = p
+        .teardown_timeout
+        .as_ref()
+        .and_then(|t| {
+            duration(
+                c,
+                t,
+                &format!("{path}.teardown_timeout"),
+                Duration::from_millis(1),
+            )
+        })
+        .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
     steps.check_vars(c);
     let thresholds = thresholds(c, p, &path, &steps.requests, &steps.streams);
     let grades = grades(c, p, &path);
@@ -180,6 +198,9 @@ fn plan(
         load: load?,
         scenarios,
         setup,
+        vu_setup,
+        teardown,
+        teardown_timeout,
         data,
         thresholds,
         grades,

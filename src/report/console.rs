@@ -94,6 +94,7 @@ pub fn render(s: &Summary) -> String {
     totals(&mut o, s);
     resources(&mut o, s);
     findings(&mut o, s);
+    teardown(&mut o, s);
     verdict(&mut o, s);
     o
 }
@@ -171,12 +172,36 @@ fn streams_table(o: &mut String, s: &Summary) {
 
 /// One row per request: count, rate, percentiles, errors by kind, checks.
 fn requests_table(o: &mut String, s: &Summary) {
+    request_rows(o, &s.requests);
+}
+
+/// The teardown's outcome and its requests; never part of the verdict.
+fn teardown(o: &mut String, s: &Summary) {
+    let Some(t) = &s.teardown else {
+        return;
+    };
+    match &t.reason {
+        None => {
+            let _ = writeln!(o, "\nteardown: passed in {:.2}s", t.duration_s);
+        }
+        Some(why) => {
+            let _ = writeln!(
+                o,
+                "\nteardown: FAILED after {:.2}s: {why} (reported only; the verdict is unchanged)",
+                t.duration_s
+            );
+        }
+    }
+    request_rows(o, &t.requests);
+}
+
+fn request_rows(o: &mut String, rows: &[crate::report::summary::RequestSummary]) {
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
         "request", "count", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "err%", "checks"
     );
-    for r in &s.requests {
+    for r in rows {
         let (cp, cf) = r
             .checks
             .iter()

@@ -112,6 +112,7 @@ pub fn render(s: &Summary) -> String {
     soak_section(&mut h, s);
     regression_section(&mut h, s);
     generator(&mut h, s);
+    teardown_section(&mut h, s);
     h.push_str("<p><small>loadpacer ");
     h.push_str(&esc(&s.tool_version));
     h.push_str(" · summary schema v1</small></p></main></body></html>\n");
@@ -178,9 +179,32 @@ fn streams_table(h: &mut String, s: &Summary) {
     h.push_str("</table></div>");
 }
 
+/// The teardown's outcome and its requests; reported, never judged.
+fn teardown_section(h: &mut String, s: &Summary) {
+    let Some(t) = &s.teardown else {
+        return;
+    };
+    let outcome = match &t.reason {
+        None => format!("passed in {:.2} s", t.duration_s),
+        Some(why) => format!(
+            "<b class=\"fail\">failed</b> after {:.2} s: {} (reported only; the verdict is unchanged)",
+            t.duration_s,
+            esc(why)
+        ),
+    };
+    let _ = write!(h, "<h2>Teardown</h2><p id=\"teardown\">{outcome}</p>");
+    request_rows(h, "teardown-requests", &t.requests);
+}
+
 fn requests_table(h: &mut String, s: &Summary) {
-    h.push_str("<h2>Requests</h2><div class=\"card scroll\"><table id=\"requests\"><tr><th>request</th><th>count</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th><th>checks</th><th>grade</th></tr>");
-    for r in &s.requests {
+    h.push_str("<h2>Requests</h2>");
+    request_rows(h, "requests", &s.requests);
+    requests_detail(h, s);
+}
+
+fn request_rows(h: &mut String, id: &str, rows: &[super::summary::RequestSummary]) {
+    let _ = write!(h, "<div class=\"card scroll\"><table id=\"{id}\"><tr><th>request</th><th>count</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th><th>checks</th><th>grade</th></tr>");
+    for r in rows {
         let (cp, cf) = r
             .checks
             .iter()
@@ -194,6 +218,10 @@ fn requests_table(h: &mut String, s: &Summary) {
         );
     }
     h.push_str("</table></div>");
+}
+
+/// Errors by kind and checks of the load's requests.
+fn requests_detail(h: &mut String, s: &Summary) {
     let errors: Vec<String> = s
         .requests
         .iter()

@@ -2,6 +2,7 @@
 //! meaning bumps `schema_version`. Latencies are in milliseconds, rates per second.
 
 use crate::config::Grade;
+use crate::config::TEARDOWN;
 use crate::config::{LoadShape, PlanSpec, Preset};
 use crate::judge::analysis::{Delta, Figures, Tolerance};
 use crate::judge::findings::{capacity_report, soak_report};
@@ -16,7 +17,7 @@ use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{
     ErrorKind, LatencyStats, Recorder, RequestStats, StreamEnd, StreamStats, WindowPoint,
 };
-use crate::run::RunOutput;
+use crate::run::{RunOutput, TeardownOutput};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -170,6 +171,20 @@ pub struct Summary {
     /// The comparison with a baseline, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionReport>,
+    /// The teardown steps, when the plan has them and the load started. Reported, never
+    /// judged: a failed cleanup does not change the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<TeardownSummary>,
+}
+
+/// What the teardown steps did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TeardownSummary {
+    pub passed: bool,
+    /// Why it failed: errors, a failed check, or its timeout.
+    pub reason: Option<String>,
+    pub duration_s: f64,
+    pub requests: Vec<RequestSummary>,
 }
 
 /// A run compared with a baseline (see `judge::analysis::regression`).
@@ -269,8 +284,10 @@ impl Summary {
             .requests
             .iter()
             .enumerate()
+            .filter(|(_, k)| k.scenario != TEARDOWN)
             .map(|(i, k)| request_summary(plan, total, i, &k.scenario, &k.name, &k.method, secs))
             .collect();
+        let teardown = out.teardown.as_ref().map(|t| teardown_summary(plan, t));
         let latency = total.merged_latency();
         let (checks_passed, checks_failed) = total
             .checks
@@ -348,6 +365,7 @@ impl Summary {
             soak,
             windows: out.series.points().to_vec(),
             regression,
+            teardown,
         }
     }
 
@@ -499,6 +517,24 @@ fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamS
             }
         })
         .collect()
+}
+
+fn teardown_summary(plan: &PlanSpec, t: &TeardownOutput) -> TeardownSummary {
+    let secs = t.elapsed.as_secs_f64().max(1e-3);
+    TeardownSummary {
+        passed: t.failure.is_none(),
+        reason: t.failure.as_ref().map(|r| plan.redact(r)),
+        duration_s: t.elapsed.as_secs_f64(),
+        requests: plan
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.scenario == TEARDOWN)
+            .map(|(i, k)| {
+                request_summary(plan, &t.recorder, i, &k.scenario, &k.name, &k.method, secs)
+            })
+            .collect(),
+    }
 }
 
 fn request_summary(

@@ -377,8 +377,19 @@ impl Driver {
         let (rt, sink) = (shared.rt.clone(), sink.clone());
         inflight.push(
             async move {
-                let steps = &rt.plan.scenarios[scenario].steps;
-                rt.iterate(steps, &mut vu, intended.into_std(), &sink).await;
+                let plan = &rt.plan;
+                let mut intended = intended.into_std();
+                if !vu.ready && !plan.vu_setup.is_empty() {
+                    // A VU that cannot log in runs nothing else; it tries again next time.
+                    let before = vu.failures;
+                    let setup = rt.iterate(&plan.vu_setup, &mut vu, intended, &sink).await;
+                    vu.ready = !setup.failed && vu.failures == before;
+                    intended = std::time::Instant::now();
+                }
+                if vu.ready || plan.vu_setup.is_empty() {
+                    rt.iterate(&plan.scenarios[scenario].steps, &mut vu, intended, &sink)
+                        .await;
+                }
                 vu.iteration += 1;
                 (slot, vu, scenario)
             }

@@ -1,4 +1,4 @@
-//! Running a plan: setup, workers, the once-a-second aggregation, and the stop logic.
+//! Running a plan: setup, workers, the once-a-second aggregation, the stop logic, teardown.
 //!
 //! The run does not know how its windows are judged or shown: it hands each window to an
 //! [`Observer`], which may ask it to abort.
@@ -165,6 +165,17 @@ pub struct RunOutput {
     pub series: WindowSeries,
     /// Requests that waited for the `limits.max_rps` cap (closed model).
     pub paced_requests: u64,
+    /// What the teardown steps did; `None` when the plan has none or the load never started.
+    pub teardown: Option<TeardownOutput>,
+}
+
+/// What the teardown steps did. Their requests are booked here, not in the run's totals:
+/// cleanup is reported, never judged.
+pub struct TeardownOutput {
+    pub elapsed: Duration,
+    /// Why the teardown failed (errors, a failed check, its timeout); `None`: it passed.
+    pub failure: Option<String>,
+    pub recorder: Recorder,
 }
 
 /// The run could not start.
@@ -197,7 +208,7 @@ pub async fn execute(
             limits.max_rps / opts.segment.count.max(1) as f64,
         ));
     }
-    let mut total = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
+    let mut total = empty_recorder(&plan);
     let started_at = SystemTime::now();
     let schedule = Schedule::of(&plan.load.shape);
     let scheduled = schedule.duration();
@@ -224,6 +235,7 @@ pub async fn execute(
             total,
             series,
             paced_requests: 0,
+            teardown: None,
         });
     }
     let workers = opts.workers.max(1) as u64;
@@ -263,15 +275,24 @@ pub async fn execute(
             "a worker panicked ({why}); the figures are incomplete. Please report this"
         ));
     }
+    let elapsed = shared.start.elapsed();
+    // An interrupt that must fit a shutdown budget shortens the teardown too: a finished run
+    // that is never stored would be lost.
+    let teardown_timeout = match (&ending, opts.interrupt_grace) {
+        (Ending::Interrupted, Some(g)) => plan.teardown_timeout.min(g),
+        _ => plan.teardown_timeout,
+    };
+    let teardown = teardown(&shared.rt, teardown_timeout).await;
     Ok(RunOutput {
         plan,
         segment: opts.segment,
         started_at,
-        elapsed: shared.start.elapsed(),
+        elapsed,
         scheduled,
         ending,
         total,
         series,
+        teardown,
         paced_requests: shared
             .rt
             .pacer
@@ -284,32 +305,79 @@ pub async fn execute(
 /// what the setup requests measured, and why the load must not start if they failed.
 async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     let plan = rt.plan.clone();
-    let rec = Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len());
     if plan.setup.is_empty() {
-        return (rec, Ok(()));
+        return (empty_recorder(&plan), Ok(()));
     }
-    let sink = vu::Sink::new(rec);
+    let sink = vu::Sink::new(empty_recorder(&plan));
     let mut vu = VuState::default();
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)
         .await;
     let rec = sink.into_inner().unwrap_or_else(|p| p.into_inner());
-    let failed_check = rec.checks.iter().any(|&(_, failed)| failed > 0);
-    if result.failed || failed_check || rec.total_errors() > 0 {
-        let kinds: Vec<&str> = crate::measure::ErrorKind::ALL
-            .iter()
-            .filter(|k| rec.requests.iter().any(|r| r.errors_of(**k) > 0))
-            .map(|k| k.as_str())
-            .chain(failed_check.then_some("failed check"))
-            .collect();
-        let reason = format!(
-            "setup failed ({}); the load was not started",
-            kinds.join(", ")
+    if let Some(what) = failures(&rec, result.failed) {
+        return (
+            rec,
+            Err(format!("setup failed ({what}); the load was not started")),
         );
-        return (rec, Err(reason));
     }
     rt.base_vars = vu.vars;
     (rec, Ok(()))
+}
+
+/// Runs the teardown steps once, after the load, within `timeout`; what they measured is
+/// kept even when the timeout cuts them short.
+async fn teardown(rt: &Runtime, timeout: Duration) -> Option<TeardownOutput> {
+    let plan = &rt.plan;
+    if plan.teardown.is_empty() {
+        return None;
+    }
+    let sink = vu::Sink::new(empty_recorder(plan));
+    let mut vu = VuState {
+        vars: rt.base_vars.clone(),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let steps = rt.iterate(&plan.teardown, &mut vu, started, &sink);
+    let finished = tokio::time::timeout(timeout, steps).await;
+    let recorder = sink.into_inner().unwrap_or_else(|p| p.into_inner());
+    let failure = match finished {
+        Err(_) => Some(format!(
+            "teardown did not finish within {}",
+            humantime::format_duration(timeout)
+        )),
+        Ok(result) => {
+            failures(&recorder, result.failed).map(|what| format!("teardown failed ({what})"))
+        }
+    };
+    Some(TeardownOutput {
+        elapsed: started.elapsed(),
+        failure,
+        recorder,
+    })
+}
+
+fn empty_recorder(plan: &PlanSpec) -> Recorder {
+    Recorder::new(plan.requests.len(), plan.checks.len(), plan.scenarios.len())
+}
+
+/// What went wrong in a run of lifecycle steps, in words (`timeout, failed check`), or
+/// `None` when every request answered and every check passed.
+fn failures(rec: &Recorder, transport_failed: bool) -> Option<String> {
+    let failed_check = rec.checks.iter().any(|&(_, failed)| failed > 0);
+    if !(transport_failed || failed_check || rec.total_errors() > 0) {
+        return None;
+    }
+    let kinds: Vec<&str> = crate::measure::ErrorKind::ALL
+        .iter()
+        .filter(|k| rec.requests.iter().any(|r| r.errors_of(**k) > 0))
+        .map(|k| k.as_str())
+        .chain(failed_check.then_some("failed check"))
+        .collect();
+    Some(if kinds.is_empty() {
+        "a step could not run".to_string()
+    } else {
+        kinds.join(", ")
+    })
 }
 
 async fn aggregate(

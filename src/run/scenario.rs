@@ -103,7 +103,9 @@ impl Runtime {
         let steps = plan
             .setup
             .iter()
-            .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()));
+            .chain(&plan.vu_setup)
+            .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()))
+            .chain(&plan.teardown);
         for step in steps {
             if let StepSpec::Request(r) = step {
                 prepared[r.index] = prepare(&plan, r);
@@ -195,6 +197,7 @@ impl Runtime {
         let req = match self.build(r, vu) {
             Ok(req) => req,
             Err(kind) => {
+                vu.failures += 1;
                 lock(sink).record(&Sample {
                     request: r.index,
                     latency: Duration::ZERO,
@@ -224,6 +227,7 @@ impl Runtime {
             Ok(resp) => {
                 let mut rec = lock(sink);
                 let error = self.judge(r, &resp, latency, vu, &mut rec);
+                vu.failures += u64::from(error.is_some());
                 rec.record(&Sample {
                     request: r.index,
                     latency,
@@ -236,6 +240,7 @@ impl Runtime {
                 true
             }
             Err(Failure { kind, status, ttfb }) => {
+                vu.failures += 1;
                 lock(sink).record(&Sample {
                     request: r.index,
                     latency,
@@ -289,6 +294,7 @@ impl Runtime {
                 other => body_passes(other, body, json.as_ref()),
             };
             rec.record_check(c.index, passed);
+            vu.failures += u64::from(!passed);
             if !passed && matches!(c.kind, CheckKind::Status(_)) {
                 error = Some(ErrorKind::Status);
             }

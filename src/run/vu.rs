@@ -13,6 +13,11 @@ pub struct VuState {
     pub vars: HashMap<String, String>,
     pub vu: u64,
     pub iteration: u64,
+    /// Its `vu_setup` steps have run and passed.
+    pub ready: bool,
+    /// Requests of this VU that failed or failed a check, ever: how a `vu_setup` run knows
+    /// it did not pass.
+    pub failures: u64,
     /// The VU's own connection (direct transport only).
     pub conn: ConnSlot,
     /// Variables captured from JSON as a number, boolean, null, array or object (their text

@@ -20,6 +20,11 @@ use http::Method;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+/// The scenario name the requests of each lifecycle stage are filed under (reserved).
+pub const SETUP: &str = "setup";
+pub const VU_SETUP: &str = "vu_setup";
+pub const TEARDOWN: &str = "teardown";
+
 /// Compiles the steps of one plan, building its request and check tables.
 pub(super) struct StepCompiler<'a> {
     env: Env<'a>,
@@ -142,6 +147,13 @@ impl<'a> StepCompiler<'a> {
                 );
             }
             require_label(c, &s.name, &format!("{sp}.name"));
+            if [SETUP, VU_SETUP, TEARDOWN].contains(&name) {
+                c.at(
+                    &s.name.referenced,
+                    &format!("{sp}.name"),
+                    format!("{name:?} is reserved for the plan's own {name} steps; choose another scenario name"),
+                );
+            }
             let weight = s.weight.as_ref().map(|w| w.value).unwrap_or(1);
             if weight == 0 {
                 c.at(
@@ -382,9 +394,37 @@ impl<'a> StepCompiler<'a> {
     /// capture is every scenario's starting point.
     pub fn setup(&mut self, c: &mut Collector, raw: &[S<RawStep>], path: &str) -> Vec<StepSpec> {
         self.defined = HashSet::new();
-        let steps = self.steps(c, "setup", raw, path);
+        let steps = self.steps(c, SETUP, raw, path);
         self.base.extend(std::mem::take(&mut self.defined));
         steps
+    }
+
+    /// Compiles the per-VU setup steps: they start from the setup captures and CSV columns,
+    /// and what they capture is every scenario's starting point too (the VU keeps it).
+    pub fn vu_setup(&mut self, c: &mut Collector, raw: &[S<RawStep>], path: &str) -> Vec<StepSpec> {
+        self.defined = self.base.clone();
+        let steps = self.steps(c, VU_SETUP, raw, path);
+        self.base.extend(std::mem::take(&mut self.defined));
+        steps
+    }
+
+    /// Compiles the teardown steps, after every scenario: they read the setup captures only
+    /// (no VU ran them, so no per-VU capture exists), and their requests come last in the
+    /// request table.
+    pub fn teardown(
+        &mut self,
+        c: &mut Collector,
+        raw: &[S<RawStep>],
+        setup_captures: HashSet<String>,
+        path: &str,
+    ) -> Vec<StepSpec> {
+        self.defined = setup_captures;
+        self.steps(c, TEARDOWN, raw, path)
+    }
+
+    /// What the setup steps defined so far (for [`StepCompiler::teardown`]).
+    pub fn base(&self) -> HashSet<String> {
+        self.base.clone()
     }
 
     fn json_template(
