@@ -19,7 +19,7 @@ fn errors_of(name: &str) -> Vec<String> {
 #[test]
 fn a01_to_a15_invalid_fixtures_give_located_messages() {
     let table: &[(&str, &[&str])] = &[
-        ("invalid-a01-malformed.yaml", &["invalid-a01-malformed.yaml:5:5: missing field `load`"]),
+        ("invalid-a01-malformed.yaml", &["invalid-a01-malformed.yaml:6:4: while parsing a block mapping, did not find expected key"]),
         ("invalid-a01-tab-indent.yaml", &["invalid-a01-tab-indent.yaml:5:2: tabs disallowed within this context (block indentation)"]),
         ("invalid-a01-unclosed-flow.yaml", &["invalid-a01-unclosed-flow.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"]),
         ("invalid-a02-unknown-field.yaml", &[
@@ -269,7 +269,7 @@ fn body_caps_up_to_1_gib_are_accepted_as_the_message_says() {
 fn a_zero_second_vu_stage_jumps_at_once_while_zero_second_phases_stay_refused() {
     let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:18080\" }\nplans:\n  p:\n    target: t\n    load: { vus: [{ duration: 0s, target: 50 }, { duration: 5s, target: 50 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
     let cfg = config::load_str(yaml, "v.yaml", None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    match &cfg.plans[0].load.shape {
+    match &cfg.plans[0].workloads[0].load.shape {
         config::LoadShape::Closed { stages } => {
             assert_eq!(stages[0].duration, Duration::ZERO);
             assert_eq!(stages[0].target, 50);
@@ -290,7 +290,7 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         &|_| None,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].load.shape else {
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape else {
         panic!("users: gives a closed model");
     };
     let got: Vec<(u64, u64)> = stages
@@ -298,7 +298,7 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         .map(|s| (s.duration.as_secs(), s.target))
         .collect();
     assert_eq!(got, vec![(10, 100), (60, 200), (20, 200), (10, 0)]);
-    assert_eq!(cfg.plans[0].load.preset.map(|p| p.as_str()), Some("heavy"));
+    assert_eq!(cfg.plans[0].workloads[0].load.preset.map(|p| p.as_str()), Some("heavy"));
 
     // stress climbs to 1,000 VUs, capped by limits.max_vus, and has no plateau.
     let capped = format!(
@@ -307,7 +307,7 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
     );
     let cfg = loadpacer::config::load_str(&capped, "t.yaml", None, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].load.shape else {
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape else {
         panic!()
     };
     assert_eq!(

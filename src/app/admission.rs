@@ -1,7 +1,7 @@
 //! Whether a run may start now: the plan's overlap policy, the global concurrency limit and
 //! the global rate cap, and the register of runs in progress (to cancel them).
 
-use crate::config::{LoadShape, Overlap, PlanSpec};
+use crate::config::{Overlap, PlanSpec};
 use crate::sync::LockExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,13 +50,7 @@ pub(super) struct Admission {
 }
 
 fn peak_rate(plan: &PlanSpec) -> f64 {
-    match &plan.load.shape {
-        LoadShape::Open { phases, .. } => phases
-            .iter()
-            .map(|p| p.rate.max(p.ramp_to))
-            .fold(0.0, f64::max),
-        LoadShape::Closed { .. } => 0.0,
-    }
+    crate::config::peak_rate(&plan.workloads)
 }
 
 impl Admission {

@@ -51,7 +51,49 @@ pub(crate) fn schema(markdown: bool) -> String {
 }
 
 pub(crate) fn describe_plan(p: &PlanSpec) -> String {
-    let shape = match &p.load.shape {
+    let requests: usize = p.requests.len();
+    let shape = match p.single_load() {
+        Some(load) => describe_load(load),
+        None => format!("{} workloads at once", p.workloads.len()),
+    };
+    let mut text = format!(
+        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s)",
+        p.name,
+        humantime::format_duration(p.duration()),
+        shape,
+        p.target.base_url,
+        p.scenarios.len(),
+        requests,
+        p.checks.len(),
+        p.thresholds.len(),
+    );
+    for w in &p.workloads {
+        if p.workloads.len() > 1 {
+            text.push_str(&format!(
+                "\n  workload {}: from {} for {}, {}{}",
+                w.name,
+                humantime::format_duration(w.start),
+                humantime::format_duration(w.load.duration()),
+                describe_load(&w.load),
+                w.target
+                    .as_ref()
+                    .map(|t| format!(" → {}", t.base_url))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(preset) = w.load.preset {
+            text.push_str(&format!(
+                "\n  preset {}: {}",
+                preset.as_str(),
+                shape_steps(&w.load.shape)
+            ));
+        }
+    }
+    text
+}
+
+fn describe_load(load: &config::LoadSpec) -> String {
+    match &load.shape {
         config::LoadShape::Open {
             phases,
             max_in_flight,
@@ -70,31 +112,7 @@ pub(crate) fn describe_plan(p: &PlanSpec) -> String {
             stages.len(),
             stages.iter().map(|s| s.target).max().unwrap_or(0)
         ),
-    };
-    let requests: usize = p.requests.len();
-    let expansion = p
-        .load
-        .preset
-        .map(|preset| {
-            format!(
-                "\n  preset {}: {}",
-                preset.as_str(),
-                shape_steps(&p.load.shape)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "plan {}: {}, {} → {}, {} scenario(s), {} request(s), {} check(s), {} threshold(s){}",
-        p.name,
-        humantime::format_duration(p.load.duration()),
-        shape,
-        p.target.base_url,
-        p.scenarios.len(),
-        requests,
-        p.checks.len(),
-        p.thresholds.len(),
-        expansion
-    )
+    }
 }
 
 /// A load shape's steps in words: `0→50 VUs in 1m, 50→100 in 6m, ...`.

@@ -21,6 +21,7 @@ mod target;
 pub mod template;
 pub mod threshold;
 mod validate;
+mod workload;
 
 pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
@@ -38,6 +39,7 @@ pub use steps::{
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
+pub use workload::{peak_rate, WorkloadSpec, DEFAULT_WORKLOAD};
 pub use threshold::{Agg, MetricKind, Op, Threshold};
 
 use std::sync::Arc;
@@ -90,7 +92,9 @@ pub struct PlanSpec {
     pub target: Arc<TargetSpec>,
     /// When the daemon runs it; `None`: only on demand.
     pub schedule: Option<Schedule>,
-    pub load: LoadSpec,
+    /// What runs at once: one workload (`default`) unless the plan lists `workloads`.
+    /// Never empty.
+    pub workloads: Vec<WorkloadSpec>,
     pub scenarios: Vec<ScenarioSpec>,
     /// Steps run once before the load; their captures are visible to every VU.
     pub setup: Vec<StepSpec>,
@@ -118,6 +122,33 @@ pub struct PlanSpec {
 }
 
 impl PlanSpec {
+    /// Scheduled length of the load: until the last workload ends.
+    pub fn duration(&self) -> Duration {
+        self.workloads
+            .iter()
+            .map(WorkloadSpec::end)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// True when a workload uses this preset.
+    pub fn uses_preset(&self, preset: Preset) -> bool {
+        self.workloads.iter().any(|w| w.load.preset == Some(preset))
+    }
+
+    /// The only workload's load, when there is exactly one.
+    pub fn single_load(&self) -> Option<&LoadSpec> {
+        match self.workloads.as_slice() {
+            [one] => Some(&one.load),
+            _ => None,
+        }
+    }
+
+    /// The workload a scenario belongs to.
+    pub fn workload_of(&self, scenario: usize) -> Option<&WorkloadSpec> {
+        self.workloads.iter().find(|w| w.scenarios.contains(&scenario))
+    }
+
     /// Replaces every secret value in `text` with `***`.
     pub fn redact(&self, text: &str) -> String {
         self.secrets

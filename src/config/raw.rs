@@ -230,10 +230,18 @@ pub struct RawPlan {
     pub target: S<String>,
     /// When the daemon runs the plan; without it the plan runs only on demand.
     pub schedule: Option<RawSchedule>,
-    /// The load shape: open-model `phases`, closed-model `vus` stages, or a `preset`. Required.
-    pub load: RawLoad,
-    /// Weighted sequences of steps each virtual user or arrival runs. Required, at least one.
+    /// The load shape: open-model `phases`, closed-model `vus` stages, or a `preset`.
+    /// Required unless the plan has `workloads`.
+    pub load: Option<RawLoad>,
+    /// Weighted sequences of steps each virtual user or arrival runs. Required (at least one)
+    /// unless the plan has `workloads`.
+    #[serde(default)]
     pub scenarios: Vec<RawScenario>,
+    /// Named workloads that run at the same time in one run, each with its own load and
+    /// scenarios (instead of the plan's `load` and `scenarios`), judged together. Example:
+    /// `{ steady: { load: ..., scenarios: [...] }, spike: { start: 1m, load: ..., scenarios:
+    /// [...] } }`.
+    pub workloads: Option<BTreeMap<Key, RawWorkload>>,
     /// Steps run once before the load; their captures are visible to every virtual user.
     #[serde(default)]
     pub setup: Vec<S<RawStep>>,
@@ -268,6 +276,21 @@ pub struct RawPlan {
     /// `monitor.NAME` thresholds.
     #[serde(default)]
     pub monitors: BTreeMap<String, RawMonitor>,
+}
+
+/// One of a plan's concurrent workloads.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// Its load shape, as a plan's `load`. Required.
+    pub load: Option<RawLoad>,
+    /// Its scenarios, as a plan's; names are unique across the plan. Required, at least one.
+    #[serde(default)]
+    pub scenarios: Vec<RawScenario>,
+    /// Name of an entry of `targets` this workload sends to. Default: the plan's `target`.
+    pub target: Option<S<String>>,
+    /// When it starts, counted from the start of the load. Duration. Default: `0s`.
+    pub start: Option<S<String>>,
 }
 
 /// A figure polled during the run: a number from a JSON endpoint, or a PromQL instant query.

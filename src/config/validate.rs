@@ -5,16 +5,14 @@ use super::error::{Collector, ConfigErrors};
 use super::grades::grades;
 use super::judging::{capacity, monitor, regression};
 use super::limits::limits;
-use super::load::load;
-use super::raw::{RawConfig, RawPlan, RawTarget};
+use super::raw::{RawConfig, RawPlan, RawTarget, S};
 use super::rules::{duration, valid_label, Env};
 use super::steps::StepCompiler;
 use super::target::target;
 use super::threshold::MetricKind;
 use super::threshold::{parse_expr, parse_metric, Threshold};
-use super::{
-    Config, HostSpec, Limits, LoadShape, LoadSpec, PlanSpec, RequestKey, StreamKey, TargetSpec,
-};
+use super::workload::{peak_rate, workloads, WorkloadSpec};
+use super::{Config, HostSpec, Limits, PlanSpec, RequestKey, StreamKey, TargetSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -120,33 +118,10 @@ fn plan(
     if !valid_label(name) {
         c.at(&key.0.referenced, &path, format!("plan name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
     }
-    let target = match targets.get(&p.target.value) {
-        Some(t) => Some(t.clone()),
-        None => {
-            if !raw_targets.contains_key(&p.target.value) {
-                let names: Vec<&str> = raw_targets.keys().map(String::as_str).collect();
-                let hint = super::rules::closest(&p.target.value, &names)
-                    .map(|s| format!("; did you mean {s:?}?"))
-                    .unwrap_or_default();
-                c.at(
-                    &p.target.referenced,
-                    &format!("{path}.target"),
-                    format!("{:?} is not a defined target{hint}", p.target.value),
-                );
-            }
-            None
-        }
+    let mut find_target = |c: &mut Collector, name: &S<String>, at: &str| {
+        find_target(c, targets, raw_targets, name, at)
     };
-    let load = load(c, limits, &p.load, &format!("{path}.load"));
-    let schedule = p.schedule.as_ref().and_then(|s| {
-        super::schedule::schedule(
-            c,
-            s,
-            &format!("{path}.schedule"),
-            load.as_ref().map(LoadSpec::duration),
-            target.as_ref().map(|(t, _)| t.timeout),
-        )
-    });
+    let target = find_target(c, &p.target, &format!("{path}.target"));
     let data = p
         .data
         .as_ref()
@@ -158,7 +133,17 @@ fn plan(
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
     let vu_setup = steps.vu_setup(c, &p.vu_setup, &format!("{path}.vu_setup"));
-    let scenarios = steps.scenarios(c, &p.scenarios, &format!("{path}.scenarios"));
+    let compiled = workloads(c, limits, p, &path, &mut steps, &mut find_target);
+    let load_length = compiled.workloads.iter().map(WorkloadSpec::end).max();
+    let schedule = p.schedule.as_ref().and_then(|s| {
+        super::schedule::schedule(
+            c,
+            s,
+            &format!("{path}.schedule"),
+            load_length,
+            target.as_ref().map(|(t, _)| t.timeout),
+        )
+    });
     let teardown = steps.teardown(c, &p.teardown, setup_captures, &format!("{path}.teardown"));
     let teardown_timeout = p
         .teardown_timeout
@@ -190,13 +175,17 @@ fn plan(
         .map(|r| regression(c, r, &format!("{path}.regression")));
     let (target, mut secrets) = target?;
     secrets.extend(steps.secrets);
+    secrets.extend(compiled.secrets);
+    if compiled.workloads.is_empty() {
+        return None;
+    }
     Some(PlanSpec {
         name: name.to_string(),
         description: p.description.clone(),
         target,
         schedule,
-        load: load?,
-        scenarios,
+        workloads: compiled.workloads,
+        scenarios: compiled.scenarios,
         setup,
         vu_setup,
         teardown,
@@ -316,22 +305,46 @@ fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {
     spec
 }
 
+/// Workloads of a plan run at once: their summed peak rate must fit `limits.max_rps` too.
 pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<PlanSpec>]) {
     for p in plans {
-        if let LoadShape::Open { phases, .. } = &p.load.shape {
-            let peak = phases
-                .iter()
-                .map(|ph| ph.rate.max(ph.ramp_to))
-                .fold(0.0, f64::max);
-            if peak > limits.max_rps {
-                c.nowhere(
-                    &format!("plans.{}.load", p.name),
-                    format!(
-                        "peak rate {peak} exceeds limits.max_rps ({})",
-                        limits.max_rps
-                    ),
-                );
-            }
+        let peak = peak_rate(&p.workloads);
+        if peak > limits.max_rps {
+            let at = if p.workloads.len() > 1 { "workloads" } else { "load" };
+            c.nowhere(
+                &format!("plans.{}.{at}", p.name),
+                format!(
+                    "peak rate {peak} exceeds limits.max_rps ({}){}",
+                    limits.max_rps,
+                    if p.workloads.len() > 1 { " (the workloads that overlap in time add up)" } else { "" }
+                ),
+            );
         }
     }
+}
+
+/// Looks up a target by name; an unknown one is reported with the closest defined name.
+fn find_target(
+    c: &mut Collector,
+    targets: &BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
+    raw_targets: &BTreeMap<String, RawTarget>,
+    name: &S<String>,
+    at: &str,
+) -> Option<(Arc<TargetSpec>, Vec<String>)> {
+    if let Some(t) = targets.get(&name.value) {
+        return Some(t.clone());
+    }
+    // A defined target that failed its own checks was reported there.
+    if !raw_targets.contains_key(&name.value) {
+        let names: Vec<&str> = raw_targets.keys().map(String::as_str).collect();
+        let hint = super::rules::closest(&name.value, &names)
+            .map(|s| format!("; did you mean {s:?}?"))
+            .unwrap_or_default();
+        c.at(
+            &name.referenced,
+            at,
+            format!("{:?} is not a defined target{hint}", name.value),
+        );
+    }
+    None
 }

@@ -80,7 +80,7 @@ pub const DRIFT_FLOOR_MS: f64 = 2.0;
 
 /// Whether a run is long enough for slopes per hour: ≥ 10 minutes, or a soak plan.
 pub fn long_enough_for_drift(plan: &PlanSpec, elapsed: std::time::Duration) -> bool {
-    elapsed >= MIN_DRIFT_RUN || plan.load.preset == Some(crate::config::Preset::Soak)
+    elapsed >= MIN_DRIFT_RUN || plan.uses_preset(crate::config::Preset::Soak)
 }
 
 pub fn soak_report(
@@ -97,7 +97,7 @@ pub fn soak_report(
         return None;
     }
     let d = crate::judge::analysis::drift(&pts, DRIFT_FLOOR_MS_PER_HOUR, DRIFT_FLOOR_MS)?;
-    let is_soak = plan.load.preset == Some(crate::config::Preset::Soak);
+    let is_soak = plan.uses_preset(crate::config::Preset::Soak);
     Some(SoakReport {
         latency_drift_per_hour: d.ratio_per_hour,
         latency_drift_ms_per_hour: d.ms_per_hour,

@@ -454,7 +454,7 @@ pub struct BreakpointWatch {
 impl BreakpointWatch {
     /// Watches only plans with a `capacity` block that use the breakpoint preset.
     pub fn new(plan: &PlanSpec) -> Self {
-        let active = plan.load.preset == Some(crate::config::Preset::Breakpoint);
+        let active = plan.uses_preset(crate::config::Preset::Breakpoint);
         let slo = plan
             .capacity
             .as_ref()

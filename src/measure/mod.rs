@@ -13,5 +13,5 @@ mod stream;
 pub use error_kind::ErrorKind;
 pub use histo::Histo;
 pub use recorder::{LatencyStats, Recorder, RequestStats, Sample};
-pub use series::{WindowPoint, WindowSeries};
+pub use series::{WindowPoint, WindowSeries, WorkloadPoint};
 pub use stream::{StreamEnd, StreamStats, Tally};

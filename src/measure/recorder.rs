@@ -282,9 +282,16 @@ impl Recorder {
 
     /// The latency histogram of all requests merged.
     pub fn merged_latency(&self) -> Histo {
+        self.latency_of(0..self.requests.len())
+    }
+
+    /// The latency of some requests (by index) merged.
+    pub fn latency_of(&self, requests: impl IntoIterator<Item = usize>) -> Histo {
         let mut h = new_histo();
-        for r in &self.requests {
-            let _ = h.add(&r.latency);
+        for i in requests {
+            if let Some(r) = self.requests.get(i) {
+                let _ = h.add(&r.latency);
+            }
         }
         h
     }

@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One point of a run's time series: what happened in one window.
-#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct WindowPoint {
     /// Seconds since the run started, at the end of the window.
     pub t_s: f64,
@@ -23,6 +23,21 @@ pub struct WindowPoint {
     /// Stream sessions opened in the window.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stream_sessions: u64,
+    /// Per workload, in the plan's order, when the plan has more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadPoint>,
+}
+
+/// One workload's share of a window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadPoint {
+    /// Requests of its scenarios completed in the window.
+    pub requests: u64,
+    pub errors: u64,
+    /// Its intended arrival rate (open model) or VUs (closed model) at the end of the window.
+    pub target: f64,
+    /// Its iterations in flight at the end of the window (the active VUs, closed model).
+    pub in_flight: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -87,6 +102,17 @@ fn merge(a: &WindowPoint, b: &WindowPoint) -> WindowPoint {
         target: b.target,
         stream_messages: a.stream_messages + b.stream_messages,
         stream_sessions: a.stream_sessions + b.stream_sessions,
+        workloads: a
+            .workloads
+            .iter()
+            .zip(&b.workloads)
+            .map(|(x, y)| WorkloadPoint {
+                requests: x.requests + y.requests,
+                errors: x.errors + y.errors,
+                target: y.target,
+                in_flight: y.in_flight,
+            })
+            .collect(),
     }
 }
 

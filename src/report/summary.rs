@@ -3,7 +3,7 @@
 
 use crate::config::Grade;
 use crate::config::TEARDOWN;
-use crate::config::{LoadShape, PlanSpec, Preset};
+use crate::config::{LoadShape, LoadSpec, PlanSpec, Preset};
 use crate::judge::analysis::{Delta, Figures, Tolerance};
 use crate::judge::findings::{capacity_report, soak_report};
 pub use crate::judge::findings::{
@@ -34,6 +34,25 @@ pub struct LoadSummary {
     pub steps: Vec<(String, f64, f64, f64)>,
     pub max_in_flight: Option<u64>,
     pub iterations: Option<u64>,
+}
+
+/// One workload of a plan with several.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    pub name: String,
+    /// When it started, from the start of the load.
+    pub start_s: f64,
+    /// Its own target's base URL; `None`: the plan's.
+    pub target: Option<String>,
+    pub load: LoadSummary,
+    pub scenarios: Vec<String>,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    /// Requests per second over its own scheduled length (or the run, if shorter).
+    pub rps: f64,
+    pub iterations: u64,
+    pub latency: LatencyStats,
 }
 
 /// Figures over all requests.
@@ -152,6 +171,9 @@ pub struct Summary {
     pub load: LoadSummary,
     pub totals: Totals,
     pub requests: Vec<RequestSummary>,
+    /// Per workload, when the plan has more than one (their shapes are here, not in `load`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadSummary>,
     /// Streaming steps; absent when the plan has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamSummary>,
@@ -355,6 +377,7 @@ impl Summary {
             reasons,
             load: load_summary(plan),
             totals,
+            workloads: workload_summaries(plan, total, secs),
             requests,
             streams,
             thresholds,
@@ -593,8 +616,33 @@ fn request_summary(
     }
 }
 
+/// The load as configured: the only workload's, or for several the common model (`mixed`
+/// when they differ) with the shapes per workload in [`Summary::workloads`].
 fn load_summary(plan: &PlanSpec) -> LoadSummary {
-    let (model, steps, max_in_flight) = match &plan.load.shape {
+    if let Some(load) = plan.single_load() {
+        return shape_summary(load);
+    }
+    let models: Vec<String> = plan
+        .workloads
+        .iter()
+        .map(|w| shape_summary(&w.load).model)
+        .collect();
+    let model = if models.iter().all(|m| *m == models[0]) {
+        models[0].clone()
+    } else {
+        "mixed".into()
+    };
+    LoadSummary {
+        model,
+        preset: None,
+        steps: Vec::new(),
+        max_in_flight: None,
+        iterations: None,
+    }
+}
+
+fn shape_summary(load: &LoadSpec) -> LoadSummary {
+    let (model, steps, max_in_flight) = match &load.shape {
         LoadShape::Open {
             phases,
             max_in_flight,
@@ -627,9 +675,47 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
     };
     LoadSummary {
         model: model.into(),
-        preset: plan.load.preset,
+        preset: load.preset,
         steps,
         max_in_flight,
-        iterations: plan.load.iterations,
+        iterations: load.iterations,
     }
+}
+
+/// Per workload, when the plan has several: its shape and what its scenarios measured.
+fn workload_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<WorkloadSummary> {
+    if plan.workloads.len() < 2 {
+        return Vec::new();
+    }
+    plan.workloads
+        .iter()
+        .map(|w| {
+            let names: Vec<&str> = plan.scenarios[w.scenarios.clone()]
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let mine: Vec<usize> = (0..plan.requests.len())
+                .filter(|&i| names.contains(&plan.requests[i].scenario.as_str()))
+                .collect();
+            let latency = total.latency_of(mine.iter().copied());
+            let (requests, errors) = mine.iter().fold((0, 0), |(n, e), &i| {
+                let r = &total.requests[i];
+                (n + r.count(), e + r.error_count())
+            });
+            let active = w.load.duration().as_secs_f64().min(secs).max(1e-3);
+            WorkloadSummary {
+                name: w.name.clone(),
+                start_s: w.start.as_secs_f64(),
+                target: w.target.as_ref().map(|t| t.base_url.to_string()),
+                load: shape_summary(&w.load),
+                scenarios: names.iter().map(|n| n.to_string()).collect(),
+                requests,
+                errors,
+                error_rate: ratio(errors, requests),
+                rps: requests as f64 / active,
+                iterations: total.iterations[w.scenarios.clone()].iter().sum(),
+                latency: LatencyStats::of(&latency),
+            }
+        })
+        .collect()
 }

@@ -40,14 +40,35 @@ pub struct Shared {
     pub iterations_left: Option<AtomicI64>,
     /// In-flight iterations per worker, published once per batch.
     pub in_flight: Vec<AtomicU64>,
-    /// How long in-flight iterations get after `stop`: the plan's `graceful_stop`, shortened
-    /// by an interrupt that must fit a shutdown budget. Set before `stop` is cancelled.
+    /// How long in-flight iterations get after `stop`: the workload's `graceful_stop`,
+    /// shortened by an interrupt that must fit a shutdown budget. Set before `stop` is
+    /// cancelled.
     pub grace: std::sync::Mutex<Duration>,
+    /// The workload's scenarios (a range of the plan's).
+    pub scenarios: std::ops::Range<usize>,
+    /// VU numbers of this workload start after this (the `vu` variable is unique in a run).
+    pub vu_base: u64,
 }
 
 impl Shared {
     fn grace(&self) -> Duration {
         *self.grace.locked()
+    }
+
+    /// This process's share of the intended arrival rate or VUs at `now`.
+    pub fn target_at(&self, now: Instant) -> f64 {
+        match now.checked_duration_since(self.start) {
+            Some(t) => self.schedule.target_at(t),
+            None => 0.0,
+        }
+    }
+
+    /// Iterations in flight over this workload's workers.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -173,7 +194,10 @@ enum Mode {
 impl Driver {
     fn new(shared: &Shared, w: u64) -> Self {
         let seg = shared.segment;
-        let total_weight = shared.rt.plan.scenarios.iter().map(|s| s.weight).sum();
+        let total_weight = shared.rt.plan.scenarios[shared.scenarios.clone()]
+            .iter()
+            .map(|s| s.weight)
+            .sum();
         let (mode, slots) = match &shared.schedule {
             Schedule::Open { max_in_flight, .. } => {
                 let cap = share_of(
@@ -363,7 +387,7 @@ impl Driver {
             return;
         };
         let plan = &shared.rt.plan;
-        let scenario = pick_scenario(plan, self.total_weight);
+        let scenario = pick_scenario(plan, shared.scenarios.clone(), self.total_weight);
         if let Some(data) = &plan.data {
             let i = match data.order {
                 DataOrder::Sequential => (self.seq * shared.workers + self.w) as usize,
@@ -410,7 +434,7 @@ impl Shared {
 }
 
 fn vu_id(shared: &Shared, w: u64, slot: u64) -> u64 {
-    shared.segment.index + shared.segment.count * (w + shared.workers * slot) + 1
+    shared.vu_base + shared.segment.index + shared.segment.count * (w + shared.workers * slot) + 1
 }
 
 fn take_iteration(shared: &Shared) -> bool {
@@ -420,16 +444,22 @@ fn take_iteration(shared: &Shared) -> bool {
     }
 }
 
-fn pick_scenario(plan: &crate::config::PlanSpec, total_weight: u32) -> usize {
-    if plan.scenarios.len() == 1 {
-        return 0;
+/// A scenario of the workload's `range`, by weight.
+fn pick_scenario(
+    plan: &crate::config::PlanSpec,
+    range: std::ops::Range<usize>,
+    total_weight: u32,
+) -> usize {
+    if range.len() == 1 {
+        return range.start;
     }
     let mut x = rand::rng().random_range(0..total_weight.max(1));
-    for (i, s) in plan.scenarios.iter().enumerate() {
-        if x < s.weight {
+    for i in range.clone() {
+        let w = plan.scenarios[i].weight;
+        if x < w {
             return i;
         }
-        x -= s.weight;
+        x -= w;
     }
-    0
+    range.start
 }

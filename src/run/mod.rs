@@ -13,8 +13,8 @@ mod stream;
 pub mod vu;
 mod ws;
 
-use crate::config::{Limits, PlanSpec};
-use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries};
+use crate::config::{Limits, LoadShape, PlanSpec};
+use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries, WorkloadPoint};
 use crate::sync::LockExt;
 use executor::Shared;
 use plan::{Schedule, Segment};
@@ -65,6 +65,21 @@ pub struct WindowView<'a> {
     /// Everything so far.
     pub total: &'a Recorder,
     pub in_flight: u64,
+    /// Each workload, in the plan's order, when the plan has more than one.
+    pub workloads: &'a [WorkloadNow<'a>],
+}
+
+/// One workload right now (plans with several).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadNow<'a> {
+    pub name: &'a str,
+    /// Intended arrivals per second (open model) or VUs (closed model), this process's share.
+    pub target: f64,
+    pub open_model: bool,
+    pub in_flight: u64,
+    /// Its requests and errors in this window.
+    pub requests: u64,
+    pub errors: u64,
 }
 
 /// The observer's answer.
@@ -202,16 +217,13 @@ pub async fn execute(
     let client = http::Client::new(&plan.target, &limits.allow_targets)?;
     let mut rt = Runtime::new(plan.clone(), client);
     rt.allow = limits.allow_targets.clone();
-    if matches!(plan.load.shape, crate::config::LoadShape::Closed { .. }) {
-        // VUs have no rate of their own: pace their requests so the cap holds for them too.
-        rt.pacer = Some(scenario::Pacer::new(
-            limits.max_rps / opts.segment.count.max(1) as f64,
-        ));
-    }
     let mut total = empty_recorder(&plan);
     let started_at = SystemTime::now();
-    let schedule = Schedule::of(&plan.load.shape);
-    let scheduled = schedule.duration();
+    let scheduled = plan.duration();
+    let open_model = plan
+        .workloads
+        .iter()
+        .all(|w| matches!(w.load.shape, LoadShape::Open { .. }));
     // Setup requests are booked like any other: in the first window the observers see (so
     // they reach /metrics) and in the run's totals.
     let (setup_rec, setup_result) = setup(&mut rt).await;
@@ -221,7 +233,7 @@ pub async fn execute(
         let last_view = LastView {
             elapsed: Duration::ZERO,
             scheduled,
-            open_model: matches!(schedule, Schedule::Open { .. }),
+            open_model,
             window_secs: 1.0,
         };
         last_view.show(observer, &mut series, &setup_rec, &total);
@@ -238,30 +250,20 @@ pub async fn execute(
             teardown: None,
         });
     }
-    let workers = opts.workers.max(1) as u64;
-    let shared = Arc::new(Shared {
-        rt: Arc::new(rt),
-        schedule,
-        start: Instant::now() + Duration::from_millis(5),
-        workers,
-        segment: opts.segment,
-        stop: CancellationToken::new(),
-        iterations_left: plan.load.iterations.map(|n| {
-            AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)
-        }),
-        in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-        grace: std::sync::Mutex::new(plan.load.graceful_stop),
-    });
-    let (tx, rx) = mpsc::channel(4 * workers as usize);
-    let handles: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(executor::worker(shared.clone(), w, tx.clone())))
+    let load = Load::new(&rt, limits, opts)?;
+    let (tx, rx) = mpsc::channel(4 * load.workers());
+    let handles: Vec<_> = load
+        .parts
+        .iter()
+        .flat_map(|part| (0..part.workers).map(move |w| (part.clone(), w)))
+        .map(|(part, w)| tokio::spawn(executor::worker(part, w, tx.clone())))
         .collect();
     drop(tx);
     // A worker that panics ends the run as an error: the others are stopped, and the verdict
     // can never be "passed" on what the survivors measured.
-    let joined = tokio::spawn(join_workers(handles, shared.stop.clone()));
+    let joined = tokio::spawn(join_workers(handles, load.stop.clone()));
     let (mut ending, series) = aggregate(
-        &shared,
+        &load,
         rx,
         setup_rec,
         &mut total,
@@ -275,14 +277,14 @@ pub async fn execute(
             "a worker panicked ({why}); the figures are incomplete. Please report this"
         ));
     }
-    let elapsed = shared.start.elapsed();
+    let elapsed = load.start.elapsed();
     // An interrupt that must fit a shutdown budget shortens the teardown too: a finished run
     // that is never stored would be lost.
     let teardown_timeout = match (&ending, opts.interrupt_grace) {
         (Ending::Interrupted, Some(g)) => plan.teardown_timeout.min(g),
         _ => plan.teardown_timeout,
     };
-    let teardown = teardown(&shared.rt, teardown_timeout).await;
+    let teardown = teardown(&rt, teardown_timeout).await;
     Ok(RunOutput {
         plan,
         segment: opts.segment,
@@ -293,12 +295,179 @@ pub async fn execute(
         total,
         series,
         teardown,
-        paced_requests: shared
-            .rt
+        paced_requests: load
             .pacer
             .as_ref()
             .map_or(0, |p| p.paced.load(Ordering::Relaxed)),
     })
+}
+
+/// The load phase of a run: one part per workload, all started together, stopped together.
+struct Load {
+    parts: Vec<Arc<Shared>>,
+    /// When the load started (a workload with a start offset begins later).
+    start: Instant,
+    stop: CancellationToken,
+    pacer: Option<Arc<scenario::Pacer>>,
+    /// The workload of each request (by request index); `None` for lifecycle steps.
+    request_workload: Vec<Option<usize>>,
+}
+
+impl Load {
+    /// Prepares every workload: its runtime (its own target's client when it has one), its
+    /// schedule and its share of the workers.
+    fn new(rt: &Runtime, limits: &Limits, opts: RunOptions) -> Result<Load, RunError> {
+        let plan = &rt.plan;
+        let start = Instant::now() + Duration::from_millis(5);
+        let stop = CancellationToken::new();
+        // VUs have no rate of their own: pace their requests so the cap holds for them too.
+        let pacer = plan
+            .workloads
+            .iter()
+            .any(|w| matches!(w.load.shape, LoadShape::Closed { .. }))
+            .then(|| {
+                Arc::new(scenario::Pacer::new(
+                    limits.max_rps / opts.segment.count.max(1) as f64,
+                ))
+            });
+        let workers = opts.workers.max(1) as u64;
+        let mut vu_base = 0;
+        let mut parts = Vec::with_capacity(plan.workloads.len());
+        for w in &plan.workloads {
+            // Each workload has its own runtime: its own client and connection pool (its
+            // own target's, when it has one), the setup captures, and the pacer if it is a
+            // closed-model one.
+            let own_plan = match &w.target {
+                None => plan.clone(),
+                Some(target) => Arc::new(PlanSpec {
+                    target: target.clone(),
+                    ..(**plan).clone()
+                }),
+            };
+            let client = http::Client::new(&own_plan.target, &limits.allow_targets)?;
+            let mut part_rt = Runtime::new(own_plan, client);
+            part_rt.base_vars = rt.base_vars.clone();
+            part_rt.allow = rt.allow.clone();
+            if matches!(w.load.shape, LoadShape::Closed { .. }) {
+                part_rt.pacer = pacer.clone();
+            }
+            let schedule = Schedule::of(&w.load.shape);
+            let vus = match &schedule {
+                Schedule::Open { max_in_flight, .. } => *max_in_flight,
+                Schedule::Closed(v) => v.peak(),
+            };
+            parts.push(Arc::new(Shared {
+                rt: Arc::new(part_rt),
+                schedule,
+                start: start + w.start,
+                workers,
+                segment: opts.segment,
+                stop: stop.clone(),
+                iterations_left: w.load.iterations.map(|n| {
+                    AtomicI64::new(plan::share_of(n, opts.segment.index, opts.segment.count) as i64)
+                }),
+                in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+                grace: std::sync::Mutex::new(w.load.graceful_stop),
+                scenarios: w.scenarios.clone(),
+                vu_base,
+            }));
+            vu_base += vus * opts.segment.count;
+        }
+        let request_workload = plan
+            .requests
+            .iter()
+            .map(|k| {
+                let s = plan.scenarios.iter().position(|s| s.name == k.scenario)?;
+                plan.workloads.iter().position(|w| w.scenarios.contains(&s))
+            })
+            .collect();
+        Ok(Load {
+            parts,
+            start,
+            stop,
+            pacer,
+            request_workload,
+        })
+    }
+
+    fn workers(&self) -> usize {
+        self.parts.iter().map(|p| p.workers as usize).sum()
+    }
+
+    /// Shortens every workload's grace to `g` and stops them all.
+    fn interrupt(&self, grace: Option<Duration>) {
+        if let Some(g) = grace {
+            for part in &self.parts {
+                let mut mine = part.grace.locked();
+                *mine = (*mine).min(g);
+            }
+        }
+        self.stop.cancel();
+    }
+
+    /// Each workload right now, with its share of `window`.
+    fn now<'a>(&'a self, elapsed: Duration, window: &Recorder) -> Vec<WorkloadNow<'a>> {
+        if self.parts.len() < 2 {
+            return Vec::new();
+        }
+        let plan = &self.parts[0].rt.plan;
+        let mut out: Vec<WorkloadNow<'a>> = self
+            .parts
+            .iter()
+            .zip(&plan.workloads)
+            .map(|(part, w)| WorkloadNow {
+                name: &w.name,
+                target: part.target_at(self.start + elapsed),
+                open_model: matches!(part.schedule, Schedule::Open { .. }),
+                in_flight: part.in_flight(),
+                requests: 0,
+                errors: 0,
+            })
+            .collect();
+        for (i, r) in window.requests.iter().enumerate() {
+            if let Some(w) = self.request_workload.get(i).copied().flatten() {
+                out[w].requests += r.count();
+                out[w].errors += r.error_count();
+            }
+        }
+        out
+    }
+
+    /// The phase shown in progress lines: the phase name of a single open-model workload, or
+    /// the workloads running now.
+    fn phase(&self, elapsed: Duration) -> Option<String> {
+        let plan = &self.parts.first()?.rt.plan;
+        if let [part] = self.parts.as_slice() {
+            let (Schedule::Open { arrivals, .. }, LoadShape::Open { phases, .. }) =
+                (&part.schedule, &plan.workloads[0].load.shape)
+            else {
+                return None;
+            };
+            return arrivals.phase_at(elapsed).map(|i| phases[i].name.clone());
+        }
+        let running: Vec<&str> = plan
+            .workloads
+            .iter()
+            .filter(|w| elapsed >= w.start && elapsed < w.end())
+            .map(|w| w.name.as_str())
+            .collect();
+        (!running.is_empty()).then(|| running.join("+"))
+    }
+
+    /// The summed target of every workload (arrivals per second, or VUs).
+    fn target_at(&self, now: Instant) -> f64 {
+        self.parts.iter().map(|p| p.target_at(now)).sum()
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.parts.iter().map(|p| p.in_flight()).sum()
+    }
+
+    fn open_model(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| matches!(p.schedule, Schedule::Open { .. }))
+    }
 }
 
 /// Runs the setup steps once; their captures become every VU's starting variables. Returns
@@ -381,7 +550,7 @@ fn failures(rec: &Recorder, transport_failed: bool) -> Option<String> {
 }
 
 async fn aggregate(
-    shared: &Shared,
+    load: &Load,
     mut rx: mpsc::Receiver<Recorder>,
     mut window: Recorder,
     total: &mut Recorder,
@@ -391,12 +560,13 @@ async fn aggregate(
 ) -> (Ending, WindowSeries) {
     let mut series = WindowSeries::new(SERIES_POINTS);
     let mut tick = tokio::time::interval_at(
-        shared.start + Duration::from_millis(1100),
+        load.start + Duration::from_millis(1100),
         Duration::from_secs(1),
     );
-    let mut last = shared.start;
+    let mut last = load.start;
     let mut ending = Ending::Completed;
-    let scheduled = shared.schedule.duration();
+    let scheduled = load.parts[0].rt.plan.duration();
+    let segments = load.parts[0].segment.count as f64;
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
@@ -405,35 +575,33 @@ async fn aggregate(
             },
             _ = interrupt.cancelled(), if ending == Ending::Completed => {
                 ending = Ending::Interrupted;
-                if let Some(g) = interrupt_grace {
-                    let mut grace = shared.grace.locked();
-                    *grace = (*grace).min(g);
-                }
-                shared.stop.cancel();
+                load.interrupt(interrupt_grace);
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                let elapsed = now.saturating_duration_since(shared.start);
-                let phase = phase_name(shared, elapsed);
+                let elapsed = now.saturating_duration_since(load.start);
+                let phase = load.phase(elapsed);
+                let workloads = load.now(elapsed, &window);
                 let view = WindowView {
                     elapsed,
                     scheduled,
-                    target: shared.schedule.target_at(elapsed) / shared.segment.count as f64,
-                    open_model: matches!(shared.schedule, Schedule::Open { .. }),
-                    phase,
+                    target: load.target_at(now) / segments,
+                    open_model: load.open_model(),
+                    phase: phase.as_deref(),
                     window: &window,
                     window_secs: (now - last).as_secs_f64(),
                     total,
-                    in_flight: shared.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum(),
+                    in_flight: load.in_flight(),
+                    workloads: &workloads,
                 };
                 match observer.on_window(&view) {
                     Control::Abort(reason) if ending == Ending::Completed => {
                         ending = Ending::Aborted(reason);
-                        shared.stop.cancel();
+                        load.stop.cancel();
                     }
                     Control::Stop(reason) if ending == Ending::Completed => {
                         ending = Ending::Stopped(reason);
-                        shared.stop.cancel();
+                        load.stop.cancel();
                     }
                     _ => {}
                 }
@@ -447,9 +615,9 @@ async fn aggregate(
     // to the observer once more, so live counters add up to the summary.
     if !window.is_empty() {
         let last_view = LastView {
-            elapsed: shared.start.elapsed(),
+            elapsed: load.start.elapsed(),
             scheduled,
-            open_model: matches!(shared.schedule, Schedule::Open { .. }),
+            open_model: load.open_model(),
             window_secs: (Instant::now() - last).as_secs_f64(),
         };
         last_view.show(observer, &mut series, &window, total);
@@ -484,19 +652,11 @@ impl LastView {
             window_secs: self.window_secs,
             total,
             in_flight: 0,
+            workloads: &[],
         };
         let _ = observer.on_window(&view);
         series.push(point(&view));
     }
-}
-
-fn phase_name(shared: &Shared, elapsed: Duration) -> Option<&str> {
-    let (Schedule::Open { arrivals, .. }, crate::config::LoadShape::Open { phases, .. }) =
-        (&shared.schedule, &shared.rt.plan.load.shape)
-    else {
-        return None;
-    };
-    arrivals.phase_at(elapsed).map(|i| phases[i].name.as_str())
 }
 
 fn point(v: &WindowView<'_>) -> WindowPoint {
@@ -512,6 +672,16 @@ fn point(v: &WindowView<'_>) -> WindowPoint {
         target: v.target,
         stream_messages: v.window.streams.iter().map(|s| s.messages_received).sum(),
         stream_sessions: v.window.streams.iter().map(|s| s.sessions).sum(),
+        workloads: v
+            .workloads
+            .iter()
+            .map(|w| WorkloadPoint {
+                requests: w.requests,
+                errors: w.errors,
+                target: w.target,
+                in_flight: w.in_flight,
+            })
+            .collect(),
     }
 }
 

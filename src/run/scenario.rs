@@ -83,7 +83,7 @@ pub struct Runtime {
     /// Variables captured by the setup steps, copied into every VU.
     pub base_vars: HashMap<String, String>,
     /// The request-rate cap of a closed-model run (`limits.max_rps`), if any.
-    pub pacer: Option<Pacer>,
+    pub pacer: Option<Arc<Pacer>>,
     /// `limits.allow_targets`, checked again when a stream connects.
     pub allow: Vec<String>,
     /// TLS settings of `wss` sessions, built on first use.
