@@ -290,7 +290,8 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         &|_| None,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape else {
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape
+    else {
         panic!("users: gives a closed model");
     };
     let got: Vec<(u64, u64)> = stages
@@ -298,7 +299,10 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         .map(|s| (s.duration.as_secs(), s.target))
         .collect();
     assert_eq!(got, vec![(10, 100), (60, 200), (20, 200), (10, 0)]);
-    assert_eq!(cfg.plans[0].workloads[0].load.preset.map(|p| p.as_str()), Some("heavy"));
+    assert_eq!(
+        cfg.plans[0].workloads[0].load.preset.map(|p| p.as_str()),
+        Some("heavy")
+    );
 
     // stress climbs to 1,000 VUs, capped by limits.max_vus, and has no plateau.
     let capped = format!(
@@ -307,7 +311,8 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
     );
     let cfg = loadpacer::config::load_str(&capped, "t.yaml", None, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape else {
+    let loadpacer::config::LoadShape::Closed { stages } = &cfg.plans[0].workloads[0].load.shape
+    else {
         panic!()
     };
     assert_eq!(

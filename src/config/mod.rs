@@ -39,8 +39,8 @@ pub use steps::{
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
-pub use workload::{peak_rate, WorkloadSpec, DEFAULT_WORKLOAD};
 pub use threshold::{Agg, MetricKind, Op, Threshold};
+pub use workload::{peak_rate, WorkloadSpec, DEFAULT_WORKLOAD};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +146,9 @@ impl PlanSpec {
 
     /// The workload a scenario belongs to.
     pub fn workload_of(&self, scenario: usize) -> Option<&WorkloadSpec> {
-        self.workloads.iter().find(|w| w.scenarios.contains(&scenario))
+        self.workloads
+            .iter()
+            .find(|w| w.scenarios.contains(&scenario))
     }
 
     /// Replaces every secret value in `text` with `***`.

@@ -310,13 +310,21 @@ pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<
     for p in plans {
         let peak = peak_rate(&p.workloads);
         if peak > limits.max_rps {
-            let at = if p.workloads.len() > 1 { "workloads" } else { "load" };
+            let at = if p.workloads.len() > 1 {
+                "workloads"
+            } else {
+                "load"
+            };
             c.nowhere(
                 &format!("plans.{}.{at}", p.name),
                 format!(
                     "peak rate {peak} exceeds limits.max_rps ({}){}",
                     limits.max_rps,
-                    if p.workloads.len() > 1 { " (the workloads that overlap in time add up)" } else { "" }
+                    if p.workloads.len() > 1 {
+                        " (the workloads that overlap in time add up)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }

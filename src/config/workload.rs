@@ -250,13 +250,23 @@ mod tests {
     #[test]
     fn the_peak_adds_only_workloads_that_overlap() {
         // A steady 100/s for 60 s, a spike of 500/s from 60 s: never together.
-        let apart = [open(0, &[(60, 100.0, 100.0)]), open(60, &[(10, 500.0, 500.0)])];
+        let apart = [
+            open(0, &[(60, 100.0, 100.0)]),
+            open(60, &[(10, 500.0, 500.0)]),
+        ];
         assert_eq!(peak_rate(&apart), 500.0);
         // The same spike at 30 s lands on top of the steady load.
-        let together = [open(0, &[(60, 100.0, 100.0)]), open(30, &[(10, 500.0, 500.0)])];
+        let together = [
+            open(0, &[(60, 100.0, 100.0)]),
+            open(30, &[(10, 500.0, 500.0)]),
+        ];
         assert_eq!(peak_rate(&together), 600.0);
         // A ramp to 300 ending at 20 s, while a steady 50/s runs: 350 just before 20 s.
         let ramp = [open(0, &[(20, 0.0, 300.0)]), open(0, &[(40, 50.0, 50.0)])];
-        assert!((peak_rate(&ramp) - 350.0).abs() < 0.1, "{}", peak_rate(&ramp));
+        assert!(
+            (peak_rate(&ramp) - 350.0).abs() < 0.1,
+            "{}",
+            peak_rate(&ramp)
+        );
     }
 }

@@ -205,7 +205,36 @@ fn live(s: &MetricsState) -> Vec<Family> {
         duration, requests, errors, checks, iterations, dropped, stale, lag,
     ];
     all.extend(gauges);
+    all.extend(workloads(s));
     all
+}
+
+/// Per workload of plans with several: their gauges and request counters.
+fn workloads(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE};
+    let mut families = [
+        Family::new("workload_target_rate", GAUGE),
+        Family::new("workload_vus", GAUGE),
+        Family::new("workload_in_flight_requests", GAUGE),
+        Family::new("workload_requests_total", COUNTER),
+        Family::new("workload_errors_total", COUNTER),
+    ];
+    for (plan, m) in &s.plans {
+        for w in &m.workloads {
+            let labels = [("plan", plan.as_str()), ("workload", w.name.as_str())];
+            let values = [
+                w.target_rate,
+                w.vus,
+                w.in_flight,
+                w.requests as f64,
+                w.errors as f64,
+            ];
+            for (f, v) in families.iter_mut().zip(values) {
+                f.value(&labels, v);
+            }
+        }
+    }
+    families.into()
 }
 
 /// Streaming steps (WebSocket, SSE): connect, round-trip, first-message and gap histograms,

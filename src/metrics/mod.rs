@@ -9,12 +9,12 @@ mod state;
 
 use crate::config::PlanSpec;
 use crate::judge::Verdict;
-use crate::measure::{ErrorKind, Histo, Recorder, StreamEnd};
+use crate::measure::{ErrorKind, Histo, StreamEnd};
 use crate::report::Summary;
 use crate::sync::LockExt;
 use encode::families;
 use names::LAST_RUN_QUANTILES;
-use state::{Buckets, LastRun};
+use state::{Buckets, LastRun, WorkloadLive};
 pub use state::{MetricsState, PlanMetrics};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -52,8 +52,26 @@ impl Metrics {
             for p in plans {
                 let thresholds: Vec<String> = p.thresholds.iter().map(|t| t.to_string()).collect();
                 let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.name.clone()).collect();
+                let workloads: Vec<WorkloadLive> = match p.workloads.as_slice() {
+                    [_] => Vec::new(),
+                    all => all
+                        .iter()
+                        .map(|w| WorkloadLive {
+                            name: w.name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                };
+                let same_workloads = |m: &PlanMetrics| {
+                    m.workloads.len() == workloads.len()
+                        && m.workloads
+                            .iter()
+                            .zip(&workloads)
+                            .all(|(a, b)| a.name == b.name)
+                };
                 let keep = s.plans.remove(&p.name).filter(|m| {
-                    m.requests == p.requests
+                    same_workloads(m)
+                        && m.requests == p.requests
                         && m.streams == p.streams
                         && m.checks == p.checks
                         && m.thresholds == thresholds
@@ -71,6 +89,7 @@ impl Metrics {
                         iterations: vec![0; scenarios.len()],
                         scenarios,
                         thresholds,
+                        workloads,
                         ..Default::default()
                     }),
                 );
@@ -115,14 +134,9 @@ impl Metrics {
     }
 
     /// Adds one window of a running plan and sets its live gauges.
-    pub fn add_window(
-        &self,
-        plan: &str,
-        window: &Recorder,
-        target: f64,
-        open_model: bool,
-        in_flight: u64,
-    ) {
+    pub fn add_window(&self, plan: &str, view: &crate::run::WindowView<'_>) {
+        let (window, target, open_model, in_flight) =
+            (view.window, view.target, view.open_model, view.in_flight);
         self.with(|s| {
             let Some(m) = s.plans.get_mut(plan) else {
                 return;
@@ -181,6 +195,16 @@ impl Metrics {
                 (0.0, target)
             };
             m.in_flight = in_flight as f64;
+            for (live, now) in m.workloads.iter_mut().zip(view.workloads) {
+                (live.target_rate, live.vus) = if now.open_model {
+                    (now.target, 0.0)
+                } else {
+                    (0.0, now.target)
+                };
+                live.in_flight = now.in_flight as f64;
+                live.requests += now.requests;
+                live.errors += now.errors;
+            }
         });
     }
 
@@ -201,6 +225,9 @@ impl Metrics {
             };
             m.run_active = false;
             (m.target_rate, m.vus, m.in_flight) = (0.0, 0.0, 0.0);
+            for w in &mut m.workloads {
+                (w.target_rate, w.vus, w.in_flight) = (0.0, 0.0, 0.0);
+            }
             *m.runs_total.entry(summary.result.as_str()).or_default() += 1;
             m.last_run = Some(LastRun {
                 end_ts: now_ts(),
@@ -313,8 +340,7 @@ pub struct Publisher {
 
 impl crate::run::Observer for Publisher {
     fn on_window(&mut self, v: &crate::run::WindowView<'_>) -> crate::run::Control {
-        self.metrics
-            .add_window(&self.plan, v.window, v.target, v.open_model, v.in_flight);
+        self.metrics.add_window(&self.plan, v);
         crate::run::Control::Continue
     }
 }

@@ -67,6 +67,26 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     ("vus", "Target virtual users right now (closed model)."),
     ("in_flight_requests", "Iterations in flight right now."),
+    (
+        "workload_target_rate",
+        "Intended arrivals per second of a workload right now (open model; plans with several workloads).",
+    ),
+    (
+        "workload_vus",
+        "Target virtual users of a workload right now (closed model; plans with several workloads).",
+    ),
+    (
+        "workload_in_flight_requests",
+        "Iterations of a workload in flight right now (plans with several workloads).",
+    ),
+    (
+        "workload_requests_total",
+        "Completed requests of a workload's scenarios (plans with several workloads).",
+    ),
+    (
+        "workload_errors_total",
+        "Failed requests of a workload's scenarios (plans with several workloads).",
+    ),
     ("run_active", "1 while a run of the plan is going on."),
     (
         "last_run_timestamp_seconds",

@@ -67,6 +67,19 @@ pub struct PlanMetrics {
     pub(super) lateness: Buckets,
     pub(super) skipped: BTreeMap<&'static str, u64>,
     pub(super) missed: u64,
+    /// Per workload, when the plan has more than one.
+    pub(super) workloads: Vec<WorkloadLive>,
+}
+
+/// One workload of a plan with several: its live gauges and counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct WorkloadLive {
+    pub name: String,
+    pub target_rate: f64,
+    pub vus: f64,
+    pub in_flight: f64,
+    pub requests: u64,
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone)]

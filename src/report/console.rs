@@ -30,7 +30,19 @@ impl Progress {
 pub fn status_line(v: &WindowView<'_>) -> String {
     let lat = LatencyStats::of(&v.window.merged_latency());
     let achieved = v.window.total_requests() as f64 / v.window_secs.max(1e-3);
-    let target = if v.open_model {
+    let target = if !v.workloads.is_empty() {
+        v.workloads
+            .iter()
+            .map(|w| {
+                if w.open_model {
+                    format!("{} {:.1}/s", w.name, w.target)
+                } else {
+                    format!("{} {} VUs", w.name, w.target as u64)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    } else if v.open_model {
         format!("target {:.1}/s", v.target)
     } else {
         format!("{} VUs", v.target as u64)
@@ -90,6 +102,7 @@ pub fn render(s: &Summary) -> String {
         s.plan, s.target, s.duration_s, s.segment, s.load.model
     );
     requests_table(&mut o, s);
+    workloads_table(&mut o, s);
     streams_table(&mut o, s);
     totals(&mut o, s);
     resources(&mut o, s);
@@ -173,6 +186,35 @@ fn streams_table(o: &mut String, s: &Summary) {
 /// One row per request: count, rate, percentiles, errors by kind, checks.
 fn requests_table(o: &mut String, s: &Summary) {
     request_rows(o, &s.requests);
+}
+
+/// One row per workload of a plan with several: when it ran, its model, and what its
+/// scenarios measured.
+fn workloads_table(o: &mut String, s: &Summary) {
+    if s.workloads.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{:<20} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "workload", "start", "model", "count", "req/s", "p50", "p95", "p99", "err%"
+    );
+    for w in &s.workloads {
+        let l = &w.latency;
+        let _ = writeln!(
+            o,
+            "{:<20} {:>6.0}s {:>7} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>7.2}",
+            truncate(&w.name, 20),
+            w.start_s,
+            w.load.model,
+            w.requests,
+            w.rps,
+            ms(l.p50_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            w.error_rate * 100.0
+        );
+    }
 }
 
 /// The teardown's outcome and its requests; never part of the verdict.

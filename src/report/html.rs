@@ -106,6 +106,7 @@ pub fn render(s: &Summary) -> String {
     ));
     h.push_str("</div>");
     requests_table(&mut h, s);
+    workloads_section(&mut h, s);
     streams_table(&mut h, s);
     thresholds(&mut h, s);
     capacity_section(&mut h, s);
@@ -177,6 +178,54 @@ fn streams_table(h: &mut String, s: &Summary) {
         );
     }
     h.push_str("</table></div>");
+}
+
+/// Per workload of a plan with several: a table and each one's throughput over time.
+fn workloads_section(h: &mut String, s: &Summary) {
+    if s.workloads.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Workloads</h2><div class=\"card scroll\"><table id=\"workloads\"><tr><th>workload</th><th>start</th><th>model</th><th>target</th><th>count</th><th>req/s</th><th>p50</th><th>p95</th><th>p99</th><th>errors</th><th>iterations</th></tr>");
+    for w in &s.workloads {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.0} s</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+            esc(&w.name),
+            w.start_s,
+            esc(&w.load.model),
+            esc(w.target.as_deref().unwrap_or(&s.target)),
+            w.requests,
+            w.rps,
+            measured(&w.latency, w.latency.p50_ms),
+            measured(&w.latency, w.latency.p95_ms),
+            measured(&w.latency, w.latency.p99_ms),
+            w.error_rate * 100.0,
+            w.iterations
+        );
+    }
+    h.push_str(
+        "</table></div><h2>Workloads over time</h2><div class=\"card\" id=\"workloads-chart\">",
+    );
+    let lines: Vec<Line> = s
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| Line {
+            label: format!("{} req/s", w.name),
+            color: PALETTE[i % PALETTE.len()],
+            values: s
+                .windows
+                .iter()
+                .map(|p| {
+                    p.workloads
+                        .get(i)
+                        .map_or(0.0, |x| x.requests as f64 / p.width_s.max(1e-9))
+                })
+                .collect(),
+        })
+        .collect();
+    h.push_str(&plot(s, &lines, "/s"));
+    h.push_str("</div>");
 }
 
 /// The teardown's outcome and its requests; reported, never judged.
@@ -396,15 +445,40 @@ type Series = (&'static str, &'static str, fn(&WindowPoint) -> f64);
 
 /// A line chart of the window series with the load phases shaded.
 fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
+    let lines: Vec<Line> = series
+        .iter()
+        .map(|(label, color, f)| Line {
+            label: label.to_string(),
+            color,
+            values: s.windows.iter().map(f).collect(),
+        })
+        .collect();
+    plot(s, &lines, unit)
+}
+
+/// One line of a chart: a value per window.
+struct Line {
+    label: String,
+    color: &'static str,
+    values: Vec<f64>,
+}
+
+/// Colours of lines that are not fixed figures (one per workload).
+const PALETTE: [&str; 6] = [
+    "#0969da", "#1a7f37", "#bf8700", "#8250df", "#cf222e", "#57606a",
+];
+
+/// A line chart of values per window, with the load phases shaded.
+fn plot(s: &Summary, series: &[Line], unit: &str) -> String {
     let (w, ht, left, bottom) = (900.0, 260.0, 56.0, 24.0);
     let pts = &s.windows;
     let x_max = s
         .duration_s
         .max(pts.last().map(|p| p.t_s).unwrap_or(1.0))
         .max(1.0);
-    let y_max = pts
+    let y_max = series
         .iter()
-        .flat_map(|p| series.iter().map(move |(_, _, f)| f(p)))
+        .flat_map(|l| l.values.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-9)
@@ -423,10 +497,19 @@ fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
         let _ = write!(o, "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#d0d7de\" stroke-width=\"0.5\"/><text x=\"{1}\" y=\"{0:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{2:.1}{unit}</text>", y(v), left - 4.0, v);
     }
     let _ = write!(o, "<text x=\"{left}\" y=\"{}\" font-size=\"11\" fill=\"#57606a\">0 s</text><text x=\"{w}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{x_max:.0} s</text>", ht - 6.0, ht - 6.0);
-    for (k, (label, color, f)) in series.iter().enumerate() {
+    for (
+        k,
+        Line {
+            label,
+            color,
+            values,
+        },
+    ) in series.iter().enumerate()
+    {
         let line: Vec<String> = pts
             .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.t_s), y(f(p))))
+            .zip(values)
+            .map(|(p, v)| format!("{:.1},{:.1}", x(p.t_s), y(*v)))
             .collect();
         let _ = write!(
             o,

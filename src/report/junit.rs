@@ -1,5 +1,5 @@
 //! JUnit XML for CI systems: one test suite per plan, one test case per threshold and per
-//! check, and one for the run's validity. A failure says what was expected and what was
+//! check (grouped by workload when the plan has several), and one for the run's validity. A failure says what was expected and what was
 //! measured.
 
 use super::summary::Summary;
@@ -44,8 +44,17 @@ fn cases(s: &Summary) -> Vec<Case> {
                     c.passed + c.failed
                 )
             });
+            // With several workloads, checks are grouped by the workload that ran them.
+            let plan = match s
+                .workloads
+                .iter()
+                .find(|w| w.scenarios.contains(&r.scenario))
+            {
+                Some(w) => format!("{}.{}", s.plan, w.name),
+                None => s.plan.clone(),
+            };
             out.push(Case {
-                class: format!("{}.checks.{}.{}", s.plan, r.scenario, r.name),
+                class: format!("{plan}.checks.{}.{}", r.scenario, r.name),
                 name: c.name.clone(),
                 failure,
             });
