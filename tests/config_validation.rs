@@ -103,7 +103,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ]),
         ("invalid-a09-thresholds.yaml", &[
             "invalid-a09-thresholds.yaml:12:34: plans.p.thresholds[0].expr: expression \"p(95) 500ms\" needs an operator: <, <=, >, >= or ==",
-            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped, or for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects",
+            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`",
             "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
             "invalid-a09-thresholds.yaml:15:34: plans.p.thresholds[3].expr: limit \"500\" must be a duration with a unit, e.g. 500ms or 1.5s",
             "invalid-a09-thresholds.yaml:16:19: plans.p.thresholds[4].metric: request \"nope\" is not a request name of this plan",

@@ -117,7 +117,7 @@ fn raw_fields(raw: &Path) -> Vec<(String, String)> {
             current = None;
         } else if let (Some(s), Some(rest)) = (&current, line.strip_prefix("    pub ")) {
             if let Some((name, _)) = rest.split_once(':') {
-                out.push((s.clone(), name.to_string()));
+                out.push((s.clone(), name.trim_start_matches("r#").to_string()));
             }
         }
     }

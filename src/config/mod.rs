@@ -4,6 +4,7 @@
 //! thresholds. After `load` succeeds, invalid states are not representable.
 
 mod allow;
+pub mod custom;
 mod daemon;
 mod error;
 mod grades;
@@ -34,8 +35,9 @@ pub use parse::{load_file, load_str};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
-    EventMatch, ExpectSpec, HoldSpec, JsonTemplate, Payload, RequestKey, RequestSpec, ScenarioSpec,
-    SseSpec, StepSpec, StreamKey, WsAction, WsSpec, SETUP, TEARDOWN, VU_SETUP,
+    EventMatch, ExpectSpec, HoldSpec, JsonTemplate, Payload, RecordSource, RecordSpec, RequestKey,
+    RequestSpec, ScenarioSpec, SseSpec, StepSpec, StreamKey, WsAction, WsSpec, SETUP, TEARDOWN,
+    VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -119,6 +121,8 @@ pub struct PlanSpec {
     pub capacity: Option<CapacitySpec>,
     pub regression: Option<RegressionSpec>,
     pub monitors: Vec<MonitorSpec>,
+    /// User-defined metrics, by index (what `record` steps and `Recorder::custom` refer to).
+    pub metrics: Vec<custom::CustomMetricSpec>,
 }
 
 impl PlanSpec {

@@ -272,6 +272,12 @@ pub struct RawPlan {
     /// Compare each daemon run with the median of the last passing runs of the same config (or
     /// a pinned run).
     pub regression: Option<RawRegression>,
+    /// User-defined metrics, by name (`[a-z_][a-z0-9_]*`): counters, trends, rates and
+    /// gauges that request steps feed with `record`, judged by thresholds (`metric: NAME`),
+    /// exported on `/metrics` as `loadpacer_custom_NAME…` and shown in every report.
+    /// Example: `{ submit_latency: { type: trend, unit: seconds, help: "Time to accept a
+    /// webhook" } }`.
+    pub metrics: Option<BTreeMap<Key, RawMetric>>,
     /// Figures polled during the run (a JSON endpoint or a PromQL query), by name; usable in
     /// `monitor.NAME` thresholds.
     #[serde(default)]
@@ -291,6 +297,50 @@ pub struct RawWorkload {
     pub target: Option<S<String>>,
     /// When it starts, counted from the start of the load. Duration. Default: `0s`.
     pub start: Option<S<String>>,
+}
+
+/// A user-defined metric.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    /// `counter` (a sum that only grows), `trend` (a distribution: percentiles), `rate` (the
+    /// share of true outcomes) or `gauge` (the last value, with min, max and avg). Required.
+    pub r#type: S<String>,
+    /// What it means, shown on `/metrics` (`# HELP`) and in reports. Required.
+    pub help: S<String>,
+    /// `seconds`, `bytes` or `none`; a `seconds` trend takes durations in thresholds
+    /// (`p(95) < 300ms`). Default: `none`.
+    pub unit: Option<S<String>>,
+    /// Counters only: the name of a label whose value each `record` gives (e.g. which node
+    /// answered). Example: `node`.
+    pub label: Option<S<String>>,
+    /// Counters with a `label`: distinct label values kept; further values are counted
+    /// under `other`. Default: `20`; at most `1000`.
+    pub max_label_values: Option<S<u32>>,
+    /// Trends: histogram bucket bounds on `/metrics`, in the metric's unit, ascending.
+    /// Default: the latency buckets for `seconds` (1 ms … 60 s), `1, 2.5, 5, … 100000` else.
+    pub buckets: Option<S<Vec<f64>>>,
+}
+
+/// Feeds a user-defined metric from a request step; give at most one of `value`, `json`
+/// and `from` (none: a counter adds 1 per response).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    /// Name of an entry of the plan's `metrics`. Required.
+    pub metric: S<String>,
+    /// A number, or a template that renders to one (`"{{ depth }}"`, a capture of this or an
+    /// earlier step); for a `rate`, `true`/`false` (or `1`/`0`).
+    pub value: Option<S<String>>,
+    /// JSONPath (RFC 9535) of a number (or, for a `rate`, a boolean) in the response body.
+    /// Example: `$.queue.depth`.
+    pub json: Option<S<String>>,
+    /// `latency` (the request's latency, in seconds) or `checks` (for a `rate`: true when
+    /// every check of this step passed).
+    pub from: Option<S<String>>,
+    /// The label value of a counter declared with a `label`; a template. Example:
+    /// `"{{ node }}"`.
+    pub label: Option<S<String>>,
 }
 
 /// A figure polled during the run: a number from a JSON endpoint, or a PromQL instant query.
@@ -454,6 +504,10 @@ pub struct RawStep {
     /// A Server-Sent Events stream from the target: a GET with `Accept: text/event-stream`,
     /// held for `duration` (or until `events` or `until`), reconnecting after a drop.
     pub sse: Option<RawSse>,
+    /// Request steps only: user-defined metrics fed from each response, after its checks and
+    /// captures. Example: `[{ metric: queue_depth, json: "$.depth" }]`.
+    #[serde(default)]
+    pub record: Vec<RawRecord>,
 }
 
 /// A Server-Sent Events session.

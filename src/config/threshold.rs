@@ -48,6 +48,8 @@ pub enum MetricKind {
     /// Streaming: sessions that ended abnormally or never opened (`disconnects`): per attempt,
     /// or a count.
     Disconnects,
+    /// A user-defined metric declared in the plan's `metrics` (its name in `request`).
+    Custom,
 }
 
 impl MetricKind {
@@ -198,7 +200,7 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
         "disconnects" => MetricKind::Disconnects,
         other => {
             return Err(format!(
-                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped, or for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects"
+                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`"
             ))
         }
     };
@@ -210,22 +212,8 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
 
 /// Parses `expr` for a metric kind, checking that the aggregation fits the metric.
 pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String> {
-    let text = text.trim();
-    let op_at = text
-        .find(['<', '>', '='])
-        .ok_or_else(|| format!("expression {text:?} needs an operator: <, <=, >, >= or =="))?;
-    let (lhs, rest) = text.split_at(op_at);
-    let (op, rhs) = [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ]
-    .iter()
-    .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (*op, r.trim())))
-    .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
-    let agg = parse_agg(lhs.trim())?;
+    let (lhs, op, rhs) = split_expr(text)?;
+    let agg = parse_agg(lhs)?;
     let fits = match kind {
         MetricKind::Latency
         | MetricKind::Ttfb
@@ -238,6 +226,7 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
             matches!(agg, Agg::Rate | Agg::Count)
         }
         MetricKind::Dropped => matches!(agg, Agg::Rate | Agg::Count),
+        MetricKind::Custom => true,
         MetricKind::HostCpu
         | MetricKind::ProcessCpu
         | MetricKind::ProcessRss
@@ -247,9 +236,8 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
     };
     if !fits {
         return Err(format!(
-            "aggregation {:?} does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; \
-             errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
-            lhs.trim()
+            "aggregation {lhs:?} does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; \
+             errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max"
         ));
     }
     let is_time = kind.is_duration() && agg != Agg::Count;
@@ -271,6 +259,69 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         v
     };
     Ok((agg, op, value))
+}
+
+/// Parses `expr` for a user-defined metric of `kind` and `unit`: counters take `count` (the
+/// total) and `rate` (per second); trends p(N), avg, min, max and count; rates `rate` (the
+/// share of true outcomes) and count; gauges avg, min and max. Limits of a `seconds` metric
+/// are durations (kept in seconds), of a `bytes` one sizes.
+pub fn parse_custom_expr(
+    kind: crate::config::custom::CustomKind,
+    unit: crate::config::custom::CustomUnit,
+    text: &str,
+) -> Result<(Agg, Op, f64), String> {
+    use crate::config::custom::{CustomKind as K, CustomUnit as U};
+    let (lhs, op, rhs) = split_expr(text)?;
+    let agg = parse_agg(lhs)?;
+    let fits = match kind {
+        K::Counter => matches!(agg, Agg::Count | Agg::Rate),
+        K::Trend => !matches!(agg, Agg::Rate),
+        K::Rate => matches!(agg, Agg::Rate | Agg::Count),
+        K::Gauge => matches!(agg, Agg::Avg | Agg::Min | Agg::Max),
+    };
+    if !fits {
+        return Err(format!(
+            "aggregation {lhs:?} does not apply to a {}: counters take count or rate (per second), trends p(N), avg, min, max or count, rates rate or count, gauges avg, min or max",
+            kind.as_str()
+        ));
+    }
+    let value = match unit {
+        _ if matches!(agg, Agg::Count | Agg::Rate) => rhs.parse::<f64>().ok(),
+        U::Seconds => humantime::parse_duration(rhs).ok().map(|d| d.as_secs_f64()),
+        U::Bytes => parse_bytes(rhs),
+        U::None => rhs.parse::<f64>().ok(),
+    }
+    .filter(|v| v.is_finite())
+    .ok_or_else(|| match unit {
+        U::Seconds if !matches!(agg, Agg::Count | Agg::Rate) => {
+            format!("limit {rhs:?} must be a duration with a unit, e.g. 300ms")
+        }
+        U::Bytes if !matches!(agg, Agg::Count | Agg::Rate) => {
+            format!("limit {rhs:?} must be a size such as 512MB")
+        }
+        _ => format!("limit {rhs:?} must be a number"),
+    })?;
+    Ok((agg, op, value))
+}
+
+/// Splits `<agg> <op> <value>` into its three parts (trimmed).
+fn split_expr(text: &str) -> Result<(&str, Op, &str), String> {
+    let text = text.trim();
+    let op_at = text
+        .find(['<', '>', '='])
+        .ok_or_else(|| format!("expression {text:?} needs an operator: <, <=, >, >= or =="))?;
+    let (lhs, rest) = text.split_at(op_at);
+    let (op, rhs) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| rest.strip_prefix(s).map(|r| (*op, r.trim())))
+    .ok_or_else(|| format!("expression {text:?} has an unknown operator"))?;
+    Ok((lhs.trim(), op, rhs))
 }
 
 fn parse_bytes(text: &str) -> Option<f64> {

@@ -10,9 +10,9 @@ use super::rules::{duration, valid_label, Env};
 use super::steps::StepCompiler;
 use super::target::target;
 use super::threshold::MetricKind;
-use super::threshold::{parse_expr, parse_metric, Threshold};
+use super::threshold::{parse_custom_expr, parse_expr, parse_metric, Threshold};
 use super::workload::{peak_rate, workloads, WorkloadSpec};
-use super::{Config, HostSpec, Limits, PlanSpec, RequestKey, StreamKey, TargetSpec};
+use super::{Config, HostSpec, Limits, PlanSpec, TargetSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,6 +59,7 @@ pub(super) fn validate(
         }
     }
     check_total_rate(&mut c, &limits, &plans);
+    check_custom_metrics(&mut c, &plans);
     let server = super::daemon::server(&mut c, &raw, env);
     let store = super::daemon::store(&mut c, &raw, base_dir);
     let host = host(&mut c, &raw);
@@ -130,6 +131,7 @@ fn plan(
         env,
         data.as_ref().map(|d| d.columns.clone()).unwrap_or_default(),
     );
+    steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
     let vu_setup = steps.vu_setup(c, &p.vu_setup, &format!("{path}.vu_setup"));
@@ -158,7 +160,7 @@ fn plan(
         })
         .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
     steps.check_vars(c);
-    let thresholds = thresholds(c, p, &path, &steps.requests, &steps.streams);
+    let thresholds = thresholds(c, p, &path, &steps);
     let grades = grades(c, p, &path);
     let capacity = p
         .capacity
@@ -202,6 +204,7 @@ fn plan(
         capacity,
         regression,
         monitors,
+        metrics: steps.custom,
     })
 }
 
@@ -209,13 +212,21 @@ fn thresholds(
     c: &mut Collector,
     p: &RawPlan,
     path: &str,
-    requests: &[RequestKey],
-    streams: &[StreamKey],
+    steps: &StepCompiler<'_>,
 ) -> Vec<Threshold> {
+    let (requests, streams) = (&steps.requests, &steps.streams);
     let mut out = Vec::new();
     for (i, t) in p.thresholds.iter().enumerate() {
         let tp = format!("{path}.thresholds[{i}]");
-        let metric = match parse_metric(&t.metric.value) {
+        let custom = steps
+            .custom
+            .iter()
+            .find(|m| m.name == t.metric.value.trim());
+        let parsed = match custom {
+            Some(m) => Ok((MetricKind::Custom, Some(m.name.clone()))),
+            None => parse_metric(&t.metric.value),
+        };
+        let metric = match parsed {
             Ok(m) => m,
             Err(e) => {
                 c.at(&t.metric.referenced, &format!("{tp}.metric"), e);
@@ -240,7 +251,11 @@ fn thresholds(
                     format!("step {step:?} is not a ws or sse step name of this plan"),
                 );
             }
-        } else if let Some(req) = metric.1.as_ref().filter(|_| !by_process) {
+        } else if let Some(req) = metric
+            .1
+            .as_ref()
+            .filter(|_| !by_process && metric.0 != MetricKind::Custom)
+        {
             if !requests.iter().any(|r| &r.name == req) {
                 c.at(
                     &t.metric.referenced,
@@ -249,7 +264,11 @@ fn thresholds(
                 );
             }
         }
-        let (agg, op, value) = match parse_expr(metric.0, &t.expr.value) {
+        let expr = match custom {
+            Some(m) => parse_custom_expr(m.kind, m.unit, &t.expr.value),
+            None => parse_expr(metric.0, &t.expr.value),
+        };
+        let (agg, op, value) = match expr {
             Ok(e) => e,
             Err(e) => {
                 c.at(&t.expr.referenced, &format!("{tp}.expr"), e);
@@ -327,6 +346,30 @@ pub(super) fn check_total_rate(c: &mut Collector, limits: &Limits, plans: &[Arc<
                     }
                 ),
             );
+        }
+    }
+}
+
+/// A user-defined metric name is one family on `/metrics`: every plan that declares it must
+/// give it the same type, unit and label.
+fn check_custom_metrics(c: &mut Collector, plans: &[Arc<PlanSpec>]) {
+    let mut first: BTreeMap<&str, (&str, &super::custom::CustomMetricSpec)> = BTreeMap::new();
+    for p in plans {
+        for m in &p.metrics {
+            match first.get(m.name.as_str()) {
+                Some((plan, other))
+                    if (other.kind, other.unit, &other.label) != (m.kind, m.unit, &m.label) =>
+                {
+                    c.nowhere(
+                        &format!("plans.{}.metrics.{}", p.name, m.name),
+                        format!("metric {:?} is declared by plan {plan:?} with another type, unit or label; one name is one metric on /metrics", m.name),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(&m.name, (&p.name, m));
+                }
+            }
         }
     }
 }

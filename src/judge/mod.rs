@@ -49,6 +49,7 @@ impl ThresholdResult {
 pub fn with_unit(v: f64, unit: &str) -> String {
     match unit {
         "ms" => format!("{v:.1} ms"),
+        "s" => format!("{:.1} ms", v * 1000.0),
         "ratio" => format!("{:.2} %", v * 100.0),
         "1/s" => format!("{v:.1}/s"),
         "count" => format!("{v:.0}"),
@@ -59,8 +60,23 @@ pub fn with_unit(v: f64, unit: &str) -> String {
 }
 
 /// The unit a threshold's value is observed in.
-fn unit_of(metric: MetricKind, agg: Agg) -> &'static str {
-    match (metric, agg) {
+fn unit_of(plan: &PlanSpec, t: &Threshold) -> &'static str {
+    use crate::config::custom::{CustomKind, CustomUnit};
+    if t.metric == MetricKind::Custom {
+        let m = plan
+            .metrics
+            .iter()
+            .find(|m| Some(&m.name) == t.request.as_ref());
+        return match (m.map(|m| (m.kind, m.unit)), t.agg) {
+            (_, Agg::Count) => "count",
+            (Some((CustomKind::Rate, _)), _) => "ratio",
+            (Some((CustomKind::Counter, _)), _) => "1/s",
+            (Some((_, CustomUnit::Seconds)), _) => "s",
+            (Some((_, CustomUnit::Bytes)), _) => "bytes",
+            _ => "",
+        };
+    }
+    match (t.metric, t.agg) {
         (MetricKind::Monitor, _) => "",
         (MetricKind::HostCpu, _) => "ratio",
         (MetricKind::ProcessCpu, _) => "cores",
@@ -112,7 +128,7 @@ fn evaluate_with(
         expr: t.expr_text.clone(),
         verdict,
         observed,
-        unit: unit_of(t.metric, t.agg).into(),
+        unit: unit_of(plan, t).into(),
         abort_on_fail: t.abort_on_fail,
     }
 }
@@ -171,6 +187,9 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
     if t.metric.is_stream() {
         return observe_stream(plan, t, rec, secs);
     }
+    if t.metric == MetricKind::Custom {
+        return observe_custom(plan, t, rec, secs);
+    }
     match t.metric {
         MetricKind::HostCpu
         | MetricKind::ProcessCpu
@@ -181,7 +200,8 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
         | MetricKind::FirstMessage
         | MetricKind::MessageGap
         | MetricKind::Messages
-        | MetricKind::Disconnects => None,
+        | MetricKind::Disconnects
+        | MetricKind::Custom => None,
         MetricKind::Latency | MetricKind::Ttfb => {
             let mut h: Option<Histo> = None;
             for &i in &selected {
@@ -260,6 +280,27 @@ fn aggregate_ms(h: Option<&Histo>, agg: Agg) -> Option<f64> {
 }
 
 /// A streaming figure over the selected steps (`step=NAME`, or all).
+/// A user-defined metric: no event recorded is no data, never 0.
+fn observe_custom(plan: &PlanSpec, t: &Threshold, rec: &Recorder, secs: f64) -> Option<f64> {
+    use crate::config::custom::CustomKind;
+    let i = plan
+        .metrics
+        .iter()
+        .position(|m| Some(&m.name) == t.request.as_ref())?;
+    let stats = rec.custom.get(i).filter(|s| s.count > 0)?;
+    match (plan.metrics[i].kind, t.agg) {
+        (_, Agg::Count) if plan.metrics[i].kind == CustomKind::Counter => Some(stats.sum),
+        (_, Agg::Count) => Some(stats.count as f64),
+        (CustomKind::Counter, Agg::Rate) => Some(stats.sum / secs),
+        (CustomKind::Rate, Agg::Rate) => stats.ratio(),
+        (_, Agg::Percentile(p)) => stats.quantile(p / 100.0),
+        (_, Agg::Avg) => stats.avg(),
+        (_, Agg::Min) => Some(stats.min),
+        (_, Agg::Max) => Some(stats.max),
+        _ => None,
+    }
+}
+
 fn observe_stream(plan: &PlanSpec, t: &Threshold, rec: &Recorder, secs: f64) -> Option<f64> {
     let mut merged = crate::measure::StreamStats::default();
     let mut any = false;

@@ -4,12 +4,14 @@
 //! as a batch once a second; the aggregator merges batches into a run total and into the
 //! current window. Memory is bounded by construction: histograms, never per-request vectors.
 
+mod custom;
 mod error_kind;
 mod histo;
 mod recorder;
 mod series;
 mod stream;
 
+pub use custom::{CustomStats, OTHER_LABEL};
 pub use error_kind::ErrorKind;
 pub use histo::Histo;
 pub use recorder::{LatencyStats, Recorder, RequestStats, Sample};

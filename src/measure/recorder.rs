@@ -1,3 +1,4 @@
+use super::custom::CustomStats;
 use super::error_kind::ErrorKind;
 use super::histo::{micros, new_histo, Histo};
 use super::stream::StreamStats;
@@ -159,6 +160,8 @@ pub struct Recorder {
     pub stale_retries: u64,
     /// Streaming steps (WebSocket, Server-Sent Events), by stream index.
     pub streams: Vec<StreamStats>,
+    /// User-defined metrics, by their index in the plan's `metrics` (grown on first use).
+    pub custom: Vec<CustomStats>,
 }
 
 impl Recorder {
@@ -172,7 +175,16 @@ impl Recorder {
             lag: new_histo(),
             stale_retries: 0,
             streams: Vec::new(),
+            custom: Vec::new(),
         }
+    }
+
+    /// The figures of custom metric `i` (grown on first use, never a panic).
+    pub fn custom(&mut self, i: usize) -> &mut CustomStats {
+        if i >= self.custom.len() {
+            self.custom.resize_with(i + 1, CustomStats::default);
+        }
+        &mut self.custom[i]
     }
 
     /// This recorder with room for `n` streaming steps.
@@ -239,6 +251,14 @@ impl Recorder {
         for (a, b) in self.streams.iter_mut().zip(&other.streams) {
             a.merge(b);
         }
+        for (i, b) in other
+            .custom
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+        {
+            self.custom(i).merge(b);
+        }
         self.dropped += other.dropped;
         self.stale_retries += other.stale_retries;
         let _ = self.lag.add(&other.lag);
@@ -250,6 +270,7 @@ impl Recorder {
         self.checks.iter_mut().for_each(|c| *c = (0, 0));
         self.iterations.iter_mut().for_each(|n| *n = 0);
         self.streams.iter_mut().for_each(StreamStats::reset);
+        self.custom.clear();
         self.dropped = 0;
         self.stale_retries = 0;
         self.lag.reset();
@@ -263,6 +284,7 @@ impl Recorder {
             && self.iterations.iter().all(|&n| n == 0)
             && self.requests.iter().all(|r| r.count() == 0)
             && self.streams.iter().all(StreamStats::is_empty)
+            && self.custom.iter().all(CustomStats::is_empty)
     }
 
     /// Requests over all request names.

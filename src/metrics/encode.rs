@@ -1,115 +1,16 @@
 //! One snapshot of [`MetricsState`] as Prometheus metric families. A family with no series
 //! is left out; every name is listed in [`super::names`] with its help text.
 
-use super::names::{help, LAST_RUN_QUANTILES, LATENCY_BUCKETS, PREFIX};
-use super::state::{Buckets, MetricsState};
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
-    Summary as ProtoSummary,
-};
-
-fn label(name: &str, value: &str) -> LabelPair {
-    let mut l = LabelPair::default();
-    l.set_name(name.to_string());
-    l.set_value(value.to_string());
-    l
-}
-
-struct Family {
-    name: &'static str,
-    kind: MetricType,
-    metrics: Vec<Metric>,
-}
-
-impl Family {
-    fn new(name: &'static str, kind: MetricType) -> Self {
-        Self {
-            name,
-            kind,
-            metrics: Vec::new(),
-        }
-    }
-
-    fn value(&mut self, labels: &[(&str, &str)], v: f64) {
-        let mut m = Metric::default();
-        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
-        match self.kind {
-            MetricType::COUNTER => {
-                let mut c = Counter::default();
-                c.set_value(v);
-                m.set_counter(c);
-            }
-            _ => {
-                let mut g = Gauge::default();
-                g.set_value(v);
-                m.set_gauge(g);
-            }
-        }
-        self.metrics.push(m);
-    }
-
-    fn histogram(&mut self, labels: &[(&str, &str)], b: &Buckets) {
-        let mut h = Histogram::default();
-        let mut cumulative = 0;
-        h.set_bucket(
-            LATENCY_BUCKETS
-                .iter()
-                .zip(b.counts)
-                .map(|(le, n)| {
-                    cumulative += n;
-                    let mut bucket = Bucket::default();
-                    bucket.set_upper_bound(*le);
-                    bucket.set_cumulative_count(cumulative);
-                    bucket
-                })
-                .collect(),
-        );
-        h.set_sample_count(b.count);
-        h.set_sample_sum(b.sum);
-        let mut m = Metric::default();
-        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
-        m.set_histogram(h);
-        self.metrics.push(m);
-    }
-
-    fn summary(&mut self, labels: &[(&str, &str)], quantiles: &[(f64, f64)], count: u64, sum: f64) {
-        let mut sm = ProtoSummary::default();
-        sm.set_quantile(
-            quantiles
-                .iter()
-                .map(|(q, v)| {
-                    let mut x = Quantile::default();
-                    x.set_quantile(*q);
-                    x.set_value(*v);
-                    x
-                })
-                .collect(),
-        );
-        sm.set_sample_count(count);
-        sm.set_sample_sum(sum);
-        let mut m = Metric::default();
-        m.set_label(labels.iter().map(|(k, v)| label(k, v)).collect());
-        m.set_summary(sm);
-        self.metrics.push(m);
-    }
-
-    fn finish(self) -> Option<MetricFamily> {
-        if self.metrics.is_empty() {
-            return None;
-        }
-        let mut f = MetricFamily::default();
-        f.set_name(format!("{PREFIX}{}", self.name));
-        f.set_help(help(self.name).to_string());
-        f.set_field_type(self.kind);
-        f.set_metric(self.metrics);
-        Some(f)
-    }
-}
+use super::family::Family;
+use super::names::LAST_RUN_QUANTILES;
+use super::state::MetricsState;
+use prometheus::proto::{MetricFamily, MetricType};
 
 /// Every family, in the order a reader of `/metrics` meets them: the live figures of runs,
 /// the last run's judgement, the schedules, then the daemon itself.
 pub(super) fn families(s: &MetricsState) -> Vec<MetricFamily> {
     let mut all = live(s);
+    all.extend(super::custom::families(s));
     all.extend(streams(s));
     all.extend(last_run(s));
     all.extend(schedules(s));

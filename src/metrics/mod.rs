@@ -3,7 +3,9 @@
 //! series follow the current config (a removed plan's series disappear) and a scrape during
 //! a reload never sees half of it.
 
+mod custom;
 mod encode;
+mod family;
 pub mod names;
 mod state;
 
@@ -71,6 +73,8 @@ impl Metrics {
                 };
                 let keep = s.plans.remove(&p.name).filter(|m| {
                     same_workloads(m)
+                        && m.custom.len() == p.metrics.len()
+                        && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
                         && m.requests == p.requests
                         && m.streams == p.streams
                         && m.checks == p.checks
@@ -90,6 +94,14 @@ impl Metrics {
                         scenarios,
                         thresholds,
                         workloads,
+                        custom: p
+                            .metrics
+                            .iter()
+                            .map(|spec| state::CustomLive {
+                                spec: spec.clone(),
+                                stats: Default::default(),
+                            })
+                            .collect(),
                         ..Default::default()
                     }),
                 );
@@ -195,6 +207,9 @@ impl Metrics {
                 (0.0, target)
             };
             m.in_flight = in_flight as f64;
+            for (live, w) in m.custom.iter_mut().zip(&window.custom) {
+                live.stats.merge(w);
+            }
             for (live, now) in m.workloads.iter_mut().zip(view.workloads) {
                 (live.target_rate, live.vus) = if now.open_model {
                     (now.target, 0.0)

@@ -69,6 +69,16 @@ pub struct PlanMetrics {
     pub(super) missed: u64,
     /// Per workload, when the plan has more than one.
     pub(super) workloads: Vec<WorkloadLive>,
+    /// User-defined metrics, by their index in the plan's `metrics`.
+    pub(super) custom: Vec<CustomLive>,
+}
+
+/// One declared metric of a plan and everything recorded into it since the daemon started
+/// (or the plan's metrics last changed).
+#[derive(Debug, Clone)]
+pub(super) struct CustomLive {
+    pub spec: crate::config::custom::CustomMetricSpec,
+    pub stats: crate::measure::CustomStats,
 }
 
 /// One workload of a plan with several: its live gauges and counters.

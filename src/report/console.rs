@@ -103,6 +103,7 @@ pub fn render(s: &Summary) -> String {
     );
     requests_table(&mut o, s);
     workloads_table(&mut o, s);
+    custom_metrics(&mut o, s);
     streams_table(&mut o, s);
     totals(&mut o, s);
     resources(&mut o, s);
@@ -214,6 +215,26 @@ fn workloads_table(o: &mut String, s: &Summary) {
             ms(l.p99_ms),
             w.error_rate * 100.0
         );
+    }
+}
+
+/// User-defined metrics, one line each (labelled counters with one line per value).
+fn custom_metrics(o: &mut String, s: &Summary) {
+    if s.custom_metrics.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{:<28} {:<8} figures", "metric", "type");
+    for m in &s.custom_metrics {
+        let _ = writeln!(
+            o,
+            "{:<28} {:<8} {}",
+            truncate(&m.name, 28),
+            m.kind,
+            m.describe()
+        );
+        for (label, n) in &m.by_label {
+            let _ = writeln!(o, "    {label}: {n}");
+        }
     }
 }
 

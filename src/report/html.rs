@@ -107,6 +107,7 @@ pub fn render(s: &Summary) -> String {
     h.push_str("</div>");
     requests_table(&mut h, s);
     workloads_section(&mut h, s);
+    custom_metrics(&mut h, s);
     streams_table(&mut h, s);
     thresholds(&mut h, s);
     capacity_section(&mut h, s);
@@ -226,6 +227,31 @@ fn workloads_section(h: &mut String, s: &Summary) {
         .collect();
     h.push_str(&plot(s, &lines, "/s"));
     h.push_str("</div>");
+}
+
+/// User-defined metrics with their help text and figures.
+fn custom_metrics(h: &mut String, s: &Summary) {
+    if s.custom_metrics.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Custom metrics</h2><div class=\"card scroll\"><table id=\"custom-metrics\"><tr><th>metric</th><th>type</th><th>figures</th><th>by label</th></tr>");
+    for m in &s.custom_metrics {
+        let labels: Vec<String> = m
+            .by_label
+            .iter()
+            .map(|(k, v)| format!("{}: {v}", esc(k)))
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&m.name),
+            esc(&m.help),
+            esc(&m.kind),
+            esc(&m.describe()),
+            labels.join("<br>")
+        );
+    }
+    h.push_str("</table></div>");
 }
 
 /// The teardown's outcome and its requests; reported, never judged.

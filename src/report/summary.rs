@@ -36,6 +36,94 @@ pub struct LoadSummary {
     pub iterations: Option<u64>,
 }
 
+/// A user-defined metric as measured; figures that do not apply to its type, or that had
+/// no events, are absent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomMetricSummary {
+    pub name: String,
+    /// `counter`, `trend`, `rate` or `gauge`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub help: String,
+    /// `seconds`, `bytes` or empty.
+    pub unit: String,
+    /// Events recorded.
+    pub count: u64,
+    /// Events whose value was missing or not a number (not counted as 0).
+    pub invalid: u64,
+    /// Counters: the total and its rate over the run.
+    pub total: Option<f64>,
+    pub per_second: Option<f64>,
+    /// Rates: the share of true outcomes.
+    pub ratio: Option<f64>,
+    /// Trends and gauges.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub avg: Option<f64>,
+    /// Gauges: the last value set.
+    pub last: Option<f64>,
+    /// Trends.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// Labelled counters: the total per label value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_label: BTreeMap<String, f64>,
+}
+
+impl CustomMetricSummary {
+    /// Its figures in words: `total 120 (4.0/s)`, `97.50 % true`, `p50 12.0 ms · p95 …`,
+    /// `last 5 · min 1 · max 9 · avg 4.2`, or `no data`.
+    pub fn describe(&self) -> String {
+        let v = |x: f64| match self.unit.as_str() {
+            "seconds" => format!("{:.1} ms", x * 1000.0),
+            "bytes" => format!("{:.1} KiB", x / 1024.0),
+            _ => format!("{x:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string(),
+        };
+        let mut text = if self.count == 0 {
+            "no data".to_string()
+        } else {
+            match self.kind.as_str() {
+                "counter" => format!(
+                    "total {} ({:.1}/s)",
+                    v(self.total.unwrap_or_default()),
+                    self.per_second.unwrap_or_default()
+                ),
+                "rate" => format!(
+                    "{:.2} % true of {}",
+                    self.ratio.unwrap_or_default() * 100.0,
+                    self.count
+                ),
+                "trend" => format!(
+                    "p50 {} · p95 {} · p99 {} · max {} (n={})",
+                    self.p50.map(v).unwrap_or_else(|| "-".into()),
+                    self.p95.map(v).unwrap_or_else(|| "-".into()),
+                    self.p99.map(v).unwrap_or_else(|| "-".into()),
+                    self.max.map(v).unwrap_or_else(|| "-".into()),
+                    self.count
+                ),
+                _ => format!(
+                    "last {} · min {} · max {} · avg {}",
+                    self.last.map(v).unwrap_or_else(|| "-".into()),
+                    self.min.map(v).unwrap_or_else(|| "-".into()),
+                    self.max.map(v).unwrap_or_else(|| "-".into()),
+                    self.avg.map(v).unwrap_or_else(|| "-".into()),
+                ),
+            }
+        };
+        if self.invalid > 0 {
+            text.push_str(&format!(
+                " ({} values missing or not numbers)",
+                self.invalid
+            ));
+        }
+        text
+    }
+}
+
 /// One workload of a plan with several.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadSummary {
@@ -174,6 +262,9 @@ pub struct Summary {
     /// Per workload, when the plan has more than one (their shapes are here, not in `load`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<WorkloadSummary>,
+    /// User-defined metrics; absent when the plan declares none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_metrics: Vec<CustomMetricSummary>,
     /// Streaming steps; absent when the plan has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamSummary>,
@@ -378,6 +469,7 @@ impl Summary {
             load: load_summary(plan),
             totals,
             workloads: workload_summaries(plan, total, secs),
+            custom_metrics: custom_summaries(plan, total, secs),
             requests,
             streams,
             thresholds,
@@ -680,6 +772,46 @@ fn shape_summary(load: &LoadSpec) -> LoadSummary {
         max_in_flight,
         iterations: load.iterations,
     }
+}
+
+/// Every declared metric with the figures of its type.
+fn custom_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<CustomMetricSummary> {
+    use crate::config::custom::{CustomKind as K, CustomUnit};
+    let none = crate::measure::CustomStats::default();
+    plan.metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let s = total.custom.get(i).unwrap_or(&none);
+            let some = s.count > 0;
+            let is = |k: K| (m.kind == k && some).then_some(());
+            let spread = (some && matches!(m.kind, K::Trend | K::Gauge)).then_some(());
+            CustomMetricSummary {
+                name: m.name.clone(),
+                kind: m.kind.as_str().into(),
+                help: m.help.clone(),
+                unit: match m.unit {
+                    CustomUnit::None => "",
+                    CustomUnit::Seconds => "seconds",
+                    CustomUnit::Bytes => "bytes",
+                }
+                .into(),
+                count: s.count,
+                invalid: s.invalid,
+                total: (m.kind == K::Counter).then_some(s.sum),
+                per_second: (m.kind == K::Counter).then_some(s.sum / secs),
+                ratio: is(K::Rate).and_then(|_| s.ratio()),
+                min: spread.map(|_| s.min),
+                max: spread.map(|_| s.max),
+                avg: spread.and_then(|_| s.avg()),
+                last: is(K::Gauge).and(s.last),
+                p50: is(K::Trend).and_then(|_| s.quantile(0.5)),
+                p95: is(K::Trend).and_then(|_| s.quantile(0.95)),
+                p99: is(K::Trend).and_then(|_| s.quantile(0.99)),
+                by_label: s.by_label.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Per workload, when the plan has several: its shape and what its scenarios measured.

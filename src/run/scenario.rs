@@ -3,8 +3,10 @@
 use super::content::{body_passes, capture_from_body, join_url, render_json, store_capture};
 use super::http::{Client, Dest, Failure, Outgoing, Response};
 use super::vu::{lock, Sink, VuState};
+use crate::config::custom::CustomKind;
 use crate::config::{
-    BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RequestSpec, StepSpec,
+    BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RecordSource, RecordSpec,
+    RequestSpec, StepSpec,
 };
 use crate::measure::{ErrorKind, Recorder, Sample};
 use bytes::Bytes;
@@ -19,6 +21,61 @@ use std::time::{Duration, Instant};
 pub struct IterationResult {
     /// Set when a transport error ended the iteration early.
     pub failed: bool,
+}
+
+/// Feeds one user-defined metric from a response. A value that is missing or not a number
+/// (a capture that found nothing) is counted as invalid, never as 0.
+fn record(
+    x: &RecordSpec,
+    latency: Duration,
+    checks_passed: bool,
+    json: Option<&serde_json::Value>,
+    vu: &VuState,
+    rec: &mut Recorder,
+) {
+    let value: Option<f64> = match &x.source {
+        RecordSource::Count => Some(1.0),
+        RecordSource::Constant(v) => Some(*v),
+        RecordSource::Latency => Some(latency.as_secs_f64()),
+        RecordSource::Checks => Some(f64::from(u8::from(checks_passed))),
+        RecordSource::Template(t) => number(&t.render(vu)),
+        RecordSource::Json(p) => {
+            json.and_then(|j| p.query(j).first().cloned())
+                .and_then(|v| match v {
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    serde_json::Value::Bool(b) => Some(f64::from(u8::from(b))),
+                    serde_json::Value::String(s) => number(&s),
+                    _ => None,
+                })
+        }
+    };
+    let stats = rec.custom(x.metric);
+    let Some(v) = value else {
+        stats.record_invalid();
+        return;
+    };
+    match (x.kind, &x.label) {
+        (CustomKind::Rate, _) if v == 0.0 || v == 1.0 => stats.outcome(v == 1.0),
+        (CustomKind::Rate, _) => stats.record_invalid(),
+        (CustomKind::Counter, Some(label)) if v >= 0.0 => {
+            // A label value that was not captured is "unknown", never an empty label.
+            let text = label.render(vu);
+            let text: String = text.trim().chars().take(128).collect();
+            let text = if text.is_empty() { "unknown" } else { &text };
+            stats.labelled(text, v, x.max_labels)
+        }
+        (CustomKind::Counter, _) if v < 0.0 => stats.record_invalid(),
+        _ => stats.value(v, x.trend_scale),
+    }
+}
+
+/// A rendered value as a number: `12`, `0.5`, `true`/`false` (1/0).
+fn number(text: &str) -> Option<f64> {
+    match text.trim() {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        t => t.parse::<f64>().ok().filter(|v| v.is_finite()),
+    }
 }
 
 /// A request's parts that do not change between iterations, built once.
@@ -276,12 +333,16 @@ impl Runtime {
             || r.captures
                 .iter()
                 .any(|c| matches!(c.source, CaptureSource::Json(_)))
+            || r.records
+                .iter()
+                .any(|x| matches!(x.source, RecordSource::Json(_)))
         {
             serde_json::from_slice(body).ok()
         } else {
             None
         };
         let mut error = None;
+        let mut all_passed = true;
         for c in &r.checks {
             let passed = match &c.kind {
                 CheckKind::Status(codes) => codes.contains(&resp.status),
@@ -295,6 +356,7 @@ impl Runtime {
             };
             rec.record_check(c.index, passed);
             vu.failures += u64::from(!passed);
+            all_passed &= passed;
             if !passed && matches!(c.kind, CheckKind::Status(_)) {
                 error = Some(ErrorKind::Status);
             }
@@ -314,6 +376,9 @@ impl Runtime {
                 other => capture_from_body(other, body, json.as_ref()),
             };
             store_capture(vu, &cap.var, value, typed);
+        }
+        for x in &r.records {
+            record(x, latency, all_passed, json.as_ref(), vu, rec);
         }
         error
     }

@@ -3,6 +3,7 @@
 
 mod checks;
 mod data;
+mod record;
 mod spec;
 mod sse;
 mod ws;
@@ -44,6 +45,8 @@ pub(super) struct StepCompiler<'a> {
     pub request_grades: Vec<Vec<crate::config::GradeBand>>,
     pub stream_grades: Vec<Vec<crate::config::GradeBand>>,
     pub secrets: Vec<String>,
+    /// The plan's metric declarations, which `record` entries refer to.
+    pub custom: Vec<crate::config::custom::CustomMetricSpec>,
 }
 
 impl<'a> StepCompiler<'a> {
@@ -60,6 +63,7 @@ impl<'a> StepCompiler<'a> {
             request_grades: Vec::new(),
             stream_grades: Vec::new(),
             secrets: Vec::new(),
+            custom: Vec::new(),
         }
     }
 
@@ -192,6 +196,13 @@ impl<'a> StepCompiler<'a> {
         for (i, spanned) in raw.iter().enumerate() {
             let (st, at) = (&spanned.value, &spanned.referenced);
             let sp = format!("{path}[{i}]");
+            if !st.record.is_empty() && st.request.is_none() {
+                c.at(
+                    at,
+                    &format!("{sp}.record"),
+                    "only a request step records metrics (from its response)",
+                );
+            }
             match (&st.request, &st.think, &st.ws) {
                 (None, None, None) if st.sse.is_some() => {
                     let e = st.sse.as_ref().expect("checked");
@@ -362,6 +373,7 @@ impl<'a> StepCompiler<'a> {
             .iter()
             .filter_map(|(var, src)| self.capture(c, var, src, &format!("{sp}.capture.{var}")))
             .collect();
+        let records = self.records(c, &st.record, &format!("{sp}.record"));
         Some(RequestSpec {
             index,
             name: r.name.value.clone(),
@@ -373,6 +385,7 @@ impl<'a> StepCompiler<'a> {
             timeout,
             checks,
             captures,
+            records,
         })
     }
 

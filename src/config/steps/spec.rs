@@ -88,6 +88,38 @@ pub struct RequestSpec {
     pub timeout: Option<Duration>,
     pub checks: Vec<CheckSpec>,
     pub captures: Vec<CaptureSpec>,
+    /// User-defined metrics fed from the response.
+    pub records: Vec<RecordSpec>,
+}
+
+/// Where a recorded value comes from.
+#[derive(Debug, Clone)]
+pub enum RecordSource {
+    /// 1 per response (a counter without a value).
+    Count,
+    Constant(f64),
+    /// A template that renders to a number (or true/false for a rate).
+    Template(Template),
+    /// A number (or boolean) in the JSON body.
+    Json(JsonPath),
+    /// The request's latency, in seconds.
+    Latency,
+    /// True when every check of the step passed.
+    Checks,
+}
+
+/// One `record` of a request step, resolved against the plan's metric declarations.
+#[derive(Debug, Clone)]
+pub struct RecordSpec {
+    /// Index in the plan's `metrics`.
+    pub metric: usize,
+    pub kind: crate::config::custom::CustomKind,
+    /// Trends: the histogram scale of the metric's unit.
+    pub trend_scale: Option<f64>,
+    pub max_labels: usize,
+    pub source: RecordSource,
+    /// The label value of a labelled counter.
+    pub label: Option<Template>,
 }
 
 impl RequestSpec {
@@ -98,6 +130,10 @@ impl RequestSpec {
                 .captures
                 .iter()
                 .any(|c| !matches!(c.source, CaptureSource::Header(_)))
+            || self
+                .records
+                .iter()
+                .any(|r| matches!(r.source, RecordSource::Json(_)))
     }
 
     /// True when the request has a status check (so a 5xx is a check result, not an error).
