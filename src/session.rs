@@ -6,7 +6,7 @@
 //! caller's: an extra observer in, the summary out to compare and publish.
 
 use crate::config::{Limits, PlanSpec};
-use crate::judge::resources::ResourceWatch;
+use crate::judge::resources::{MonitorSink, ResourceWatch};
 use crate::judge::{AbortGuard, BreakpointWatch, CpuWatch};
 use crate::report::summary::{Criteria, Inputs};
 use crate::report::Summary;
@@ -24,6 +24,8 @@ pub struct Options {
     pub processes: Vec<String>,
     /// The caller's part of the judgement: an error-rate bound (`hit`), a baseline.
     pub criteria: Criteria,
+    /// Where monitor values go as they are polled (the daemon's `/metrics`).
+    pub monitor_sink: Option<Arc<dyn MonitorSink>>,
 }
 
 /// A finished run and its judgement.
@@ -45,7 +47,7 @@ pub async fn run(
 ) -> Result<Judged, RunError> {
     let cpu = CpuWatch::new();
     let cpu_finding = cpu.finding();
-    let watch = ResourceWatch::new(&opts.processes, &plan.monitors);
+    let watch = ResourceWatch::new(&opts.processes, &plan.monitors, opts.monitor_sink.clone());
     let resources = watch.result();
     let mut observer = run::Both(
         run::Both(AbortGuard::new(plan.clone()), BreakpointWatch::new(&plan)),

@@ -30,6 +30,7 @@ impl App {
                 max_error_rate: None,
                 baseline: self.baseline(&plan, &cfg.hash),
             },
+            monitor_sink: Some(self.metrics.monitor_sink(&plan.name)),
         };
         let mut publisher = self.metrics.publisher(&plan.name);
         let result = session::run(

@@ -221,6 +221,7 @@ pub(crate) async fn run_plan(
                 tolerance: Tolerance::default(),
             }),
         },
+        monitor_sink: ctx.metrics.map(|m| m.monitor_sink(&plan.name)),
     };
     let mut watchers = run::Both(
         console::Progress::new(ctx.quiet),

@@ -203,6 +203,11 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (Method::GET, "/products") => products(query_num(&req, "page").unwrap_or(1)),
         (Method::POST, "/auth/login") => login(req).await,
         (Method::POST, "/orders") => order(state, &req),
+        // What a monitor reads: the orders created so far.
+        (Method::GET, "/stats") => json(
+            StatusCode::OK,
+            format!("{{\"orders\":{}}}", state.orders.load(Ordering::Relaxed)),
+        ),
         _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     }
 }

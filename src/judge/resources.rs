@@ -75,6 +75,53 @@ pub struct MonitorFigures {
     pub value: Stat,
     /// Polls that failed (unreachable, not JSON, no number at the path, empty result).
     pub errors: u64,
+    /// Every poll in time order (halved when full): its value, or why it is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<MonitorPoint>,
+}
+
+/// One poll of a monitor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorPoint {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    /// The number read; absent when the poll failed (never 0 in its place).
+    pub value: Option<f64>,
+    /// Why the value is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Polls kept per monitor (halved beyond that, keeping every other one).
+const MONITOR_POINTS: usize = 720;
+
+impl MonitorFigures {
+    fn poll(&mut self, t_s: f64, result: &Result<f64, String>) {
+        match result {
+            Ok(v) => self.value.add(*v),
+            Err(_) => self.errors += 1,
+        }
+        if self.series.len() >= MONITOR_POINTS {
+            self.series = self.series.iter().step_by(2).cloned().collect();
+        }
+        self.series.push(MonitorPoint {
+            t_s,
+            value: result.as_ref().ok().copied(),
+            error: result.as_ref().err().cloned(),
+        });
+    }
+}
+
+/// Where monitor values go as they are polled (e.g. gauges on `/metrics`).
+pub trait MonitorSink: Send + Sync {
+    /// A poll of monitor `name`: its value, or why there is none.
+    fn monitor(&self, name: &str, value: Result<f64, &str>);
+}
+
+impl std::fmt::Debug for dyn MonitorSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MonitorSink")
+    }
 }
 
 impl Resources {
@@ -116,8 +163,13 @@ pub struct ResourceWatch {
 }
 
 impl ResourceWatch {
-    /// Watches the host, loadpacer, these process names and these monitors.
-    pub fn new(processes: &[String], monitors: &[MonitorSpec]) -> Self {
+    /// Watches the host, loadpacer, these process names and these monitors; each poll also
+    /// goes to `sink`.
+    pub fn new(
+        processes: &[String],
+        monitors: &[MonitorSpec],
+        sink: Option<Arc<dyn MonitorSink>>,
+    ) -> Self {
         let mut host = HostSampler::new(processes.to_vec());
         let mut me = ProcessSampler::this_process();
         let _ = (host.sample(), me.sample()); // prime: first CPU readings are always 0
@@ -144,9 +196,15 @@ impl ResourceWatch {
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .ok();
+        let started = std::time::Instant::now();
         for (i, m) in monitors.iter().enumerate() {
-            let (m, result, stop, client) =
-                (m.clone(), result.clone(), stop.clone(), client.clone());
+            let (m, result, stop, client, sink) = (
+                m.clone(),
+                result.clone(),
+                stop.clone(),
+                client.clone(),
+                sink.clone(),
+            );
             tokio::spawn(async move {
                 let Some(client) = client else { return };
                 let mut every = tokio::time::interval(m.every);
@@ -156,11 +214,11 @@ impl ResourceWatch {
                         _ = every.tick() => {}
                     }
                     let value = poll(&client, &m.source).await;
-                    let mut r = result.locked();
-                    match value {
-                        Some(v) => r.monitors[i].value.add(v),
-                        None => r.monitors[i].errors += 1,
+                    if let Some(sink) = &sink {
+                        sink.monitor(&m.name, value.as_ref().map(|v| *v).map_err(String::as_str));
                     }
+                    let t_s = started.elapsed().as_secs_f64();
+                    result.locked().monitors[i].poll(t_s, &value);
                 }
             });
         }
@@ -178,23 +236,43 @@ impl ResourceWatch {
     }
 }
 
-/// Reads a monitor's number once; `None` when the source failed or had no number.
-async fn poll(client: &reqwest::Client, source: &MonitorSource) -> Option<f64> {
+/// Reads a monitor's number once, or says why there is none.
+async fn poll(client: &reqwest::Client, source: &MonitorSource) -> Result<f64, String> {
     let number = |v: &serde_json::Value| {
         v.as_f64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     };
     let fetch = |req: reqwest::RequestBuilder| async move {
-        let bytes = req.send().await.ok()?.bytes().await.ok()?;
-        serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out (5 s)".to_string()
+            } else if e.is_connect() {
+                "cannot connect".to_string()
+            } else {
+                "the request failed".to_string()
+            }
+        })?;
+        if !resp.status().is_success() {
+            return Err(format!("answered {}", resp.status().as_u16()));
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|_| "the body broke off".to_string())?;
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|_| "not JSON".to_string())
     };
     match source {
         MonitorSource::Json { url, path } => {
             let body = fetch(client.get(url.clone())).await?;
-            path.query(&body).first().and_then(number)
+            path.query(&body)
+                .first()
+                .and_then(number)
+                .ok_or_else(|| "no number at the JSONPath".to_string())
         }
         MonitorSource::PromQl { prometheus, query } => {
-            let url = prometheus.join("api/v1/query").ok()?;
+            let url = prometheus
+                .join("api/v1/query")
+                .map_err(|_| "bad Prometheus URL".to_string())?;
             let body = fetch(client.get(url).query(&[("query", query)])).await?;
             let result = &body["data"]["result"];
             // A scalar answers [time, "value"]; a vector answers [{metric, value: [time, "value"]}].
@@ -202,6 +280,7 @@ async fn poll(client: &reqwest::Client, source: &MonitorSource) -> Option<f64> {
                 .as_str()
                 .and_then(|s| s.parse().ok())
                 .or_else(|| number(&result[0]["value"][1]))
+                .ok_or_else(|| "the query returned no sample".to_string())
         }
     }
 }

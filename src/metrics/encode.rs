@@ -107,7 +107,24 @@ fn live(s: &MetricsState) -> Vec<Family> {
     ];
     all.extend(gauges);
     all.extend(workloads(s));
+    all.extend(monitors(s));
     all
+}
+
+/// Monitor values as polled during runs: a value only while the last poll succeeded.
+fn monitors(s: &MetricsState) -> Vec<Family> {
+    let mut value = Family::new("monitor_value", MetricType::GAUGE);
+    let mut errors = Family::new("monitor_errors_total", MetricType::COUNTER);
+    for (plan, m) in &s.plans {
+        for (name, (last, failed)) in &m.monitors {
+            let labels = [("plan", plan.as_str()), ("monitor", name.as_str())];
+            if let Some(v) = last {
+                value.value(&labels, *v);
+            }
+            errors.value(&labels, *failed as f64);
+        }
+    }
+    vec![value, errors]
 }
 
 /// Per workload of plans with several: their gauges and request counters.

@@ -73,6 +73,7 @@ impl Metrics {
                 };
                 let keep = s.plans.remove(&p.name).filter(|m| {
                     same_workloads(m)
+                        && m.monitors.keys().eq(p.monitors.iter().map(|m| &m.name))
                         && m.custom.len() == p.metrics.len()
                         && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
                         && m.requests == p.requests
@@ -94,6 +95,11 @@ impl Metrics {
                         scenarios,
                         thresholds,
                         workloads,
+                        monitors: p
+                            .monitors
+                            .iter()
+                            .map(|m| (m.name.clone(), (None, 0)))
+                            .collect(),
                         custom: p
                             .metrics
                             .iter()
@@ -221,6 +227,15 @@ impl Metrics {
                 live.errors += now.errors;
             }
         });
+    }
+
+    /// Where a plan's monitor polls go: the `monitor_value` gauge (absent while the last poll
+    /// failed, never 0) and the `monitor_errors_total` counter.
+    pub fn monitor_sink(&self, plan: &str) -> Arc<dyn crate::judge::resources::MonitorSink> {
+        Arc::new(MonitorPublisher {
+            metrics: self.clone(),
+            plan: plan.to_string(),
+        })
     }
 
     /// Marks a run as started (before its first window).
@@ -357,6 +372,26 @@ impl crate::run::Observer for Publisher {
     fn on_window(&mut self, v: &crate::run::WindowView<'_>) -> crate::run::Control {
         self.metrics.add_window(&self.plan, v);
         crate::run::Control::Continue
+    }
+}
+
+/// Publishes one plan's monitor polls.
+struct MonitorPublisher {
+    metrics: Metrics,
+    plan: String,
+}
+
+impl crate::judge::resources::MonitorSink for MonitorPublisher {
+    fn monitor(&self, name: &str, value: Result<f64, &str>) {
+        self.metrics.with(|s| {
+            let Some(m) = s.plans.get_mut(&self.plan) else {
+                return;
+            };
+            if let Some(live) = m.monitors.get_mut(name) {
+                live.0 = value.ok();
+                live.1 += u64::from(value.is_err());
+            }
+        });
     }
 }
 

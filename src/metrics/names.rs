@@ -68,6 +68,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("vus", "Target virtual users right now (closed model)."),
     ("in_flight_requests", "Iterations in flight right now."),
     (
+        "monitor_value",
+        "A monitor's last polled value (absent while its last poll failed).",
+    ),
+    (
+        "monitor_errors_total",
+        "Monitor polls that failed (unreachable, not JSON, no number, empty query result).",
+    ),
+    (
         "workload_target_rate",
         "Intended arrivals per second of a workload right now (open model; plans with several workloads).",
     ),

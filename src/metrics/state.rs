@@ -71,6 +71,9 @@ pub struct PlanMetrics {
     pub(super) workloads: Vec<WorkloadLive>,
     /// User-defined metrics, by their index in the plan's `metrics`.
     pub(super) custom: Vec<CustomLive>,
+    /// Monitors by name: the last polled value (`None` while the last poll failed) and the
+    /// failed polls.
+    pub(super) monitors: BTreeMap<String, (Option<f64>, u64)>,
 }
 
 /// One declared metric of a plan and everything recorded into it since the daemon started

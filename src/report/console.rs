@@ -368,6 +368,29 @@ fn resources(o: &mut String, s: &Summary) {
             );
         }
     }
+    for m in s.resources.iter().flat_map(|r| &r.monitors) {
+        let value = if m.value.samples == 0 {
+            "no value".to_string()
+        } else {
+            format!(
+                "avg {} max {} over {} polls",
+                trim_number(m.value.avg),
+                trim_number(m.value.max),
+                m.value.samples
+            )
+        };
+        let failed = match m.series.iter().rev().find_map(|p| p.error.as_deref()) {
+            Some(why) if m.errors > 0 => format!(", {} failed (last: {why})", m.errors),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "monitor {}: {value}{failed}", m.name);
+    }
+}
+
+/// A number without trailing zeros: `12`, `0.25`.
+fn trim_number(v: f64) -> String {
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Capacity and latency drift, when the run has them.

@@ -108,6 +108,7 @@ pub fn render(s: &Summary) -> String {
     requests_table(&mut h, s);
     workloads_section(&mut h, s);
     custom_metrics(&mut h, s);
+    monitors_section(&mut h, s);
     streams_table(&mut h, s);
     thresholds(&mut h, s);
     capacity_section(&mut h, s);
@@ -214,19 +215,52 @@ fn workloads_section(h: &mut String, s: &Summary) {
         .map(|(i, w)| Line {
             label: format!("{} req/s", w.name),
             color: PALETTE[i % PALETTE.len()],
-            values: s
+            points: s
                 .windows
                 .iter()
                 .map(|p| {
-                    p.workloads
+                    let v = p
+                        .workloads
                         .get(i)
-                        .map_or(0.0, |x| x.requests as f64 / p.width_s.max(1e-9))
+                        .map_or(0.0, |x| x.requests as f64 / p.width_s.max(1e-9));
+                    (p.t_s, Some(v))
                 })
                 .collect(),
         })
         .collect();
     h.push_str(&plot(s, &lines, "/s"));
     h.push_str("</div>");
+}
+
+/// Monitors over the run, one chart each (its own scale): a failed poll is a gap, and the
+/// reasons are listed under the chart.
+fn monitors_section(h: &mut String, s: &Summary) {
+    let Some(r) = &s.resources else { return };
+    let charted: Vec<_> = r.monitors.iter().filter(|m| !m.series.is_empty()).collect();
+    if charted.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Monitors over time</h2>");
+    for (i, m) in charted.iter().enumerate() {
+        let line = Line {
+            label: m.name.clone(),
+            color: PALETTE[i % PALETTE.len()],
+            points: m.series.iter().map(|p| (p.t_s, p.value)).collect(),
+        };
+        let _ = write!(h, "<div class=\"card\" id=\"monitor-{}\">", esc(&m.name));
+        h.push_str(&plot(s, &[line], ""));
+        let mut reasons: Vec<&str> = m.series.iter().filter_map(|p| p.error.as_deref()).collect();
+        reasons.dedup();
+        if !reasons.is_empty() {
+            let _ = write!(
+                h,
+                "<small class=\"nodata\">{} polls failed (gaps in the line): {}</small>",
+                m.errors,
+                esc(&reasons.join("; "))
+            );
+        }
+        h.push_str("</div>");
+    }
 }
 
 /// User-defined metrics with their help text and figures.
@@ -476,17 +510,18 @@ fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
         .map(|(label, color, f)| Line {
             label: label.to_string(),
             color,
-            values: s.windows.iter().map(f).collect(),
+            points: s.windows.iter().map(|p| (p.t_s, Some(f(p)))).collect(),
         })
         .collect();
     plot(s, &lines, unit)
 }
 
-/// One line of a chart: a value per window.
+/// One line of a chart: (seconds since the start, value) points; a point without a value
+/// (a failed poll) breaks the line, so a gap shows as a gap, never as 0.
 struct Line {
     label: String,
     color: &'static str,
-    values: Vec<f64>,
+    points: Vec<(f64, Option<f64>)>,
 }
 
 /// Colours of lines that are not fixed figures (one per workload).
@@ -504,7 +539,7 @@ fn plot(s: &Summary, series: &[Line], unit: &str) -> String {
         .max(1.0);
     let y_max = series
         .iter()
-        .flat_map(|l| l.values.iter().copied())
+        .flat_map(|l| l.points.iter().filter_map(|p| p.1))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-9)
@@ -528,20 +563,30 @@ fn plot(s: &Summary, series: &[Line], unit: &str) -> String {
         Line {
             label,
             color,
-            values,
+            points,
         },
     ) in series.iter().enumerate()
     {
-        let line: Vec<String> = pts
-            .iter()
-            .zip(values)
-            .map(|(p, v)| format!("{:.1},{:.1}", x(p.t_s), y(*v)))
-            .collect();
-        let _ = write!(
-            o,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{}\"/>",
-            line.join(" ")
-        );
+        for run in points.split(|p| p.1.is_none()).filter(|r| !r.is_empty()) {
+            let line: Vec<String> = run
+                .iter()
+                .filter_map(|(t, v)| Some(format!("{:.1},{:.1}", x(*t), y((*v)?))))
+                .collect();
+            let _ = write!(
+                o,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{}\"/>",
+                line.join(" ")
+            );
+            if let [(t, Some(v))] = run {
+                // A lone value between gaps is a dot.
+                let _ = write!(
+                    o,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{color}\"/>",
+                    x(*t),
+                    y(*v)
+                );
+            }
+        }
         let _ = write!(
             o,
             "<text x=\"{:.1}\" y=\"26\" font-size=\"12\" fill=\"{color}\">{}</text>",

@@ -239,6 +239,7 @@ pub async fn run_observed(
     let opts = session::Options {
         run: opts,
         processes: cfg.host.processes.clone(),
+        monitor_sink: metrics.map(|m| m.monitor_sink(&plan.name)),
         ..Default::default()
     };
     let judged = session::run(
