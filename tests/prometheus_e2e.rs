@@ -5,70 +5,7 @@
 mod support;
 
 use loadpacer::demo::DemoOptions;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn prometheus(dir: &std::path::Path, target: &str) -> (Killed, String) {
-    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/loadpacer.rules.yml");
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: loadpacer\n    static_configs: [{{ targets: [\"{target}\"] }}]\n",
-            rules.display()
-        ),
-    )
-    .unwrap();
-    let log = dir.join("prometheus.log");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("prometheus is installed by scripts/test.sh");
-    let child = Killed(child);
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .find(|l| l.contains("msg=\"Listening on\""))
-            .and_then(|l| l.split("address=").nth(1))
-        {
-            return (child, addr.trim().to_string());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "prometheus did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-}
-
-async fn api(prom: &str, path: &str, query: &str) -> serde_json::Value {
-    let url = format!("http://{prom}/api/v1/{path}");
-    let r = reqwest::Client::new()
-        .get(url)
-        .query(&[("query", query)])
-        .send()
-        .await
-        .unwrap();
-    serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
@@ -101,12 +38,12 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
-    let (_prom, prom) = prometheus(dir.path(), &addr);
+    let (_prom, prom) = support::prometheus(dir.path(), &[("loadpacer", &addr)]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut alerts = serde_json::Value::Null;
     loop {
         assert!(Instant::now() < deadline, "alerts never fired: {alerts}");
-        alerts = api(&prom, "alerts", "").await;
+        alerts = support::prometheus_api(&prom, "alerts", "").await;
         let active: Vec<(String, String, String)> = alerts["data"]["alerts"]
             .as_array()
             .into_iter()
@@ -140,7 +77,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let ratio = api(&prom, "query", "loadpacer:http_error_ratio:rate5m").await;
+    let ratio = support::prometheus_api(&prom, "query", "loadpacer:http_error_ratio:rate5m").await;
     let values: Vec<(String, f64)> = ratio["data"]["result"]
         .as_array()
         .unwrap()
@@ -154,7 +91,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         .collect();
     assert!(values.contains(&("failing".into(), 1.0)), "{values:?}");
     assert!(values.contains(&("healthy".into(), 0.0)), "{values:?}");
-    let up = api(&prom, "query", "up{job=\"loadpacer\"}").await;
+    let up = support::prometheus_api(&prom, "query", "up{job=\"loadpacer\"}").await;
     assert_eq!(up["data"]["result"][0]["value"][1], "1");
 
     // A PromQL monitor reads this Prometheus during the healthy plan's runs (after a reload).
@@ -221,7 +158,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     loop {
         let mut empty = Vec::new();
         for (file, title, expr) in &queries {
-            let r = api(&prom, "query", &support::substitute(expr)).await;
+            let r = support::prometheus_api(&prom, "query", &support::substitute(expr)).await;
             assert_eq!(r["status"], "success", "{file}/{title}: {expr}: {r}");
             if r["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
                 empty.push(format!("{file} / {title}: {expr}"));
@@ -241,7 +178,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     // Plans whose runs never broke their SLO (1-s, 12-s and a 31-s soak run, each with a
     // capacity block) fire none of the capacity, drift or memory-growth alerts; the
     // breakpoint plan that found its limit still does.
-    let alerts = api(&prom, "alerts", "").await;
+    let alerts = support::prometheus_api(&prom, "alerts", "").await;
     let mut capacity_fired_for = Vec::new();
     for a in alerts["data"]["alerts"].as_array().into_iter().flatten() {
         let (name, plan, state) = (
@@ -264,7 +201,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         );
     }
     assert_eq!(capacity_fired_for, vec!["limit"]);
-    let bound = api(&prom, "query", "loadpacer_capacity_lower_bound_rps").await;
+    let bound = support::prometheus_api(&prom, "query", "loadpacer_capacity_lower_bound_rps").await;
     let plans: Vec<&str> = bound["data"]["result"]
         .as_array()
         .unwrap()

@@ -27,6 +27,8 @@ pub struct MonitorSpec {
     pub name: String,
     pub source: MonitorSource,
     pub every: Duration,
+    /// Report the change since the first poll of the run (a counter such as restarts).
+    pub delta: bool,
 }
 
 /// The daemon compares each run with the median of the last `window` passing runs of the
@@ -126,6 +128,7 @@ pub(super) fn monitor(
         name: name.to_string(),
         source,
         every,
+        delta: false,
     })
 }
 

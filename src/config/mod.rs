@@ -19,6 +19,7 @@ mod schedule;
 pub mod schema;
 mod steps;
 mod target;
+pub mod target_resources;
 pub mod template;
 pub mod threshold;
 mod validate;

@@ -278,6 +278,12 @@ pub struct RawPlan {
     /// Example: `{ submit_latency: { type: trend, unit: seconds, help: "Time to accept a
     /// webhook" } }`.
     pub metrics: Option<BTreeMap<Key, RawMetric>>,
+    /// The target's own resources, read from a Prometheus that scrapes it (cAdvisor,
+    /// kube-state-metrics, node_exporter): polled as `target.cpu_cores`, `target.memory`,
+    /// `target.memory_limit`, `target.restarts`, `target.ready_replicas`, `node.cpu` and
+    /// `node.memory`, usable in thresholds (`metric: target.memory, expr: "max < 512MB"`),
+    /// charted, and the basis of the sizing suggestion of a capacity run.
+    pub resources: Option<RawResources>,
     /// Figures polled during the run (a JSON endpoint or a PromQL query), by name; usable in
     /// `monitor.NAME` thresholds.
     #[serde(default)]
@@ -297,6 +303,36 @@ pub struct RawWorkload {
     pub target: Option<S<String>>,
     /// When it starts, counted from the start of the load. Duration. Default: `0s`.
     pub start: Option<S<String>>,
+}
+
+/// Where the target's resources are read.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    /// Base URL of the Prometheus that scrapes the target (the network rule applies).
+    /// Required. Example: `http://127.0.0.1:9090`.
+    pub prometheus: S<String>,
+    /// A Kubernetes workload: its pods' containers (cAdvisor) and their state
+    /// (kube-state-metrics).
+    pub kubernetes: Option<RawKubernetes>,
+    /// node_exporter instances (their `instance` label values) whose CPU and memory are
+    /// read. Example: `["10.0.0.5:9100"]`.
+    pub nodes: Option<Vec<S<String>>>,
+    /// Polling interval. Duration. Default: `5s`.
+    pub every: Option<S<String>>,
+    /// The range of the `rate()` behind the CPU figures: shorter follows a ramp more closely,
+    /// and must still hold at least two scrapes. Duration. Default: `1m`.
+    pub rate_window: Option<S<String>>,
+}
+
+/// The pods of a Kubernetes workload.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Namespace of the pods. Required. Example: `shop`.
+    pub namespace: S<String>,
+    /// Regex (RE2, as PromQL `=~`) matching the pod names. Required. Example: `api-.*`.
+    pub pods: S<String>,
 }
 
 /// A user-defined metric.

@@ -148,6 +148,10 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
     if let Some(name) = text.strip_prefix("monitor.") {
         return Ok((MetricKind::Monitor, Some(name.to_string())));
     }
+    // The target's resources (`resources:`) are monitors named after the figure.
+    if text.starts_with("target.") || text.starts_with("node.") {
+        return Ok((MetricKind::Monitor, Some(text.to_string())));
+    }
     if text == "host.cpu" {
         return Ok((MetricKind::HostCpu, None));
     }
@@ -241,7 +245,11 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         ));
     }
     let is_time = kind.is_duration() && agg != Agg::Count;
-    let value = if kind == MetricKind::ProcessRss {
+    let value = if kind == MetricKind::Monitor && rhs.parse::<f64>().is_err() {
+        // A monitor of bytes (target.memory) may take a size.
+        parse_bytes(rhs)
+            .ok_or_else(|| format!("limit {rhs:?} must be a number (or a size such as 512MB)"))?
+    } else if kind == MetricKind::ProcessRss {
         parse_bytes(rhs)
             .ok_or_else(|| format!("limit {rhs:?} must be a size such as 512MB or 1GiB"))?
     } else if is_time {

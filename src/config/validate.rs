@@ -9,6 +9,7 @@ use super::raw::{RawConfig, RawPlan, RawTarget, S};
 use super::rules::{duration, valid_label, Env};
 use super::steps::StepCompiler;
 use super::target::target;
+use super::target_resources::TARGET_FIGURES;
 use super::threshold::MetricKind;
 use super::threshold::{parse_custom_expr, parse_expr, parse_metric, Threshold};
 use super::workload::{peak_rate, workloads, WorkloadSpec};
@@ -166,11 +167,19 @@ fn plan(
         .capacity
         .as_ref()
         .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
-    let monitors = p
+    let mut monitors: Vec<_> = p
         .monitors
         .iter()
         .filter_map(|(n, m)| monitor(c, limits, n, m, &format!("{path}.monitors.{n}")))
         .collect();
+    if let Some(r) = &p.resources {
+        monitors.extend(super::target_resources::target_resources(
+            c,
+            limits,
+            r,
+            &format!("{path}.resources"),
+        ));
+    }
     let regression = p
         .regression
         .as_ref()
@@ -236,7 +245,20 @@ fn thresholds(
         let by_process = matches!(metric.0, MetricKind::ProcessCpu | MetricKind::ProcessRss);
         if metric.0 == MetricKind::Monitor {
             let name = metric.1.clone().unwrap_or_default();
-            if !p.monitors.contains_key(&name) {
+            let watched = p.resources.as_ref().is_some_and(|r| {
+                (name.starts_with("target.") && r.kubernetes.is_some())
+                    || (name.starts_with("node.")
+                        && r.nodes.as_ref().is_some_and(|n| !n.is_empty()))
+            }) && TARGET_FIGURES.contains(&name.as_str());
+            if name.starts_with("target.") || name.starts_with("node.") {
+                if !watched {
+                    c.at(
+                        &t.metric.referenced,
+                        &format!("{tp}.metric"),
+                        format!("{name:?} is not read: it needs a `resources` block with {} (figures: {})", if name.starts_with("node.") { "`nodes`" } else { "`kubernetes`" }, TARGET_FIGURES.join(", ")),
+                    );
+                }
+            } else if !p.monitors.contains_key(&name) {
                 c.at(
                     &t.metric.referenced,
                     &format!("{tp}.metric"),

@@ -39,6 +39,100 @@ pub struct CapacityReport {
     /// What the figures mean, in words (shown in the console and HTML).
     #[serde(default)]
     pub note: String,
+    /// Replicas and per-pod resources for the expected peak, derived from the target's
+    /// resources at the capacity point; only when a limit was found and they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<Sizing>,
+}
+
+/// A sizing suggestion: arithmetic on measured figures, labelled as derived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sizing {
+    /// Always true: these figures are computed, not measured.
+    pub derived: bool,
+    /// The capacity point the figures are read at (req/s) and when (s since the start).
+    pub at_rps: f64,
+    pub at_s: f64,
+    /// The target's CPU (cores) and memory (bytes) there, over all its pods.
+    pub cpu_cores: f64,
+    pub memory_bytes: Option<f64>,
+    /// Ready replicas there.
+    pub replicas: Option<f64>,
+    pub cpu_cores_per_100_rps: f64,
+    pub memory_bytes_per_100_rps: Option<f64>,
+    /// ceil(expected peak × 1.2 / capacity per replica).
+    pub replicas_for_peak: Option<u64>,
+    /// CPU each replica needs at its share of the peak with 20 % headroom (a request).
+    pub cpu_request_per_pod: Option<f64>,
+    /// Memory each replica used at capacity, plus 20 % (a limit).
+    pub memory_limit_per_pod: Option<f64>,
+    pub note: String,
+}
+
+/// Headroom on top of the expected peak when sizing.
+const SIZING_HEADROOM: f64 = 1.2;
+
+/// The sizing at the capacity point, when the run found a limit and read the target's CPU
+/// there (a `resources` block). Resource polls are matched to the capacity window by time:
+/// the poll nearest to the window's end, within two polling intervals.
+pub fn sizing(
+    report: &CapacityReport,
+    windows: &[WindowPoint],
+    resources: &super::resources::Resources,
+) -> Option<Sizing> {
+    let cap = report.capacity_rps?;
+    let at = windows
+        .iter()
+        .filter(|w| w.width_s > 0.0)
+        .min_by(|a, b| {
+            let d = |w: &WindowPoint| (w.requests as f64 / w.width_s - cap).abs();
+            d(a).total_cmp(&d(b))
+        })?
+        .t_s;
+    let near = |name: &str| -> Option<f64> {
+        let m = resources.monitors.iter().find(|m| m.name == name)?;
+        let p = m
+            .series
+            .iter()
+            .filter(|p| p.value.is_some())
+            .min_by(|a, b| (a.t_s - at).abs().total_cmp(&(b.t_s - at).abs()))?;
+        let spacing = m
+            .series
+            .windows(2)
+            .map(|w| w[1].t_s - w[0].t_s)
+            .fold(1.0, f64::max);
+        ((p.t_s - at).abs() <= 2.0 * spacing).then_some(p.value?)
+    };
+    let cpu = near("target.cpu_cores")?;
+    let memory = near("target.memory");
+    let replicas = near("target.ready_replicas").filter(|r| *r >= 1.0);
+    let peak = report.expected_peak_rps * SIZING_HEADROOM;
+    let replicas_for_peak = replicas.map(|r| (peak / (cap / r)).ceil().max(1.0) as u64);
+    let cpu_request_per_pod = replicas_for_peak.map(|n| cpu / cap * peak / n as f64);
+    let memory_limit_per_pod = replicas.zip(memory).map(|(r, m)| m / r * SIZING_HEADROOM);
+    let note = match (replicas, replicas_for_peak) {
+        (Some(r), Some(n)) => format!(
+            "derived: at {cap:.1} req/s the target used {cpu:.2} cores on {r:.0} replicas; for {:.0} req/s (the expected peak + 20 %) run {n} replicas",
+            peak
+        ),
+        _ => format!(
+            "derived: at {cap:.1} req/s the target used {cpu:.2} cores; its ready replicas were not read, so no replica count is derived"
+        ),
+    };
+    Some(Sizing {
+        derived: true,
+        at_rps: cap,
+        at_s: at,
+        cpu_cores: cpu,
+        memory_bytes: memory,
+        replicas,
+        cpu_cores_per_100_rps: cpu / cap * 100.0,
+        memory_bytes_per_100_rps: memory.map(|m| m / cap * 100.0),
+        replicas_for_peak,
+        cpu_request_per_pod,
+        memory_limit_per_pod,
+        note,
+    })
 }
 
 /// How latency moved over a long run (robust Theil–Sen slope of the per-window p95). Only
@@ -163,6 +257,7 @@ pub fn capacity_report(
         breaking_point_reached: found.broke,
         limited_by_generator: false,
         note,
+        sizing: None,
     };
     if !validity.is_valid() {
         report.demote_to_lower_bound();
@@ -183,5 +278,6 @@ impl CapacityReport {
         self.headroom_ratio = None;
         self.instances_needed = None;
         self.months_until_exhausted = None;
+        self.sizing = None;
     }
 }

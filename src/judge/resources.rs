@@ -208,12 +208,17 @@ impl ResourceWatch {
             tokio::spawn(async move {
                 let Some(client) = client else { return };
                 let mut every = tokio::time::interval(m.every);
+                // A counter read as a change: what it was at the first successful poll.
+                let mut first = None;
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = every.tick() => {}
                     }
-                    let value = poll(&client, &m.source).await;
+                    let mut value = poll(&client, &m.source).await;
+                    if let (true, Ok(v)) = (m.delta, value.as_mut()) {
+                        *v -= *first.get_or_insert(*v);
+                    }
                     if let Some(sink) = &sink {
                         sink.monitor(&m.name, value.as_ref().map(|v| *v).map_err(String::as_str));
                     }

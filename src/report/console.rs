@@ -405,6 +405,24 @@ fn findings(o: &mut String, s: &Summary) {
                 h * 100.0
             );
         }
+        if let Some(z) = &c.sizing {
+            let _ = writeln!(o, "sizing: {}", z.note);
+            let _ = writeln!(
+                o,
+                "  per 100 req/s: {:.3} cores{}",
+                z.cpu_cores_per_100_rps,
+                z.memory_bytes_per_100_rps
+                    .map(|b| format!(", {:.1} MiB", b / 1048576.0))
+                    .unwrap_or_default()
+            );
+            if let (Some(cpu), Some(mem)) = (z.cpu_request_per_pod, z.memory_limit_per_pod) {
+                let _ = writeln!(
+                    o,
+                    "  per pod: CPU request {cpu:.2} cores, memory limit {:.0} MiB",
+                    mem / 1048576.0
+                );
+            }
+        }
     }
     if let Some(k) = &s.soak {
         let trend = if k.significant {

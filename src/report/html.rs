@@ -417,6 +417,21 @@ fn capacity_section(h: &mut String, s: &Summary) {
         esc(&c.note),
         if c.limited_by_generator { " <b class=\"fail\">The generator was the bottleneck: this is loadpacer's limit, not the target's.</b>" } else { "" },
     );
+    if let Some(z) = &c.sizing {
+        let per =
+            |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "n/a".into());
+        let _ = write!(
+            h,
+            "<h3>Sizing (derived)</h3><div class=\"card figs\" id=\"sizing\"><div class=\"fig\">CPU per 100 req/s<b>{:.3} cores</b></div><div class=\"fig\">memory per 100 req/s<b>{}</b></div>\
+             <div class=\"fig\">replicas for the peak<b>{}</b></div><div class=\"fig\">CPU request per pod<b>{}</b></div><div class=\"fig\">memory limit per pod<b>{}</b></div></div><p><small>{}</small></p>",
+            z.cpu_cores_per_100_rps,
+            per(z.memory_bytes_per_100_rps, &|b| format!("{:.1} MiB", b / 1048576.0)),
+            z.replicas_for_peak.map(|n| n.to_string()).unwrap_or_else(|| "n/a".into()),
+            per(z.cpu_request_per_pod, &|c| format!("{c:.2} cores")),
+            per(z.memory_limit_per_pod, &|b| format!("{:.0} MiB", b / 1048576.0)),
+            esc(&z.note)
+        );
+    }
 }
 
 fn soak_section(h: &mut String, s: &Summary) {

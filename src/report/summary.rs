@@ -5,7 +5,7 @@ use crate::config::Grade;
 use crate::config::TEARDOWN;
 use crate::config::{LoadShape, LoadSpec, PlanSpec, Preset};
 use crate::judge::analysis::{Delta, Figures, Tolerance};
-use crate::judge::findings::{capacity_report, soak_report};
+use crate::judge::findings::{capacity_report, sizing, soak_report};
 pub use crate::judge::findings::{
     long_enough_for_drift, CapacityReport, SoakReport, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR,
     MAX_SOAK_DRIFT_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
@@ -392,7 +392,13 @@ impl Summary {
         let capacity = plan
             .capacity
             .as_ref()
-            .map(|c| capacity_report(c, out.series.points(), &validity));
+            .map(|c| capacity_report(c, out.series.points(), &validity))
+            .map(|mut report| {
+                if let Some(r) = resources.as_ref().filter(|_| validity.is_valid()) {
+                    report.sizing = sizing(&report, out.series.points(), r);
+                }
+                report
+            });
         let requests: Vec<RequestSummary> = plan
             .requests
             .iter()

@@ -454,3 +454,77 @@ pub fn tool_ok(cmd: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A child process killed when dropped.
+pub struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real Prometheus on 127.0.0.1:0 with the bundled rules, scraping each `(job, address)`
+/// every second; returns the guard and its address.
+pub fn prometheus(dir: &std::path::Path, jobs: &[(&str, &str)]) -> (Killed, String) {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let scrape: String = jobs
+        .iter()
+        .map(|(job, target)| {
+            format!("  - job_name: {job}\n    static_configs: [{{ targets: [\"{target}\"] }}]\n")
+        })
+        .collect();
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/loadpacer.rules.yml");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [\"{}\"]\nscrape_configs:\n{scrape}",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("prometheus.log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("prometheus is installed by scripts/test.sh");
+    let child = Killed(child);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find(|l| l.contains("msg=\"Listening on\""))
+            .and_then(|l| l.split("address=").nth(1))
+        {
+            return (child, addr.trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "prometheus did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+/// A Prometheus HTTP API call (`query`, `alerts`, …) as JSON.
+pub async fn prometheus_api(prom: &str, path: &str, query: &str) -> serde_json::Value {
+    let url = format!("http://{prom}/api/v1/{path}");
+    let r = reqwest::Client::new()
+        .get(url)
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default()
+}
