@@ -67,12 +67,13 @@ enum Cmd {
         #[arg(long)]
         markdown: bool,
     },
-    /// Compare two summary.json files side by side (B against baseline A).
+    /// Compare summary.json files side by side: the first is the baseline, each other one is
+    /// shown with its change from it (e.g. runs with 1, 3 and 5 replicas). Exit 1 when one
+    /// regressed against the baseline.
     Compare {
-        /// The baseline summary.
-        a: PathBuf,
-        /// The summary to compare with it.
-        b: PathBuf,
+        /// The baseline summary, then the summaries to compare with it.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -114,7 +115,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             print!("{}", cli::schema(markdown));
             Ok(0)
         }
-        Cmd::Compare { a, b } => cli::report::compare(&a, &b),
+        Cmd::Compare { files } => cli::report::compare(&files),
         Cmd::Run(args) => cli::run::run_file(args).await,
         Cmd::Hit(args) => cli::hit::hit(args).await,
         Cmd::DemoTarget(args) => cli::demo_target::demo_target(args).await,

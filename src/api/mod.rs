@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -265,11 +266,28 @@ async fn run(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn trigger(State(ctx): State<Ctx>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+/// `POST /api/v1/plans/{name}/trigger[?scale=F]`: a run now, optionally with every rate and
+/// VU count multiplied by F within the configured limits.
+async fn trigger(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
     if let Some(r) = unauthorized(&ctx.app, &headers) {
         return r;
     }
-    match ctx.app.trigger(&name, "api") {
+    let scale = match q.get("scale").map(|s| s.parse::<f64>()) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "scale must be a number, e.g. ?scale=2",
+            )
+        }
+    };
+    match ctx.app.trigger_scaled(&name, "api", scale) {
         Ok(id) => (
             StatusCode::ACCEPTED,
             Json(json!({ "id": id, "plan": name })),
@@ -277,6 +295,7 @@ async fn trigger(State(ctx): State<Ctx>, headers: HeaderMap, Path(name): Path<St
             .into_response(),
         Err(e @ StartError::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ StartError::Overlap(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ StartError::Scale(_)) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e @ (StartError::Busy | StartError::RateCap { .. })) => {
             error(StatusCode::TOO_MANY_REQUESTS, e.to_string())
         }

@@ -25,6 +25,9 @@ pub enum StartError {
     },
     #[error("shutting down")]
     ShuttingDown,
+    /// A `scale` the plan cannot take within the limits.
+    #[error("{0}")]
+    Scale(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

@@ -192,14 +192,33 @@ impl App {
         name: &str,
         trigger: &'static str,
     ) -> Result<String, StartError> {
+        self.trigger_scaled(name, trigger, None)
+    }
+
+    /// [`App::trigger`] with every rate and VU count of the plan multiplied by `scale`
+    /// (within the configured limits; never another target). A scaled run is stored under
+    /// its own config hash (`HASH-xF`), so it is neither compared with nor a baseline for the
+    /// plan's regular runs.
+    pub fn trigger_scaled(
+        self: &Arc<Self>,
+        name: &str,
+        trigger: &'static str,
+        scale: Option<f64>,
+    ) -> Result<String, StartError> {
         if self.root.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
-        let cfg = self.config();
-        let plan = cfg
+        let mut cfg = self.config();
+        let mut plan = cfg
             .plan(name)
             .cloned()
             .ok_or_else(|| StartError::UnknownPlan(name.to_string()))?;
+        if let Some(f) = scale.filter(|f| *f != 1.0) {
+            plan = Arc::new(plan.scaled(f, &cfg.limits).map_err(StartError::Scale)?);
+            let mut scaled = (*cfg).clone();
+            scaled.hash = format!("{}-x{f}", cfg.hash);
+            cfg = Arc::new(scaled);
+        }
         let admitted = self
             .admission
             .admit(&plan, cfg.limits.max_rps, &self.root)?;

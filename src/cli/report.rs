@@ -2,7 +2,7 @@
 
 use super::{read_summary, write_file};
 use anyhow::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub(crate) fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) -> Result<u8> {
     if html.is_none() && junit.is_none() {
@@ -19,22 +19,40 @@ pub(crate) fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) 
     Ok(0)
 }
 
-pub(crate) fn compare(a: &Path, b: &Path) -> Result<u8> {
-    let (sa, mut sb) = (read_summary(a)?, read_summary(b)?);
-    println!("{}", loadpacer::report::console::compare(&sa, &sb));
-    sb.compare_with(&a.display().to_string(), &[sa.figures()]);
-    let regressed: Vec<String> = sb
-        .regression
-        .iter()
-        .flat_map(|r| r.deltas.iter())
-        .filter(|d| d.regressed)
-        .map(|d| format!("{} {:+.1}%", d.metric, d.delta_ratio * 100.0))
-        .collect();
-    if regressed.is_empty() {
-        println!("no regression beyond the tolerances (latency +10 %, error rate +0.5 points, throughput -10 %)");
-        Ok(0)
-    } else {
-        println!("REGRESSION: {}", regressed.join(", "));
-        Ok(1)
+/// Prints the summaries side by side (the first is the baseline) and checks each later one
+/// for a regression against it: exit 1 when one regressed.
+pub(crate) fn compare(files: &[PathBuf]) -> Result<u8> {
+    if files.len() < 2 {
+        eprintln!("error: compare needs at least two summary.json files: the baseline first");
+        return Ok(2);
     }
+    let summaries = files
+        .iter()
+        .map(|f| read_summary(f))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&loadpacer::report::Summary> = summaries.iter().collect();
+    println!("{}", loadpacer::report::console::compare(&refs));
+    let (base, rest) = summaries.split_first().expect("two or more");
+    let mut failed = false;
+    for (file, s) in files[1..].iter().zip(rest) {
+        let mut s = s.clone();
+        s.compare_with(&files[0].display().to_string(), &[base.figures()]);
+        let regressed: Vec<String> = s
+            .regression
+            .iter()
+            .flat_map(|r| r.deltas.iter())
+            .filter(|d| d.regressed)
+            .map(|d| format!("{} {:+.1}%", d.metric, d.delta_ratio * 100.0))
+            .collect();
+        if regressed.is_empty() {
+            println!(
+                "{}: no regression beyond the tolerances (latency +10 %, error rate +0.5 points, throughput -10 %)",
+                file.display()
+            );
+        } else {
+            println!("{}: REGRESSION: {}", file.display(), regressed.join(", "));
+            failed = true;
+        }
+    }
+    Ok(u8::from(failed))
 }

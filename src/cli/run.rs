@@ -55,14 +55,65 @@ pub(crate) struct RunArgs {
     /// Keep serving /metrics this long after the last plan, so the final state is scraped.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     metrics_linger: Duration,
+    /// Send the file's target NAME to URL instead, e.g. `--target api=http://127.0.0.1:8081`
+    /// (repeatable; the allowlist applies).
+    #[arg(long = "target", value_name = "NAME=URL", value_parser = parse_target)]
+    targets: Vec<(String, String)>,
+    /// Multiply every arrival rate, VU count and `max_in_flight` by F: 0.1 for a smoke run,
+    /// 3 for three replicas' worth; refused beyond the file's limits.
+    #[arg(long, value_name = "F")]
+    scale: Option<f64>,
+}
+
+fn parse_target(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
+            Ok((name.trim().to_string(), url.trim().to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} must be NAME=URL, e.g. api=http://127.0.0.1:8081"
+        )),
+    }
+}
+
+/// The file's config with `--target` applied, or the reason it cannot be.
+fn apply_overrides(
+    mut cfg: loadpacer::config::Config,
+    args: &RunArgs,
+) -> std::result::Result<loadpacer::config::Config, String> {
+    for (name, url) in &args.targets {
+        cfg = cfg.with_target_url(name, url)?;
+    }
+    Ok(cfg)
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let Some(cfg) = load(&args.file) else {
         return Ok(2);
     };
+    let cfg = match apply_overrides(cfg, &args) {
+        Ok(cfg) => cfg,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(2);
+        }
+    };
     let Some(plans) = select_plans(&cfg, &args) else {
         return Ok(2);
+    };
+    let plans: Vec<Arc<PlanSpec>> = match args.scale {
+        None => plans,
+        Some(f) => match plans
+            .iter()
+            .map(|p| p.scaled(f, &cfg.limits).map(Arc::new))
+            .collect::<std::result::Result<_, _>>()
+        {
+            Ok(scaled) => scaled,
+            Err(why) => {
+                eprintln!("error: --{why}");
+                return Ok(2);
+            }
+        },
     };
     let opts = RunOptions {
         segment: args.segment.unwrap_or(Segment::WHOLE),

@@ -12,6 +12,7 @@ mod judging;
 mod limits;
 mod load;
 mod locate;
+mod overrides;
 mod parse;
 pub mod raw;
 mod rules;

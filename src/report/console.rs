@@ -493,8 +493,31 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Side-by-side figures of two summaries with relative deltas (B against baseline A).
-pub fn compare(a: &Summary, b: &Summary) -> String {
+/// Summaries side by side: the first is the baseline, every other column shows its value and
+/// its change from the baseline (`1, 3 and 5 replicas`). Rows: totals, then each request the
+/// baseline and a column share.
+pub fn compare(all: &[&Summary]) -> String {
     let mut o = String::new();
+    let Some(base) = all.first() else {
+        return o;
+    };
+    let label = |i: usize| char::from(b'A' + (i % 26) as u8);
+    for (i, s) in all.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "{}: {} {} ({}){}",
+            label(i),
+            s.plan,
+            s.started_at,
+            s.result.as_str(),
+            if i == 0 { ", the baseline" } else { "" }
+        );
+    }
+    let _ = write!(o, "\n{:<34} {:>12}", "figure", "A");
+    for i in 1..all.len() {
+        let _ = write!(o, " {:>12} {:>9}", label(i), "delta");
+    }
+    let _ = writeln!(o);
     let delta = |x: f64, y: f64| {
         if x == 0.0 {
             if y == 0.0 {
@@ -506,46 +529,46 @@ pub fn compare(a: &Summary, b: &Summary) -> String {
             format!("{:+.1}%", (y - x) / x * 100.0)
         }
     };
-    let _ = writeln!(
-        o,
-        "A: {} {} ({})\nB: {} {} ({})\n",
-        a.plan,
-        a.started_at,
-        a.result.as_str(),
-        b.plan,
-        b.started_at,
-        b.result.as_str()
-    );
-    let _ = writeln!(o, "{:<34} {:>12} {:>12} {:>9}", "figure", "A", "B", "delta");
-    let mut row = |name: &str, x: f64, y: f64| {
-        let _ = writeln!(o, "{:<34} {:>12.3} {:>12.3} {:>9}", name, x, y, delta(x, y));
-    };
-    row("throughput (req/s)", a.totals.rps, b.totals.rps);
-    row("error rate", a.totals.error_rate, b.totals.error_rate);
-    for (q, fa, fb) in [
-        ("p50", a.totals.latency.p50_ms, b.totals.latency.p50_ms),
-        ("p95", a.totals.latency.p95_ms, b.totals.latency.p95_ms),
-        ("p99", a.totals.latency.p99_ms, b.totals.latency.p99_ms),
-    ] {
-        row(&format!("latency {q} (ms)"), fa, fb);
-    }
-    for rb in &b.requests {
-        if let Some(ra) = a
-            .requests
-            .iter()
-            .find(|r| r.scenario == rb.scenario && r.name == rb.name)
-        {
-            row(
-                &format!("{}/{} p95 (ms)", rb.scenario, rb.name),
-                ra.latency.p95_ms,
-                rb.latency.p95_ms,
-            );
-            row(
-                &format!("{}/{} error rate", rb.scenario, rb.name),
-                ra.error_rate,
-                rb.error_rate,
-            );
+    let mut row = |name: &str, get: &dyn Fn(&Summary) -> Option<f64>| {
+        let Some(x) = get(base) else { return };
+        let _ = write!(o, "{name:<34} {x:>12.3}");
+        for s in &all[1..] {
+            match get(s) {
+                Some(y) => {
+                    let _ = write!(o, " {y:>12.3} {:>9}", delta(x, y));
+                }
+                None => {
+                    let _ = write!(o, " {:>12} {:>9}", "-", "");
+                }
+            }
         }
+        let _ = writeln!(o);
+    };
+    row("throughput (req/s)", &|s| Some(s.totals.rps));
+    row("error rate", &|s| Some(s.totals.error_rate));
+    row("latency p50 (ms)", &|s| Some(s.totals.latency.p50_ms));
+    row("latency p95 (ms)", &|s| Some(s.totals.latency.p95_ms));
+    row("latency p99 (ms)", &|s| Some(s.totals.latency.p99_ms));
+    if all.iter().all(|s| {
+        s.capacity
+            .as_ref()
+            .is_some_and(|c| c.capacity_rps.is_some())
+    }) {
+        row("capacity (req/s)", &|s| s.capacity.as_ref()?.capacity_rps);
+    }
+    for r in &base.requests {
+        let find = |s: &Summary| {
+            s.requests
+                .iter()
+                .find(|x| x.scenario == r.scenario && x.name == r.name)
+                .cloned()
+        };
+        row(&format!("{}/{} p95 (ms)", r.scenario, r.name), &|s| {
+            find(s).map(|x| x.latency.p95_ms)
+        });
+        row(&format!("{}/{} error rate", r.scenario, r.name), &|s| {
+            find(s).map(|x| x.error_rate)
+        });
     }
     o
 }

@@ -1,0 +1,202 @@
+//! Run-time changes to a loaded config: `run --target NAME=URL` points a target elsewhere, and
+//! `--scale F` (also the daemon's trigger API) multiplies every rate and VU count. Both are
+//! checked like the file is: the allowlist for a URL, the limits for a scaled load.
+
+use super::error::Collector;
+use super::load::LoadShape;
+use super::raw::S;
+use super::target::check_url;
+use super::{peak_rate, Config, Limits, PlanSpec, TargetSpec, Transport};
+use std::sync::Arc;
+
+/// The largest `--scale` accepted (the limits usually bind far earlier).
+pub const MAX_SCALE: f64 = 1000.0;
+
+impl Config {
+    /// This config with target `name` sent to `url` in every plan and workload that uses it.
+    pub fn with_target_url(&self, name: &str, url: &str) -> Result<Config, String> {
+        let mut c = Collector::new("--target");
+        let spanned = S {
+            value: url.to_string(),
+            referenced: serde_saphyr::Location::UNKNOWN,
+            defined: serde_saphyr::Location::UNKNOWN,
+        };
+        let checked = check_url(&mut c, &self.limits, &spanned, name);
+        let Some(base_url) = checked else {
+            let errors = c.into_errors();
+            let why = errors
+                .0
+                .first()
+                .map(|e| e.message.clone())
+                .unwrap_or_default();
+            return Err(format!("--target {name}={url}: {why}"));
+        };
+        let mut names: Vec<&str> = self
+            .plans
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.target.name.as_str()).chain(
+                    p.workloads
+                        .iter()
+                        .filter_map(|w| Some(w.target.as_ref()?.name.as_str())),
+                )
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        if !names.contains(&name) {
+            return Err(format!(
+                "--target {name}=…: no plan uses a target named {name:?}; the targets are {}",
+                names.join(", ")
+            ));
+        }
+        let moved = |t: &Arc<TargetSpec>| -> Result<Arc<TargetSpec>, String> {
+            if t.name != name {
+                return Ok(t.clone());
+            }
+            if t.transport == Transport::Direct && base_url.scheme() != "http" {
+                return Err(format!(
+                    "--target {name}={url}: target {name:?} uses transport direct, which speaks plain http only"
+                ));
+            }
+            Ok(Arc::new(TargetSpec {
+                base_url: base_url.clone(),
+                ..(**t).clone()
+            }))
+        };
+        let mut out = self.clone();
+        for p in &mut out.plans {
+            let mut plan = (**p).clone();
+            plan.target = moved(&plan.target)?;
+            for w in &mut plan.workloads {
+                if let Some(t) = &w.target {
+                    w.target = Some(moved(t)?);
+                }
+            }
+            *p = Arc::new(plan);
+        }
+        Ok(out)
+    }
+}
+
+impl PlanSpec {
+    /// This plan with every arrival rate, VU count, `max_in_flight` and iteration limit of
+    /// every workload multiplied by `factor`: refused when the rates or VUs leave the limits;
+    /// `max_in_flight` stops at `limits.max_in_flight`.
+    pub fn scaled(&self, factor: f64, limits: &Limits) -> Result<PlanSpec, String> {
+        if !factor.is_finite() || factor <= 0.0 || factor > MAX_SCALE {
+            return Err(format!(
+                "scale {factor} must be a number above 0 and at most {MAX_SCALE}"
+            ));
+        }
+        let mut plan = self.clone();
+        let times = |n: u64| ((n as f64 * factor).round() as u64).max(u64::from(n > 0));
+        for w in &mut plan.workloads {
+            match &mut w.load.shape {
+                LoadShape::Open {
+                    phases,
+                    max_in_flight,
+                } => {
+                    for p in phases {
+                        p.rate *= factor;
+                        p.ramp_to *= factor;
+                    }
+                    // A bound on concurrency, not load: it grows with the load up to the cap.
+                    *max_in_flight = times(*max_in_flight).min(limits.max_in_flight);
+                }
+                LoadShape::Closed { stages } => {
+                    for s in stages.iter_mut() {
+                        s.target = times(s.target);
+                    }
+                    let peak: u64 = stages.iter().map(|s| s.target).max().unwrap_or(0);
+                    if peak > limits.max_vus {
+                        return Err(format!(
+                            "scale {factor}: workload {:?} of plan {:?} would run {peak} VUs, above limits.max_vus ({})",
+                            w.name, self.name, limits.max_vus
+                        ));
+                    }
+                }
+            }
+            w.load.iterations = w.load.iterations.map(times);
+        }
+        let peak = peak_rate(&plan.workloads);
+        if peak > limits.max_rps {
+            return Err(format!(
+                "scale {factor}: plan {:?} would send {peak:.1} req/s at its peak, above limits.max_rps ({})",
+                self.name, limits.max_rps
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn config() -> super::Config {
+        crate::config::load_str(
+            "limits: { max_rps: 100, max_vus: 50 }\ntargets:\n  api: { base_url: \"http://127.0.0.1:9\" }\n  other: { base_url: \"http://127.0.0.1:10\" }\nplans:\n  p:\n    target: api\n    workloads:\n      open: { load: { phases: [{ duration: 1s, rate: 10, ramp_to: 20 }], max_in_flight: 7 }, scenarios: [{ name: a, steps: [{ request: { name: r, url: / } }] }] }\n      closed: { target: other, load: { vus: [{ duration: 1s, target: 5 }] }, scenarios: [{ name: b, steps: [{ request: { name: r, url: / } }] }] }\n",
+            "t.yaml",
+            None,
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn scale_multiplies_every_workload_within_the_limits() {
+        let cfg = config();
+        let p = cfg.plans[0].scaled(3.0, &cfg.limits).unwrap();
+        assert!((crate::config::peak_rate(&p.workloads) - 60.0).abs() < 0.01);
+        let closed = &p.workloads[0].load.shape;
+        assert_eq!(
+            closed,
+            &crate::config::LoadShape::Closed {
+                stages: vec![crate::config::Stage {
+                    duration: std::time::Duration::from_secs(1),
+                    target: 15
+                }]
+            }
+        );
+        let too_much = cfg.plans[0].scaled(6.0, &cfg.limits).unwrap_err();
+        assert!(
+            too_much.contains("120.0 req/s at its peak, above limits.max_rps (100)"),
+            "{too_much}"
+        );
+        assert!(cfg.plans[0]
+            .scaled(11.0, &cfg.limits)
+            .unwrap_err()
+            .contains("max_vus"));
+        assert!(cfg.plans[0]
+            .scaled(0.0, &cfg.limits)
+            .unwrap_err()
+            .contains("above 0"));
+    }
+
+    #[test]
+    fn a_target_override_moves_every_use_and_is_checked() {
+        let cfg = config();
+        let moved = cfg
+            .with_target_url("other", "http://127.0.0.2:8080")
+            .unwrap();
+        let w = &moved.plans[0].workloads[0];
+        assert_eq!(
+            w.target.as_ref().unwrap().base_url.as_str(),
+            "http://127.0.0.2:8080/"
+        );
+        assert_eq!(
+            moved.plans[0].target.base_url.as_str(),
+            "http://127.0.0.1:9/"
+        );
+        let unknown = cfg
+            .with_target_url("nope", "http://127.0.0.1:1")
+            .unwrap_err();
+        assert!(unknown.contains("the targets are api, other"), "{unknown}");
+        let metadata = cfg
+            .with_target_url("api", "http://169.254.169.254/")
+            .unwrap_err();
+        assert!(
+            metadata.starts_with("--target api=http://169.254.169.254/: "),
+            "{metadata}"
+        );
+    }
+}
