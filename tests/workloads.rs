@@ -184,3 +184,74 @@ fn workload_errors_are_located() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.plans[0].duration().as_secs(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_example_runs_clean_against_the_demo_target() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut yaml = std::fs::read_to_string(root.join("config/examples/webhooks.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:18080", &t.url());
+    // The same plan, shorter: 3 s instead of 30.
+    for (long, short) in [
+        ("duration: 30s, rate: 20", "duration: 3s, rate: 20"),
+        (
+            "{ duration: 10s, target: 20 }",
+            "{ duration: 1s, target: 4 }",
+        ),
+        (
+            "{ duration: 20s, target: 20 }",
+            "{ duration: 2s, target: 4 }",
+        ),
+        ("start: 12s", "start: 1s"),
+        ("duration: 5s, rate: 200", "duration: 1s, rate: 50"),
+        ("every: 1s", "every: 300ms"),
+    ] {
+        assert!(yaml.contains(long), "{long}");
+        yaml = yaml.replace(long, short);
+    }
+    let s = support::run_plan(&yaml, None, opts(Segment::WHOLE)).await;
+    assert_eq!(
+        s.result,
+        Outcome::Passed,
+        "{:?} {:?}",
+        s.reasons,
+        s.thresholds
+    );
+    let w = |name: &str| s.workloads.iter().find(|w| w.name == name).unwrap();
+    assert_eq!(w("steady").requests, 60);
+    assert_eq!(w("spike").requests, 50);
+    assert!(w("ramp").requests >= 20, "{:?}", w("ramp"));
+    let deliveries = w("steady").requests + w("spike").requests + w("ramp").requests;
+    // Each VU logged in once; the hooks were created, used and deleted again.
+    let logins = s.requests.iter().find(|r| r.name == "login").unwrap();
+    assert!(logins.count >= 4 && logins.count < deliveries, "{logins:?}");
+    let td = s.teardown.as_ref().unwrap();
+    assert!(td.passed, "{td:?}");
+    assert!(td
+        .requests
+        .iter()
+        .all(|r| r.statuses.get("204") == Some(&1)));
+    let stats: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("{}/stats", t.url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stats["hooks"], 0, "teardown deleted every hook: {stats}");
+    // Its own metrics, and the queue over time.
+    let m = |name: &str| s.custom_metrics.iter().find(|m| m.name == name).unwrap();
+    assert_eq!(m("webhook_success_rate").ratio, Some(1.0));
+    let nodes = &m("answered_by").by_label;
+    assert_eq!(
+        nodes.keys().collect::<Vec<_>>(),
+        ["node-a", "node-b", "node-c"]
+    );
+    assert_eq!(nodes.values().sum::<f64>(), deliveries as f64);
+    assert_eq!(m("submit_latency").count, deliveries);
+    let queue = &s.resources.as_ref().unwrap().monitors[0];
+    assert!(queue.series.len() >= 5, "{queue:?}");
+}

@@ -16,6 +16,8 @@ pub struct WindowPoint {
     pub p95_ms: f64,
     pub p99_ms: f64,
     /// Intended arrival rate at the end of the window (open model), or VUs (closed model).
+    /// With several workloads: the open-model workloads' rates (VUs when all are closed);
+    /// each workload's own target is in `workloads`.
     pub target: f64,
     /// Stream messages and events received in the window (all ws and sse steps).
     #[serde(default, skip_serializing_if = "is_zero")]

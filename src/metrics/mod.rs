@@ -207,7 +207,16 @@ impl Metrics {
             m.stale_retries += window.stale_retries;
             m.lag.add(&window.lag);
             m.run_active = true;
-            (m.target_rate, m.vus) = if open_model {
+            (m.target_rate, m.vus) = if !view.workloads.is_empty() {
+                // Several workloads: rates and VUs are summed each on their own.
+                view.workloads.iter().fold((0.0, 0.0), |(r, v), w| {
+                    if w.open_model {
+                        (r + w.target, v)
+                    } else {
+                        (r, v + w.target)
+                    }
+                })
+            } else if open_model {
                 (target, 0.0)
             } else {
                 (0.0, target)

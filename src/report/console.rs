@@ -102,10 +102,10 @@ pub fn render(s: &Summary) -> String {
         s.plan, s.target, s.duration_s, s.segment, s.load.model
     );
     requests_table(&mut o, s);
-    workloads_table(&mut o, s);
-    custom_metrics(&mut o, s);
     streams_table(&mut o, s);
     totals(&mut o, s);
+    workloads_table(&mut o, s);
+    custom_metrics(&mut o, s);
     resources(&mut o, s);
     findings(&mut o, s);
     teardown(&mut o, s);

@@ -223,7 +223,7 @@ pub async fn execute(
     let open_model = plan
         .workloads
         .iter()
-        .all(|w| matches!(w.load.shape, LoadShape::Open { .. }));
+        .any(|w| matches!(w.load.shape, LoadShape::Open { .. }));
     // Setup requests are booked like any other: in the first window the observers see (so
     // they reach /metrics) and in the run's totals.
     let (setup_rec, setup_result) = setup(&mut rt).await;
@@ -454,19 +454,26 @@ impl Load {
         (!running.is_empty()).then(|| running.join("+"))
     }
 
-    /// The summed target of every workload (arrivals per second, or VUs).
+    /// The summed target: arrivals per second of the open-model workloads, or VUs when every
+    /// workload is closed-model (each workload's own target is in [`WorkloadNow`]).
     fn target_at(&self, now: Instant) -> f64 {
-        self.parts.iter().map(|p| p.target_at(now)).sum()
+        let open = self.open_model();
+        self.parts
+            .iter()
+            .filter(|p| matches!(p.schedule, Schedule::Open { .. }) == open)
+            .map(|p| p.target_at(now))
+            .sum()
     }
 
     fn in_flight(&self) -> u64 {
         self.parts.iter().map(|p| p.in_flight()).sum()
     }
 
+    /// True when a workload is open-model (then the summed target is a rate).
     fn open_model(&self) -> bool {
         self.parts
             .iter()
-            .all(|p| matches!(p.schedule, Schedule::Open { .. }))
+            .any(|p| matches!(p.schedule, Schedule::Open { .. }))
     }
 }
 
