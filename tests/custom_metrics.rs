@@ -136,7 +136,7 @@ async fn a_value_that_was_not_captured_is_missing_never_zero() {
 
 #[test]
 fn custom_metric_errors_are_located() {
-    let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    metrics:\n      depth: { type: gauge, help: \"Queue depth\" }\n      Bad-Name: { type: counter, help: x }\n      lat: { type: histogram, help: x }\n    scenarios:\n      - name: s\n        steps:\n          - request: { name: r, url: / }\n            record:\n              - { metric: depht, json: \"$.d\" }\n              - { metric: depth, value: \"{{ later }}\" }\n              - { metric: depth }\n          - request: { name: r2, url: / }\n            capture: { later: \"$.x\" }\n    thresholds:\n      - { metric: queue, expr: \"max < 1\" }\n      - { metric: depth, expr: \"rate < 1\" }\n  q:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    metrics: { depth: { type: counter, help: other } }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
+    let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    metrics:\n      depth: { type: gauge, help: \"Queue depth\" }\n      Bad-Name: { type: counter, help: x }\n      lat: { type: histogram, help: x }\n    scenarios:\n      - name: s\n        steps:\n          - request: { name: r, url: / }\n            record:\n              - { metric: depht, json: \"$.d\" }\n              - { metric: depth, value: \"{{ later }}\" }\n              - { metric: depth }\n          - request: { name: r2, url: / }\n            capture: { later: \"$.x\" }\n    thresholds:\n      - { metric: queue, expr: \"max < 1\" }\n      - { metric: depth, expr: \"rate < 1\" }\n    monitors: { m1: { url: \"http://127.0.0.1:9/x\", jsonpath: \"$.x\", metric: Bad-Name } }\n  q:\n    target: t\n    load: { phases: [{ duration: 1s, rate: 1 }] }\n    metrics: { depth: { type: counter, help: other } }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n";
     let err = loadpacer::config::load_str(yaml, "m.yaml", None, &|_| None)
         .unwrap_err()
         .to_string();
@@ -149,6 +149,7 @@ fn custom_metric_errors_are_located() {
         "plans.p.thresholds[0].metric: unknown metric \"queue\"",
         "plans.p.thresholds[1].expr: aggregation \"rate\" does not apply to a gauge",
         "plans.q.metrics.depth: metric \"depth\" is declared by plan \"p\" with another type",
+        "plans.p.monitors.m1.metric: a monitor feeds a gauge or a trend; \"Bad-Name\" is a counter",
     ] {
         assert!(err.contains(expected), "{expected}\n---\n{err}");
     }

@@ -15,7 +15,7 @@ async fn monitor_values_are_a_series_with_gaps_and_a_live_gauge() {
         .local_addr()
         .unwrap();
     let yaml = format!(
-        "targets:\n  t: {{ base_url: \"{url}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    monitors:\n      orders: {{ url: \"{url}/stats\", jsonpath: \"$.orders\", every: 250ms }}\n      gone: {{ url: \"http://{closed}/stats\", jsonpath: \"$.orders\", every: 250ms }}\n    thresholds: [{{ metric: monitor.gone, expr: \"max < 10\" }}]\n    setup:\n      - request: {{ name: login, method: POST, url: /auth/login, json: {{ user: a }} }}\n        capture: {{ token: \"$.token\" }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: order, method: POST, url: /orders, headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }} }} }}] }}]\n",
+        "targets:\n  t: {{ base_url: \"{url}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    metrics: {{ orders_seen: {{ type: gauge, help: \"Orders the shop reports\" }} }}\n    monitors:\n      orders: {{ url: \"{url}/stats\", jsonpath: \"$.orders\", every: 250ms, metric: orders_seen }}\n      gone: {{ url: \"http://{closed}/stats\", jsonpath: \"$.orders\", every: 250ms }}\n    thresholds: [{{ metric: monitor.gone, expr: \"max < 10\" }}, {{ metric: orders_seen, expr: \"max > 30\" }}]\n    setup:\n      - request: {{ name: login, method: POST, url: /auth/login, json: {{ user: a }} }}\n        capture: {{ token: \"$.token\" }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: order, method: POST, url: /orders, headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }} }} }}] }}]\n",
         url = t.url()
     );
     let metrics = loadpacer::metrics::Metrics::default();
@@ -41,6 +41,11 @@ async fn monitor_values_are_a_series_with_gaps_and_a_live_gauge() {
         .iter()
         .all(|p| p.value.is_none() && p.error.as_deref() == Some("cannot connect")));
     assert_eq!(s.thresholds[0].verdict, loadpacer::judge::Verdict::NoData);
+    // The monitor fed a declared gauge: judged, reported and exported as that metric.
+    assert_eq!(s.thresholds[1].verdict, loadpacer::judge::Verdict::Pass);
+    let fed = &s.custom_metrics[0];
+    assert_eq!(fed.count, orders.series.len() as u64);
+    assert_eq!(fed.last, Some(*values.last().unwrap()));
     assert_ne!(s.result, loadpacer::report::summary::Outcome::Passed);
 
     // /metrics: the last value of `orders`, no value for `gone`, and its failed polls.
@@ -51,6 +56,13 @@ async fn monitor_values_are_a_series_with_gaps_and_a_live_gauge() {
         "{text}"
     );
     assert!(!text.contains("loadpacer_monitor_value{plan=\"p\",monitor=\"gone\"}"));
+    assert!(
+        text.contains(&format!(
+            "loadpacer_custom_orders_seen{{plan=\"p\"}} {}",
+            values.last().unwrap()
+        )),
+        "{text}"
+    );
     let errors = format!(
         "loadpacer_monitor_errors_total{{plan=\"p\",monitor=\"gone\"}} {}",
         gone.errors

@@ -22,7 +22,7 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     std::fs::write(
         &config,
         format!(
-            "store: {{ path: runs.db }}\nhost: {{ interval: 1s, processes: [loadpacer] }}\nlimits: {{ max_concurrent_runs: 7 }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\n  small: {{ base_url: \"{}\" }}\nplans:\n  limit:\n    target: small\n    schedule: {{ every: 12s, overlap: forbid }}\n    load: {{ preset: breakpoint, rate: 300, duration: 10s, max_in_flight: 2000 }}\n    capacity: {{ expected_peak_rps: 500, sustain: 2, slo: {{ p95: 100ms, error_rate: 0.01 }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  steady:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 13s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 12s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  healthy:\n    target: demo\n    capacity: {{ expected_peak_rps: 10, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    regression: {{ window: 3, tolerance: {{ latency: 10, throughput: 0.9, error_rate: 0.5 }} }}\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n  soak:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 32s, overlap: forbid }}\n    load: {{ preset: soak, rate: 10, duration: 31s }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  streams:\n    target: demo\n    schedule: {{ every: 3s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 2s, rate: 3 }}] }}\n    scenarios: [{{ name: s, steps: [{{ ws: {{ name: ticks, path: \"/ws/ticker?every=50ms\", actions: [{{ send: hi }}, {{ ping: {{}} }}, {{ hold: {{ duration: 1s }} }}] }} }}, {{ ws: {{ name: echo, path: /ws/echo, actions: [{{ send: hi }}, {{ expect: {{ contains: hi, timeout: 2s }} }}] }} }}, {{ sse: {{ name: feed, path: \"/sse/stream?every=50ms\", duration: 1s, events: 5 }} }}] }}]\n  mixed:\n    target: demo\n    schedule: {{ every: 4s, overlap: forbid }}\n    workloads:\n      steady: {{ load: {{ phases: [{{ duration: 1s, rate: 3 }}] }}, scenarios: [{{ name: a, steps: [{{ request: {{ name: home, url: / }} }}] }}] }}\n      users: {{ load: {{ vus: [{{ duration: 1s, target: 1 }}] }}, scenarios: [{{ name: b, steps: [{{ request: {{ name: home, url: / }} }}, {{ think: 300ms }}] }}] }}\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
+            "store: {{ path: runs.db }}\nhost: {{ interval: 1s, processes: [loadpacer] }}\nlimits: {{ max_concurrent_runs: 7 }}\ntargets:\n  demo: {{ base_url: \"{}\" }}\n  small: {{ base_url: \"{}\" }}\nplans:\n  limit:\n    target: small\n    schedule: {{ every: 12s, overlap: forbid }}\n    load: {{ preset: breakpoint, rate: 300, duration: 10s, max_in_flight: 2000 }}\n    capacity: {{ expected_peak_rps: 500, sustain: 2, slo: {{ p95: 100ms, error_rate: 0.01 }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  steady:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 13s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 12s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  healthy:\n    target: demo\n    capacity: {{ expected_peak_rps: 10, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    regression: {{ window: 3, tolerance: {{ latency: 10, throughput: 0.9, error_rate: 0.5 }} }}\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    metrics: {{ home_ok: {{ type: rate, help: \"Home answered 200\" }}, home_latency: {{ type: trend, unit: seconds, help: \"Home latency\" }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }}, check: {{ status: 200 }}, record: [{{ metric: home_ok, from: checks }}, {{ metric: home_latency, from: latency }}] }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}, {{ metric: home_ok, expr: \"rate > 0.99\" }}]\n  soak:\n    target: demo\n    capacity: {{ expected_peak_rps: 500, slo: {{ p95: 1s, error_rate: 0.01 }} }}\n    schedule: {{ every: 32s, overlap: forbid }}\n    load: {{ preset: soak, rate: 10, duration: 31s }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n  streams:\n    target: demo\n    schedule: {{ every: 3s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 2s, rate: 3 }}] }}\n    scenarios: [{{ name: s, steps: [{{ ws: {{ name: ticks, path: \"/ws/ticker?every=50ms\", actions: [{{ send: hi }}, {{ ping: {{}} }}, {{ hold: {{ duration: 1s }} }}] }} }}, {{ ws: {{ name: echo, path: /ws/echo, actions: [{{ send: hi }}, {{ expect: {{ contains: hi, timeout: 2s }} }}] }} }}, {{ sse: {{ name: feed, path: \"/sse/stream?every=50ms\", duration: 1s, events: 5 }} }}] }}]\n  mixed:\n    target: demo\n    schedule: {{ every: 4s, overlap: forbid }}\n    workloads:\n      steady: {{ load: {{ phases: [{{ duration: 1s, rate: 3 }}] }}, scenarios: [{{ name: a, steps: [{{ request: {{ name: home, url: / }} }}] }}] }}\n      users: {{ load: {{ vus: [{{ duration: 1s, target: 1 }}] }}, scenarios: [{{ name: b, steps: [{{ request: {{ name: home, url: / }} }}, {{ think: 300ms }}] }}] }}\n  failing:\n    target: demo\n    schedule: {{ every: 2s, overlap: forbid }}\n    load: {{ phases: [{{ duration: 1s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: broken, url: \"/?status=500\" }} }}] }}]\n    thresholds: [{{ metric: errors, expr: \"rate < 0.01\" }}]\n",
             t.url(),
             small.url()
         ),
@@ -212,4 +212,35 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
         plans.contains(&"steady") && plans.contains(&"healthy"),
         "{bound}"
     );
+
+    // User-defined metrics reach Prometheus from the live scrape, aggregatable by `le`.
+    let ok = support::prometheus_api(
+        &prom,
+        "query",
+        "sum(loadpacer_custom_home_ok_total{plan=\"healthy\",outcome=\"true\"})",
+    )
+    .await;
+    let n: f64 = ok["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(n >= 20.0, "{ok}");
+    let p95 = support::prometheus_api(
+        &prom,
+        "query",
+        "histogram_quantile(0.95, sum by (le) (loadpacer_custom_home_latency_seconds_bucket{plan=\"healthy\"}))",
+    )
+    .await;
+    let v: f64 = p95["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    assert!(v > 0.0 && v < 5.0, "{p95}");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    support::promtool_check_metrics(&text);
 }

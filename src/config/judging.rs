@@ -29,6 +29,8 @@ pub struct MonitorSpec {
     pub every: Duration,
     /// Report the change since the first poll of the run (a counter such as restarts).
     pub delta: bool,
+    /// The user-defined metric (index in the plan's `metrics`) each successful poll feeds.
+    pub feeds: Option<usize>,
 }
 
 /// The daemon compares each run with the median of the last `window` passing runs of the
@@ -129,6 +131,7 @@ pub(super) fn monitor(
         source,
         every,
         delta: false,
+        feeds: None,
     })
 }
 

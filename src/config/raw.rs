@@ -394,6 +394,10 @@ pub struct RawMonitor {
     pub promql: Option<S<String>>,
     /// Polling interval. Duration. Default: `5s`.
     pub every: Option<S<String>>,
+    /// A `gauge` or `trend` declared in the plan's `metrics` that every successful poll
+    /// feeds, so the figure is judged, exported and reported as that metric. Example:
+    /// `queue_depth`.
+    pub metric: Option<S<String>>,
 }
 
 /// Daemon regression check against the median of the last passing runs.

@@ -161,6 +161,7 @@ pub(super) fn target_resources(
             },
             every,
             delta,
+            feeds: None,
         })
         .collect()
 }

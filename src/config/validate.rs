@@ -170,7 +170,15 @@ fn plan(
     let mut monitors: Vec<_> = p
         .monitors
         .iter()
-        .filter_map(|(n, m)| monitor(c, limits, n, m, &format!("{path}.monitors.{n}")))
+        .filter_map(|(n, m)| {
+            let mp = format!("{path}.monitors.{n}");
+            let mut spec = monitor(c, limits, n, m, &mp)?;
+            spec.feeds = m
+                .metric
+                .as_ref()
+                .and_then(|name| monitor_feed(c, &steps.custom, name, &format!("{mp}.metric")));
+            Some(spec)
+        })
         .collect();
     if let Some(r) = &p.resources {
         monitors.extend(super::target_resources::target_resources(
@@ -394,6 +402,37 @@ fn check_custom_metrics(c: &mut Collector, plans: &[Arc<PlanSpec>]) {
             }
         }
     }
+}
+
+/// The metric a monitor feeds: a declared gauge or trend.
+fn monitor_feed(
+    c: &mut Collector,
+    custom: &[super::custom::CustomMetricSpec],
+    name: &S<String>,
+    path: &str,
+) -> Option<usize> {
+    use super::custom::CustomKind;
+    let Some(i) = custom.iter().position(|m| m.name == name.value) else {
+        c.at(
+            &name.referenced,
+            path,
+            format!("{:?} is not declared in the plan's `metrics`", name.value),
+        );
+        return None;
+    };
+    if !matches!(custom[i].kind, CustomKind::Gauge | CustomKind::Trend) {
+        c.at(
+            &name.referenced,
+            path,
+            format!(
+                "a monitor feeds a gauge or a trend; {:?} is a {}",
+                name.value,
+                custom[i].kind.as_str()
+            ),
+        );
+        return None;
+    }
+    Some(i)
 }
 
 /// Looks up a target by name; an unknown one is reported with the closest defined name.

@@ -125,6 +125,25 @@ impl std::fmt::Debug for dyn MonitorSink {
 }
 
 impl Resources {
+    /// Adds every successful poll of the monitors that feed a user-defined metric to that
+    /// metric's figures (`monitors.NAME.metric`).
+    pub fn feed_custom(&self, plan: &crate::config::PlanSpec, rec: &mut crate::measure::Recorder) {
+        use crate::config::custom::CustomKind;
+        for spec in &plan.monitors {
+            let (Some(i), Some(m)) = (
+                spec.feeds,
+                self.monitors.iter().find(|m| m.name == spec.name),
+            ) else {
+                continue;
+            };
+            let metric = &plan.metrics[i];
+            let scale = (metric.kind == CustomKind::Trend).then(|| metric.unit.scale());
+            for v in m.series.iter().filter_map(|p| p.value) {
+                rec.custom(i).value(v, scale);
+            }
+        }
+    }
+
     /// Computes the RSS growth slopes from the kept samples (call once, after the run).
     /// `long_enough` says whether the run was long enough for a slope per hour to mean
     /// anything; otherwise growth stays absent. A slope whose 95 % interval includes zero

@@ -73,7 +73,13 @@ impl Metrics {
                 };
                 let keep = s.plans.remove(&p.name).filter(|m| {
                     same_workloads(m)
-                        && m.monitors.keys().eq(p.monitors.iter().map(|m| &m.name))
+                        && m.monitors.keys().eq(p
+                            .monitors
+                            .iter()
+                            .map(|m| &m.name)
+                            .collect::<std::collections::BTreeSet<_>>())
+                        && m.monitor_feeds.len()
+                            == p.monitors.iter().filter(|m| m.feeds.is_some()).count()
                         && m.custom.len() == p.metrics.len()
                         && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
                         && m.requests == p.requests
@@ -99,6 +105,11 @@ impl Metrics {
                             .monitors
                             .iter()
                             .map(|m| (m.name.clone(), (None, 0)))
+                            .collect(),
+                        monitor_feeds: p
+                            .monitors
+                            .iter()
+                            .filter_map(|m| Some((m.name.clone(), m.feeds?)))
                             .collect(),
                         custom: p
                             .metrics
@@ -399,6 +410,13 @@ impl crate::judge::resources::MonitorSink for MonitorPublisher {
             if let Some(live) = m.monitors.get_mut(name) {
                 live.0 = value.ok();
                 live.1 += u64::from(value.is_err());
+            }
+            let fed = m.monitor_feeds.get(name).copied();
+            if let (Some(i), Ok(v)) = (fed, value) {
+                if let Some(live) = m.custom.get_mut(i) {
+                    let trend = live.spec.kind == crate::config::custom::CustomKind::Trend;
+                    live.stats.value(v, trend.then(|| live.spec.unit.scale()));
+                }
             }
         });
     }

@@ -74,6 +74,8 @@ pub struct PlanMetrics {
     /// Monitors by name: the last polled value (`None` while the last poll failed) and the
     /// failed polls.
     pub(super) monitors: BTreeMap<String, (Option<f64>, u64)>,
+    /// Monitors that feed a user-defined metric: its index in `custom`.
+    pub(super) monitor_feeds: BTreeMap<String, usize>,
 }
 
 /// One declared metric of a plan and everything recorded into it since the daemon started

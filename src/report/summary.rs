@@ -382,7 +382,17 @@ impl Summary {
             r.finish(long_enough_for_drift(&out.plan, out.elapsed));
         }
         let plan = &out.plan;
-        let total = &out.total;
+        // Monitors that feed a user-defined metric add their polls to it before judging.
+        let fed;
+        let total = match resources.as_ref() {
+            Some(r) if plan.monitors.iter().any(|m| m.feeds.is_some()) => {
+                let mut t = out.total.clone();
+                r.feed_custom(plan, &mut t);
+                fed = t;
+                &fed
+            }
+            _ => &out.total,
+        };
         let secs = out.elapsed.as_secs_f64().max(1e-3);
         let thresholds = judge::evaluate_all_with(plan, total, out.elapsed, resources.as_ref());
         let mut validity = judge::validity(total);
