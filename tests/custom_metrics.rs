@@ -95,18 +95,7 @@ async fn custom_metrics_are_measured_judged_exported_and_reported() {
     assert!(html.contains("id=\"custom-metrics\"") && html.contains("Orders the shop accepted"));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["custom_metrics"][0]["name"], "accepted");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("summary.json");
-    std::fs::write(&file, json.to_string()).unwrap();
-    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.v1.json");
-    support::tool_ok(
-        "check-jsonschema",
-        &[
-            "--schemafile",
-            schema.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ],
-    );
+    support::check_summary_schema(&json);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,10 +10,7 @@ use loadpacer::run::RunOptions;
 async fn monitor_values_are_a_series_with_gaps_and_a_live_gauge() {
     let t = support::demo_target(DemoOptions::default()).await;
     // Nothing listens on a port we bound and closed: every poll of `gone` fails to connect.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = support::closed_port();
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"{url}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    metrics: {{ orders_seen: {{ type: gauge, help: \"Orders the shop reports\" }} }}\n    monitors:\n      orders: {{ url: \"{url}/stats\", jsonpath: \"$.orders\", every: 250ms, metric: orders_seen }}\n      gone: {{ url: \"http://{closed}/stats\", jsonpath: \"$.orders\", every: 250ms }}\n    thresholds: [{{ metric: monitor.gone, expr: \"max < 10\" }}, {{ metric: orders_seen, expr: \"max > 30\" }}]\n    setup:\n      - request: {{ name: login, method: POST, url: /auth/login, json: {{ user: a }} }}\n        capture: {{ token: \"$.token\" }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: order, method: POST, url: /orders, headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }} }} }}] }}]\n",
         url = t.url()
@@ -81,16 +78,5 @@ async fn monitor_values_are_a_series_with_gaps_and_a_live_gauge() {
         )),
         "{console}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("summary.json");
-    std::fs::write(&file, serde_json::to_string(&s).unwrap()).unwrap();
-    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.v1.json");
-    support::tool_ok(
-        "check-jsonschema",
-        &[
-            "--schemafile",
-            schema.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ],
-    );
+    support::check_summary_schema(&s);
 }

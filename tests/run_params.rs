@@ -18,14 +18,6 @@ fn plan_at(url: &str) -> String {
     )
 }
 
-fn closed_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
-
 async fn loadpacer(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_loadpacer"))
@@ -40,7 +32,7 @@ async fn loadpacer(args: Vec<String>) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_and_scale_change_one_run_and_are_checked() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&closed_port());
+    let yaml = plan(&support::closed_port().to_string());
     let target = format!("api={}", t.url());
     let (out, summary, _dir) =
         support::run_to_summary(&yaml, &["--target", &target, "--scale", "2.5"]).await;
@@ -149,7 +141,7 @@ async fn the_trigger_api_takes_a_scale_within_the_caps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_shows_three_runs_side_by_side_against_the_first() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let yaml = plan(&closed_port());
+    let yaml = plan(&support::closed_port().to_string());
     let target = format!("api={}", t.url());
     let mut files = Vec::new();
     let mut dirs = Vec::new();

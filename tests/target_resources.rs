@@ -161,10 +161,7 @@ async fn a_breakpoint_run_reads_judges_and_sizes_from_the_targets_resources() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prometheus_that_is_down_leaves_the_figures_missing_and_the_run_going() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = support::closed_port();
     let yaml = format!(
         "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 2s, rate: 10 }}] }}\n    resources: {{ prometheus: \"http://{closed}\", kubernetes: {{ namespace: shop, pods: api }}, every: 300ms }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: target.memory, expr: \"max < 512MB\" }}]\n",
         t.url()

@@ -108,18 +108,7 @@ async fn three_workloads_run_at_once_each_following_its_own_shape() {
             "{text}"
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("summary.json");
-    std::fs::write(&file, serde_json::to_string(&s).unwrap()).unwrap();
-    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.v1.json");
-    support::tool_ok(
-        "check-jsonschema",
-        &[
-            "--schemafile",
-            schema.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ],
-    );
+    support::check_summary_schema(&s);
     let html = loadpacer::report::html::render(&s);
     assert!(html.contains("id=\"workloads\"") && html.contains("id=\"workloads-chart\""));
 }

@@ -528,3 +528,28 @@ pub async fn prometheus_api(prom: &str, path: &str, query: &str) -> serde_json::
         .unwrap();
     serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default()
 }
+
+/// Checks a summary (as written to summary.json) against `schemas/summary.v1.json` with the
+/// real JSON Schema validator.
+pub fn check_summary_schema(summary: &impl serde::Serialize) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("summary.json");
+    std::fs::write(&file, serde_json::to_string(summary).unwrap()).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.v1.json");
+    tool_ok(
+        "check-jsonschema",
+        &[
+            "--schemafile",
+            schema.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+}
+
+/// A loopback address nothing listens on (bound, then closed): connecting is refused.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
