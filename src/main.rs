@@ -42,8 +42,20 @@ enum Cmd {
     Hit(cli::hit::HitArgs),
     /// Check a config file and print every error.
     Validate {
-        /// The YAML file.
+        /// The YAML file: a loadpacer config or an Artillery script.
         file: PathBuf,
+        /// Artillery scripts: use `config.environments.NAME`.
+        #[arg(short = 'e', long)]
+        environment: Option<String>,
+    },
+    /// Print the loadpacer plan equivalent to an Artillery script (commented where a
+    /// construct is approximated), to switch for good: `loadpacer import a.yml > plan.yaml`.
+    Import {
+        /// The Artillery script (top-level `config:` and `scenarios:`).
+        file: PathBuf,
+        /// Use `config.environments.NAME`.
+        #[arg(short = 'e', long)]
+        environment: Option<String>,
     },
     /// Start the built-in demo target (latency, error and stall knobs).
     DemoTarget(cli::demo_target::DemoArgs),
@@ -104,7 +116,8 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.cmd {
-        Cmd::Validate { file } => Ok(cli::validate(&file)),
+        Cmd::Validate { file, environment } => Ok(cli::validate(&file, environment)),
+        Cmd::Import { file, environment } => Ok(cli::import(&file, environment)),
         Cmd::Serve(args) => cli::serve::serve(args).await,
         Cmd::Report {
             summary,

@@ -14,8 +14,19 @@ use loadpacer::report::Summary;
 use std::path::{Path, PathBuf};
 
 pub(crate) fn load(file: &Path) -> Option<Config> {
-    match config::load_file(file) {
-        Ok(c) => Some(c),
+    load_with(file, &config::artillery::Choices::default())
+}
+
+/// Loads a loadpacer file or an Artillery script (with its `-e` choice), printing every
+/// error, and the translation's warnings, to stderr.
+pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Option<Config> {
+    match config::load_file_with(file, choices) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Some(c)
+        }
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!(
@@ -29,13 +40,48 @@ pub(crate) fn load(file: &Path) -> Option<Config> {
     }
 }
 
-pub(crate) fn validate(file: &Path) -> u8 {
-    let Some(cfg) = load(file) else { return 2 };
+pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
+    let choices = config::artillery::Choices { environment };
+    let Some(cfg) = load_with(file, &choices) else {
+        return 2;
+    };
     for p in &cfg.plans {
         println!("{}", describe_plan(p));
     }
     println!("{}: OK, {} plan(s)", file.display(), cfg.plans.len());
     0
+}
+
+/// `loadpacer import FILE`: the loadpacer plan equivalent to an Artillery script, on stdout.
+pub(crate) fn import(file: &Path, environment: Option<String>) -> u8 {
+    let text = match config::read_file(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    if !config::artillery::is_artillery(&text) {
+        eprintln!(
+            "error: {} is not an Artillery script (it has no top-level `config:` and `scenarios:`); a loadpacer file needs no import",
+            file.display()
+        );
+        return 2;
+    }
+    let choices = config::artillery::Choices { environment };
+    match config::artillery::translate(&text, &file.display().to_string(), &choices) {
+        Ok(t) => {
+            for w in &t.warnings {
+                eprintln!("{w}");
+            }
+            print!("{}", t.yaml);
+            0
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            2
+        }
+    }
 }
 
 /// The config JSON Schema (pretty, with a final newline) or the Markdown field reference.

@@ -1,8 +1,6 @@
 //! `loadpacer run FILE`: every plan of a file (or one), reports, exit code from the verdict.
 
-use super::{
-    describe_plan, load, per_plan_path, read_summary, signals::interrupt_token, write_file,
-};
+use super::{describe_plan, per_plan_path, read_summary, signals::interrupt_token, write_file};
 use anyhow::{Context, Result};
 use clap::Args;
 use loadpacer::config::{Config, PlanSpec};
@@ -56,16 +54,23 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     metrics_linger: Duration,
     /// Send the file's target NAME to URL instead, e.g. `--target api=http://127.0.0.1:8081`
-    /// (repeatable; the allowlist applies).
+    /// (repeatable; the allowlist applies); a bare URL replaces the only target (an
+    /// Artillery script's `config.target`).
     #[arg(long = "target", value_name = "NAME=URL", value_parser = parse_target)]
     targets: Vec<(String, String)>,
     /// Multiply every arrival rate, VU count and `max_in_flight` by F: 0.1 for a smoke run,
     /// 3 for three replicas' worth; refused beyond the file's limits.
     #[arg(long, value_name = "F")]
     scale: Option<f64>,
+    /// Artillery scripts: use `config.environments.NAME`.
+    #[arg(short = 'e', long)]
+    environment: Option<String>,
 }
 
 fn parse_target(s: &str) -> Result<(String, String), String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        return Ok((String::new(), s.to_string()));
+    }
     match s.split_once('=') {
         Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
             Ok((name.trim().to_string(), url.trim().to_string()))
@@ -82,13 +87,20 @@ fn apply_overrides(
     args: &RunArgs,
 ) -> std::result::Result<loadpacer::config::Config, String> {
     for (name, url) in &args.targets {
-        cfg = cfg.with_target_url(name, url)?;
+        cfg = if name.is_empty() {
+            cfg.with_only_target_url(url)?
+        } else {
+            cfg.with_target_url(name, url)?
+        };
     }
     Ok(cfg)
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
-    let Some(cfg) = load(&args.file) else {
+    let choices = loadpacer::config::artillery::Choices {
+        environment: args.environment.clone(),
+    };
+    let Some(cfg) = super::load_with(&args.file, &choices) else {
         return Ok(2);
     };
     let cfg = match apply_overrides(cfg, &args) {

@@ -84,6 +84,11 @@ impl Collector {
         self.errors.extend(other.0);
     }
 
+    /// The file the errors are about.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     /// Records an error whose location is not known.
     pub fn nowhere(&mut self, path: &str, message: impl Into<String>) {
         self.at(&Location::UNKNOWN, path, message);

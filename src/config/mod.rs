@@ -4,10 +4,12 @@
 //! thresholds. After `load` succeeds, invalid states are not representable.
 
 mod allow;
+pub mod artillery;
 pub mod custom;
 mod daemon;
 mod error;
 mod grades;
+mod input;
 mod judging;
 mod limits;
 mod load;
@@ -30,10 +32,11 @@ pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use grades::{Grade, GradeBand};
+pub use input::load_file_with;
 pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};
 pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 pub use load::{LoadShape, LoadSpec, Phase, Preset, Stage};
-pub use parse::{load_file, load_str};
+pub use parse::{load_file, load_str, read_file};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,

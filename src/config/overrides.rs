@@ -13,6 +13,37 @@ use std::sync::Arc;
 pub const MAX_SCALE: f64 = 1000.0;
 
 impl Config {
+    /// `--target URL`: the only target the plans use, sent to `url`.
+    pub fn with_only_target_url(&self, url: &str) -> Result<Config, String> {
+        let names = self.target_names();
+        match names.as_slice() {
+            [one] => self.with_target_url(one, url),
+            _ => Err(format!(
+                "--target {url}: the plans use {} targets ({}); name one: --target NAME={url}",
+                names.len(),
+                names.join(", ")
+            )),
+        }
+    }
+
+    /// The names of the targets the plans and their workloads use.
+    fn target_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .plans
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.target.name.clone()).chain(
+                    p.workloads
+                        .iter()
+                        .filter_map(|w| Some(w.target.as_ref()?.name.clone())),
+                )
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// This config with target `name` sent to `url` in every plan and workload that uses it.
     pub fn with_target_url(&self, name: &str, url: &str) -> Result<Config, String> {
         let mut c = Collector::new("--target");

@@ -13,6 +13,14 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Reads, parses and validates a config file, resolving `env.NAME` from the process
 /// environment. Relative paths inside it (CSV data) are resolved against its folder.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = read_file(path)?;
+    load_str(&text, &path.display().to_string(), path.parent(), &|k| {
+        std::env::var(k).ok()
+    })
+}
+
+/// A config file's text, refused beyond [`MAX_FILE_BYTES`].
+pub fn read_file(path: &Path) -> Result<String, ConfigErrors> {
     let name = path.display().to_string();
     let mut errors = Collector::new(&name);
     let text = match std::fs::metadata(path) {
@@ -29,13 +37,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
         Ok(_) => std::fs::read_to_string(path),
         Err(e) => Err(e),
     };
-    match text {
-        Ok(text) => load_str(&text, &name, path.parent(), &|k| std::env::var(k).ok()),
-        Err(e) => {
-            errors.nowhere("", format!("cannot read the file: {e}"));
-            Err(errors.into_errors())
-        }
-    }
+    text.map_err(|e| {
+        errors.nowhere("", format!("cannot read the file: {e}"));
+        errors.into_errors()
+    })
 }
 
 /// Parses and validates config text. `file` names it in errors; `base_dir` resolves relative
@@ -241,7 +246,7 @@ fn flow_entry_end(text: &str, start: usize) -> usize {
     text.len()
 }
 
-fn yaml_options() -> Options {
+pub(in crate::config) fn yaml_options() -> Options {
     let mut budget = Budget::default();
     budget.max_depth = 32;
     budget.max_aliases = 1_000;
@@ -255,7 +260,7 @@ fn yaml_options() -> Options {
 
 /// A one-line message and the location of a YAML or serde error, with a "did you mean" for
 /// misspelt keys.
-fn describe(e: &YamlError, text: &str) -> (Location, String) {
+pub(in crate::config) fn describe(e: &YamlError, text: &str) -> (Location, String) {
     let loc = e.location().unwrap_or(Location::UNKNOWN);
     let msg = match e.without_snippet() {
         YamlError::DuplicateMappingKey { key: Some(k), .. } => {

@@ -1,0 +1,107 @@
+//! Artillery scripts as input: a file with top-level `config:` and `scenarios:` is read as
+//! Artillery YAML, translated into the equivalent loadpacer plan (`translate`), and that plan
+//! is validated and run like any other. Errors point into the script; `loadpacer import`
+//! prints the plan so that a user can switch for good. docs/artillery.md lists what is
+//! covered, approximated and refused.
+
+mod script;
+mod translate;
+
+use super::error::{Collector, ConfigErrors};
+use super::parse::{describe, yaml_options};
+use super::Config;
+use std::path::Path;
+pub use translate::Translation;
+
+/// What a user chooses when running a script, as Artillery's own flags do.
+#[derive(Debug, Clone, Default)]
+pub struct Choices {
+    /// `-e NAME`: `config.environments.NAME` overrides the target, phases, defaults, …
+    pub environment: Option<String>,
+}
+
+/// True when the text is an Artillery script: top-level `config:` and `scenarios:` keys.
+pub fn is_artillery(text: &str) -> bool {
+    let top = |key: &str| {
+        text.lines()
+            .any(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'))
+    };
+    top("config") && top("scenarios")
+}
+
+/// The script translated into a loadpacer plan named after the file, or every error found,
+/// located in the script.
+pub fn translate(text: &str, file: &str, choices: &Choices) -> Result<Translation, ConfigErrors> {
+    let mut c = Collector::new(file);
+    let script: script::Script = match serde_saphyr::from_str_with_options(text, yaml_options()) {
+        Ok(s) => s,
+        Err(e) => {
+            let (loc, msg) = describe(&e, text);
+            c.at(&loc, "", msg);
+            return Err(c.into_errors());
+        }
+    };
+    let name = plan_name(file);
+    let t = translate::translate(&script, &name, choices.environment.as_deref(), &mut c);
+    let errors = c.into_errors();
+    if errors.0.is_empty() {
+        Ok(t)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads a script as a config: translated, then validated as loadpacer YAML. An error in the
+/// translated plan is reported at the script line it came from. Returns the warnings too.
+pub fn load(
+    text: &str,
+    file: &str,
+    base_dir: Option<&Path>,
+    choices: &Choices,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<String>), ConfigErrors> {
+    let t = translate(text, file, choices)?;
+    match super::load_str(&t.yaml, file, base_dir, env) {
+        Ok(cfg) => Ok((cfg, t.warnings)),
+        Err(mut errors) => {
+            for e in &mut errors.0 {
+                let origin = e
+                    .line
+                    .checked_sub(1)
+                    .and_then(|i| t.origins.get(i as usize))
+                    .filter(|l| l.line() > 0);
+                match origin {
+                    Some(l) => (e.line, e.column) = (l.line(), l.column()),
+                    None => (e.line, e.column) = (0, 0),
+                }
+                e.message = format!(
+                    "{} (in the translated plan: `loadpacer import {file}`)",
+                    e.message
+                );
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// The plan's name: the file's stem as a metric label (`checkout.yml` → `checkout`).
+fn plan_name(file: &str) -> String {
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("artillery");
+    let mut name: String = stem
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_') {
+        name.insert(0, '_');
+    }
+    name
+}
