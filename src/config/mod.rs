@@ -39,10 +39,10 @@ pub use load::{LoadShape, LoadSpec, Phase, Preset, Stage};
 pub use parse::{load_file, load_str, read_file};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
-    BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, DataOrder, DataSource,
-    EventMatch, ExpectSpec, HoldSpec, JsonTemplate, Payload, RecordSource, RecordSpec, RequestKey,
-    RequestSpec, ScenarioSpec, SseSpec, StepSpec, StreamKey, WsAction, WsSpec, SETUP, TEARDOWN,
-    VU_SETUP,
+    BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,
+    DataSource, EventMatch, ExpectSpec, GuardedSpec, HoldSpec, JsonTemplate, Payload, RecordSource,
+    RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec, StepSpec, StreamKey,
+    Times, WsAction, WsSpec, SETUP, TEARDOWN, VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -111,6 +111,8 @@ pub struct PlanSpec {
     pub teardown: Vec<StepSpec>,
     pub teardown_timeout: Duration,
     pub data: Option<DataSource>,
+    /// Plan variables: a single value, or values of which one is drawn per iteration.
+    pub variables: Vec<(String, Vec<serde_json::Value>)>,
     pub thresholds: Vec<Threshold>,
     /// Best first; a run that meets no band is `Poor`.
     pub grades: Vec<GradeBand>,

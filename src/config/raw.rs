@@ -261,6 +261,11 @@ pub struct RawPlan {
     pub teardown_timeout: Option<S<String>>,
     /// A CSV file whose columns become variables, one row per iteration.
     pub data: Option<RawData>,
+    /// Variables every iteration starts with: a value, or a list of values of which one is
+    /// drawn per iteration. Numbers and booleans stay numbers and booleans in JSON bodies.
+    /// Example: `{ region: eu, size: [1, 5, 10] }`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, S<serde_json::Value>>,
     /// Pass/fail rules; a failed one fails the run (exit code 1).
     #[serde(default)]
     pub thresholds: Vec<RawThreshold>,
@@ -548,6 +553,31 @@ pub struct RawStep {
     /// captures. Example: `[{ metric: queue_depth, json: "$.depth" }]`.
     #[serde(default)]
     pub record: Vec<RawRecord>,
+    /// Steps run several times in a row: `count` times, or once per item of `over`. Example:
+    /// `{ count: 3, steps: [{ request: { name: page, url: "/products" } }] }`.
+    pub repeat: Option<RawRepeat>,
+    /// Runs the step only when this holds: `NAME == VALUE`, `NAME != VALUE` or `NAME` (set and
+    /// not empty), where NAME is a variable or `status` (the last response's status). Example:
+    /// `status == 200`.
+    pub r#if: Option<S<String>>,
+    /// Runs the step with this probability, drawn each time: a ratio between 0 and 1.
+    /// Example: `0.2`.
+    pub probability: Option<S<f64>>,
+}
+
+/// Steps repeated within one iteration.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepeat {
+    /// How many times, at most `10000`.
+    pub count: Option<S<u32>>,
+    /// A list to go through, or the name of a variable holding a JSON array (a capture).
+    /// Example: `[red, green, blue]` or `items`.
+    pub over: Option<S<serde_json::Value>>,
+    /// The variable each item of `over` is put in. Default: `item`.
+    pub r#as: Option<S<String>>,
+    /// The steps. Required.
+    pub steps: Vec<S<RawStep>>,
 }
 
 /// A Server-Sent Events session.

@@ -45,7 +45,7 @@ pub fn reference_markdown() -> String {
          `loadpacer validate FILE` checks everything the schema cannot (ranges, cron, \
          durations, the network rule) and names the line of each error.\n",
     );
-    section(&mut out, "(top level)", &schema, &defs);
+    section(&mut out, "(top level)", &schema, &defs, &mut Vec::new());
     out
 }
 
@@ -131,10 +131,27 @@ fn type_name(v: &Value, defs: &Map<String, Value>) -> String {
     }
 }
 
-fn section(out: &mut String, path: &str, obj: &Value, defs: &Map<String, Value>) {
+/// One object's fields as a table, then its nested objects. An object nested in itself (a
+/// `repeat`'s steps are steps) points back to where it was described.
+fn section(
+    out: &mut String,
+    path: &str,
+    obj: &Value,
+    defs: &Map<String, Value>,
+    ancestors: &mut Vec<(*const Value, String)>,
+) {
     let Some(props) = obj.get("properties").and_then(Value::as_object) else {
         return;
     };
+    if let Some((_, first)) = ancestors.iter().find(|(p, _)| std::ptr::eq(*p, obj)) {
+        let _ = write!(
+            out,
+            "\n## `{path}`\n\nThe same fields as [`{first}`](#{}).\n",
+            anchor(first)
+        );
+        return;
+    }
+    ancestors.push((obj as *const Value, path.to_string()));
     let required: Vec<&str> = obj
         .get("required")
         .and_then(Value::as_array)
@@ -171,7 +188,22 @@ fn section(out: &mut String, path: &str, obj: &Value, defs: &Map<String, Value>)
             } else {
                 format!("{path}.")
             };
-            section(out, &format!("{base}{name}{how}"), child, defs);
+            section(out, &format!("{base}{name}{how}"), child, defs, ancestors);
         }
     }
+    ancestors.pop();
+}
+
+/// The anchor a Markdown renderer gives a `## \`path\`` heading.
+fn anchor(path: &str) -> String {
+    path.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| {
+            if c == ' ' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }

@@ -26,6 +26,8 @@ enum Part {
     Iteration,
     RandomInt(i64, i64),
     RandomString(usize),
+    /// One of the values, drawn each time.
+    RandomChoice(Vec<String>),
     Uuid,
     IsoTimestamp,
 }
@@ -133,6 +135,9 @@ impl Template {
                 Part::RandomString(n) => {
                     out.extend((0..*n).map(|_| rng.sample(rand::distr::Alphanumeric) as char))
                 }
+                Part::RandomChoice(values) => {
+                    out.push_str(&values[rng.random_range(0..values.len())]);
+                }
                 Part::Uuid => {
                     let _ = write!(out, "{}", uuid::Uuid::new_v4());
                 }
@@ -200,6 +205,19 @@ fn compile_expr(
                 )),
             },
             _ => Err(format!("random_string takes one argument, got {expr:?}")),
+        };
+    }
+    if let Some(args) = call_args(expr, "random_choice") {
+        let values: Vec<String> = args
+            .iter()
+            .map(|a| a.trim_matches(|c| c == '"' || c == '\'').to_string())
+            .collect();
+        return if values.iter().any(String::is_empty) {
+            Err(format!(
+                "random_choice(a, b, …) needs one or more values, got {expr:?}"
+            ))
+        } else {
+            Ok(Part::RandomChoice(values))
         };
     }
     let is_ident = !expr.is_empty()

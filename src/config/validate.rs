@@ -128,10 +128,10 @@ fn plan(
         .data
         .as_ref()
         .and_then(|d| super::steps::data_source(c, d, &format!("{path}.data"), base_dir));
-    let mut steps = StepCompiler::new(
-        env,
-        data.as_ref().map(|d| d.columns.clone()).unwrap_or_default(),
-    );
+    let variables = super::steps::variables(c, &p.variables, &format!("{path}.variables"));
+    let mut starting: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
+    starting.extend(variables.iter().map(|(name, _)| name.clone()));
+    let mut steps = StepCompiler::new(env, starting);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
@@ -210,6 +210,7 @@ fn plan(
         teardown,
         teardown_timeout,
         data,
+        variables,
         thresholds,
         grades,
         requests: steps.requests,

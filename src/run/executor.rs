@@ -388,6 +388,14 @@ impl Driver {
         };
         let plan = &shared.rt.plan;
         let scenario = pick_scenario(plan, shared.scenarios.clone(), self.total_weight);
+        // Plan variables: a list draws one of its values per iteration.
+        for (name, values) in &plan.variables {
+            let v = match values.as_slice() {
+                [one] => one,
+                many => &many[rand::rng().random_range(0..many.len())],
+            };
+            super::scenario::set_value(&mut vu, name, v);
+        }
         if let Some(data) = &plan.data {
             let i = match data.order {
                 DataOrder::Sequential => (self.seq * shared.workers + self.w) as usize,

@@ -486,6 +486,9 @@ async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     }
     let sink = vu::Sink::new(empty_recorder(&plan));
     let mut vu = VuState::default();
+    for (name, values) in &plan.variables {
+        scenario::set_value(&mut vu, name, &values[0]);
+    }
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)
         .await;

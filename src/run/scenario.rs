@@ -6,7 +6,7 @@ use super::vu::{lock, Sink, VuState};
 use crate::config::custom::CustomKind;
 use crate::config::{
     BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RecordSource, RecordSpec,
-    RequestSpec, StepSpec,
+    RepeatSpec, RequestSpec, StepSpec, Times,
 };
 use crate::measure::{ErrorKind, Recorder, Sample};
 use bytes::Bytes;
@@ -21,6 +21,21 @@ use std::time::{Duration, Instant};
 pub struct IterationResult {
     /// Set when a transport error ended the iteration early.
     pub failed: bool,
+}
+
+/// Puts a JSON value in a variable: a string as its text, anything else as JSON that keeps
+/// its type in a JSON body.
+pub(super) fn set_value(vu: &mut VuState, var: &str, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            vu.vars.insert(var.to_string(), s.clone());
+            vu.json_typed.remove(var);
+        }
+        other => {
+            vu.vars.insert(var.to_string(), other.to_string());
+            vu.json_typed.insert(var.to_string());
+        }
+    }
 }
 
 /// Feeds one user-defined metric from a response. A value that is missing or not a number
@@ -164,9 +179,7 @@ impl Runtime {
             .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()))
             .chain(&plan.teardown);
         for step in steps {
-            if let StepSpec::Request(r) = step {
-                prepared[r.index] = prepare(&plan, r);
-            }
+            step.each_request(&mut |r| prepared[r.index] = prepare(&plan, r));
         }
         Self {
             plan,
@@ -189,10 +202,25 @@ impl Runtime {
         intended: Instant,
         sink: &Sink,
     ) -> IterationResult {
-        let mut out = IterationResult::default();
         let mut intended = Some(intended);
+        let ok = self.run(steps, vu, &mut intended, sink).await;
+        IterationResult { failed: !ok }
+    }
+
+    /// Runs steps in order; false when one ended the iteration (a transport error).
+    async fn run(
+        &self,
+        steps: &[StepSpec],
+        vu: &mut VuState,
+        intended: &mut Option<Instant>,
+        sink: &Sink,
+    ) -> bool {
         for step in steps {
-            match step {
+            let net = || super::stream::Net {
+                allow: &self.allow,
+                tls: &self.ws_tls,
+            };
+            let ok = match step {
                 StepSpec::Think { min, max } => {
                     let d = if min == max {
                         *min
@@ -200,47 +228,74 @@ impl Runtime {
                         rand::rng().random_range(*min..=*max)
                     };
                     tokio::time::sleep(d).await;
+                    true
                 }
-                StepSpec::Request(r) => {
-                    let ok = self.exchange(r, vu, intended.take(), sink).await;
-                    if !ok {
-                        out.failed = true;
-                        break;
-                    }
-                }
+                StepSpec::Request(r) => self.exchange(r, vu, intended.take(), sink).await,
                 StepSpec::Sse(e) => {
-                    let net = super::stream::Net {
-                        allow: &self.allow,
-                        tls: &self.ws_tls,
-                    };
-                    let ok =
-                        super::sse::session(&self.plan, &net, e, vu, intended.take(), sink).await;
-                    if !ok {
-                        out.failed = true;
-                        break;
-                    }
+                    super::sse::session(&self.plan, &net(), e, vu, intended.take(), sink).await
                 }
                 StepSpec::Ws(w) => {
-                    let ok = super::ws::session(
-                        &self.plan,
-                        &super::stream::Net {
-                            allow: &self.allow,
-                            tls: &self.ws_tls,
-                        },
-                        w,
-                        vu,
-                        intended.take(),
-                        sink,
-                    )
-                    .await;
-                    if !ok {
-                        out.failed = true;
-                        break;
+                    super::ws::session(&self.plan, &net(), w, vu, intended.take(), sink).await
+                }
+                StepSpec::Repeat(r) => self.repeat(r, vu, intended, sink).await,
+                StepSpec::Guarded(g) => {
+                    if g.allows(vu) {
+                        self.nested(std::slice::from_ref(&g.step), vu, intended, sink)
+                            .await
+                    } else {
+                        true
                     }
                 }
+            };
+            if !ok {
+                return false;
             }
         }
-        out
+        true
+    }
+
+    /// Steps inside a `repeat` or a guard: the same as [`Runtime::run`], boxed because it
+    /// recurses.
+    fn nested<'a>(
+        &'a self,
+        steps: &'a [StepSpec],
+        vu: &'a mut VuState,
+        intended: &'a mut Option<Instant>,
+        sink: &'a Sink,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(self.run(steps, vu, intended, sink))
+    }
+
+    /// `repeat`: its steps `count` times, or once per item with the item in its variable.
+    async fn repeat(
+        &self,
+        r: &RepeatSpec,
+        vu: &mut VuState,
+        intended: &mut Option<Instant>,
+        sink: &Sink,
+    ) -> bool {
+        let items: Vec<Option<serde_json::Value>> = match &r.times {
+            Times::Count(n) => (0..*n).map(|_| None).collect(),
+            Times::List(values) => values.iter().cloned().map(Some).collect(),
+            // A variable that holds no JSON array repeats nothing.
+            Times::Variable(name) => match vu
+                .vars
+                .get(name)
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            {
+                Some(serde_json::Value::Array(a)) => a.into_iter().map(Some).collect(),
+                _ => Vec::new(),
+            },
+        };
+        for item in items {
+            if let Some(v) = item {
+                set_value(vu, &r.var, &v);
+            }
+            if !self.nested(&r.steps, vu, intended, sink).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// One request: returns false when a transport error should end the iteration.
@@ -283,6 +338,7 @@ impl Runtime {
         match result {
             Ok(resp) => {
                 let mut rec = lock(sink);
+                vu.last_status = Some(resp.status);
                 let error = self.judge(r, &resp, latency, vu, &mut rec);
                 vu.failures += u64::from(error.is_some());
                 rec.record(&Sample {
@@ -298,6 +354,7 @@ impl Runtime {
             }
             Err(Failure { kind, status, ttfb }) => {
                 vu.failures += 1;
+                vu.last_status = status;
                 lock(sink).record(&Sample {
                     request: r.index,
                     latency,

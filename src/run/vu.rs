@@ -18,6 +18,8 @@ pub struct VuState {
     /// Requests of this VU that failed or failed a check, ever: how a `vu_setup` run knows
     /// it did not pass.
     pub failures: u64,
+    /// The status of its last response (`if: status == 200`).
+    pub last_status: Option<u16>,
     /// The VU's own connection (direct transport only).
     pub conn: ConnSlot,
     /// Variables captured from JSON as a number, boolean, null, array or object (their text
@@ -47,4 +49,11 @@ pub type Sink = std::sync::Mutex<Recorder>;
 /// Locks a sink; a panic elsewhere never makes the figures unreadable.
 pub fn lock(sink: &Sink) -> std::sync::MutexGuard<'_, Recorder> {
     sink.locked()
+}
+
+impl crate::config::GuardedSpec {
+    /// [`crate::config::GuardedSpec::allows_with`] for a VU.
+    pub fn allows(&self, vu: &VuState) -> bool {
+        self.allows_with(&|name| vu.vars.get(name).cloned(), vu.last_status)
+    }
 }

@@ -3,6 +3,7 @@
 
 mod checks;
 mod data;
+mod flow;
 mod record;
 mod spec;
 mod sse;
@@ -10,6 +11,7 @@ mod ws;
 
 pub(super) use data::data_source;
 pub use data::{DataOrder, DataSource};
+pub(super) use flow::variables;
 pub use spec::*;
 
 use super::error::Collector;
@@ -191,87 +193,128 @@ impl<'a> StepCompiler<'a> {
         raw: &[S<RawStep>],
         path: &str,
     ) -> Vec<StepSpec> {
+        self.steps_named(c, scenario, raw, path, &mut BTreeMap::new())
+    }
+
+    /// Compiles steps whose names share `names` with the rest of their scenario (a
+    /// `repeat`'s steps are in the same scenario).
+    fn steps_named(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        raw: &[S<RawStep>],
+        path: &str,
+        names: &mut BTreeMap<String, u64>,
+    ) -> Vec<StepSpec> {
         let mut out = Vec::new();
-        let mut names: BTreeMap<&str, u64> = BTreeMap::new();
         for (i, spanned) in raw.iter().enumerate() {
-            let (st, at) = (&spanned.value, &spanned.referenced);
             let sp = format!("{path}[{i}]");
-            if !st.record.is_empty() && st.request.is_none() {
+            if let Some(step) = self.step(c, scenario, spanned, &sp, names) {
+                out.push(self.guard(c, &spanned.value, step, &sp));
+            }
+        }
+        out
+    }
+
+    /// One step of any kind, without its guard.
+    fn step(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        spanned: &S<RawStep>,
+        sp: &str,
+        names: &mut BTreeMap<String, u64>,
+    ) -> Option<StepSpec> {
+        let (st, at) = (&spanned.value, &spanned.referenced);
+        let sp = sp.to_string();
+        if !st.record.is_empty() && st.request.is_none() {
+            c.at(
+                at,
+                &format!("{sp}.record"),
+                "only a request step records metrics (from its response)",
+            );
+        }
+        if let Some(r) = &st.repeat {
+            if st.request.is_some() || st.think.is_some() || st.ws.is_some() || st.sse.is_some() {
                 c.at(
                     at,
-                    &format!("{sp}.record"),
-                    "only a request step records metrics (from its response)",
+                    &sp,
+                    "a step has exactly one of `request`, `think`, `ws`, `sse` or `repeat`",
                 );
+                return None;
             }
-            match (&st.request, &st.think, &st.ws) {
-                (None, None, None) if st.sse.is_some() => {
-                    let e = st.sse.as_ref().expect("checked");
-                    if let Some(first) =
-                        names.insert(e.name.value.as_str(), e.name.referenced.line())
-                    {
-                        c.at(
-                            &e.name.referenced,
-                            &format!("{sp}.sse.name"),
-                            format!(
-                                "duplicate step name {:?} in this scenario (first on line {first})",
-                                e.name.value
-                            ),
-                        );
-                    }
-                    if let Some(sse) = self.sse(c, scenario, e, st, &sp) {
-                        out.push(StepSpec::Sse(Box::new(sse)));
-                    }
+            return self.repeat(c, scenario, r, at, &sp, names);
+        }
+        let mut out = None;
+        match (&st.request, &st.think, &st.ws) {
+            (None, None, None) if st.sse.is_some() => {
+                let e = st.sse.as_ref().expect("checked");
+                if let Some(first) = names.insert(e.name.value.clone(), e.name.referenced.line()) {
+                    c.at(
+                        &e.name.referenced,
+                        &format!("{sp}.sse.name"),
+                        format!(
+                            "duplicate step name {:?} in this scenario (first on line {first})",
+                            e.name.value
+                        ),
+                    );
                 }
-                _ if st.sse.is_some() => c.at(
-                    at,
-                    &sp,
-                    "a step has exactly one of `request`, `think`, `ws` or `sse`",
-                ),
-                (None, None, Some(w)) => {
-                    if let Some(first) =
-                        names.insert(w.name.value.as_str(), w.name.referenced.line())
-                    {
-                        c.at(
-                            &w.name.referenced,
-                            &format!("{sp}.ws.name"),
-                            format!(
-                                "duplicate step name {:?} in this scenario (first on line {first})",
-                                w.name.value
-                            ),
-                        );
-                    }
-                    if let Some(ws) = self.ws(c, scenario, w, st, &sp) {
-                        out.push(StepSpec::Ws(Box::new(ws)));
-                    }
+                if let Some(sse) = self.sse(c, scenario, e, st, &sp) {
+                    out = Some(StepSpec::Sse(Box::new(sse)));
                 }
-                (Some(r), None, None) => {
-                    if let Some(first) =
-                        names.insert(r.name.value.as_str(), r.name.referenced.line())
-                    {
-                        c.at(&r.name.referenced, &format!("{sp}.request.name"), format!("duplicate request name {:?} in this scenario (first on line {first})", r.name.value));
-                    }
-                    if let Some(req) = self.request(c, scenario, r, st, &sp) {
-                        out.push(StepSpec::Request(Box::new(req)));
-                    }
-                }
-                (None, Some(t), None) => {
-                    if st.check.is_some() || !st.capture.is_empty() {
-                        c.at(
-                            &t.referenced,
-                            &sp,
-                            "check and capture belong to a request step, not a think step",
-                        );
-                    }
-                    if let Some((min, max)) = think(c, t, &format!("{sp}.think")) {
-                        out.push(StepSpec::Think { min, max });
-                    }
-                }
-                _ => c.at(
-                    at,
-                    &sp,
-                    "a step has exactly one of `request`, `think`, `ws` or `sse`",
-                ),
             }
+            _ if st.sse.is_some() => c.at(
+                at,
+                &sp,
+                "a step has exactly one of `request`, `think`, `ws` or `sse`",
+            ),
+            (None, None, Some(w)) => {
+                if let Some(first) = names.insert(w.name.value.clone(), w.name.referenced.line()) {
+                    c.at(
+                        &w.name.referenced,
+                        &format!("{sp}.ws.name"),
+                        format!(
+                            "duplicate step name {:?} in this scenario (first on line {first})",
+                            w.name.value
+                        ),
+                    );
+                }
+                if let Some(ws) = self.ws(c, scenario, w, st, &sp) {
+                    out = Some(StepSpec::Ws(Box::new(ws)));
+                }
+            }
+            (Some(r), None, None) => {
+                if let Some(first) = names.insert(r.name.value.clone(), r.name.referenced.line()) {
+                    c.at(
+                        &r.name.referenced,
+                        &format!("{sp}.request.name"),
+                        format!(
+                            "duplicate request name {:?} in this scenario (first on line {first})",
+                            r.name.value
+                        ),
+                    );
+                }
+                if let Some(req) = self.request(c, scenario, r, st, &sp) {
+                    out = Some(StepSpec::Request(Box::new(req)));
+                }
+            }
+            (None, Some(t), None) => {
+                if st.check.is_some() || !st.capture.is_empty() {
+                    c.at(
+                        &t.referenced,
+                        &sp,
+                        "check and capture belong to a request step, not a think step",
+                    );
+                }
+                if let Some((min, max)) = think(c, t, &format!("{sp}.think")) {
+                    out = Some(StepSpec::Think { min, max });
+                }
+            }
+            _ => c.at(
+                at,
+                &sp,
+                "a step has exactly one of `request`, `think`, `ws` or `sse`",
+            ),
         }
         out
     }

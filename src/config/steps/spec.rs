@@ -157,6 +157,82 @@ pub enum StepSpec {
     Ws(Box<WsSpec>),
     /// A Server-Sent Events stream.
     Sse(Box<SseSpec>),
+    /// Steps repeated within the iteration.
+    Repeat(Box<RepeatSpec>),
+    /// A step run only when its condition holds and its probability is drawn.
+    Guarded(Box<GuardedSpec>),
+}
+
+impl StepSpec {
+    /// Calls `f` with every request of this step, also those inside a `repeat` or a guard.
+    pub fn each_request(&self, f: &mut dyn FnMut(&RequestSpec)) {
+        match self {
+            StepSpec::Request(r) => f(r),
+            StepSpec::Repeat(r) => r.steps.iter().for_each(|s| s.each_request(f)),
+            StepSpec::Guarded(g) => g.step.each_request(f),
+            StepSpec::Think { .. } | StepSpec::Ws(_) | StepSpec::Sse(_) => {}
+        }
+    }
+}
+
+impl GuardedSpec {
+    /// Whether the step runs now: its condition holds for `vars` (and `status`, the last
+    /// response's), and its probability is drawn.
+    pub fn allows_with(&self, var: &dyn Fn(&str) -> Option<String>, status: Option<u16>) -> bool {
+        let holds = match &self.condition {
+            None => true,
+            Some(Condition::Status { equal, code }) => (status == Some(*code)) == *equal,
+            Some(Condition::Equals {
+                var: name,
+                equal,
+                value,
+            }) => (var(name).as_deref() == Some(value.as_str())) == *equal,
+            Some(Condition::Set(name)) => var(name).is_some_and(|v| !v.is_empty()),
+        };
+        holds && self.probability.is_none_or(|p| rand::random::<f64>() < p)
+    }
+}
+
+/// How many times a `repeat` runs.
+#[derive(Debug, Clone)]
+pub enum Times {
+    Count(u32),
+    /// Once per value, the value in `var`.
+    List(Vec<serde_json::Value>),
+    /// Once per element of the JSON array a variable holds.
+    Variable(String),
+}
+
+/// `repeat`: its steps, `times` times.
+#[derive(Debug, Clone)]
+pub struct RepeatSpec {
+    pub times: Times,
+    /// The variable each item is put in.
+    pub var: String,
+    pub steps: Vec<StepSpec>,
+}
+
+/// `if:` and `probability:` around a step.
+#[derive(Debug, Clone)]
+pub struct GuardedSpec {
+    pub condition: Option<Condition>,
+    pub probability: Option<f64>,
+    pub step: StepSpec,
+}
+
+/// `if:` — what it compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The last response's status `==` or `!=` a code.
+    Status { equal: bool, code: u16 },
+    /// A variable `==` or `!=` a value.
+    Equals {
+        var: String,
+        equal: bool,
+        value: String,
+    },
+    /// A variable is set and not empty.
+    Set(String),
 }
 
 /// A weighted scenario.
