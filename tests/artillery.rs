@@ -71,6 +71,48 @@ async fn an_artillery_script_runs_as_it_is_with_its_target_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_loops_and_conditions_run_with_artillerys_meaning() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let target = t.url();
+    let args = [
+        "run",
+        &fixture("flow.yml"),
+        "-q",
+        "--target",
+        &target,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = loadpacer(&args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let count = |name: &str| {
+        s["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(s["totals"]["iterations"], 20, "2 s at 10/s");
+    assert_eq!(count("get_products"), 60, "over 3 pages");
+    assert_eq!(count("get_health"), 40, "count 2");
+    assert_eq!(count("post_auth_login"), 20);
+    let bob = count("get_health_2");
+    assert!(bob > 0 && bob < 20, "only bob's iterations: {bob}");
+    assert_eq!(s["totals"]["errors"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_environment_overrides_the_phases() {
     let t = support::demo_target(DemoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -123,7 +165,11 @@ async fn javascript_and_untranslated_constructs_are_refused_where_they_are_writt
         ("14:19", "`function` calls JavaScript"),
         ("16:11", "`beforeRequest` calls JavaScript"),
         ("16:11", "{{ $customTime() }} is not translated"),
-        ("21:11", "`loop` is not translated yet"),
+        ("21:11", "`parallel` is not translated"),
+        (
+            "24:11",
+            "`ifTrue` is not translated: loadpacer's `if:` takes NAME == VALUE",
+        ),
     ] {
         let line = format!("{file}:{place}: ");
         assert!(

@@ -2,7 +2,7 @@
 //! construct is approximated. Every generated line remembers the place in the Artillery file
 //! it came from, so that errors found when the plan is validated point into the script.
 
-use super::script::{Config, Ensure, Environment, Flow, Phase, Scenario, Script};
+use super::script::{Config, Ensure, Environment, Phase, Scenario, Script};
 use crate::config::error::Collector;
 use crate::config::raw::S;
 use serde_json::Value;
@@ -127,27 +127,23 @@ pub fn translate(
     out.line(4, "target: target", top);
     let phases = env.and_then(|e| e.phases.as_ref()).unwrap_or(&cfg.phases);
     load(&mut out, phases, c);
-    let env_variables = env.and_then(|e| e.variables.values().next());
-    for (field, at) in [
-        (
-            "variables",
-            cfg.variables
-                .values()
-                .next()
-                .or(env_variables)
-                .map(|v| v.referenced),
-        ),
-        ("payload", cfg.payload.as_ref().map(|p| p.referenced)),
-    ] {
-        if let Some(at) = at {
-            c.at(&at, &format!("config.{field}"), format!("`{field}` is not translated yet: give the values inline in the flow, or use a loadpacer `data:` CSV with a header row"));
-        }
+    if let Some(p) = &cfg.payload {
+        c.at(&p.referenced, "config.payload", "`payload` is not translated yet: use a loadpacer `data:` CSV with a header row in the imported plan");
     }
+    variables(&mut out, cfg, env, c);
     let expect = plugin_on(cfg, env, "expect");
     for (field, hook) in [("setup", &script.before), ("teardown", &script.after)] {
         if let Some(h) = hook {
             out.line(4, &format!("{field}:"), h.flow.referenced);
-            steps(&mut out, 6, &h.flow.value, field, expect, c);
+            steps(
+                &mut out,
+                6,
+                &h.flow.value.0,
+                field,
+                expect,
+                &mut BTreeMap::new(),
+                c,
+            );
         }
     }
     out.line(4, "scenarios:", top);
@@ -162,6 +158,34 @@ pub fn translate(
         yaml: out.text,
         origins: out.origins,
         warnings,
+    }
+}
+
+/// `config.variables` (an environment's win): a value, or a list drawn from per virtual user.
+fn variables(out: &mut Out, cfg: &Config, env: Option<&Environment>, c: &mut Collector) {
+    let mut all: BTreeMap<&String, &S<Value>> = cfg.variables.iter().collect();
+    if let Some(e) = env {
+        all.extend(e.variables.iter());
+    }
+    if all.is_empty() {
+        return;
+    }
+    out.line(4, "variables:", Location::UNKNOWN);
+    for (name, v) in all {
+        let value = match &v.value {
+            Value::String(s) => Value::String(template(s, v.referenced, c)),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|x| match x {
+                        Value::String(s) => Value::String(template(s, v.referenced, c)),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        };
+        out.line(6, &format!("{}: {value}", quote(name)), v.referenced);
     }
 }
 
@@ -357,23 +381,28 @@ fn scenario(out: &mut Out, i: usize, s: &Scenario, expect: bool, c: &mut Collect
     match &s.flow {
         Some(f) => {
             out.line(8, "steps:", f.referenced);
-            steps(
-                out,
-                10,
-                &f.value,
-                &format!("scenarios[{i}].flow"),
-                expect,
-                c,
-            );
+            let path = format!("scenarios[{i}].flow");
+            steps(out, 10, &f.value.0, &path, expect, &mut BTreeMap::new(), c);
         }
         None => c.at(&at, &format!("scenarios[{i}]"), "a scenario needs a `flow`"),
     }
 }
 
 /// The steps of a flow; request names are `METHOD path` (numbered when repeated).
-fn steps(out: &mut Out, indent: usize, flow: &Flow, path: &str, expect: bool, c: &mut Collector) {
-    let mut names: BTreeMap<String, u32> = BTreeMap::new();
-    for (i, step) in flow.0.iter().enumerate() {
+/// One step of a flow: its action (`get`, `think`, `loop`, …) with the keys beside it.
+type Step = S<BTreeMap<String, S<Value>>>;
+
+#[allow(clippy::too_many_arguments)]
+fn steps(
+    out: &mut Out,
+    indent: usize,
+    flow: &[Step],
+    path: &str,
+    expect: bool,
+    names: &mut BTreeMap<String, u32>,
+    c: &mut Collector,
+) {
+    for (i, step) in flow.iter().enumerate() {
         let sp = format!("{path}[{i}]");
         // A step is one action; `loop` comes with `count`/`over` beside it.
         let known = |k: &str| METHODS.contains(&k) || ACTIONS.contains(&k);
@@ -388,17 +417,108 @@ fn steps(out: &mut Out, indent: usize, flow: &Flow, path: &str, expect: bool, c:
         };
         let at = v.referenced;
         match action.as_str() {
-            m if METHODS.contains(&m) => request(out, indent, m, v, &sp, expect, &mut names, c),
+            m if METHODS.contains(&m) => request(out, indent, m, v, &sp, expect, names, c),
             "think" => match think(&v.value) {
                 Some(t) => out.line(indent, &format!("- think: {t}"), at),
                 None => c.at(&at, &format!("{sp}.think"), "must be seconds (a number) or a duration"),
             },
             "log" => out.line(indent, &format!("# log: {}", v.value.to_string().replace('\n', " ")), at),
             "function" => c.at(&at, &format!("{sp}.function"), "`function` calls JavaScript, which cannot run: use captures, checks and templates instead"),
-            "loop" | "parallel" => c.at(&at, &format!("{sp}.{action}"), format!("`{action}` is not translated yet: write the steps out, or use loadpacer workloads for parallel load")),
+            "loop" => repeat(out, indent, step, v, &sp, expect, names, c),
+            "parallel" => c.at(&at, &format!("{sp}.parallel"), "`parallel` is not translated: run the requests as separate scenarios, or as loadpacer workloads"),
             other => c.at(&at, &format!("{sp}.{other}"), format!("{other:?} is not a flow action loadpacer knows; use get, post, put, patch, delete, head, options, think or log")),
         }
     }
+}
+
+/// `loop` with `count` or `over` (a list, or a variable holding one) → `repeat`, its item in
+/// `loopElement` (`{{ $loopElement }}`).
+#[allow(clippy::too_many_arguments)]
+fn repeat(
+    out: &mut Out,
+    indent: usize,
+    step: &Step,
+    v: &S<Value>,
+    sp: &str,
+    expect: bool,
+    names: &mut BTreeMap<String, u32>,
+    c: &mut Collector,
+) {
+    let at = v.referenced;
+    let Value::Array(items) = &v.value else {
+        c.at(&at, &format!("{sp}.loop"), "must be a list of flow steps");
+        return;
+    };
+    let times = match (step.value.get("count"), step.value.get("over")) {
+        (Some(n), None) => match n.value.as_u64() {
+            Some(n) => format!("count: {n}"),
+            None => {
+                c.at(
+                    &n.referenced,
+                    &format!("{sp}.count"),
+                    "must be a whole number",
+                );
+                return;
+            }
+        },
+        (None, Some(o)) => match &o.value {
+            Value::Array(list) => format!("over: {}", Value::Array(list.clone())),
+            Value::String(name) => {
+                let name = name
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim();
+                format!("over: {}", quote(name))
+            }
+            _ => {
+                c.at(
+                    &o.referenced,
+                    &format!("{sp}.over"),
+                    "must be a list or a variable name",
+                );
+                return;
+            }
+        },
+        _ => {
+            c.at(&at, &format!("{sp}.loop"), "give `count` or `over`: a loop without either never ends, which a scheduled run must not do");
+            return;
+        }
+    };
+    out.line(indent, "- repeat:", at);
+    out.line(indent + 4, &times, at);
+    out.line(indent + 4, "as: loopElement", at);
+    out.line(indent + 4, "steps:", at);
+    let nested: Vec<Step> = items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|o| S {
+            value: o
+                .iter()
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        S {
+                            value: x.clone(),
+                            referenced: at,
+                            defined: at,
+                        },
+                    )
+                })
+                .collect(),
+            referenced: at,
+            defined: at,
+        })
+        .collect();
+    steps(
+        out,
+        indent + 6,
+        &nested,
+        &format!("{sp}.loop"),
+        expect,
+        names,
+        c,
+    );
 }
 
 fn think(v: &Value) -> Option<String> {
@@ -436,7 +556,11 @@ fn request(
             "beforeRequest" | "afterResponse" => {
                 "calls JavaScript, which cannot run; use checks and captures".to_string()
             }
-            "ifTrue" => "is not translated yet: split the flow into scenarios".to_string(),
+            "ifTrue" if condition(r.get("ifTrue")).is_some() => continue,
+            "ifTrue" => {
+                "is not translated: loadpacer's `if:` takes NAME == VALUE, NAME != VALUE or NAME"
+                    .to_string()
+            }
             other => format!("{other:?} is not a request field loadpacer reads"),
         };
         c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
@@ -484,6 +608,9 @@ fn request(
         &format!("- request: {{ {} }}", fields.join(", ")),
         at,
     );
+    if let Some(cond) = condition(r.get("ifTrue")) {
+        out.line(indent + 2, &format!("if: {}", quote(&cond)), at);
+    }
     if let Some(cap) = r.get("capture") {
         captures(out, indent + 2, cap, at, &rp, c);
     }
@@ -530,6 +657,27 @@ fn json_template(v: &Value, at: Location, c: &mut Collector) -> String {
         }
     }
     walk(v, at, c).to_string()
+}
+
+/// An `ifTrue` expression loadpacer's `if:` can take: `a == 'b'`, `a != 1`, `a`.
+fn condition(v: Option<&Value>) -> Option<String> {
+    let text = v?.as_str()?.trim();
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            && !s.starts_with(|ch: char| ch.is_ascii_digit())
+    };
+    for (op, to) in [("===", "=="), ("!==", "!="), ("==", "=="), ("!=", "!=")] {
+        if let Some((a, b)) = text.split_once(op) {
+            let (a, b) = (
+                a.trim(),
+                b.trim().trim_matches(|ch| ch == '\'' || ch == '"'),
+            );
+            return (ident(a) && !b.is_empty()).then(|| format!("{a} {to} {b}"));
+        }
+    }
+    ident(text).then(|| text.to_string())
 }
 
 fn scalar(v: &Value) -> String {
@@ -685,6 +833,7 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
         return format!("env.{var}");
     }
     match expr {
+        "$loopElement" => return "loopElement".into(),
         "$isoTimestamp" | "$isoTimestamp()" => return "iso_timestamp()".into(),
         "$uuid" | "$uuid()" => return "uuid()".into(),
         _ => {}
