@@ -25,46 +25,57 @@ async fn loadpacer(args: &[&str]) -> Output {
     .unwrap()
 }
 
+/// Runs a script fixture with `extra` arguments and `--out`: the exit status, stderr and the
+/// summary.json it wrote.
+async fn run_script(name: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let file = fixture(name);
+    let mut args = vec![
+        "run",
+        file.as_str(),
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = loadpacer(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let text = std::fs::read_to_string(out_dir.join("summary.json"))
+        .unwrap_or_else(|e| panic!("no summary.json ({e}): {stderr}"));
+    (
+        out.status.code(),
+        stderr,
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+/// How many requests named `name` the summary counts (0 when none ran).
+fn count(s: &serde_json::Value, name: &str) -> u64 {
+    s["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .map_or(0, |r| r["count"].as_u64().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_artillery_script_runs_as_it_is_with_its_target_replaced() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let out = loadpacer(&[
-        "run",
-        &fixture("shop.yml"),
-        "-q",
-        "--target",
-        &t.url(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ])
-    .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr, s) = run_script("shop.yml", &["--target", &t.url()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     // The output plugin is named where it is written, and the run goes on.
     assert!(
         stderr.contains("shop.yml:34:7: warning: config.plugins.publish-metrics: not used; loadpacer exports every figure on /metrics"),
         "{stderr}"
     );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
     assert_eq!(s["target"], format!("{}/", t.url()));
     // 2 s at 5/s, 2 s ramping 5 → 15/s, a 1 s pause, 10 arrivals in 1 s: 40 arrivals.
     assert_eq!(s["totals"]["iterations"], 40, "{}", s["totals"]);
-    let count = |name: &str| {
-        s["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .map(|r| r["count"].as_u64().unwrap())
-            .unwrap()
-    };
     // Each buyer logs in (capturing the token) and orders with it: every order is 201.
-    assert_eq!(count("post_auth_login"), count("post_orders"));
-    assert_eq!(count("post_auth_login") + count("get_products"), 40);
+    assert_eq!(count(&s, "post_auth_login"), count(&s, "post_orders"));
+    assert_eq!(count(&s, "post_auth_login") + count(&s, "get_products"), 40);
     assert_eq!(s["totals"]["checks_failed"], 0);
     assert_eq!(s["thresholds"].as_array().unwrap().len(), 3);
     assert_eq!(s["result"], "passed");
@@ -73,41 +84,13 @@ async fn an_artillery_script_runs_as_it_is_with_its_target_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn variables_loops_and_conditions_run_with_artillerys_meaning() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let target = t.url();
-    let args = [
-        "run",
-        &fixture("flow.yml"),
-        "-q",
-        "--target",
-        &target,
-        "--out",
-        out_dir.to_str().unwrap(),
-    ];
-    let out = loadpacer(&args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
-    let count = |name: &str| {
-        s["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .map_or(0, |r| r["count"].as_u64().unwrap())
-    };
+    let (code, stderr, s) = run_script("flow.yml", &["--target", &t.url()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(s["totals"]["iterations"], 20, "2 s at 10/s");
-    assert_eq!(count("get_products"), 60, "over 3 pages");
-    assert_eq!(count("get_health"), 40, "count 2");
-    assert_eq!(count("post_auth_login"), 20);
-    let bob = count("get_health_2");
+    assert_eq!(count(&s, "get_products"), 60, "over 3 pages");
+    assert_eq!(count(&s, "get_health"), 40, "count 2");
+    assert_eq!(count(&s, "post_auth_login"), 20);
+    let bob = count(&s, "get_health_2");
     assert!(bob > 0 && bob < 20, "only bob's iterations: {bob}");
     assert_eq!(s["totals"]["errors"], 0);
 }
@@ -115,30 +98,8 @@ async fn variables_loops_and_conditions_run_with_artillerys_meaning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_environment_overrides_the_phases() {
     let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let target = t.url();
-    let args = [
-        "run",
-        &fixture("shop.yml"),
-        "-q",
-        "-e",
-        "staging",
-        "--target",
-        &target,
-        "--out",
-        out_dir.to_str().unwrap(),
-    ];
-    let out = loadpacer(&args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
+    let (code, stderr, s) = run_script("shop.yml", &["-e", "staging", "--target", &t.url()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(s["totals"]["iterations"], 2, "1 s at 2/s");
     let out = loadpacer(&["validate", &fixture("shop.yml"), "-e", "prod"]).await;
     let err = String::from_utf8_lossy(&out.stderr);

@@ -14,7 +14,7 @@ fn plan(closed: &str) -> String {
 
 fn plan_at(url: &str) -> String {
     format!(
-        "limits: {{ max_rps: 100 }}\ntargets:\n  api: {{ base_url: \"{url}\" }}\nplans:\n  p:\n    target: api\n    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n"
+        "limits: {{ max_rps: 100, allow_targets: [127.0.0.0/30] }}\ntargets:\n  api: {{ base_url: \"{url}\" }}\nplans:\n  p:\n    target: api\n    load: {{ phases: [{{ duration: 1s, rate: 10 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n"
     )
 }
 
@@ -59,8 +59,8 @@ async fn target_and_scale_change_one_run_and_are_checked() {
             "no plan uses a target named \"nope\"; the targets are api",
         ),
         (
-            vec!["--target", "api=http://169.254.169.254"],
-            "--target api=http://169.254.169.254: ",
+            vec!["--target", "api=http://127.0.0.9:1"],
+            "host 127.0.0.9 is not in limits.allow_targets (127.0.0.0/30)",
         ),
         (vec!["--target", "api"], "must be NAME=URL"),
     ] {

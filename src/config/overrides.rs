@@ -165,7 +165,7 @@ impl PlanSpec {
 mod tests {
     fn config() -> super::Config {
         crate::config::load_str(
-            "limits: { max_rps: 100, max_vus: 50 }\ntargets:\n  api: { base_url: \"http://127.0.0.1:9\" }\n  other: { base_url: \"http://127.0.0.1:10\" }\nplans:\n  p:\n    target: api\n    workloads:\n      open: { load: { phases: [{ duration: 1s, rate: 10, ramp_to: 20 }], max_in_flight: 7 }, scenarios: [{ name: a, steps: [{ request: { name: r, url: / } }] }] }\n      closed: { target: other, load: { vus: [{ duration: 1s, target: 5 }] }, scenarios: [{ name: b, steps: [{ request: { name: r, url: / } }] }] }\n",
+            "limits: { max_rps: 100, max_vus: 50, allow_targets: [127.0.0.0/30] }\ntargets:\n  api: { base_url: \"http://127.0.0.1:9\" }\n  other: { base_url: \"http://127.0.0.1:10\" }\nplans:\n  p:\n    target: api\n    workloads:\n      open: { load: { phases: [{ duration: 1s, rate: 10, ramp_to: 20 }], max_in_flight: 7 }, scenarios: [{ name: a, steps: [{ request: { name: r, url: / } }] }] }\n      closed: { target: other, load: { vus: [{ duration: 1s, target: 5 }] }, scenarios: [{ name: b, steps: [{ request: { name: r, url: / } }] }] }\n",
             "t.yaml",
             None,
             &|_| None,
@@ -222,12 +222,13 @@ mod tests {
             .with_target_url("nope", "http://127.0.0.1:1")
             .unwrap_err();
         assert!(unknown.contains("the targets are api, other"), "{unknown}");
-        let metadata = cfg
-            .with_target_url("api", "http://169.254.169.254/")
+        let outside = cfg
+            .with_target_url("api", "http://127.0.0.9:8080/")
             .unwrap_err();
         assert!(
-            metadata.starts_with("--target api=http://169.254.169.254/: "),
-            "{metadata}"
+            outside.starts_with("--target api=http://127.0.0.9:8080/: ")
+                && outside.contains("allow_targets"),
+            "{outside}"
         );
     }
 }
