@@ -52,6 +52,11 @@ async fn three_workloads_run_at_once_each_following_its_own_shape() {
     assert_eq!(w("spike").requests, 100, "{:?}", w("spike"));
     assert_eq!(w("spike").target, Some(format!("{}/", other.url())));
     assert_eq!(w("spike").start_s, 1.0);
+    assert!(
+        (w("spike").rps - 50.0).abs() < 2.0,
+        "over the 2 s it ran: {:?}",
+        w("spike")
+    );
     // The closed-model ramp: 6 VUs, each ~ one request per 100 ms think time.
     let ramp = w("ramp");
     assert!(

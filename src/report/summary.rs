@@ -137,7 +137,8 @@ pub struct WorkloadSummary {
     pub requests: u64,
     pub errors: u64,
     pub error_rate: f64,
-    /// Requests per second over its own scheduled length (or the run, if shorter).
+    /// Requests per second over the time it ran: its scheduled length, or until the run
+    /// ended when that came first.
     pub rps: f64,
     pub iterations: u64,
     pub latency: LatencyStats,
@@ -850,7 +851,10 @@ fn workload_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<Workl
                 let r = &total.requests[i];
                 (n + r.count(), e + r.error_count())
             });
-            let active = w.load.duration().as_secs_f64().min(secs).max(1e-3);
+            // The time it ran: from its start to its end, or to the end of a shorter run.
+            let active = (secs - w.start.as_secs_f64())
+                .min(w.load.duration().as_secs_f64())
+                .max(1e-3);
             WorkloadSummary {
                 name: w.name.clone(),
                 start_s: w.start.as_secs_f64(),
