@@ -96,6 +96,24 @@ async fn variables_loops_and_conditions_run_with_artillerys_meaning() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_payload_without_a_header_feeds_its_fields() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (code, stderr, s) = run_script("payload.yml", &["--target", &t.url()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(count(&s, "post_auth_login"), 9);
+    assert_eq!(s["totals"]["checks_failed"], 0);
+    let out = loadpacer(&["import", &fixture("payload.yml")]).await;
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "file: \"users.csv\"",
+        "order: sequential",
+        "columns: [\"user\", \"password\"]",
+    ] {
+        assert!(yaml.contains(part), "{part}\n{yaml}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_environment_overrides_the_phases() {
     let t = support::demo_target(DemoOptions::default()).await;
     let (code, stderr, s) = run_script("shop.yml", &["-e", "staging", "--target", &t.url()]).await;

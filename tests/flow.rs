@@ -72,3 +72,24 @@ fn flow_errors_are_located() {
     }
     assert!(!err.contains("variables.ok"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headerless_csv_with_named_columns_and_its_own_delimiter() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rows.csv"), "ann;1\nbob;2\ncyd;3\n").unwrap();
+    let yaml = format!(
+        "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 9 }}] }}\n    data: {{ file: rows.csv, columns: [name, n], delimiter: \";\" }}\n    metrics: {{ names: {{ type: counter, help: \"Rows used\", label: name }} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: \"/?n={{{{ n }}}}\" }}, record: [{{ metric: names, label: \"{{{{ name }}}}\" }}] }}] }}]\n",
+        t.url()
+    );
+    let s = support::run_plan(&yaml, Some(dir.path()), RunOptions::default()).await;
+    let names = &s.custom_metrics[0].by_label;
+    // Rows in turn: each of the three names three times.
+    assert_eq!(
+        names
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("ann", 3.0), ("bob", 3.0), ("cyd", 3.0)]
+    );
+}

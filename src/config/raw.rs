@@ -816,6 +816,14 @@ pub struct RawData {
     pub file: S<String>,
     /// `sequential` (rows in turn, wrapping) or `random`. Default: `sequential`.
     pub order: Option<S<String>>,
+    /// Column names, for a file without a header row (or to rename its columns). Example:
+    /// `[user, password]`.
+    pub columns: Option<Vec<S<String>>>,
+    /// With `columns`: the file's first line is a header to skip. Default: `false`.
+    #[serde(default)]
+    pub skip_header: bool,
+    /// The field separator, one character. Default: `,`.
+    pub delimiter: Option<S<String>>,
 }
 
 /// A pass/fail rule on a metric.

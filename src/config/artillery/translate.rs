@@ -128,7 +128,7 @@ pub fn translate(
     let phases = env.and_then(|e| e.phases.as_ref()).unwrap_or(&cfg.phases);
     load(&mut out, phases, c);
     if let Some(p) = &cfg.payload {
-        c.at(&p.referenced, "config.payload", "`payload` is not translated yet: use a loadpacer `data:` CSV with a header row in the imported plan");
+        payload(&mut out, p, c);
     }
     variables(&mut out, cfg, env, c);
     let expect = plugin_on(cfg, env, "expect");
@@ -158,6 +158,82 @@ pub fn translate(
         yaml: out.text,
         origins: out.origins,
         warnings,
+    }
+}
+
+/// `config.payload`: one CSV file whose `fields` name its columns, handed out in `order`
+/// (`random`, Artillery's default, or `sequence`), one row per iteration.
+fn payload(out: &mut Out, p: &S<Value>, c: &mut Collector) {
+    let at = p.referenced;
+    let one = match &p.value {
+        Value::Array(list) if list.len() == 1 => &list[0],
+        Value::Array(_) => {
+            c.at(
+                &at,
+                "config.payload",
+                "loadpacer reads one payload file per plan; merge the files, or split the plan",
+            );
+            return;
+        }
+        other => other,
+    };
+    let Some(o) = one.as_object() else {
+        c.at(
+            &at,
+            "config.payload",
+            "must be a map with `path` and `fields`",
+        );
+        return;
+    };
+    for k in o.keys() {
+        if ![
+            "path",
+            "fields",
+            "order",
+            "skipHeader",
+            "delimiter",
+            "skipEmptyLines",
+        ]
+        .contains(&k.as_str())
+        {
+            c.at(&at, &format!("config.payload.{k}"), format!("`{k}` is not translated (loadAll and named payloads need JavaScript-side lookups)"));
+        }
+    }
+    let Some(path) = o.get("path").and_then(Value::as_str) else {
+        c.at(&at, "config.payload.path", "is required");
+        return;
+    };
+    let order = match o.get("order").and_then(Value::as_str) {
+        None | Some("random") => "random",
+        Some("sequence") => "sequential",
+        Some(other) => {
+            c.at(
+                &at,
+                "config.payload.order",
+                format!("{other:?} must be random or sequence"),
+            );
+            "random"
+        }
+    };
+    out.line(4, "data:", at);
+    out.line(6, &format!("file: {}", quote(path)), at);
+    out.line(6, &format!("order: {order}"), at);
+    match o.get("fields") {
+        Some(Value::Array(fields)) => {
+            let names: Vec<String> = fields.iter().map(|f| quote(&scalar(f))).collect();
+            out.line(6, &format!("columns: [{}]", names.join(", ")), at);
+            if o.get("skipHeader").and_then(Value::as_bool) == Some(true) {
+                out.line(6, "skip_header: true", at);
+            }
+        }
+        _ => c.at(
+            &at,
+            "config.payload.fields",
+            "is required: the names of the CSV's columns",
+        ),
+    }
+    if let Some(d) = o.get("delimiter").and_then(Value::as_str) {
+        out.line(6, &format!("delimiter: {}", quote(d)), at);
     }
 }
 

@@ -41,7 +41,24 @@ pub(in crate::config) fn data_source(
     let file = base
         .map(|b| b.join(&d.file.value))
         .unwrap_or_else(|| d.file.value.clone().into());
-    let mut reader = match csv::Reader::from_path(&file) {
+    let delimiter = match &d.delimiter {
+        None => b',',
+        Some(x) if x.value.len() == 1 && x.value.is_ascii() => x.value.as_bytes()[0],
+        Some(x) => {
+            c.at(
+                &x.referenced,
+                &format!("{path}.delimiter"),
+                format!("{:?} must be one ASCII character, e.g. \";\"", x.value),
+            );
+            b','
+        }
+    };
+    let named = d.columns.as_ref().filter(|cols| !cols.is_empty());
+    let mut reader = match csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(named.is_none() || d.skip_header)
+        .from_path(&file)
+    {
         Ok(r) => r,
         Err(e) => {
             c.at(
@@ -52,9 +69,10 @@ pub(in crate::config) fn data_source(
             return None;
         }
     };
-    let columns: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
-        Err(e) => {
+    let columns: Vec<String> = match (named, reader.headers()) {
+        (Some(cols), _) => cols.iter().map(|c| c.value.trim().to_string()).collect(),
+        (None, Ok(h)) => h.iter().map(str::to_string).collect(),
+        (None, Err(e)) => {
             c.at(
                 &d.file.referenced,
                 &format!("{path}.file"),
@@ -66,6 +84,20 @@ pub(in crate::config) fn data_source(
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         match rec {
+            Ok(r) if r.len() < columns.len() => {
+                c.at(
+                    &d.file.referenced,
+                    &format!("{path}.file"),
+                    format!(
+                        "{} row {}: {} field(s), fewer than the {} columns",
+                        file.display(),
+                        i + 1,
+                        r.len(),
+                        columns.len()
+                    ),
+                );
+                return None;
+            }
             Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
             Err(e) => {
                 c.at(
