@@ -90,6 +90,12 @@ async fn variables_loops_and_conditions_run_with_artillerys_meaning() {
     assert_eq!(count(&s, "get_products"), 60, "over 3 pages");
     assert_eq!(count(&s, "get_health"), 40, "count 2");
     assert_eq!(count(&s, "post_auth_login"), 20);
+    // An undefined variable renders empty with a warning, as in Artillery.
+    assert!(
+        stderr.contains("variable \"never_set\" is not defined here; it renders empty"),
+        "{stderr}"
+    );
+    assert_eq!(count(&s, "get"), 20);
     let bob = count(&s, "get_health_2");
     assert!(bob > 0 && bob < 20, "only bob's iterations: {bob}");
     assert_eq!(s["totals"]["errors"], 0);

@@ -93,3 +93,31 @@ async fn a_headerless_csv_with_named_columns_and_its_own_delimiter() {
         [("ann", 3.0), ("bob", 3.0), ("cyd", 3.0)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_vus_forget_what_an_earlier_iteration_captured() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    // `who` is read before the step that captures it: empty (counted as "unknown") unless an
+    // earlier iteration of the same VU captured it.
+    let plan = |fresh: bool| {
+        format!(
+            "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    fresh_vus: {fresh}\n    undefined_variables: empty\n    load: {{ vus: [{{ duration: 1s, target: 2 }}, {{ duration: 1s, target: 2 }}] }}\n    metrics: {{ seen: {{ type: counter, help: \"What the VU remembered\", label: who }} }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: home, url: / }}\n            record: [{{ metric: seen, label: \"{{{{ who }}}}\" }}]\n          - request: {{ name: login, method: POST, url: /auth/login, json: {{ user: a }} }}\n            capture: {{ who: \"$.token\" }}\n          - think: 50ms\n",
+            t.url()
+        )
+    };
+    let fresh = support::run_plan(&plan(true), None, RunOptions::default()).await;
+    let seen = &fresh.custom_metrics[0].by_label;
+    assert_eq!(seen.keys().collect::<Vec<_>>(), ["unknown"], "{seen:?}");
+    let kept = support::run_plan(&plan(false), None, RunOptions::default()).await;
+    let seen = &kept.custom_metrics[0].by_label;
+    assert!(seen.keys().any(|k| k.starts_with("tok-")), "{seen:?}");
+    // Undefined is a warning here, not an error.
+    let cfg = loadpacer::config::load_str(&plan(true), "w.yaml", None, &|_| None).unwrap();
+    assert!(
+        cfg.warnings[0]
+            .to_string()
+            .contains("variable \"who\" is not defined here; it renders empty"),
+        "{:?}",
+        cfg.warnings
+    );
+}

@@ -25,6 +25,9 @@ pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Op
             for w in warnings {
                 eprintln!("{w}");
             }
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
             Some(c)
         }
         Err(errors) => {

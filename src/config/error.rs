@@ -52,6 +52,8 @@ impl fmt::Display for ConfigErrors {
 pub struct Collector {
     file: String,
     errors: Vec<ConfigError>,
+    /// What loads but deserves a word (an Artillery script's undefined variable).
+    warnings: Vec<ConfigError>,
 }
 
 impl Collector {
@@ -60,7 +62,23 @@ impl Collector {
         Self {
             file: file.into(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Records a warning at a location: the file still loads.
+    pub fn warn_at(&mut self, loc: &Location, path: &str, message: impl Into<String>) {
+        self.at(loc, path, message);
+        let w = self.errors.pop().expect("just recorded");
+        self.warnings.push(w);
+    }
+
+    /// The warnings recorded so far, sorted by position.
+    pub fn take_warnings(&mut self) -> Vec<ConfigError> {
+        let mut w = std::mem::take(&mut self.warnings);
+        w.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+        w.dedup();
+        w
     }
 
     /// Records an error at a location.

@@ -65,6 +65,8 @@ pub struct Config {
     pub host: HostSpec,
     /// Plans in name order.
     pub plans: Vec<Arc<PlanSpec>>,
+    /// What loads but deserves a word, located (`file:line:col: path: message`).
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Config {
@@ -110,6 +112,8 @@ pub struct PlanSpec {
     /// Steps run once after the load (see [`PlanSpec::teardown_requests`]).
     pub teardown: Vec<StepSpec>,
     pub teardown_timeout: Duration,
+    /// Every iteration starts afresh (`fresh_vus`).
+    pub fresh_vus: bool,
     pub data: Option<DataSource>,
     /// Plan variables: a single value, or values of which one is drawn per iteration.
     pub variables: Vec<(String, Vec<serde_json::Value>)>,

@@ -261,6 +261,14 @@ pub struct RawPlan {
     pub teardown_timeout: Option<S<String>>,
     /// A CSV file whose columns become variables, one row per iteration.
     pub data: Option<RawData>,
+    /// Every iteration starts afresh from the setup captures, variables and CSV row, and
+    /// `vu_setup` runs again: nothing captured by an earlier iteration of the same virtual
+    /// user is kept (Artillery's virtual users, one per arrival). Default: `false`.
+    #[serde(default)]
+    pub fresh_vus: bool,
+    /// `error` (a variable read where nothing defines it is a load-time error) or `empty`
+    /// (a warning, and it renders empty, as in Artillery). Default: `error`.
+    pub undefined_variables: Option<S<String>>,
     /// Variables every iteration starts with: a value, or a list of values of which one is
     /// drawn per iteration. Numbers and booleans stay numbers and booleans in JSON bodies.
     /// Example: `{ region: eu, size: [1, 5, 10] }`.

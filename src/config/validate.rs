@@ -86,7 +86,9 @@ pub(super) fn validate(
             Arc::make_mut(p).secrets.extend(secrets.iter().cloned());
         }
     }
+    let warnings = c.take_warnings();
     c.finish(Config {
+        warnings,
         source: file.to_string(),
         hash: fnv1a_hex(text),
         limits,
@@ -160,7 +162,20 @@ fn plan(
             )
         })
         .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
-    steps.check_vars(c);
+    let undefined_empty = match p.undefined_variables.as_ref().map(|u| u.value.as_str()) {
+        None | Some("error") => false,
+        Some("empty") => true,
+        Some(other) => {
+            let u = p.undefined_variables.as_ref().expect("matched");
+            c.at(
+                &u.referenced,
+                &format!("{path}.undefined_variables"),
+                format!("{other:?} must be error or empty"),
+            );
+            false
+        }
+    };
+    steps.check_vars(c, undefined_empty);
     let thresholds = thresholds(c, p, &path, &steps);
     let grades = grades(c, p, &path);
     let capacity = p
@@ -209,6 +224,7 @@ fn plan(
         vu_setup,
         teardown,
         teardown_timeout,
+        fresh_vus: p.fresh_vus,
         data,
         variables,
         thresholds,

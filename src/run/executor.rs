@@ -388,6 +388,13 @@ impl Driver {
         };
         let plan = &shared.rt.plan;
         let scenario = pick_scenario(plan, shared.scenarios.clone(), self.total_weight);
+        if plan.fresh_vus {
+            // A new virtual user per iteration, as in Artillery: only the connection stays.
+            vu.vars.clone_from(&shared.rt.base_vars);
+            vu.json_typed.clear();
+            vu.ready = false;
+            vu.last_status = None;
+        }
         // Plan variables: a list draws one of its values per iteration.
         for (name, values) in &plan.variables {
             let v = match values.as_slice() {

@@ -61,24 +61,25 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Vec<String>), ConfigErrors> {
     let t = translate(text, file, choices)?;
+    let to_script = |e: &mut super::error::ConfigError| {
+        let origin = e
+            .line
+            .checked_sub(1)
+            .and_then(|i| t.origins.get(i as usize))
+            .filter(|l| l.line() > 0);
+        (e.line, e.column) = origin.map_or((0, 0), |l| (l.line(), l.column()));
+        e.message = format!(
+            "{} (in the translated plan: `loadpacer import {file}`)",
+            e.message
+        );
+    };
     match super::load_str(&t.yaml, file, base_dir, env) {
-        Ok(cfg) => Ok((cfg, t.warnings)),
+        Ok(mut cfg) => {
+            cfg.warnings.iter_mut().for_each(to_script);
+            Ok((cfg, t.warnings))
+        }
         Err(mut errors) => {
-            for e in &mut errors.0 {
-                let origin = e
-                    .line
-                    .checked_sub(1)
-                    .and_then(|i| t.origins.get(i as usize))
-                    .filter(|l| l.line() > 0);
-                match origin {
-                    Some(l) => (e.line, e.column) = (l.line(), l.column()),
-                    None => (e.line, e.column) = (0, 0),
-                }
-                e.message = format!(
-                    "{} (in the translated plan: `loadpacer import {file}`)",
-                    e.message
-                );
-            }
+            errors.0.iter_mut().for_each(to_script);
             Err(errors)
         }
     }

@@ -125,6 +125,13 @@ pub fn translate(
     out.line(0, "plans:", top);
     out.line(2, &format!("{name}:"), top);
     out.line(4, "target: target", top);
+    out.line(
+        4,
+        "# Artillery's meaning: a new virtual user per arrival, undefined variables render empty",
+        top,
+    );
+    out.line(4, "fresh_vus: true", top);
+    out.line(4, "undefined_variables: empty", top);
     let phases = env.and_then(|e| e.phases.as_ref()).unwrap_or(&cfg.phases);
     load(&mut out, phases, c);
     if let Some(p) = &cfg.payload {

@@ -522,10 +522,20 @@ impl<'a> StepCompiler<'a> {
     }
 
     /// Reports every variable read where nothing defines it.
-    pub fn check_vars(&mut self, c: &mut Collector) {
+    /// Reports every variable read where nothing defines it: an error, or with
+    /// `undefined_empty` (Artillery's meaning) a warning, and it renders empty.
+    pub fn check_vars(&mut self, c: &mut Collector, undefined_empty: bool) {
         self.secrets.append(&mut self.found.secrets);
         for (v, loc, path) in &self.undefined {
-            c.at(loc, path, format!("variable {v:?} is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)"));
+            if undefined_empty {
+                c.warn_at(
+                    loc,
+                    path,
+                    format!("variable {v:?} is not defined here; it renders empty"),
+                );
+            } else {
+                c.at(loc, path, format!("variable {v:?} is not defined here: it must be a CSV column, a setup capture, or captured by an earlier step of the same flow (built-ins: vu, iteration, random_int, random_string, uuid(), iso_timestamp(), env.NAME)"));
+            }
         }
     }
 }
