@@ -358,3 +358,35 @@ fn env_works_in_base_url() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn arrivals_due_before_the_end_start_even_when_the_worker_wakes_after_it() {
+    // One thread: a task that blocks it across the end of the schedule makes the worker wake
+    // late. The arrivals due in the blocked span still start (late, with their lag): none
+    // is lost without being counted.
+    let t = support::demo_target(DemoOptions::default()).await;
+    let yaml = format!(
+        "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 2s, rate: 100 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n",
+        t.url()
+    );
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_millis(1900)).await;
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    });
+    let s = support::run_plan(
+        &yaml,
+        None,
+        RunOptions {
+            workers: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        s.totals.iterations + s.totals.dropped_iterations,
+        200,
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(s.totals.requests, 200);
+}

@@ -119,15 +119,14 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             }
             _ = &mut sleep, if wake.is_some() => {
                 let now = Instant::now();
+                // Arrivals that were due before the end start even when the worker wakes
+                // after it (they count their lag); none is lost unnoticed.
+                if !driver.finished && (now < end || !shared.schedule.is_closed()) {
+                    driver.launch(&shared, now, &mut inflight, &rec);
+                }
                 if now >= end || driver.finished {
                     stopping = true;
                     deadline = now.max(end) + shared.grace();
-                } else {
-                    driver.launch(&shared, now, &mut inflight, &rec);
-                    if driver.finished {
-                        stopping = true;
-                        deadline = now + shared.grace();
-                    }
                 }
             }
             _ = flush.tick() => {

@@ -198,6 +198,11 @@ impl Schedule {
         }
     }
 
+    /// True for a closed-model (VU) schedule.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Schedule::Closed(_))
+    }
+
     /// The whole-plan target at `t`: arrivals per second, or VUs.
     pub fn target_at(&self, t: Duration) -> f64 {
         match self {
