@@ -121,3 +121,23 @@ async fn fresh_vus_forget_what_an_earlier_iteration_captured() {
         cfg.warnings
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_uploaded_as_multipart_with_their_form_fields() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.csv"), "a,b\n1,2\n").unwrap();
+    let yaml = format!(
+        "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 5 }}] }}\n    variables: {{ title: [q1, q2] }}\n    scenarios:\n      - name: s\n        steps:\n          - request: {{ name: upload, method: POST, url: /upload, form: {{ title: \"{{{{ title }}}}\", kind: csv }}, files: {{ doc: report.csv }} }}\n            check: {{ json: {{ \"$.multipart\": true, \"$.files\": 1, \"$.fields\": 2 }} }}\n",
+        t.url()
+    );
+    let s = support::run_plan(&yaml, Some(dir.path()), RunOptions::default()).await;
+    assert_eq!(s.totals.requests, 5);
+    assert_eq!(s.totals.checks_failed, 0, "{:?}", s.requests[0].checks);
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+    let missing = yaml.replace("report.csv", "nope.csv");
+    let err = loadpacer::config::load_str(&missing, "u.yaml", Some(dir.path()), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("request.files.doc: cannot read"), "{err}");
+}

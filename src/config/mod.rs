@@ -40,9 +40,9 @@ pub use parse::{load_file, load_str, read_file};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,
-    DataSource, EventMatch, ExpectSpec, GuardedSpec, HoldSpec, JsonTemplate, Payload, RecordSource,
-    RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec, StepSpec, StreamKey,
-    Times, WsAction, WsSpec, SETUP, TEARDOWN, VU_SETUP,
+    DataSource, EventMatch, ExpectSpec, FilePart, GuardedSpec, HoldSpec, JsonTemplate, Payload,
+    RecordSource, RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec, StepSpec,
+    StreamKey, Times, WsAction, WsSpec, MULTIPART_BOUNDARY, SETUP, TEARDOWN, VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};

@@ -779,6 +779,11 @@ pub struct RawRequest {
     pub form: Option<BTreeMap<String, S<String>>>,
     /// Raw text body; `{{ var }}` templates allowed.
     pub body: Option<S<String>>,
+    /// Files to upload, by form field: a path relative to the config file (read once, at
+    /// most 10 MiB each). With `form` fields beside them the body is `multipart/form-data`.
+    /// Example: `{ avatar: img/cat.png }`.
+    #[serde(default)]
+    pub files: BTreeMap<String, S<String>>,
     /// Overrides the target's timeout for this request. Duration.
     pub timeout: Option<S<String>>,
     /// Grade bands of this request, instead of the plan's. Example:

@@ -134,6 +134,7 @@ fn plan(
     let mut starting: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
     starting.extend(variables.iter().map(|(name, _)| name.clone()));
     let mut steps = StepCompiler::new(env, starting);
+    steps.base_dir = base_dir.map(Path::to_path_buf);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();

@@ -211,6 +211,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (Method::GET, "/products") => products(query_num(&req, "page").unwrap_or(1)),
         (Method::POST, "/auth/login") => login(req).await,
         (Method::POST, "/orders") => order(state, &req),
+        (Method::POST, "/upload") => upload(req).await,
         _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     }
 }
@@ -252,6 +253,34 @@ async fn login(req: Request<Incoming>) -> Response<Full<Bytes>> {
             "{\"error\":\"body must be JSON with a user field\"}".into(),
         )
     }
+}
+
+/// Counts what a multipart upload carried: its bytes, its files and its other fields.
+async fn upload(req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let multipart = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data; boundary="));
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let files = text.matches("; filename=\"").count();
+    let fields = text
+        .matches("Content-Disposition: form-data; name=")
+        .count()
+        - files;
+    json(
+        StatusCode::OK,
+        format!(
+            "{{\"multipart\":{multipart},\"bytes\":{},\"files\":{files},\"fields\":{fields}}}",
+            body.len()
+        ),
+    )
 }
 
 /// A bearer token from `/auth/login` creates an order.

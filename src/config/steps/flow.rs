@@ -11,7 +11,51 @@ use std::collections::BTreeMap;
 /// The most times a `repeat` may run its steps in one iteration.
 const MAX_REPEAT: u32 = 10_000;
 
+/// The largest file a request uploads.
+const MAX_UPLOAD: u64 = 10 * 1024 * 1024;
+
 impl StepCompiler<'_> {
+    /// A file to upload, read now: missing, too large or unreadable is a located error.
+    pub(super) fn file_part(
+        &mut self,
+        c: &mut Collector,
+        field: &str,
+        path: &S<String>,
+        at: &str,
+    ) -> Option<super::spec::FilePart> {
+        let file = match &self.base_dir {
+            Some(b) => b.join(&path.value),
+            None => std::path::PathBuf::from(&path.value),
+        };
+        let bytes = std::fs::metadata(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            .and_then(|m| {
+                if m.len() > MAX_UPLOAD {
+                    Err(format!(
+                        "{} is {} bytes; uploads are at most 10 MiB",
+                        file.display(),
+                        m.len()
+                    ))
+                } else {
+                    std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+                }
+            });
+        match bytes {
+            Ok(b) => Some(super::spec::FilePart {
+                field: field.to_string(),
+                filename: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| field.to_string()),
+                bytes: b.into(),
+            }),
+            Err(e) => {
+                c.at(&path.referenced, at, e);
+                None
+            }
+        }
+    }
+
     pub(super) fn repeat(
         &mut self,
         c: &mut Collector,

@@ -49,6 +49,8 @@ pub(super) struct StepCompiler<'a> {
     pub secrets: Vec<String>,
     /// The plan's metric declarations, which `record` entries refer to.
     pub custom: Vec<crate::config::custom::CustomMetricSpec>,
+    /// Where relative file paths (uploads) are resolved: the config file's folder.
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 impl<'a> StepCompiler<'a> {
@@ -66,6 +68,7 @@ impl<'a> StepCompiler<'a> {
             stream_grades: Vec::new(),
             secrets: Vec::new(),
             custom: Vec::new(),
+            base_dir: None,
         }
     }
 
@@ -374,7 +377,31 @@ impl<'a> StepCompiler<'a> {
                 "set at most one of `json`, `form` or `body`",
             );
         }
-        let body = if let Some(j) = &r.json {
+        if !r.files.is_empty() && (r.json.is_some() || r.body.is_some()) {
+            c.at(
+                &r.name.referenced,
+                &format!("{rp}.files"),
+                "files go with `form` fields (multipart), not with `json` or `body`",
+            );
+        }
+        let body = if !r.files.is_empty() {
+            let fields = r
+                .form
+                .iter()
+                .flatten()
+                .filter_map(|(k, v)| {
+                    Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))
+                })
+                .collect();
+            let files = r
+                .files
+                .iter()
+                .filter_map(|(field, path)| {
+                    self.file_part(c, field, path, &format!("{rp}.files.{field}"))
+                })
+                .collect();
+            BodySpec::Multipart { fields, files }
+        } else if let Some(j) = &r.json {
             BodySpec::Json(self.json_template(c, j, &format!("{rp}.json"), &r.name.referenced))
         } else if let Some(f) = &r.form {
             BodySpec::Form(

@@ -14,7 +14,23 @@ pub enum BodySpec {
     Json(JsonTemplate),
     Form(Vec<(String, Template)>),
     Raw(Template),
+    /// `multipart/form-data`: form fields, then files.
+    Multipart {
+        fields: Vec<(String, Template)>,
+        files: Vec<FilePart>,
+    },
 }
+
+/// A file of a multipart upload, read when the config is loaded.
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    pub field: String,
+    pub filename: String,
+    pub bytes: bytes::Bytes,
+}
+
+/// The boundary between multipart parts (never inside a part: see `multipart_body`).
+pub const MULTIPART_BOUNDARY: &str = "loadpacer-part-7d1f4e2a9c";
 
 /// A JSON value whose strings may be templates.
 #[derive(Debug, Clone)]
