@@ -234,15 +234,24 @@ impl ResourceWatch {
                         _ = stop.cancelled() => return,
                         _ = every.tick() => {}
                     }
-                    let mut value = poll(&client, &m.source).await;
+                    let mut value = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        v = poll(&client, &m.source) => v,
+                    };
                     if let (true, Ok(v)) = (m.delta, value.as_mut()) {
                         *v -= *first.get_or_insert(*v);
                     }
+                    let t_s = started.elapsed().as_secs_f64();
+                    // Under the lock, and only while the run goes on: the summary (read after
+                    // the stop) and the live gauge always end on the same poll.
+                    let mut r = result.locked();
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    r.monitors[i].poll(t_s, &value);
                     if let Some(sink) = &sink {
                         sink.monitor(&m.name, value.as_ref().map(|v| *v).map_err(String::as_str));
                     }
-                    let t_s = started.elapsed().as_secs_f64();
-                    result.locked().monitors[i].poll(t_s, &value);
                 }
             });
         }
