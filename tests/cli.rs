@@ -172,14 +172,7 @@ async fn ctrl_c_stops_gracefully_and_still_writes_the_partial_summary() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = support::interrupt_after(child, Duration::from_secs(2)).await;
     assert_eq!(out.status.code(), Some(130));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())

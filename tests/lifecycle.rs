@@ -157,14 +157,7 @@ async fn teardown_runs_after_ctrl_c_and_lands_in_summary_json() {
         ])
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = support::interrupt_after(child, Duration::from_millis(1500)).await;
     assert_eq!(out.status.code(), Some(130));
     let summary = out_dir.join("summary.json");
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.v1.json");

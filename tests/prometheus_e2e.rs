@@ -113,17 +113,8 @@ async fn prometheus_scrapes_the_daemon_and_the_failing_plan_alerts() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "no run with the PromQL monitor");
-        let runs: serde_json::Value = serde_json::from_str(
-            &client
-                .get(format!("http://{addr}/api/v1/runs?plan=healthy&limit=3"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let runs: serde_json::Value =
+            support::get_json(&format!("http://{addr}/api/v1/runs?plan=healthy&limit=3")).await;
         let mut found = false;
         for run in runs["runs"].as_array().into_iter().flatten() {
             let one: serde_json::Value = serde_json::from_str(

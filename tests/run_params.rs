@@ -117,17 +117,7 @@ async fn the_trigger_api_takes_a_scale_within_the_caps() {
     let mut run = serde_json::Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        run = serde_json::from_str(
-            &client
-                .get(format!("{}/api/v1/runs/{id}", d.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        run = support::get_json(&format!("{}/api/v1/runs/{id}", d.base)).await;
         if run["status"] != "running" {
             break;
         }

@@ -226,15 +226,7 @@ async fn the_webhooks_example_runs_clean_against_the_demo_target() {
         .requests
         .iter()
         .all(|r| r.statuses.get("204") == Some(&1)));
-    let stats: serde_json::Value = serde_json::from_str(
-        &reqwest::get(format!("{}/stats", t.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let stats = support::get_json(&format!("{}/stats", t.url())).await;
     assert_eq!(stats["hooks"], 0, "teardown deleted every hook: {stats}");
     // Its own metrics, and the queue over time.
     let m = |name: &str| s.custom_metrics.iter().find(|m| m.name == name).unwrap();

@@ -232,14 +232,18 @@ fn products(page: u64) -> Response<Full<Bytes>> {
     )
 }
 
-/// A JSON body with a `user` field gets a token.
-async fn login(req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let body = req
-        .into_body()
+/// The whole request body (empty when it broke off).
+async fn body_bytes(req: Request<Incoming>) -> Bytes {
+    req.into_body()
         .collect()
         .await
         .map(|b| b.to_bytes())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A JSON body with a `user` field gets a token.
+async fn login(req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let body = body_bytes(req).await;
     let ok = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("user").cloned())
@@ -262,12 +266,7 @@ async fn upload(req: Request<Incoming>) -> Response<Full<Bytes>> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data; boundary="));
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body_bytes(req).await;
     let text = String::from_utf8_lossy(&body);
     let files = text.matches("; filename=\"").count();
     let fields = text

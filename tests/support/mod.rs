@@ -553,3 +553,21 @@ pub fn closed_port() -> SocketAddr {
         .local_addr()
         .unwrap()
 }
+
+/// GETs `url` and parses the body as JSON (`Null` when it is not JSON).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// Sends SIGINT (Ctrl-C) to a running `loadpacer` after `after`, and waits for its output.
+pub async fn interrupt_after(child: std::process::Child, after: Duration) -> Output {
+    tokio::time::sleep(after).await;
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
