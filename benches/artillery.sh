@@ -5,10 +5,14 @@
 # endpoint the requests each sent and their p95, and the arrivals each started against the
 # scheduled ones. Artillery (npm `artillery@2`) is installed into benches/.artillery when
 # missing; its version is printed. Every address is 127.0.0.1.
-#   benches/artillery.sh            RATES="50 2000" benches/artillery.sh
+# Then each script of the test corpus (tests/fixtures/artillery, CORPUS) runs once with each
+# tool against the same target: requests per status code, Artillery's against loadpacer's
+# (loadpacer's `after` flow is its teardown, counted with the rest here).
+#   benches/artillery.sh            RATES="50 2000" CORPUS="flow" benches/artillery.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"50 200 2000"}
+CORPUS=${CORPUS:-"shop flow payload constructs"}
 PORT=18301
 WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -46,5 +50,35 @@ a_started = counters.get("vusers.created", 0)
 l_started = lp["totals"]["iterations"] + lp["totals"]["dropped_iterations"]
 print(f"{rate:<6} {'arrivals':<14} {a_started:>10} {l_started:>10} {'':>7}   scheduled {scheduled}: "
       f"artillery {a_started / scheduled * 100:.1f} %, loadpacer {l_started / scheduled * 100:.1f} %")
+PY
+done
+
+echo
+printf '%-12s %-10s %10s %10s\n' "script" "status" "artillery" "loadpacer"
+export SHOP_API_KEY=k-bench
+for script in $CORPUS; do
+  file=tests/fixtures/artillery/$script.yml
+  taskset -c 1 "$ART" run --target "http://127.0.0.1:$PORT" --output "$WORK/corpus-art-$script.json" "$file" > "$WORK/corpus-art-$script.log" 2>&1 || true
+  taskset -c 1 $LP run "$file" --target "http://127.0.0.1:$PORT" -q --out "$WORK/corpus-lp-$script" > "$WORK/corpus-lp-$script.log" 2>&1 || true
+  python3 - "$script" "$WORK/corpus-art-$script.json" "$WORK/corpus-lp-$script/summary.json" <<'PY'
+import json, sys
+from collections import Counter
+script, art_file, lp_file = sys.argv[1:4]
+try:
+    counters = json.load(open(art_file))["aggregate"].get("counters", {})
+except (OSError, ValueError, KeyError) as e:
+    print(f"{script:<12} artillery wrote no report ({e})"); counters = {}
+try:
+    lp = json.load(open(lp_file))
+except (OSError, ValueError) as e:
+    print(f"{script:<12} loadpacer wrote no summary ({e})"); lp = {"requests": []}
+art = Counter({k.split(".")[-1]: v for k, v in counters.items() if k.startswith("http.codes.")})
+mine = Counter()
+for r in lp["requests"] + (lp.get("teardown") or {}).get("requests", []):
+    for code, n in (r.get("statuses") or {}).items():
+        mine[code] += n
+for code in sorted(set(art) | set(mine)):
+    print(f"{script:<12} {code:<10} {art[code]:>10} {mine[code]:>10}")
+print(f"{script:<12} {'all':<10} {sum(art.values()):>10} {sum(mine.values()):>10}")
 PY
 done

@@ -18,6 +18,7 @@ async fn loadpacer(args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_loadpacer"))
             .args(&args)
             .env("SHOP_API_KEY", "k-123")
+            .env("LOADPACER_TEST_TOKEN", "t0k3n")
             .output()
             .unwrap()
     })
@@ -67,7 +68,7 @@ async fn an_artillery_script_runs_as_it_is_with_its_target_replaced() {
     assert_eq!(code, Some(0), "{stderr}");
     // The output plugin is named where it is written, and the run goes on.
     assert!(
-        stderr.contains("shop.yml:34:7: warning: config.plugins.publish-metrics: not used; loadpacer exports every figure on /metrics"),
+        stderr.contains("warning: ") && stderr.contains("shop.yml:34:7: config.plugins.publish-metrics: not used; loadpacer exports every figure on /metrics"),
         "{stderr}"
     );
     assert_eq!(s["target"], format!("{}/", t.url()));
@@ -226,4 +227,175 @@ async fn import_prints_a_plan_that_loads_and_says_what_it_approximated() {
     .await;
     assert_eq!(not.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not.stderr).contains("is not an Artillery script"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_construct_of_the_corpus_runs_with_artillerys_meaning() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (code, stderr, s) = run_script("constructs.yml", &["--target", &t.url()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(s["totals"]["iterations"], 10, "2 s at 5/s");
+    for (name, n) in [
+        ("post_auth_login", 10), // body + header, captures by json, header and regexp
+        ("post_auth_login_2", 10), // a form body, answered 400 as expected
+        ("get_products", 20),    // a loop of count 2
+        ("post_hooks_hook_deliveries", 10),
+        ("put_hooks_0", 10),
+        ("patch_hooks_0", 10),
+        ("head_nothing", 10),
+        ("options_nothing", 10),
+        ("get_products_2", 10),
+        ("get_health", 10),
+    ] {
+        assert_eq!(count(&s, name), n, "{name}");
+    }
+    // Every expectation held: the captured content type equals the expected one, the page
+    // captured in the loop equals `$loopCount` each round, and the last round was 2 (so
+    // `$loopCount` counts from 1, as in Artillery).
+    assert_eq!(s["totals"]["checks_failed"], 0, "{}", s["checks"]);
+    assert_eq!(s["totals"]["errors"], 0);
+    // `before` created the hook the deliveries went to, `after` deleted it.
+    assert_eq!(
+        support::get_json(&format!("{}/stats", t.url())).await["hooks"],
+        0
+    );
+    // ensure: median, max, p99, and a condition of two comparisons; the `or` condition and
+    // the `strict: false` one are warnings where they are written.
+    let thresholds: Vec<String> = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["metric"].as_str().unwrap(),
+                t["expr"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        thresholds,
+        [
+            "latency p(99) < 3000ms",
+            "latency max < 5000ms",
+            "latency p(50) < 1000ms",
+            "latency p(95) < 2000ms",
+            "requests count >= 10"
+        ]
+    );
+    assert!(stderr.contains("constructs.yml:25:9: ensure.conditions[1]: \"http.response_time.p99 < 1 or http.request_rate > 1\" is not translated"), "{stderr}");
+    assert!(stderr.contains("constructs.yml:26:9: ensure.conditions[2]: not translated: a `strict: false` condition"), "{stderr}");
+    let out = loadpacer(&["import", &fixture("constructs.yml")]).await;
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "\"x-key\": \"{{ env.SHOP_API_KEY }}\"",
+        "timeout: 3000ms",
+        "index_as: loopCount",
+        "query: { \"page\": \"{{ loopCount }}\" }",
+        "\"sent\":\"{{ unix_millis() }}\"",
+        "capture: { \"token\": \"$.token\", \"ctype\": \"header:content-type\", \"number\": \"regex:tok-([0-9]+)\" }",
+        "check: { status: 200, equals: [\"{{ ctype }}\", \"application/json\"] }",
+        "form: { \"user\": \"form-user\" }",
+    ] {
+        assert!(yaml.contains(part), "{part}\n---\n{yaml}");
+    }
+}
+
+/// A config whose plan is given by an Artillery script, pointed at one of its own targets.
+fn referring_config(dir: &std::path::Path, target: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::copy(fixture("shop.yml"), dir.join("shop.yml")).unwrap();
+    let yaml = format!(
+        r#"server: {{ listen: "127.0.0.1:0", token_env: LOADPACER_TEST_TOKEN }}
+store: {{ path: runs.db }}
+limits: {{ allow_targets: [127.0.0.1] }}
+targets:
+  demo: {{ base_url: "{target}" }}
+plans:
+  checkout:
+    description: the team's Artillery script, scheduled
+    artillery: {{ file: shop.yml, environment: staging }}
+    target: demo
+    schedule: {{ every: 1s, overlap: forbid }}
+{extra}"#
+    );
+    let path = dir.join("loadpacer.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_schedules_an_artillery_script_by_reference() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = referring_config(dir.path(), &t.url(), "");
+    let out = loadpacer(&["validate", config.to_str().unwrap()]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("checkout"), "{stdout}");
+    // The script's warning is named in the script, through the referring config.
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("shop.yml:34:7: config.plugins.publish-metrics"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = support::serve(
+        &config,
+        &[("LOADPACER_TEST_TOKEN", "t0k3n"), ("SHOP_API_KEY", "k-123")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let runs = support::get_json(&format!("{}/api/v1/runs?plan=checkout", d.base)).await;
+        let finished = runs["runs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["status"] == "passed"));
+        if finished || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let run = runs["runs"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["status"] == "passed"))
+        .unwrap_or_else(|| panic!("no passed run of the script in 30 s: {runs}"));
+    let id = run["id"].as_str().unwrap();
+    let one = support::get_json(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    // The staging environment: 1 s at 2/s, sent to the config's target.
+    assert_eq!(one["summary"]["totals"]["iterations"], 2, "{one}");
+    assert_eq!(one["summary"]["target"], format!("{}/", t.url()));
+    assert_eq!(one["summary"]["plan"], "checkout");
+    drop(d);
+
+    // What the script may not be given beside it, a script that does not load, and a
+    // script target outside the allowlist are located errors of the config.
+    let bad = referring_config(
+        dir.path(),
+        &t.url(),
+        "    load: { phases: [{ duration: 1s, rate: 1 }] }\n  other:\n    artillery: { file: missing.yml }\n",
+    );
+    let out = loadpacer(&["validate", bad.to_str().unwrap()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plans.checkout.load: comes from the script shop.yml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("plans.other.artillery.file:") && err.contains("missing.yml does not load"),
+        "{err}"
+    );
+    assert!(err.contains("missing.yml: cannot read the file"), "{err}");
+    let text = std::fs::read_to_string(&bad)
+        .unwrap()
+        .replace("    target: demo\n", "")
+        .replace("[127.0.0.1]", "[127.0.0.2]");
+    std::fs::write(&bad, text).unwrap();
+    let out = loadpacer(&["validate", bad.to_str().unwrap()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the script's target http://127.0.0.1:18081/: host 127.0.0.1 is not in limits.allow_targets"), "{err}");
 }

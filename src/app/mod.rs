@@ -168,6 +168,9 @@ impl App {
         };
         match config::load_file(path) {
             Ok(cfg) => {
+                for w in &cfg.warnings {
+                    warn!(warning = %w, "configuration warning");
+                }
                 let n = cfg.plans.len();
                 self.metrics.set_plans(&cfg.plans);
                 self.metrics.set_reload(true);

@@ -21,10 +21,7 @@ pub(crate) fn load(file: &Path) -> Option<Config> {
 /// error, and the translation's warnings, to stderr.
 pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Option<Config> {
     match config::load_file_with(file, choices) {
-        Ok((c, warnings)) => {
-            for w in warnings {
-                eprintln!("{w}");
-            }
+        Ok(c) => {
             for w in &c.warnings {
                 eprintln!("warning: {w}");
             }
@@ -75,7 +72,7 @@ pub(crate) fn import(file: &Path, environment: Option<String>) -> u8 {
     match config::artillery::translate(&text, &file.display().to_string(), &choices) {
         Ok(t) => {
             for w in &t.warnings {
-                eprintln!("{w}");
+                eprintln!("warning: {w}");
             }
             print!("{}", t.yaml);
             0

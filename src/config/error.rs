@@ -73,6 +73,11 @@ impl Collector {
         self.warnings.push(w);
     }
 
+    /// Warnings found elsewhere (a file this one refers to).
+    pub fn add_warnings(&mut self, warnings: Vec<ConfigError>) {
+        self.warnings.extend(warnings);
+    }
+
     /// The warnings recorded so far, sorted by position.
     pub fn take_warnings(&mut self) -> Vec<ConfigError> {
         let mut w = std::mem::take(&mut self.warnings);
@@ -100,11 +105,6 @@ impl Collector {
     /// Takes over the errors found by another pass over the same file.
     pub fn absorb(&mut self, other: ConfigErrors) {
         self.errors.extend(other.0);
-    }
-
-    /// The file the errors are about.
-    pub fn file(&self) -> &str {
-        &self.file
     }
 
     /// Records an error whose location is not known.

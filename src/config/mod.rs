@@ -20,6 +20,7 @@ pub mod raw;
 mod rules;
 mod schedule;
 pub mod schema;
+pub mod scripted;
 mod steps;
 mod target;
 pub mod target_resources;
@@ -32,11 +33,11 @@ pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use grades::{Grade, GradeBand};
-pub use input::load_file_with;
+pub use input::{load_file, load_file_with, load_str};
 pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};
 pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 pub use load::{LoadShape, LoadSpec, Phase, Preset, Stage};
-pub use parse::{load_file, load_str, read_file};
+pub use parse::read_file;
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,

@@ -3,21 +3,13 @@
 use super::error::{Collector, ConfigErrors};
 use super::raw::RawConfig;
 use super::rules::closest;
+use super::scripted::Scripts;
 use super::{validate, Config};
 use serde_saphyr::{Budget, Error as YamlError, Location, Options};
 use std::path::Path;
 
 /// Larger files are refused before parsing (a plan file is a few KiB).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Reads, parses and validates a config file, resolving `env.NAME` from the process
-/// environment. Relative paths inside it (CSV data) are resolved against its folder.
-pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = read_file(path)?;
-    load_str(&text, &path.display().to_string(), path.parent(), &|k| {
-        std::env::var(k).ok()
-    })
-}
 
 /// A config file's text, refused beyond [`MAX_FILE_BYTES`].
 pub fn read_file(path: &Path) -> Result<String, ConfigErrors> {
@@ -44,21 +36,27 @@ pub fn read_file(path: &Path) -> Result<String, ConfigErrors> {
 }
 
 /// Parses and validates config text. `file` names it in errors; `base_dir` resolves relative
-/// paths; `env` looks up `env.NAME` references.
-pub fn load_str(
+/// paths; `env` looks up `env.NAME` references; `scripts` reads the scripts plans are given
+/// by.
+pub fn load_str_with(
     text: &str,
     file: &str,
     base_dir: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
+    scripts: &dyn Scripts,
 ) -> Result<Config, ConfigErrors> {
-    parse_and_validate(text, file, base_dir, env).map_err(|e| locate_missing(e, text))
+    parse_and_validate(text, file, base_dir, env, scripts)
+        .map_err(|e| locate_missing(e, text, file))
 }
 
 /// Gives errors found on a whole block (no leaf to point at) the line and column of the
 /// deepest part of their field path that the file has.
-fn locate_missing(mut errors: ConfigErrors, text: &str) -> ConfigErrors {
-    let unlocated = |e: &super::error::ConfigError| e.line == 0 && !e.path.is_empty();
-    let pathless = |e: &super::error::ConfigError| e.line > 0 && e.path.is_empty();
+/// Errors of another file (a script a plan is given by) are left as they are.
+fn locate_missing(mut errors: ConfigErrors, text: &str, file: &str) -> ConfigErrors {
+    let unlocated =
+        |e: &super::error::ConfigError| e.file == file && e.line == 0 && !e.path.is_empty();
+    let pathless =
+        |e: &super::error::ConfigError| e.file == file && e.line > 0 && e.path.is_empty();
     if !errors.0.iter().any(|e| unlocated(e) || pathless(e)) {
         return errors;
     }
@@ -88,6 +86,7 @@ fn parse_and_validate(
     file: &str,
     base_dir: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
+    scripts: &dyn Scripts,
 ) -> Result<Config, ConfigErrors> {
     let mut errors = Collector::new(file);
     if text.len() as u64 > MAX_FILE_BYTES {
@@ -136,7 +135,7 @@ fn parse_and_validate(
             }
         }
     };
-    let result = validate::validate(raw, &edited, file, base_dir, env);
+    let result = validate::validate(raw, &edited, file, base_dir, env, scripts);
     if early.is_empty() {
         return result;
     }

@@ -226,8 +226,14 @@ pub struct RawTarget {
 pub struct RawPlan {
     /// Free text shown in reports.
     pub description: Option<String>,
-    /// Name of an entry of `targets`. Required.
-    pub target: S<String>,
+    /// Name of an entry of `targets`. Required, unless `artillery` gives the plan (then it
+    /// replaces the script's `config.target`).
+    pub target: Option<S<String>>,
+    /// An Artillery script this plan runs as it is, translated as `loadpacer run script.yml`
+    /// does; beside it the plan sets only `description`, `target`, `schedule`, `capacity`,
+    /// `regression`, `grades`, `monitors` and `resources`. Example: `{ file:
+    /// artillery/checkout.yml, environment: staging }`.
+    pub artillery: Option<RawScriptRef>,
     /// When the daemon runs the plan; without it the plan runs only on demand.
     pub schedule: Option<RawSchedule>,
     /// The load shape: open-model `phases`, closed-model `vus` stages, or a `preset`.
@@ -301,6 +307,16 @@ pub struct RawPlan {
     /// `monitor.NAME` thresholds.
     #[serde(default)]
     pub monitors: BTreeMap<String, RawMonitor>,
+}
+
+/// A script file a plan is given by.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScriptRef {
+    /// The script, relative to this file; re-read on every reload. Required.
+    pub file: S<String>,
+    /// The script's `config.environments` entry to use (Artillery's `-e`).
+    pub environment: Option<S<String>>,
 }
 
 /// One of a plan's concurrent workloads.
@@ -584,6 +600,9 @@ pub struct RawRepeat {
     pub over: Option<S<serde_json::Value>>,
     /// The variable each item of `over` is put in. Default: `item`.
     pub r#as: Option<S<String>>,
+    /// A variable holding the round number, from 1 (a number in JSON bodies). Example: `n`
+    /// with `url: /pages/{{ n }}`.
+    pub index_as: Option<S<String>>,
     /// The steps. Required.
     pub steps: Vec<S<RawStep>>,
 }
@@ -819,6 +838,9 @@ pub struct RawCheck {
     pub json: BTreeMap<String, S<serde_json::Value>>,
     /// The request's latency (from its intended start) must be below this. Duration.
     pub latency_below: Option<S<String>>,
+    /// Two or more templates that must render to the same text, read after this request's
+    /// captures. Example: `["{{ status }}", shipped]`.
+    pub equals: Option<Vec<S<String>>>,
 }
 
 /// A CSV data source: one row per iteration.

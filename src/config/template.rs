@@ -30,6 +30,8 @@ enum Part {
     RandomChoice(Vec<String>),
     Uuid,
     IsoTimestamp,
+    /// Milliseconds since the Unix epoch, when rendered.
+    UnixMillis,
 }
 
 /// A compiled template.
@@ -98,11 +100,12 @@ impl Template {
     }
 
     /// True when the template is exactly one expression whose value is a number
-    /// (`{{ vu }}`, `{{ iteration }}`, `{{ random_int(a, b) }}`): in a JSON body it stays one.
+    /// (`{{ vu }}`, `{{ iteration }}`, `{{ random_int(a, b) }}`, `{{ unix_millis() }}`): in a
+    /// JSON body it stays one.
     pub fn is_single_number(&self) -> bool {
         matches!(
             self.parts.as_slice(),
-            [Part::Vu | Part::Iteration | Part::RandomInt(..)]
+            [Part::Vu | Part::Iteration | Part::RandomInt(..) | Part::UnixMillis]
         )
     }
 
@@ -140,6 +143,12 @@ impl Template {
                 }
                 Part::Uuid => {
                     let _ = write!(out, "{}", uuid::Uuid::new_v4());
+                }
+                Part::UnixMillis => {
+                    let ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    let _ = write!(out, "{ms}");
                 }
                 Part::IsoTimestamp => {
                     let _ = write!(
@@ -181,6 +190,7 @@ fn compile_expr(
         "iteration" => return Ok(Part::Iteration),
         "uuid()" => return Ok(Part::Uuid),
         "iso_timestamp()" => return Ok(Part::IsoTimestamp),
+        "unix_millis()" => return Ok(Part::UnixMillis),
         _ => {}
     }
     if let Some(args) = call_args(expr, "random_int") {
@@ -231,7 +241,7 @@ fn compile_expr(
     }
     Err(format!(
         "unknown template expression {expr:?}; use a variable name, env.NAME, vu, iteration, \
-         random_int(a, b), random_string(n), uuid() or iso_timestamp()"
+         random_int(a, b), random_string(n), random_choice(a, b, …), uuid(), iso_timestamp() or unix_millis()"
     ))
 }
 
@@ -280,6 +290,9 @@ mod tests {
         assert_eq!(s.render(&v).len(), 12);
         let u = Template::compile("{{ uuid() }}", &env, &mut found).unwrap();
         assert_eq!(u.render(&v).len(), 36);
+        let ms = Template::compile("{{ unix_millis() }}", &env, &mut found).unwrap();
+        let n: u128 = ms.render(&v).parse().unwrap();
+        assert!(n > 1_600_000_000_000 && ms.is_single_number(), "{n}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::judging::{capacity, monitor, regression};
 use super::limits::limits;
 use super::raw::{RawConfig, RawPlan, RawTarget, S};
 use super::rules::{duration, valid_label, Env};
+use super::scripted::Scripts;
 use super::steps::StepCompiler;
 use super::target::target;
 use super::target_resources::TARGET_FIGURES;
@@ -28,6 +29,7 @@ pub(super) fn validate(
     file: &str,
     base_dir: Option<&Path>,
     env: Env<'_>,
+    scripts: &dyn Scripts,
 ) -> Result<Config, ConfigErrors> {
     let mut c = Collector::new(file);
     let limits = limits(&mut c, &raw.limits);
@@ -45,17 +47,43 @@ pub(super) fn validate(
         );
     }
     let mut plans = Vec::new();
+    // The hash covers the scripts plans are given by: editing one starts a new baseline.
+    let mut hashed = text.to_string();
     for (name, p) in &raw.plans {
-        if let Some(plan) = plan(
+        let Some(script) = &p.artillery else {
+            if let Some(plan) = plan(
+                &mut c,
+                &limits,
+                &targets,
+                &raw.targets,
+                name,
+                p,
+                base_dir,
+                env,
+            ) {
+                plans.push(Arc::new(plan));
+            }
+            continue;
+        };
+        let path = format!("plans.{}", name.as_str());
+        let target = p.target.as_ref().and_then(|t| {
+            find_target(&mut c, &targets, &raw.targets, t, &format!("{path}.target"))
+        });
+        if !valid_label(name.as_str()) {
+            c.at(&name.0.referenced, &path, format!("plan name {:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)", name.as_str()));
+        }
+        let given = super::scripted::plan(
             &mut c,
+            scripts,
             &limits,
-            &targets,
-            &raw.targets,
-            name,
+            name.as_str(),
             p,
+            script,
+            target,
             base_dir,
-            env,
-        ) {
+        );
+        if let Some((plan, script_text)) = given {
+            hashed.push_str(&script_text);
             plans.push(Arc::new(plan));
         }
     }
@@ -90,7 +118,7 @@ pub(super) fn validate(
     c.finish(Config {
         warnings,
         source: file.to_string(),
-        hash: fnv1a_hex(text),
+        hash: fnv1a_hex(&hashed),
         limits,
         server,
         store,
@@ -125,7 +153,13 @@ fn plan(
     let mut find_target = |c: &mut Collector, name: &S<String>, at: &str| {
         find_target(c, targets, raw_targets, name, at)
     };
-    let target = find_target(c, &p.target, &format!("{path}.target"));
+    let target = match &p.target {
+        Some(t) => find_target(c, t, &format!("{path}.target")),
+        None => {
+            c.nowhere(&format!("{path}.target"), "missing: name one of `targets` (or give the plan by an Artillery script with `artillery: { file: script.yml }`)");
+            None
+        }
+    };
     let data = p
         .data
         .as_ref()

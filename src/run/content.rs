@@ -15,7 +15,10 @@ pub(super) fn body_passes(kind: &CheckKind, body: &[u8], json: Option<&serde_jso
         CheckKind::BodyRegex(re) => std::str::from_utf8(body).is_ok_and(|b| re.is_match(b)),
         CheckKind::JsonExists(p) => json.is_some_and(|j| !p.query(j).is_empty()),
         CheckKind::JsonEquals(p, v) => json.is_some_and(|j| p.query(j).first() == Some(v)),
-        CheckKind::Status(_) | CheckKind::HeaderContains(..) | CheckKind::LatencyBelow(_) => false,
+        CheckKind::Status(_)
+        | CheckKind::HeaderContains(..)
+        | CheckKind::LatencyBelow(_)
+        | CheckKind::Equals(_) => false,
     }
 }
 

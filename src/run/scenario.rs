@@ -288,9 +288,12 @@ impl Runtime {
                 _ => Vec::new(),
             },
         };
-        for item in items {
+        for (round, item) in (1u64..).zip(items) {
             if let Some(v) = item {
                 set_value(vu, &r.var, &v);
+            }
+            if let Some(name) = &r.index_var {
+                set_value(vu, name, &serde_json::Value::from(round));
             }
             if !self.nested(&r.steps, vu, intended, sink).await {
                 return false;
@@ -403,6 +406,8 @@ impl Runtime {
         let mut all_passed = true;
         for c in &r.checks {
             let passed = match &c.kind {
+                // After the captures, below.
+                CheckKind::Equals(_) => continue,
                 CheckKind::Status(codes) => codes.contains(&resp.status),
                 CheckKind::HeaderContains(h, v) => resp
                     .headers
@@ -434,6 +439,15 @@ impl Runtime {
                 other => capture_from_body(other, body, json.as_ref()),
             };
             store_capture(vu, &cap.var, value, typed);
+        }
+        for c in &r.checks {
+            if let CheckKind::Equals(templates) = &c.kind {
+                let first = templates[0].render(vu);
+                let passed = templates[1..].iter().all(|t| t.render(vu) == first);
+                rec.record_check(c.index, passed);
+                vu.failures += u64::from(!passed);
+                all_passed &= passed;
+            }
         }
         for x in &r.records {
             record(x, latency, all_passed, json.as_ref(), vu, rec);

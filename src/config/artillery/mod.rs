@@ -9,6 +9,7 @@ mod translate;
 
 use super::error::{Collector, ConfigErrors};
 use super::parse::{describe, yaml_options};
+use super::scripted::NoScripts;
 use super::Config;
 use std::path::Path;
 pub use translate::Translation;
@@ -52,14 +53,15 @@ pub fn translate(text: &str, file: &str, choices: &Choices) -> Result<Translatio
 }
 
 /// Loads a script as a config: translated, then validated as loadpacer YAML. An error in the
-/// translated plan is reported at the script line it came from. Returns the warnings too.
+/// translated plan is reported at the script line it came from; the translation's warnings
+/// come first in [`Config::warnings`].
 pub fn load(
     text: &str,
     file: &str,
     base_dir: Option<&Path>,
     choices: &Choices,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Config, Vec<String>), ConfigErrors> {
+) -> Result<Config, ConfigErrors> {
     let t = translate(text, file, choices)?;
     let to_script = |e: &mut super::error::ConfigError| {
         let origin = e
@@ -73,10 +75,13 @@ pub fn load(
             e.message
         );
     };
-    match super::load_str(&t.yaml, file, base_dir, env) {
+    match super::parse::load_str_with(&t.yaml, file, base_dir, env, &NoScripts) {
         Ok(mut cfg) => {
             cfg.warnings.iter_mut().for_each(to_script);
-            Ok((cfg, t.warnings))
+            let mut warnings = t.warnings.clone();
+            warnings.append(&mut cfg.warnings);
+            cfg.warnings = warnings;
+            Ok(cfg)
         }
         Err(mut errors) => {
             errors.0.iter_mut().for_each(to_script);

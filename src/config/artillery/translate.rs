@@ -9,12 +9,14 @@ use serde_json::Value;
 use serde_saphyr::Location;
 use std::collections::BTreeMap;
 
-/// The plan text, the script place of each of its lines, and what was left out.
+/// The plan text and the script place of each of its lines; what was left out is a warning
+/// in the collector.
 pub struct Translation {
     pub yaml: String,
     /// By generated line (0-based): where in the script it came from.
     pub origins: Vec<Location>,
-    pub warnings: Vec<String>,
+    /// Located in the script.
+    pub warnings: Vec<crate::config::ConfigError>,
 }
 
 /// The HTTP methods a flow step may name.
@@ -59,7 +61,6 @@ pub fn translate(
         text: String::new(),
         origins: Vec::new(),
     };
-    let mut warnings = Vec::new();
     let top = Location::UNKNOWN;
     let env = select_environment(cfg, environment, c);
     refuse_javascript(script, c);
@@ -121,7 +122,7 @@ pub fn translate(
             c.at(&t.referenced, "config.tls.rejectUnauthorized", "loadpacer never turns TLS verification off; trust the target's CA instead with `targets.target.ca_file: ca.pem` in the imported plan");
         }
     }
-    plugins(cfg, env, c, &mut warnings);
+    plugins(cfg, env, c);
     out.line(0, "plans:", top);
     out.line(2, &format!("{name}:"), top);
     out.line(4, "target: target", top);
@@ -159,12 +160,12 @@ pub fn translate(
     }
     let ensure = env.and_then(|e| e.ensure.as_ref()).or(cfg.ensure.as_ref());
     if let Some(e) = ensure {
-        thresholds(&mut out, e, &mut warnings);
+        thresholds(&mut out, e, c);
     }
     Translation {
         yaml: out.text,
         origins: out.origins,
-        warnings,
+        warnings: c.take_warnings(),
     }
 }
 
@@ -348,7 +349,7 @@ fn plugin_on(cfg: &Config, env: Option<&Environment>, name: &str) -> bool {
 
 /// `expect` turns checks on, `metrics-by-endpoint` is what loadpacer does anyway; output
 /// plugins send elsewhere what `/metrics` exports.
-fn plugins(cfg: &Config, env: Option<&Environment>, c: &mut Collector, warnings: &mut Vec<String>) {
+fn plugins(cfg: &Config, env: Option<&Environment>, c: &mut Collector) {
     let all = cfg
         .plugins
         .iter()
@@ -357,19 +358,10 @@ fn plugins(cfg: &Config, env: Option<&Environment>, c: &mut Collector, warnings:
         let at = v.referenced;
         match name.as_str() {
             "expect" | "metrics-by-endpoint" => {}
-            "publish-metrics" => warnings.push(located(c, &at, "config.plugins.publish-metrics: not used; loadpacer exports every figure on /metrics for Prometheus (run --metrics-listen, or the daemon)")),
-            other => warnings.push(located(c, &at, &format!("config.plugins.{other}: not used by loadpacer"))),
+            "publish-metrics" => c.warn_at(&at, "config.plugins.publish-metrics", "not used; loadpacer exports every figure on /metrics for Prometheus (run --metrics-listen, or the daemon)"),
+            other => c.warn_at(&at, &format!("config.plugins.{other}"), "not used by loadpacer"),
         }
     }
-}
-
-fn located(c: &Collector, at: &Location, text: &str) -> String {
-    format!(
-        "{}:{}:{}: warning: {text}",
-        c.file(),
-        at.line(),
-        at.column()
-    )
 }
 
 /// Phases: `arrivalRate`/`rampTo` as rates, `arrivalCount` spread over the phase, `pause` as
@@ -571,6 +563,7 @@ fn repeat(
     out.line(indent, "- repeat:", at);
     out.line(indent + 4, &times, at);
     out.line(indent + 4, "as: loopElement", at);
+    out.line(indent + 4, "index_as: loopCount", at);
     out.line(indent + 4, "steps:", at);
     let nested: Vec<Step> = items
         .iter()
@@ -815,7 +808,14 @@ fn checks(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &m
                 "statusCode" => fields.push(format!("status: {x}")),
                 "contentType" => fields.push(format!("header: {{ content-type: {} }}", quote(&scalar(x)))),
                 "hasProperty" => json.push(format!("{}: exists", quote(&format!("$.{}", scalar(x))))),
-                "equals" => out.line(indent, &format!("# expect equals {x}: not translated (compare captured values in a check of the next request)"), at),
+                "equals" if fields.iter().any(|f: &String| f.starts_with("equals:")) => c.at(&at, &format!("{rp}.expect.equals"), "one `equals` per request is translated; compare the other values in a check of the next request"),
+                "equals" => match x.as_array().filter(|a| a.len() >= 2) {
+                    Some(items) => {
+                        let texts: Vec<String> = items.iter().map(|i| quote(&template(&scalar(i), at, c))).collect();
+                        fields.push(format!("equals: [{}]", texts.join(", ")));
+                    }
+                    None => c.at(&at, &format!("{rp}.expect.equals"), "must list two or more values to compare"),
+                },
                 other => c.at(&at, &format!("{rp}.expect.{other}"), format!("expectation {other:?} is not translated; use statusCode, contentType or hasProperty")),
             }
         }
@@ -829,7 +829,7 @@ fn checks(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &m
 }
 
 /// `ensure`: latency percentiles in milliseconds and the error rate in percent.
-fn thresholds(out: &mut Out, e: &S<Ensure>, warnings: &mut Vec<String>) {
+fn thresholds(out: &mut Out, e: &S<Ensure>, c: &mut Collector) {
     let at = e.referenced;
     let mut rows = Vec::new();
     let e = &e.value;
@@ -862,15 +862,20 @@ fn thresholds(out: &mut Out, e: &S<Ensure>, warnings: &mut Vec<String>) {
                 Some(agg) => rows.push(format!(
                     "{{ metric: latency, expr: \"{agg} < {limit}ms\" }}"
                 )),
-                None => warnings.push(format!(
-                    "ensure.thresholds {metric}: not translated (only http.response_time.* is)"
-                )),
+                None => c.warn_at(
+                    &at,
+                    "ensure.thresholds",
+                    format!("{metric}: not translated (only http.response_time.* is)"),
+                ),
             }
         }
     }
-    if !e.conditions.is_empty() {
-        warnings
-            .push("ensure.conditions: not translated; write them as loadpacer thresholds".into());
+    for (i, cond) in e.conditions.iter().enumerate() {
+        rows.extend(ensure_condition(
+            cond,
+            &format!("ensure.conditions[{i}]"),
+            c,
+        ));
     }
     if rows.is_empty() {
         return;
@@ -881,8 +886,76 @@ fn thresholds(out: &mut Out, e: &S<Ensure>, warnings: &mut Vec<String>) {
     }
 }
 
+/// One `ensure.conditions` entry: `expression` of comparisons joined by `and` on
+/// `http.response_time.*` (ms), `http.request_rate` or `http.requests`, each a threshold. A
+/// condition with `strict: false` only reports in Artillery, and anything else (`or`, `not`,
+/// other metrics) is a warning: left out rather than judged differently.
+fn ensure_condition(cond: &S<Value>, path: &str, c: &mut Collector) -> Vec<String> {
+    let at = cond.referenced;
+    let expression = cond.value.get("expression").and_then(Value::as_str);
+    let strict = cond
+        .value
+        .get("strict")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let Some(expression) = expression.filter(|_| strict) else {
+        c.warn_at(&at, path, if strict { "not translated: a condition needs an `expression`" } else { "not translated: a `strict: false` condition only reports in Artillery, and a loadpacer threshold always judges" });
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for clause in expression.split(" and ") {
+        let row = clause_threshold(clause.trim());
+        match row {
+            Some(r) => rows.push(r),
+            None => {
+                c.warn_at(&at, path, format!("{expression:?} is not translated: loadpacer translates comparisons joined by `and` on http.response_time.* (ms), http.request_rate and http.requests; write the rest as loadpacer thresholds"));
+                return Vec::new();
+            }
+        }
+    }
+    rows
+}
+
+/// `http.response_time.p95 < 200` → a threshold row; `None` for what has no equivalent.
+fn clause_threshold(clause: &str) -> Option<String> {
+    let op = ["<=", ">=", "<", ">"]
+        .into_iter()
+        .find(|op| clause.contains(op))?;
+    let (metric, value) = clause.split_once(op)?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let metric = metric.trim();
+    if let Some(q) = metric.strip_prefix("http.response_time.") {
+        let agg = match q {
+            "median" => "p(50)".to_string(),
+            "max" | "min" => q.to_string(),
+            "mean" => "avg".into(),
+            "p999" => "p(99.9)".into(),
+            p => {
+                let n: u32 = p.strip_prefix('p')?.parse().ok()?;
+                format!("p({n})")
+            }
+        };
+        return Some(format!(
+            "{{ metric: latency, expr: \"{agg} {op} {value}ms\" }}"
+        ));
+    }
+    let agg = match metric {
+        "http.request_rate" => "rate",
+        "http.requests" => "count",
+        _ => return None,
+    };
+    Some(format!(
+        "{{ metric: requests, expr: \"{agg} {op} {value}\" }}"
+    ))
+}
+
 /// Artillery's template functions in loadpacer's words: `$randomString()`,
-/// `$randomNumber(a, b)`, `$processEnvironment.X` / `$env.X`, `$isoTimestamp`, `$uuid`.
+/// `$randomNumber(a, b)`, `$processEnvironment.X` / `$env.X`, `$loopElement`, `$loopCount`,
+/// `$isoTimestamp`, `$timestamp` (milliseconds since the epoch, as `Date.now()`), `$uuid`.
 pub fn template(text: &str, at: Location, c: &mut Collector) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -917,6 +990,8 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
     }
     match expr {
         "$loopElement" => return "loopElement".into(),
+        "$loopCount" => return "loopCount".into(),
+        "$timestamp" | "$timestamp()" => return "unix_millis()".into(),
         "$isoTimestamp" | "$isoTimestamp()" => return "iso_timestamp()".into(),
         "$uuid" | "$uuid()" => return "uuid()".into(),
         _ => {}
@@ -929,7 +1004,7 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
         return format!("random_int({})", args.replace(' ', "").replace(',', ", "));
     }
     if expr.starts_with('$') {
-        c.at(&at, "", format!("{{{{ {expr} }}}} is not translated: loadpacer has $randomString(), $randomNumber(a, b), $processEnvironment.NAME, $env.NAME, $isoTimestamp and $uuid; a processor function cannot run"));
+        c.at(&at, "", format!("{{{{ {expr} }}}} is not translated: loadpacer has $randomString(), $randomNumber(a, b), $processEnvironment.NAME, $env.NAME, $loopElement, $loopCount, $isoTimestamp, $timestamp and $uuid; a processor function cannot run"));
     }
     expr.to_string()
 }

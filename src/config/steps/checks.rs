@@ -71,6 +71,27 @@ impl StepCompiler<'_> {
                 ));
             }
         }
+        if let Some(e) = &ch.equals {
+            let templates: Option<Vec<_>> = e
+                .iter()
+                .enumerate()
+                .map(|(i, t)| self.template(c, t, &format!("{path}.equals[{i}]")))
+                .collect();
+            match templates {
+                Some(t) if t.len() >= 2 => {
+                    let texts: Vec<&str> = e.iter().map(|t| t.value.as_str()).collect();
+                    kinds.push((
+                        format!("equals {}", texts.join(" == ")),
+                        CheckKind::Equals(t),
+                    ));
+                }
+                Some(_) => c.nowhere(
+                    &format!("{path}.equals"),
+                    "must list two or more templates to compare, e.g. [\"{{ status }}\", shipped]",
+                ),
+                None => {}
+            }
+        }
         self.register_checks(scenario, request, kinds)
     }
 

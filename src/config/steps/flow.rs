@@ -106,8 +106,17 @@ impl StepCompiler<'_> {
             .as_ref()
             .map_or_else(|| "item".to_string(), |v| v.value.trim().to_string());
         self.defined.insert(var.clone());
+        let index_var = r.index_as.as_ref().map(|v| v.value.trim().to_string());
+        if let Some(v) = &index_var {
+            self.defined.insert(v.clone());
+        }
         let steps = self.steps_named(c, scenario, &r.steps, &format!("{rp}.steps"), names);
-        Some(StepSpec::Repeat(Box::new(RepeatSpec { times, var, steps })))
+        Some(StepSpec::Repeat(Box::new(RepeatSpec {
+            times,
+            var,
+            index_var,
+            steps,
+        })))
     }
 
     /// Wraps a step in its `if:` and `probability:`, when it has them.

@@ -433,16 +433,17 @@ impl<'a> StepCompiler<'a> {
             r.grades.as_ref(),
             &format!("{rp}.grades"),
         ));
-        let checks = st
-            .check
-            .as_ref()
-            .map(|ch| self.checks(c, scenario, &r.name.value, ch, &format!("{sp}.check")))
-            .unwrap_or_default();
+        // Captures first: an `equals` check reads what this request captured.
         let captures = st
             .capture
             .iter()
             .filter_map(|(var, src)| self.capture(c, var, src, &format!("{sp}.capture.{var}")))
             .collect();
+        let checks = st
+            .check
+            .as_ref()
+            .map(|ch| self.checks(c, scenario, &r.name.value, ch, &format!("{sp}.check")))
+            .unwrap_or_default();
         let records = self.records(c, &st.record, &format!("{sp}.record"));
         Some(RequestSpec {
             index,

@@ -53,6 +53,8 @@ pub enum CheckKind {
     /// The whole body (or message) equals this text.
     BodyEquals(String),
     LatencyBelow(Duration),
+    /// Templates that must render alike, after the request's captures.
+    Equals(Vec<crate::config::Template>),
 }
 
 impl CheckKind {
@@ -225,6 +227,8 @@ pub struct RepeatSpec {
     pub times: Times,
     /// The variable each item is put in.
     pub var: String,
+    /// The variable holding the round number (from 1), when asked for.
+    pub index_var: Option<String>,
     pub steps: Vec<StepSpec>,
 }
 

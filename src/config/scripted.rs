@@ -1,0 +1,196 @@
+//! Plans given by a script file: `plans.P.artillery: { file, environment }` runs an Artillery
+//! script as it is, so that the daemon schedules, judges and exports it like its own plans.
+//!
+//! The script is read through [`Scripts`], which the caller supplies (the front end that
+//! translates Artillery lives beside this module, not under it). The config around the
+//! reference adds what a script has no words for (the schedule, baseline regression,
+//! capacity, grades, monitors) and may point the plan at one of its own targets; its limits
+//! and allowlist apply to the script's load as to any plan.
+
+use super::error::Collector;
+use super::grades::grades;
+use super::judging::{capacity, monitor, regression};
+use super::raw::{RawPlan, RawScriptRef};
+use super::{host_allowed, Config, ConfigErrors, Limits, LoadShape, PlanSpec, TargetSpec};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads and validates the script a plan refers to.
+pub trait Scripts {
+    /// The script at `path` as a config of one plan, with the text it was read from (part of
+    /// the referring config's hash, so that editing the script starts a new baseline).
+    fn load(
+        &self,
+        path: &Path,
+        environment: Option<&str>,
+    ) -> Result<(Config, String), ConfigErrors>;
+}
+
+/// For text that may not refer to scripts (a translated script itself, or a config string).
+pub struct NoScripts;
+
+impl Scripts for NoScripts {
+    fn load(&self, path: &Path, _: Option<&str>) -> Result<(Config, String), ConfigErrors> {
+        let mut c = Collector::new(path.display().to_string());
+        c.nowhere(
+            "",
+            "a plan given by a script is read from a config file (`loadpacer validate FILE`, `serve --config FILE`)",
+        );
+        Err(c.into_errors())
+    }
+}
+
+/// What a plan given by a script may set beside `artillery`; everything else is the
+/// script's.
+const ALONGSIDE: &str =
+    "description, target, schedule, capacity, regression, grades, monitors and resources";
+
+/// The plan `name` from its script, with the settings around the reference applied.
+/// `target` is the config's target the plan names, if it names one. Returns the plan and the
+/// script's text.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn plan(
+    c: &mut Collector,
+    scripts: &dyn Scripts,
+    limits: &Limits,
+    name: &str,
+    p: &RawPlan,
+    script: &RawScriptRef,
+    target: Option<(Arc<TargetSpec>, Vec<String>)>,
+    base_dir: Option<&Path>,
+) -> Option<(PlanSpec, String)> {
+    let path = format!("plans.{name}");
+    refuse_script_fields(c, p, &path, &script.file.value);
+    let file = base_dir.map_or_else(
+        || Path::new(&script.file.value).to_path_buf(),
+        |d| d.join(&script.file.value),
+    );
+    let environment = script.environment.as_ref().map(|e| e.value.as_str());
+    let (cfg, text) = match scripts.load(&file, environment) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            c.at(
+                &script.file.referenced,
+                &format!("{path}.artillery.file"),
+                format!(
+                    "{} does not load ({} error(s), listed with its name)",
+                    file.display(),
+                    errors.0.len()
+                ),
+            );
+            c.absorb(errors);
+            return None;
+        }
+    };
+    c.add_warnings(cfg.warnings.clone());
+    let [from_script] = cfg.plans.as_slice() else {
+        c.at(
+            &script.file.referenced,
+            &format!("{path}.artillery.file"),
+            format!(
+                "{} gives {} plans; a script gives one",
+                file.display(),
+                cfg.plans.len()
+            ),
+        );
+        return None;
+    };
+    let mut plan = (**from_script).clone();
+    plan.name = name.to_string();
+    if let Some(d) = &p.description {
+        plan.description = Some(d.clone());
+    }
+    match target {
+        Some((t, secrets)) => {
+            let old = plan.target.name.clone();
+            for w in plan.workloads.iter_mut() {
+                if w.target.as_ref().is_some_and(|wt| wt.name == old) {
+                    w.target = Some(t.clone());
+                }
+            }
+            plan.target = t;
+            plan.secrets.extend(secrets);
+        }
+        None if p.target.is_some() => return None, // an unknown target, reported by the caller
+        None => {
+            let host = plan.target.base_url.host_str().unwrap_or_default();
+            if let Err(why) = host_allowed(host, &limits.allow_targets) {
+                c.at(
+                    &script.file.referenced,
+                    &format!("{path}.artillery.file"),
+                    format!("the script's target {}: {why}; point the plan at one of this file's targets with `target:`, or allow the host", plan.target.base_url),
+                );
+            }
+        }
+    }
+    for (i, w) in plan.workloads.iter().enumerate() {
+        if let LoadShape::Open { max_in_flight, .. } = &w.load.shape {
+            if *max_in_flight > limits.max_in_flight {
+                c.nowhere(
+                    &format!("{path}.artillery"),
+                    format!("workload {i} of the script allows {max_in_flight} requests in flight (maxVusers), above limits.max_in_flight ({})", limits.max_in_flight),
+                );
+            }
+        }
+    }
+    plan.schedule = p.schedule.as_ref().and_then(|s| {
+        super::schedule::schedule(
+            c,
+            s,
+            &format!("{path}.schedule"),
+            Some(plan.duration()),
+            Some(plan.target.timeout),
+        )
+    });
+    if let Some(cap) = &p.capacity {
+        plan.capacity = capacity(c, cap, &format!("{path}.capacity"));
+    }
+    if let Some(r) = &p.regression {
+        plan.regression = Some(regression(c, r, &format!("{path}.regression")));
+    }
+    if p.grades.is_some() {
+        plan.grades = grades(c, p, &path);
+    }
+    plan.monitors.extend(p.monitors.iter().filter_map(|(n, m)| {
+        let mp = format!("{path}.monitors.{n}");
+        if m.metric.is_some() {
+            c.nowhere(&format!("{mp}.metric"), "a script declares no metrics for a monitor to feed; `loadpacer import` the script to add them");
+        }
+        monitor(c, limits, n, m, &mp)
+    }));
+    if let Some(r) = &p.resources {
+        plan.monitors
+            .extend(super::target_resources::target_resources(
+                c,
+                limits,
+                r,
+                &format!("{path}.resources"),
+            ));
+    }
+    Some((plan, text))
+}
+
+/// Fields that would change the load or the flow belong to the script.
+fn refuse_script_fields(c: &mut Collector, p: &RawPlan, path: &str, file: &str) {
+    let set = [
+        ("load", p.load.is_some()),
+        ("scenarios", !p.scenarios.is_empty()),
+        ("workloads", p.workloads.is_some()),
+        ("setup", !p.setup.is_empty()),
+        ("vu_setup", !p.vu_setup.is_empty()),
+        ("teardown", !p.teardown.is_empty()),
+        ("teardown_timeout", p.teardown_timeout.is_some()),
+        ("data", p.data.is_some()),
+        ("fresh_vus", p.fresh_vus),
+        ("undefined_variables", p.undefined_variables.is_some()),
+        ("variables", !p.variables.is_empty()),
+        ("thresholds", !p.thresholds.is_empty()),
+        ("metrics", p.metrics.is_some()),
+    ];
+    for (field, _) in set.iter().filter(|(_, on)| *on) {
+        c.nowhere(
+            &format!("{path}.{field}"),
+            format!("comes from the script {file} (its `ensure` gives the thresholds); beside `artillery` a plan sets only {ALONGSIDE}, or `loadpacer import {file}` it and edit the plan"),
+        );
+    }
+}
