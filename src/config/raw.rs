@@ -600,8 +600,8 @@ pub struct RawRepeat {
     pub over: Option<S<serde_json::Value>>,
     /// The variable each item of `over` is put in. Default: `item`.
     pub r#as: Option<S<String>>,
-    /// A variable holding the round number, from 1 (a number in JSON bodies). Example: `n`
-    /// with `url: /pages/{{ n }}`.
+    /// A variable holding the round number, from 0 like `iteration` (a number in JSON
+    /// bodies). Example: `n` with `url: /pages/{{ n }}`.
     pub index_as: Option<S<String>>,
     /// The steps. Required.
     pub steps: Vec<S<RawStep>>,

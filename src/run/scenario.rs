@@ -288,7 +288,7 @@ impl Runtime {
                 _ => Vec::new(),
             },
         };
-        for (round, item) in (1u64..).zip(items) {
+        for (round, item) in (0u64..).zip(items) {
             if let Some(v) = item {
                 set_value(vu, &r.var, &v);
             }

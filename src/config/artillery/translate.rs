@@ -632,11 +632,14 @@ fn request(
             "beforeRequest" | "afterResponse" => {
                 "calls JavaScript, which cannot run; use checks and captures".to_string()
             }
-            "ifTrue" if condition(r.get("ifTrue")).is_some() => continue,
-            "ifTrue" => {
-                "is not translated: loadpacer's `if:` takes NAME == VALUE, NAME != VALUE or NAME"
-                    .to_string()
-            }
+            "ifTrue" => match if_true(r.get("ifTrue")) {
+                Some(IfTrue::If(_)) => continue,
+                Some(IfTrue::Always) => {
+                    c.warn_at(&at, &format!("{rp}.ifTrue"), "has single quotes: Artillery runs this step every time, whatever the values ('bob' is not a string in its expressions), and so does the translation; write \"bob\" in double quotes to compare");
+                    continue;
+                }
+                _ => "is not translated: loadpacer's `if:` takes NAME == \"TEXT\", NAME != NUMBER or NAME".to_string(),
+            },
             other => format!("{other:?} is not a request field loadpacer reads"),
         };
         c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
@@ -684,8 +687,14 @@ fn request(
         &format!("- request: {{ {} }}", fields.join(", ")),
         at,
     );
-    if let Some(cond) = condition(r.get("ifTrue")) {
-        out.line(indent + 2, &format!("if: {}", quote(&cond)), at);
+    match if_true(r.get("ifTrue")) {
+        Some(IfTrue::If(cond)) => out.line(indent + 2, &format!("if: {}", quote(&cond)), at),
+        Some(IfTrue::Always) => out.line(
+            indent + 2,
+            "# ifTrue with single quotes: runs every time, as in Artillery",
+            at,
+        ),
+        _ => {}
     }
     if let Some(cap) = r.get("capture") {
         captures(out, indent + 2, cap, at, &rp, c);
@@ -735,9 +744,22 @@ fn json_template(v: &Value, at: Location, c: &mut Collector) -> String {
     walk(v, at, c).to_string()
 }
 
-/// An `ifTrue` expression loadpacer's `if:` can take: `a == 'b'`, `a != 1`, `a`.
-fn condition(v: Option<&Value>) -> Option<String> {
+/// What an `ifTrue` expression means, as Artillery 2 evaluates it (measured with 2.0.21).
+enum IfTrue {
+    /// loadpacer's `if:` says the same: `a == "b"`, `a != 1`, `a`.
+    If(String),
+    /// The step runs every time: an expression with single quotes (`a == 'b'`) never skips
+    /// its step in Artillery, whatever the values (`'b'` is not a string in its expressions).
+    Always,
+    /// Nothing loadpacer can say (`or`, two variables compared, …).
+    Untranslated,
+}
+
+fn if_true(v: Option<&Value>) -> Option<IfTrue> {
     let text = v?.as_str()?.trim();
+    if text.contains('\'') {
+        return Some(IfTrue::Always);
+    }
     let ident = |s: &str| {
         !s.is_empty()
             && s.chars()
@@ -746,14 +768,25 @@ fn condition(v: Option<&Value>) -> Option<String> {
     };
     for (op, to) in [("===", "=="), ("!==", "!="), ("==", "=="), ("!=", "!=")] {
         if let Some((a, b)) = text.split_once(op) {
-            let (a, b) = (
-                a.trim(),
-                b.trim().trim_matches(|ch| ch == '\'' || ch == '"'),
-            );
-            return (ident(a) && !b.is_empty()).then(|| format!("{a} {to} {b}"));
+            let a = a.trim();
+            let b = b.trim();
+            // A string in double quotes or a number; a bare name is another variable.
+            let value = b
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .filter(|x| !x.contains('"'))
+                .or_else(|| b.parse::<f64>().is_ok().then_some(b));
+            return Some(match value {
+                Some(v) if ident(a) && !v.is_empty() => IfTrue::If(format!("{a} {to} {v}")),
+                _ => IfTrue::Untranslated,
+            });
         }
     }
-    ident(text).then(|| text.to_string())
+    Some(if ident(text) {
+        IfTrue::If(text.to_string())
+    } else {
+        IfTrue::Untranslated
+    })
 }
 
 fn scalar(v: &Value) -> String {
@@ -955,7 +988,8 @@ fn clause_threshold(clause: &str) -> Option<String> {
 
 /// Artillery's template functions in loadpacer's words: `$randomString()`,
 /// `$randomNumber(a, b)`, `$processEnvironment.X` / `$env.X`, `$loopElement`, `$loopCount`,
-/// `$isoTimestamp`, `$timestamp` (milliseconds since the epoch, as `Date.now()`), `$uuid`.
+/// `$isoTimestamp`, `$uuid`; `$timestamp`, which Artillery lacks, as milliseconds since the
+/// epoch with a warning.
 pub fn template(text: &str, at: Location, c: &mut Collector) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -991,7 +1025,10 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
     match expr {
         "$loopElement" => return "loopElement".into(),
         "$loopCount" => return "loopCount".into(),
-        "$timestamp" | "$timestamp()" => return "unix_millis()".into(),
+        "$timestamp" | "$timestamp()" => {
+            c.warn_at(&at, "", "{{ $timestamp }} is not an Artillery variable (Artillery 2.0.21 renders it as `undefined`); translated as unix_millis(), milliseconds since the epoch");
+            return "unix_millis()".into();
+        }
         "$isoTimestamp" | "$isoTimestamp()" => return "iso_timestamp()".into(),
         "$uuid" | "$uuid()" => return "uuid()".into(),
         _ => {}

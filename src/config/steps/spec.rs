@@ -227,7 +227,7 @@ pub struct RepeatSpec {
     pub times: Times,
     /// The variable each item is put in.
     pub var: String,
-    /// The variable holding the round number (from 1), when asked for.
+    /// The variable holding the round number (from 0), when asked for.
     pub index_var: Option<String>,
     pub steps: Vec<StepSpec>,
 }
