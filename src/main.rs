@@ -21,6 +21,8 @@ Examples:
   loadpacer serve --config loadpacer.yaml             # SIGHUP or POST /-/reload reloads it
   loadpacer hit http://127.0.0.1:8080/ --rate 200 -d 10s
   loadpacer hit http://127.0.0.1:8080/ -c 50 -n 10000 --json result.json
+  loadpacer run plan.yaml --segment 2/4 --out s2/     # one of four machines' shares
+  loadpacer merge plan.yaml s*/summary.json --out all/   # one verdict for the four
 
 Exit codes (run, hit): 0 passed, 1 threshold failed or aborted, 2 bad config or usage,
 3 invalid (the generator was the bottleneck), 130 interrupted.";
@@ -79,6 +81,11 @@ enum Cmd {
         #[arg(long)]
         markdown: bool,
     },
+    /// One verdict for a distributed run: merge the summaries of its `run --segment I/N`
+    /// processes (exact percentiles), judge them with the plan of FILE, report like `run`,
+    /// and exit with the verdict. Example: `loadpacer merge plan.yaml s1/summary.json
+    /// s2/summary.json --out merged/`.
+    Merge(cli::merge::MergeArgs),
     /// Compare summary.json files side by side: the first is the baseline, each other one is
     /// shown with its change from it (e.g. runs with 1, 3 and 5 replicas). Exit 1 when one
     /// regressed against the baseline.
@@ -129,6 +136,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Compare { files } => cli::report::compare(&files),
+        Cmd::Merge(args) => cli::merge::merge_files(args),
         Cmd::Run(args) => cli::run::run_file(args).await,
         Cmd::Hit(args) => cli::hit::hit(args).await,
         Cmd::DemoTarget(args) => cli::demo_target::demo_target(args).await,

@@ -9,15 +9,24 @@ use std::collections::BTreeMap;
 pub const OTHER_LABEL: &str = "other";
 
 /// What one custom metric measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CustomStats {
     /// Events recorded (values, outcomes, increments).
     pub count: u64,
     /// Sum of the values (a counter's total).
     pub sum: f64,
+    #[serde(
+        serialize_with = "super::wire::extreme::serialize",
+        deserialize_with = "super::wire::extreme::deserialize_min"
+    )]
     pub min: f64,
+    #[serde(
+        serialize_with = "super::wire::extreme::serialize",
+        deserialize_with = "super::wire::extreme::deserialize_max"
+    )]
     pub max: f64,
     /// Trends: the values, scaled by `scale` to integers (µs for seconds, thousandths else).
+    #[serde(with = "super::wire::opt_histo")]
     pub values: Option<Histo>,
     pub scale: f64,
     /// Rates: true and false outcomes.

@@ -10,6 +10,7 @@ mod histo;
 mod recorder;
 mod series;
 mod stream;
+mod wire;
 
 pub use custom::{CustomStats, OTHER_LABEL};
 pub use error_kind::ErrorKind;

@@ -26,13 +26,16 @@ pub struct Sample {
 }
 
 /// Everything recorded for one request of the plan.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RequestStats {
     /// Latency from the intended send time.
+    #[serde(with = "super::wire::histo")]
     pub latency: Histo,
     /// Service time from the actual send.
+    #[serde(with = "super::wire::histo")]
     pub service: Histo,
     /// Time to the response headers.
+    #[serde(with = "super::wire::histo")]
     pub ttfb: Histo,
     /// Responses per status code (a handful of codes per request, so a small vector).
     pub statuses: Vec<(u16, u64)>,
@@ -141,8 +144,10 @@ impl LatencyStats {
     }
 }
 
-/// What one worker records between two hand-overs, and what the aggregator merges.
-#[derive(Clone, Debug)]
+/// What one worker records between two hand-overs, and what the aggregator merges. Its
+/// serialized form (histograms as HDR V2, deflated, base64) is lossless: a segment's summary
+/// carries it for `loadpacer merge`.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Recorder {
     /// One entry per request of the plan, by request index.
     pub requests: Vec<RequestStats>,
@@ -153,6 +158,7 @@ pub struct Recorder {
     /// Arrivals that could not start because `max_in_flight` was reached.
     pub dropped: u64,
     /// Dispatch lag (actual start − intended start) of open-model iterations.
+    #[serde(with = "super::wire::histo")]
     pub lag: Histo,
     /// Requests re-sent once on a fresh connection because the kept-alive one they were
     /// sent on had been closed by the target at reuse (C5): a property of the pool, not a

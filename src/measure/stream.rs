@@ -96,18 +96,23 @@ impl StreamEnd {
 }
 
 /// Everything recorded for one streaming step of the plan.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StreamStats {
     /// From the intended start (the first step of an iteration) or the actual start, to the
     /// open stream (upgrade done, or event-stream headers received).
+    #[serde(with = "super::wire::histo")]
     pub connect: Histo,
     /// Send → matching reply, and ping → pong.
+    #[serde(with = "super::wire::histo")]
     pub rtt: Histo,
     /// From the open stream to its first message.
+    #[serde(with = "super::wire::histo")]
     pub first_message: Histo,
     /// Between consecutive received messages of a session.
+    #[serde(with = "super::wire::histo")]
     pub gap: Histo,
     /// How long sessions lasted, open to end.
+    #[serde(with = "super::wire::histo")]
     pub duration: Histo,
     pub sessions: u64,
     pub messages_sent: u64,
@@ -125,7 +130,7 @@ pub struct StreamStats {
 
 /// Counts by a small set of keys: at most [`Tally::MAX_KEYS`] distinct ones, the rest under
 /// `other`, so a server inventing names cannot grow memory or label sets.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Tally(Vec<(String, u64)>);
 
 impl Tally {

@@ -98,8 +98,12 @@ pub fn render(s: &Summary) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "\nplan {} → {}  ({:.1}s, segment {}, {} model)",
-        s.plan, s.target, s.duration_s, s.segment, s.load.model
+        "\nplan {} → {}  ({:.1}s, {}, {} model)",
+        s.plan,
+        s.target,
+        s.duration_s,
+        s.share(),
+        s.load.model
     );
     requests_table(&mut o, s);
     streams_table(&mut o, s);

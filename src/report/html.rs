@@ -52,7 +52,7 @@ pub fn render(s: &Summary) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{plan}: {verdict}</title><style>{CSS}</style></head><body><main>\
          <h1>{plan} <span class=\"verdict {verdict}\" id=\"verdict\">{verdict}</span>{grade}</h1>\
-         <small>{desc}started {start} · {dur:.1} s of {sched:.1} s · {model} model · segment {seg} · target {target} · config {hash}</small>",
+         <small>{desc}started {start} · {dur:.1} s of {sched:.1} s · {model} model · {seg} · target {target} · config {hash}</small>",
         plan = esc(&s.plan),
         grade = s.grade.as_ref().map(|g| format!(" <span class=\"verdict interrupted\" id=\"grade\">grade {}</span>", esc(g.as_str()))).unwrap_or_default(),
         desc = s.description.as_ref().map(|d| format!("{} · ", esc(d))).unwrap_or_default(),
@@ -60,7 +60,7 @@ pub fn render(s: &Summary) -> String {
         dur = s.duration_s,
         sched = s.scheduled_s,
         model = esc(&s.load.model),
-        seg = esc(&s.segment),
+        seg = esc(&s.share()),
         target = esc(&s.target),
         hash = esc(&s.config_hash),
     );

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod summary;
 
 pub use summary::{Outcome, Summary, SCHEMA_VERSION};

@@ -289,6 +289,38 @@ pub struct Summary {
     /// judged: a failed cleanup does not change the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownSummary>,
+    /// A segment of a distributed run (`--segment I/N`, N > 1): everything it recorded,
+    /// losslessly, for `loadpacer merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+    /// The segments a merged run was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedFrom>,
+}
+
+/// What a segment recorded, as `loadpacer merge` needs it (histograms as HDR V2, deflated,
+/// base64).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    /// Layout of this block; a merge refuses another.
+    pub format: u32,
+    pub ending: crate::run::Ending,
+    pub paced_requests: u64,
+    pub recorder: Recorder,
+}
+
+/// Layout version of [`Recorded`].
+pub const RECORDED_FORMAT: u32 = 1;
+
+/// The segments a merged summary was made of.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedFrom {
+    /// How many segments the run was divided into.
+    pub segments: u64,
+    /// The segments that reported (1-based), in order.
+    pub reported: Vec<u64>,
+    /// True when some did not: the figures are of part of the load.
+    pub partial: bool,
 }
 
 /// What the teardown steps did.
@@ -498,6 +530,31 @@ impl Summary {
             windows: out.series.points().to_vec(),
             regression,
             teardown,
+            recorded: (out.segment.count > 1).then(|| Recorded {
+                format: RECORDED_FORMAT,
+                ending: out.ending.clone(),
+                paced_requests: out.paced_requests,
+                recorder: out.total.clone(),
+            }),
+            merged: None,
+        }
+    }
+
+    /// Which share of the load this is, in words: `segment 2/4`, `whole run`, or `merged from
+    /// segments 1, 2, 4 of 4 (partial)`.
+    pub fn share(&self) -> String {
+        match &self.merged {
+            Some(m) => {
+                let list: Vec<String> = m.reported.iter().map(u64::to_string).collect();
+                format!(
+                    "merged from segments {} of {}{}",
+                    list.join(", "),
+                    m.segments,
+                    if m.partial { " (partial)" } else { "" }
+                )
+            }
+            None if self.segment == "1/1" => "whole run".into(),
+            None => format!("segment {}", self.segment),
         }
     }
 

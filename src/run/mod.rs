@@ -126,7 +126,8 @@ impl<T: Observer> Observer for Option<T> {
 }
 
 /// How the run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
 pub enum Ending {
     /// The schedule (or the iteration limit) was completed.
     Completed,

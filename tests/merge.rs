@@ -1,0 +1,208 @@
+//! One verdict for a distributed run: four `run --segment i/4` processes against one loopback
+//! target, merged by `loadpacer merge` into one summary whose counts add up to the schedule
+//! and whose percentiles are those of the four histograms merged in memory.
+
+mod support;
+
+use loadpacer::demo::DemoOptions;
+use loadpacer::measure::LatencyStats;
+use loadpacer::report::Summary;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn plan(target: &str, rate: u32) -> String {
+    format!(
+        r#"targets:
+  demo: {{ base_url: "{target}" }}
+plans:
+  spread:
+    target: demo
+    load: {{ phases: [{{ duration: 3s, rate: {rate} }}] }}
+    scenarios:
+      - name: browse
+        steps:
+          - request: {{ name: home, url: "/" }}
+            check: {{ status: 200 }}
+          - request: {{ name: page, url: "/products?page=2" }}
+    thresholds:
+      - {{ metric: latency, expr: "p(95) < 2s" }}
+      - {{ metric: errors, expr: "rate < 0.01" }}
+"#
+    )
+}
+
+async fn loadpacer(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn read(path: &Path) -> Summary {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn args(parts: &[&str], files: &[PathBuf]) -> Vec<String> {
+    parts
+        .iter()
+        .map(|s| s.to_string())
+        .chain(files.iter().map(|f| f.display().to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
+    let t = support::demo_target(DemoOptions {
+        jitter: Duration::from_millis(4),
+        ..DemoOptions::default()
+    })
+    .await;
+    let (dir, file) = support::write_config(&plan(&t.url(), 100));
+    let file_s = file.display().to_string();
+    // Four processes at once, as four pods would be.
+    let runs = (1..=4).map(|i| {
+        let out = dir.path().join(format!("s{i}"));
+        loadpacer(vec![
+            "run".into(),
+            file_s.clone(),
+            "-q".into(),
+            "--segment".into(),
+            format!("{i}/4"),
+            "--out".into(),
+            out.display().to_string(),
+        ])
+    });
+    for out in futures_util::future::join_all(runs).await {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files: Vec<PathBuf> = (1..=4)
+        .map(|i| dir.path().join(format!("s{i}/summary.json")))
+        .collect();
+    let segments: Vec<Summary> = files.iter().map(|f| read(f)).collect();
+    support::check_summary_schema(&segments[0]);
+
+    let merged_dir = dir.path().join("merged");
+    let out = loadpacer(args(
+        &[
+            "merge",
+            &file_s,
+            "--out",
+            merged_dir.to_str().unwrap(),
+            "--junit",
+            dir.path().join("junit.xml").to_str().unwrap(),
+        ],
+        &files,
+    ))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = read(&merged_dir.join("summary.json"));
+    support::check_summary_schema(&merged);
+    // 3 s at 100/s: exactly 300 arrivals over the four processes, two requests each.
+    assert_eq!(merged.totals.iterations, 300);
+    assert_eq!(merged.totals.requests, 600);
+    assert_eq!(
+        segments.iter().map(|s| s.totals.iterations).sum::<u64>(),
+        300
+    );
+    let m = merged.merged.as_ref().unwrap();
+    assert_eq!(
+        (m.segments, m.reported.clone(), m.partial),
+        (4, vec![1, 2, 3, 4], false)
+    );
+    assert_eq!(merged.segment, "1/1");
+    assert!(merged.recorded.is_none());
+    // The merged percentiles are those of the four histograms merged in memory.
+    let mut total = segments[0].recorded.clone().unwrap().recorder;
+    for s in &segments[1..] {
+        total.merge(&s.recorded.as_ref().unwrap().recorder);
+    }
+    assert_eq!(
+        merged.totals.latency,
+        LatencyStats::of(&total.merged_latency())
+    );
+    let home = &merged.requests[0];
+    assert_eq!(home.count, 300);
+    assert_eq!(home.latency, LatencyStats::of(&total.requests[0].latency));
+    // Judged once, on the whole run.
+    assert_eq!(merged.thresholds.len(), 2);
+    assert!(merged
+        .thresholds
+        .iter()
+        .all(|t| t.verdict == loadpacer::judge::Verdict::Pass));
+    assert_eq!(merged.result, loadpacer::report::Outcome::Passed);
+    let windows: u64 = merged.windows.iter().map(|w| w.requests).sum();
+    assert_eq!(windows, 600, "the windows add up too");
+
+    // A missing segment is named; with --partial the run is marked and never passes.
+    let three = &files[..3];
+    let out = loadpacer(args(&["merge", &file_s], three)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("segment(s) 4/4 of 4 did not report"), "{err}");
+    let partial_dir = dir.path().join("partial");
+    let out = loadpacer(args(
+        &[
+            "merge",
+            &file_s,
+            "--partial",
+            "--out",
+            partial_dir.to_str().unwrap(),
+        ],
+        three,
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let partial = read(&partial_dir.join("summary.json"));
+    assert!(partial.merged.as_ref().unwrap().partial);
+    assert!(
+        partial.reasons[0].starts_with("partial: segment(s) 4/4 of 4 did not report"),
+        "{:?}",
+        partial.reasons
+    );
+    assert_eq!(partial.totals.iterations, 225);
+
+    // The same segment twice, and a run that is not a segment, are refused by name.
+    let twice = [files[0].clone(), files[1].clone(), files[0].clone()];
+    let out = loadpacer(args(&["merge", &file_s], &twice)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("segment 1/4 reported twice"), "{err}");
+    let whole = dir.path().join("whole");
+    let out = loadpacer(vec![
+        "run".into(),
+        file_s.clone(),
+        "-q".into(),
+        "--out".into(),
+        whole.display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = loadpacer(args(&["merge", &file_s], &[whole.join("summary.json")])).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a segment of a distributed run"));
+
+    // Segments of another version of the file are refused: the hash names both.
+    std::fs::write(&file, plan(&t.url(), 101)).unwrap();
+    let out = loadpacer(args(&["merge", &file_s], &files)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("config hash") && err.contains("every segment must run the same file"),
+        "{err}"
+    );
+}
