@@ -64,6 +64,7 @@ fn kubernetes_manifests_validate_and_the_rule_copy_is_generated() {
         "statefulset",
         "service",
         "distributed-job",
+        "distributed-cronjob",
     ] {
         support::tool_ok(
             "kubernetes-validate",

@@ -206,3 +206,131 @@ async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
         "{err}"
     );
 }
+
+/// The daemon's side: segment processes post their summaries with `--report-to`; the daemon
+/// keeps them, stores one merged run when the last arrives, and a partial one at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_merges_reported_segments_into_one_stored_run() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadpacer.yaml");
+    let yaml = plan(&t.url(), 50).replace(
+        "targets:",
+        "server: { listen: \"127.0.0.1:0\", token_env: LOADPACER_TEST_TOKEN, segments_deadline: 2s }\nstore: { path: runs.db }\nhost: { interval: 1s }\ntargets:",
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let d = support::serve(&config, &[("LOADPACER_TEST_TOKEN", "t0k3n")]);
+    let segment = |i: u32, key: &'static str, token: &'static str| {
+        let config = config.display().to_string();
+        let base = d.base.clone();
+        let out = dir.path().join(format!("{key}-{i}"));
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+                .args(["run", &config, "-q", "--segment", &format!("{i}/2")])
+                .args(["--report-to", &base, "--run-key", key])
+                .args(["--out", out.to_str().unwrap()])
+                .env("LOADPACER_TEST_TOKEN", "t0k3n")
+                .env("LOADPACER_TOKEN", token)
+                .output()
+                .unwrap()
+        })
+    };
+    let (a, b) = tokio::join!(segment(1, "job-1", "t0k3n"), segment(2, "job-1", "t0k3n"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert_eq!(
+        (a.status.code(), b.status.code()),
+        (Some(0), Some(0)),
+        "{said}"
+    );
+    assert!(said.contains("the run is complete, stored as"), "{said}");
+    let runs = support::get_json(&format!("{}/api/v1/runs?plan=spread", d.base)).await;
+    let list = runs["runs"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{runs}");
+    assert_eq!(list[0]["trigger"], "segments");
+    assert_eq!(list[0]["status"], "passed");
+    let id = list[0]["id"].as_str().unwrap();
+    let one = support::get_json(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    // 3 s at 50/s over two processes: the 150 scheduled arrivals, judged once.
+    assert_eq!(one["summary"]["totals"]["iterations"], 150, "{one}");
+    assert_eq!(
+        one["summary"]["merged"]["reported"],
+        serde_json::json!([1, 2])
+    );
+    let metrics = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"loadpacer_runs_total{plan="spread",result="passed"} 1"#),
+        "the merged run counts like any run"
+    );
+
+    // A wrong token is refused (and said), and the run's exit code stays the verdict's.
+    let wrong = segment(1, "job-2", "nope").await.unwrap();
+    assert_eq!(wrong.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("401"));
+    // One of two segments: kept, then stored as a partial run at the 2-s deadline.
+    let half = segment(1, "job-3", "t0k3n").await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&half.stderr).contains("1 of 2 segments have reported"),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
+    // The same segment again, a bad key and an unknown plan are refused by the API.
+    let body = std::fs::read_to_string(dir.path().join("job-3-1/summary.json")).unwrap();
+    let post = |path: String| {
+        reqwest::Client::new()
+            .post(format!("{}{path}", d.base))
+            .bearer_auth("t0k3n")
+            .body(body.clone())
+            .send()
+    };
+    let again = post("/api/v1/plans/spread/segments/job-3".into())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    assert!(again
+        .text()
+        .await
+        .unwrap()
+        .contains("segment 1/2 reported twice"));
+    let bad = post("/api/v1/plans/spread/segments/..%2Fx".into())
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unknown = post("/api/v1/plans/nope/segments/job-3".into())
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let partial = loop {
+        let runs =
+            support::get_json(&format!("{}/api/v1/runs?plan=spread&status=failed", d.base)).await;
+        if let Some(r) = runs["runs"].as_array().and_then(|r| r.first()) {
+            break r.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partial run stored"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let id = partial["id"].as_str().unwrap();
+    let one = support::get_json(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    assert_eq!(one["summary"]["merged"]["partial"], true);
+    assert_eq!(one["summary"]["totals"]["iterations"], 75);
+    assert!(
+        one["summary"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("partial: segment(s) 2/2 of 2 did not report"),
+        "{one}"
+    );
+}

@@ -19,6 +19,9 @@ mod serve;
 
 pub use serve::serve;
 
+/// The largest segment summary accepted (histograms included; a few KiB to a few hundred).
+const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Scrapes served at once; more get 503 so that scrapes never slow a run.
 const MAX_CONCURRENT_SCRAPES: usize = 10;
 
@@ -36,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/api/v1/plans", get(plans))
         .route("/api/v1/plans/{name}/trigger", post(trigger))
+        .route(
+            "/api/v1/plans/{name}/segments/{key}",
+            post(segment).layer(axum::extract::DefaultBodyLimit::max(MAX_SEGMENT_BYTES)),
+        )
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/cancel", post(cancel))
@@ -300,6 +307,38 @@ async fn trigger(
             error(StatusCode::TOO_MANY_REQUESTS, e.to_string())
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// `POST /api/v1/plans/{name}/segments/{key}` with a segment's summary.json: 202 while
+/// segments are missing, 201 with the stored run's id when it was the last one.
+async fn segment(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path((name, key)): Path<(String, String)>,
+    body: String,
+) -> Response {
+    if let Some(r) = unauthorized(&ctx.app, &headers) {
+        return r;
+    }
+    use crate::app::SegmentError as E;
+    match ctx.app.accept_segment(&name, &key, &body) {
+        Ok(r) => {
+            let status = if r.run_id.is_some() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (
+                status,
+                Json(json!({ "plan": name, "key": key, "reported": r.reported, "of": r.of, "run": r.run_id })),
+            )
+                .into_response()
+        }
+        Err(e @ E::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ (E::BadKey | E::Invalid(_))) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ E::Duplicate(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ E::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 

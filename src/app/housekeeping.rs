@@ -1,5 +1,6 @@
 //! The daemon's background chores: every `host.interval` sample loadpacer itself, the host
-//! and the watched processes into `/metrics`; every 10 s retry the store writes that failed.
+//! and the watched processes into `/metrics`, and store the distributed runs whose segments
+//! are overdue; every 10 s retry the store writes that failed.
 //! (A reload's new `host` block applies at the next start.)
 
 use super::App;
@@ -26,6 +27,7 @@ impl App {
             if let Some(sample) = host_sampler.sample() {
                 self.metrics.set_host(sample);
             }
+            self.expire_segments();
             if last_retry.elapsed() >= RETRY_WRITES_EVERY {
                 self.retry_pending();
                 last_retry = tokio::time::Instant::now();

@@ -4,7 +4,8 @@
 //!   progress;
 //! - `runner`: one admitted run on the shared run path, compared with history and stored;
 //! - `writes`: finished runs whose write failed, retried;
-//! - `housekeeping`: host sampling and write retries in the background.
+//! - `segments`: the segments of distributed runs, merged into one stored run;
+//! - `housekeeping`: host sampling, write retries and segment deadlines in the background.
 //!
 //! Scheduled plans are driven by [`crate::schedule::drive`], one task per plan, with
 //! [`App::trigger`] as the trigger function.
@@ -12,9 +13,11 @@
 mod admission;
 mod housekeeping;
 mod runner;
+mod segments;
 mod writes;
 
 pub use admission::StartError;
+pub use segments::{SegmentError, SegmentReceipt};
 
 use crate::config::{self, Config, PlanSpec};
 use crate::metrics::Metrics;
@@ -55,6 +58,9 @@ pub struct App {
     schedulers: Mutex<CancellationToken>,
     tracker: TaskTracker,
     housekeeping_started: AtomicBool,
+    /// Held while segments are checked, kept and merged: two arriving at once must not both
+    /// (or neither) complete their run.
+    segments: Mutex<()>,
 }
 
 impl App {
@@ -85,6 +91,7 @@ impl App {
             root,
             tracker: TaskTracker::new(),
             housekeeping_started: AtomicBool::new(false),
+            segments: Mutex::new(()),
         }))
     }
 

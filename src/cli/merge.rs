@@ -66,7 +66,7 @@ pub(crate) fn merge_files(args: MergeArgs) -> Result<u8> {
         return Ok(2);
     };
     let summary = match merge(plan.clone(), &cfg.hash, &parts, args.partial) {
-        Ok(s) => s,
+        Ok(m) => m.summary,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(2);

@@ -65,6 +65,17 @@ pub(crate) struct RunArgs {
     /// Artillery scripts: use `config.environments.NAME`.
     #[arg(short = 'e', long)]
     environment: Option<String>,
+    /// With `--segment I/N`: post this segment's summary to the daemon at URL (e.g.
+    /// http://loadpacer:9464), which merges the segments of one run into one stored run.
+    /// Retried on failure; a failure to send is reported and does not change the exit code.
+    #[arg(long, value_name = "URL", requires = "run_key")]
+    report_to: Option<String>,
+    /// The name the segments of one distributed run share (e.g. the Kubernetes Job's name).
+    #[arg(long, value_name = "KEY")]
+    run_key: Option<String>,
+    /// The environment variable holding the daemon's API token, for `--report-to`.
+    #[arg(long, value_name = "NAME", default_value = "LOADPACER_TOKEN")]
+    token_env: String,
 }
 
 fn parse_target(s: &str) -> Result<(String, String), String> {
@@ -131,6 +142,10 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         segment: args.segment.unwrap_or(Segment::WHOLE),
         ..Default::default()
     };
+    if args.report_to.is_some() && opts.segment.count < 2 {
+        eprintln!("error: --report-to sends one segment of a distributed run: give --segment I/N with N > 1");
+        return Ok(2);
+    }
     let interrupt = interrupt_token();
     let demo_stop = CancellationToken::new();
     let _demo_guard = demo_stop.clone().drop_guard();
@@ -180,6 +195,13 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
                 &plan.redact(&loadpacer::report::html::render(&summary)),
             )?;
         }
+        if let (Some(url), Some(key)) = (&args.report_to, &args.run_key) {
+            let token = std::env::var(&args.token_env).ok();
+            let json = summary.to_json(plan);
+            if let Err(why) = report_segment(url, &plan.name, key, token, json).await {
+                eprintln!("error: the segment was not reported to {url}: {why}");
+            }
+        }
         summaries.push((plan.clone(), summary));
         if outcome.exit_code() > worst.exit_code() {
             worst = outcome;
@@ -202,6 +224,70 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         }
     }
     Ok(worst.exit_code() as u8)
+}
+
+/// Posts a segment's summary to the daemon, up to 4 times (1, 2, 4 s apart) while it is
+/// unreachable or answers 5xx; a 4xx (a wrong token, an unknown plan, a refused segment) is
+/// final.
+async fn report_segment(
+    base: &str,
+    plan: &str,
+    key: &str,
+    token: Option<String>,
+    json: String,
+) -> std::result::Result<(), String> {
+    let url = format!(
+        "{}/api/v1/plans/{plan}/segments/{key}",
+        base.trim_end_matches('/')
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut wait = Duration::from_secs(1);
+    let mut last = String::new();
+    for attempt in 1..=4 {
+        let mut req = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(json.clone());
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        match req.send().await {
+            Ok(r) if r.status().is_success() => {
+                let body: serde_json::Value =
+                    serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+                match body["run"].as_str() {
+                    Some(run) => eprintln!(
+                        "segment reported to {base}: the run is complete, stored as {run}"
+                    ),
+                    None => eprintln!(
+                        "segment reported to {base}: {} of {} segments have reported",
+                        body["reported"].as_array().map_or(0, Vec::len),
+                        body["of"]
+                    ),
+                }
+                return Ok(());
+            }
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                let body: serde_json::Value =
+                    serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+                return Err(format!(
+                    "{status}: {}",
+                    body["error"].as_str().unwrap_or("refused")
+                ));
+            }
+            Ok(r) => last = format!("{} (attempt {attempt})", r.status()),
+            Err(e) => last = format!("{e} (attempt {attempt})"),
+        }
+        if attempt < 4 {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    Err(last)
 }
 
 /// The plans to run: the one `--plan` names, or all of them; `None` after saying why.

@@ -17,6 +17,8 @@ pub struct ServerSpec {
     /// Names a request's `Host` may carry besides IP literals and `localhost` (DNS
     /// rebinding guard): exact names, or `*.suffix` for any name under a domain.
     pub allowed_hosts: Vec<String>,
+    /// How long a distributed run's segments are awaited before a partial run is stored.
+    pub segments_deadline: Duration,
 }
 
 impl ServerSpec {
@@ -60,6 +62,7 @@ pub(super) fn default_server() -> ServerSpec {
         listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         token: None,
         allowed_hosts: Vec::new(),
+        segments_deadline: Duration::from_secs(600),
     }
 }
 
@@ -114,6 +117,10 @@ pub(super) fn server(c: &mut Collector, raw: &RawConfig, env: Env<'_>) -> Server
                 format!("{:?} must be a host name such as loadpacer or *.svc.cluster.local (no port, no scheme)", h.value),
             );
         }
+    }
+    if let Some(d) = &s.segments_deadline {
+        spec.segments_deadline = duration(c, d, "server.segments_deadline", Duration::from_secs(1))
+            .unwrap_or(spec.segments_deadline);
     }
     if !spec.listen.ip().is_loopback() && s.token_env.is_none() {
         let loc = s

@@ -114,6 +114,10 @@ pub struct RawServer {
     /// "*.svc.cluster.local"]`.
     #[serde(default)]
     pub allowed_hosts: Vec<S<String>>,
+    /// How long the daemon waits for every segment of a distributed run (`POST
+    /// /api/v1/plans/NAME/segments/KEY`) after the first arrived; then it stores what
+    /// reported as a partial run, which never passes. Duration. Default: `10m`.
+    pub segments_deadline: Option<S<String>>,
 }
 
 /// Host sampling: how often, and which processes to watch by name.

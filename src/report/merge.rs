@@ -69,6 +69,12 @@ pub enum MergeError {
     Missing { missing: String, count: u64 },
 }
 
+/// A merged run: its judged summary and everything the segments recorded, added up.
+pub struct Merged {
+    pub summary: Summary,
+    pub total: crate::measure::Recorder,
+}
+
 /// Merges the segments of one run of `plan` (loaded from the file whose hash is
 /// `config_hash`). With `allow_partial`, missing segments make the run partial (failed, with
 /// the reason first) instead of an error.
@@ -77,7 +83,7 @@ pub fn merge(
     config_hash: &str,
     parts: &[Part],
     allow_partial: bool,
-) -> Result<Summary, MergeError> {
+) -> Result<Merged, MergeError> {
     let first = parts.first().ok_or(MergeError::Empty)?;
     let mut segments: Vec<(Segment, &Part)> = Vec::new();
     for p in parts {
@@ -188,7 +194,10 @@ pub fn merge(
             summary.result = super::Outcome::Failed;
         }
     }
-    Ok(summary)
+    Ok(Merged {
+        summary,
+        total: out.total,
+    })
 }
 
 /// A segment's tables must be the plan's: the same requests, checks and scenarios.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,17 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Version 2: the segments of distributed runs, kept until their run is merged and stored.
+const SEGMENTS_TABLE: &str = "CREATE TABLE segments (
+        run_key TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        segment INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (run_key, segment)
+    );
+    PRAGMA user_version = 2;";
+
 impl Store {
     /// Opens (or creates) the store, quarantining a file SQLite proves damaged.
     pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
@@ -179,10 +190,11 @@ impl Store {
                         finished_at INTEGER,
                         summary TEXT
                     );
-                    CREATE INDEX runs_plan_started ON runs(plan, started_at);
-                    PRAGMA user_version = 1;",
+                    CREATE INDEX runs_plan_started ON runs(plan, started_at);",
                 )?;
+                conn.execute_batch(SEGMENTS_TABLE)?;
             }
+            1 => conn.execute_batch(SEGMENTS_TABLE)?,
             SCHEMA_VERSION => {}
             newer => return Err(OpenFailure::Newer(newer)),
         }
@@ -301,6 +313,55 @@ impl Store {
             let rows = st.query_map(params![plan, config_hash, n], |r| r.get::<_, String>(0))?;
             Ok(rows.filter_map(|r| r.ok()).filter_map(|s| serde_json::from_str(&s).ok()).collect())
         })
+    }
+
+    /// Keeps a segment of the distributed run `key` until the run is merged; `false` when
+    /// that segment is already kept.
+    pub fn add_segment(
+        &self,
+        key: &str,
+        plan: &str,
+        segment: u64,
+        summary_json: &str,
+    ) -> Result<bool, StoreError> {
+        self.exec(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO segments (run_key, plan, segment, summary, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key, plan, segment as i64, summary_json, now_ms()],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    /// The kept segments of the distributed run `key`: (segment, summary), in order.
+    pub fn segments(&self, key: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        self.exec(|c| {
+            let mut st = c.prepare(
+                "SELECT segment, summary FROM segments WHERE run_key = ?1 ORDER BY segment",
+            )?;
+            let rows = st.query_map(params![key], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Distributed runs waiting for segments: (key, plan, when the first arrived, ms since
+    /// the epoch), oldest first.
+    pub fn waiting_runs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.exec(|c| {
+            let mut st = c.prepare(
+                "SELECT run_key, MIN(plan), MIN(received_at) FROM segments GROUP BY run_key ORDER BY 3",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets the segments of `key` (its run was stored).
+    pub fn drop_segments(&self, key: &str) -> Result<(), StoreError> {
+        self.exec(|c| c.execute("DELETE FROM segments WHERE run_key = ?1", params![key]))
+            .map(|_| ())
     }
 
     /// Deletes finished runs beyond `keep` per plan or older than `max_age`.
