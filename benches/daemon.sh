@@ -52,19 +52,41 @@ print(f"scheduling: {int(count)} fires, mean lateness {total/count*1000:.2f} ms,
 PY
 echo "daemon RSS: idle $IDLE MiB, peak during runs $PEAK MiB"
 
-# 2. /metrics with 1,000 scenarios configured (one request each).
+# 2. /metrics with 1,000 scenarios (one request each) after a run of them, with the default
+#    request-duration buckets and with `request_buckets: [0.1, 0.5]`.
+for buckets in default "[0.1, 0.5]"; do
+  {
+    echo "store: { path: $WORK/b.db }"
+    echo 'targets: { demo: { base_url: "http://127.0.0.1:18190" } }'
+    echo "plans:"
+    echo "  big:"
+    echo "    target: demo"
+    [ "$buckets" = default ] || echo "    request_buckets: $buckets"
+    echo "    load: { phases: [{ duration: 2s, rate: 1000 }] }"
+    echo "    scenarios:"
+    for i in $(seq 1000); do echo "      - { name: s$i, steps: [{ request: { name: r$i, url: / } }] }"; done
+  } > "$WORK/b.yaml"
+  rm -f "$WORK"/b.db*
+  start_daemon "$WORK/b.yaml"
+  curl -s -XPOST "$BASE/api/v1/plans/big/trigger" >/dev/null
+  sleep 5
+  for i in $(seq 20); do curl -s -o "$WORK/b.metrics" -w '%{time_total}\n' "$BASE/metrics"; done | sort -n > "$WORK/times"
+  echo "/metrics, 1000 scenarios after a run, buckets $buckets: $(wc -c < "$WORK/b.metrics") bytes, $(grep -vc '^#' "$WORK/b.metrics") series, scrape p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s, RSS $(rss_mib) MiB"
+  stop_daemon
+done
+
+# 3. /metrics with 1,000 plans that have not run yet (a plan exports run figures from its
+#    first run on).
 {
-  echo "store: { path: $WORK/b.db }"
+  echo "store: { path: $WORK/c.db }"
+  echo "limits: { max_rps: 1000000 }"
   echo 'targets: { demo: { base_url: "http://127.0.0.1:18190" } }'
   echo "plans:"
-  echo "  big:"
-  echo "    target: demo"
-  echo "    load: { phases: [{ duration: 1s, rate: 1 }] }"
-  echo "    scenarios:"
-  for i in $(seq 1000); do echo "      - { name: s$i, steps: [{ request: { name: r$i, url: / } }] }"; done
-} > "$WORK/b.yaml"
-start_daemon "$WORK/b.yaml"
-curl -s -o /dev/null "$BASE/metrics"
-for i in $(seq 20); do curl -s -o "$WORK/b.metrics" -w '%{time_total}\n' "$BASE/metrics"; done | sort -n > "$WORK/times"
-echo "/metrics with 1000 scenarios: $(wc -c < "$WORK/b.metrics") bytes, $(grep -vc '^#' "$WORK/b.metrics") series, scrape p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s, RSS $(rss_mib) MiB"
+  for i in $(seq 1000); do
+    echo "  p$i: { target: demo, load: { phases: [{ duration: 1s, rate: 5 }] }, scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }] }"
+  done
+} > "$WORK/c.yaml"
+start_daemon "$WORK/c.yaml"
+curl -s -o "$WORK/c.metrics" "$BASE/metrics"
+echo "/metrics, 1000 plans before any run: $(wc -c < "$WORK/c.metrics") bytes, $(grep -vc '^#' "$WORK/c.metrics") series"
 stop_daemon

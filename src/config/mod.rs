@@ -135,6 +135,9 @@ pub struct PlanSpec {
     pub monitors: Vec<MonitorSpec>,
     /// User-defined metrics, by index (what `record` steps and `Recorder::custom` refer to).
     pub metrics: Vec<custom::CustomMetricSpec>,
+    /// Upper bounds (seconds) of the request-duration histogram on `/metrics`; `None`: the
+    /// default layout.
+    pub request_buckets: Option<Arc<[f64]>>,
 }
 
 impl PlanSpec {

@@ -235,7 +235,7 @@ pub struct RawPlan {
     pub target: Option<S<String>>,
     /// An Artillery script this plan runs as it is, translated as `loadpacer run script.yml`
     /// does; beside it the plan sets only `description`, `target`, `schedule`, `capacity`,
-    /// `regression`, `grades`, `monitors` and `resources`. Example: `{ file:
+    /// `regression`, `grades`, `monitors`, `resources` and `request_buckets`. Example: `{ file:
     /// artillery/checkout.yml, environment: staging }`.
     pub artillery: Option<RawScriptRef>,
     /// When the daemon runs the plan; without it the plan runs only on demand.
@@ -311,6 +311,12 @@ pub struct RawPlan {
     /// `monitor.NAME` thresholds.
     #[serde(default)]
     pub monitors: BTreeMap<String, RawMonitor>,
+    /// Upper bounds, in seconds and ascending, of the request-duration histogram this plan
+    /// exports on `/metrics` (`loadpacer_http_request_duration_seconds`): 1 to 30 of them.
+    /// Default: 15 bounds from 1 ms to 60 s. Fewer keep `/metrics` small for a plan with
+    /// hundreds of requests (each request has one series per bound); reports and thresholds
+    /// use the exact histograms whatever this says. Example: `[0.05, 0.2, 1]`.
+    pub request_buckets: Option<Vec<S<f64>>>,
 }
 
 /// A script file a plan is given by.

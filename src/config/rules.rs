@@ -163,3 +163,26 @@ pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
+
+/// `request_buckets`: 1 to 30 finite bounds above 0, ascending.
+pub(super) fn request_buckets(
+    c: &mut Collector,
+    b: &[S<f64>],
+    path: &str,
+) -> Option<std::sync::Arc<[f64]>> {
+    let values: Vec<f64> = b.iter().map(|v| v.value).collect();
+    let ascending = values.windows(2).all(|w| w[0] < w[1]);
+    let valid = values.iter().all(|v| v.is_finite() && *v > 0.0);
+    if (1..=30).contains(&values.len()) && ascending && valid {
+        return Some(values.into());
+    }
+    let at = b
+        .first()
+        .map_or(serde_saphyr::Location::UNKNOWN, |v| v.referenced);
+    c.at(
+        &at,
+        path,
+        format!("{values:?} must be 1 to 30 bounds in seconds, above 0 and ascending, e.g. [0.05, 0.2, 1]"),
+    );
+    None
+}

@@ -43,7 +43,7 @@ impl Scripts for NoScripts {
 /// What a plan given by a script may set beside `artillery`; everything else is the
 /// script's.
 const ALONGSIDE: &str =
-    "description, target, schedule, capacity, regression, grades, monitors and resources";
+    "description, target, schedule, capacity, regression, grades, monitors, resources and request_buckets";
 
 /// The plan `name` from its script, with the settings around the reference applied.
 /// `target` is the config's target the plan names, if it names one. Returns the plan and the
@@ -147,6 +147,14 @@ pub(super) fn plan(
     }
     if let Some(r) = &p.regression {
         plan.regression = Some(regression(c, r, &format!("{path}.regression")));
+    }
+    if let Some(b) = &p.request_buckets {
+        plan.request_buckets =
+            super::rules::request_buckets(c, b, &format!("{path}.request_buckets"));
+    }
+    if let Some(b) = &p.request_buckets {
+        plan.request_buckets =
+            super::rules::request_buckets(c, b, &format!("{path}.request_buckets"));
     }
     if p.grades.is_some() {
         plan.grades = grades(c, p, &path);

@@ -274,6 +274,10 @@ fn plan(
         regression,
         monitors,
         metrics: steps.custom,
+        request_buckets: p
+            .request_buckets
+            .as_ref()
+            .and_then(|b| super::rules::request_buckets(c, b, &format!("{path}.request_buckets"))),
     })
 }
 

@@ -25,7 +25,7 @@ const PLAIN_BUCKETS: [f64; 16] = [
 /// same name mean the same type and unit in every plan).
 pub(super) fn families(s: &MetricsState) -> Vec<Family> {
     let mut by_name: BTreeMap<String, Family> = BTreeMap::new();
-    for (plan, m) in &s.plans {
+    for (plan, m) in s.ran() {
         for live in &m.custom {
             let spec = &live.spec;
             let kind = match spec.kind {

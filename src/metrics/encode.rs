@@ -37,7 +37,7 @@ fn live(s: &MetricsState) -> Vec<Family> {
         .into_iter()
         .map(|n| Family::new(n, GAUGE))
         .collect();
-    for (plan, m) in &s.plans {
+    for (plan, m) in s.ran() {
         let plan = plan.as_str();
         for (i, k) in m.requests.iter().enumerate() {
             duration.histogram(
@@ -115,7 +115,7 @@ fn live(s: &MetricsState) -> Vec<Family> {
 fn monitors(s: &MetricsState) -> Vec<Family> {
     let mut value = Family::new("monitor_value", MetricType::GAUGE);
     let mut errors = Family::new("monitor_errors_total", MetricType::COUNTER);
-    for (plan, m) in &s.plans {
+    for (plan, m) in s.ran() {
         for (name, (last, failed)) in &m.monitors {
             let labels = [("plan", plan.as_str()), ("monitor", name.as_str())];
             if let Some(v) = last {
@@ -137,7 +137,7 @@ fn workloads(s: &MetricsState) -> Vec<Family> {
         Family::new("workload_requests_total", COUNTER),
         Family::new("workload_errors_total", COUNTER),
     ];
-    for (plan, m) in &s.plans {
+    for (plan, m) in s.ran() {
         for w in &m.workloads {
             let labels = [("plan", plan.as_str()), ("workload", w.name.as_str())];
             let values = [
@@ -173,7 +173,7 @@ fn streams(s: &MetricsState) -> Vec<Family> {
     let mut messages = Family::new("stream_messages_total", COUNTER);
     let mut bytes = Family::new("stream_bytes_total", COUNTER);
     let mut ends = Family::new("stream_session_ends_total", COUNTER);
-    for (plan, m) in &s.plans {
+    for (plan, m) in s.ran() {
         for (k, f) in m.streams.iter().zip(&m.stream_figures) {
             let labels = [
                 ("plan", plan.as_str()),
@@ -244,7 +244,10 @@ fn last_run(s: &MetricsState) -> Vec<Family> {
             "interrupted",
             "invalid",
             "error",
-        ] {
+        ]
+        .into_iter()
+        .filter(|_| m.started)
+        {
             runs.value(
                 &[("plan", plan), ("result", result)],
                 *m.runs_total.get(result).unwrap_or(&0) as f64,
@@ -313,6 +316,9 @@ fn schedules(s: &MetricsState) -> Vec<Family> {
         }
         if m.lateness.count > 0 {
             lateness.histogram(&[("plan", plan)], &m.lateness);
+        }
+        if !m.scheduled {
+            continue;
         }
         for reason in ["overlap", "concurrency"] {
             skipped.value(

@@ -1,7 +1,7 @@
 //! One metric family being built from plain data: series added one by one, then turned into
 //! the `prometheus` crate's protobuf type for encoding.
 
-use super::names::{help, LATENCY_BUCKETS, PREFIX};
+use super::names::{help, PREFIX};
 use super::state::Buckets;
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
@@ -58,7 +58,7 @@ impl Family {
     }
 
     pub(super) fn histogram(&mut self, labels: &[(&str, &str)], b: &Buckets) {
-        self.histogram_of(labels, &LATENCY_BUCKETS, &b.counts, b.count, b.sum);
+        self.histogram_of(labels, &b.bounds, &b.counts, b.count, b.sum);
     }
 
     /// A histogram series from per-bucket (not cumulative) counts.

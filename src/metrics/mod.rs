@@ -83,6 +83,12 @@ impl Metrics {
                         && m.custom.len() == p.metrics.len()
                         && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
                         && m.requests == p.requests
+                        && m.latency.first().is_none_or(|b| {
+                            p.request_buckets
+                                .as_deref()
+                                .unwrap_or(names::LATENCY_BUCKETS.as_slice())
+                                == &*b.bounds
+                        })
                         && m.streams == p.streams
                         && m.checks == p.checks
                         && m.thresholds == thresholds
@@ -95,7 +101,13 @@ impl Metrics {
                         streams: p.streams.clone(),
                         stream_figures: vec![Default::default(); p.streams.len()],
                         checks: p.checks.clone(),
-                        latency: vec![Buckets::default(); p.requests.len()],
+                        latency: vec![
+                            p.request_buckets
+                                .clone()
+                                .map(Buckets::with_bounds)
+                                .unwrap_or_default();
+                            p.requests.len()
+                        ],
                         check_counts: vec![(0, 0); p.checks.len()],
                         iterations: vec![0; scenarios.len()],
                         scenarios,
@@ -122,6 +134,11 @@ impl Metrics {
                         ..Default::default()
                     }),
                 );
+            }
+            for p in plans {
+                if let Some(m) = next.get_mut(&p.name) {
+                    m.scheduled = p.schedule.is_some();
+                }
             }
             s.plans = next;
         });
@@ -218,6 +235,7 @@ impl Metrics {
             m.stale_retries += window.stale_retries;
             m.lag.add(&window.lag);
             m.run_active = true;
+            m.started = true;
             (m.target_rate, m.vus) = if !view.workloads.is_empty() {
                 // Several workloads: rates and VUs are summed each on their own.
                 view.workloads.iter().fold((0.0, 0.0), |(r, v), w| {
@@ -263,6 +281,7 @@ impl Metrics {
         self.with(|s| {
             if let Some(m) = s.plans.get_mut(plan) {
                 m.run_active = true;
+                m.started = true;
             }
         });
     }
@@ -274,6 +293,7 @@ impl Metrics {
                 return;
             };
             m.run_active = false;
+            m.started = true;
             (m.target_rate, m.vus, m.in_flight) = (0.0, 0.0, 0.0);
             for w in &mut m.workloads {
                 (w.target_rate, w.vus, w.in_flight) = (0.0, 0.0, 0.0);
@@ -445,6 +465,18 @@ mod tests {
             cpu_ratio: 0.25,
             rss_bytes: 1 << 20,
         });
+        // A plan that has never run exports its schedule, not run figures of zeros.
+        let before = m.render();
+        assert!(
+            !before.contains("loadpacer_checks_total")
+                && !before.contains("loadpacer_http_request_duration_seconds")
+                && !before.contains("loadpacer_runs_total")
+                && before.contains(
+                    r#"loadpacer_schedule_runs_skipped_total{plan="p",reason="overlap"} 0"#
+                ),
+            "{before}"
+        );
+        m.run_started("p");
         let text = m.render();
         assert!(
             text.contains(r#"loadpacer_process_resident_memory_bytes{process="self"} 1048576"#),
@@ -461,6 +493,32 @@ mod tests {
         assert!(
             text.contains(r#"check="r: body contains \"a\\\"b\\\\c\"""#),
             "F1: label values are escaped: {text}"
+        );
+    }
+
+    #[test]
+    fn a_plan_chooses_the_bounds_of_its_request_histograms() {
+        let yaml = |b: &str| {
+            format!("targets: {{ t: {{ base_url: \"http://127.0.0.1:9\" }} }}\nplans:\n  p:\n    target: t\n    request_buckets: {b}\n    load: {{ phases: [{{ duration: 1s, rate: 1 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n")
+        };
+        let cfg = crate::config::load_str(&yaml("[0.1, 0.5]"), "t.yaml", None, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Metrics::default();
+        m.set_plans(&cfg.plans);
+        m.run_started("p");
+        let text = m.render();
+        let les: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("loadpacer_http_request_duration_seconds_bucket"))
+            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(les, ["0.1", "0.5", "+Inf"], "{text}");
+        let err = crate::config::load_str(&yaml("[1, 0.5]"), "t.yaml", None, &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.yaml:5:23: plans.p.request_buckets: [1.0, 0.5] must be 1 to 30 bounds"),
+            "{err}"
         );
     }
 }

@@ -6,18 +6,36 @@ use super::names::LATENCY_BUCKETS;
 use crate::config::{CheckKey, RequestKey, StreamKey};
 use crate::measure::Histo;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Cumulative bucket counts of one latency series.
-#[derive(Debug, Clone, Default)]
+/// Per-bucket counts of one latency series, with its upper bounds (seconds).
+#[derive(Debug, Clone)]
 pub(super) struct Buckets {
-    pub counts: [u64; LATENCY_BUCKETS.len()],
+    pub bounds: Arc<[f64]>,
+    pub counts: Vec<u64>,
     pub count: u64,
     pub sum: f64,
 }
 
+impl Default for Buckets {
+    /// The default layout: [`LATENCY_BUCKETS`].
+    fn default() -> Self {
+        Self::with_bounds(LATENCY_BUCKETS.as_slice().into())
+    }
+}
+
 impl Buckets {
+    pub fn with_bounds(bounds: Arc<[f64]>) -> Self {
+        Self {
+            counts: vec![0; bounds.len()],
+            bounds,
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
     pub fn observe(&mut self, secs: f64) {
-        let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+        let i = self.bounds.partition_point(|b| *b < secs);
         if i < self.counts.len() {
             self.counts[i] += 1;
         }
@@ -29,7 +47,7 @@ impl Buckets {
         for v in h.iter_recorded() {
             let secs = v.value_iterated_to() as f64 / 1e6;
             let n = v.count_at_value();
-            let i = LATENCY_BUCKETS.partition_point(|b| *b < secs);
+            let i = self.bounds.partition_point(|b| *b < secs);
             if i < self.counts.len() {
                 self.counts[i] += n;
             }
@@ -76,6 +94,12 @@ pub struct PlanMetrics {
     pub(super) monitors: BTreeMap<String, (Option<f64>, u64)>,
     /// Monitors that feed a user-defined metric: its index in `custom`.
     pub(super) monitor_feeds: BTreeMap<String, usize>,
+    /// A run of the plan has started since the daemon started (or the plan's tables last
+    /// changed): until then its run figures carry no information and are not exported.
+    pub(super) started: bool,
+    /// The plan has a schedule (its skipped and missed counters are exported from the start,
+    /// so that the first skip shows in `increase()`).
+    pub(super) scheduled: bool,
 }
 
 /// One declared metric of a plan and everything recorded into it since the daemon started
@@ -143,4 +167,11 @@ pub struct MetricsState {
     pub(super) unauthorized: u64,
     pub(super) process: Option<crate::host::ProcessSample>,
     pub(super) host: Option<crate::host::HostSample>,
+}
+
+impl MetricsState {
+    /// The plans that have run (or are running): the ones with run figures to export.
+    pub(super) fn ran(&self) -> impl Iterator<Item = (&String, &PlanMetrics)> {
+        self.plans.iter().filter(|(_, m)| m.started)
+    }
 }
