@@ -23,9 +23,13 @@ Examples:
   loadpacer hit http://127.0.0.1:8080/ -c 50 -n 10000 --json result.json
   loadpacer run plan.yaml --segment 2/4 --out s2/     # one of four machines' shares
   loadpacer merge plan.yaml s*/summary.json --out all/   # one verdict for the four
+  loadpacer trigger checkout --wait                  # on the daemon (LOADPACER_SERVER, LOADPACER_TOKEN)
+  loadpacer runs --plan checkout --status failed
 
-Exit codes (run, hit): 0 passed, 1 threshold failed or aborted, 2 bad config or usage,
-3 invalid (the generator was the bottleneck), 130 interrupted.";
+Exit codes (run, hit, merge, trigger --wait): 0 passed, 1 threshold failed or aborted,
+2 bad config or usage, 3 invalid (the generator was the bottleneck), 130 interrupted.
+Daemon commands (runs, trigger, cancel, reload): 4 the daemon cannot be reached, 5 it
+refused the token, 6 no such plan or run, 7 refused otherwise (an overlap, its limits).";
 
 #[derive(Parser)]
 #[command(name = "loadpacer", version, about = "Coordinated-omission-correct HTTP load testing from YAML plans", after_help = EXAMPLES)]
@@ -81,6 +85,14 @@ enum Cmd {
         #[arg(long)]
         markdown: bool,
     },
+    /// List the daemon's runs, newest first: `loadpacer runs --plan checkout --status failed`.
+    Runs(cli::client::RunsArgs),
+    /// Start a run of a plan on the daemon now; with --wait, exit with its verdict.
+    Trigger(cli::client::TriggerArgs),
+    /// Cancel a run in progress on the daemon.
+    Cancel(cli::client::CancelArgs),
+    /// Make the daemon reload its config file (a broken file keeps the old config).
+    Reload(cli::client::ReloadArgs),
     /// One verdict for a distributed run: merge the summaries of its `run --segment I/N`
     /// processes (exact percentiles), judge them with the plan of FILE, report like `run`,
     /// and exit with the verdict. Example: `loadpacer merge plan.yaml s1/summary.json
@@ -137,6 +149,10 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         }
         Cmd::Compare { files } => cli::report::compare(&files),
         Cmd::Merge(args) => cli::merge::merge_files(args),
+        Cmd::Runs(args) => cli::client::runs(args).await,
+        Cmd::Trigger(args) => cli::client::trigger(args).await,
+        Cmd::Cancel(args) => cli::client::cancel(args).await,
+        Cmd::Reload(args) => cli::client::reload(args).await,
         Cmd::Run(args) => cli::run::run_file(args).await,
         Cmd::Hit(args) => cli::hit::hit(args).await,
         Cmd::DemoTarget(args) => cli::demo_target::demo_target(args).await,

@@ -1,6 +1,7 @@
 //! One file per command; `main.rs` only parses the arguments and dispatches. What several
 //! commands share (loading a file, describing a plan, writing reports) lives here.
 
+pub(crate) mod client;
 pub(crate) mod demo_target;
 pub(crate) mod hit;
 pub(crate) mod merge;

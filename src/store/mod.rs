@@ -69,8 +69,9 @@ impl From<rusqlite::Error> for OpenFailure {
     }
 }
 
-/// One run as listed.
-#[derive(Debug, Clone, Serialize)]
+/// One run as listed. In JSON its times are RFC 3339 (`started_at`, `finished_at`) with the
+/// Unix milliseconds beside them (`started_at_ms`, `finished_at_ms`).
+#[derive(Debug, Clone)]
 pub struct RunRecord {
     pub id: String,
     pub plan: String,
@@ -82,8 +83,31 @@ pub struct RunRecord {
     /// Unix milliseconds.
     pub started_at: i64,
     pub finished_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
+}
+
+impl Serialize for RunRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let rfc3339 = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("plan", &self.plan)?;
+        m.serialize_entry("trigger", &self.trigger)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("config_hash", &self.config_hash)?;
+        m.serialize_entry("started_at", &rfc3339(self.started_at))?;
+        m.serialize_entry("started_at_ms", &self.started_at)?;
+        m.serialize_entry("finished_at", &self.finished_at.and_then(rfc3339))?;
+        m.serialize_entry("finished_at_ms", &self.finished_at)?;
+        if let Some(summary) = &self.summary {
+            m.serialize_entry("summary", summary)?;
+        }
+        m.end()
+    }
 }
 
 /// What opening found.
