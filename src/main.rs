@@ -75,6 +75,9 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write a short Markdown summary here (a CI job summary, a pull-request comment).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
     },
     /// Print the config file's JSON Schema (for editors and CI), or its field reference.
     ///
@@ -142,7 +145,13 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             summary,
             html,
             junit,
-        } => cli::report::report(&summary, html.as_deref(), junit.as_deref()),
+            markdown,
+        } => cli::report::report(
+            &summary,
+            html.as_deref(),
+            junit.as_deref(),
+            markdown.as_deref(),
+        ),
         Cmd::Schema { markdown } => {
             print!("{}", cli::schema(markdown));
             Ok(0)

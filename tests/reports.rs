@@ -71,6 +71,8 @@ async fn run_writes_a_valid_summary_junit_and_an_html_report_without_injection()
         html.to_str().unwrap(),
         "--junit",
         junit.to_str().unwrap(),
+        "--markdown",
+        dir.path().join("summary.md").to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -192,6 +194,47 @@ async fn run_writes_a_valid_summary_junit_and_an_html_report_without_injection()
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&cmp.stdout).contains("latency p95 (ms)"));
+
+    // The Markdown summary: verdict first, then tables whose rows all have the header's
+    // columns; `report --markdown` writes the same from the saved summary.
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.starts_with("### loadpacer: `shop` FAILED\n"), "{md}");
+    assert!(md.contains("- checks: 30 of 60 failed"), "{md}");
+    assert!(
+        md.contains("- check `home: body contains \"<script>alert(1)</script>\"` failed 30 of 30"),
+        "inside a code span the text shows as written, never as markup: {md}"
+    );
+    assert!(md.contains("| s/home | 30 | "), "{md}");
+    assert!(md.contains("| `latency p(95) < 5s` | "), "{md}");
+    assert_eq!(
+        md.matches("<script").count(),
+        1,
+        "only inside the code span: {md}"
+    );
+    let mut columns = None;
+    for line in md.lines() {
+        if line.starts_with('|') {
+            let n = line.replace("\\|", "").matches('|').count();
+            match columns {
+                None => columns = Some(n),
+                Some(c) => assert_eq!(n, c, "{line}\n{md}"),
+            }
+        } else {
+            columns = None;
+        }
+    }
+    let again = dir.path().join("again.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args([
+            "report",
+            summary_path.to_str().unwrap(),
+            "--markdown",
+            again.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), md);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

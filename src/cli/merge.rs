@@ -29,6 +29,9 @@ pub(crate) struct MergeArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write a short Markdown summary here (a CI job summary, a pull-request comment).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Artillery scripts: use `config.environments.NAME`.
     #[arg(short = 'e', long)]
     environment: Option<String>,
@@ -80,6 +83,12 @@ pub(crate) fn merge_files(args: MergeArgs) -> Result<u8> {
         write_file(
             html,
             &plan.redact(&loadpacer::report::html::render(&summary)),
+        )?;
+    }
+    if let Some(md) = &args.markdown {
+        write_file(
+            md,
+            &plan.redact(&loadpacer::report::markdown::render(&summary)),
         )?;
     }
     if let Some(junit) = &args.junit {

@@ -4,9 +4,14 @@ use super::{read_summary, write_file};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-pub(crate) fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) -> Result<u8> {
-    if html.is_none() && junit.is_none() {
-        eprintln!("error: say what to write: --html FILE and/or --junit FILE");
+pub(crate) fn report(
+    summary: &Path,
+    html: Option<&Path>,
+    junit: Option<&Path>,
+    markdown: Option<&Path>,
+) -> Result<u8> {
+    if html.is_none() && junit.is_none() && markdown.is_none() {
+        eprintln!("error: say what to write: --html FILE, --junit FILE and/or --markdown FILE");
         return Ok(2);
     }
     let s = read_summary(summary)?;
@@ -15,6 +20,9 @@ pub(crate) fn report(summary: &Path, html: Option<&Path>, junit: Option<&Path>) 
     }
     if let Some(p) = junit {
         write_file(p, &loadpacer::report::junit::render(&[&s])?)?;
+    }
+    if let Some(p) = markdown {
+        write_file(p, &loadpacer::report::markdown::render(&s))?;
     }
     Ok(0)
 }

@@ -47,6 +47,10 @@ pub(crate) struct RunArgs {
     /// Write a self-contained HTML report here (`NAME-PLAN.html` when several plans run).
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Write a short Markdown summary here, for a CI job summary or a pull-request comment
+    /// (e.g. `--markdown "$GITHUB_STEP_SUMMARY"`; `NAME-PLAN.md` when several plans run).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Serve /metrics here during the run (e.g. 0.0.0.0:9464 in a segment pod).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -201,6 +205,17 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
             if let Err(why) = report_segment(url, &plan.name, key, token, json).await {
                 eprintln!("error: the segment was not reported to {url}: {why}");
             }
+        }
+        if let Some(md) = &args.markdown {
+            let path = if plans.len() > 1 {
+                per_plan_path(md, &plan.name)
+            } else {
+                md.clone()
+            };
+            write_file(
+                &path,
+                &plan.redact(&loadpacer::report::markdown::render(&summary)),
+            )?;
         }
         summaries.push((plan.clone(), summary));
         if outcome.exit_code() > worst.exit_code() {

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod html;
 pub mod junit;
+pub mod markdown;
 pub mod merge;
 pub mod summary;
 
