@@ -43,7 +43,7 @@ enum Cmd {
     /// Run as a daemon: scheduled plans, run history, /metrics and the API.
     Serve(cli::serve::ServeArgs),
     /// Run the plans of a file (or one of them) and exit with the verdict.
-    Run(cli::run::RunArgs),
+    Run(Box<cli::run::RunArgs>),
     /// Ad-hoc load against one URL, no file needed.
     Hit(cli::hit::HitArgs),
     /// Check a config file and print every error.
@@ -162,7 +162,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Trigger(args) => cli::client::trigger(args).await,
         Cmd::Cancel(args) => cli::client::cancel(args).await,
         Cmd::Reload(args) => cli::client::reload(args).await,
-        Cmd::Run(args) => cli::run::run_file(args).await,
+        Cmd::Run(args) => cli::run::run_file(*args).await,
         Cmd::Hit(args) => cli::hit::hit(args).await,
         Cmd::DemoTarget(args) => cli::demo_target::demo_target(args).await,
     }

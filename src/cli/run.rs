@@ -77,6 +77,16 @@ pub(crate) struct RunArgs {
     /// The name the segments of one distributed run share (e.g. the Kubernetes Job's name).
     #[arg(long, value_name = "KEY")]
     run_key: Option<String>,
+    /// Send the run's series (the families and labels `/metrics` exports, plus `source="ci"`,
+    /// `job` and `instance`) to this Prometheus remote-write endpoint every 5 s and at the
+    /// end, e.g. http://prometheus:9090/api/v1/write. Retried within bounds; a failure is
+    /// reported and never changes the verdict.
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
+    /// A label added to every remote-written series, replacing the default of the same name
+    /// (`source=ci`, `job=loadpacer`, `instance=HOSTNAME`). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_label)]
+    remote_write_label: Vec<(String, String)>,
     /// The environment variable holding the daemon's API token, for `--report-to`.
     #[arg(long, value_name = "NAME", default_value = "LOADPACER_TOKEN")]
     token_env: String,
@@ -94,6 +104,40 @@ fn parse_target(s: &str) -> Result<(String, String), String> {
             "{s:?} must be NAME=URL, e.g. api=http://127.0.0.1:8081"
         )),
     }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} must be NAME=VALUE, e.g. env=staging"))?;
+    let valid = !k.is_empty()
+        && !k.starts_with("__")
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !k.starts_with(|c: char| c.is_ascii_digit());
+    if valid {
+        Ok((k.to_string(), v.to_string()))
+    } else {
+        Err(format!(
+            "label name {k:?} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+        ))
+    }
+}
+
+/// The labels of remote-written series: `source=ci`, `job=loadpacer`, `instance=HOST`,
+/// each replaced by a `--remote-write-label` of the same name.
+fn remote_labels(given: &[(String, String)]) -> Vec<(String, String)> {
+    let host = sysinfo::System::host_name().unwrap_or_else(|| "unknown".into());
+    let mut labels: Vec<(String, String)> = [
+        ("source", "ci".to_string()),
+        ("job", "loadpacer".into()),
+        ("instance", host),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !given.iter().any(|(g, _)| g == k))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    labels.extend(given.iter().cloned());
+    labels
 }
 
 /// The file's config with `--target` applied, or the reason it cannot be.
@@ -162,7 +206,22 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     }
     let metrics = match args.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, &plans).await?),
+        None if args.remote_write.is_some() => {
+            let m = Metrics::default();
+            m.set_plans(&plans);
+            m.set_reload(true);
+            Some(m)
+        }
         None => None,
+    };
+    let remote = match (&args.remote_write, &metrics) {
+        (Some(url), Some(m)) => Some(loadpacer::metrics::remote_write::RemoteWriter::start(
+            m.clone(),
+            url.clone(),
+            remote_labels(&args.remote_write_label),
+            Duration::from_secs(5),
+        )),
+        _ => None,
     };
     let baseline = match &args.baseline {
         Some(p) => Some((p.display().to_string(), read_summary(p)?)),
@@ -225,13 +284,16 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
             break;
         }
     }
+    if let Some(r) = remote {
+        eprintln!("{}", r.finish().await);
+    }
     if let Some(junit) = &args.junit {
         let refs: Vec<&Summary> = summaries.iter().map(|(_, s)| s).collect();
         let xml = loadpacer::report::junit::render(&refs)?;
         let redacted = summaries.iter().fold(xml, |x, (p, _)| p.redact(&x));
         write_file(junit, &redacted)?;
     }
-    if metrics.is_some() && worst != Outcome::Interrupted {
+    if args.metrics_listen.is_some() && worst != Outcome::Interrupted {
         // Let the last scrape see the final counters before the pod goes away.
         tokio::select! {
             _ = tokio::time::sleep(args.metrics_linger) => {}

@@ -7,6 +7,7 @@ mod custom;
 mod encode;
 mod family;
 pub mod names;
+pub mod remote_write;
 mod state;
 
 use crate::config::PlanSpec;
@@ -391,9 +392,14 @@ impl Metrics {
         });
     }
 
+    /// Every family as it is now (what `/metrics` shows), e.g. for remote write.
+    pub fn families(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.with(|s| families(s))
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let families = self.with(|s| families(s));
+        let families = self.families();
         let mut out = String::new();
         prometheus::TextEncoder::new()
             .encode_utf8(&families, &mut out)

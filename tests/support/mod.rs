@@ -494,6 +494,7 @@ pub fn prometheus(dir: &std::path::Path, jobs: &[(&str, &str)]) -> (Killed, Stri
             dir.join("tsdb").display()
         ))
         .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--web.enable-remote-write-receiver")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
