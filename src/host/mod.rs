@@ -93,12 +93,11 @@ pub struct HostSample {
     pub load15: f64,
     /// (mount point, used bytes, total bytes) of each disk.
     pub disks: Vec<(String, u64, u64)>,
-    /// Open file descriptors of loadpacer itself (Linux), to catch descriptor leaks.
-    pub own_open_fds: Option<u64>,
     /// (interface, bytes received, bytes sent) since boot.
     pub networks: Vec<(String, u64, u64)>,
-    /// (name, CPU in cores, RSS) of each watched process name (summed over its processes).
-    pub processes: Vec<(String, f64, u64)>,
+    /// (name, CPU in cores, RSS, CPU seconds used so far) of each watched process name
+    /// (summed over its processes).
+    pub processes: Vec<(String, f64, u64, f64)>,
 }
 
 /// Samples the host (CPU, memory, load, network) and processes watched by name, such as a
@@ -140,13 +139,17 @@ impl HostSampler {
             .watched
             .iter()
             .map(|name| {
-                let (cpu, rss) = self
+                let (cpu, rss, secs) = self
                     .sys
                     .processes_by_exact_name(std::ffi::OsStr::new(name))
-                    .fold((0.0, 0), |(c, r), p| {
-                        (c + f64::from(p.cpu_usage()) / 100.0, r + p.memory())
+                    .fold((0.0, 0, 0.0), |(c, r, s), p| {
+                        (
+                            c + f64::from(p.cpu_usage()) / 100.0,
+                            r + p.memory(),
+                            s + p.accumulated_cpu_time() as f64 / 1000.0,
+                        )
                     });
-                (name.clone(), cpu, rss)
+                (name.clone(), cpu, rss, secs)
             })
             .collect();
         let sample = HostSample {
@@ -167,9 +170,6 @@ impl HostSampler {
                     )
                 })
                 .collect(),
-            own_open_fds: std::fs::read_dir("/proc/self/fd")
-                .ok()
-                .map(|d| d.count() as u64),
             networks: self
                 .networks
                 .iter()

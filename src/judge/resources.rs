@@ -324,7 +324,7 @@ impl Observer for ResourceWatch {
         if let Some(h) = self.host.sample() {
             r.host_cpu_ratio.add(h.cpu_ratio);
             r.host_memory_used_bytes.add(h.memory_used_bytes as f64);
-            for (name, cpu, rss) in h.processes {
+            for (name, cpu, rss, _) in h.processes {
                 if let Some(p) = r.processes.iter_mut().find(|p| p.name == name) {
                     p.cpu_cores.add(cpu);
                     p.rss_bytes.add(rss as f64);

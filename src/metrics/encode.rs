@@ -345,12 +345,9 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     store_unreadable.value(&[], s.store_unreadable as f64);
     let mut unauthorized = Family::new("api_unauthorized_requests_total", COUNTER);
     unauthorized.value(&[], s.unauthorized as f64);
-    let mut cpu = Family::new("process_cpu_usage_ratio", GAUGE);
+    // Watched processes; loadpacer's own are the standard process_* families.
+    let mut cpu = Family::new("process_cpu_seconds_total", COUNTER);
     let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
-    if let Some(p) = &s.process {
-        cpu.value(&[("process", "self")], p.cpu_ratio);
-        rss.value(&[("process", "self")], p.rss_bytes as f64);
-    }
     let mut host: Vec<Family> = [
         "host_cpu_usage_ratio",
         "host_memory_used_bytes",
@@ -364,7 +361,6 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     .collect();
     let mut disk_used = Family::new("host_disk_used_bytes", GAUGE);
     let mut disk_total = Family::new("host_disk_total_bytes", GAUGE);
-    let mut fds = Family::new("process_open_fds", GAUGE);
     let mut rx = Family::new("host_network_receive_bytes_total", COUNTER);
     let mut tx = Family::new("host_network_transmit_bytes_total", COUNTER);
     if let Some(h) = &s.host {
@@ -382,18 +378,12 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
             disk_used.value(&[("mount", mount)], *used as f64);
             disk_total.value(&[("mount", mount)], *total as f64);
         }
-        if let Some(n) = h.own_open_fds {
-            fds.value(&[("process", "self")], n as f64);
-        }
         for (iface, r, t) in &h.networks {
             rx.value(&[("interface", iface)], *r as f64);
             tx.value(&[("interface", iface)], *t as f64);
         }
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1) as f64;
-        for (name, cores_used, bytes) in &h.processes {
-            cpu.value(&[("process", name)], cores_used / cores);
+        for (name, _, bytes, secs) in &h.processes {
+            cpu.value(&[("process", name)], *secs);
             rss.value(&[("process", name)], *bytes as f64);
         }
     }
@@ -410,6 +400,6 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     ]
     .into_iter()
     .chain(host)
-    .chain([disk_used, disk_total, fds, rx, tx, build])
+    .chain([disk_used, disk_total, rx, tx, build])
     .collect()
 }

@@ -394,7 +394,9 @@ impl Metrics {
 
     /// Every family as it is now (what `/metrics` shows), e.g. for remote write.
     pub fn families(&self) -> Vec<prometheus::proto::MetricFamily> {
-        self.with(|s| families(s))
+        let mut all = self.with(|s| families(s));
+        all.extend(own_process());
+        all
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -406,6 +408,13 @@ impl Metrics {
             .expect("text encoding to a String cannot fail");
         out
     }
+}
+
+/// The standard `process_*` families of this process (CPU seconds, resident and virtual
+/// memory, open and maximum file descriptors, threads, start time), as every exporter has.
+fn own_process() -> Vec<prometheus::proto::MetricFamily> {
+    use prometheus::core::Collector;
+    prometheus::process_collector::ProcessCollector::for_self().collect()
 }
 
 /// Publishes each window of a run to [`Metrics`] (once a second, never per request).
@@ -484,11 +493,15 @@ mod tests {
         );
         m.run_started("p");
         let text = m.render();
+        // loadpacer's own process: the standard families, not a `process="self"` label.
         assert!(
-            text.contains(r#"loadpacer_process_resident_memory_bytes{process="self"} 1048576"#),
+            text.contains("\nprocess_resident_memory_bytes ")
+                && text.contains("\nprocess_cpu_seconds_total ")
+                && text.contains("\nprocess_start_time_seconds ")
+                && !text.contains("process=\"self\""),
             "{text}"
         );
-        for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
+        for line in text.lines().filter(|l| l.starts_with("# HELP loadpacer_")) {
             let name = line
                 .split_whitespace()
                 .nth(2)

@@ -174,12 +174,12 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "When the configuration was last loaded successfully (Unix seconds).",
     ),
     (
-        "process_cpu_usage_ratio",
-        "CPU used by the process as a ratio of the cores it may use (process=\"self\" is loadpacer).",
+        "process_cpu_seconds_total",
+        "CPU seconds used by a watched process (host.processes; rate() gives cores). loadpacer's own are process_cpu_seconds_total and the other standard process_* families.",
     ),
     (
         "process_resident_memory_bytes",
-        "Resident memory of the process (process=\"self\" is loadpacer).",
+        "Resident memory of a watched process (host.processes).",
     ),
     (
         "host_cpu_usage_ratio",
@@ -192,7 +192,6 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("host_load15", "Fifteen-minute load average of the host."),
     ("host_disk_used_bytes", "Used space per mounted disk of the host."),
     ("host_disk_total_bytes", "Size of each mounted disk of the host."),
-    ("process_open_fds", "Open file descriptors of loadpacer (process=\"self\"); a steady climb is a leak."),
     (
         "host_network_receive_bytes_total",
         "Bytes received by the host, per interface.",
