@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 mod pages;
 mod serve;
+mod trends;
 
 pub use serve::serve;
 
@@ -49,6 +50,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/-/reload", post(reload))
         .route("/", get(pages::runs))
         .route("/plans", get(pages::plans))
+        .route("/plans/{name}", get(trends::plan))
+        .route("/compare", get(trends::compare))
         .route("/runs/{file}", get(pages::run))
         .fallback(|| async {
             error(

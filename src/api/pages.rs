@@ -1,5 +1,5 @@
 //! Read-only HTML pages: recent runs, plans, and each stored run as its HTML report, JSON
-//! summary or JUnit XML. Every config-supplied string is escaped; there are no write actions.
+//! summary or JUnit XML (a plan's history and comparisons are in `trends`). Every config-supplied string is escaped; there are no write actions.
 
 use super::{error, valid_id, Ctx};
 use crate::report::html::esc;
@@ -12,9 +12,10 @@ use std::fmt::Write;
 
 const STYLE: &str = "<style>body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}main{max-width:1100px;margin:auto;padding:16px}\
 table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e4e6ea;white-space:nowrap}\
-.scroll{overflow-x:auto}.passed{color:#1a7f37}.failed,.aborted,.error{color:#cf222e}.invalid{color:#9a6700}nav a{margin-right:12px}</style>";
+.scroll{overflow-x:auto}.passed{color:#1a7f37}.failed,.aborted,.error{color:#cf222e}.invalid{color:#9a6700}nav a{margin-right:12px}\
+#facts td{white-space:normal}.card{background:#fff;border:1px solid #e4e6ea;padding:6px}svg{width:100%;height:auto}small{color:#57606a}</style>";
 
-fn page(title: &str, body: &str) -> Response {
+pub(super) fn page(title: &str, body: &str) -> Response {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>{STYLE}</head>\
          <body><main><nav><a href=\"/\">Runs</a><a href=\"/plans\">Plans</a><a href=\"/metrics\">Metrics</a></nav><h1>{}</h1>{body}</main></body></html>",
@@ -24,7 +25,17 @@ fn page(title: &str, body: &str) -> Response {
     .into_response()
 }
 
-fn when(ms: i64) -> String {
+/// An error as a page (a person followed a link): the status kept, the message escaped.
+pub(super) fn page_error(status: StatusCode, message: &str) -> Response {
+    let mut r = page(
+        status.canonical_reason().unwrap_or("Error"),
+        &format!("<p id=\"error\">{}</p>", esc(message)),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+pub(super) fn when(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -80,7 +91,7 @@ pub(super) async fn runs(
             .unwrap_or_else(|| "running".into());
         let _ = write!(
             b,
-            "<tr><td><a href=\"/?plan={p}\">{p}</a></td><td>{}</td><td>{}</td><td>{dur}</td><td class=\"{s}\"><a href=\"/?status={s}\">{s}</a></td><td>{reqs}</td><td>{p95}</td><td>{err}</td><td><a href=\"/runs/{id}\">report</a> <a href=\"/runs/{id}.json\">json</a> <a href=\"/runs/{id}.junit.xml\">junit</a></td></tr>",
+            "<tr><td><a href=\"/plans/{p}\">{p}</a></td><td>{}</td><td>{}</td><td>{dur}</td><td class=\"{s}\"><a href=\"/?status={s}\">{s}</a></td><td>{reqs}</td><td>{p95}</td><td>{err}</td><td><a href=\"/runs/{id}\">report</a> <a href=\"/runs/{id}.json\">json</a> <a href=\"/runs/{id}.junit.xml\">junit</a></td></tr>",
             esc(&r.trigger),
             when(r.started_at),
             p = esc(&r.plan),
@@ -109,7 +120,7 @@ pub(super) async fn plans(State(ctx): State<Ctx>) -> Response {
             .unwrap_or_else(|| "on demand".into());
         let _ = write!(
             b,
-            "<tr><td><a href=\"/?plan={n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"/plans/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(p.description.as_deref().unwrap_or("")),
             esc(&p.schedule.as_ref().map(|s| s.describe()).unwrap_or_else(|| "-".into())),
             esc(&next),

@@ -2,6 +2,7 @@
 //! script, no network fetch), readable on a phone and a desktop. Every string that comes
 //! from a config or a run is escaped.
 
+use super::chart::{svg, Frame, Line, PALETTE};
 use super::summary::{
     Outcome, Summary, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
 };
@@ -531,84 +532,23 @@ fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
     plot(s, &lines, unit)
 }
 
-/// One line of a chart: (seconds since the start, value) points; a point without a value
-/// (a failed poll) breaks the line, so a gap shows as a gap, never as 0.
-struct Line {
-    label: String,
-    color: &'static str,
-    points: Vec<(f64, Option<f64>)>,
-}
-
-/// Colours of lines that are not fixed figures (one per workload).
-const PALETTE: [&str; 6] = [
-    "#0969da", "#1a7f37", "#bf8700", "#8250df", "#cf222e", "#57606a",
-];
-
 /// A line chart of values per window, with the load phases shaded.
 fn plot(s: &Summary, series: &[Line], unit: &str) -> String {
-    let (w, ht, left, bottom) = (900.0, 260.0, 56.0, 24.0);
-    let pts = &s.windows;
     let x_max = s
         .duration_s
-        .max(pts.last().map(|p| p.t_s).unwrap_or(1.0))
+        .max(s.windows.last().map(|p| p.t_s).unwrap_or(1.0))
         .max(1.0);
-    let y_max = series
-        .iter()
-        .flat_map(|l| l.points.iter().filter_map(|p| p.1))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.1;
-    let x = |t: f64| left + (t / x_max) * (w - left - 8.0);
-    let y = |v: f64| (ht - bottom) - (v / y_max) * (ht - bottom - 8.0);
-    let mut o = format!("<svg viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"chart\">");
+    let mut bands = Vec::new();
     let mut start = 0.0;
-    for (i, (name, dur, _, _)) in s.load.steps.iter().enumerate() {
-        let fill = if i % 2 == 0 { "#eef1f5" } else { "#f7f8fa" };
-        let _ = write!(o, "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"12\" font-size=\"11\" fill=\"#57606a\">{}</text>", x(start), (x(start + dur) - x(start)).max(0.0), ht - bottom, x(start) + 3.0, esc(name));
+    for (name, dur, _, _) in &s.load.steps {
+        bands.push((start, start + dur, name.clone()));
         start += dur;
     }
-    for i in 0..=4 {
-        let v = y_max * f64::from(i) / 4.0;
-        let _ = write!(o, "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#d0d7de\" stroke-width=\"0.5\"/><text x=\"{1}\" y=\"{0:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{2:.1}{unit}</text>", y(v), left - 4.0, v);
-    }
-    let _ = write!(o, "<text x=\"{left}\" y=\"{}\" font-size=\"11\" fill=\"#57606a\">0 s</text><text x=\"{w}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#57606a\">{x_max:.0} s</text>", ht - 6.0, ht - 6.0);
-    for (
-        k,
-        Line {
-            label,
-            color,
-            points,
-        },
-    ) in series.iter().enumerate()
-    {
-        for run in points.split(|p| p.1.is_none()).filter(|r| !r.is_empty()) {
-            let line: Vec<String> = run
-                .iter()
-                .filter_map(|(t, v)| Some(format!("{:.1},{:.1}", x(*t), y((*v)?))))
-                .collect();
-            let _ = write!(
-                o,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{}\"/>",
-                line.join(" ")
-            );
-            if let [(t, Some(v))] = run {
-                // A lone value between gaps is a dot.
-                let _ = write!(
-                    o,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{color}\"/>",
-                    x(*t),
-                    y(*v)
-                );
-            }
-        }
-        let _ = write!(
-            o,
-            "<text x=\"{:.1}\" y=\"26\" font-size=\"12\" fill=\"{color}\">{}</text>",
-            left + 8.0 + 110.0 * k as f64,
-            esc(label)
-        );
-    }
-    o.push_str("</svg>");
-    o
+    let frame = Frame {
+        x_max,
+        bands,
+        x_labels: ("0 s".into(), format!("{x_max:.0} s")),
+        marks: Vec::new(),
+    };
+    svg(series, &frame, unit)
 }

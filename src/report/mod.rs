@@ -1,5 +1,6 @@
 //! What a run produces for people and programs: the versioned summary and the console views.
 
+pub mod chart;
 pub mod console;
 pub mod html;
 pub mod junit;

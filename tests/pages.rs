@@ -1,0 +1,192 @@
+//! The daemon's history pages in headless Chromium against a real daemon with runs stored
+//! in its SQLite file: a plan page with trends (figures checked against the stored runs,
+//! injection in the description shown as text, desktop and phone screenshots), range
+//! validation, and the comparison page.
+
+mod support;
+
+use loadpacer::demo::DemoOptions;
+use std::time::Duration;
+
+const EVIL: &str = "<script>alert(1)</script>";
+
+/// Triggers a run of `plan`; when `cancel_after` is given, cancels it then. Returns the run
+/// id once the run is stored.
+async fn run_once(base: &str, plan: &str, cancel_after: Option<Duration>) -> String {
+    let client = reqwest::Client::new();
+    let text = client
+        .post(format!("{base}/api/v1/plans/{plan}/trigger"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let id = r["id"].as_str().expect("a run id").to_string();
+    if let Some(after) = cancel_after {
+        tokio::time::sleep(after).await;
+        let r = client
+            .post(format!("{base}/api/v1/runs/{id}/cancel"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "cancel: {}", r.status());
+    }
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let run = support::get_json(&format!("{base}/api/v1/runs/{id}")).await;
+        if run["status"] != "running" {
+            return id;
+        }
+    }
+    panic!("run {id} not stored within 20 s");
+}
+
+/// The text of the first `<td class="p95">` in the row of run `id`.
+fn p95_cell<'a>(dom: &'a str, id: &str) -> &'a str {
+    let row = &dom[dom
+        .find(&format!("data-run=\"{id}\""))
+        .unwrap_or_else(|| panic!("row of {id}"))..];
+    let cell = &row[row.find("class=\"p95\">").unwrap() + 12..];
+    &cell[..cell.find('<').unwrap()]
+}
+
+fn status(url: &str) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_page_shows_trends_of_the_stored_runs_and_compares_runs() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("d.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "store: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  shop:\n    description: \"{EVIL} nightly\"\n    target: t\n    schedule: {{ cron: \"0 3 * * *\" }}\n    regression: {{ window: 2 }}\n    load: {{ phases: [{{ duration: 2s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: latency, expr: \"p(95) < 5s\" }}]\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let d = support::serve(&cfg, &[]);
+    let base = d.base.clone();
+    let first = run_once(&base, "shop", None).await;
+    let second = run_once(&base, "shop", None).await;
+    let cut = run_once(&base, "shop", Some(Duration::from_millis(700))).await;
+    let stored = support::get_json(&format!("{base}/api/v1/runs/{cut}")).await;
+    assert_eq!(stored["status"], "interrupted", "{stored}");
+
+    let b = base.clone();
+    let shots = std::env::var_os("LOADPACER_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
+    let (page, last2) = tokio::task::spawn_blocking(move || {
+        for (name, size) in [("desktop", "1280,900"), ("phone", "390,844")] {
+            let shot = shots.join(format!("{name}.png"));
+            support::chromium(&[
+                &format!("--window-size={size}"),
+                &format!("--screenshot={}", shot.display()),
+                &format!("{b}/plans/shop"),
+            ]);
+            assert!(
+                std::fs::metadata(&shot).unwrap().len() > 10_000,
+                "{name} screenshot for a person to look at"
+            );
+        }
+        (
+            support::chromium(&["--dump-dom", &format!("{b}/plans/shop")]),
+            support::chromium(&["--dump-dom", &format!("{b}/plans/shop?last=2")]),
+        )
+    })
+    .await
+    .unwrap();
+
+    // Every run is a row whose figures are the stored summary's.
+    for id in [&first, &second, &cut] {
+        let run = support::get_json(&format!("{base}/api/v1/runs/{id}")).await;
+        let p95 = run["summary"]["totals"]["latency"]["p95_ms"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(p95_cell(&page, id), format!("{p95:.1} ms"), "run {id}");
+    }
+    assert_eq!(page.matches("data-run=").count(), 3);
+    assert_eq!(last2.matches("data-run=").count(), 2, "?last=2 shows two");
+    assert!(
+        !last2.contains(&format!("data-run=\"{first}\"")),
+        "the newest two"
+    );
+    // Three charts with a line each, the interrupted run marked, the baseline and schedule.
+    for chart in ["latency-trend", "errors-trend", "throughput-trend"] {
+        let at = page.find(&format!("id=\"{chart}\"")).expect(chart);
+        let svg = &page[at..at + page[at..].find("</svg>").unwrap()];
+        assert!(svg.contains("<polyline"), "{chart} has a line");
+    }
+    assert!(
+        page.contains("<title>interrupted: "),
+        "the cut run is marked"
+    );
+    assert!(
+        page.contains("median of the last 2 passed runs"),
+        "baseline in use"
+    );
+    assert!(page.contains("cron \"0 3 * * *\""), "schedule");
+    assert!(page.contains("id=\"thresholds\""), "latest thresholds");
+    // The description is text, never markup.
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; nightly"));
+    assert!(!page.contains(EVIL));
+
+    // Compare the first two: figures side by side, deltas against the first.
+    let b = base.clone();
+    let (f, s) = (first.clone(), second.clone());
+    let compared = tokio::task::spawn_blocking(move || {
+        support::chromium(&["--dump-dom", &format!("{b}/compare?run={f}&run={s}")])
+    })
+    .await
+    .unwrap();
+    let table = &compared[compared.find("id=\"compare\"").expect("compare table")..];
+    assert!(
+        table.contains(&format!("/runs/{first}")) && table.contains(&format!("/runs/{second}"))
+    );
+    let p95_row = &table[table.find("data-figure=\"p95\"").unwrap()..];
+    let p95_row = &p95_row[..p95_row.find("</tr>").unwrap()];
+    assert_eq!(p95_row.matches("<td>").count(), 2, "{p95_row}");
+    assert!(
+        p95_row.contains(" %)"),
+        "a delta beside the second: {p95_row}"
+    );
+    assert!(compared.contains("id=\"compare-requests\""));
+
+    // Parameters are validated; unknown plans and runs are 404.
+    assert_eq!(status(&format!("{base}/plans/shop?last=0")), 400);
+    assert_eq!(status(&format!("{base}/plans/shop?from=yesterday")), 400);
+    assert_eq!(
+        status(&format!("{base}/plans/shop?from=2026-12-02&to=2026-12-01")),
+        400
+    );
+    assert_eq!(status(&format!("{base}/plans/nope")), 404);
+    assert_eq!(status(&format!("{base}/compare?run={first}")), 400);
+    assert_eq!(
+        status(&format!("{base}/compare?run={first}&run=..%2Fetc")),
+        400
+    );
+    assert_eq!(
+        status(&format!(
+            "{base}/compare?run={first}&run=00000000-0000-0000-0000-000000000000"
+        )),
+        404
+    );
+    // A date range that holds no run says so.
+    let empty = reqwest::get(format!("{base}/plans/shop?from=2001-01-01&to=2001-01-02"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(empty.contains("id=\"no-runs\""), "{empty}");
+    drop(d);
+}
