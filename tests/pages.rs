@@ -190,3 +190,143 @@ async fn plan_page_shows_trends_of_the_stored_runs_and_compares_runs() {
     assert!(empty.contains("id=\"no-runs\""), "{empty}");
     drop(d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("d.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ token_env: LP_TOKEN }}\nstore: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  soak:\n    description: \"{EVIL}\"\n    target: t\n    load: {{ phases: [{{ name: steady, duration: 20s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let d = support::serve(&cfg, &[("LP_TOKEN", "s3cret")]);
+    let base = d.base.clone();
+    let client = reqwest::Client::new();
+    let text = client
+        .post(format!("{base}/api/v1/plans/soak/trigger"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The event stream: a window a second with growing figures.
+    let mut events = client
+        .get(format!("{base}/api/v1/runs/{id}/live"))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream()
+        .eventsource();
+    let mut windows: Vec<serde_json::Value> = Vec::new();
+    while windows.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("a window within 5 s")
+            .expect("stream open")
+            .unwrap();
+        assert_eq!(ev.event, "window");
+        windows.push(serde_json::from_str(&ev.data).unwrap());
+    }
+    let last = &windows[2];
+    assert_eq!(last["phase"], "steady");
+    assert_eq!(last["target"], 20.0);
+    assert!(last["elapsed_s"].as_f64() > windows[1]["elapsed_s"].as_f64());
+    assert!(last["requests"].as_u64() > windows[1]["requests"].as_u64());
+    assert!(last["windows"].as_array().unwrap().len() >= 2);
+
+    let plan_page = reqwest::get(format!("{base}/plans/soak"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        plan_page.contains(&format!("href=\"/live/{id}\"")),
+        "the plan page links to the live view"
+    );
+
+    // The page, in Chromium: the script applies the stream (it fills "updated"); the
+    // description never becomes markup; the cancel form asks for the token.
+    let b = base.clone();
+    let run = id.clone();
+    let dom = tokio::task::spawn_blocking(move || {
+        support::chromium(&["--timeout=3000", "--dump-dom", &format!("{b}/live/{run}")])
+    })
+    .await
+    .unwrap();
+    let updated = &dom[dom.find("id=\"updated\">").expect("updated") + 14..];
+    assert!(
+        !updated.starts_with('<'),
+        "the script showed an event: {dom}"
+    );
+    assert!(dom.contains("id=\"token\"") && dom.contains("Cancel this run"));
+    assert!(dom.contains("id=\"window-rows\"><tr>"), "windows listed");
+    let plan_page = reqwest::get(format!("{base}/plans/soak"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        plan_page.contains(&format!("href=\"/live/{id}\"")),
+        "the plan page links to the live view"
+    );
+
+    // Cancel: refused without the token, accepted with it; the stream ends with the status.
+    let cancel = format!("{base}/api/v1/runs/{id}/cancel");
+    assert_eq!(client.post(&cancel).send().await.unwrap().status(), 401);
+    let r = client
+        .post(&cancel)
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let end = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the end within 10 s")
+            .expect("stream open")
+            .unwrap();
+        if ev.event == "end" {
+            break serde_json::from_str::<serde_json::Value>(&ev.data).unwrap();
+        }
+    };
+    assert_eq!(end["finished"], "interrupted");
+    assert!(
+        events.next().await.is_none(),
+        "the stream closes after the end"
+    );
+    let stored = support::get_json(&format!("{base}/api/v1/runs/{id}")).await;
+    assert_eq!(stored["status"], "interrupted");
+
+    // A finished run's live page is its report; unknown or bad ids say so.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(format!("{base}/live/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/runs/{id}").as_str());
+    assert_eq!(status(&format!("{base}/api/v1/runs/{id}/live")), 404);
+    assert_eq!(status(&format!("{base}/live/not-a-run")), 400);
+    drop(d);
+}

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+mod live;
 mod pages;
 mod serve;
 mod trends;
@@ -30,6 +31,7 @@ const MAX_CONCURRENT_SCRAPES: usize = 10;
 pub(crate) struct Ctx {
     pub(crate) app: Arc<App>,
     scrapes: Arc<Semaphore>,
+    live_streams: Arc<Semaphore>,
 }
 
 /// The router.
@@ -47,6 +49,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/runs/{id}/live", get(live::events))
+        .route("/live/{id}", get(live::page))
         .route("/-/reload", post(reload))
         .route("/", get(pages::runs))
         .route("/plans", get(pages::plans))
@@ -74,6 +78,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(Ctx {
             app,
             scrapes: Arc::new(Semaphore::new(MAX_CONCURRENT_SCRAPES)),
+            live_streams: Arc::new(Semaphore::new(live::MAX_LIVE_STREAMS)),
         })
 }
 

@@ -16,8 +16,13 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 #facts td{white-space:normal}.card{background:#fff;border:1px solid #e4e6ea;padding:6px}svg{width:100%;height:auto}small{color:#57606a}</style>";
 
 pub(super) fn page(title: &str, body: &str) -> Response {
+    page_with_head(title, "", body)
+}
+
+/// [`page`] with more in its `<head>` (trusted markup only).
+pub(super) fn page_with_head(title: &str, head: &str, body: &str) -> Response {
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>{STYLE}</head>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>{STYLE}{head}</head>\
          <body><main><nav><a href=\"/\">Runs</a><a href=\"/plans\">Plans</a><a href=\"/metrics\">Metrics</a></nav><h1>{}</h1>{body}</main></body></html>",
         esc(title),
         esc(title)
@@ -152,7 +157,10 @@ pub(super) async fn run(State(ctx): State<Ctx>, Path(file): Path<String>) -> Res
     let Some(value) = record.summary else {
         return page(
             &format!("{} (running)", record.plan),
-            "<p>This run has not finished yet.</p>",
+            &format!(
+                "<p>This run has not finished yet: <a href=\"/live/{}\">watch it live</a>.</p>",
+                esc(id)
+            ),
         );
     };
     if kind == "json" {

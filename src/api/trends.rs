@@ -106,7 +106,7 @@ pub(super) async fn plan(
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let mut b = String::new();
-    facts(&mut b, plan, ctx.app.is_running(&name));
+    facts(&mut b, plan, &ctx.app.live_runs(&name));
     range_nav(&mut b, &name, &sel);
     if runs.is_empty() {
         b.push_str("<p id=\"no-runs\">No finished runs in this range.</p>");
@@ -127,7 +127,7 @@ pub(super) async fn plan(
 }
 
 /// What the plan is and how it is judged.
-fn facts(b: &mut String, plan: &PlanSpec, running: bool) {
+fn facts(b: &mut String, plan: &PlanSpec, live: &[String]) {
     let now = chrono::Utc::now();
     let next = plan
         .schedule
@@ -164,10 +164,13 @@ fn facts(b: &mut String, plan: &PlanSpec, running: bool) {
         esc(&plan.schedule.as_ref().map(|s| s.describe()).unwrap_or_else(|| "none (on demand)".into())),
         esc(&next),
         esc(&baseline),
-        if running {
-            format!("yes: <a href=\"/live/{}\">live view</a>", esc(&plan.name))
-        } else {
+        if live.is_empty() {
             "no".into()
+        } else {
+            live.iter()
+                .map(|id| format!("<a href=\"/live/{0}\">live view of {0}</a>", esc(id)))
+                .collect::<Vec<_>>()
+                .join(", ")
         },
     );
 }

@@ -3,6 +3,7 @@
 //! - `admission`: whether a run may start (overlap, concurrency, rate cap) and the runs in
 //!   progress;
 //! - `runner`: one admitted run on the shared run path, compared with history and stored;
+//! - `live`: the runs in progress, window by window, for the live view;
 //! - `writes`: finished runs whose write failed, retried;
 //! - `segments`: the segments of distributed runs, merged into one stored run;
 //! - `housekeeping`: host sampling, write retries and segment deadlines in the background.
@@ -12,11 +13,13 @@
 
 mod admission;
 mod housekeeping;
+mod live;
 mod runner;
 mod segments;
 mod writes;
 
 pub use admission::StartError;
+pub use live::Snapshot;
 pub use segments::{SegmentError, SegmentReceipt};
 
 use crate::config::{self, Config, PlanSpec};
@@ -51,6 +54,7 @@ pub struct App {
     store: Store,
     metrics: Metrics,
     admission: Admission,
+    live: live::LiveRuns,
     writes: PendingWrites,
     /// Cancelled on shutdown: schedulers stop, runs stop gracefully.
     root: CancellationToken,
@@ -82,6 +86,7 @@ impl App {
         let root = CancellationToken::new();
         Ok(Arc::new(App {
             admission: Admission::new(cfg.limits.max_concurrent_runs as usize),
+            live: live::LiveRuns::default(),
             config: RwLock::new(Arc::new(cfg)),
             source,
             store,
@@ -125,6 +130,17 @@ impl App {
     /// True while a run of `plan` is going on.
     pub fn is_running(&self, plan: &str) -> bool {
         self.admission.is_running(plan)
+    }
+
+    /// Watches run `id` as it goes (one snapshot a second, then its stored status); `None`
+    /// when no run with this id is in progress.
+    pub fn watch_run(&self, id: &str) -> Option<tokio::sync::watch::Receiver<Arc<Snapshot>>> {
+        self.live.watch(id)
+    }
+
+    /// The ids of `plan`'s runs in progress that can be watched.
+    pub fn live_runs(&self, plan: &str) -> Vec<String> {
+        self.live.of_plan(plan)
     }
 
     /// Starts one scheduler task per scheduled plan (and the housekeeping task, once).

@@ -7,7 +7,7 @@ use crate::config::{Config, PlanSpec};
 use crate::judge::analysis::Tolerance;
 use crate::report::summary::{Baseline, Criteria};
 use crate::report::Summary;
-use crate::run::{RunError, RunOptions};
+use crate::run::{Both, RunError, RunOptions};
 use crate::session::{self, Judged};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -33,12 +33,13 @@ impl App {
             monitor_sink: Some(self.metrics.monitor_sink(&plan.name)),
         };
         let mut publisher = self.metrics.publisher(&plan.name);
+        let mut live = self.live.begin(id, &plan.name);
         let result = session::run(
             plan.clone(),
             &cfg.limits,
             &cfg.hash,
             &opts,
-            &mut publisher,
+            &mut Both(&mut publisher, &mut live),
             cancel,
         )
         .await;
@@ -66,6 +67,7 @@ impl App {
         };
         self.writes
             .persist(&self.store, &self.metrics, id.to_string(), status, json);
+        self.live.end(id, status);
         let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
         self.admission.release(&plan.name, id);
         info!(plan = %plan.name, run = %id, status, "run finished");

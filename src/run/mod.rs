@@ -616,7 +616,7 @@ async fn aggregate(
                     }
                     _ => {}
                 }
-                series.push(point(&view));
+                series.push(window_point(&view));
                 window.reset();
                 last = now;
             }
@@ -666,11 +666,12 @@ impl LastView {
             workloads: &[],
         };
         let _ = observer.on_window(&view);
-        series.push(point(&view));
+        series.push(window_point(&view));
     }
 }
 
-fn point(v: &WindowView<'_>) -> WindowPoint {
+/// The window a view shows, as a point of the run's series.
+pub fn window_point(v: &WindowView<'_>) -> WindowPoint {
     let lat = LatencyStats::of(&v.window.merged_latency());
     WindowPoint {
         t_s: v.elapsed.as_secs_f64(),
