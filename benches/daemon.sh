@@ -2,13 +2,16 @@
 # Daemon figures on loopback: scheduling lateness over a few hundred fires, /metrics scrape
 # time and size with 1,000 scenarios configured, daemon RSS idle and during runs.
 #   SECS=60 benches/daemon.sh
+#   LP=/path/to/another/loadpacer benches/daemon.sh   (compare two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-60}
 WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-cargo build --release -q
-LP=$PWD/target/release/loadpacer
+if [ -z "${LP:-}" ]; then
+  cargo build --release -q
+  LP=$PWD/target/release/loadpacer
+fi
 $LP demo-target --listen 127.0.0.1:18190 --latency 2ms >/dev/null 2>&1 & echo $! > "$WORK/demo.pid"
 
 start_daemon() { # config → sets BASE
@@ -68,10 +71,12 @@ for buckets in default "[0.1, 0.5]"; do
   } > "$WORK/b.yaml"
   rm -f "$WORK"/b.db*
   start_daemon "$WORK/b.yaml"
+  BEFORE=$(rss_mib)
   curl -s -XPOST "$BASE/api/v1/plans/big/trigger" >/dev/null
-  sleep 5
+  RUN_PEAK=0
+  for _ in $(seq 25); do sleep 0.2; r=$(rss_mib); RUN_PEAK=$(awk -v a="$RUN_PEAK" -v b="$r" 'BEGIN{print (b>a)?b:a}'); done
   for i in $(seq 20); do curl -s -o "$WORK/b.metrics" -w '%{time_total}\n' "$BASE/metrics"; done | sort -n > "$WORK/times"
-  echo "/metrics, 1000 scenarios after a run, buckets $buckets: $(wc -c < "$WORK/b.metrics") bytes, $(grep -vc '^#' "$WORK/b.metrics") series, scrape p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s, RSS $(rss_mib) MiB"
+  echo "/metrics, 1000 scenarios after a run, buckets $buckets: $(wc -c < "$WORK/b.metrics") bytes, $(grep -vc '^#' "$WORK/b.metrics") series, scrape p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s, RSS before $BEFORE MiB, peak during the run $RUN_PEAK MiB, after $(rss_mib) MiB"
   stop_daemon
 done
 

@@ -206,9 +206,9 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
             let mut h: Option<Histo> = None;
             for &i in &selected {
                 let src = if t.metric == MetricKind::Latency {
-                    &rec.requests[i].latency
+                    rec.requests[i].latency()
                 } else {
-                    &rec.requests[i].ttfb
+                    rec.requests[i].ttfb()
                 };
                 match h.as_mut() {
                     Some(h) => {

@@ -25,39 +25,103 @@ pub struct Sample {
     pub stale_retry: bool,
 }
 
-/// Everything recorded for one request of the plan.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+/// Everything recorded for one request of the plan. The three histograms are made at the
+/// request's first sample: an HDR histogram at 3 digits is 16 KiB empty, and a plan with a
+/// thousand requests keeps several recorders (per worker, per window, the total), most of
+/// whose requests see nothing in a given window.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(from = "StatsWire", into = "StatsWire")]
 pub struct RequestStats {
-    /// Latency from the intended send time.
-    #[serde(with = "super::wire::histo")]
-    pub latency: Histo,
-    /// Service time from the actual send.
-    #[serde(with = "super::wire::histo")]
-    pub service: Histo,
-    /// Time to the response headers.
-    #[serde(with = "super::wire::histo")]
-    pub ttfb: Histo,
+    times: Option<Box<Times>>,
     /// Responses per status code (a handful of codes per request, so a small vector).
     pub statuses: Vec<(u16, u64)>,
     errors: [u64; ErrorKind::ALL.len()],
 }
 
-impl Default for RequestStats {
-    fn default() -> Self {
-        Self {
+/// The histograms of a request that has been sent.
+#[derive(Clone, Debug)]
+struct Times {
+    latency: Histo,
+    service: Histo,
+    ttfb: Histo,
+}
+
+impl Times {
+    fn new() -> Box<Times> {
+        Box::new(Times {
             latency: new_histo(),
             service: new_histo(),
             ttfb: new_histo(),
-            statuses: Vec::new(),
-            errors: [0; ErrorKind::ALL.len()],
+        })
+    }
+}
+
+/// An empty histogram for requests that have none yet.
+static EMPTY: std::sync::LazyLock<Histo> = std::sync::LazyLock::new(new_histo);
+
+/// [`RequestStats`] as it travels in a segment's summary: every histogram written out, as
+/// before the histograms became lazy (the `recorded` block's layout is unchanged).
+#[derive(Serialize, serde::Deserialize)]
+struct StatsWire {
+    #[serde(with = "super::wire::histo")]
+    latency: Histo,
+    #[serde(with = "super::wire::histo")]
+    service: Histo,
+    #[serde(with = "super::wire::histo")]
+    ttfb: Histo,
+    statuses: Vec<(u16, u64)>,
+    errors: [u64; ErrorKind::ALL.len()],
+}
+
+impl From<StatsWire> for RequestStats {
+    fn from(w: StatsWire) -> Self {
+        let sent = !(w.latency.is_empty() && w.service.is_empty() && w.ttfb.is_empty());
+        RequestStats {
+            times: sent.then(|| {
+                Box::new(Times {
+                    latency: w.latency,
+                    service: w.service,
+                    ttfb: w.ttfb,
+                })
+            }),
+            statuses: w.statuses,
+            errors: w.errors,
+        }
+    }
+}
+
+impl From<RequestStats> for StatsWire {
+    fn from(r: RequestStats) -> Self {
+        let t = r.times.unwrap_or_else(Times::new);
+        StatsWire {
+            latency: t.latency,
+            service: t.service,
+            ttfb: t.ttfb,
+            statuses: r.statuses,
+            errors: r.errors,
         }
     }
 }
 
 impl RequestStats {
+    /// Latency from the intended send time.
+    pub fn latency(&self) -> &Histo {
+        self.times.as_ref().map_or(&EMPTY, |t| &t.latency)
+    }
+
+    /// Service time from the actual send.
+    pub fn service(&self) -> &Histo {
+        self.times.as_ref().map_or(&EMPTY, |t| &t.service)
+    }
+
+    /// Time to the response headers.
+    pub fn ttfb(&self) -> &Histo {
+        self.times.as_ref().map_or(&EMPTY, |t| &t.ttfb)
+    }
+
     /// Number of requests recorded.
     pub fn count(&self) -> u64 {
-        self.latency.len()
+        self.latency().len()
     }
 
     /// Number of failed requests of every kind.
@@ -71,10 +135,11 @@ impl RequestStats {
     }
 
     fn record(&mut self, s: &Sample) {
-        let _ = self.latency.record(micros(s.latency));
-        let _ = self.service.record(micros(s.service));
-        if let Some(t) = s.ttfb {
-            let _ = self.ttfb.record(micros(t));
+        let t = self.times.get_or_insert_with(Times::new);
+        let _ = t.latency.record(micros(s.latency));
+        let _ = t.service.record(micros(s.service));
+        if let Some(ttfb) = s.ttfb {
+            let _ = t.ttfb.record(micros(ttfb));
         }
         if let Some(code) = s.status {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
@@ -88,9 +153,12 @@ impl RequestStats {
     }
 
     fn merge(&mut self, other: &RequestStats) {
-        let _ = self.latency.add(&other.latency);
-        let _ = self.service.add(&other.service);
-        let _ = self.ttfb.add(&other.ttfb);
+        if let Some(o) = &other.times {
+            let t = self.times.get_or_insert_with(Times::new);
+            let _ = t.latency.add(&o.latency);
+            let _ = t.service.add(&o.service);
+            let _ = t.ttfb.add(&o.ttfb);
+        }
         for &(code, n) in &other.statuses {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -102,10 +170,14 @@ impl RequestStats {
         }
     }
 
+    /// Empties it for the next window, keeping the histograms of a request that is being
+    /// sent (no allocation per window on the hot path).
     fn reset(&mut self) {
-        self.latency.reset();
-        self.service.reset();
-        self.ttfb.reset();
+        if let Some(t) = &mut self.times {
+            t.latency.reset();
+            t.service.reset();
+            t.ttfb.reset();
+        }
         self.statuses.clear();
         self.errors = [0; ErrorKind::ALL.len()];
     }
@@ -318,7 +390,7 @@ impl Recorder {
         let mut h = new_histo();
         for i in requests {
             if let Some(r) = self.requests.get(i) {
-                let _ = h.add(&r.latency);
+                let _ = h.add(r.latency());
             }
         }
         h
@@ -342,6 +414,37 @@ mod tests {
     }
 
     #[test]
+    fn histograms_exist_only_for_requests_that_were_sent_and_travel_unchanged() {
+        let mut total = Recorder::new(1000, 0, 1);
+        let mut window = Recorder::new(1000, 0, 1);
+        window.record(&sample(7, 12, None));
+        total.merge(&window);
+        let made = |r: &Recorder| r.requests.iter().filter(|s| s.times.is_some()).count();
+        assert_eq!(
+            (made(&total), made(&window)),
+            (1, 1),
+            "merging an empty request makes nothing"
+        );
+        window.reset();
+        assert_eq!(
+            made(&window),
+            1,
+            "a reset keeps the sent request's histograms"
+        );
+        assert_eq!(window.requests[7].count(), 0);
+
+        let json = serde_json::to_string(&total.requests[..8]).unwrap();
+        let back: Vec<RequestStats> = serde_json::from_str(&json).unwrap();
+        assert!(
+            back[0].times.is_none(),
+            "an unsent request stays without histograms"
+        );
+        assert_eq!(back[7].count(), 1);
+        assert_eq!(back[7].latency().max(), total.requests[7].latency().max());
+        assert_eq!(back[0].latency().len(), 0);
+    }
+
+    #[test]
     fn merge_adds_counts_and_keeps_percentiles_exact_to_three_digits() {
         let mut a = Recorder::new(2, 1, 1);
         let mut b = Recorder::new(2, 1, 1);
@@ -356,7 +459,7 @@ mod tests {
         assert_eq!(r.count(), 200);
         assert_eq!(r.errors_of(ErrorKind::Status), 100);
         assert_eq!(r.statuses, vec![(200, 200)]);
-        let stats = LatencyStats::of(&r.latency);
+        let stats = LatencyStats::of(r.latency());
         assert!((stats.p50_ms - 100.0).abs() < 0.2, "{stats:?}");
         assert!((stats.max_ms - 200.0).abs() < 0.2, "{stats:?}");
         assert_eq!(a.checks[0], (0, 1));
@@ -368,7 +471,7 @@ mod tests {
     #[test]
     fn empty_histogram_yields_zero_stats_not_nan() {
         let r = Recorder::new(1, 0, 1);
-        let s = LatencyStats::of(&r.requests[0].latency);
+        let s = LatencyStats::of(r.requests[0].latency());
         assert_eq!(s, LatencyStats::default());
     }
 }

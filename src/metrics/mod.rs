@@ -192,7 +192,7 @@ impl Metrics {
                 return;
             }
             for (i, r) in window.requests.iter().enumerate() {
-                m.latency[i].add(&r.latency);
+                m.latency[i].add(r.latency());
                 for (code, n) in &r.statuses {
                     *m.statuses.entry((i, code.to_string())).or_default() += n;
                 }

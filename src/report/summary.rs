@@ -754,9 +754,9 @@ fn request_summary(
         count: r.count(),
         rps: r.count() as f64 / secs,
         error_rate: ratio(r.error_count(), r.count()),
-        latency: LatencyStats::of(&r.latency),
-        service_time: LatencyStats::of(&r.service),
-        ttfb: LatencyStats::of(&r.ttfb),
+        latency: LatencyStats::of(r.latency()),
+        service_time: LatencyStats::of(r.service()),
+        ttfb: LatencyStats::of(r.ttfb()),
         statuses: r
             .statuses
             .iter()
@@ -774,7 +774,7 @@ fn request_summary(
                 .filter(|b| !b.is_empty())
                 .unwrap_or(&plan.grades),
             (r.count() > 0).then(|| judge::GradeFigures {
-                p95: std::time::Duration::from_micros(r.latency.value_at_quantile(0.95)),
+                p95: std::time::Duration::from_micros(r.latency().value_at_quantile(0.95)),
                 error_rate: ratio(r.error_count(), r.count()),
                 throughput: Some(r.count() as f64 / secs),
             }),
