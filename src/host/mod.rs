@@ -84,8 +84,11 @@ mod tests {
 /// One reading of the host and the watched processes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSample {
-    /// Busy share of all cores (0..1).
+    /// Busy share of all cores (0..1) since the previous reading.
     pub cpu_ratio: f64,
+    /// CPU seconds of all cores since boot, (busy, idle), from `/proc/stat`; `None` where
+    /// there is no such file. Counters, so that `rate()` gives the busy cores over any window.
+    pub cpu_seconds: Option<(f64, f64)>,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
     pub load1: f64,
@@ -154,6 +157,9 @@ impl HostSampler {
             .collect();
         let sample = HostSample {
             cpu_ratio: f64::from(self.sys.global_cpu_usage()) / 100.0,
+            cpu_seconds: std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|t| cpu_seconds(&t)),
             memory_used_bytes: self.sys.used_memory(),
             memory_total_bytes: self.sys.total_memory(),
             load1: System::load_average().one,
@@ -183,6 +189,24 @@ impl HostSampler {
     }
 }
 
+/// (busy, idle) seconds of all cores from `/proc/stat`'s first line: `cpu user nice system
+/// idle iowait irq softirq steal …` in USER_HZ ticks, which the kernel fixes at 100 for this
+/// file. Idle is idle + iowait (as node_exporter's busy ratio counts it); guest time is
+/// already inside user.
+fn cpu_seconds(stat: &str) -> Option<(f64, f64)> {
+    const USER_HZ: f64 = 100.0;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let busy = ticks.iter().sum::<u64>() - idle;
+    Some((busy as f64 / USER_HZ, idle as f64 / USER_HZ))
+}
+
 #[cfg(test)]
 mod host_tests {
     use super::*;
@@ -206,5 +230,15 @@ mod host_tests {
         assert!((0.0..=1.0).contains(&r.cpu_ratio), "{r:?}");
         assert!(r.networks.iter().any(|(n, _, _)| n == "lo"), "{r:?}");
         assert!(r.processes[0].2 > 0, "this test process is watched: {r:?}");
+        let (busy, idle) = r.cpu_seconds.expect("Linux has /proc/stat");
+        assert!(busy > 0.0 && idle > 0.0, "{r:?}");
+    }
+
+    #[test]
+    fn proc_stat_ticks_become_busy_and_idle_seconds() {
+        let stat = "cpu  100 20 30 400 50 6 4 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(cpu_seconds(stat), Some((1.7, 4.5)));
+        assert_eq!(cpu_seconds("intr 1 2 3"), None);
+        assert_eq!(cpu_seconds("cpu  a b c"), None);
     }
 }

@@ -348,8 +348,8 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     // Watched processes; loadpacer's own are the standard process_* families.
     let mut cpu = Family::new("process_cpu_seconds_total", COUNTER);
     let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
+    let mut host_cpu = Family::new("host_cpu_seconds_total", COUNTER);
     let mut host: Vec<Family> = [
-        "host_cpu_usage_ratio",
         "host_memory_used_bytes",
         "host_memory_total_bytes",
         "host_load1",
@@ -364,8 +364,11 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     let mut rx = Family::new("host_network_receive_bytes_total", COUNTER);
     let mut tx = Family::new("host_network_transmit_bytes_total", COUNTER);
     if let Some(h) = &s.host {
+        if let Some((busy, idle)) = h.cpu_seconds {
+            host_cpu.value(&[("mode", "busy")], busy);
+            host_cpu.value(&[("mode", "idle")], idle);
+        }
         for (f, v) in host.iter_mut().zip([
-            h.cpu_ratio,
             h.memory_used_bytes as f64,
             h.memory_total_bytes as f64,
             h.load1,
@@ -397,6 +400,7 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
         unauthorized,
         cpu,
         rss,
+        host_cpu,
     ]
     .into_iter()
     .chain(host)

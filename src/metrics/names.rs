@@ -182,8 +182,8 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Resident memory of a watched process (host.processes).",
     ),
     (
-        "host_cpu_usage_ratio",
-        "Busy share of all CPU cores of the host loadpacer runs on.",
+        "host_cpu_seconds_total",
+        "CPU seconds of all cores of the host loadpacer runs on, by mode (busy, idle); rate(busy) is the busy cores, rate(busy) / rate(all) the busy share.",
     ),
     ("host_memory_used_bytes", "Memory in use on the host."),
     ("host_memory_total_bytes", "Memory of the host."),
