@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side generator benchmark on loopback: loadpacer hit vs wrk vs oha, one run.
+# Side-by-side generator benchmark on loopback: loadpacer hit vs wrk, wrk2 and oha, one run.
 # The target (nginx, one worker) is pinned to core 0, the generator to core 1. Because the
 # target's core saturates first on a 2-core machine, CPU µs per request (user+sys ÷ requests)
 # is the figure that compares generators. Installs nginx, wrk, time (apt) and oha (cargo)
-# when missing. Every address is 127.0.0.1.
+# when missing, and builds wrk2 (not packaged) into benches/.wrk2 from WRK2_GIT (a clone or
+# a fetched snapshot's git dir of giltene/wrk2; default: clone it). Every address is 127.0.0.1.
 #   DUR=10 benches/compare.sh
 #   BEFORE=/path/to/older/loadpacer benches/compare.sh   # adds that build's rows, same run
 set -euo pipefail
@@ -20,6 +21,19 @@ fi
 [ -n "${SKIP_OHA:-}" ] || need oha || cargo install oha --locked >/dev/null 2>&1 || echo "note: oha could not be installed; its rows are skipped" >&2
 cargo build --release -q
 LP=target/release/loadpacer
+
+# wrk2: built once from source (it needs make, a C compiler and OpenSSL's headers).
+WRK2=benches/.wrk2/wrk
+if [ -z "${SKIP_WRK2:-}" ] && [ ! -x "$WRK2" ]; then
+  apt-get install -y -qq --no-install-recommends make gcc libc6-dev libssl-dev >/dev/null
+  rm -rf benches/.wrk2 && mkdir -p benches/.wrk2
+  if [ -n "${WRK2_GIT:-}" ]; then
+    git --git-dir="$WRK2_GIT" archive HEAD | tar -x -C benches/.wrk2
+  else
+    git clone -q --depth 1 https://github.com/giltene/wrk2 benches/.wrk2
+  fi
+  make -s -C benches/.wrk2 >/dev/null 2>&1 || echo "note: wrk2 did not build; its rows are skipped" >&2
+fi
 
 . benches/nginx.sh
 start_nginx "$WORK" 18181
@@ -63,10 +77,21 @@ oha_run() { # name args...
 }
 need jq || apt-get install -y -qq --no-install-recommends jq >/dev/null
 
+wrk2_run() { # name rate  (wrk2 is always paced; a rate far above capacity is its closed loop)
+  local name=$1 rate=$2; [ -x "$WRK2" ] || return 0
+  measure "$name" -- $WRK2 -t1 -c$CONC -d${DUR}s -R"$rate" --latency $URL
+  local w=$WORK/$name.out
+  row "wrk2 -c$CONC -R$rate" "$(awk '/requests in/ {print $1}' $w)" "$(awk '/Requests\/sec/ {print $2}' $w)" \
+    "$(awk '$1=="50.000%" {print $2; exit}' $w | to_ms)" "$(awk '$1=="99.000%" {print $2; exit}' $w | to_ms)"
+}
+
+wrk2_run wrk2-closed 1000000
 lp lp-closed $URL -c $CONC -d ${DUR}s
 oha_run oha-closed -c $CONC -z ${DUR}s $URL
+wrk2_run wrk2-open2k 2000
 lp lp-open2k $URL --rate 2000 -d ${DUR}s
 oha_run oha-open2k -q 2000 -c $CONC --latency-correction -z ${DUR}s $URL
+wrk2_run wrk2-open20k 20000
 lp lp-open20k $URL --rate 20000 -d ${DUR}s
 if [ -n "${BEFORE:-}" ]; then
   LABEL=before BIN=$BEFORE lp before-closed $URL -c $CONC -d ${DUR}s
@@ -77,6 +102,10 @@ echo
 echo "Coordinated omission: 200 req/s for 15 s, target frozen 1 s of every 5 s (truth: p90 ≈ 500 ms, p99 ≈ 950 ms)"
 measure lp-co -- $LP hit http://127.0.0.1:18182/ --rate 200 -d 15s -q --json "$WORK/co.json"
 echo "loadpacer hit --rate 200:             p90 $(jq -r .p90_ms $WORK/co.json) ms  p99 $(jq -r .p99_ms $WORK/co.json) ms"
+if [ -x "$WRK2" ]; then
+  $WRK2 -t1 -c50 -d15s -R200 --latency http://127.0.0.1:18182/ > "$WORK/wrk2-co.out" 2>&1 || true
+  echo "wrk2 -R 200:                          p90 $(awk '$1=="90.000%" {print $2; exit}' $WORK/wrk2-co.out | to_ms) ms  p99 $(awk '$1=="99.000%" {print $2; exit}' $WORK/wrk2-co.out | to_ms) ms"
+fi
 if need oha; then
   oha --no-tui --output-format json -q 200 -c 50 --latency-correction -z 15s http://127.0.0.1:18182/ > "$WORK/oha-co.json" 2>/dev/null || true
   echo "oha -q 200 --latency-correction:      p90 $(jq -r '.latencyPercentiles.p90*1000' $WORK/oha-co.json) ms"

@@ -256,11 +256,15 @@ impl App {
             return Err(e.into());
         }
         self.metrics.run_started(name);
+        // Watchable from the moment its id is known, so a live view opened right after the
+        // trigger finds it.
+        let live = self.live.begin(&admitted.id, name);
         info!(plan = %name, run = %admitted.id, trigger, "run started");
         let app = self.clone();
         let id = admitted.id.clone();
         self.tracker.spawn(async move {
-            app.run_one(plan, &admitted.id, &cfg, admitted.cancel).await;
+            app.run_one(plan, &admitted.id, &cfg, admitted.cancel, live)
+                .await;
             drop(admitted.permit);
         });
         Ok(id)

@@ -19,6 +19,7 @@ impl App {
         id: &str,
         cfg: &Config,
         cancel: CancellationToken,
+        mut live: super::live::LiveObserver,
     ) {
         let opts = session::Options {
             run: RunOptions {
@@ -33,7 +34,6 @@ impl App {
             monitor_sink: Some(self.metrics.monitor_sink(&plan.name)),
         };
         let mut publisher = self.metrics.publisher(&plan.name);
-        let mut live = self.live.begin(id, &plan.name);
         let result = session::run(
             plan.clone(),
             &cfg.limits,

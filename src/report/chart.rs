@@ -2,7 +2,7 @@
 //! daemon's plan pages (figures per run, failed and regressed runs marked). No script: the
 //! chart is markup, readable with JavaScript off and scaled to any width.
 
-use super::html::esc;
+use super::escape::esc;
 use std::fmt::Write;
 
 /// One line: (x, value) points; a point without a value breaks the line, so a gap shows as

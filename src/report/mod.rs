@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod console;
+pub mod escape;
 pub mod html;
 pub mod junit;
 pub mod markdown;
