@@ -101,6 +101,11 @@ struct Prepared {
     body: Option<Bytes>,
 }
 
+/// How far behind `now` a pacer's next slot may be: a burst of requests this long at the
+/// cap passes without waiting. Measured: without it, `hit -c 10` against nginx made 10,000
+/// req/s instead of 56,000, its VUs sleeping a timer tick for slots 10 µs away.
+const PACER_BURST: Duration = Duration::from_millis(2);
+
 /// Spaces requests at most `rate` per second over all workers of a run: a closed-model plan
 /// has no rate of its own, so this is how `limits.max_rps` holds for it. Slots are handed out
 /// with one atomic per request; a request that finds its slot in the future waits for it.
@@ -129,8 +134,11 @@ impl Pacer {
         let now = self.base.elapsed().as_nanos() as u64;
         let mut cur = self.next_ns.load(Relaxed);
         let slot = loop {
-            // No credit accumulates while idle: a slot is never earlier than now.
-            let slot = cur.max(now);
+            // Credit accumulates for at most PACER_BURST while idle: VUs that finish in the
+            // same poll restart within microseconds of each other, and a slot a few
+            // microseconds ahead would cost a whole timer tick (1 ms) of sleep. Over any
+            // window the cap holds to within PACER_BURST's worth of requests.
+            let slot = cur.max(now.saturating_sub(PACER_BURST.as_nanos() as u64));
             match self
                 .next_ns
                 .compare_exchange_weak(cur, slot + self.interval_ns, Relaxed, Relaxed)
