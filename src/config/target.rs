@@ -37,7 +37,7 @@ pub struct TargetSpec {
 pub enum Transport {
     /// A shared reqwest pool: redirects, TLS, HTTP/2. The default.
     Pooled,
-    /// One HTTP/1.1 connection per VU slot, driven by hyper directly: plain HTTP only, no
+    /// One HTTP/1.1 connection per VU slot, spoken by the VU itself: plain HTTP only, no
     /// redirects followed; the cheapest path per request.
     Direct,
 }

@@ -502,3 +502,135 @@ impl std::fmt::Debug for ConnSlot {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport;
+    use tokio::net::TcpListener;
+
+    /// A loopback server that answers each request on a connection with the next canned
+    /// reply, and closes the connection after the last one.
+    async fn canned(replies: Vec<&'static [u8]>) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            for reply in replies {
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(reply).await.unwrap();
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn direct(base: &str) -> Direct {
+        let target = TargetSpec {
+            name: "t".into(),
+            base_url: base.parse().unwrap(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(2),
+            max_redirects: 0,
+            max_body: 1024,
+            http2: false,
+            transport: Transport::Direct,
+            ca_pem: None,
+        };
+        Direct::new(&target, &[])
+    }
+
+    fn get(method: Method) -> Outgoing {
+        Outgoing {
+            method,
+            dest: Dest::Path("/x?y=1".parse().unwrap()),
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_framed_by_length_chunks_and_close_and_1xx_is_skipped() {
+        let base = canned(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: 1\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nx-trailer: t\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end",
+        ])
+        .await;
+        let d = direct(&base);
+        let mut slot = ConnSlot::default();
+        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        assert_eq!((r.status, r.body.as_deref()), (200, Some(&b"hello"[..])));
+        assert_eq!(r.headers["x-a"], "1");
+        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        assert_eq!(
+            r.body.as_deref(),
+            Some(&b"abcdefg"[..]),
+            "chunks joined, trailer skipped"
+        );
+        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        assert_eq!((r.status, r.body.as_deref()), (204, Some(&b""[..])));
+        // A HEAD response announces a length but has no body.
+        let r = d.send(get(Method::HEAD), &mut slot, true).await.unwrap();
+        assert_eq!(r.body.as_deref(), Some(&b""[..]));
+        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        assert_eq!(r.body.as_deref(), Some(&b"until the end"[..]));
+        assert!(slot.0.is_none(), "a connection: close reply is not reused");
+        assert!(!slot.take_stale_retry());
+    }
+
+    #[tokio::test]
+    async fn bad_heads_and_short_bodies_are_named() {
+        for (reply, kind) in [
+            (&b"HTTP/1.1 2000 What\r\n\r\n"[..], ErrorKind::Protocol),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nab",
+                ErrorKind::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
+                ErrorKind::Reset,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n",
+                ErrorKind::BodyTooLarge,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+                ErrorKind::Protocol,
+            ),
+        ] {
+            let base = canned(vec![reply]).await;
+            let d = direct(&base);
+            let mut slot = ConnSlot::default();
+            let e = d.send(get(Method::GET), &mut slot, true).await.unwrap_err();
+            assert_eq!(e.kind, kind, "{}", String::from_utf8_lossy(reply));
+            assert!(slot.0.is_none(), "a failed connection is dropped");
+        }
+    }
+
+    #[test]
+    fn requests_are_written_with_host_and_length() {
+        let d = direct("http://127.0.0.1:8080");
+        let mut req = get(Method::POST);
+        req.headers.insert("x-k", HeaderValue::from_static("v"));
+        req.body = Some(bytes::Bytes::from_static(b"{}"));
+        let wire = String::from_utf8(d.encode(&req).unwrap()).unwrap();
+        assert_eq!(
+            wire,
+            "POST /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-k: v\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        let wire = String::from_utf8(d.encode(&get(Method::GET)).unwrap()).unwrap();
+        assert_eq!(wire, "GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n");
+    }
+}
