@@ -52,6 +52,25 @@ fn p95_cell<'a>(dom: &'a str, id: &str) -> &'a str {
     &cell[..cell.find('<').unwrap()]
 }
 
+/// A daemon with the demo target as target `t` and these plans (YAML under `plans:`), its
+/// store in a temp dir; `env` for its token.
+async fn daemon(
+    head: &str,
+    plans: &str,
+    env: &[(&str, &str)],
+) -> (support::Target, tempfile::TempDir, support::Daemon) {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("d.yaml");
+    let yaml = format!(
+        "{head}store: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n{plans}",
+        t.url()
+    );
+    std::fs::write(&cfg, yaml).unwrap();
+    let d = support::serve(&cfg, env);
+    (t, dir, d)
+}
+
 fn status(url: &str) -> u16 {
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
@@ -62,18 +81,8 @@ fn status(url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_page_shows_trends_of_the_stored_runs_and_compares_runs() {
-    let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("d.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "store: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  shop:\n    description: \"{EVIL} nightly\"\n    target: t\n    schedule: {{ cron: \"0 3 * * *\" }}\n    regression: {{ window: 2 }}\n    load: {{ phases: [{{ duration: 2s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: latency, expr: \"p(95) < 5s\" }}]\n",
-            t.url()
-        ),
-    )
-    .unwrap();
-    let d = support::serve(&cfg, &[]);
+    let plans = format!("  shop:\n    description: \"{EVIL} nightly\"\n    target: t\n    schedule: {{ cron: \"0 3 * * *\" }}\n    regression: {{ window: 2 }}\n    load: {{ phases: [{{ duration: 2s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: latency, expr: \"p(95) < 5s\" }}]\n");
+    let (_t, dir, d) = daemon("", &plans, &[]).await;
     let base = d.base.clone();
     let first = run_once(&base, "shop", None).await;
     let second = run_once(&base, "shop", None).await;
@@ -181,12 +190,8 @@ async fn plan_page_shows_trends_of_the_stored_runs_and_compares_runs() {
         404
     );
     // A date range that holds no run says so.
-    let empty = reqwest::get(format!("{base}/plans/shop?from=2001-01-01&to=2001-01-02"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let empty =
+        support::get_text(&format!("{base}/plans/shop?from=2001-01-01&to=2001-01-02")).await;
     assert!(empty.contains("id=\"no-runs\""), "{empty}");
     drop(d);
 }
@@ -195,18 +200,13 @@ async fn plan_page_shows_trends_of_the_stored_runs_and_compares_runs() {
 async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
     use eventsource_stream::Eventsource;
     use futures_util::StreamExt;
-    let t = support::demo_target(DemoOptions::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("d.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "server: {{ token_env: LP_TOKEN }}\nstore: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  soak:\n    description: \"{EVIL}\"\n    target: t\n    load: {{ phases: [{{ name: steady, duration: 20s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n",
-            t.url()
-        ),
+    let plans = format!("  soak:\n    description: \"{EVIL}\"\n    target: t\n    load: {{ phases: [{{ name: steady, duration: 20s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n");
+    let (_t, _dir, d) = daemon(
+        "server: { token_env: LP_TOKEN }\n",
+        &plans,
+        &[("LP_TOKEN", "s3cret")],
     )
-    .unwrap();
-    let d = support::serve(&cfg, &[("LP_TOKEN", "s3cret")]);
+    .await;
     let base = d.base.clone();
     let client = reqwest::Client::new();
     let text = client
@@ -248,12 +248,7 @@ async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
     assert!(last["requests"].as_u64() > windows[1]["requests"].as_u64());
     assert!(last["windows"].as_array().unwrap().len() >= 2);
 
-    let plan_page = reqwest::get(format!("{base}/plans/soak"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let plan_page = support::get_text(&format!("{base}/plans/soak")).await;
     assert!(
         plan_page.contains(&format!("href=\"/live/{id}\"")),
         "the plan page links to the live view"
@@ -275,16 +270,6 @@ async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
     );
     assert!(dom.contains("id=\"token\"") && dom.contains("Cancel this run"));
     assert!(dom.contains("id=\"window-rows\"><tr>"), "windows listed");
-    let plan_page = reqwest::get(format!("{base}/plans/soak"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        plan_page.contains(&format!("href=\"/live/{id}\"")),
-        "the plan page links to the live view"
-    );
 
     // Cancel: refused without the token, accepted with it; the stream ends with the status.
     let cancel = format!("{base}/api/v1/runs/{id}/cancel");

@@ -556,6 +556,10 @@ pub fn closed_port() -> SocketAddr {
 }
 
 /// GETs `url` and parses the body as JSON (`Null` when it is not JSON).
+pub async fn get_text(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 pub async fn get_json(url: &str) -> serde_json::Value {
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_default()
