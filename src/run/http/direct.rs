@@ -37,6 +37,11 @@ const STALE_AFTER_IDLE: Duration = Duration::from_millis(500);
 /// non-blocking read) before it is reused.
 const CHECK_AFTER_IDLE: Duration = Duration::from_millis(2);
 
+/// Bytes made room for before a read. A connection holds no buffer while it waits for a
+/// response (it waits for readability first) or between requests: with 10,000 VUs an 8-KiB
+/// buffer each was 80 MB of the generator's RSS.
+const READ_CHUNK: usize = 4096;
+
 /// The largest response head read; more is a protocol error.
 const MAX_HEAD: usize = 64 * 1024;
 /// Response headers parsed at most.
@@ -160,7 +165,12 @@ impl Direct {
         };
         let (response, keep_alive) = done;
         match slot.0.as_mut() {
-            Some(c) if keep_alive => c.idle_since = Instant::now(),
+            Some(c) if keep_alive => {
+                c.idle_since = Instant::now();
+                if c.buf.is_empty() {
+                    c.buf = BytesMut::new();
+                }
+            }
             _ => slot.0 = None,
         }
         Ok(response)
@@ -255,7 +265,7 @@ impl Direct {
         let _ = stream.set_nodelay(true);
         Ok(Conn {
             stream,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::new(),
             idle_since: Instant::now(),
         })
     }
@@ -328,7 +338,7 @@ async fn read_head(conn: &mut Conn) -> Result<Head, Trip> {
         if conn.buf.len() > MAX_HEAD {
             return Err(Trip::Failed(fail(ErrorKind::Protocol)));
         }
-        match conn.stream.read_buf(&mut conn.buf).await {
+        match read_more(conn).await {
             Ok(0) if !received => return Err(Trip::Stale(ErrorKind::Reset)),
             Ok(0) => return Err(Trip::Failed(fail(ErrorKind::Reset))),
             Ok(_) => received = true,
@@ -408,7 +418,7 @@ async fn read_body(conn: &mut Conn, framing: Framing, cap: &mut BodyCap) -> Resu
         Framing::UntilClose => loop {
             cap.push(&conn.buf)?;
             conn.buf.clear();
-            match conn.stream.read_buf(&mut conn.buf).await {
+            match read_more(conn).await {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => return Err(io_kind(&e)),
@@ -463,9 +473,18 @@ async fn skip_trailers(conn: &mut Conn) -> Result<(), ErrorKind> {
     }
 }
 
+/// Reads what has arrived into the buffer, waiting for it without holding a buffer.
+async fn read_more(conn: &mut Conn) -> std::io::Result<usize> {
+    if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 8 {
+        conn.stream.readable().await?;
+        conn.buf.reserve(READ_CHUNK);
+    }
+    conn.stream.read_buf(&mut conn.buf).await
+}
+
 /// Reads more into the buffer; the end of the connection here cuts a body short.
 async fn fill(conn: &mut Conn) -> Result<(), ErrorKind> {
-    match conn.stream.read_buf(&mut conn.buf).await {
+    match read_more(conn).await {
         Ok(0) => Err(ErrorKind::Reset),
         Ok(_) => Ok(()),
         Err(e) => Err(io_kind(&e)),
