@@ -2,7 +2,7 @@
 // way node-mixin and kubernetes-mixin are packaged, for kube-prometheus and jsonnet users:
 //
 //   local loadpacer = (import 'loadpacer/mixin/mixin.libsonnet') + {
-//     _config+:: { runbookURLPattern: 'https://docs.example.internal/loadpacer/runbooks.md#%s' },
+//     _config+:: { runbookURLPattern: std.extVar('runbooks') + '#%s' },
 //   };
 //   { 'loadpacer-rules.json': loadpacer.prometheusRules + loadpacer.prometheusAlerts }
 //
