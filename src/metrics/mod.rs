@@ -145,11 +145,6 @@ impl Metrics {
         });
     }
 
-    /// Records a reading of loadpacer's own process.
-    pub fn set_process(&self, sample: crate::host::ProcessSample) {
-        self.with(|s| s.process = Some(sample));
-    }
-
     /// Records a reading of the host and the watched processes.
     pub fn set_host(&self, sample: crate::host::HostSample) {
         self.with(|s| s.host = Some(sample));
@@ -475,11 +470,6 @@ mod tests {
         m.set_plans(&cfg.plans);
         m.lateness("p", 0.002);
         m.set_next_run("p", Some(1.0));
-        m.set_process(crate::host::ProcessSample {
-            cpu_cores: 0.5,
-            cpu_ratio: 0.25,
-            rss_bytes: 1 << 20,
-        });
         // A plan that has never run exports its schedule, not run figures of zeros.
         let before = m.render();
         assert!(

@@ -165,7 +165,6 @@ pub struct MetricsState {
     pub(super) store_errors: u64,
     pub(super) store_unreadable: u64,
     pub(super) unauthorized: u64,
-    pub(super) process: Option<crate::host::ProcessSample>,
     pub(super) host: Option<crate::host::HostSample>,
 }
 
