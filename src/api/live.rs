@@ -40,13 +40,14 @@ pub(super) async fn events(State(ctx): State<Ctx>, Path(id): Path<String>) -> Re
         );
     };
     let shutdown = ctx.app.shutdown_signal();
-    struct State {
+    /// Where the event stream is: the run's snapshots, and whether the end was sent.
+    struct Follow {
         rx: watch::Receiver<Arc<Snapshot>>,
         first: bool,
         done: bool,
         _permit: tokio::sync::OwnedSemaphorePermit,
     }
-    let start = State {
+    let start = Follow {
         rx,
         first: true,
         done: false,
