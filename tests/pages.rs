@@ -13,34 +13,18 @@ const EVIL: &str = "<script>alert(1)</script>";
 /// Triggers a run of `plan`; when `cancel_after` is given, cancels it then. Returns the run
 /// id once the run is stored.
 async fn run_once(base: &str, plan: &str, cancel_after: Option<Duration>) -> String {
-    let client = reqwest::Client::new();
-    let text = client
-        .post(format!("{base}/api/v1/plans/{plan}/trigger"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let id = r["id"].as_str().expect("a run id").to_string();
+    let id = support::trigger(base, plan, None).await;
     if let Some(after) = cancel_after {
         tokio::time::sleep(after).await;
-        let r = client
+        let r = reqwest::Client::new()
             .post(format!("{base}/api/v1/runs/{id}/cancel"))
             .send()
             .await
             .unwrap();
         assert!(r.status().is_success(), "cancel: {}", r.status());
     }
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let run = support::get_json(&format!("{base}/api/v1/runs/{id}")).await;
-        if run["status"] != "running" {
-            return id;
-        }
-    }
-    panic!("run {id} not stored within 20 s");
+    support::wait_stored(base, &id).await;
+    id
 }
 
 /// The text of the first `<td class="p95">` in the row of run `id`.
@@ -209,19 +193,7 @@ async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
     .await;
     let base = d.base.clone();
     let client = reqwest::Client::new();
-    let text = client
-        .post(format!("{base}/api/v1/plans/soak/trigger"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = support::trigger(&base, "soak", Some("s3cret")).await;
 
     // The event stream: a window a second with growing figures.
     let mut events = client

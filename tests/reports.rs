@@ -6,7 +6,6 @@ mod support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::Command;
-use std::time::Duration;
 
 const EVIL: &str = "<script>alert(1)</script>";
 
@@ -250,32 +249,12 @@ async fn daemon_serves_run_pages_json_and_junit() {
     let d = support::serve(&cfg, &[]);
     let base = d.base.clone();
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/api/v1/plans/shop/trigger"))
-        .send()
-        .await
-        .unwrap();
-    let id = serde_json::from_str::<serde_json::Value>(&r.text().await.unwrap()).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut done = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let text = client
-            .get(format!("{base}/runs/{id}.json"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("\"schema_version\":1") {
-            done = true;
-            break;
-        }
-    }
-    assert!(done, "run stored");
+    let id = support::trigger(&base, "shop", None).await;
+    let stored = support::wait_stored(&base, &id).await;
+    assert!(
+        stored["summary"]["schema_version"] == 1,
+        "run stored: {stored}"
+    );
     let b = base.clone();
     let run_id = id.clone();
     let (list, report, plans) = tokio::task::spawn_blocking(move || {

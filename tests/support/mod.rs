@@ -556,6 +556,33 @@ pub fn closed_port() -> SocketAddr {
 }
 
 /// GETs `url` and parses the body as JSON (`Null` when it is not JSON).
+/// `POST /api/v1/plans/{plan}/trigger` on a daemon (with the bearer token when given); the
+/// new run's id.
+pub async fn trigger(base: &str, plan: &str, token: Option<&str>) -> String {
+    let mut req = reqwest::Client::new().post(format!("{base}/api/v1/plans/{plan}/trigger"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let text = req.send().await.unwrap().text().await.unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    r["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run id in {text}"))
+        .to_string()
+}
+
+/// Waits (at most 20 s) until run `id` is no longer running; its API record.
+pub async fn wait_stored(base: &str, id: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let run = get_json(&format!("{base}/api/v1/runs/{id}")).await;
+        if run["status"] != "running" {
+            return run;
+        }
+    }
+    panic!("run {id} not stored within 20 s");
+}
+
 pub async fn get_text(url: &str) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
