@@ -3,8 +3,9 @@
 # The target (nginx, one worker) is pinned to core 0, the generator to core 1. Because the
 # target's core saturates first on a 2-core machine, CPU µs per request (user+sys ÷ requests)
 # is the figure that compares generators. Installs nginx, wrk, time (apt) and oha (cargo)
-# when missing, and builds wrk2 (not packaged) into benches/.wrk2 from WRK2_GIT (a clone or
-# a fetched snapshot's git dir of giltene/wrk2; default: clone it). Every address is 127.0.0.1.
+# when missing, and builds wrk2 (not packaged) into benches/.wrk2 from WRK2_GIT, the git dir
+# of a clone or snapshot of giltene/wrk2 you provide (without it the wrk2 rows are skipped).
+# Every address is 127.0.0.1.
 #   DUR=10 benches/compare.sh
 #   BEFORE=/path/to/older/loadpacer benches/compare.sh   # adds that build's rows, same run
 set -euo pipefail
@@ -25,14 +26,14 @@ LP=target/release/loadpacer
 # wrk2: built once from source (it needs make, a C compiler and OpenSSL's headers).
 WRK2=benches/.wrk2/wrk
 if [ -z "${SKIP_WRK2:-}" ] && [ ! -x "$WRK2" ]; then
-  apt-get install -y -qq --no-install-recommends make gcc libc6-dev libssl-dev >/dev/null
-  rm -rf benches/.wrk2 && mkdir -p benches/.wrk2
   if [ -n "${WRK2_GIT:-}" ]; then
+    apt-get install -y -qq --no-install-recommends make gcc libc6-dev libssl-dev >/dev/null
+    rm -rf benches/.wrk2 && mkdir -p benches/.wrk2
     git --git-dir="$WRK2_GIT" archive HEAD | tar -x -C benches/.wrk2
+    make -s -C benches/.wrk2 >/dev/null 2>&1 || echo "note: wrk2 did not build; its rows are skipped" >&2
   else
-    git clone -q --depth 1 https://github.com/giltene/wrk2 benches/.wrk2
+    echo "note: set WRK2_GIT to the git dir of a giltene/wrk2 clone to add wrk2's rows" >&2
   fi
-  make -s -C benches/.wrk2 >/dev/null 2>&1 || echo "note: wrk2 did not build; its rows are skipped" >&2
 fi
 
 . benches/nginx.sh
