@@ -32,7 +32,7 @@ taskset -c 1 "$LP" run "$WORK/soak.yaml" -q --out "$WORK/out" --metrics-listen 1
   > "$WORK/run.log" 2>&1 & echo $! > "$WORK/lp.pid"
 PID=$(cat "$WORK/lp.pid")
 WARM=$(( MINUTES >= 20 ? 10 : MINUTES / 2 ))
-printf "%6s %9s %8s %8s %12s\n" minute "RSS MiB" "open fds" threads requests
+printf "%6s %9s %8s %8s %6s %12s\n" minute "RSS MiB" "open fds" threads tasks requests
 for m in $(seq "$MINUTES"); do
   sleep 60
   curl -s http://127.0.0.1:18184/metrics > "$WORK/m" || true
@@ -40,8 +40,11 @@ for m in $(seq "$MINUTES"); do
   fds=$(awk '/^process_open_fds / {print $2}' "$WORK/m")
   req=$(awk '/^loadpacer_http_requests_total\{/ {s+=$2} END {print s+0}' "$WORK/m")
   thr=$(awk '/^Threads:/ {print $2}' /proc/"$PID"/status 2>/dev/null || echo -)
-  printf "%6s %9s %8s %8s %12s\n" "$m" "$rss" "$fds" "$thr" "$req"
-  echo "$m $rss" >> "$WORK/rss"
+  tasks=$(awk '/^loadpacer_runtime_alive_tasks / {print $2}' "$WORK/m")
+  printf "%6s %9s %8s %8s %6s %12s\n" "$m" "$rss" "$fds" "$thr" "$tasks" "$req"
+  echo "$m $rss ${fds:-0} ${tasks:-0}" >> "$WORK/rss"
 done
 wait "$PID" || true
 awk -v w="$WARM" '$1 == w {a=$2} END {if (a > 0) printf "RSS growth after minute %d: %.1f %% (%.1f -> %.1f MiB)\n", w, ($2-a)/a*100, a, $2}' "$WORK/rss"
+awk -v w="$WARM" '$1 >= w {if (!n++ || $3 < f0) f0=$3; if ($3 > f1) f1=$3; if (!t0 || $4 < t0) t0=$4; if ($4 > t1) t1=$4}
+  END {printf "after minute %d: open fds %d..%d, tasks %d..%d\n", w, f0, f1, t0, t1}' "$WORK/rss"

@@ -406,10 +406,18 @@ impl Metrics {
 }
 
 /// The standard `process_*` families of this process (CPU seconds, resident and virtual
-/// memory, open and maximum file descriptors, threads, start time), as every exporter has.
+/// memory, open and maximum file descriptors, threads, start time), as every exporter has,
+/// and the async runtime's live task count.
 fn own_process() -> Vec<prometheus::proto::MetricFamily> {
     use prometheus::core::Collector;
-    prometheus::process_collector::ProcessCollector::for_self().collect()
+    let mut all = prometheus::process_collector::ProcessCollector::for_self().collect();
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let mut tasks =
+            family::Family::new("runtime_alive_tasks", prometheus::proto::MetricType::GAUGE);
+        tasks.value(&[], rt.metrics().num_alive_tasks() as f64);
+        all.extend(tasks.finish());
+    }
+    all
 }
 
 /// Publishes each window of a run to [`Metrics`] (once a second, never per request).

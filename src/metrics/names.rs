@@ -182,6 +182,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Resident memory of a watched process (host.processes).",
     ),
     (
+        "runtime_alive_tasks",
+        "Tasks alive in loadpacer's async runtime (a run's workers and connections, the daemon's scheduler, servers and streams); flat over a soak when nothing leaks.",
+    ),
+    (
         "host_cpu_seconds_total",
         "CPU seconds of all cores of the host loadpacer runs on, by mode (busy, idle); rate(busy) is the busy cores, rate(busy) / rate(all) the busy share.",
     ),
