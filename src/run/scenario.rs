@@ -240,11 +240,29 @@ impl Runtime {
                     true
                 }
                 StepSpec::Request(r) => self.exchange(r, vu, intended.take(), sink).await,
+                // Streams are boxed: their sessions are large state machines, and inline they
+                // would size every iteration's future, plain requests included.
                 StepSpec::Sse(e) => {
-                    super::sse::session(&self.plan, &net(), e, vu, intended.take(), sink).await
+                    Box::pin(super::sse::session(
+                        &self.plan,
+                        &net(),
+                        e,
+                        vu,
+                        intended.take(),
+                        sink,
+                    ))
+                    .await
                 }
                 StepSpec::Ws(w) => {
-                    super::ws::session(&self.plan, &net(), w, vu, intended.take(), sink).await
+                    Box::pin(super::ws::session(
+                        &self.plan,
+                        &net(),
+                        w,
+                        vu,
+                        intended.take(),
+                        sink,
+                    ))
+                    .await
                 }
                 StepSpec::Repeat(r) => self.repeat(r, vu, intended, sink).await,
                 StepSpec::Guarded(g) => {

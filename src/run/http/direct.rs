@@ -133,7 +133,7 @@ impl Direct {
             }
         }
         if slot.0.is_none() {
-            slot.0 = Some(self.connect().await.map_err(fail)?);
+            slot.0 = Some(Box::pin(self.connect()).await.map_err(fail)?);
         }
         let conn = slot.0.as_mut().expect("opened above");
         let at_risk = conn.idle_since.elapsed() >= STALE_AFTER_IDLE && req.method.is_idempotent();
@@ -148,7 +148,7 @@ impl Direct {
             // is the pool's problem, not the target's: re-send once on a fresh connection.
             Err(Trip::Stale(_)) if at_risk => {
                 slot.1 = true;
-                slot.0 = Some(self.connect().await.map_err(fail)?);
+                slot.0 = Some(Box::pin(self.connect()).await.map_err(fail)?);
                 let conn = slot.0.as_mut().expect("opened above");
                 let sent = Instant::now();
                 match self
