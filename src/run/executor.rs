@@ -22,6 +22,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// Completed iterations after which a worker lets the other tasks of its thread run (it is
+/// spawned outside tokio's budget, see `run::execute`).
+pub const YIELD_EVERY: u64 = 256;
+
 /// Late arrivals a worker keeps waiting for a free slot before it drops them.
 pub const BACKLOG_MAX: usize = 10_000;
 
@@ -91,6 +95,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
     tokio::pin!(sleep);
     let mut stopping = false;
     let mut stop_seen = false;
+    let mut completions = 0u64;
     let mut deadline = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
         let wake = if stopping {
@@ -115,7 +120,11 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             Some((slot, vu, scenario)) = inflight.next(), if !inflight.is_empty() => {
                 lock(&rec).record_iteration(scenario);
                 driver.done(slot, vu);
-                driver.refill(&shared, stopping, &mut inflight, &rec);
+                driver.refill(&shared, slot, stopping, &mut inflight, &rec);
+                completions += 1;
+                if completions % YIELD_EVERY == 0 {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = &mut sleep, if wake.is_some() => {
                 let now = Instant::now();
@@ -186,9 +195,19 @@ enum Mode {
         free: Vec<usize>,
         backlog: VecDeque<Instant>,
     },
-    /// Slots below the current VU target loop their scenario.
-    Closed { idle: Vec<bool> },
+    /// Slots below the current VU target loop their scenario. A finished VU restarts at once
+    /// (O(1)); `target` is the target last seen, so a ramp starts only its new slots; the
+    /// whole target is re-checked on a fixed 100-ms grid (`next_check`), which completions
+    /// never push back.
+    Closed {
+        idle: Vec<bool>,
+        target: usize,
+        next_check: Instant,
+    },
 }
+
+/// How often the closed model re-checks the VU target when no VU finishes.
+const VU_CHECK: Duration = Duration::from_millis(100);
 
 impl Driver {
     fn new(shared: &Shared, w: u64) -> Self {
@@ -220,6 +239,8 @@ impl Driver {
                 (
                     Mode::Closed {
                         idle: vec![true; n],
+                        target: 0,
+                        next_check: shared.start,
                     },
                     vec![None; n],
                 )
@@ -252,10 +273,7 @@ impl Driver {
                     None
                 }
             },
-            // Re-check the VU target ten times a second; a finished VU restarts at once in `done`.
-            Mode::Closed { .. } => {
-                Some(Instant::now().max(shared.start) + Duration::from_millis(100))
-            }
+            Mode::Closed { next_check, .. } => Some(*next_check),
         }
     }
 
@@ -295,6 +313,8 @@ impl Driver {
         }
     }
 
+    /// The timer's check: starts every idle slot below the VU target (O(VUs), ten times a
+    /// second at most).
     fn fill_vus(
         &mut self,
         shared: &Shared,
@@ -303,8 +323,50 @@ impl Driver {
         sink: &Arc<Sink>,
     ) {
         let target = self.vu_target(shared, now);
-        for slot in 0..target {
-            let Mode::Closed { idle } = &mut self.mode else {
+        if let Mode::Closed {
+            target: seen,
+            next_check,
+            ..
+        } = &mut self.mode
+        {
+            *seen = target;
+            *next_check = now.max(*next_check) + VU_CHECK;
+        }
+        self.start_idle(shared, 0..target, now, inflight, sink);
+    }
+
+    /// A VU finished: it restarts at once if still below the target, and slots a ramp added
+    /// since the last look start too. O(1) per completion outside ramps.
+    fn restart(
+        &mut self,
+        shared: &Shared,
+        slot: usize,
+        inflight: &mut FuturesUnordered<Iteration>,
+        sink: &Arc<Sink>,
+    ) {
+        let now = Instant::now();
+        let target = self.vu_target(shared, now);
+        let Mode::Closed { target: seen, .. } = &mut self.mode else {
+            return;
+        };
+        let grown = *seen..target.max(*seen);
+        *seen = target;
+        if slot < target {
+            self.start_idle(shared, slot..slot + 1, now, inflight, sink);
+        }
+        self.start_idle(shared, grown, now, inflight, sink);
+    }
+
+    fn start_idle(
+        &mut self,
+        shared: &Shared,
+        slots: std::ops::Range<usize>,
+        now: Instant,
+        inflight: &mut FuturesUnordered<Iteration>,
+        sink: &Arc<Sink>,
+    ) {
+        for slot in slots {
+            let Mode::Closed { idle, .. } = &mut self.mode else {
                 return;
             };
             if idle[slot] {
@@ -336,7 +398,7 @@ impl Driver {
         self.slots[slot] = Some(vu);
         match &mut self.mode {
             Mode::Open { free, .. } => free.push(slot),
-            Mode::Closed { idle } => idle[slot] = true,
+            Mode::Closed { idle, .. } => idle[slot] = true,
         }
     }
 
@@ -345,6 +407,7 @@ impl Driver {
     fn refill(
         &mut self,
         shared: &Shared,
+        slot: usize,
         stopping: bool,
         inflight: &mut FuturesUnordered<Iteration>,
         sink: &Arc<Sink>,
@@ -360,7 +423,7 @@ impl Driver {
                 }
             }
             Mode::Closed { .. } if !stopping && !self.finished => {
-                self.fill_vus(shared, Instant::now(), inflight, sink)
+                self.restart(shared, slot, inflight, sink)
             }
             Mode::Closed { .. } => {}
         }

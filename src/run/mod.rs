@@ -236,6 +236,7 @@ pub async fn execute(
             scheduled,
             open_model,
             window_secs: 1.0,
+            workloads: Vec::new(),
         };
         last_view.show(observer, &mut series, &setup_rec, &total);
         return Ok(RunOutput {
@@ -257,7 +258,16 @@ pub async fn execute(
         .parts
         .iter()
         .flat_map(|part| (0..part.workers).map(move |w| (part.clone(), w)))
-        .map(|(part, w)| tokio::spawn(executor::worker(part, w, tx.clone())))
+        // Unconstrained: tokio's per-poll budget (128 socket operations) made a worker with
+        // thousands of ready connections re-poll most of them in vain each round; the
+        // worker yields by itself instead (executor::YIELD_EVERY).
+        .map(|(part, w)| {
+            tokio::spawn(tokio::task::unconstrained(executor::worker(
+                part,
+                w,
+                tx.clone(),
+            )))
+        })
         .collect();
     drop(tx);
     // A worker that panics ends the run as an error: the others are stopped, and the verdict
@@ -625,11 +635,19 @@ async fn aggregate(
     // What arrived after the last tick (final batches, drops counted at the end) is shown
     // to the observer once more, so live counters add up to the summary.
     if !window.is_empty() {
+        let elapsed = load.start.elapsed();
+        // Each workload's share of the final batches too, with nothing running any more.
+        let mut workloads = load.now(elapsed, &window);
+        for w in &mut workloads {
+            w.target = 0.0;
+            w.in_flight = 0;
+        }
         let last_view = LastView {
-            elapsed: load.start.elapsed(),
+            elapsed,
             scheduled,
             open_model: load.open_model(),
             window_secs: (Instant::now() - last).as_secs_f64(),
+            workloads,
         };
         last_view.show(observer, &mut series, &window, total);
     }
@@ -638,14 +656,15 @@ async fn aggregate(
 
 /// A window shown to the observer after the load has stopped (nothing in flight, no target):
 /// the final batches of a run, or the setup requests of a run whose setup failed.
-struct LastView {
+struct LastView<'a> {
     elapsed: Duration,
     scheduled: Duration,
     open_model: bool,
     window_secs: f64,
+    workloads: Vec<WorkloadNow<'a>>,
 }
 
-impl LastView {
+impl LastView<'_> {
     fn show(
         &self,
         observer: &mut dyn Observer,
@@ -663,7 +682,7 @@ impl LastView {
             window_secs: self.window_secs,
             total,
             in_flight: 0,
-            workloads: &[],
+            workloads: &self.workloads,
         };
         let _ = observer.on_window(&view);
         series.push(window_point(&view));
