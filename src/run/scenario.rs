@@ -1,7 +1,7 @@
 //! One iteration of a scenario: render each request, send it, check and capture, think.
 
 use super::content::{body_passes, capture_from_body, join_url, render_json, store_capture};
-use super::http::{Client, Dest, Failure, Outgoing, Response};
+use super::http::{Client, Dest, Failure, Keep, Outgoing, Response};
 use super::vu::{lock, Sink, VuState};
 use crate::config::custom::CustomKind;
 use crate::config::{
@@ -99,6 +99,10 @@ struct Prepared {
     dest: Option<Dest>,
     headers: Option<HeaderMap>,
     body: Option<Bytes>,
+    /// Nothing templated: the request is the same every time.
+    fixed: bool,
+    /// A fixed request as the direct transport writes it, encoded once.
+    wire: Option<Bytes>,
 }
 
 /// How far behind `now` a pacer's next slot may be: a burst of requests this long at the
@@ -179,6 +183,8 @@ impl Runtime {
                 dest: None,
                 headers: None,
                 body: None,
+                fixed: false,
+                wire: None,
             })
             .collect();
         let steps = plan
@@ -188,7 +194,21 @@ impl Runtime {
             .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()))
             .chain(&plan.teardown);
         for step in steps {
-            step.each_request(&mut |r| prepared[r.index] = prepare(&plan, r));
+            step.each_request(&mut |r| {
+                let mut p = prepare(&plan, r);
+                if p.fixed {
+                    let whole = Outgoing {
+                        method: r.method.clone(),
+                        dest: p.dest.clone().expect("fixed"),
+                        headers: p.headers.clone().expect("fixed"),
+                        body: p.body.clone(),
+                        timeout: r.timeout,
+                        wire: None,
+                    };
+                    p.wire = client.pre_encode(&whole);
+                }
+                prepared[r.index] = p;
+            });
         }
         Self {
             plan,
@@ -360,7 +380,11 @@ impl Runtime {
             }
         }
         let sent = Instant::now();
-        let result = self.client.send(req, &mut vu.conn, r.needs_body()).await;
+        let keep = Keep {
+            body: r.needs_body(),
+            headers: r.needs_headers(),
+        };
+        let result = self.client.send(req, &mut vu.conn, keep).await;
         let done = Instant::now();
         let stale_retry = vu.conn.take_stale_retry();
         let service = done - sent;
@@ -484,6 +508,16 @@ impl Runtime {
     /// Builds the request, reusing the prepared parts.
     fn build(&self, r: &RequestSpec, vu: &VuState) -> Result<Outgoing, ErrorKind> {
         let prep = &self.prepared[r.index];
+        if let (Some(wire), Some(dest)) = (&prep.wire, &prep.dest) {
+            return Ok(Outgoing {
+                method: r.method.clone(),
+                dest: dest.clone(),
+                headers: HeaderMap::new(),
+                body: None,
+                timeout: r.timeout,
+                wire: Some(wire.clone()),
+            });
+        }
         let dest = match &prep.dest {
             Some(d) => d.clone(),
             None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu)
@@ -504,6 +538,7 @@ impl Runtime {
             headers,
             body,
             timeout: r.timeout,
+            wire: None,
         })
     }
 }
@@ -525,17 +560,26 @@ fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
         BodySpec::Raw(t) => t.as_static().is_some(),
         BodySpec::Multipart { fields, .. } => fields.iter().all(|(_, t)| t.as_static().is_some()),
     };
+    let dest = url_static
+        .then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu))
+        .flatten()
+        .and_then(|u| Dest::for_transport(u, plan.target.transport));
+    let headers = headers_static.then(|| headers(plan, r, &vu)).flatten();
+    let body = if body_static && !matches!(r.body, BodySpec::None) {
+        render_body(&r.body, &vu)
+    } else {
+        None
+    };
+    let fixed = dest.is_some()
+        && headers.is_some()
+        && body_static
+        && (body.is_some() || matches!(r.body, BodySpec::None));
     Prepared {
-        dest: url_static
-            .then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu))
-            .flatten()
-            .and_then(|u| Dest::for_transport(u, plan.target.transport)),
-        headers: headers_static.then(|| headers(plan, r, &vu)).flatten(),
-        body: if body_static && !matches!(r.body, BodySpec::None) {
-            render_body(&r.body, &vu)
-        } else {
-            None
-        },
+        dest,
+        headers,
+        body,
+        fixed,
+        wire: None,
     }
 }
 

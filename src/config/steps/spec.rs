@@ -154,6 +154,17 @@ impl RequestSpec {
                 .any(|r| matches!(r.source, RecordSource::Json(_)))
     }
 
+    /// True when a check or capture reads a response header, so the transport must keep them.
+    pub fn needs_headers(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::HeaderContains(..)))
+            || self
+                .captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Header(_)))
+    }
+
     /// True when the request has a status check (so a 5xx is a check result, not an error).
     pub fn has_status_check(&self) -> bool {
         self.checks

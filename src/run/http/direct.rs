@@ -10,10 +10,10 @@
 //! they were the largest user-space items after the kernel's TCP path.
 
 use super::classify::{address_allowed, classify_chain};
-use super::types::{BodyCap, Dest, Failure, Outgoing, Response};
+use super::types::{BodyCap, Dest, Failure, Keep, Outgoing, Response};
 use crate::config::TargetSpec;
 use crate::measure::ErrorKind;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -103,10 +103,10 @@ impl Direct {
         &self,
         req: Outgoing,
         slot: &mut ConnSlot,
-        keep_body: bool,
+        keep: Keep,
     ) -> Result<Response, Failure> {
         let limit = req.timeout.unwrap_or(self.timeout);
-        match tokio::time::timeout(limit, self.exchange(req, slot, keep_body)).await {
+        match tokio::time::timeout(limit, self.exchange(req, slot, keep)).await {
             Ok(result) => {
                 if result.is_err() {
                     slot.0 = None;
@@ -124,25 +124,28 @@ impl Direct {
         &self,
         req: Outgoing,
         slot: &mut ConnSlot,
-        keep_body: bool,
+        keep: Keep,
     ) -> Result<Response, Failure> {
-        let wire = self.encode(&req).map_err(fail)?;
+        let wire = match req.wire {
+            Some(w) => w,
+            None => Bytes::from(self.encode(&req).map_err(fail)?),
+        };
+        let mut sent = Instant::now();
+        let mut idle = Duration::ZERO;
         if let Some(c) = &slot.0 {
-            if c.idle_since.elapsed() >= CHECK_AFTER_IDLE && closed(&c.stream) {
+            idle = sent.saturating_duration_since(c.idle_since);
+            if idle >= CHECK_AFTER_IDLE && closed(&c.stream) {
                 slot.0 = None;
             }
         }
         if slot.0.is_none() {
             slot.0 = Some(Box::pin(self.connect()).await.map_err(fail)?);
+            (sent, idle) = (Instant::now(), Duration::ZERO);
         }
         let conn = slot.0.as_mut().expect("opened above");
-        let at_risk = conn.idle_since.elapsed() >= STALE_AFTER_IDLE && req.method.is_idempotent();
+        let at_risk = idle >= STALE_AFTER_IDLE && req.method.is_idempotent();
         let head_only = req.method == Method::HEAD;
-        let sent = Instant::now();
-        let done = match self
-            .round_trip(conn, &wire, head_only, keep_body, sent)
-            .await
-        {
+        let done = match self.round_trip(conn, &wire, head_only, keep, sent).await {
             Ok(done) => done,
             // C5: the target closed the kept-alive connection as the request went out; that
             // is the pool's problem, not the target's: re-send once on a fresh connection.
@@ -150,9 +153,8 @@ impl Direct {
                 slot.1 = true;
                 slot.0 = Some(Box::pin(self.connect()).await.map_err(fail)?);
                 let conn = slot.0.as_mut().expect("opened above");
-                let sent = Instant::now();
                 match self
-                    .round_trip(conn, &wire, head_only, keep_body, sent)
+                    .round_trip(conn, &wire, head_only, keep, Instant::now())
                     .await
                 {
                     Ok(done) => done,
@@ -177,7 +179,7 @@ impl Direct {
     }
 
     /// The request as it goes on the wire: head and body in one buffer, one write.
-    fn encode(&self, req: &Outgoing) -> Result<Vec<u8>, ErrorKind> {
+    pub(super) fn encode(&self, req: &Outgoing) -> Result<Vec<u8>, ErrorKind> {
         let Dest::Path(path) = &req.dest else {
             return Err(ErrorKind::Protocol);
         };
@@ -220,20 +222,20 @@ impl Direct {
         conn: &mut Conn,
         wire: &[u8],
         head_only: bool,
-        keep_body: bool,
+        keep: Keep,
         sent: Instant,
     ) -> Result<(Response, bool), Trip> {
         if let Err(e) = conn.stream.write_all(wire).await {
             return Err(Trip::Stale(io_kind(&e)));
         }
-        let head = read_head(conn).await?;
+        let head = read_head(conn, keep.headers).await?;
         let ttfb = sent.elapsed();
         let with_status = |kind| Failure {
             kind,
             status: Some(head.status),
             ttfb: Some(ttfb),
         };
-        let mut cap = BodyCap::new(self.max_body, keep_body, head.length(head_only))
+        let mut cap = BodyCap::new(self.max_body, keep.body, head.length(head_only))
             .map_err(|k| Trip::Failed(with_status(k)))?;
         let framing = head.framing(head_only);
         read_body(conn, framing, &mut cap)
@@ -326,10 +328,11 @@ impl Head {
 }
 
 /// Reads until a final (non-1xx) response head is complete and takes it off the buffer.
-async fn read_head(conn: &mut Conn) -> Result<Head, Trip> {
+async fn read_head(conn: &mut Conn, keep_headers: bool) -> Result<Head, Trip> {
     let mut received = !conn.buf.is_empty();
     loop {
-        if let Some(head) = parse_head(&mut conn.buf).map_err(|k| Trip::Failed(fail(k)))? {
+        let parsed = parse_head(&mut conn.buf, keep_headers).map_err(|k| Trip::Failed(fail(k)))?;
+        if let Some(head) = parsed {
             if (100..200).contains(&head.status) && head.status != 101 {
                 continue;
             }
@@ -349,8 +352,9 @@ async fn read_head(conn: &mut Conn) -> Result<Head, Trip> {
 }
 
 /// Parses a complete head at the start of `buf` (and advances past it); `None` when more
-/// bytes are needed.
-fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ErrorKind> {
+/// bytes are needed. The framing headers are always read; a `HeaderMap` (an allocation per
+/// header) is built only when `keep_headers`.
+fn parse_head(buf: &mut BytesMut, keep_headers: bool) -> Result<Option<Head>, ErrorKind> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Response::new(&mut slots);
     let n = match r.parse(buf) {
@@ -362,15 +366,17 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ErrorKind> {
     let http11 = r.version == Some(1);
     let mut head = Head {
         status,
-        headers: HeaderMap::with_capacity(r.headers.len()),
+        headers: HeaderMap::new(),
         keep_alive: http11,
         chunked: false,
         content_length: None,
     };
+    if keep_headers {
+        head.headers.reserve(r.headers.len());
+    }
     for h in r.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ErrorKind::Protocol)?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| ErrorKind::Protocol)?;
-        if name == http::header::CONTENT_LENGTH {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             let n = std::str::from_utf8(h.value)
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -379,19 +385,22 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ErrorKind> {
                 return Err(ErrorKind::Protocol);
             }
             head.content_length = Some(n);
-        } else if name == http::header::TRANSFER_ENCODING {
-            head.chunked = value
-                .to_str()
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            head.chunked = std::str::from_utf8(h.value)
                 .is_ok_and(|v| v.to_ascii_lowercase().trim_end().ends_with("chunked"));
-        } else if name == http::header::CONNECTION {
-            let v = value.to_str().unwrap_or_default().to_ascii_lowercase();
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
             if v.contains("close") {
                 head.keep_alive = false;
             } else if v.contains("keep-alive") {
                 head.keep_alive = true;
             }
         }
-        head.headers.append(name, value);
+        if keep_headers {
+            let name = HeaderName::from_bytes(name).map_err(|_| ErrorKind::Protocol)?;
+            let value = HeaderValue::from_bytes(h.value).map_err(|_| ErrorKind::Protocol)?;
+            head.headers.append(name, value);
+        }
     }
     buf.advance(n);
     Ok(Some(head))
@@ -573,8 +582,19 @@ mod tests {
             headers: HeaderMap::new(),
             body: None,
             timeout: None,
+            wire: None,
         }
     }
+
+    const ALL: Keep = Keep {
+        body: true,
+        headers: true,
+    };
+    /// No header map: framing and keep-alive must still come from the raw head.
+    const BODY_ONLY: Keep = Keep {
+        body: true,
+        headers: false,
+    };
 
     #[tokio::test]
     async fn bodies_are_framed_by_length_chunks_and_close_and_1xx_is_skipped() {
@@ -588,21 +608,28 @@ mod tests {
         .await;
         let d = direct(&base);
         let mut slot = ConnSlot::default();
-        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        let r = d.send(get(Method::GET), &mut slot, ALL).await.unwrap();
         assert_eq!((r.status, r.body.as_deref()), (200, Some(&b"hello"[..])));
         assert_eq!(r.headers["x-a"], "1");
-        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        let r = d
+            .send(get(Method::GET), &mut slot, BODY_ONLY)
+            .await
+            .unwrap();
         assert_eq!(
             r.body.as_deref(),
             Some(&b"abcdefg"[..]),
             "chunks joined, trailer skipped"
         );
-        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        assert!(r.headers.is_empty(), "not asked for");
+        let r = d.send(get(Method::GET), &mut slot, ALL).await.unwrap();
         assert_eq!((r.status, r.body.as_deref()), (204, Some(&b""[..])));
         // A HEAD response announces a length but has no body.
-        let r = d.send(get(Method::HEAD), &mut slot, true).await.unwrap();
+        let r = d.send(get(Method::HEAD), &mut slot, ALL).await.unwrap();
         assert_eq!(r.body.as_deref(), Some(&b""[..]));
-        let r = d.send(get(Method::GET), &mut slot, true).await.unwrap();
+        let mut pre = get(Method::GET);
+        pre.wire = Some(d.encode(&pre).unwrap().into());
+        pre.dest = Dest::Url("http://127.0.0.1:1/unused".parse().unwrap());
+        let r = d.send(pre, &mut slot, BODY_ONLY).await.unwrap();
         assert_eq!(r.body.as_deref(), Some(&b"until the end"[..]));
         assert!(slot.0.is_none(), "a connection: close reply is not reused");
         assert!(!slot.take_stale_retry());
@@ -632,7 +659,7 @@ mod tests {
             let base = canned(vec![reply]).await;
             let d = direct(&base);
             let mut slot = ConnSlot::default();
-            let e = d.send(get(Method::GET), &mut slot, true).await.unwrap_err();
+            let e = d.send(get(Method::GET), &mut slot, ALL).await.unwrap_err();
             assert_eq!(e.kind, kind, "{}", String::from_utf8_lossy(reply));
             assert!(slot.0.is_none(), "a failed connection is dropped");
         }

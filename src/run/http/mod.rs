@@ -15,7 +15,7 @@ mod types;
 pub(in crate::run) use classify::address_allowed;
 pub use direct::ConnSlot;
 pub use pooled::Pooled;
-pub use types::{ClientError, Dest, Failure, Outgoing, Response};
+pub use types::{ClientError, Dest, Failure, Keep, Outgoing, Response};
 
 use crate::config::{TargetSpec, Transport};
 
@@ -34,18 +34,27 @@ impl Client {
         })
     }
 
-    /// Sends a request and reads its body: kept if `keep_body`, otherwise drained; past the
+    /// Sends a request and reads its body: kept if `keep.body`, otherwise drained; past the
     /// cap the exchange fails with `body_too_large`. `conn` is the VU's own connection,
     /// used by the direct transport only.
     pub async fn send(
         &self,
         req: Outgoing,
         conn: &mut ConnSlot,
-        keep_body: bool,
+        keep: Keep,
     ) -> Result<Response, Failure> {
         match self {
-            Client::Pooled(c) => c.send(req, keep_body).await,
-            Client::Direct(c) => c.send(req, conn, keep_body).await,
+            Client::Pooled(c) => c.send(req, keep.body).await,
+            Client::Direct(c) => c.send(req, conn, keep).await,
+        }
+    }
+
+    /// The bytes the direct transport would write for `req`, for a request sent unchanged
+    /// many times; `None` for the pooled transport.
+    pub fn pre_encode(&self, req: &Outgoing) -> Option<bytes::Bytes> {
+        match self {
+            Client::Pooled(_) => None,
+            Client::Direct(c) => c.encode(req).ok().map(Into::into),
         }
     }
 }

@@ -6,10 +6,20 @@ use crate::measure::ErrorKind;
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 
+/// What of a response the scenario reads, so a transport can skip the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The body, up to the cap (otherwise it is drained and counted).
+    pub body: bool,
+    /// The headers (otherwise `Response::headers` may be empty).
+    pub headers: bool,
+}
+
 /// A response as the scenario sees it.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// Empty when not asked for ([`Keep::headers`]) on the direct transport.
     pub headers: http::HeaderMap,
     /// The body, kept only when asked for (up to the cap).
     pub body: Option<Bytes>,
@@ -42,6 +52,10 @@ pub struct Outgoing {
     pub headers: http::HeaderMap,
     pub body: Option<Bytes>,
     pub timeout: Option<Duration>,
+    /// The whole request as the direct transport writes it, encoded once for a request with
+    /// nothing templated ([`super::Client::pre_encode`]); `headers` and `body` are then left
+    /// empty and the transport sends these bytes as they are.
+    pub wire: Option<Bytes>,
 }
 
 /// Where a request goes, in the form its transport consumes without re-parsing.
