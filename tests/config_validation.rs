@@ -129,6 +129,9 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-a14-env.yaml:5:1: plans: no plan is defined; add at least one under `plans:`",
         ]),
         ("invalid-a15-header-crlf.yaml", &["invalid-a15-header-crlf.yaml:10:60: plans.p.scenarios[0].steps[0].request.headers.X-Evil: header value must not contain CR or LF"]),
+        ("invalid-dispatch.yaml", &[
+            "invalid-dispatch.yaml:6:63: plans.p.load.dispatch: \"precise\" must be auto, exact or tick",
+        ]),
         ("invalid-transport.yaml", &[
             "invalid-transport.yaml:2:57: targets.tls.transport: direct supports plain http/1.1 only; use pooled for https or http2",
             "invalid-transport.yaml:3:56: targets.odd.transport: \"turbo\" must be pooled or direct",

@@ -390,3 +390,20 @@ async fn arrivals_due_before_the_end_start_even_when_the_worker_wakes_after_it()
     );
     assert_eq!(s.totals.requests, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dispatch_mode_sends_exactly_its_arrivals() {
+    // `exact` wakes on a timerfd per arrival, `tick` on tokio's 1-ms timer, `auto` picks by
+    // rate: whichever wakes the worker, the schedule's arrivals are all sent, once.
+    let t = support::demo_target(DemoOptions::default()).await;
+    for mode in ["exact", "tick", "auto"] {
+        let yaml = plan(
+            &t.url(),
+            &format!("    load: {{ phases: [{{ duration: 2s, rate: 300 }}], dispatch: {mode} }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n"),
+        );
+        let s = support::run_plan(&yaml, None, RunOptions::default()).await;
+        assert_eq!(s.totals.requests, 600, "{mode}: {:?}", s.totals);
+        assert_eq!(s.totals.dropped_iterations, 0, "{mode}");
+        assert_eq!(s.result, Outcome::Passed, "{mode}: {:?}", s.reasons);
+    }
+}

@@ -524,6 +524,12 @@ pub struct RawLoad {
     /// How long iterations in flight may finish when the schedule ends. Duration. Default:
     /// `10s`.
     pub graceful_stop: Option<S<String>>,
+    /// Open model: how a worker wakes for its arrivals. `exact` wakes at each arrival's time
+    /// (Linux timerfd; dispatch lag ~0.1 ms, a wake-up per arrival), `tick` on the runtime's
+    /// 1-ms timer (arrivals due in the same millisecond go together; lag up to ~1.5 ms, the
+    /// least CPU), `auto` exact while a worker's rate is at most 2,500/s and tick above.
+    /// Never sends early in any mode. Default: `auto`.
+    pub dispatch: Option<S<String>>,
 }
 
 /// One open-model phase.

@@ -240,6 +240,7 @@ mod tests {
                 iterations: None,
                 graceful_stop: Duration::ZERO,
                 preset: None,
+                dispatch: Default::default(),
             },
             scenarios: 0..1,
             target: None,

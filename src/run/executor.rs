@@ -3,10 +3,11 @@
 //! Open and closed models differ only in what starts an iteration (an arrival time or a free
 //! VU slot); the loop, the recording and the stop logic are shared.
 
+use super::alarm::Alarm;
 use super::plan::{share_of, Schedule, Segment};
 use super::scenario::Runtime;
 use super::vu::{lock, Sink, VuState};
-use crate::config::DataOrder;
+use crate::config::{DataOrder, Dispatch};
 use crate::measure::Recorder;
 use crate::sync::LockExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -52,6 +53,8 @@ pub struct Shared {
     pub scenarios: std::ops::Range<usize>,
     /// VU numbers of this workload start after this (the `vu` variable is unique in a run).
     pub vu_base: u64,
+    /// How open-model arrivals wake their worker (`load.dispatch`).
+    pub dispatch: Dispatch,
 }
 
 impl Shared {
@@ -91,8 +94,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
         shared.start + Duration::from_secs(1),
         Duration::from_secs(1),
     );
-    let sleep = tokio::time::sleep_until(shared.start);
-    tokio::pin!(sleep);
+    let mut alarm = Alarm::new(shared.start);
     let mut stopping = false;
     let mut stop_seen = false;
     let mut completions = 0u64;
@@ -104,9 +106,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             driver.next_wake(&shared, inflight.len())
         };
         if let Some(at) = wake {
-            if sleep.deadline() != at {
-                sleep.as_mut().reset(at);
-            }
+            alarm.set(at, driver.exact(&shared, at));
         }
         tokio::select! {
             biased;
@@ -126,7 +126,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                     tokio::task::yield_now().await;
                 }
             }
-            _ = &mut sleep, if wake.is_some() => {
+            _ = alarm.ring(), if wake.is_some() => {
                 let now = Instant::now();
                 // Arrivals that were due before the end start even when the worker wakes
                 // after it (they count their lag); none is lost unnoticed.
@@ -275,6 +275,15 @@ impl Driver {
             },
             Mode::Closed { next_check, .. } => Some(*next_check),
         }
+    }
+
+    /// Whether the wake-up at `at` should be exact: open-model arrivals, as `load.dispatch`
+    /// says for this worker's rate then; the closed model's checks never need it.
+    fn exact(&self, shared: &Shared, at: Instant) -> bool {
+        matches!(self.mode, Mode::Open { .. })
+            && shared
+                .dispatch
+                .exact_at(shared.target_at(at) / shared.workers as f64)
     }
 
     fn launch(

@@ -3,6 +3,7 @@
 //! The run does not know how its windows are judged or shown: it hands each window to an
 //! [`Observer`], which may ask it to abort.
 
+mod alarm;
 mod content;
 pub mod executor;
 pub mod http;
@@ -381,6 +382,7 @@ impl Load {
                 grace: std::sync::Mutex::new(w.load.graceful_stop),
                 scenarios: w.scenarios.clone(),
                 vu_base,
+                dispatch: w.load.dispatch,
             }));
             vu_base += vus * opts.segment.count;
         }
