@@ -56,6 +56,10 @@ pub(crate) struct HitArgs {
     /// 1-ms timer, least CPU) or `auto` (exact up to 2,500 arrivals/s per worker).
     #[arg(long, default_value = "auto")]
     dispatch: String,
+    /// Safety cap on requests per second (`limits.max_rps`); the closed model is paced to it.
+    /// Higher than a config's default (100,000) so that `-c` runs as fast as the target allows.
+    #[arg(long, default_value_t = 1_000_000.0)]
+    max_rps: f64,
 }
 
 pub(crate) fn parse_ratio(s: &str) -> Result<f64, String> {
@@ -108,6 +112,7 @@ pub(crate) fn hit_config(a: &HitArgs) -> Result<Config> {
         request["body"] = b.clone().into();
     }
     let doc = serde_json::json!({
+        "limits": { "max_rps": a.max_rps },
         "targets": { "hit": {
             "base_url": base,
             "timeout": format!("{}ms", a.timeout.as_millis().max(1)),
