@@ -67,6 +67,7 @@ lp() { # name args...   (LABEL and BIN select another build, e.g. BEFORE's)
   measure "$name" -- ${BIN:-$LP} hit "$@" -q --json "$WORK/$name.json"
   local j=$WORK/$name.json
   row "${LABEL:-loadpacer} hit $*" "$(jq -r .requests $j)" "$(jq -r .rps $j)" "$(jq -r .p50_ms $j)" "$(jq -r .p99_ms $j)"
+  case "$*" in *--rate*) echo "    dispatch lag p99: $(jq -r '.dispatch_lag_p99_ms // "n/a"' $j) ms" ;; esac
 }
 oha_run() { # name args...
   local name=$1; shift

@@ -42,7 +42,7 @@ pub(crate) struct HitArgs {
     #[arg(long, default_value_t = 0.01, value_parser = parse_ratio)]
     max_error_rate: f64,
     /// Write {result, reasons, requests, rps, p50_ms, p90_ms, p99_ms, max_ms, avg_ms, errors,
-    /// error_kinds} here.
+    /// error_kinds, dropped, dispatch_lag_p99_ms} here.
     #[arg(long)]
     json: Option<PathBuf>,
     /// No progress display.
@@ -172,7 +172,7 @@ pub(crate) async fn hit(a: HitArgs) -> Result<u8> {
             "p99_ms": t.latency.p99_ms, "max_ms": t.latency.max_ms, "avg_ms": t.latency.avg_ms, "errors": t.errors,
             "error_rate": t.error_rate, "error_kinds": kinds, "max_error_rate": a.max_error_rate,
             "dropped": t.dropped_iterations, "result": s.result.as_str(), "verdict": console::verdict_line(&s),
-            "reasons": s.reasons,
+            "reasons": s.reasons, "dispatch_lag_p99_ms": s.validity.dispatch_lag.p99_ms,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
