@@ -5,6 +5,7 @@
 # or the first half of a shorter run). Every address is 127.0.0.1.
 #   MINUTES=60 RATE=2000 benches/soak.sh
 #   LP=/path/to/loadpacer MINUTES=5 benches/soak.sh
+#   NGINX_CORE=1 benches/soak.sh   # both on core 1, leaving core 0 to other work
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${MINUTES:-60}
@@ -17,7 +18,7 @@ if [ -z "${LP:-}" ]; then
   LP=$PWD/target/release/loadpacer
 fi
 . benches/nginx.sh
-start_nginx "$WORK" 18183
+start_nginx "$WORK" 18183 "${NGINX_CORE:-0}"
 sleep 1
 cat > "$WORK/soak.yaml" <<YAML
 targets:
