@@ -13,9 +13,14 @@
 use std::pin::Pin;
 use tokio::time::{Instant, Sleep};
 
+/// How far after the alarm its guard sits: one timer tick.
+const GUARD: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A worker's one pending wake-up, on the 1-ms timer or exact.
 pub struct Alarm {
     tick: Pin<Box<Sleep>>,
+    /// Registered, never awaited: see [`Alarm::set`].
+    guard: Pin<Box<Sleep>>,
     exact: Option<exact::Timer>,
     /// Whether the exact timer could not be made (then everything ticks).
     no_exact: bool,
@@ -26,6 +31,7 @@ impl Alarm {
     pub fn new(at: Instant) -> Self {
         Self {
             tick: Box::pin(tokio::time::sleep_until(at)),
+            guard: Box::pin(tokio::time::sleep_until(at + GUARD)),
             exact: None,
             no_exact: false,
             armed: Some((at, false)),
@@ -42,6 +48,15 @@ impl Alarm {
         match (exact, self.exact.as_mut()) {
             (true, Some(t)) => t.arm(at),
             _ => {
+                // The guard first, one tick after the alarm: tokio's timer wakes its driver
+                // (an eventfd write and an extra epoll_wait) whenever an entry is registered
+                // earlier than the earliest it knew of, which a worker re-arming its alarm
+                // after each wake-up always was. With the guard in place the earliest entry
+                // is already right after the alarm; it is moved before it can fire.
+                let guard = at + GUARD;
+                if self.guard.deadline() != guard {
+                    self.guard.as_mut().reset(guard);
+                }
                 if self.tick.deadline() != at {
                     self.tick.as_mut().reset(at);
                 }
