@@ -138,7 +138,7 @@ async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
     );
     let home = &merged.requests[0];
     assert_eq!(home.count, 300);
-    assert_eq!(home.latency, LatencyStats::of(total.requests[0].latency()));
+    assert_eq!(home.latency, LatencyStats::of(&total.requests[0].latency()));
     // Judged once, on the whole run.
     assert_eq!(merged.thresholds.len(), 2);
     assert!(merged

@@ -212,9 +212,9 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
                 };
                 match h.as_mut() {
                     Some(h) => {
-                        let _ = h.add(src);
+                        let _ = h.add(&*src);
                     }
-                    None => h = Some(src.clone()),
+                    None => h = Some(src.into_owned()),
                 }
             }
             aggregate_ms(h.as_ref(), t.agg)

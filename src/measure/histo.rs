@@ -18,3 +18,6 @@ pub(super) fn new_histo() -> Histo {
 pub(super) fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_MICROS)
 }
+
+// Recorded times travel as u32 microseconds in a request's short sample list.
+const _: () = assert!(MAX_MICROS <= u32::MAX as u64);

@@ -3,6 +3,7 @@ use super::error_kind::ErrorKind;
 use super::histo::{micros, new_histo, Histo};
 use super::stream::StreamStats;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// One finished request, as a worker reports it.
@@ -25,34 +26,147 @@ pub struct Sample {
     pub stale_retry: bool,
 }
 
-/// Everything recorded for one request of the plan. The three histograms are made at the
-/// request's first sample: an HDR histogram at 3 digits is 16 KiB empty, and a plan with a
-/// thousand requests keeps several recorders (per worker, per window, the total), most of
-/// whose requests see nothing in a given window.
+/// Everything recorded for one request of the plan. A request's times start as a short list
+/// of samples and become three histograms at its [`FEW`]-th sample: an HDR histogram at 3
+/// digits is 16 KiB or more, and a plan with a thousand requests keeps several recorders (per
+/// worker, per window, the batches between them, the total), most of whose requests see a
+/// handful of samples in a given second. Both forms give the same percentiles.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 #[serde(from = "StatsWire", into = "StatsWire")]
 pub struct RequestStats {
-    times: Option<Box<Times>>,
+    times: Times,
     /// Responses per status code (a handful of codes per request, so a small vector).
     pub statuses: Vec<(u16, u64)>,
     errors: [u64; ErrorKind::ALL.len()],
 }
 
-/// The histograms of a request that has been sent.
+/// Samples kept as a list before a request's histograms are made.
+const FEW: usize = 64;
+
+/// A request's latency, service time and time to first byte.
+#[derive(Clone, Debug, Default)]
+enum Times {
+    /// Never sent.
+    #[default]
+    None,
+    /// Fewer than [`FEW`] samples: (latency, service, ttfb or 0) in µs, as recorded.
+    Few(Vec<[u32; 3]>),
+    Many(Box<Histos>),
+}
+
+/// The histograms of a request that has been sent often.
 #[derive(Clone, Debug)]
-struct Times {
+struct Histos {
     latency: Histo,
     service: Histo,
     ttfb: Histo,
 }
 
-impl Times {
-    fn new() -> Box<Times> {
-        Box::new(Times {
+impl Histos {
+    fn new() -> Box<Histos> {
+        Box::new(Histos {
             latency: new_histo(),
             service: new_histo(),
             ttfb: new_histo(),
         })
+    }
+
+    fn of(few: &[[u32; 3]]) -> Box<Histos> {
+        let mut h = Histos::new();
+        for s in few {
+            h.record(s);
+        }
+        h
+    }
+
+    /// One sample in µs; a ttfb of 0 means none (recorded times are at least 1 µs).
+    fn record(&mut self, &[latency, service, ttfb]: &[u32; 3]) {
+        let _ = self.latency.record(u64::from(latency));
+        let _ = self.service.record(u64::from(service));
+        if ttfb > 0 {
+            let _ = self.ttfb.record(u64::from(ttfb));
+        }
+    }
+}
+
+impl Times {
+    fn record(&mut self, sample: [u32; 3]) {
+        match self {
+            Times::None => *self = Times::Few(vec![sample]),
+            Times::Few(few) if few.len() + 1 < FEW => few.push(sample),
+            Times::Few(few) => {
+                let mut h = Histos::of(few);
+                h.record(&sample);
+                *self = Times::Many(h);
+            }
+            Times::Many(h) => h.record(&sample),
+        }
+    }
+
+    fn merge(&mut self, other: &Times) {
+        match other {
+            Times::None => {}
+            Times::Few(few) => few.iter().for_each(|s| self.record(*s)),
+            Times::Many(o) => {
+                let h = self.many();
+                let _ = h.latency.add(&o.latency);
+                let _ = h.service.add(&o.service);
+                let _ = h.ttfb.add(&o.ttfb);
+            }
+        }
+    }
+
+    /// The histograms, made from the list if there is one.
+    fn many(&mut self) -> &mut Histos {
+        match self {
+            Times::Many(h) => h,
+            Times::None => {
+                *self = Times::Many(Histos::new());
+                self.many()
+            }
+            Times::Few(few) => {
+                *self = Times::Many(Histos::of(few));
+                self.many()
+            }
+        }
+    }
+
+    /// One of the three as a histogram: borrowed when there are histograms, made from the
+    /// list otherwise.
+    fn histo(&self, pick: fn(&Histos) -> &Histo, column: usize) -> Cow<'_, Histo> {
+        match self {
+            Times::None => Cow::Borrowed(&EMPTY),
+            Times::Few(few) => {
+                let mut h = new_histo();
+                for s in few.iter().filter(|s| s[column] > 0) {
+                    let _ = h.record(u64::from(s[column]));
+                }
+                Cow::Owned(h)
+            }
+            Times::Many(h) => Cow::Borrowed(pick(h)),
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match self {
+            Times::None => 0,
+            Times::Few(few) => few.len() as u64,
+            Times::Many(h) => h.latency.len(),
+        }
+    }
+
+    /// Empties it for the next window, keeping what was allocated (no allocation per window
+    /// on the hot path).
+    fn reset(&mut self) {
+        match self {
+            Times::None => {}
+            Times::Few(few) => few.clear(),
+            Times::Many(h) => {
+                h.latency.reset();
+                h.service.reset();
+                h.ttfb.reset();
+            }
+        }
     }
 }
 
@@ -77,13 +191,15 @@ impl From<StatsWire> for RequestStats {
     fn from(w: StatsWire) -> Self {
         let sent = !(w.latency.is_empty() && w.service.is_empty() && w.ttfb.is_empty());
         RequestStats {
-            times: sent.then(|| {
-                Box::new(Times {
+            times: if sent {
+                Times::Many(Box::new(Histos {
                     latency: w.latency,
                     service: w.service,
                     ttfb: w.ttfb,
-                })
-            }),
+                }))
+            } else {
+                Times::None
+            },
             statuses: w.statuses,
             errors: w.errors,
         }
@@ -91,37 +207,58 @@ impl From<StatsWire> for RequestStats {
 }
 
 impl From<RequestStats> for StatsWire {
-    fn from(r: RequestStats) -> Self {
-        let t = r.times.unwrap_or_else(Times::new);
+    fn from(mut r: RequestStats) -> Self {
+        let h = std::mem::take(r.times.many());
         StatsWire {
-            latency: t.latency,
-            service: t.service,
-            ttfb: t.ttfb,
+            latency: h.latency,
+            service: h.service,
+            ttfb: h.ttfb,
             statuses: r.statuses,
             errors: r.errors,
         }
     }
 }
 
+impl Default for Histos {
+    fn default() -> Self {
+        *Histos::new()
+    }
+}
+
 impl RequestStats {
     /// Latency from the intended send time.
-    pub fn latency(&self) -> &Histo {
-        self.times.as_ref().map_or(&EMPTY, |t| &t.latency)
+    pub fn latency(&self) -> Cow<'_, Histo> {
+        self.times.histo(|h| &h.latency, 0)
     }
 
     /// Service time from the actual send.
-    pub fn service(&self) -> &Histo {
-        self.times.as_ref().map_or(&EMPTY, |t| &t.service)
+    pub fn service(&self) -> Cow<'_, Histo> {
+        self.times.histo(|h| &h.service, 1)
     }
 
     /// Time to the response headers.
-    pub fn ttfb(&self) -> &Histo {
-        self.times.as_ref().map_or(&EMPTY, |t| &t.ttfb)
+    pub fn ttfb(&self) -> Cow<'_, Histo> {
+        self.times.histo(|h| &h.ttfb, 2)
     }
 
     /// Number of requests recorded.
     pub fn count(&self) -> u64 {
-        self.latency().len()
+        self.times.count()
+    }
+
+    /// Each recorded latency as (µs, count), at the resolution of the histogram (each value
+    /// the highest of its 3-digit bucket, as a histogram would give it), without making one.
+    pub fn each_latency(&self, mut f: impl FnMut(u64, u64)) {
+        match &self.times {
+            Times::None => {}
+            Times::Few(few) => few
+                .iter()
+                .for_each(|s| f(EMPTY.highest_equivalent(u64::from(s[0])), 1)),
+            Times::Many(h) => h
+                .latency
+                .iter_recorded()
+                .for_each(|v| f(v.value_iterated_to(), v.count_at_value())),
+        }
     }
 
     /// Number of failed requests of every kind.
@@ -135,12 +272,9 @@ impl RequestStats {
     }
 
     fn record(&mut self, s: &Sample) {
-        let t = self.times.get_or_insert_with(Times::new);
-        let _ = t.latency.record(micros(s.latency));
-        let _ = t.service.record(micros(s.service));
-        if let Some(ttfb) = s.ttfb {
-            let _ = t.ttfb.record(micros(ttfb));
-        }
+        let us = |d| micros(d) as u32;
+        self.times
+            .record([us(s.latency), us(s.service), s.ttfb.map_or(0, us)]);
         if let Some(code) = s.status {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, n)) => *n += 1,
@@ -153,12 +287,7 @@ impl RequestStats {
     }
 
     fn merge(&mut self, other: &RequestStats) {
-        if let Some(o) = &other.times {
-            let t = self.times.get_or_insert_with(Times::new);
-            let _ = t.latency.add(&o.latency);
-            let _ = t.service.add(&o.service);
-            let _ = t.ttfb.add(&o.ttfb);
-        }
+        self.times.merge(&other.times);
         for &(code, n) in &other.statuses {
             match self.statuses.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -170,14 +299,9 @@ impl RequestStats {
         }
     }
 
-    /// Empties it for the next window, keeping the histograms of a request that is being
-    /// sent (no allocation per window on the hot path).
+    /// Empties it for the next window, keeping what was allocated.
     fn reset(&mut self) {
-        if let Some(t) = &mut self.times {
-            t.latency.reset();
-            t.service.reset();
-            t.ttfb.reset();
-        }
+        self.times.reset();
         self.statuses.clear();
         self.errors = [0; ErrorKind::ALL.len()];
     }
@@ -390,7 +514,16 @@ impl Recorder {
         let mut h = new_histo();
         for i in requests {
             if let Some(r) = self.requests.get(i) {
-                let _ = h.add(r.latency());
+                match &r.times {
+                    Times::Few(few) => {
+                        for s in few {
+                            let _ = h.record(u64::from(s[0]));
+                        }
+                    }
+                    _ => {
+                        let _ = h.add(&*r.latency());
+                    }
+                }
             }
         }
         h
@@ -419,7 +552,12 @@ mod tests {
         let mut window = Recorder::new(1000, 0, 1);
         window.record(&sample(7, 12, None));
         total.merge(&window);
-        let made = |r: &Recorder| r.requests.iter().filter(|s| s.times.is_some()).count();
+        let made = |r: &Recorder| {
+            r.requests
+                .iter()
+                .filter(|s| !matches!(s.times, Times::None))
+                .count()
+        };
         assert_eq!(
             (made(&total), made(&window)),
             (1, 1),
@@ -436,7 +574,7 @@ mod tests {
         let json = serde_json::to_string(&total.requests[..8]).unwrap();
         let back: Vec<RequestStats> = serde_json::from_str(&json).unwrap();
         assert!(
-            back[0].times.is_none(),
+            matches!(back[0].times, Times::None),
             "an unsent request stays without histograms"
         );
         assert_eq!(back[7].count(), 1);
@@ -459,7 +597,7 @@ mod tests {
         assert_eq!(r.count(), 200);
         assert_eq!(r.errors_of(ErrorKind::Status), 100);
         assert_eq!(r.statuses, vec![(200, 200)]);
-        let stats = LatencyStats::of(r.latency());
+        let stats = LatencyStats::of(&r.latency());
         assert!((stats.p50_ms - 100.0).abs() < 0.2, "{stats:?}");
         assert!((stats.max_ms - 200.0).abs() < 0.2, "{stats:?}");
         assert_eq!(a.checks[0], (0, 1));
@@ -471,7 +609,74 @@ mod tests {
     #[test]
     fn empty_histogram_yields_zero_stats_not_nan() {
         let r = Recorder::new(1, 0, 1);
-        let s = LatencyStats::of(r.requests[0].latency());
+        let s = LatencyStats::of(&r.requests[0].latency());
         assert_eq!(s, LatencyStats::default());
+    }
+
+    #[test]
+    fn a_few_samples_stay_a_list_and_give_the_same_figures_as_histograms() {
+        // Request 0 sees FEW - 1 samples (a list), request 1 the same values and more (the
+        // FEW-th sample makes histograms); their figures over the shared values agree, and
+        // merging lists into histograms and back is the same as recording once.
+        let values: Vec<u64> = (1..FEW as u64).map(|i| i * 7 % 997 + 1).collect();
+        let mut few = Recorder::new(1, 0, 1);
+        let mut many = Recorder::new(1, 0, 1);
+        for &ms in &values {
+            few.record(&sample(0, ms, None));
+            many.record(&sample(0, ms, None));
+        }
+        assert!(matches!(few.requests[0].times, Times::Few(_)));
+        for (a, b) in [
+            (few.requests[0].latency(), many.requests[0].latency()),
+            (few.requests[0].service(), many.requests[0].service()),
+            (few.requests[0].ttfb(), many.requests[0].ttfb()),
+        ] {
+            assert_eq!(LatencyStats::of(&a), LatencyStats::of(&b));
+        }
+        many.record(&sample(0, 5000, None));
+        assert!(matches!(many.requests[0].times, Times::Many(_)));
+        assert_eq!(many.requests[0].count(), FEW as u64);
+
+        // Lists merged into histograms and histograms into lists.
+        let mut a = many.clone();
+        a.merge(&few);
+        let mut b = few.clone();
+        b.merge(&many);
+        let mut once = Recorder::new(1, 0, 1);
+        for &ms in values.iter().chain(&values).chain(&[5000]) {
+            once.record(&sample(0, ms, None));
+        }
+        for r in [&a, &b] {
+            assert_eq!(r.requests[0].count(), once.requests[0].count());
+            assert_eq!(
+                LatencyStats::of(&r.requests[0].latency()),
+                LatencyStats::of(&once.requests[0].latency())
+            );
+            assert_eq!(r.merged_latency(), once.merged_latency());
+        }
+
+        // The /metrics buckets see the same values either way.
+        let mut from_list = Vec::new();
+        few.requests[0].each_latency(|us, n| from_list.push((us, n)));
+        let mut from_histo = Vec::new();
+        let h = few.requests[0].latency();
+        for v in h.iter_recorded() {
+            from_histo.push((v.value_iterated_to(), v.count_at_value()));
+        }
+        from_list.sort();
+        let mut joined: Vec<(u64, u64)> = Vec::new();
+        for (us, n) in from_list {
+            match joined.last_mut() {
+                Some((u, m)) if *u == us => *m += n,
+                _ => joined.push((us, n)),
+            }
+        }
+        assert_eq!(joined, from_histo);
+
+        // A segment's summary carries the list as histograms, losslessly.
+        let json = serde_json::to_string(&few.requests[0]).unwrap();
+        let back: RequestStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(*back.latency(), *few.requests[0].latency());
+        assert_eq!(*back.ttfb(), *few.requests[0].ttfb());
     }
 }

@@ -187,7 +187,8 @@ impl Metrics {
                 return;
             }
             for (i, r) in window.requests.iter().enumerate() {
-                m.latency[i].add(r.latency());
+                let buckets = &mut m.latency[i];
+                r.each_latency(|us, n| buckets.add_micros(us, n));
                 for (code, n) in &r.statuses {
                     *m.statuses.entry((i, code.to_string())).or_default() += n;
                 }

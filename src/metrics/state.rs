@@ -45,15 +45,19 @@ impl Buckets {
 
     pub fn add(&mut self, h: &Histo) {
         for v in h.iter_recorded() {
-            let secs = v.value_iterated_to() as f64 / 1e6;
-            let n = v.count_at_value();
-            let i = self.bounds.partition_point(|b| *b < secs);
-            if i < self.counts.len() {
-                self.counts[i] += n;
-            }
-            self.count += n;
-            self.sum += secs * n as f64;
+            self.add_micros(v.value_iterated_to(), v.count_at_value());
         }
+    }
+
+    /// `n` observations of `us` microseconds.
+    pub fn add_micros(&mut self, us: u64, n: u64) {
+        let secs = us as f64 / 1e6;
+        let i = self.bounds.partition_point(|b| *b < secs);
+        if i < self.counts.len() {
+            self.counts[i] += n;
+        }
+        self.count += n;
+        self.sum += secs * n as f64;
     }
 }
 

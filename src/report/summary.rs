@@ -754,9 +754,9 @@ fn request_summary(
         count: r.count(),
         rps: r.count() as f64 / secs,
         error_rate: ratio(r.error_count(), r.count()),
-        latency: LatencyStats::of(r.latency()),
-        service_time: LatencyStats::of(r.service()),
-        ttfb: LatencyStats::of(r.ttfb()),
+        latency: LatencyStats::of(&r.latency()),
+        service_time: LatencyStats::of(&r.service()),
+        ttfb: LatencyStats::of(&r.ttfb()),
         statuses: r
             .statuses
             .iter()
