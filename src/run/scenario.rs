@@ -245,7 +245,7 @@ impl Runtime {
         sink: &Sink,
     ) -> bool {
         for step in steps {
-            let net = || super::stream::Net {
+            let net = super::stream::Net {
                 allow: &self.allow,
                 tls: &self.ws_tls,
             };
@@ -263,26 +263,12 @@ impl Runtime {
                 // Streams are boxed: their sessions are large state machines, and inline they
                 // would size every iteration's future, plain requests included.
                 StepSpec::Sse(e) => {
-                    Box::pin(super::sse::session(
-                        &self.plan,
-                        &net(),
-                        e,
-                        vu,
-                        intended.take(),
-                        sink,
-                    ))
-                    .await
+                    let s = super::sse::session(&self.plan, &net, e, vu, intended.take(), sink);
+                    Box::pin(s).await
                 }
                 StepSpec::Ws(w) => {
-                    Box::pin(super::ws::session(
-                        &self.plan,
-                        &net(),
-                        w,
-                        vu,
-                        intended.take(),
-                        sink,
-                    ))
-                    .await
+                    let s = super::ws::session(&self.plan, &net, w, vu, intended.take(), sink);
+                    Box::pin(s).await
                 }
                 StepSpec::Repeat(r) => self.repeat(r, vu, intended, sink).await,
                 StepSpec::Guarded(g) => {
