@@ -405,5 +405,13 @@ async fn every_dispatch_mode_sends_exactly_its_arrivals() {
         assert_eq!(s.totals.requests, 600, "{mode}: {:?}", s.totals);
         assert_eq!(s.totals.dropped_iterations, 0, "{mode}");
         assert_eq!(s.result, Outcome::Passed, "{mode}: {:?}", s.reasons);
+        // The summary and the console say which mode the latencies came from.
+        assert_eq!(s.load.dispatch.as_deref(), Some(mode));
+        let text = console::render(&s);
+        assert!(
+            text.contains(&format!(", dispatch {mode}  (latency")),
+            "{text}"
+        );
+        support::check_summary_schema(&s);
     }
 }

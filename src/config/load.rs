@@ -138,6 +138,15 @@ impl Dispatch {
     /// percent of a core, and beyond it the saving matters more than the sub-ms lag.
     pub const AUTO_EXACT_MAX: f64 = 2_500.0;
 
+    /// Its name in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dispatch::Auto => "auto",
+            Dispatch::Exact => "exact",
+            Dispatch::Tick => "tick",
+        }
+    }
+
     /// Whether a worker whose arrivals come at `rate` per second wakes exactly.
     pub fn exact_at(self, rate: f64) -> bool {
         match self {

@@ -318,9 +318,15 @@ fn totals(o: &mut String, s: &Summary) {
         ms(t.latency.max_ms),
         t.error_rate * 100.0
     );
+    let mode = s
+        .load
+        .dispatch
+        .as_ref()
+        .map(|d| format!(", dispatch {d}"))
+        .unwrap_or_default();
     let _ = writeln!(
         o,
-        "iterations {}  dropped {}  dispatch lag p99 {:.2}ms  (latency is measured from the intended send time)",
+        "iterations {}  dropped {}  dispatch lag p99 {:.2}ms{mode}  (latency is measured from the intended send time)",
         t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
     );
     if t.stale_connection_retries > 0 {

@@ -34,6 +34,10 @@ pub struct LoadSummary {
     pub steps: Vec<(String, f64, f64, f64)>,
     pub max_in_flight: Option<u64>,
     pub iterations: Option<u64>,
+    /// Open model: how arrivals woke their worker (`auto`, `exact` or `tick`, as configured);
+    /// absent for the closed model, several workloads, and summaries from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<String>,
 }
 
 /// A user-defined metric as measured; figures that do not apply to its type, or that had
@@ -804,6 +808,7 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
         steps: Vec::new(),
         max_in_flight: None,
         iterations: None,
+        dispatch: None,
     }
 }
 
@@ -840,6 +845,7 @@ fn shape_summary(load: &LoadSpec) -> LoadSummary {
         }
     };
     LoadSummary {
+        dispatch: (model == "open").then(|| load.dispatch.as_str().to_string()),
         model: model.into(),
         preset: load.preset,
         steps,
