@@ -413,5 +413,17 @@ async fn every_dispatch_mode_sends_exactly_its_arrivals() {
             "{text}"
         );
         support::check_summary_schema(&s);
+        let html = loadpacer::report::html::render(&s);
+        assert!(html.contains(&format!("dispatch<b>{mode}</b>")), "{mode}");
     }
+    // A summary read back from a file is shown as text, whatever it holds.
+    let mut s = support::run_plan(
+        &plan(&t.url(), "    load: { phases: [{ duration: 1s, rate: 10 }] }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n"),
+        None,
+        RunOptions::default(),
+    )
+    .await;
+    s.load.dispatch = Some("<script>x</script>".into());
+    let html = loadpacer::report::html::render(&s);
+    assert!(html.contains("dispatch<b>&lt;script&gt;x&lt;/script&gt;</b>"));
 }

@@ -474,8 +474,9 @@ fn generator(h: &mut String, s: &Summary) {
     let _ = write!(
         h,
         "<h2>Generator</h2><div class=\"card figs\" id=\"generator\"><div class=\"fig\">validity<b>{}</b></div><div class=\"fig\">dropped<b>{:.2}%</b></div>\
-         <div class=\"fig\">dispatch lag p99<b>{}</b></div><div class=\"fig\">dispatch lag max<b>{}</b></div></div>",
-        if v.is_valid() { "valid" } else { "invalid" }, v.dropped_ratio * 100.0, ms(v.dispatch_lag.p99_ms), ms(v.dispatch_lag.max_ms)
+         <div class=\"fig\">dispatch lag p99<b>{}</b></div><div class=\"fig\">dispatch lag max<b>{}</b></div>{}</div>",
+        if v.is_valid() { "valid" } else { "invalid" }, v.dropped_ratio * 100.0, ms(v.dispatch_lag.p99_ms), ms(v.dispatch_lag.max_ms),
+        s.load.dispatch.as_ref().map(|d| format!("<div class=\"fig\">dispatch<b>{}</b></div>", esc(d))).unwrap_or_default()
     );
     if let Some(r) = s
         .resources
