@@ -99,9 +99,7 @@ struct Prepared {
     dest: Option<Dest>,
     headers: Option<HeaderMap>,
     body: Option<Bytes>,
-    /// Nothing templated: the request is the same every time.
-    fixed: bool,
-    /// A fixed request as the direct transport writes it, encoded once.
+    /// A request with nothing templated as the direct transport writes it, encoded once.
     wire: Option<Bytes>,
 }
 
@@ -183,7 +181,6 @@ impl Runtime {
                 dest: None,
                 headers: None,
                 body: None,
-                fixed: false,
                 wire: None,
             })
             .collect();
@@ -194,21 +191,7 @@ impl Runtime {
             .chain(plan.scenarios.iter().flat_map(|s| s.steps.iter()))
             .chain(&plan.teardown);
         for step in steps {
-            step.each_request(&mut |r| {
-                let mut p = prepare(&plan, r);
-                if p.fixed {
-                    let whole = Outgoing {
-                        method: r.method.clone(),
-                        dest: p.dest.clone().expect("fixed"),
-                        headers: p.headers.clone().expect("fixed"),
-                        body: p.body.clone(),
-                        timeout: r.timeout,
-                        wire: None,
-                    };
-                    p.wire = client.pre_encode(&whole);
-                }
-                prepared[r.index] = p;
-            });
+            step.each_request(&mut |r| prepared[r.index] = prepare(&plan, &client, r));
         }
         Self {
             plan,
@@ -529,7 +512,7 @@ impl Runtime {
     }
 }
 
-fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
+fn prepare(plan: &PlanSpec, client: &Client, r: &RequestSpec) -> Prepared {
     let vu = VuState::default();
     let url_static =
         r.url.as_static().is_some() && r.query.iter().all(|(_, t)| t.as_static().is_some());
@@ -556,16 +539,26 @@ fn prepare(plan: &PlanSpec, r: &RequestSpec) -> Prepared {
     } else {
         None
     };
-    let fixed = dest.is_some()
-        && headers.is_some()
-        && body_static
-        && (body.is_some() || matches!(r.body, BodySpec::None));
+    let wire = match (&dest, &headers) {
+        (Some(d), Some(h))
+            if body_static && (body.is_some() || matches!(r.body, BodySpec::None)) =>
+        {
+            client.pre_encode(&Outgoing {
+                method: r.method.clone(),
+                dest: d.clone(),
+                headers: h.clone(),
+                body: body.clone(),
+                timeout: r.timeout,
+                wire: None,
+            })
+        }
+        _ => None,
+    };
     Prepared {
         dest,
         headers,
         body,
-        fixed,
-        wire: None,
+        wire,
     }
 }
 
