@@ -207,8 +207,12 @@ impl From<StatsWire> for RequestStats {
 }
 
 impl From<RequestStats> for StatsWire {
-    fn from(mut r: RequestStats) -> Self {
-        let h = std::mem::take(r.times.many());
+    fn from(r: RequestStats) -> Self {
+        let h = match r.times {
+            Times::Many(h) => *h,
+            Times::Few(few) => *Histos::of(&few),
+            Times::None => *Histos::new(),
+        };
         StatsWire {
             latency: h.latency,
             service: h.service,
@@ -216,12 +220,6 @@ impl From<RequestStats> for StatsWire {
             statuses: r.statuses,
             errors: r.errors,
         }
-    }
-}
-
-impl Default for Histos {
-    fn default() -> Self {
-        *Histos::new()
     }
 }
 
