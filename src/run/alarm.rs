@@ -24,6 +24,7 @@ pub struct Alarm {
     exact: Option<exact::Timer>,
     /// Whether the exact timer could not be made (then everything ticks).
     no_exact: bool,
+    /// The wake-up last set and whether it is exact; none before the first.
     armed: Option<(Instant, bool)>,
 }
 
@@ -34,16 +35,18 @@ impl Alarm {
             guard: Box::pin(tokio::time::sleep_until(at + GUARD)),
             exact: None,
             no_exact: false,
-            armed: Some((at, false)),
+            armed: None,
         }
     }
 
-    /// Sets the next wake-up, exact when asked and available.
-    pub fn set(&mut self, at: Instant, exact: bool) {
-        let exact = exact && self.exact_timer().is_some();
-        if self.armed == Some((at, exact)) {
+    /// Sets the next wake-up, exact when `exact()` says so and the timer is available.
+    /// `exact` is asked only when the time changes (workers set the same time after every
+    /// completion).
+    pub fn set(&mut self, at: Instant, exact: impl FnOnce() -> bool) {
+        if self.armed.is_some_and(|(a, _)| a == at) {
             return;
         }
+        let exact = exact() && self.exact_timer().is_some();
         self.armed = Some((at, exact));
         match (exact, self.exact.as_mut()) {
             (true, Some(t)) => t.arm(at),
@@ -185,7 +188,7 @@ mod tests {
         let mut alarm = Alarm::new(Instant::now());
         for (i, exact) in [true, false, true, true, false].into_iter().enumerate() {
             let at = Instant::now() + Duration::from_micros(300 + 200 * i as u64);
-            alarm.set(at, exact);
+            alarm.set(at, || exact);
             alarm.ring().await;
             assert!(
                 Instant::now() >= at,
@@ -194,8 +197,8 @@ mod tests {
         }
         // Re-armed before it fired: the first deadline is forgotten, the second kept.
         let later = Instant::now() + Duration::from_millis(3);
-        alarm.set(Instant::now() + Duration::from_micros(100), true);
-        alarm.set(later, true);
+        alarm.set(Instant::now() + Duration::from_micros(100), || true);
+        alarm.set(later, || true);
         alarm.ring().await;
         assert!(Instant::now() >= later);
     }

@@ -106,7 +106,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             driver.next_wake(&shared, inflight.len())
         };
         if let Some(at) = wake {
-            alarm.set(at, driver.exact(&shared, at));
+            alarm.set(at, || driver.exact(&shared, at));
         }
         tokio::select! {
             biased;
