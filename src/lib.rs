@@ -13,6 +13,7 @@
 //! host ──samples──▶ measure (windows, merged histograms) ─▶ judge (verdict) ─▶ report ─▶ store / api
 //!                                    └──────────────▶ metrics ◀── scrape GET /metrics
 //! ```
+//! - [`files`]: reading the files a user names: regular files only, through a size limit.
 //! - [`measure`]: per-worker recorders (HdrHistogram + counters); depends on nothing of ours.
 //! - [`config`]: YAML → raw serde mirror → validated domain types, every error located; one
 //!   file per section; [`config::schema`] derives the JSON Schema from the raw types.
@@ -41,6 +42,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod host;
 pub mod judge;
 pub mod measure;

@@ -211,8 +211,8 @@ fn sibling_cycles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<S
 
 /// The pipeline's stages, upstream first. A stage may import only stages before it.
 const STAGES: &[&str] = &[
-    "sync", "measure", "config", "host", "run", "judge", "report", "session", "metrics", "store",
-    "schedule", "demo", "app", "api",
+    "sync", "files", "measure", "config", "host", "run", "judge", "report", "session", "metrics",
+    "store", "schedule", "demo", "app", "api",
 ];
 
 #[test]

@@ -473,3 +473,34 @@ async fn e6_a_full_disk_keeps_finished_runs_in_memory_until_space_returns() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// H7: a second daemon on the same store (an overlapping restart, a second `compose up`) is
+/// refused at start with the locked-store message; the first one's running run stays
+/// running, and it keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h7_a_second_daemon_on_the_same_store_is_refused() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &t.url());
+    let first = support::serve(&cfg, &[]);
+    let id = support::trigger(&first.base, "on-demand", None).await;
+    let second = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+                .args(["serve", "--config", cfg.to_str().unwrap()])
+                .args(["--listen", "127.0.0.1:0"])
+                .output()
+                .unwrap()
+        }
+    });
+    let second = tokio::time::timeout(Duration::from_secs(20), second)
+        .await
+        .expect("the second daemon exits by itself")
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert!(said.contains("is locked by another process"), "{said}");
+    let run = support::get_json(&format!("{}/api/v1/runs/{id}", first.base)).await;
+    assert_eq!(run["status"], "running", "{run}");
+}

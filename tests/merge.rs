@@ -209,6 +209,33 @@ async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
     let out = loadpacer(args(&["merge", &file_s], &[whole.join("summary.json")])).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a segment of a distributed run"));
 
+    // H9: a segment whose counts disagree (u64::MAX statuses for the requests it recorded)
+    // is refused by name, never summed into a wrapped total; H3: a histogram bomb in a file
+    // given to merge is refused before it is inflated.
+    let mut liar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+    liar["recorded"]["recorder"]["requests"][0]["statuses"] =
+        serde_json::json!([[200, u64::MAX - 35]]);
+    let lying = dir.path().join("lying.json");
+    std::fs::write(&lying, liar.to_string()).unwrap();
+    let out = loadpacer(args(
+        &["merge", &file_s],
+        &[files[0].clone(), lying.clone()],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lying.json: its counts disagree: request 0"),
+        "{err}"
+    );
+    liar["recorded"]["recorder"]["lag"] = serde_json::Value::String(support::histogram_bomb());
+    std::fs::write(&lying, liar.to_string()).unwrap();
+    let out = loadpacer(args(&["merge", &file_s], &[files[0].clone(), lying])).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("inflates to more than"), "{err}");
+
     // Segments of another version of the file are refused: the hash names both.
     std::fs::write(&file, plan(&t.url(), 101)).unwrap();
     let out = loadpacer(args(&["merge", &file_s], &files)).await;
@@ -322,6 +349,61 @@ async fn the_daemon_merges_reported_segments_into_one_stored_run() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+
+    // H6: job-1 was merged; its segments posted again are refused, and no second run or
+    // pending partial run appears.
+    for i in [1, 2] {
+        let body =
+            std::fs::read_to_string(dir.path().join(format!("job-1-{i}/summary.json"))).unwrap();
+        let again = reqwest::Client::new()
+            .post(format!("{}/api/v1/plans/spread/segments/job-1", d.base))
+            .bearer_auth("t0k3n")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 409);
+        assert!(again
+            .text()
+            .await
+            .unwrap()
+            .contains("already merged into run"));
+    }
+    // H3: a histogram that inflates to 64 MiB from a few KB is refused before it is
+    // allocated, with 413, and counted.
+    let mut bomb: serde_json::Value = serde_json::from_str(&body).unwrap();
+    bomb["recorded"]["recorder"]["lag"] = serde_json::Value::String(support::histogram_bomb());
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/v1/plans/spread/segments/job-4", d.base))
+        .bearer_auth("t0k3n")
+        .body(bomb.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("inflates to more than"));
+    let metrics = reqwest::get(format!("{}/metrics", d.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"loadpacer_segments_refused_total{reason="too_large"} 1"#,
+        r#"loadpacer_segments_refused_total{reason="duplicate"} 3"#,
+    ] {
+        assert!(metrics.contains(line), "{line}");
+    }
+    let runs = support::get_json(&format!("{}/api/v1/runs?plan=spread", d.base)).await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        1,
+        "no second run: {runs}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let partial = loop {
         let runs =

@@ -346,6 +346,7 @@ async fn segment(
         Err(e @ E::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ (E::BadKey | E::Invalid(_))) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e @ E::Duplicate(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ E::TooLarge(_)) => error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         Err(e @ E::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

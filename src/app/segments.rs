@@ -7,6 +7,7 @@
 use super::App;
 use crate::config::PlanSpec;
 use crate::report::merge::{merge, MergeError, Part};
+use crate::report::summary::ReadError;
 use crate::report::Summary;
 use crate::sync::LockExt;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub enum SegmentError {
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
     Duplicate(String),
     #[error("the run store failed: {0}")]
     Store(String),
@@ -55,17 +58,49 @@ impl App {
         key: &str,
         body: &str,
     ) -> Result<SegmentReceipt, SegmentError> {
+        let accepted = self.take_segment(plan, key, body);
+        let refused = match &accepted {
+            Err(SegmentError::TooLarge(_)) => Some("too_large"),
+            Err(SegmentError::Invalid(_)) => Some("invalid"),
+            Err(SegmentError::Duplicate(_)) => Some("duplicate"),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            self.metrics.segment_refused(reason);
+        }
+        accepted
+    }
+
+    fn take_segment(
+        &self,
+        plan: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<SegmentReceipt, SegmentError> {
         if !valid_key(key) {
             return Err(SegmentError::BadKey);
         }
         let _one_at_a_time = self.segments.locked();
+        if let Some(run) = self
+            .store
+            .merged_run(key)
+            .map_err(|e| SegmentError::Store(e.to_string()))?
+        {
+            return Err(SegmentError::Duplicate(format!(
+                "run key {key:?} was already merged into run {run}; a new distributed run needs a new key"
+            )));
+        }
         let cfg = self.config();
         let spec = cfg
             .plan(plan)
             .cloned()
             .ok_or_else(|| SegmentError::UnknownPlan(plan.to_string()))?;
-        let summary: Summary = serde_json::from_str(body)
-            .map_err(|e| SegmentError::Invalid(format!("the body is not a summary.json: {e}")))?;
+        let summary = Summary::from_json(body).map_err(|e| match e {
+            ReadError::TooLarge(why) => SegmentError::TooLarge(why),
+            ReadError::Invalid(why) => {
+                SegmentError::Invalid(format!("the body is not a summary.json: {why}"))
+            }
+        })?;
         let posted = Part {
             label: format!("the posted segment {}", summary.segment),
             summary,
@@ -153,7 +188,7 @@ impl App {
         Ok(rows
             .into_iter()
             .filter_map(|(i, json)| {
-                let summary = serde_json::from_str(&json).ok()?;
+                let summary = Summary::from_json(&json).ok()?;
                 Some(Part {
                     label: format!("segment {i} received earlier"),
                     summary,
@@ -188,7 +223,7 @@ impl App {
             status,
             summary.to_json(plan),
         );
-        if let Err(e) = self.store.drop_segments(key) {
+        if let Err(e) = self.store.mark_merged(key, &plan.name, &id) {
             warn!(key, error = %e, "cannot forget the merged segments");
         }
         let cfg = self.config();

@@ -208,9 +208,12 @@ pub(crate) fn per_plan_path(path: &Path, plan: &str) -> PathBuf {
     path.with_file_name(format!("{stem}-{plan}{ext}"))
 }
 
+/// A segment's summary.json with its recorded histograms is at most a few MiB.
+const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
+
 pub(crate) fn read_summary(path: &Path) -> Result<Summary> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = loadpacer::files::read_text(path, MAX_SUMMARY_BYTES)
+        .with_context(|| format!("{} is not readable as a summary", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     if v["schema_version"] != 1 {
@@ -220,9 +223,9 @@ pub(crate) fn read_summary(path: &Path) -> Result<Summary> {
             v["schema_version"]
         );
     }
-    serde_json::from_value(v).with_context(|| {
-        format!(
-            "{} is not a loadpacer summary (schemas/summary.v1.json)",
+    Summary::from_json(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a loadpacer summary (schemas/summary.v1.json): {e}",
             path.display()
         )
     })

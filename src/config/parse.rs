@@ -15,22 +15,8 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub fn read_file(path: &Path) -> Result<String, ConfigErrors> {
     let name = path.display().to_string();
     let mut errors = Collector::new(&name);
-    let text = match std::fs::metadata(path) {
-        Ok(m) if m.len() > MAX_FILE_BYTES => {
-            errors.nowhere(
-                "",
-                format!(
-                    "file is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
-                    m.len()
-                ),
-            );
-            return Err(errors.into_errors());
-        }
-        Ok(_) => std::fs::read_to_string(path),
-        Err(e) => Err(e),
-    };
-    text.map_err(|e| {
-        errors.nowhere("", format!("cannot read the file: {e}"));
+    crate::files::read_text(path, MAX_FILE_BYTES).map_err(|e| {
+        errors.nowhere("", e.about("the file"));
         errors.into_errors()
     })
 }

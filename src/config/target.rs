@@ -143,6 +143,9 @@ pub(super) fn target(
     Some((Arc::new(spec), found.secrets))
 }
 
+/// A CA bundle is a few KiB; the system's whole bundle is about 200 KiB.
+const MAX_CA_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Reads a PEM bundle of CA certificates (relative to the config's folder) and checks that it
 /// holds at least one certificate.
 fn ca_file(
@@ -152,13 +155,14 @@ fn ca_file(
     base_dir: Option<&Path>,
 ) -> Option<Vec<u8>> {
     let file = base_dir.map_or_else(|| Path::new(&f.value).to_path_buf(), |d| d.join(&f.value));
-    let problem = match std::fs::read(&file) {
+    let problem = match crate::files::read_bytes(&file, MAX_CA_BYTES) {
         Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
             Ok(certs) if !certs.is_empty() => return Some(pem),
             Ok(_) => "holds no certificate".to_string(),
             Err(e) => format!("is not a PEM certificate bundle ({e})"),
         },
-        Err(e) => format!("cannot be read ({e})"),
+        Err(crate::files::FileError::Io(e)) => format!("cannot be read ({e})"),
+        Err(e) => e.to_string(),
     };
     c.at(
         &f.referenced,

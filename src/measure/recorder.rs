@@ -364,6 +364,10 @@ pub struct Recorder {
     pub custom: Vec<CustomStats>,
 }
 
+/// The most any one count of a segment may claim (2^50, about 10^15): the sums of the at
+/// most 10,000 segments of a run then cannot wrap (10,000 × 2^50 < 2^64).
+pub const MAX_COUNT: u64 = 1 << 50;
+
 impl Recorder {
     /// A recorder sized for a plan's tables.
     pub fn new(requests: usize, checks: usize, scenarios: usize) -> Self {
@@ -485,6 +489,71 @@ impl Recorder {
             && self.requests.iter().all(|r| r.count() == 0)
             && self.streams.iter().all(StreamStats::is_empty)
             && self.custom.iter().all(CustomStats::is_empty)
+    }
+
+    /// Checks that a recorder read from outside (a segment's summary) agrees with itself:
+    /// every count at most [`MAX_COUNT`], a request's statuses and errors each at most the
+    /// requests it recorded, its latency and service histograms of one count (H9).
+    pub fn check(&self) -> Result<(), String> {
+        let too_many = |what: String, n: u64| {
+            (n > MAX_COUNT)
+                .then(|| format!("{what} claims {n}, more than the {MAX_COUNT} a run can count"))
+        };
+        for (i, r) in self.requests.iter().enumerate() {
+            let count = r.count();
+            let statuses = r
+                .statuses
+                .iter()
+                .try_fold(0u64, |a, (_, n)| a.checked_add(*n));
+            let errors = r.errors.iter().try_fold(0u64, |a, n| a.checked_add(*n));
+            let (Some(statuses), Some(errors)) = (statuses, errors) else {
+                return Err(format!("request {i}: its counts overflow"));
+            };
+            if let Some(e) = too_many(format!("request {i}"), count) {
+                return Err(e);
+            }
+            if statuses > count || errors > count {
+                return Err(format!(
+                    "request {i}: {statuses} statuses and {errors} errors for {count} recorded requests"
+                ));
+            }
+            if r.service().len() != count || r.ttfb().len() > count {
+                return Err(format!(
+                    "request {i}: its latency, service and first-byte histograms disagree ({count}, {}, {})",
+                    r.service().len(),
+                    r.ttfb().len()
+                ));
+            }
+        }
+        let requests = self.requests.iter().map(RequestStats::count);
+        let iterations = self.iterations.iter().copied();
+        for (what, mut each) in [
+            ("requests", requests.collect::<Vec<_>>()),
+            ("iterations", iterations.collect()),
+        ] {
+            let total = each.drain(..).try_fold(0u64, u64::checked_add);
+            if let Some(e) = too_many(format!("the total of {what}"), total.unwrap_or(u64::MAX)) {
+                return Err(e);
+            }
+        }
+        let counts = self
+            .checks
+            .iter()
+            .flat_map(|c| [c.0, c.1])
+            .chain(self.iterations.iter().copied())
+            .chain([self.dropped, self.stale_retries, self.lag.len()])
+            .chain(self.streams.iter().flat_map(StreamStats::counts))
+            .chain(
+                self.custom
+                    .iter()
+                    .flat_map(|c| [c.count, c.trues, c.falses]),
+            );
+        for n in counts {
+            if let Some(e) = too_many("a count".into(), n) {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Requests over all request names.

@@ -211,6 +211,23 @@ impl StreamStats {
         }
     }
     /// Sessions that ended for `why`.
+    /// Every count it holds, for checking a segment read from outside.
+    pub fn counts(&self) -> Vec<u64> {
+        let mut v = vec![
+            self.sessions,
+            self.messages_sent,
+            self.messages_received,
+            self.bytes_sent,
+            self.bytes_received,
+            self.reconnects,
+            self.connect.len(),
+            self.rtt.len(),
+            self.gap.len(),
+        ];
+        v.extend(self.ends);
+        v
+    }
+
     pub fn ends_of(&self, why: StreamEnd) -> u64 {
         self.ends[why.index()]
     }

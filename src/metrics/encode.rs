@@ -345,6 +345,11 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
     store_unreadable.value(&[], s.store_unreadable as f64);
     let mut unauthorized = Family::new("api_unauthorized_requests_total", COUNTER);
     unauthorized.value(&[], s.unauthorized as f64);
+    let mut segments_refused = Family::new("segments_refused_total", COUNTER);
+    for reason in ["too_large", "invalid", "duplicate"] {
+        let n = s.segments_refused.get(reason).copied().unwrap_or_default();
+        segments_refused.value(&[("reason", reason)], n as f64);
+    }
     // Watched processes; loadpacer's own are the standard process_* families.
     let mut cpu = Family::new("process_cpu_seconds_total", COUNTER);
     let mut rss = Family::new("process_resident_memory_bytes", GAUGE);
@@ -398,6 +403,7 @@ fn daemon(s: &MetricsState) -> Vec<Family> {
         store_errors,
         store_unreadable,
         unauthorized,
+        segments_refused,
         cpu,
         rss,
         host_cpu,

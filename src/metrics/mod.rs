@@ -156,6 +156,11 @@ impl Metrics {
         self.with(|s| s.unauthorized += 1);
     }
 
+    /// H3/H6: a segment summary the daemon refused, by reason.
+    pub fn segment_refused(&self, reason: &'static str) {
+        self.with(|s| *s.segments_refused.entry(reason).or_default() += 1);
+    }
+
     /// Rows of the run store skipped so far because they could not be read.
     pub fn set_store_unreadable(&self, rows: u64) {
         self.with(|s| s.store_unreadable = rows);

@@ -213,6 +213,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Run store rows skipped because they could not be read (each is logged with its run id).",
     ),
     (
+        "segments_refused_total",
+        "Segment summaries refused by the daemon, by reason (too_large: a histogram or the summary over its bound; invalid; duplicate: a segment or a merged run posted again).",
+    ),
+    (
         "api_unauthorized_requests_total",
         "API requests refused for a missing or wrong bearer token.",
     ),

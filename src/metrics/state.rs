@@ -169,6 +169,7 @@ pub struct MetricsState {
     pub(super) store_errors: u64,
     pub(super) store_unreadable: u64,
     pub(super) unauthorized: u64,
+    pub(super) segments_refused: BTreeMap<&'static str, u64>,
     pub(super) host: Option<crate::host::HostSample>,
 }
 

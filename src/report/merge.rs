@@ -65,6 +65,10 @@ pub enum MergeError {
         found: String,
         expected: String,
     },
+    #[error("{label}: its counts disagree: {why}")]
+    Inconsistent { label: String, why: String },
+    #[error("the segments together claim more than {} requests or iterations; they are not segments of one run", crate::measure::MAX_COUNT)]
+    Overflow,
     #[error("segment(s) {missing} of {count} did not report; merge what did with --partial (the run is then marked partial and never passes)")]
     Missing { missing: String, count: u64 },
 }
@@ -99,6 +103,13 @@ pub fn merge(
                 expected: RECORDED_FORMAT,
             });
         }
+        recorded
+            .recorder
+            .check()
+            .map_err(|why| MergeError::Inconsistent {
+                label: p.label.clone(),
+                why,
+            })?;
         if s.plan != plan.name {
             return Err(MergeError::OtherPlan {
                 label: p.label.clone(),
@@ -156,6 +167,7 @@ pub fn merge(
             count,
         });
     }
+    check_totals(&segments)?;
     let out = run_output(plan, &segments);
     let invalid: Vec<String> = segments
         .iter()
@@ -198,6 +210,28 @@ pub fn merge(
         summary,
         total: out.total,
     })
+}
+
+/// Each segment is within [`crate::measure::MAX_COUNT`] (checked on reading); their sums must
+/// be too, so that adding them up never wraps.
+fn check_totals(segments: &[(Segment, &Part)]) -> Result<(), MergeError> {
+    let recorder = |p: &Part| {
+        p.summary
+            .recorded
+            .as_ref()
+            .map(|r| (r.recorder.total_requests(), r.recorder.total_iterations()))
+            .unwrap_or_default()
+    };
+    let (mut requests, mut iterations) = (0u64, 0u64);
+    for (_, p) in segments {
+        let (r, i) = recorder(p);
+        requests = requests.checked_add(r).ok_or(MergeError::Overflow)?;
+        iterations = iterations.checked_add(i).ok_or(MergeError::Overflow)?;
+    }
+    if requests.max(iterations) > crate::measure::MAX_COUNT {
+        return Err(MergeError::Overflow);
+    }
+    Ok(())
 }
 
 /// A segment's tables must be the plan's: the same requests, checks and scenarios.

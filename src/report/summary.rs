@@ -592,11 +592,31 @@ impl Summary {
         causes
     }
 
+    /// Reads a summary.json, its recorded histograms within their bounds
+    /// (`measure::SUMMARY_BUDGET_BYTES` for one summary, `MAX_INFLATED_BYTES` each).
+    pub fn from_json(text: &str) -> Result<Summary, ReadError> {
+        match crate::measure::bounded_read(|| serde_json::from_str::<Summary>(text)) {
+            (Ok(s), _) => Ok(s),
+            (Err(e), true) => Err(ReadError::TooLarge(e.to_string())),
+            (Err(e), false) => Err(ReadError::Invalid(e.to_string())),
+        }
+    }
+
     /// Pretty JSON with secrets redacted.
     pub fn to_json(&self, plan: &PlanSpec) -> String {
         let text = serde_json::to_string_pretty(self).expect("summary serialises");
         plan.redact(&text)
     }
+}
+
+/// Why a summary.json was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Its histograms claim more than their bounds; nothing was allocated beyond them.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn error_kinds(requests: &[RequestSummary]) -> Vec<(String, u64)> {

@@ -122,7 +122,7 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                 driver.done(slot, vu);
                 driver.refill(&shared, slot, stopping, &mut inflight, &rec);
                 completions += 1;
-                if completions % YIELD_EVERY == 0 {
+                if completions.is_multiple_of(YIELD_EVERY) {
                     tokio::task::yield_now().await;
                 }
             }
@@ -480,7 +480,7 @@ impl Driver {
                 DataOrder::Random => rand::rng().random_range(0..data.rows.len()),
             } % data.rows.len();
             for (col, val) in data.columns.iter().zip(&data.rows[i]) {
-                vu.vars.insert(col.clone(), val.clone());
+                vu.vars.insert(col.clone(), val.to_string());
             }
         }
         self.seq += 1;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +32,14 @@ pub enum StoreError {
     },
     #[error("run store {path} is damaged ({why}) even after moving the old file aside")]
     Damaged { path: String, why: String },
-    #[error("run store {path} is locked by another process (its SQLite write lock was held for 5 s): is another loadpacer serving the same store? Stop it, or set store.path to another file")]
-    Locked { path: String },
+    #[error("run store {path} is locked by another process ({how}): is another loadpacer serving the same store? Stop it, or set store.path to another file")]
+    Locked { path: String, how: &'static str },
+    #[error("run store {path}: cannot take its lock file {lock}: {source}")]
+    LockFile {
+        path: String,
+        lock: String,
+        source: std::io::Error,
+    },
     #[error("run store {path} has schema version {found}; this loadpacer reads version {SCHEMA_VERSION}: it was written by a newer loadpacer. Run that version, or set store.path to another file")]
     Newer { path: String, found: i64 },
 }
@@ -51,7 +57,10 @@ impl OpenFailure {
     fn into_error(self, path: String) -> StoreError {
         match self {
             OpenFailure::Damaged(why) => StoreError::Damaged { path, why },
-            OpenFailure::Locked => StoreError::Locked { path },
+            OpenFailure::Locked => StoreError::Locked {
+                path,
+                how: "its SQLite write lock was held for 5 s",
+            },
             OpenFailure::Newer(found) => StoreError::Newer { path, found },
             OpenFailure::Other(source) => StoreError::Sqlite { path, source },
         }
@@ -149,6 +158,9 @@ pub struct OpenReport {
 
 /// The run store.
 pub struct Store {
+    /// Held (an exclusive `flock` on `<path>.lock`) for the store's lifetime: one daemon per
+    /// store, never two schedulers on one history (H7).
+    _lock: std::fs::File,
     conn: Mutex<Connection>,
     path: PathBuf,
     /// Rows skipped because they could not be read.
@@ -176,6 +188,19 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Version 1: the runs.
+const RUNS_TABLE: &str = "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        plan TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        summary TEXT
+    );
+    CREATE INDEX runs_plan_started ON runs(plan, started_at);";
+
 /// Version 2: the segments of distributed runs, kept until their run is merged and stored.
 const SEGMENTS_TABLE: &str = "CREATE TABLE segments (
         run_key TEXT NOT NULL,
@@ -184,14 +209,54 @@ const SEGMENTS_TABLE: &str = "CREATE TABLE segments (
         summary TEXT NOT NULL,
         received_at INTEGER NOT NULL,
         PRIMARY KEY (run_key, segment)
-    );
-    PRAGMA user_version = 2;";
+    );";
+
+/// Version 3: the keys of merged distributed runs, so that segments posted again are refused
+/// (H6); each is forgotten with its run.
+const MERGED_TABLE: &str = "CREATE TABLE merged_keys (
+        run_key TEXT PRIMARY KEY,
+        plan TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        merged_at INTEGER NOT NULL
+    );";
+
+/// The lock file beside a store.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Takes the store's lock for the life of the returned file, or says who holds it.
+fn take_lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let lock = lock_path(path);
+    let fail = |source| StoreError::LockFile {
+        path: path.display().to_string(),
+        lock: lock.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.display().to_string(),
+            how: "another process holds its lock file",
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+    }
+}
 
 impl Store {
     /// Opens (or creates) the store, quarantining a file SQLite proves damaged.
     pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport::default();
         let shown = path.display().to_string();
+        let lock = take_lock(path)?;
         let conn = match Self::open_checked(path) {
             Ok(c) => c,
             Err(OpenFailure::Damaged(why)) => {
@@ -206,6 +271,7 @@ impl Store {
             Err(f) => return Err(f.into_error(shown)),
         };
         let store = Store {
+            _lock: lock,
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             unreadable: Default::default(),
@@ -229,27 +295,37 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => {
-                conn.execute_batch(
-                    "CREATE TABLE runs (
-                        id TEXT PRIMARY KEY,
-                        plan TEXT NOT NULL,
-                        trigger TEXT NOT NULL,
-                        status TEXT NOT NULL,
-                        config_hash TEXT NOT NULL,
-                        started_at INTEGER NOT NULL,
-                        finished_at INTEGER,
-                        summary TEXT
-                    );
-                    CREATE INDEX runs_plan_started ON runs(plan, started_at);",
-                )?;
-                conn.execute_batch(SEGMENTS_TABLE)?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        // The steps from each version to the next; all that a store needs run in one
+        // transaction with the new version, so a kill mid-way leaves the old store (H: a
+        // kill during a first start can no longer leave tables without a version).
+        let steps = match version {
+            0 if tables > 0 => {
+                return Err(OpenFailure::Damaged(format!(
+                    "it holds {tables} table(s) but no loadpacer schema version: not a loadpacer store, or one whose creation was cut short"
+                )))
             }
-            1 => conn.execute_batch(SEGMENTS_TABLE)?,
-            SCHEMA_VERSION => {}
-            newer => return Err(OpenFailure::Newer(newer)),
+            0 => [RUNS_TABLE, SEGMENTS_TABLE, MERGED_TABLE].as_slice(),
+            1 => [SEGMENTS_TABLE, MERGED_TABLE].as_slice(),
+            2 => [MERGED_TABLE].as_slice(),
+            SCHEMA_VERSION => return Ok(conn),
+            newer if newer > SCHEMA_VERSION => return Err(OpenFailure::Newer(newer)),
+            foreign => {
+                return Err(OpenFailure::Damaged(format!(
+                    "schema version {foreign} is not one loadpacer wrote"
+                )))
+            }
+        };
+        let tx = conn.unchecked_transaction()?;
+        for step in steps {
+            tx.execute_batch(step)?;
         }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
         Ok(conn)
     }
 
@@ -488,6 +564,32 @@ impl Store {
         })
     }
 
+    /// Forgets the segments of `key` and remembers that it was merged into run `run_id`,
+    /// in one transaction.
+    pub fn mark_merged(&self, key: &str, plan: &str, run_id: &str) -> Result<(), StoreError> {
+        self.exec(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM segments WHERE run_key = ?1", params![key])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO merged_keys (run_key, plan, run_id, merged_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key, plan, run_id, now_ms()],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// The run that the distributed run `key` was merged into, if it was.
+    pub fn merged_run(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.exec(|c| {
+            c.query_row(
+                "SELECT run_id FROM merged_keys WHERE run_key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     /// Forgets the segments of `key` (its run was stored).
     pub fn drop_segments(&self, key: &str) -> Result<(), StoreError> {
         self.exec(|c| c.execute("DELETE FROM segments WHERE run_key = ?1", params![key]))
@@ -498,11 +600,17 @@ impl Store {
     pub fn prune(&self, keep: u64, max_age: Duration) -> Result<usize, StoreError> {
         let cutoff = now_ms() - max_age.as_millis() as i64;
         self.exec(|c| {
-            c.execute(
+            let pruned = c.execute(
                 "DELETE FROM runs WHERE status != 'running' AND (started_at < ?1 OR id IN (
                     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY started_at DESC) AS n FROM runs) WHERE n > ?2))",
                 params![cutoff, keep as i64],
-            )
+            )?;
+            // A merged key expires with its run (kept while the run's write is pending).
+            c.execute(
+                "DELETE FROM merged_keys WHERE merged_at < ?1 OR run_id NOT IN (SELECT id FROM runs)",
+                params![cutoff],
+            )?;
+            Ok(pruned)
         })
     }
 }
@@ -700,5 +808,90 @@ mod tests {
         assert_eq!(ids, vec!["keep"]);
         assert_eq!(s.get("bad").unwrap().map(|r| r.id), None);
         assert_eq!(s.unreadable_rows(), 2, "one skip per read");
+    }
+
+    #[test]
+    fn h7_a_second_open_of_a_held_store_is_refused_and_the_first_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        let (first, _) = Store::open(&path).unwrap();
+        first.insert_running("r1", "p", "api", "h").unwrap();
+        let err = Store::open(&path)
+            .err()
+            .expect("a second store on the same file");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another process holds its lock file"),
+            "{err}"
+        );
+        // The refused open changed nothing: the first one's run is still running.
+        assert_eq!(first.get("r1").unwrap().unwrap().status, "running");
+        drop(first);
+        let (again, report) = Store::open(&path).unwrap();
+        assert_eq!(report.orphans_aborted, 1, "the lock goes with the store");
+        drop(again);
+    }
+
+    #[test]
+    fn a_store_with_tables_but_no_version_is_quarantined_with_a_plain_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        // What a kill between CREATE TABLE and user_version left before schema creation
+        // became one transaction.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(RUNS_TABLE)
+            .unwrap();
+        let (s, report) = Store::open(&path).unwrap();
+        let (aside, why) = report.quarantined.expect("moved aside");
+        assert!(aside.exists());
+        assert!(why.contains("no loadpacer schema version"), "{why}");
+        s.insert_running("r", "p", "api", "h").unwrap();
+    }
+
+    #[test]
+    fn schema_creation_is_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        // A store whose migration fails half-way (a table of the last step is in the way)
+        // keeps its old version and tables: nothing of the failed step is left behind.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(RUNS_TABLE).unwrap();
+        c.execute_batch("CREATE TABLE merged_keys (x INTEGER); PRAGMA user_version = 1;")
+            .unwrap();
+        drop(c);
+        assert!(Store::open(&path).is_err());
+        let c = Connection::open(&path).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        let segments: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'segments'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!((v, segments), (1, 0));
+    }
+
+    #[test]
+    fn h6_a_merged_key_is_kept_and_forgotten_with_its_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(&dir.path().join("runs.db")).unwrap();
+        s.add_segment("job", "p", 1, "{}").unwrap();
+        s.insert_running("run-1", "p", "segments", "h").unwrap();
+        s.finish("run-1", "passed", "{}").unwrap();
+        s.mark_merged("job", "p", "run-1").unwrap();
+        assert!(s.segments("job").unwrap().is_empty());
+        assert_eq!(s.merged_run("job").unwrap().as_deref(), Some("run-1"));
+        s.prune(10, Duration::from_secs(3600)).unwrap();
+        assert_eq!(s.merged_run("job").unwrap().as_deref(), Some("run-1"));
+        std::thread::sleep(Duration::from_millis(5));
+        s.insert_running("run-2", "p", "api", "h").unwrap();
+        s.finish("run-2", "passed", "{}").unwrap();
+        s.prune(1, Duration::from_secs(3600)).unwrap();
+        assert_eq!(s.merged_run("job").unwrap(), None, "pruned with its run");
     }
 }

@@ -603,3 +603,27 @@ pub async fn interrupt_after(child: std::process::Child, after: Duration) -> Out
         .await
         .unwrap()
 }
+
+/// A histogram for a segment's summary that claims a 64 MiB payload of counts and inflates
+/// to it from a few KB (the probe of the hardening issue): base64 of HdrHistogram's deflated
+/// V2 form.
+pub fn histogram_bomb() -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let payload: u32 = 64 << 20;
+    let mut plain = (0x1c84_9303u32 | 0x10).to_be_bytes().to_vec();
+    plain.extend(payload.to_be_bytes());
+    plain.extend(0u32.to_be_bytes());
+    plain.extend(3u32.to_be_bytes());
+    plain.extend(1u64.to_be_bytes());
+    plain.extend((1u64 << 40).to_be_bytes());
+    plain.extend(1.0f64.to_be_bytes());
+    plain.resize(plain.len() + payload as usize, 0);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&plain).unwrap();
+    let body = z.finish().unwrap();
+    let mut out = (0x1c84_9304u32 | 0x10).to_be_bytes().to_vec();
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    base64::engine::general_purpose::STANDARD.encode(out)
+}

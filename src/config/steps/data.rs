@@ -12,11 +12,16 @@ pub enum DataOrder {
     Random,
 }
 
+/// CSV data is held whole (rows are handed out by index); larger files are refused.
+const MAX_DATA_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Rows of a CSV file, one per iteration.
 #[derive(Debug, Clone)]
 pub struct DataSource {
     pub columns: Vec<String>,
-    pub rows: Arc<Vec<Vec<String>>>,
+    /// One record per row (one buffer each, not one per field: a large file costs little
+    /// more than its size).
+    pub rows: Arc<Vec<csv::StringRecord>>,
     pub order: DataOrder,
 }
 
@@ -54,17 +59,19 @@ pub(in crate::config) fn data_source(
         }
     };
     let named = d.columns.as_ref().filter(|cols| !cols.is_empty());
-    let mut reader = match csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(named.is_none() || d.skip_header)
-        .from_path(&file)
-    {
-        Ok(r) => r,
+    let mut reader = match crate::files::limited_reader(&file, MAX_DATA_BYTES) {
+        Ok(r) => csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(named.is_none() || d.skip_header)
+            .from_reader(r),
         Err(e) => {
             c.at(
                 &d.file.referenced,
                 &format!("{path}.file"),
-                format!("cannot read {}: {e}", file.display()),
+                format!(
+                    "{} (CSV data is at most 256 MiB)",
+                    e.about(&file.display().to_string())
+                ),
             );
             return None;
         }
@@ -98,7 +105,7 @@ pub(in crate::config) fn data_source(
                 );
                 return None;
             }
-            Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
+            Ok(r) => rows.push(r),
             Err(e) => {
                 c.at(
                     &d.file.referenced,

@@ -27,19 +27,12 @@ impl StepCompiler<'_> {
             Some(b) => b.join(&path.value),
             None => std::path::PathBuf::from(&path.value),
         };
-        let bytes = std::fs::metadata(&file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))
-            .and_then(|m| {
-                if m.len() > MAX_UPLOAD {
-                    Err(format!(
-                        "{} is {} bytes; uploads are at most 10 MiB",
-                        file.display(),
-                        m.len()
-                    ))
-                } else {
-                    std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))
-                }
-            });
+        let bytes = crate::files::read_bytes(&file, MAX_UPLOAD).map_err(|e| {
+            format!(
+                "{} (uploads are at most 10 MiB)",
+                e.about(&file.display().to_string())
+            )
+        });
         match bytes {
             Ok(b) => Some(super::spec::FilePart {
                 field: field.to_string(),
