@@ -124,3 +124,65 @@ plans:
     );
     drop(dir);
 }
+
+/// A loopback server that answers every request with `status`, `content_type` and `body`.
+async fn answering(status: &'static str, content_type: &'static str, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// H4, H5 and the exit codes: the client does not take a web page for "no runs", never
+/// prints a server's control characters raw, and refuses a run id that is not a UUID as an
+/// unknown run before asking anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_does_not_trust_what_the_server_says() {
+    let page = answering("200 OK", "text/html", "<html>welcome</html>".into()).await;
+    let out = client(&page, "", &["runs"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", said(&out));
+    assert!(
+        said(&out).contains("not JSON (text/html)"),
+        "{}",
+        said(&out)
+    );
+
+    let evil = "shop\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let runs = serde_json::json!({ "runs": [{
+        "id": "0190a0b0-0000-7000-8000-000000000000", "plan": evil, "status": "passed",
+        "trigger": "api", "started_at": "2026-12-07T00:00:00Z", "started_at_ms": 0,
+        "finished_at_ms": 1000 }] });
+    let lying = answering("200 OK", "application/json", runs.to_string()).await;
+    let out = client(&lying, "", &["runs"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!said(&out).contains('\u{1b}'), "{:?}", said(&out));
+    assert!(said(&out).contains(r"shop\u{1b}]0;pwned"), "{}", said(&out));
+    let refusing = answering(
+        "409 Conflict",
+        "application/json",
+        serde_json::json!({ "error": evil }).to_string(),
+    )
+    .await;
+    let out = client(&refusing, "", &["trigger", "shop"]).await;
+    assert_eq!(out.status.code(), Some(7));
+    assert!(!said(&out).contains('\u{1b}'), "{:?}", said(&out));
+
+    let out = client(&page, "", &["cancel", "not-a-uuid"]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", said(&out));
+    assert!(said(&out).contains("run ids are UUIDs"), "{}", said(&out));
+}

@@ -504,3 +504,50 @@ async fn h7_a_second_daemon_on_the_same_store_is_refused() {
     let run = support::get_json(&format!("{}/api/v1/runs/{id}", first.base)).await;
     assert_eq!(run["status"], "running", "{run}");
 }
+
+/// Query parameters at their edges answer 400 with a JSON (or page) reason, never a panic:
+/// a date whose next day has five digits, an unknown run status, a scale below the floor or
+/// given twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_parameters_at_their_edges_are_refused_by_name() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = support::serve(&config(dir.path(), &t.url()), &[]);
+    let get = |path: &str| reqwest::get(format!("{}{path}", d.base));
+    for (path, says) in [
+        (
+            "/plans/on-demand?to=9999-12-31",
+            "from 1970-01-01 to 9999-12-30",
+        ),
+        (
+            "/plans/on-demand?from=0001-01-01",
+            "from 1970-01-01 to 9999-12-30",
+        ),
+        ("/api/v1/runs?status=bogus", "use one of running, passed"),
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    let ok = get("/plans/on-demand?to=9999-12-30").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let post = |q: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/plans/on-demand/trigger?{q}", d.base))
+            .send()
+    };
+    for (q, says) in [
+        ("scale=1e-320", "must be a number from 0.001 to 1000"),
+        ("scale=1e-9", "must be a number from 0.001 to 1000"),
+        ("scale=1&scale=5", "more than once"),
+    ] {
+        let r = post(q).await.unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+        let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{q}: {body}"
+        );
+    }
+}

@@ -106,3 +106,43 @@ async fn a_ci_run_lands_in_prometheus_by_remote_write() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stderr.contains("last error: 404"), "{stderr}");
 }
+
+/// H8 and the flush budget: credentials in the receiver's URL are never printed, a receiver
+/// that accepts and never answers holds the exit at most the 15-s budget past the run, and a
+/// URL that is not http(s) is a usage error before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_with_credentials_is_cut_at_the_budget_and_never_shown() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (_dir, plan) = support::write_config(&PLAN.replace("URL", &t.url()));
+    let hang = support::fault_server(support::Fault::Hang).await;
+    let started = Instant::now();
+    let out = run(
+        &plan,
+        &[
+            "--remote-write".into(),
+            format!("http://writer:s3cr3t-pw@{hang}/api/v1/write"),
+        ],
+    )
+    .await;
+    let took = started.elapsed();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the verdict is the run's: {said}"
+    );
+    assert!(!said.contains("s3cr3t-pw"), "{said}");
+    assert!(said.contains("remote write to http://***@"), "{said}");
+    // 2 s of load, then at most 15 s of flushing (and a process start).
+    assert!(took < Duration::from_secs(2 + 15 + 3), "exit took {took:?}");
+    for bad in ["file:///tmp/metrics", "gopher://127.0.0.1/x", "not a url"] {
+        let out = run(&plan, &["--remote-write".into(), bad.into()]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--remote-write"), "{err}");
+    }
+}

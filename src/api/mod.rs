@@ -3,14 +3,13 @@
 //! listener refuses a non-loopback address without one). Errors are JSON, never a panic.
 
 use crate::app::{App, StartError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -252,6 +251,16 @@ async fn runs(
             "query must be plan=, status=, limit= (1-500), offset=",
         );
     };
+    if let Some(s) = q.status.as_deref().filter(|s| !RUN_STATUSES.contains(s)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "status={:?} is not a run status; use one of {}",
+                crate::config::clip(s),
+                RUN_STATUSES.join(", ")
+            ),
+        );
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     match ctx.app.store().list(
         q.plan.as_deref(),
@@ -265,8 +274,19 @@ async fn runs(
     }
 }
 
+/// The statuses a stored run can have.
+const RUN_STATUSES: [&str; 7] = [
+    "running",
+    "passed",
+    "failed",
+    "aborted",
+    "interrupted",
+    "invalid",
+    "error",
+];
+
 /// Run ids are UUIDs; anything else is refused before the store is asked (G4).
-pub(crate) fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
@@ -287,25 +307,42 @@ async fn trigger(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    RawQuery(q): RawQuery,
 ) -> Response {
     if let Some(r) = unauthorized(&ctx.app, &headers) {
         return r;
     }
-    let scale = match q.get("scale").map(|s| s.parse::<f64>()) {
-        None => None,
-        Some(Ok(f)) => Some(f),
-        Some(Err(_)) => {
+    let q = q.unwrap_or_default();
+    let mut scales = url::form_urlencoded::parse(q.as_bytes())
+        .filter(|(k, _)| k == "scale")
+        .map(|(_, v)| v.into_owned());
+    let scale = match (scales.next(), scales.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "scale must be a number, e.g. ?scale=2",
+                "scale is given more than once; give it once, e.g. ?scale=2",
             )
         }
+        (Some(s), None) => match s.parse::<f64>().map(crate::config::check_scale) {
+            Ok(Ok(f)) => Some(f),
+            Ok(Err(why)) => return error(StatusCode::BAD_REQUEST, why),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "scale must be a number, e.g. ?scale=2",
+                )
+            }
+        },
     };
     match ctx.app.trigger_scaled(&name, "api", scale) {
         Ok(id) => (
             StatusCode::ACCEPTED,
-            Json(json!({ "id": id, "plan": name })),
+            Json(json!({
+                "id": id,
+                "plan": name,
+                "duration_s": ctx.app.config().plan(&name).map(|p| p.duration().as_secs_f64()),
+            })),
         )
             .into_response(),
         Err(e @ StartError::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),

@@ -41,8 +41,10 @@ pub(super) fn page_error(status: StatusCode, message: &str) -> Response {
 }
 
 pub(super) fn when(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    // chrono formats any instant it can hold (humantime panics past year 9999).
+    chrono::DateTime::from_timestamp_millis(ms.max(0))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use crate::store::RunFigures;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use std::fmt::Write;
 
@@ -21,6 +21,10 @@ use std::fmt::Write;
 const DEFAULT_LAST: u32 = 50;
 /// What "all" means: the newest this many, so a page stays a page.
 const ALL_CAP: u32 = 5000;
+/// The dates a range may name, as (year, day of the year): the store's times start at the
+/// Unix epoch, and the day after the last one must still be a four-digit year.
+const FIRST_DAY: (i32, u32) = (1970, 1);
+const LAST_DAY: (i32, u32) = (9999, 364);
 /// Runs one comparison takes.
 const MAX_COMPARED: usize = 10;
 
@@ -46,8 +50,15 @@ impl Range {
             match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                 None => Ok(None),
                 Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map(|d| Some(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis()))
-                    .map_err(|_| format!("{field}={s:?} is not a date: use YYYY-MM-DD")),
+                    .ok()
+                    .filter(|d| (FIRST_DAY..=LAST_DAY).contains(&(d.year(), d.ordinal())))
+                    .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis()))
+                    .ok_or_else(|| {
+                        format!(
+                            "{field}={:?} is not a date from 1970-01-01 to 9999-12-30: use YYYY-MM-DD",
+                            crate::config::clip(s)
+                        )
+                    }),
             }
         };
         let since = day("from", &self.from)?;

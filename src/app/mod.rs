@@ -239,10 +239,14 @@ impl App {
             .plan(name)
             .cloned()
             .ok_or_else(|| StartError::UnknownPlan(name.to_string()))?;
+        let scale = scale
+            .map(crate::config::check_scale)
+            .transpose()
+            .map_err(StartError::Scale)?;
         if let Some(f) = scale.filter(|f| *f != 1.0) {
             plan = Arc::new(plan.scaled(f, &cfg.limits).map_err(StartError::Scale)?);
             let mut scaled = (*cfg).clone();
-            scaled.hash = format!("{}-x{f}", cfg.hash);
+            scaled.hash = cfg.scaled_hash(f);
             cfg = Arc::new(scaled);
         }
         let admitted = self

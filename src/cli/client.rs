@@ -60,9 +60,10 @@ pub(crate) struct TriggerArgs {
     /// 1 failed or aborted, 3 invalid, 130 interrupted).
     #[arg(long)]
     wait: bool,
-    /// With --wait: give up waiting after this long (the run goes on).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2h")]
-    timeout: Duration,
+    /// With --wait: give up waiting after this long (the run goes on); by default the
+    /// plan's scheduled length plus 10 minutes (setup, graceful stop, teardown).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
     #[command(flatten)]
     daemon: Daemon,
 }
@@ -107,22 +108,29 @@ impl Daemon {
             Failure(
                 format!(
                     "error: cannot reach the daemon at {}: {}; is `loadpacer serve` running there? (set --server or LOADPACER_SERVER)",
-                    self.server,
+                    safe(&loadpacer::metrics::remote_write::shown_url(&self.server)),
                     root_cause(&e)
                 ),
                 EXIT_UNREACHABLE,
             )
         })?;
         let status = resp.status();
-        let body: serde_json::Value =
-            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
-        if status.is_success() {
-            return Ok(body);
-        }
-        let said = body["error"]
-            .as_str()
-            .unwrap_or("no reason given")
-            .to_string();
+        let body = read_json(resp).await;
+        let body = match (body, status.is_success()) {
+            (Ok(b), true) => return Ok(b),
+            (Ok(b), false) => b,
+            (Err(why), true) => {
+                return Err(Failure(
+                    format!(
+                        "error: {} answered {status} with {why}; is --server (or LOADPACER_SERVER) a loadpacer daemon?",
+                        safe(&loadpacer::metrics::remote_write::shown_url(&self.server))
+                    ),
+                    EXIT_UNREACHABLE,
+                ))
+            }
+            (Err(_), false) => serde_json::Value::Null,
+        };
+        let said = safe(body["error"].as_str().unwrap_or("no reason given"));
         Err(match status.as_u16() {
             401 => Failure(
                 format!(
@@ -135,6 +143,48 @@ impl Daemon {
             _ => Failure(format!("error: {status}: {said}"), EXIT_REFUSED),
         })
     }
+}
+
+/// The most of a daemon's answer the client reads (a page of 500 runs with summaries fits).
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// A response body as JSON, read through [`MAX_ANSWER_BYTES`] (H4): what is not JSON, or
+/// more than that, is an error, never an empty answer.
+async fn read_json(mut resp: reqwest::Response) -> std::result::Result<serde_json::Value, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("a broken body ({e})"))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!("more than {MAX_ANSWER_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|_| {
+        let kind = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type");
+        format!("something that is not JSON ({})", safe(kind))
+    })
+}
+
+/// Server-supplied text as it may reach a terminal: control characters (escape sequences
+/// that set the title or clear the screen) are shown escaped, never sent (H5).
+pub(crate) fn safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn root_cause(e: &reqwest::Error) -> String {
@@ -207,16 +257,33 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
         Err(f) => return Ok(fail(f)),
     };
     let id = text(&started["id"]);
+    if !loadpacer::api::valid_id(&id) {
+        eprintln!(
+            "error: the daemon answered without a run id: {}",
+            safe(&started.to_string())
+        );
+        return Ok(EXIT_UNREACHABLE);
+    }
     if !a.wait {
         if a.daemon.json {
             println!("{started}");
         } else {
-            println!("started run {id} of {}", a.plan);
+            println!("started run {id} of {}", safe(&a.plan));
         }
         return Ok(0);
     }
-    eprintln!("started run {id} of {}; waiting for it to end", a.plan);
-    let deadline = Instant::now() + a.timeout;
+    eprintln!(
+        "started run {id} of {}; waiting for it to end",
+        safe(&a.plan)
+    );
+    let wait = a.timeout.unwrap_or_else(|| {
+        let planned = started["duration_s"]
+            .as_f64()
+            .unwrap_or(7200.0)
+            .clamp(0.0, 1e7);
+        Duration::from_secs_f64(planned) + Duration::from_secs(600)
+    });
+    let deadline = Instant::now() + wait;
     let run = loop {
         match a
             .daemon
@@ -230,7 +297,7 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
         if Instant::now() > deadline {
             eprintln!(
                 "error: run {id} was still running after {}; it goes on (loadpacer cancel {id} stops it)",
-                humantime::format_duration(a.timeout)
+                humantime::format_duration(Duration::from_secs(wait.as_secs()))
             );
             return Ok(EXIT_REFUSED);
         }
@@ -244,7 +311,7 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
         let t = &s["totals"];
         println!(
             "run {id} of {}: {}  requests {}  p95 {} ms  errors {:.2} %",
-            a.plan,
+            safe(&a.plan),
             status.to_uppercase(),
             t["requests"],
             t["latency"]["p95_ms"],
@@ -263,6 +330,13 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
 }
 
 pub(crate) async fn cancel(a: CancelArgs) -> Result<u8> {
+    if !loadpacer::api::valid_id(&a.run) {
+        eprintln!(
+            "error: no run {:?}: run ids are UUIDs (see `loadpacer runs`)",
+            safe(&loadpacer::config::clip(&a.run))
+        );
+        return Ok(EXIT_NOT_FOUND);
+    }
     match a
         .daemon
         .call(
@@ -287,9 +361,9 @@ pub(crate) async fn reload(a: ReloadArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// A JSON string without its quotes (anything else as JSON).
+/// A JSON string without its quotes (anything else as JSON), safe for a terminal.
 fn text(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+    safe(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
 }
 
 /// Percent-encodes a path segment or query value.

@@ -162,7 +162,15 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let Some(cfg) = super::load_with(&args.file, &choices) else {
         return Ok(2);
     };
-    let cfg = match apply_overrides(cfg, &args) {
+    if let Some(Err(why)) = args
+        .remote_write
+        .as_deref()
+        .map(loadpacer::metrics::remote_write::check_url)
+    {
+        eprintln!("error: {why}");
+        return Ok(2);
+    }
+    let mut cfg = match apply_overrides(cfg, &args) {
         Ok(cfg) => cfg,
         Err(why) => {
             eprintln!("error: {why}");
@@ -172,14 +180,25 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let Some(plans) = select_plans(&cfg, &args) else {
         return Ok(2);
     };
-    let plans: Vec<Arc<PlanSpec>> = match args.scale {
+    let scale = match args.scale.map(loadpacer::config::check_scale).transpose() {
+        Ok(f) => f.filter(|f| *f != 1.0),
+        Err(why) => {
+            eprintln!("error: --{why}");
+            return Ok(2);
+        }
+    };
+    let plans: Vec<Arc<PlanSpec>> = match scale {
         None => plans,
         Some(f) => match plans
             .iter()
             .map(|p| p.scaled(f, &cfg.limits).map(Arc::new))
             .collect::<std::result::Result<_, _>>()
         {
-            Ok(scaled) => scaled,
+            Ok(scaled) => {
+                // Like the daemon's scaled runs: never compared with runs at another scale.
+                cfg.hash = cfg.scaled_hash(f);
+                scaled
+            }
             Err(why) => {
                 eprintln!("error: --{why}");
                 return Ok(2);
@@ -262,7 +281,10 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
             let token = std::env::var(&args.token_env).ok();
             let json = summary.to_json(plan);
             if let Err(why) = report_segment(url, &plan.name, key, token, json).await {
-                eprintln!("error: the segment was not reported to {url}: {why}");
+                eprintln!(
+                    "error: the segment was not reported to {}: {why}",
+                    loadpacer::metrics::remote_write::shown_url(url)
+                );
             }
         }
         if let Some(md) = &args.markdown {
@@ -321,6 +343,7 @@ async fn report_segment(
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
+    let shown = loadpacer::metrics::remote_write::shown_url(base);
     let mut wait = Duration::from_secs(1);
     let mut last = String::new();
     for attempt in 1..=4 {
@@ -337,10 +360,11 @@ async fn report_segment(
                     serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
                 match body["run"].as_str() {
                     Some(run) => eprintln!(
-                        "segment reported to {base}: the run is complete, stored as {run}"
+                        "segment reported to {shown}: the run is complete, stored as {}",
+                        super::client::safe(run)
                     ),
                     None => eprintln!(
-                        "segment reported to {base}: {} of {} segments have reported",
+                        "segment reported to {shown}: {} of {} segments have reported",
                         body["reported"].as_array().map_or(0, Vec::len),
                         body["of"]
                     ),
@@ -353,11 +377,11 @@ async fn report_segment(
                     serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
                 return Err(format!(
                     "{status}: {}",
-                    body["error"].as_str().unwrap_or("refused")
+                    super::client::safe(body["error"].as_str().unwrap_or("refused"))
                 ));
             }
             Ok(r) => last = format!("{} (attempt {attempt})", r.status()),
-            Err(e) => last = format!("{e} (attempt {attempt})"),
+            Err(e) => last = format!("{} (attempt {attempt})", e.without_url()),
         }
         if attempt < 4 {
             tokio::time::sleep(wait).await;

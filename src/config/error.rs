@@ -98,7 +98,7 @@ impl Collector {
             line,
             column,
             path: path.to_string(),
-            message: message.into(),
+            message: clip_quoted(&message.into()),
         });
     }
 
@@ -127,5 +127,90 @@ impl Collector {
             return Ok(value);
         }
         Err(self.into_errors())
+    }
+}
+
+/// Echoed values longer than this are cut (a 1 MB value is not repeated back in full).
+const MAX_ECHO: usize = 80;
+
+/// `value` as it may be echoed in a message: whole when short, otherwise its start and how
+/// long it was.
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().count() <= MAX_ECHO {
+        return value.into();
+    }
+    let head: String = value.chars().take(MAX_ECHO / 2).collect();
+    format!("{head}… ({} characters)", value.chars().count()).into()
+}
+
+/// A message with every quoted value (`"…"`) longer than [`MAX_ECHO`] cut by [`clip`]
+/// (RELIABILITY: errors cut echoed values, with their length).
+fn clip_quoted(message: &str) -> String {
+    if message.len() <= 2 * MAX_ECHO {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..=start]);
+        rest = &rest[start + 1..];
+        // The closing quote that is not escaped.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        out.push_str(&clip(&rest[..end]));
+        out.push('"');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    clip_unquoted(out)
+}
+
+/// A message still over 4 KiB after quoted values were cut (an unquoted value) keeps its
+/// start and end.
+fn clip_unquoted(message: String) -> String {
+    const MAX: usize = 4096;
+    if message.len() <= MAX {
+        return message;
+    }
+    let cut = |at: usize| {
+        (0..=at)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0)
+    };
+    let head = &message[..cut(MAX / 2)];
+    let tail = &message[cut(message.len() - MAX / 4)..];
+    format!(
+        "{head} … ({} characters cut) … {tail}",
+        message.len() - head.len() - tail.len()
+    )
+}
+
+#[cfg(test)]
+mod clipping {
+    use super::*;
+
+    #[test]
+    fn long_echoed_values_are_cut_with_their_length_and_short_ones_kept() {
+        let long = "x".repeat(1_000_000);
+        let m = clip_quoted(&format!("targets.t.base_url: \"{long}\" must be http(s)"));
+        assert!(m.len() < 200, "{m}");
+        assert!(m.contains("(1000000 characters)\" must be http(s)"), "{m}");
+        let short = "plans.p: \"checkout\" is not a plan; did you mean \"checkouts\"?";
+        assert_eq!(clip_quoted(short), short);
+        let bare = format!("value {long} is bad");
+        let m = clip_quoted(&bare);
+        assert!(m.len() < 4200 && m.ends_with("is bad"), "{}", m.len());
     }
 }

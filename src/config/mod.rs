@@ -15,6 +15,7 @@ mod limits;
 mod load;
 mod locate;
 mod overrides;
+pub use overrides::{check_scale, MAX_SCALE, MIN_SCALE};
 mod parse;
 pub mod raw;
 mod rules;
@@ -31,7 +32,7 @@ mod workload;
 
 pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{clip, ConfigError, ConfigErrors};
 pub use grades::{Grade, GradeBand};
 pub use input::{load_file, load_file_with, load_str};
 pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};

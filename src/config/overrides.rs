@@ -110,16 +110,36 @@ impl Config {
     }
 }
 
+/// The smallest scale factor; a factor is taken to 3 decimals.
+pub const MIN_SCALE: f64 = 0.001;
+
+/// A scale factor as loadpacer uses it: within [`MIN_SCALE`] and [`MAX_SCALE`], rounded to 3
+/// decimals (so that `0.5` and `0.5000001` are one scale, in runs and in config hashes).
+pub fn check_scale(factor: f64) -> Result<f64, String> {
+    let rounded = (factor * 1000.0).round() / 1000.0;
+    if !factor.is_finite() || !(MIN_SCALE..=MAX_SCALE).contains(&rounded) {
+        return Err(format!(
+            "scale {:.3e} must be a number from {MIN_SCALE} to {MAX_SCALE} (e.g. 0.5 or 2)",
+            factor
+        ));
+    }
+    Ok(rounded)
+}
+
+impl super::Config {
+    /// The config hash of a run at `factor` (checked with [`check_scale`]): `HASH-x0.5`, so a
+    /// scaled run is never compared with, or merged into, runs at another scale.
+    pub fn scaled_hash(&self, factor: f64) -> String {
+        format!("{}-x{factor}", self.hash)
+    }
+}
+
 impl PlanSpec {
     /// This plan with every arrival rate, VU count, `max_in_flight` and iteration limit of
     /// every workload multiplied by `factor`: refused when the rates or VUs leave the limits;
     /// `max_in_flight` stops at `limits.max_in_flight`.
     pub fn scaled(&self, factor: f64, limits: &Limits) -> Result<PlanSpec, String> {
-        if !factor.is_finite() || factor <= 0.0 || factor > MAX_SCALE {
-            return Err(format!(
-                "scale {factor} must be a number above 0 and at most {MAX_SCALE}"
-            ));
-        }
+        let factor = check_scale(factor)?;
         let mut plan = self.clone();
         let times = |n: u64| ((n as f64 * factor).round() as u64).max(u64::from(n > 0));
         for w in &mut plan.workloads {
@@ -150,6 +170,24 @@ impl PlanSpec {
             }
             w.load.iterations = w.load.iterations.map(times);
         }
+        let slowest = plan
+            .workloads
+            .iter()
+            .filter_map(|w| match &w.load.shape {
+                LoadShape::Open { phases, .. } => Some(phases),
+                LoadShape::Closed { .. } => None,
+            })
+            .flatten()
+            .flat_map(|p| [p.rate, p.ramp_to])
+            .filter(|r| *r > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if slowest < super::rules::MIN_RATE {
+            return Err(format!(
+                "scale {factor}: plan {:?} would arrive at {slowest:e}/s, below the minimum of {} per second that validate enforces",
+                self.name,
+                super::rules::MIN_RATE
+            ));
+        }
         let peak = peak_rate(&plan.workloads);
         if peak > limits.max_rps {
             return Err(format!(
@@ -171,6 +209,26 @@ mod tests {
             &|_| None,
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_scale_is_canonical_and_keeps_rates_above_the_floor() {
+        let cfg = config();
+        assert_eq!(super::check_scale(0.5000001), Ok(0.5));
+        assert!(super::check_scale(1e-320).is_err());
+        assert!(super::check_scale(0.0004).is_err());
+        assert_eq!(cfg.scaled_hash(0.5), format!("{}-x0.5", cfg.hash));
+        // 10/s at 0.001 is 0.01/s: allowed; a plan at 0.5/s would go below 0.001/s.
+        assert!(cfg.plans[0].scaled(0.001, &cfg.limits).is_ok());
+        let mut slow = (*cfg.plans[0]).clone();
+        if let crate::config::LoadShape::Open { phases, .. } = &mut slow.workloads[1].load.shape {
+            phases[0].rate = 0.5;
+        }
+        let why = slow.scaled(0.001, &cfg.limits).unwrap_err();
+        assert!(
+            why.contains("below the minimum of 0.001 per second"),
+            "{why}"
+        );
     }
 
     #[test]

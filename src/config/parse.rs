@@ -243,6 +243,23 @@ pub(in crate::config) fn yaml_options() -> Options {
     options
 }
 
+/// Which of the parser's limits a file broke, in the project's words (A11).
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let what = match breach {
+        B::Depth { .. } => "nests mappings and lists more than 32 levels deep".to_string(),
+        B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } => {
+            "uses more than 1,000 anchors or aliases (`&name`, `*name`)".to_string()
+        }
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            "has anchors that expand to too much text".to_string()
+        }
+        B::Events { .. } | B::Nodes { .. } => "has more than 500,000 YAML nodes".to_string(),
+        _ => "is larger or more deeply built than a config file can be".to_string(),
+    };
+    format!("refused: the file {what}; a plan needs far less, so check for a generated or repeated block")
+}
+
 /// A one-line message and the location of a YAML or serde error, with a "did you mean" for
 /// misspelt keys.
 pub(in crate::config) fn describe(e: &YamlError, text: &str) -> (Location, String) {
@@ -267,6 +284,11 @@ pub(in crate::config) fn describe(e: &YamlError, text: &str) -> (Location, Strin
                 expected.join(", ")
             )
         }
+        YamlError::MultipleDocuments { .. } => {
+            "a second YAML document (`---`) follows the first; a config is one document: remove the `---` line or split the file".to_string()
+        }
+        YamlError::Budget { breach, .. } => budget_message(breach),
+        YamlError::IOError { .. } => "the text ends or breaks off where more was expected".to_string(),
         other => {
             let line = first_line(&other.to_string());
             if line.starts_with("invalid floating point") {

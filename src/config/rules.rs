@@ -130,7 +130,7 @@ pub(super) fn valid_label(name: &str) -> bool {
 
 /// The lowest positive rate: one arrival every 1000 s. Below it a run would send nothing
 /// (and `1/rate` stops being a finite duration).
-pub(super) const MIN_RATE: f64 = 0.001;
+pub(crate) const MIN_RATE: f64 = 0.001;
 
 /// A rate in arrivals per second: finite, at most `max_rps` (`limits.max_rps`), and either 0 (where a
 /// ramp may start from nothing) or at least [`MIN_RATE`].

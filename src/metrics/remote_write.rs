@@ -154,6 +154,38 @@ impl Sent {
     }
 }
 
+/// Checks a receiver's URL at start: http or https with a host (H8: a `file://` or another
+/// scheme is a usage error, not a failure at the end of the run).
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "--remote-write {}: the receiver must be an http:// or https:// URL with a host, not {}:",
+            shown_url(url),
+            u.scheme()
+        )),
+        Err(e) => Err(format!("--remote-write {}: not a URL ({e})", shown_url(url))),
+    }
+}
+
+/// A URL as it may be shown or logged: credentials in it (`user:password@`) replaced by
+/// `***@` (H8).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("***");
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not a URL: still hide what could be userinfo.
+        Err(_) => match url.split_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
 /// Sends snapshots of `metrics` to a remote-write receiver in the background.
 pub struct RemoteWriter {
     stop: CancellationToken,
@@ -170,8 +202,13 @@ impl RemoteWriter {
         interval: Duration,
     ) -> RemoteWriter {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(metrics, url.clone(), labels, interval, stop.clone()));
-        RemoteWriter { stop, task, url }
+        let shown = shown_url(&url);
+        let task = tokio::spawn(run(metrics, url, labels, interval, stop.clone()));
+        RemoteWriter {
+            stop,
+            task,
+            url: shown,
+        }
     }
 
     /// Takes the last snapshot, sends what is queued within 15 s, and says how it went.
@@ -222,7 +259,25 @@ async fn run(
         }
         let deadline = stopping.then(|| Instant::now() + FLUSH_BUDGET);
         while let Some(body) = queue.front() {
-            match send(&client, &url, body.clone()).await {
+            // While stopping, a send that outlives the budget is cut: the budget is a
+            // deadline for the whole flush, not for each attempt.
+            let attempt = send(&client, &url, body.clone());
+            let outcome = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), attempt)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Refusal::Retry(format!(
+                            "the receiver did not answer within the {} s budget",
+                            FLUSH_BUDGET.as_secs()
+                        )))
+                    }),
+                // A send under way when the run ends gives way to the final flush.
+                None => tokio::select! {
+                    r = attempt => r,
+                    _ = stop.cancelled() => break,
+                },
+            };
+            match outcome {
                 Ok(()) => {
                     queue.pop_front();
                     sent.sent += 1;
@@ -236,7 +291,7 @@ async fn run(
                 }
                 Err(Refusal::Retry(why)) => {
                     sent.last_error = Some(why);
-                    if deadline.is_some_and(|d| Instant::now() + backoff > d) {
+                    if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
                         sent.failed += queue.len() as u64;
                         return sent;
                     }
@@ -284,7 +339,7 @@ async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), 
         .body(body)
         .send()
         .await
-        .map_err(|e| Refusal::Retry(format!("cannot send: {e}")))?;
+        .map_err(|e| Refusal::Retry(format!("cannot send: {}", e.without_url())))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());
@@ -295,6 +350,7 @@ async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), 
         .unwrap_or_default()
         .chars()
         .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let why = format!("{status}: {}", text.trim());
     if status.is_server_error() || status.as_u16() == 429 {
