@@ -570,3 +570,65 @@ async fn e2_second_signal_during_the_drain_exits_at_once() {
     assert_eq!(report.orphans_aborted, 1);
     assert_eq!(store.list(None, None, 10, 0).unwrap()[0].status, "aborted");
 }
+
+/// The bundled demo passes while its target is healthy: `serve --demo` for its start-up runs
+/// and one scheduled run of each plan (about 90 s), every run stored `passed`. A newcomer's
+/// first minute must not fire `LoadpacerRunFailed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_demo_passes_every_run_over_two_schedules() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let d = support::Daemon {
+        base: format!(
+            "http://{}",
+            line.split("http://")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+        ),
+        addr: String::new(),
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(170);
+    let finished = loop {
+        let runs = support::get_json(&format!("{}/api/v1/runs?limit=50", d.base)).await;
+        let done: Vec<serde_json::Value> = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] != "running")
+            .cloned()
+            .collect();
+        let per_plan = |p: &str| done.iter().filter(|r| r["plan"] == p).count();
+        if per_plan("demo-browse") >= 2 && per_plan("demo-checkout") >= 2 {
+            break done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not two runs of each plan: {runs}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    for r in &finished {
+        let one = support::get_json(&format!(
+            "{}/api/v1/runs/{}",
+            d.base,
+            r["id"].as_str().unwrap()
+        ))
+        .await;
+        assert_eq!(r["status"], "passed", "{}", one["summary"]["reasons"]);
+    }
+}

@@ -180,6 +180,11 @@ async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
         three,
     ))
     .await;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("result FAILED (partial: segments missing)"),
+        "{printed}"
+    );
     assert_eq!(out.status.code(), Some(1));
     let partial = read(&partial_dir.join("summary.json"));
     assert!(partial.merged.as_ref().unwrap().partial);

@@ -49,7 +49,10 @@ async fn target_and_scale_change_one_run_and_are_checked() {
     let (dir, file) = support::write_config(&yaml);
     let file = file.display().to_string();
     for (args, expected) in [
-        (vec!["--scale", "0"], "scale 0 must be a number above 0"),
+        (
+            vec!["--scale", "0"],
+            "scale 0 must be a number from 0.001 to 1000",
+        ),
         (
             vec!["--scale", "20"],
             "would send 200.0 req/s at its peak, above limits.max_rps (100)",

@@ -427,3 +427,31 @@ async fn every_dispatch_mode_sends_exactly_its_arrivals() {
     let html = loadpacer::report::html::render(&s);
     assert!(html.contains("dispatch<b>&lt;script&gt;x&lt;/script&gt;</b>"));
 }
+
+/// Issue 24, item 9: an Artillery script without `ensure` is held to the default 1 % error
+/// bound (Artillery itself would exit 0 at 50 % errors) and the reason names the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_without_ensure_fails_at_half_errors_and_names_the_default_bound() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions {
+        error_rate: 0.5,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("api.yml");
+    std::fs::write(
+        &script,
+        format!(
+            "config:\n  target: \"{}\"\n  phases:\n    - duration: 2\n      arrivalRate: 20\nscenarios:\n  - flow:\n      - get:\n          url: /\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let out = support::loadpacer(&["run", script.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("above the default bound for a plan without an `errors` threshold"),
+        "{printed}"
+    );
+}

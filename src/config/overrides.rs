@@ -118,9 +118,12 @@ pub const MIN_SCALE: f64 = 0.001;
 pub fn check_scale(factor: f64) -> Result<f64, String> {
     let rounded = (factor * 1000.0).round() / 1000.0;
     if !factor.is_finite() || !(MIN_SCALE..=MAX_SCALE).contains(&rounded) {
+        let shown = match format!("{factor}") {
+            short if short.len() <= 12 => short,
+            _ => format!("{factor:e}"),
+        };
         return Err(format!(
-            "scale {:.3e} must be a number from {MIN_SCALE} to {MAX_SCALE} (e.g. 0.5 or 2)",
-            factor
+            "scale {shown} must be a number from {MIN_SCALE} to {MAX_SCALE} (e.g. 0.5 or 2)"
         ));
     }
     Ok(rounded)
@@ -258,7 +261,7 @@ mod tests {
         assert!(cfg.plans[0]
             .scaled(0.0, &cfg.limits)
             .unwrap_err()
-            .contains("above 0"));
+            .contains("scale 0 must be a number from 0.001"));
     }
 
     #[test]

@@ -574,8 +574,8 @@ pub struct RawScenario {
 pub struct RawStep {
     /// An HTTP request.
     pub request: Option<RawRequest>,
-    /// Checks on the request's response; a failed check fails the run unless a `checks`
-    /// threshold decides.
+    /// Checks on the request's response; more than 1 % failed checks fail the run unless a
+    /// `checks` threshold decides.
     pub check: Option<RawCheck>,
     /// Variables taken from the response, by name: a JSONPath (`$.token`), `header:NAME` or
     /// `regex:PATTERN` (first group). Later steps of the same flow read them as `{{ name }}`.

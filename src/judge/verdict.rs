@@ -75,6 +75,8 @@ pub struct Counts {
     pub checks_failed: u64,
     /// The plan has a `checks` threshold, which then decides alone.
     pub checks_judged: bool,
+    /// The plan has an `errors` threshold, which then decides alone.
+    pub errors_judged: bool,
     /// Stream sessions that opened, attempts (opened or not), and the abnormal ends by kind
     /// (failed opens included), most frequent first.
     pub sessions: u64,
@@ -93,26 +95,38 @@ pub struct Evidence<'a> {
     pub regression: Option<&'a [Delta]>,
 }
 
+/// The share of failed requests, and of failed checks, a run may have when its plan states no
+/// tolerance of its own (no `errors` or `checks` threshold): a verdict never hides a failure,
+/// so a plan that says nothing is held to 1 %, as `hit` is. Artillery's exit code passes any
+/// error rate short of 100 % without `ensure`; loadpacer does not (docs/artillery.md).
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+/// The bound on errors a run is held to, and how to name it in a reason.
+fn error_bound(c: &Counts, max_error_rate: Option<f64>) -> Option<(f64, &'static str)> {
+    match max_error_rate {
+        Some(m) => Some((m, "the bound")),
+        None if c.errors_judged => None,
+        None => Some((
+            DEFAULT_MAX_ERROR_RATE,
+            "the default bound for a plan without an `errors` threshold (add one, e.g. rate < 0.05, to set another) of",
+        )),
+    }
+}
+
 /// The verdict and its reasons, most important first.
 pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<String>) {
     let (mut result, mut reasons) = from_ending(e.ending, e.thresholds, e.validity);
     if result == Outcome::Passed {
-        if let Some(r) = errors_finding(e.counts, max_error_rate) {
+        if let Some(r) = errors_finding(e.counts, error_bound(e.counts, max_error_rate)) {
             reasons.insert(0, r);
             result = Outcome::Failed;
         }
     }
-    if result == Outcome::Passed && !e.counts.checks_judged && e.counts.checks_failed > 0 {
-        let c = e.counts;
-        reasons.insert(
-            0,
-            format!(
-                "checks: {} of {} failed (add a `checks` threshold, e.g. rate > 0.95, to tolerate some)",
-                c.checks_failed,
-                c.checks_failed + c.checks_passed
-            ),
-        );
-        result = Outcome::Failed;
+    if result == Outcome::Passed {
+        if let Some(r) = checks_finding(e.counts) {
+            reasons.insert(0, r);
+            result = Outcome::Failed;
+        }
     }
     if let Some(s) = e.soak.filter(|s| s.drifted) {
         reasons.push(format!(
@@ -154,9 +168,27 @@ pub fn with_regression(result: Outcome, reasons: &mut Vec<String>, deltas: &[Del
     }
 }
 
+/// Failed checks above [`DEFAULT_MAX_ERROR_RATE`] of all checks fail a run whose plan has no
+/// `checks` threshold; with one, the threshold decides alone.
+fn checks_finding(c: &Counts) -> Option<String> {
+    let total = c.checks_failed + c.checks_passed;
+    if c.checks_judged || total == 0 {
+        return None;
+    }
+    let rate = c.checks_failed as f64 / total as f64;
+    (rate > DEFAULT_MAX_ERROR_RATE).then(|| {
+        format!(
+            "checks: {} of {total} failed ({:.1} %), above the default bound of {:.1} % for a plan without a `checks` threshold (add one, e.g. rate > 0.95, to set another)",
+            c.checks_failed,
+            rate * 100.0,
+            DEFAULT_MAX_ERROR_RATE * 100.0
+        )
+    })
+}
+
 /// A run whose requests all failed, or that completed without a single request, never
-/// passes; with `max_error_rate` neither does one above it.
-fn errors_finding(c: &Counts, max_error_rate: Option<f64>) -> Option<String> {
+/// passes; neither does one above its error bound (`bound`: the rate and how to name it).
+fn errors_finding(c: &Counts, bound: Option<(f64, &str)>) -> Option<String> {
     let kinds = c
         .error_kinds
         .iter()
@@ -190,9 +222,9 @@ fn errors_finding(c: &Counts, max_error_rate: Option<f64>) -> Option<String> {
             "errors: 100.0 % errors ({kinds}): every request failed"
         ))
     } else {
-        max_error_rate.filter(|&m| rate > m).map(|m| {
+        bound.filter(|&(m, _)| rate > m).map(|(m, named)| {
             format!(
-                "errors: {:.1} % errors ({kinds}), above the bound of {:.1} %",
+                "errors: {:.1} % errors ({kinds}), above {named} {:.1} %",
                 rate * 100.0,
                 m * 100.0
             )
@@ -329,7 +361,39 @@ mod tests {
     }
 
     #[test]
-    fn failed_checks_fail_the_run_unless_a_checks_threshold_decides() {
+    fn without_an_errors_threshold_a_run_is_held_to_one_percent_errors() {
+        let counts = |errors| Counts {
+            requests: 1000,
+            errors,
+            error_kinds: vec![("status_5xx".into(), errors)],
+            ..Default::default()
+        };
+        // 79 % errors, the Artillery script of the issue: never passed.
+        let (result, reasons) = judged(Ending::Completed, &valid(), counts(790));
+        assert_eq!(result, Outcome::Failed);
+        assert!(
+            reasons[0].starts_with("errors: 79.0 % errors (status_5xx 790), above the default bound for a plan without an `errors` threshold"),
+            "{reasons:?}"
+        );
+        assert!(reasons[0].ends_with("of 1.0 %"), "{reasons:?}");
+        assert_eq!(
+            judged(Ending::Completed, &valid(), counts(10)).0,
+            Outcome::Passed
+        );
+        assert_eq!(
+            judged(Ending::Completed, &valid(), counts(11)).0,
+            Outcome::Failed
+        );
+        // The plan's own `errors` threshold decides alone.
+        let own = Counts {
+            errors_judged: true,
+            ..counts(790)
+        };
+        assert_eq!(judged(Ending::Completed, &valid(), own).0, Outcome::Passed);
+    }
+
+    #[test]
+    fn failed_checks_fail_the_run_above_one_percent_unless_a_checks_threshold_decides() {
         let counts = Counts {
             requests: 10,
             checks_passed: 9,
@@ -338,7 +402,14 @@ mod tests {
         };
         let (result, reasons) = judged(Ending::Completed, &valid(), counts.clone());
         assert_eq!(result, Outcome::Failed);
-        assert!(reasons[0].starts_with("checks: 1 of 10 failed"));
+        assert!(reasons[0]
+            .starts_with("checks: 1 of 10 failed (10.0 %), above the default bound of 1.0 %"));
+        let few = Counts {
+            checks_passed: 796,
+            checks_failed: 4,
+            ..counts.clone()
+        };
+        assert_eq!(judged(Ending::Completed, &valid(), few).0, Outcome::Passed);
         let judged_by_threshold = Counts {
             checks_judged: true,
             ..counts

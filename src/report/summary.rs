@@ -490,6 +490,10 @@ impl Summary {
                 .thresholds
                 .iter()
                 .any(|t| t.metric == crate::config::MetricKind::Checks),
+            errors_judged: plan
+                .thresholds
+                .iter()
+                .any(|t| t.metric == crate::config::MetricKind::Errors),
             sessions: streams.iter().map(|t| t.sessions).sum(),
             stream_attempts: streams.iter().map(|t| t.sessions + t.failed_to_open).sum(),
             stream_abnormal: abnormal_ends(&streams),
@@ -588,6 +592,13 @@ impl Summary {
         }
         if self.soak.as_ref().is_some_and(|k| k.drifted) {
             causes.push("latency drift");
+        }
+        if self.merged.as_ref().is_some_and(|m| m.partial) {
+            causes.push("partial: segments missing");
+        }
+        if causes.is_empty() {
+            // Every failed verdict has a reason; name the first rather than nothing.
+            causes.push("see the reasons");
         }
         causes
     }
