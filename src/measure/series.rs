@@ -30,6 +30,17 @@ pub struct WindowPoint {
     pub workloads: Vec<WorkloadPoint>,
 }
 
+/// The windows that cover their whole width of load: all but a last window the run's end cut
+/// short (less than 90 % of the one before). A rate over a short window is requests that
+/// bunched at the end over a fraction of a second, not a rate the target sustained (it drew
+/// a spike at the end of every throughput chart and inflated capacity bounds).
+pub fn full_windows(points: &[WindowPoint]) -> &[WindowPoint] {
+    match points {
+        [.., before, last] if last.width_s < 0.9 * before.width_s => &points[..points.len() - 1],
+        _ => points,
+    }
+}
+
 /// One workload's share of a window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadPoint {

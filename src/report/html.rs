@@ -7,6 +7,7 @@ use super::summary::{
     Outcome, Summary, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
 };
 use crate::judge::Verdict;
+use crate::measure::full_windows;
 use crate::measure::{LatencyStats, WindowPoint};
 use std::fmt::Write;
 
@@ -202,8 +203,7 @@ fn workloads_section(h: &mut String, s: &Summary) {
         .map(|(i, w)| Line {
             label: format!("{} req/s", w.name),
             color: PALETTE[i % PALETTE.len()],
-            points: s
-                .windows
+            points: full_windows(&s.windows)
                 .iter()
                 .map(|p| {
                     let v = p
@@ -513,7 +513,11 @@ fn chart(s: &Summary, series: &[Series], unit: &str) -> String {
         .map(|(label, color, f)| Line {
             label: label.to_string(),
             color,
-            points: s.windows.iter().map(|p| (p.t_s, Some(f(p)))).collect(),
+            // Rates over a last window the run's end cut short are not rates (a spike).
+            points: full_windows(&s.windows)
+                .iter()
+                .map(|p| (p.t_s, Some(f(p))))
+                .collect(),
         })
         .collect();
     plot(s, &lines, unit)
