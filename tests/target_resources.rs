@@ -156,6 +156,15 @@ async fn a_breakpoint_run_reads_judges_and_sizes_from_the_targets_resources() {
         )),
         "{console}"
     );
+    // Issue 24, item 2: one answer. Capacity measured on 2 replicas is 2 instances' worth,
+    // so the instances needed are the replicas the sizing derived, and the console says so.
+    assert_eq!(c.instances_needed, Some(n), "{c:?}");
+    assert!(
+        console.contains(&format!(
+            "instances needed: {n} (capacity measured on 2 replicas"
+        )),
+        "{console}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -408,9 +408,16 @@ fn findings(o: &mut String, s: &Summary) {
     if let Some(c) = &s.capacity {
         let _ = writeln!(o, "\ncapacity: {}", c.note);
         if let (Some(h), Some(n)) = (c.headroom_ratio, c.instances_needed) {
+            let per = match (c.sizing.as_ref().and_then(|z| z.replicas), c.capacity_rps) {
+                (Some(r), Some(cap)) => format!(
+                    " (capacity measured on {r:.0} replicas: {:.1}/s each)",
+                    cap / r
+                ),
+                _ => " (capacity measured as one instance's)".to_string(),
+            };
             let _ = writeln!(
                 o,
-                "  headroom at the expected peak of {:.1}/s: {:.0}%, instances needed: {n}",
+                "  headroom at the expected peak of {:.1}/s: {:.0}%, instances needed: {n}{per}",
                 c.expected_peak_rps,
                 h * 100.0
             );

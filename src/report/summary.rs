@@ -444,6 +444,11 @@ impl Summary {
                 if let Some(r) = resources.as_ref().filter(|_| validity.is_valid()) {
                     report.sizing = sizing(&report, out.series.points(), r);
                 }
+                // Capacity measured on R ready replicas is R instances' worth: one answer
+                // for how many are needed, the replica count the sizing derived.
+                if let Some(n) = report.sizing.as_ref().and_then(|z| z.replicas_for_peak) {
+                    report.instances_needed = Some(n);
+                }
                 report
             });
         let requests: Vec<RequestSummary> = plan
