@@ -216,6 +216,22 @@ async fn iteration_limit_stops_the_run() {
     assert!(s.duration_s < 10.0);
 }
 
+/// Issue 24, item 10: with one VU (so a worker without any) the limit still ends the run
+/// early; it ran the whole 8 s before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iteration_limit_stops_a_one_vu_run() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ vus: [{ duration: 0s, target: 1 }, { duration: 8s, target: 1 }], iterations: 40 }",
+        "          - request: { name: r, url: / }",
+        "[]",
+    );
+    let s = run_yaml(&yaml).await;
+    assert_eq!(s.totals.iterations, 40);
+    assert!(s.duration_s < 3.0, "ran {} s", s.duration_s);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_capture_is_shared_by_every_vu_and_csv_rows_feed_iterations() {
     let t = support::demo_target(DemoOptions::default()).await;

@@ -128,6 +128,11 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
             }
             _ = alarm.ring(), if wake.is_some() => {
                 let now = Instant::now();
+                // `iterations:` taken by the other workers ends this one too (a worker
+                // without VUs never asks for one itself).
+                if shared.iterations_spent() {
+                    driver.finished = true;
+                }
                 // Arrivals that were due before the end start even when the worker wakes
                 // after it (they count their lag); none is lost unnoticed.
                 if !driver.finished && (now < end || !shared.schedule.is_closed()) {
@@ -521,6 +526,15 @@ impl Shared {
 
 fn vu_id(shared: &Shared, w: u64, slot: u64) -> u64 {
     shared.vu_base + shared.segment.index + shared.segment.count * (w + shared.workers * slot) + 1
+}
+
+impl Shared {
+    /// True when the workload's `iterations:` have all been taken.
+    fn iterations_spent(&self) -> bool {
+        self.iterations_left
+            .as_ref()
+            .is_some_and(|left| left.load(Ordering::Relaxed) <= 0)
+    }
 }
 
 fn take_iteration(shared: &Shared) -> bool {
