@@ -250,6 +250,32 @@ async fn an_event_stream_gives_first_event_gaps_and_stops_after_its_events() {
     assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
 }
 
+/// Issue 24, item 4: where nothing was measured there is no figure. A plan of event streams
+/// alone has no HTTP latency (null in JSON, no TOTAL row under the stream table), an event
+/// stream has no round trips, and a session that got one event has no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_nothing_measured_are_absent_not_zero() {
+    let t = demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "{ phases: [{ duration: 1s, rate: 2 }] }",
+        "          - sse: { name: one, path: \"/sse/stream?every=50ms\", duration: 5s, events: 1 }",
+        "",
+    );
+    let s = run_plan(&yaml, None, RunOptions::default()).await;
+    let k = stream(&s, "one");
+    assert!(k.sessions >= 2, "{k:?}");
+    let json: serde_json::Value = serde_json::to_value(&s).unwrap();
+    assert!(json["totals"]["latency"].is_null(), "{}", json["totals"]);
+    let j = &json["streams"][0];
+    assert!(j["rtt"].is_null() && j["gap"].is_null(), "{j}");
+    assert!(!j["first_message"].is_null(), "{j}");
+    support::check_summary_schema(&s);
+    let text = loadpacer::report::console::render(&s);
+    assert!(!text.contains("TOTAL"), "{text}");
+    assert!(!text.contains(" 0.0ms"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_stream_reconnects_after_retry_and_resumes_from_the_last_event_id() {
     let t = demo_target(DemoOptions::default()).await;

@@ -305,8 +305,10 @@ impl RequestStats {
     }
 }
 
-/// Summary statistics of one histogram, in milliseconds.
-#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+/// Summary statistics of one histogram, in milliseconds. Of an empty histogram (nothing was
+/// measured) every field is 0 in memory, and the whole is `null` in JSON: never a figure of
+/// 0 ms that no sample gave.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LatencyStats {
     pub min_ms: f64,
     pub avg_ms: f64,
@@ -318,8 +320,64 @@ pub struct LatencyStats {
     pub max_ms: f64,
 }
 
+/// [`LatencyStats`] as it is written when it holds figures.
+#[derive(Serialize, serde::Deserialize)]
+struct LatencyFigures {
+    min_ms: f64,
+    avg_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+}
+
+impl Serialize for LatencyStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.is_empty() {
+            return s.serialize_none();
+        }
+        let l = self.clone();
+        LatencyFigures {
+            min_ms: l.min_ms,
+            avg_ms: l.avg_ms,
+            p50_ms: l.p50_ms,
+            p90_ms: l.p90_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            p999_ms: l.p999_ms,
+            max_ms: l.max_ms,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LatencyStats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<LatencyFigures>::deserialize(d)? {
+            None => Self::default(),
+            Some(f) => Self {
+                min_ms: f.min_ms,
+                avg_ms: f.avg_ms,
+                p50_ms: f.p50_ms,
+                p90_ms: f.p90_ms,
+                p95_ms: f.p95_ms,
+                p99_ms: f.p99_ms,
+                p999_ms: f.p999_ms,
+                max_ms: f.max_ms,
+            },
+        })
+    }
+}
+
 impl LatencyStats {
-    /// Percentiles of a histogram; all zero when it is empty (callers check the count).
+    /// True when no sample was measured (a recorded time is at least 1 µs).
+    pub fn is_empty(&self) -> bool {
+        self.max_ms == 0.0
+    }
+
+    /// Percentiles of a histogram; all zero when it is empty (see [`Self::is_empty`]).
     pub fn of(h: &Histo) -> Self {
         if h.is_empty() {
             return Self::default();

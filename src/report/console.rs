@@ -106,6 +106,7 @@ pub fn render(s: &Summary) -> String {
         s.load.model
     );
     requests_table(&mut o, s);
+    total_row(&mut o, s);
     streams_table(&mut o, s);
     totals(&mut o, s);
     workloads_table(&mut o, s);
@@ -123,6 +124,15 @@ fn ms(v: f64) -> String {
         format!("{:.2}s", v / 1000.0)
     } else {
         format!("{v:.1}ms")
+    }
+}
+
+/// A figure of `l` in milliseconds, or `-` when `l` measured nothing.
+fn lat(l: &crate::measure::LatencyStats, v: f64) -> String {
+    if l.is_empty() {
+        "-".to_string()
+    } else {
+        ms(v)
     }
 }
 
@@ -149,24 +159,17 @@ fn streams_table(o: &mut String, s: &Summary) {
     );
     for t in &s.streams {
         let name = format!("{}/{} ({})", t.scenario, t.name, t.protocol);
-        let or_dash = |l: &crate::measure::LatencyStats, v: f64| {
-            if l.max_ms == 0.0 {
-                "-".to_string()
-            } else {
-                ms(v)
-            }
-        };
         let _ = writeln!(
             o,
             "{:<28} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10.1} {:>7.2}",
             truncate(&name, 28),
             t.sessions,
-            or_dash(&t.connect, t.connect.p50_ms),
-            or_dash(&t.connect, t.connect.p95_ms),
-            or_dash(&t.rtt, t.rtt.p50_ms),
-            or_dash(&t.first_message, t.first_message.p50_ms),
-            or_dash(&t.gap, t.gap.p50_ms),
-            or_dash(&t.gap, t.gap.p99_ms),
+            lat(&t.connect, t.connect.p50_ms),
+            lat(&t.connect, t.connect.p95_ms),
+            lat(&t.rtt, t.rtt.p50_ms),
+            lat(&t.first_message, t.first_message.p50_ms),
+            lat(&t.gap, t.gap.p50_ms),
+            lat(&t.gap, t.gap.p99_ms),
             t.messages_received,
             t.messages_per_s,
             t.disconnect_rate * 100.0
@@ -190,7 +193,7 @@ fn streams_table(o: &mut String, s: &Summary) {
 
 /// One row per request: count, rate, percentiles, errors by kind, checks.
 fn requests_table(o: &mut String, s: &Summary) {
-    request_rows(o, &s.requests);
+    request_rows(o, &s.requests, true);
 }
 
 /// One row per workload of a plan with several: when it ran, its model, and what its
@@ -214,9 +217,9 @@ fn workloads_table(o: &mut String, s: &Summary) {
             w.load.model,
             w.requests,
             w.rps,
-            ms(l.p50_ms),
-            ms(l.p95_ms),
-            ms(l.p99_ms),
+            lat(l, l.p50_ms),
+            lat(l, l.p95_ms),
+            lat(l, l.p99_ms),
             w.error_rate * 100.0
         );
     }
@@ -259,10 +262,12 @@ fn teardown(o: &mut String, s: &Summary) {
             );
         }
     }
-    request_rows(o, &t.requests);
+    request_rows(o, &t.requests, false);
 }
 
-fn request_rows(o: &mut String, rows: &[crate::report::summary::RequestSummary]) {
+/// Rows of requests; `rates` false for the teardown, whose few requests over its own
+/// milliseconds are no rate (a count and the duration above say what happened).
+fn request_rows(o: &mut String, rows: &[crate::report::summary::RequestSummary], rates: bool) {
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
@@ -282,16 +287,20 @@ fn request_rows(o: &mut String, rows: &[crate::report::summary::RequestSummary])
         let l = &r.latency;
         let _ = writeln!(
             o,
-            "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>9}",
+            "{:<28} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>9}",
             truncate(&name, 28),
             r.count,
-            r.rps,
-            ms(l.p50_ms),
-            ms(l.p90_ms),
-            ms(l.p95_ms),
-            ms(l.p99_ms),
-            ms(l.p999_ms),
-            ms(l.max_ms),
+            if rates {
+                format!("{:.1}", r.rps)
+            } else {
+                "-".to_string()
+            },
+            lat(l, l.p50_ms),
+            lat(l, l.p90_ms),
+            lat(l, l.p95_ms),
+            lat(l, l.p99_ms),
+            lat(l, l.p999_ms),
+            lat(l, l.max_ms),
             r.error_rate * 100.0,
             checks
         );
@@ -301,23 +310,31 @@ fn request_rows(o: &mut String, rows: &[crate::report::summary::RequestSummary])
     }
 }
 
-/// The TOTAL row and the generator's own figures.
-fn totals(o: &mut String, s: &Summary) {
+/// The HTTP TOTAL row, under the requests table (a plan of streams alone has none).
+fn total_row(o: &mut String, s: &Summary) {
     let t = &s.totals;
+    if t.requests == 0 && !s.streams.is_empty() {
+        return;
+    }
     let _ = writeln!(
         o,
         "{:<28} {:>8} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7.2}",
         "TOTAL",
         t.requests,
         t.rps,
-        ms(t.latency.p50_ms),
-        ms(t.latency.p90_ms),
-        ms(t.latency.p95_ms),
-        ms(t.latency.p99_ms),
-        ms(t.latency.p999_ms),
-        ms(t.latency.max_ms),
+        lat(&t.latency, t.latency.p50_ms),
+        lat(&t.latency, t.latency.p90_ms),
+        lat(&t.latency, t.latency.p95_ms),
+        lat(&t.latency, t.latency.p99_ms),
+        lat(&t.latency, t.latency.p999_ms),
+        lat(&t.latency, t.latency.max_ms),
         t.error_rate * 100.0
     );
+}
+
+/// The generator's own figures.
+fn totals(o: &mut String, s: &Summary) {
+    let t = &s.totals;
     let mode = s
         .load
         .dispatch

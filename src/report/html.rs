@@ -65,7 +65,7 @@ pub fn render(s: &Summary) -> String {
         "<div class=\"card figs\" id=\"totals\"><div class=\"fig\">requests<b>{}</b></div><div class=\"fig\">throughput<b>{:.1}/s</b></div>\
          <div class=\"fig\">errors<b>{:.2}%</b></div><div class=\"fig\">p50<b>{}</b></div><div class=\"fig\">p95<b>{}</b></div>\
          <div class=\"fig\">p99<b>{}</b></div><div class=\"fig\">max<b>{}</b></div><div class=\"fig\">iterations<b>{}</b></div></div>",
-        t.requests, t.rps, t.error_rate * 100.0, ms(t.latency.p50_ms), ms(t.latency.p95_ms), ms(t.latency.p99_ms), ms(t.latency.max_ms), t.iterations
+        t.requests, t.rps, t.error_rate * 100.0, measured(&t.latency, t.latency.p50_ms), measured(&t.latency, t.latency.p95_ms), measured(&t.latency, t.latency.p99_ms), measured(&t.latency, t.latency.max_ms), t.iterations
     );
     h.push_str("<h2>Latency over time</h2><div class=\"card\">");
     h.push_str(&chart(
