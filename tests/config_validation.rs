@@ -348,3 +348,34 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         "{text}"
     );
 }
+
+/// Issue 24, item 14: `load: { target: N, duration: D }`, as the reference documents it, is
+/// a closed model of N VUs throughout; `target` without `duration` says what is missing.
+#[test]
+fn a_fixed_number_of_vus_is_target_with_duration() {
+    let yaml = |load: &str| {
+        format!("targets:\n  t: {{ base_url: \"http://127.0.0.1:9\" }}\nplans:\n  p:\n    target: t\n    load: {load}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}]\n")
+    };
+    let cfg = loadpacer::config::load_str(
+        &yaml("{ target: 5, duration: 10s }"),
+        "f.yaml",
+        None,
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = &cfg.plans[0];
+    assert_eq!(p.duration(), std::time::Duration::from_secs(10));
+    match &p.workloads[0].load.shape {
+        loadpacer::config::LoadShape::Closed { stages } => {
+            assert!(stages.iter().all(|s| s.target == 5), "{stages:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = loadpacer::config::load_str(&yaml("{ target: 5 }"), "f.yaml", None, &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plans.p.load.duration: a fixed number of VUs"),
+        "{err}"
+    );
+}

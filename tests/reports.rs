@@ -291,6 +291,16 @@ async fn daemon_serves_run_pages_json_and_junit() {
             .any(|c| c.0.starts_with("body contains") && c.1.is_some()),
         "{cases:?}"
     );
+    // Issue 24, item 15: every form docs/api.md names answers.
+    for (form, says) in [(".html", "id=\"verdict\""), (".xml", "<testsuite")] {
+        let r = client
+            .get(format!("{base}/runs/{run_id}{form}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{form}");
+        assert!(r.text().await.unwrap().contains(says), "{form}");
+    }
     let r = client
         .get(format!("{base}/runs/..%2F..%2Fetc%2Fpasswd"))
         .send()

@@ -141,12 +141,16 @@ pub(super) async fn plans(State(ctx): State<Ctx>) -> Response {
 
 /// `GET /runs/{id}`, `/runs/{id}.json`, `/runs/{id}.junit.xml`.
 pub(super) async fn run(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
-    let (id, kind) = if let Some(id) = file.strip_suffix(".junit.xml") {
+    // The forms docs/api.md names: `ID`, `ID.html`, `ID.json`, `ID.junit.xml` and `ID.xml`.
+    let (id, kind) = if let Some(id) = file
+        .strip_suffix(".junit.xml")
+        .or_else(|| file.strip_suffix(".xml"))
+    {
         (id, "junit")
     } else if let Some(id) = file.strip_suffix(".json") {
         (id, "json")
     } else {
-        (file.as_str(), "html")
+        (file.strip_suffix(".html").unwrap_or(&file), "html")
     };
     if !valid_id(id) {
         return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");

@@ -173,16 +173,23 @@ pub(super) fn load(
     l: &RawLoad,
     path: &str,
 ) -> Option<LoadSpec> {
+    // `target` with `duration` and nothing else: a fixed number of VUs (closed model).
+    let fixed = l.target.is_some()
+        && l.phases.is_none()
+        && l.vus.is_none()
+        && l.preset.is_none()
+        && l.users.is_none();
     let kinds = [
         l.phases.is_some(),
         l.vus.is_some(),
         l.preset.is_some(),
         l.users.is_some(),
+        fixed,
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         c.nowhere(
             path,
-            "set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape) or `users` (a user-count shape)",
+            "set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape), `users` (a user-count shape) or `target` with `duration` (that many VUs throughout)",
         );
         return None;
     }
@@ -212,6 +219,27 @@ pub(super) fn load(
         }
     } else if let Some(u) = &l.users {
         users(c, limits, u, l.duration.as_ref(), path)?
+    } else if let (true, Some(target)) = (fixed, &l.target) {
+        let Some(d) = &l.duration else {
+            c.at(
+                &target.referenced,
+                &format!("{path}.duration"),
+                "a fixed number of VUs (`target`) needs `duration`, e.g. { target: 10, duration: 5m }",
+            );
+            return None;
+        };
+        let stage = |duration: &S<String>| RawStage {
+            duration: duration.clone(),
+            target: target.clone(),
+        };
+        let jump = S {
+            value: "0s".to_string(),
+            referenced: target.referenced,
+            defined: target.defined,
+        };
+        LoadShape::Closed {
+            stages: vu_stages(c, limits, &[stage(&jump), stage(d)], path),
+        }
     } else {
         preset(c, limits, l, path, max_in_flight?)?
     };
