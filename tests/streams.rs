@@ -161,7 +161,7 @@ async fn a_refused_upgrade_and_an_unmet_expect_are_named_and_bounded() {
     assert_ne!(s.result, Outcome::Passed);
 
     // The ticker never says "hello": the expect fails after its timeout, counted as a
-    // failed check, and the session still ends normally.
+    // failed check, and the session ends as a timeout (issue 24, item 11).
     let steps = "          - ws: { name: wait, path: \"/ws/ticker?every=50ms\", actions: [{ expect: { contains: hello, timeout: 300ms } }] }";
     let yaml = plan(
         &t.url(),
@@ -175,6 +175,8 @@ async fn a_refused_upgrade_and_an_unmet_expect_are_named_and_bounded() {
     let k = stream(&s, "wait");
     assert!(k.sessions >= 2, "{k:?}");
     assert_eq!(s.totals.checks_failed, k.sessions, "{:?}", s.totals);
+    assert_eq!(k.ends.get("timeout"), Some(&k.sessions), "{:?}", k.ends);
+    assert_eq!(k.ends.get("normal"), None, "{:?}", k.ends);
     assert_eq!(s.result, Outcome::Failed, "{:?}", s.reasons);
 }
 

@@ -213,9 +213,11 @@ async fn expect(
     loop {
         let got = match tokio::time::timeout_at(deadline, next(ws, s)).await {
             Ok(g) => g,
+            // No matching reply in time: failed checks, and the session ends as a timeout
+            // (docs/runbooks.md), not as a normal end of the flow.
             Err(_) => {
                 record_matchers(s, e, false);
-                return Ok(());
+                return Err(StreamEnd::Timeout);
             }
         };
         match got {
