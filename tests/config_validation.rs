@@ -48,7 +48,7 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
             "invalid-ws-steps.yaml:20:25: plans.p.scenarios[0].steps[1].ws.name: \"bad name\" must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
             "invalid-ws-steps.yaml:20:52: plans.p.scenarios[0].steps[1].ws.subprotocols[0]: \"a b\" must be a subprotocol token (printable ASCII, no spaces or commas)",
             "invalid-ws-steps.yaml:22:19: plans.p.thresholds[0].metric: step \"nope\" is not a ws or sse step name of this plan",
-            "invalid-ws-steps.yaml:23:37: plans.p.thresholds[1].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
+            "invalid-ws-steps.yaml:23:37: plans.p.thresholds[1].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, ws_ping, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
         ]),
         // Server-Sent Events steps: every mistake at once, located.
         ("invalid-sse-steps.yaml", &[
@@ -103,8 +103,8 @@ fn a01_to_a15_invalid_fixtures_give_located_messages() {
         ]),
         ("invalid-a09-thresholds.yaml", &[
             "invalid-a09-thresholds.yaml:12:34: plans.p.thresholds[0].expr: expression \"p(95) 500ms\" needs an operator: <, <=, >, >= or ==",
-            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`",
-            "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
+            "invalid-a09-thresholds.yaml:13:19: plans.p.thresholds[1].metric: unknown metric \"latncy\"; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt (replies), ws_ping, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`",
+            "invalid-a09-thresholds.yaml:14:33: plans.p.thresholds[2].expr: aggregation \"p(95)\" does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, ws_ping, first_message, message_gap) take p(N), avg, min, max or count; errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max",
             "invalid-a09-thresholds.yaml:15:34: plans.p.thresholds[3].expr: limit \"500\" must be a duration with a unit, e.g. 500ms or 1.5s",
             "invalid-a09-thresholds.yaml:16:19: plans.p.thresholds[4].metric: request \"nope\" is not a request name of this plan",
         ]),
@@ -336,7 +336,7 @@ fn user_count_presets_expand_into_vu_stages_and_validate_shows_them() {
         &|_| None,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape) or `users` (a user-count shape)"), "{err}");
+    assert!(err.to_string().contains("set exactly one of `phases` (open model), `vus` (closed model), `preset` (a rate shape), `users` (a user-count shape) or `target` with `duration`"), "{err}");
 
     let (_dir, path) = support::write_config(&yaml("{ users: light }"));
     let out = support::loadpacer(&["validate", path.to_str().unwrap()]);

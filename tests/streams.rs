@@ -68,7 +68,7 @@ async fn ticker_every_100ms_for_10s_gives_100_messages_per_session_and_a_100ms_g
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_with_a_20ms_delay_gives_a_20ms_round_trip_and_captures_from_the_reply() {
     let t = demo_target(DemoOptions::default()).await;
-    let steps = "          - ws:\n              name: echo\n              path: \"/ws/echo?delay_ms=20\"\n              actions:\n                - send_json: { op: hello, vu: \"{{ vu }}\" }\n                - expect: { json: { \"$.op\": hello }, capture: { who: \"$.vu\" }, timeout: 2s }\n                - send: \"again {{ who }}\"\n                - expect: { regex: \"^again [0-9]+$\", timeout: 2s }";
+    let steps = "          - ws:\n              name: echo\n              path: \"/ws/echo?delay_ms=20\"\n              actions:\n                - send_json: { op: hello, vu: \"{{ vu }}\" }\n                - expect: { json: { \"$.op\": hello }, capture: { who: \"$.vu\" }, timeout: 2s }\n                - send: \"again {{ who }}\"\n                - expect: { regex: \"^again [0-9]+$\", timeout: 2s }\n                - ping: {}";
     let yaml = plan(
         &t.url(),
         "{ phases: [{ duration: 3s, rate: 10 }] }",
@@ -82,6 +82,14 @@ async fn echo_with_a_20ms_delay_gives_a_20ms_round_trip_and_captures_from_the_re
         (19.0..=35.0).contains(&k.rtt.p50_ms),
         "rtt p50 {}",
         k.rtt.p50_ms
+    );
+    // Issue 24, item 5: pongs come at once (the echo delays only messages) and are
+    // reported apart from replies, never mixed into them.
+    assert!(k.ping_rtt.p99_ms < 15.0, "ping {:?}", k.ping_rtt);
+    assert!(
+        k.rtt.min_ms >= 19.0,
+        "no pong among the replies: {:?}",
+        k.rtt
     );
     assert_eq!(k.messages_sent, 2 * k.sessions, "{k:?}");
     assert_eq!(k.messages_received, 2 * k.sessions, "{k:?}");
@@ -104,8 +112,13 @@ async fn a_frozen_server_shows_in_ping_round_trips_as_it_does_for_http() {
     let s = run_plan(&yaml, None, RunOptions::default()).await;
     let k = stream(&s, "pinger");
     assert!(k.sessions >= 60, "{k:?}");
-    assert!(k.rtt.p90_ms >= 300.0, "the freeze is hidden: {:?}", k.rtt);
-    assert!(k.rtt.p50_ms < 900.0, "{:?}", k.rtt);
+    assert!(
+        k.ping_rtt.p90_ms >= 300.0,
+        "the freeze is hidden: {:?}",
+        k.ping_rtt
+    );
+    assert!(k.ping_rtt.p50_ms < 900.0, "{:?}", k.ping_rtt);
+    assert!(k.rtt.is_empty(), "pings are not replies: {:?}", k.rtt);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +212,8 @@ async fn a_flow_logs_in_over_http_then_streams_and_metrics_show_the_stream() {
     let text = metrics.render();
     for family in [
         "loadpacer_stream_connect_duration_seconds_bucket{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"",
-        "loadpacer_stream_round_trip_seconds_count{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"}",
+        "loadpacer_stream_round_trip_seconds_count{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",kind=\"reply\"}",
+        "loadpacer_stream_round_trip_seconds_count{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",kind=\"ping\"}",
         "loadpacer_stream_messages_total{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",direction=\"received\"}",
         "loadpacer_stream_session_ends_total{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\",kind=\"normal\"}",
         "loadpacer_stream_sessions_open{plan=\"p\",scenario=\"s\",step=\"feed\",protocol=\"ws\"} 0",

@@ -90,7 +90,7 @@ impl CustomMetricSpec {
 }
 
 /// Built-in metric names a custom one may not shadow in thresholds.
-const BUILT_IN: [&str; 17] = [
+const BUILT_IN: [&str; 19] = [
     "latency",
     "http_req_duration",
     "ttfb",
@@ -103,6 +103,8 @@ const BUILT_IN: [&str; 17] = [
     "sse_connect",
     "stream_connect",
     "ws_rtt",
+    "ws_reply",
+    "ws_ping",
     "first_message",
     "sse_first_event",
     "message_gap",

@@ -37,8 +37,10 @@ pub enum MetricKind {
     Monitor,
     /// Streaming: time to open a session (`ws_connect`, `sse_connect`).
     StreamConnect,
-    /// Streaming: send → matching reply and ping → pong (`ws_rtt`).
+    /// Streaming: send → matching reply (`ws_rtt`, alias `ws_reply`).
     StreamRtt,
+    /// Streaming: ping → pong (`ws_ping`).
+    StreamPing,
     /// Streaming: open → first message or event (`first_message`, `sse_first_event`).
     FirstMessage,
     /// Streaming: time between consecutive messages of a session (`message_gap`).
@@ -59,6 +61,7 @@ impl MetricKind {
             self,
             MetricKind::StreamConnect
                 | MetricKind::StreamRtt
+                | MetricKind::StreamPing
                 | MetricKind::FirstMessage
                 | MetricKind::MessageGap
                 | MetricKind::Messages
@@ -74,6 +77,7 @@ impl MetricKind {
                 | MetricKind::Ttfb
                 | MetricKind::StreamConnect
                 | MetricKind::StreamRtt
+                | MetricKind::StreamPing
                 | MetricKind::FirstMessage
                 | MetricKind::MessageGap
         )
@@ -197,14 +201,15 @@ pub fn parse_metric(text: &str) -> Result<(MetricKind, Option<String>), String> 
         "iterations" => MetricKind::Iterations,
         "dropped" => MetricKind::Dropped,
         "ws_connect" | "sse_connect" | "stream_connect" => MetricKind::StreamConnect,
-        "ws_rtt" => MetricKind::StreamRtt,
+        "ws_rtt" | "ws_reply" => MetricKind::StreamRtt,
+        "ws_ping" => MetricKind::StreamPing,
         "first_message" | "sse_first_event" => MetricKind::FirstMessage,
         "message_gap" | "sse_gap" => MetricKind::MessageGap,
         "messages" => MetricKind::Messages,
         "disconnects" => MetricKind::Disconnects,
         other => {
             return Err(format!(
-                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`"
+                "unknown metric {other:?}; use latency, ttfb, errors, checks, requests, iterations or dropped, for streams ws_connect, ws_rtt (replies), ws_ping, first_message, message_gap, messages or disconnects, or a name declared in the plan's `metrics`"
             ))
         }
     };
@@ -223,6 +228,7 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
         | MetricKind::Ttfb
         | MetricKind::StreamConnect
         | MetricKind::StreamRtt
+        | MetricKind::StreamPing
         | MetricKind::FirstMessage
         | MetricKind::MessageGap => !matches!(agg, Agg::Rate),
         MetricKind::Messages | MetricKind::Disconnects => matches!(agg, Agg::Rate | Agg::Count),
@@ -240,7 +246,7 @@ pub fn parse_expr(kind: MetricKind, text: &str) -> Result<(Agg, Op, f64), String
     };
     if !fits {
         return Err(format!(
-            "aggregation {lhs:?} does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, first_message, message_gap) take p(N), avg, min, max or count; \
+            "aggregation {lhs:?} does not apply to this metric; latency, ttfb and the stream durations (ws_connect, ws_rtt, ws_ping, first_message, message_gap) take p(N), avg, min, max or count; \
              errors, checks, requests, iterations, dropped, messages and disconnects take rate or count; host and process figures take avg or max"
         ));
     }

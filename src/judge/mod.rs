@@ -197,6 +197,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
         | MetricKind::Monitor
         | MetricKind::StreamConnect
         | MetricKind::StreamRtt
+        | MetricKind::StreamPing
         | MetricKind::FirstMessage
         | MetricKind::MessageGap
         | MetricKind::Messages
@@ -318,6 +319,7 @@ fn observe_stream(plan: &PlanSpec, t: &Threshold, rec: &Recorder, secs: f64) -> 
     match t.metric {
         MetricKind::StreamConnect => aggregate_ms(Some(&merged.connect), t.agg),
         MetricKind::StreamRtt => aggregate_ms(Some(&merged.rtt), t.agg),
+        MetricKind::StreamPing => aggregate_ms(Some(&merged.ping), t.agg),
         MetricKind::FirstMessage => aggregate_ms(Some(&merged.first_message), t.agg),
         MetricKind::MessageGap => aggregate_ms(Some(&merged.gap), t.agg),
         MetricKind::Messages => match t.agg {

@@ -102,9 +102,12 @@ pub struct StreamStats {
     /// open stream (upgrade done, or event-stream headers received).
     #[serde(with = "super::wire::histo")]
     pub connect: Histo,
-    /// Send → matching reply, and ping → pong.
+    /// Send → matching reply (an `expect` after a `send`).
     #[serde(with = "super::wire::histo")]
     pub rtt: Histo,
+    /// Ping → pong: the connection's own round trip, apart from the server's replies.
+    #[serde(with = "super::wire::histo", default = "new_histo")]
+    pub ping: Histo,
     /// From the open stream to its first message.
     #[serde(with = "super::wire::histo")]
     pub first_message: Histo,
@@ -164,6 +167,7 @@ impl Default for StreamStats {
         Self {
             connect: new_histo(),
             rtt: new_histo(),
+            ping: new_histo(),
             first_message: new_histo(),
             gap: new_histo(),
             duration: new_histo(),
@@ -185,8 +189,13 @@ impl StreamStats {
         self.sessions += 1;
         let _ = self.connect.record(micros(latency));
     }
+    /// A sent message's matching reply arrived after `d`.
     pub fn round_trip(&mut self, d: Duration) {
         let _ = self.rtt.record(micros(d));
+    }
+    /// A ping's pong arrived after `d`.
+    pub fn pong(&mut self, d: Duration) {
+        let _ = self.ping.record(micros(d));
     }
     pub fn first(&mut self, d: Duration) {
         let _ = self.first_message.record(micros(d));
@@ -222,6 +231,7 @@ impl StreamStats {
             self.reconnects,
             self.connect.len(),
             self.rtt.len(),
+            self.ping.len(),
             self.gap.len(),
         ];
         v.extend(self.ends);
@@ -262,6 +272,7 @@ impl StreamStats {
         for (a, b) in [
             (&mut self.connect, &o.connect),
             (&mut self.rtt, &o.rtt),
+            (&mut self.ping, &o.ping),
             (&mut self.first_message, &o.first_message),
             (&mut self.gap, &o.gap),
             (&mut self.duration, &o.duration),
@@ -285,6 +296,7 @@ impl StreamStats {
         for h in [
             &mut self.connect,
             &mut self.rtt,
+            &mut self.ping,
             &mut self.first_message,
             &mut self.gap,
             &mut self.duration,

@@ -159,9 +159,9 @@ fn workloads(s: &MetricsState) -> Vec<Family> {
 /// sessions, messages and bytes each way, and how sessions ended.
 fn streams(s: &MetricsState) -> Vec<Family> {
     use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut round_trips = Family::new("stream_round_trip_seconds", HISTOGRAM);
     let mut hists: Vec<Family> = [
         "stream_connect_duration_seconds",
-        "stream_round_trip_seconds",
         "stream_first_message_seconds",
         "stream_message_gap_seconds",
     ]
@@ -181,11 +181,14 @@ fn streams(s: &MetricsState) -> Vec<Family> {
                 ("step", k.name.as_str()),
                 ("protocol", k.protocol),
             ];
-            for (fam, b) in hists
-                .iter_mut()
-                .zip([&f.connect, &f.rtt, &f.first_message, &f.gap])
-            {
+            for (fam, b) in hists.iter_mut().zip([&f.connect, &f.first_message, &f.gap]) {
                 fam.histogram(&labels, b);
+            }
+            // Replies to sent messages and pongs to pings are two things (kind).
+            for (kind, b) in [("reply", &f.rtt), ("ping", &f.ping)] {
+                let mut l = labels.to_vec();
+                l.push(("kind", kind));
+                round_trips.histogram(&l, b);
             }
             sessions.value(&labels, f.sessions as f64);
             open.value(&labels, f.sessions.saturating_sub(f.ended) as f64);
@@ -206,6 +209,7 @@ fn streams(s: &MetricsState) -> Vec<Family> {
         }
     }
     let mut all = hists;
+    all.insert(1, round_trips);
     all.extend([sessions, open, messages, bytes, ends]);
     all
 }

@@ -211,6 +211,7 @@ impl Metrics {
             for (f, w) in m.stream_figures.iter_mut().zip(&window.streams) {
                 f.connect.add(&w.connect);
                 f.rtt.add(&w.rtt);
+                f.ping.add(&w.ping);
                 f.first_message.add(&w.first_message);
                 f.gap.add(&w.gap);
                 f.sessions += w.sessions;

@@ -30,7 +30,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     (
         "stream_round_trip_seconds",
-        "Stream round trips: a sent message to its matching reply, a ping to its pong.",
+        "Stream round trips by kind: reply (a sent message to its matching reply) and ping (a ping to its pong).",
     ),
     (
         "stream_first_message_seconds",

@@ -149,6 +149,7 @@ pub(super) struct LastRun {
 pub(super) struct StreamFigures {
     pub connect: Buckets,
     pub rtt: Buckets,
+    pub ping: Buckets,
     pub first_message: Buckets,
     pub gap: Buckets,
     pub sessions: u64,

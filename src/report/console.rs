@@ -144,12 +144,13 @@ fn streams_table(o: &mut String, s: &Summary) {
     }
     let _ = writeln!(
         o,
-        "\n{:<28} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7}",
+        "\n{:<28} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7}",
         "stream",
         "sessions",
         "conn p50",
         "conn p95",
-        "rtt p50",
+        "reply p50",
+        "ping p50",
         "1st p50",
         "gap p50",
         "gap p99",
@@ -161,12 +162,13 @@ fn streams_table(o: &mut String, s: &Summary) {
         let name = format!("{}/{} ({})", t.scenario, t.name, t.protocol);
         let _ = writeln!(
             o,
-            "{:<28} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10.1} {:>7.2}",
+            "{:<28} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10.1} {:>7.2}",
             truncate(&name, 28),
             t.sessions,
             lat(&t.connect, t.connect.p50_ms),
             lat(&t.connect, t.connect.p95_ms),
             lat(&t.rtt, t.rtt.p50_ms),
+            lat(&t.ping_rtt, t.ping_rtt.p50_ms),
             lat(&t.first_message, t.first_message.p50_ms),
             lat(&t.gap, t.gap.p50_ms),
             lat(&t.gap, t.gap.p99_ms),

@@ -147,7 +147,7 @@ fn streams_table(h: &mut String, s: &Summary) {
         "/s",
     ));
     h.push_str("</div>");
-    h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>rtt p50</th><th>rtt p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th><th>grade</th></tr>");
+    h.push_str("<h2>Streams</h2><div class=\"card scroll\"><table id=\"streams\"><tr><th>step</th><th>sessions</th><th>connect p50</th><th>connect p99</th><th>reply p50</th><th>reply p99</th><th>ping p50</th><th>ping p99</th><th>first message p50</th><th>gap p50</th><th>gap p99</th><th>messages in</th><th>in/s</th><th>messages out</th><th>disconnects</th><th>ends</th><th>grade</th></tr>");
     for t in &s.streams {
         let ends: Vec<String> = t
             .ends
@@ -156,10 +156,11 @@ fn streams_table(h: &mut String, s: &Summary) {
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
             esc(&t.scenario), esc(&t.name), esc(&t.protocol), t.sessions,
             measured(&t.connect, t.connect.p50_ms), measured(&t.connect, t.connect.p99_ms),
             measured(&t.rtt, t.rtt.p50_ms), measured(&t.rtt, t.rtt.p99_ms),
+            measured(&t.ping_rtt, t.ping_rtt.p50_ms), measured(&t.ping_rtt, t.ping_rtt.p99_ms),
             measured(&t.first_message, t.first_message.p50_ms),
             measured(&t.gap, t.gap.p50_ms), measured(&t.gap, t.gap.p99_ms),
             t.messages_received, t.messages_per_s, t.messages_sent, t.disconnect_rate * 100.0,

@@ -210,8 +210,11 @@ pub struct StreamSummary {
     pub failed_to_open: u64,
     /// Time to open (from the intended start when the stream is an iteration's first step).
     pub connect: LatencyStats,
-    /// Send → matching reply, ping → pong.
+    /// Send → matching reply (an `expect` after a `send`).
     pub rtt: LatencyStats,
+    /// Ping → pong: the connection's own round trip.
+    #[serde(default)]
+    pub ping_rtt: LatencyStats,
     /// Open → first message or event.
     pub first_message: LatencyStats,
     /// Between consecutive messages of a session.
@@ -686,11 +689,11 @@ fn stream_grade(plan: &PlanSpec, i: usize, s: &StreamStats, secs: f64) -> Option
         .get(i)
         .filter(|b| !b.is_empty())
         .unwrap_or(&plan.grades);
-    let latency = if s.rtt.is_empty() {
-        &s.first_message
-    } else {
-        &s.rtt
-    };
+    // Replies, else pings, else the first message: what the step measured of the server.
+    let latency = [&s.rtt, &s.ping, &s.first_message]
+        .into_iter()
+        .find(|h| !h.is_empty())
+        .unwrap_or(&s.first_message);
     let attempts = s.sessions + s.attempts_failed();
     judge::grade_of(
         bands,
@@ -717,6 +720,7 @@ fn stream_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<StreamS
                 failed_to_open: s.attempts_failed(),
                 connect: LatencyStats::of(&s.connect),
                 rtt: LatencyStats::of(&s.rtt),
+                ping_rtt: LatencyStats::of(&s.ping),
                 first_message: LatencyStats::of(&s.first_message),
                 gap: LatencyStats::of(&s.gap),
                 duration: LatencyStats::of(&s.duration),

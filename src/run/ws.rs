@@ -265,7 +265,7 @@ async fn ping(ws: &mut Ws, s: &mut Session<'_>, timeout: Duration) -> Result<(),
         match tokio::time::timeout_at(deadline, next(ws, s)).await {
             Err(_) => return Err(StreamEnd::Timeout),
             Ok(Got::Pong(p)) if p == payload => {
-                lock(s.sink).stream(s.index).round_trip(sent.elapsed());
+                lock(s.sink).stream(s.index).pong(sent.elapsed());
                 return Ok(());
             }
             Ok(Got::Ended(end)) => return Err(end),
@@ -314,7 +314,7 @@ async fn hold(
                 Got::Pong(p) => {
                     if let Some((want, at)) = &waiting {
                         if *want == p {
-                            lock(s.sink).stream(s.index).round_trip(at.elapsed());
+                            lock(s.sink).stream(s.index).pong(at.elapsed());
                             waiting = None;
                         }
                     }
