@@ -532,6 +532,16 @@ async fn query_parameters_at_their_edges_are_refused_by_name() {
     }
     let ok = get("/plans/on-demand?to=9999-12-30").await.unwrap();
     assert_eq!(ok.status(), 200);
+    // No page may be framed by another site (the live view's cancel form).
+    for path in ["/", "/plans", "/api/v1/runs"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
     let post = |q: &'static str| {
         reqwest::Client::new()
             .post(format!("{}/api/v1/plans/on-demand/trigger?{q}", d.base))

@@ -69,6 +69,7 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::map_response(never_framed))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -79,6 +80,26 @@ pub fn router(app: Arc<App>) -> Router {
             scrapes: Arc::new(Semaphore::new(MAX_CONCURRENT_SCRAPES)),
             live_streams: Arc::new(Semaphore::new(live::MAX_LIVE_STREAMS)),
         })
+}
+
+/// No page of the daemon may be framed by another site (the live view's cancel form would
+/// be a clickjacking target on a daemon without a token), and no answer is sniffed into
+/// another content type.
+async fn never_framed(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// Every error under `/api/` and `/-/` is JSON with a message, the framework's own
