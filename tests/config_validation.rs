@@ -379,3 +379,20 @@ fn a_fixed_number_of_vus_is_target_with_duration() {
         "{err}"
     );
 }
+
+/// Issue 25, item 15: a control character that arrives through `{{ env.NAME }}` in a header
+/// is refused at load (it made every request fail as `protocol`), without showing the value.
+#[test]
+fn control_characters_from_the_environment_in_a_header_are_refused_at_load() {
+    let yaml = "targets:\n  t: { base_url: \"http://127.0.0.1:9\", headers: { X-Key: \"k {{ env.KEY }}\" } }\nplans:\n  p:\n    target: t\n    load: { target: 1, duration: 1s }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: /, headers: { X-Other: \"{{ env.KEY }}\" } } }] }]\n";
+    for value in ["se\u{7f}cret", "se\u{0}cret", "se\ncret"] {
+        let env = |k: &str| (k == "KEY").then(|| value.to_string());
+        let err = loadpacer::config::load_str(yaml, "f.yaml", None, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("after env substitution"), "{err}");
+        assert!(!err.contains("cret"), "the value is never shown: {err}");
+    }
+    let fine = |k: &str| (k == "KEY").then(|| "a\tb".to_string());
+    assert!(loadpacer::config::load_str(yaml, "f.yaml", None, &fine).is_ok());
+}

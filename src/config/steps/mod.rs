@@ -107,11 +107,18 @@ impl<'a> StepCompiler<'a> {
                 );
                 continue;
             }
-            match Template::compile(&v.value, env, found) {
-                Ok(t) if t.as_static().is_some_and(|s| s.contains(['\r', '\n'])) => c.at(
+            let before = found.secrets.len();
+            let compiled = Template::compile(&v.value, env, found);
+            // An `env.NAME` value is part of the header as it is sent: checked here, at load,
+            // by the same rule (its value is never shown).
+            let bad_env = found.secrets[before..]
+                .iter()
+                .any(|s| s.chars().any(|ch| ch.is_control() && ch != '\t'));
+            match compiled {
+                Ok(_) if bad_env => c.at(
                     &v.referenced,
                     &hp,
-                    "header value (after env substitution) must not contain CR or LF",
+                    "header value (after env substitution) must not contain CR, LF or other control characters; check the environment variable it reads",
                 ),
                 Ok(t) => out.push((name, t)),
                 Err(e) => c.at(&v.referenced, &hp, e),
