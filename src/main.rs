@@ -101,6 +101,11 @@ enum Cmd {
     /// and exit with the verdict. Example: `loadpacer merge plan.yaml s1/summary.json
     /// s2/summary.json --out merged/`.
     Merge(cli::merge::MergeArgs),
+    /// Copy the daemon's run store safely: `store backup runs.db backup.db` while it serves
+    /// (a consistent snapshot), `store restore backup.db runs.db` while it is stopped (the
+    /// replaced store is moved aside, never deleted). Copy a store no other way.
+    #[command(subcommand)]
+    Store(cli::store::StoreCmd),
     /// Compare summary.json files side by side: the first is the baseline, each other one is
     /// shown with its change from it (e.g. runs with 1, 3 and 5 replicas). Exit 1 when one
     /// regressed against the baseline.
@@ -157,6 +162,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Compare { files } => cli::report::compare(&files),
+        Cmd::Store(cmd) => Ok(cli::store::store(cmd)),
         Cmd::Merge(args) => cli::merge::merge_files(args),
         Cmd::Runs(args) => cli::client::runs(args).await,
         Cmd::Trigger(args) => cli::client::trigger(args).await,

@@ -9,6 +9,7 @@ pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod signals;
+pub(crate) mod store;
 
 use anyhow::{bail, Context, Result};
 use loadpacer::config::{self, Config, PlanSpec};
