@@ -33,11 +33,14 @@ pub enum ErrorKind {
     Status,
     /// The response body exceeded the configured cap.
     BodyTooLarge,
+    /// Still in flight when the run's stop budget ran out (an interrupt, an abort): sent,
+    /// never answered in the time the run had.
+    Cancelled,
 }
 
 impl ErrorKind {
     /// Every kind, in label order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Blocked,
@@ -50,6 +53,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Status,
         ErrorKind::BodyTooLarge,
+        ErrorKind::Cancelled,
     ];
 
     /// The label value used in metrics and reports.
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Status => "status",
             ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 

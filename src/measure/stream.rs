@@ -76,7 +76,7 @@ impl StreamEnd {
     /// The stream end of a connect-phase failure classified like an HTTP request's.
     pub fn from_error(kind: ErrorKind) -> Self {
         match kind {
-            ErrorKind::Timeout => StreamEnd::Timeout,
+            ErrorKind::Timeout | ErrorKind::Cancelled => StreamEnd::Timeout,
             ErrorKind::Connect | ErrorKind::Dns => StreamEnd::Connect,
             ErrorKind::Blocked => StreamEnd::Blocked,
             ErrorKind::Tls

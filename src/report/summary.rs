@@ -317,7 +317,8 @@ pub struct Recorded {
 }
 
 /// Layout version of [`Recorded`].
-pub const RECORDED_FORMAT: u32 = 1;
+/// Version 2: the error kind `cancelled` (13 kinds).
+pub const RECORDED_FORMAT: u32 = 2;
 
 /// The segments a merged summary was made of.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -163,6 +163,34 @@ impl Pacer {
     }
 }
 
+/// A request on the wire: when its iteration is dropped before the answer (the stop budget
+/// ran out), it is recorded as `cancelled` with the time it had waited, never lost unmeasured
+/// (a hanging target's interrupted run showed 0 requests and 0 errors).
+struct Pending<'a> {
+    sink: &'a Sink,
+    request: usize,
+    from: Instant,
+    sent: Instant,
+    armed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let now = Instant::now();
+            lock(self.sink).record(&Sample {
+                request: self.request,
+                latency: now - self.from,
+                service: now - self.sent,
+                ttfb: None,
+                status: None,
+                error: Some(ErrorKind::Cancelled),
+                stale_retry: false,
+            });
+        }
+    }
+}
+
 /// A plan ready to run: the client and every static request prepared.
 pub struct Runtime {
     pub plan: Arc<PlanSpec>,
@@ -358,7 +386,15 @@ impl Runtime {
             body: r.needs_body(),
             headers: r.needs_headers(),
         };
+        let mut pending = Pending {
+            sink,
+            request: r.index,
+            from: intended.unwrap_or(sent).min(sent),
+            sent,
+            armed: true,
+        };
         let result = self.client.send(req, &mut vu.conn, keep).await;
+        pending.armed = false;
         let done = Instant::now();
         let stale_retry = vu.conn.take_stale_retry();
         let service = done - sent;
