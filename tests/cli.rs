@@ -457,3 +457,21 @@ async fn json_monitor_is_polled_during_the_run_and_judged() {
         .collect();
     assert_eq!(verdicts, vec!["pass", "fail"]);
 }
+
+/// Issue 24, item 17: the progress line says which figure is arrivals and which is
+/// requests (an iteration of two requests at 5 arrivals/s sends 10 req/s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_line_names_arrivals_and_requests_apart() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (_dir, file) = support::write_config(&format!(
+        "targets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: t\n    load: {{ phases: [{{ duration: 2s, rate: 5 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: a, url: / }} }}, {{ request: {{ name: b, url: / }} }}] }}]\n",
+        t.url()
+    ));
+    let out = run_cli(vec!["run".into(), file.display().to_string()]).await;
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains("target 5.0 arrivals/s") && progress.contains("requests "),
+        "{progress}"
+    );
+    assert!(!progress.contains("achieved"), "{progress}");
+}

@@ -35,7 +35,7 @@ pub fn status_line(v: &WindowView<'_>) -> String {
             .iter()
             .map(|w| {
                 if w.open_model {
-                    format!("{} {:.1}/s", w.name, w.target)
+                    format!("{} {:.1} arrivals/s", w.name, w.target)
                 } else {
                     format!("{} {} VUs", w.name, w.target as u64)
                 }
@@ -43,22 +43,31 @@ pub fn status_line(v: &WindowView<'_>) -> String {
             .collect::<Vec<_>>()
             .join(" · ")
     } else if v.open_model {
-        format!("target {:.1}/s", v.target)
+        format!("target {:.1} arrivals/s", v.target)
     } else {
         format!("{} VUs", v.target as u64)
     };
     let errors = v.total.total_errors();
     let reqs = v.total.total_requests().max(1);
+    // Arrivals (iterations started) and requests are different units: an iteration of three
+    // requests at 3.5 arrivals/s sends 10.5 req/s. Both are said as what they are.
+    let started = v.window.total_iterations() as f64 / v.window_secs.max(1e-3);
+    let window = if lat.is_empty() {
+        "no request completed in the window".to_string()
+    } else {
+        format!(
+            "p50 {:.1}ms p95 {:.1}ms p99 {:.1}ms",
+            lat.p50_ms, lat.p95_ms, lat.p99_ms
+        )
+    };
     format!(
-        "[{:>5.0}s/{:.0}s] {}{} achieved {:.1} req/s | p50 {:.1}ms p95 {:.1}ms p99 {:.1}ms | errors {} ({:.2}%) | in flight {} | dropped {}",
+        "[{:>5.0}s/{:.0}s] {}{} | iterations done {:.1}/s, requests {:.1}/s | {window} | errors {} ({:.2}%) | in flight {} | dropped {}",
         v.elapsed.as_secs_f64(),
         v.scheduled.as_secs_f64(),
         v.phase.map(|p| format!("{p} | ")).unwrap_or_default(),
         target,
+        started,
         achieved,
-        lat.p50_ms,
-        lat.p95_ms,
-        lat.p99_ms,
         errors,
         errors as f64 * 100.0 / reqs as f64,
         v.in_flight,
