@@ -287,3 +287,43 @@ async fn live_view_follows_a_run_and_its_cancel_button_needs_the_token() {
     assert_eq!(status(&format!("{base}/live/not-a-run")), 400);
     drop(d);
 }
+
+/// Issue 24, item 16: a plan of WebSocket steps shows its stream figures on its trend page
+/// (it showed 0 requests and `-`), and the Markdown summary has a streams table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_plans_show_stream_figures_on_trend_pages_and_in_markdown() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let (_dir, config) = support::write_config(&format!(
+        "server: {{ listen: \"127.0.0.1:0\" }}\nstore: {{ path: runs.db }}\ntargets:\n  t: {{ base_url: \"{}\" }}\nplans:\n  feed:\n    target: t\n    load: {{ phases: [{{ duration: 1s, rate: 4 }}] }}\n    scenarios: [{{ name: s, steps: [{{ ws: {{ name: echo, path: \"/ws/echo\", actions: [{{ send: hi }}, {{ expect: {{ contains: hi, timeout: 2s }} }}] }} }}] }}]\n",
+        t.url()
+    ));
+    let d = support::serve(&config, &[]);
+    for _ in 0..2 {
+        let id = support::trigger(&d.base, "feed", None).await;
+        let run = support::wait_stored(&d.base, &id).await;
+        assert_eq!(run["status"], "passed", "{run}");
+    }
+    let page = support::get_text(&format!("{}/plans/feed", d.base)).await;
+    assert!(page.contains("id=\"streams-trend\""), "{page}");
+    let table = &page[page.find("id=\"plan-streams\"").expect("a streams table")..];
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    for row in rows {
+        let cells: Vec<&str> = row.split("<td>").skip(1).collect();
+        let sessions: u64 = cells[1].split('<').next().unwrap().parse().unwrap();
+        assert!(sessions >= 3, "{row}");
+        assert!(cells[3].contains(" ms"), "a reply p95: {row}");
+    }
+    let runs = support::get_json(&format!("{}/api/v1/runs?plan=feed", d.base)).await;
+    let id = runs["runs"][0]["id"].as_str().unwrap();
+    let one = support::get_json(&format!("{}/api/v1/runs/{id}", d.base)).await;
+    let summary: loadpacer::report::Summary =
+        serde_json::from_value(one["summary"].clone()).unwrap();
+    let md = loadpacer::report::markdown::render(&summary);
+    assert!(
+        md.contains("| stream | sessions | connect p95 | reply p95"),
+        "{md}"
+    );
+    assert!(md.contains("| s/echo (ws) |"), "{md}");
+    assert!(!md.contains("**total**"), "no empty HTTP table: {md}");
+}

@@ -268,6 +268,24 @@ fn trend_charts(b: &mut String, runs: &[RunFigures]) {
         ),
         svg(&[line("req/s", PALETTE[1], |r| r.rps)], &frame, "/s"),
     );
+    if runs.iter().any(|r| r.streams.is_some()) {
+        let _ = write!(
+            b,
+            "<h2>Streams per run</h2><div class=\"card\" id=\"streams-trend\">{}</div>",
+            svg(
+                &[
+                    line("connect p95", PALETTE[0], |r| {
+                        r.streams.as_ref().and_then(|s| s.connect_p95_ms)
+                    }),
+                    line("reply p95", PALETTE[2], |r| {
+                        r.streams.as_ref().and_then(|s| s.reply_p95_ms)
+                    }),
+                ],
+                &frame,
+                " ms"
+            )
+        );
+    }
     if runs
         .iter()
         .any(|r| r.capacity_rps.is_some() || r.capacity_at_least_rps.is_some())
@@ -325,6 +343,7 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 /// The runs, newest first, each with a box to pick it for the comparison.
 fn runs_table(b: &mut String, runs: &[RunFigures]) {
     b.push_str("<h2>Runs</h2><form method=\"get\" action=\"/compare\"><div class=\"scroll\"><table id=\"plan-runs\"><tr><th></th><th>started</th><th>trigger</th><th>result</th><th>requests</th><th>p50</th><th>p95</th><th>p99</th><th>errors</th><th>req/s</th><th>capacity</th><th>thresholds</th><th>baseline</th><th></th></tr>");
+    let streams = runs.iter().any(|r| r.streams.is_some());
     for r in runs.iter().rev() {
         let capacity = match (r.capacity_rps, r.capacity_at_least_rps) {
             (Some(c), _) => format!("{c:.0}/s"),
@@ -356,7 +375,31 @@ fn runs_table(b: &mut String, runs: &[RunFigures]) {
             s = esc(&r.status),
         );
     }
-    b.push_str("</table></div><button>Compare the selected runs</button></form>");
+    b.push_str("</table></div>");
+    if streams {
+        streams_table(b, runs);
+    }
+    b.push_str("<button>Compare the selected runs</button></form>");
+}
+
+/// The stream figures of each run, newest first: sessions, connect and reply p95,
+/// messages per second and abnormal ends (what the HTTP columns say of requests).
+fn streams_table(b: &mut String, runs: &[RunFigures]) {
+    b.push_str("<div class=\"scroll\"><table id=\"plan-streams\"><tr><th>started</th><th>sessions</th><th>connect p95</th><th>reply p95</th><th>messages/s</th><th>abnormal ends</th></tr>");
+    for r in runs.iter().rev() {
+        let Some(s) = &r.streams else { continue };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+            when(r.started_at),
+            s.sessions,
+            opt(s.connect_p95_ms, |v| format!("{v:.1} ms")),
+            opt(s.reply_p95_ms, |v| format!("{v:.1} ms")),
+            s.messages_per_s,
+            s.abnormal_ends
+        );
+    }
+    b.push_str("</table></div>");
 }
 
 /// `GET /compare?run=ID&run=ID…`: two to ten stored runs side by side; deltas against the

@@ -39,7 +39,11 @@ pub fn render(s: &Summary) -> String {
     if !s.reasons.is_empty() {
         out.push('\n');
     }
-    requests(&mut out, s);
+    if s.totals.requests > 0 || s.streams.is_empty() {
+        requests(&mut out, s);
+    }
+    streams(&mut out, s);
+    workloads(&mut out, s);
     failed_checks(&mut out, s);
     thresholds(&mut out, s);
     baseline(&mut out, s);
@@ -179,6 +183,66 @@ fn capacity(out: &mut String, s: &Summary) {
         (None, None) => format!("Capacity: not measured (no window met the SLO: {slo})"),
     };
     let _ = writeln!(out, "{line}\n");
+}
+
+/// One row per streaming step: sessions, connect p95, reply p95, messages per second and
+/// abnormal ends, the figures a stream is judged by.
+fn streams(out: &mut String, s: &Summary) {
+    if s.streams.is_empty() {
+        return;
+    }
+    out.push_str("| stream | sessions | connect p95 | reply p95 | ping p95 | messages/s | abnormal ends |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for t in &s.streams {
+        let abnormal: u64 = t
+            .ends
+            .iter()
+            .filter(|(k, _)| k.as_str() != "normal")
+            .map(|(_, n)| n)
+            .sum();
+        let p95 = |l: &LatencyStats| {
+            if l.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.1} ms", l.p95_ms)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {}/{} ({}) | {} | {} | {} | {} | {:.1} | {abnormal} |",
+            cell(&t.scenario),
+            cell(&t.name),
+            cell(&t.protocol),
+            t.sessions,
+            p95(&t.connect),
+            p95(&t.rtt),
+            p95(&t.ping_rtt),
+            t.messages_per_s
+        );
+    }
+    out.push('\n');
+}
+
+/// One row per workload of a plan with several.
+fn workloads(out: &mut String, s: &Summary) {
+    if s.workloads.is_empty() {
+        return;
+    }
+    out.push_str(
+        "| workload | model | requests | req/s | p95 | errors |\n|---|---|---:|---:|---:|---:|\n",
+    );
+    for w in &s.workloads {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {} | {:.2} % |",
+            cell(&w.name),
+            w.load.model,
+            w.requests,
+            w.rps,
+            ms(w.requests, w.latency.p95_ms),
+            w.error_rate * 100.0
+        );
+    }
+    out.push('\n');
 }
 
 /// A latency in a table, or `-` where nothing was measured.

@@ -121,6 +121,21 @@ pub struct RunFigures {
     /// Thresholds that did not pass (failed or without data), of `thresholds`.
     pub thresholds_failed: u32,
     pub thresholds: u32,
+    /// The streaming steps' figures, when the plan has any.
+    pub streams: Option<StreamFigures>,
+}
+
+/// A run's streaming steps together: what a stream is judged by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamFigures {
+    pub sessions: u64,
+    /// The slowest step's p95 time to open, and to a reply (`None`: none measured).
+    pub connect_p95_ms: Option<f64>,
+    pub reply_p95_ms: Option<f64>,
+    /// Messages received per second, all steps.
+    pub messages_per_s: f64,
+    /// Sessions that ended otherwise than by the flow, failed opens included.
+    pub abnormal_ends: u64,
 }
 
 impl Serialize for RunRecord {
@@ -440,7 +455,14 @@ impl Store {
                         (SELECT count(*) FROM json_each(summary, '$.thresholds')
                           WHERE json_extract(value, '$.verdict') != 'pass'),
                         json_array_length(summary, '$.thresholds'),
-                        rowid, CAST(id AS BLOB)
+                        rowid, CAST(id AS BLOB),
+                        json_array_length(summary, '$.streams'),
+                        (SELECT sum(json_extract(value, '$.sessions')) FROM json_each(summary, '$.streams')),
+                        (SELECT max(json_extract(value, '$.connect.p95_ms')) FROM json_each(summary, '$.streams')),
+                        (SELECT max(json_extract(value, '$.rtt.p95_ms')) FROM json_each(summary, '$.streams')),
+                        (SELECT sum(json_extract(value, '$.messages_per_s')) FROM json_each(summary, '$.streams')),
+                        (SELECT sum(e.value) FROM json_each(summary, '$.streams') AS s,
+                                json_each(s.value, '$.ends') AS e WHERE e.key != 'normal')
                  FROM runs
                  WHERE plan = ?1 AND finished_at IS NOT NULL AND json_valid(summary)
                    AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR started_at < ?3)
@@ -475,6 +497,16 @@ impl Store {
                         baseline: r.get(14)?,
                         thresholds_failed: r.get::<_, Option<u32>>(15)?.unwrap_or(0),
                         thresholds: r.get::<_, Option<u32>>(16)?.unwrap_or(0),
+                        streams: match r.get::<_, Option<u32>>(19)? {
+                            Some(n) if n > 0 => Some(StreamFigures {
+                                sessions: r.get::<_, Option<u64>>(20)?.unwrap_or(0),
+                                connect_p95_ms: r.get(21)?,
+                                reply_p95_ms: r.get(22)?,
+                                messages_per_s: r.get::<_, Option<f64>>(23)?.unwrap_or(0.0),
+                                abnormal_ends: r.get::<_, Option<u64>>(24)?.unwrap_or(0),
+                            }),
+                            _ => None,
+                        },
                     })
                 })();
                 Ok((
