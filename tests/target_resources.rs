@@ -165,6 +165,27 @@ async fn a_breakpoint_run_reads_judges_and_sizes_from_the_targets_resources() {
         )),
         "{console}"
     );
+    // Issue 24, item 8: observed values of the target's figures carry their units.
+    let memory = s
+        .thresholds
+        .iter()
+        .find(|t| t.metric == "target.memory")
+        .unwrap();
+    assert_eq!(
+        memory.observed_text().as_deref(),
+        Some("381.5 MiB"),
+        "{memory:?}"
+    );
+    let cpu = s
+        .thresholds
+        .iter()
+        .find(|t| t.metric == "target.cpu_cores")
+        .unwrap();
+    assert!(cpu.observed_text().unwrap().ends_with(" cores"), "{cpu:?}");
+    assert!(
+        console.contains("monitor target.memory: avg 381.5 MiB max 381.5 MiB"),
+        "{console}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,19 @@ pub const TARGET_FIGURES: [&str; 7] = [
     "node.memory",
 ];
 
+/// The unit of a figure of [`TARGET_FIGURES`] (as `judge::with_unit` names units), or
+/// `None` for another monitor (a user's, whose unit is that of the metric it feeds).
+pub fn figure_unit(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "target.cpu_cores" => "cores",
+        "target.memory" | "target.memory_limit" => "bytes",
+        "target.restarts" => "count",
+        "target.ready_replicas" => "pods",
+        "node.cpu" | "node.memory" => "ratio",
+        _ => return None,
+    })
+}
+
 /// Compiles a plan's `resources` block into PromQL monitors.
 pub(super) fn target_resources(
     c: &mut Collector,

@@ -55,7 +55,9 @@ pub fn with_unit(v: f64, unit: &str) -> String {
         "count" => format!("{v:.0}"),
         "cores" => format!("{v:.2} cores"),
         "bytes" => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
-        _ => format!("{v:.3}"),
+        "pods" => format!("{v:.0} pods"),
+        // A user's monitor: its value as polled, said to be unitless.
+        _ => format!("{v:.3} (as polled)"),
     }
 }
 
@@ -77,7 +79,11 @@ fn unit_of(plan: &PlanSpec, t: &Threshold) -> &'static str {
         };
     }
     match (t.metric, t.agg) {
-        (MetricKind::Monitor, _) => "",
+        (MetricKind::Monitor, _) => t
+            .request
+            .as_deref()
+            .and_then(crate::config::target_resources::figure_unit)
+            .unwrap_or(""),
         (MetricKind::HostCpu, _) => "ratio",
         (MetricKind::ProcessCpu, _) => "cores",
         (MetricKind::ProcessRss, _) => "bytes",

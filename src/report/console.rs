@@ -410,10 +410,16 @@ fn resources(o: &mut String, s: &Summary) {
         let value = if m.value.samples == 0 {
             "no value".to_string()
         } else {
+            // The target's figures in their units (bytes as MiB, cores, ratios as %); a
+            // user's monitor as polled.
+            let shown = |v: f64| match crate::config::target_resources::figure_unit(&m.name) {
+                Some(unit) => crate::judge::with_unit(v, unit),
+                None => trim_number(v),
+            };
             format!(
                 "avg {} max {} over {} polls",
-                trim_number(m.value.avg),
-                trim_number(m.value.max),
+                shown(m.value.avg),
+                shown(m.value.max),
                 m.value.samples
             )
         };
