@@ -162,3 +162,45 @@ async fn compare_shows_three_runs_side_by_side_against_the_first() {
     let one = loadpacer(vec!["compare".into(), files[0].clone()]).await;
     assert_eq!(one.status.code(), Some(2));
 }
+
+/// Issue 24, item 6: a run at `--scale 0.5` says so in its config hash, its throughput
+/// thresholds are scaled with the load (and say so), and `compare` with a run at scale 1
+/// expects half the throughput instead of calling it a regression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_run_is_judged_and_compared_at_its_scale() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let yaml = format!(
+        "targets:\n  api: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: api\n    load: {{ phases: [{{ duration: 3s, rate: 20 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: home, url: / }} }}] }}]\n    thresholds: [{{ metric: requests, expr: \"rate > 15\" }}]\n",
+        t.url()
+    );
+    let (out, whole, dir) = support::run_to_summary(&yaml, &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let (out, half, dir2) = support::run_to_summary(&yaml, &["--scale", "0.5"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        half["config_hash"].as_str().unwrap(),
+        format!("{}-x0.5", whole["config_hash"].as_str().unwrap())
+    );
+    assert_eq!(
+        half["thresholds"][0]["expr"],
+        "rate > 7.5 (rate > 15 scaled ×0.5)"
+    );
+    let out = loadpacer(vec![
+        "compare".into(),
+        dir.path().join("out/summary.json").display().to_string(),
+        dir2.path().join("out/summary.json").display().to_string(),
+    ])
+    .await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("ran at scale 0.5 and the baseline at 1"),
+        "{said}"
+    );
+    assert!(!said.contains("REGRESSION"), "{said}");
+}

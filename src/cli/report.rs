@@ -29,6 +29,15 @@ pub(crate) fn report(
 
 /// Prints the summaries side by side (the first is the baseline) and checks each later one
 /// for a regression against it: exit 1 when one regressed.
+/// The scale a run's load was given (`--scale`, `?scale=`), from its config hash `HASH-xF`.
+fn scale_of(config_hash: &str) -> f64 {
+    config_hash
+        .rsplit_once("-x")
+        .and_then(|(_, f)| f.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(1.0)
+}
+
 pub(crate) fn compare(files: &[PathBuf]) -> Result<u8> {
     if files.len() < 2 {
         eprintln!("error: compare needs at least two summary.json files: the baseline first");
@@ -44,7 +53,19 @@ pub(crate) fn compare(files: &[PathBuf]) -> Result<u8> {
     let mut failed = false;
     for (file, s) in files[1..].iter().zip(rest) {
         let mut s = s.clone();
-        s.compare_with(&files[0].display().to_string(), &[base.figures()]);
+        // A run at another scale of the same load is expected to carry that much more or
+        // less throughput: the baseline's is scaled before comparing, and this is said.
+        let mut expected = base.figures();
+        let (ratio_b, ratio_s) = (scale_of(&base.config_hash), scale_of(&s.config_hash));
+        if ratio_b != ratio_s {
+            expected.rps *= ratio_s / ratio_b;
+            println!(
+                "{}: ran at scale {ratio_s} and the baseline at {ratio_b}: its throughput is compared with the baseline's × {}",
+                file.display(),
+                ratio_s / ratio_b
+            );
+        }
+        s.compare_with(&files[0].display().to_string(), &[expected]);
         let regressed: Vec<String> = s
             .regression
             .iter()

@@ -173,6 +173,18 @@ impl PlanSpec {
             }
             w.load.iterations = w.load.iterations.map(times);
         }
+        // Rates and counts of work scale with the load; latency and error limits do not.
+        plan.thresholds = plan
+            .thresholds
+            .iter()
+            .map(|t| {
+                if t.scales_with_load() {
+                    t.scaled(factor)
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
         let slowest = plan
             .workloads
             .iter()

@@ -319,6 +319,38 @@ pub fn parse_custom_expr(
 }
 
 /// Splits `<agg> <op> <value>` into its three parts (trimmed).
+impl Threshold {
+    /// True for a limit on a rate or count of work (requests, iterations, messages), which a
+    /// run at a scale of its load does `factor` times as much of.
+    pub fn scales_with_load(&self) -> bool {
+        matches!(
+            self.metric,
+            MetricKind::Requests | MetricKind::Iterations | MetricKind::Messages
+        ) && matches!(self.agg, Agg::Rate | Agg::Count)
+    }
+
+    /// This threshold with its limit multiplied by `factor`, its expression saying so:
+    /// `rate > 7.5 (rate > 15 scaled ×0.5)`.
+    pub fn scaled(&self, factor: f64) -> Threshold {
+        let mut t = self.clone();
+        t.value *= factor;
+        let rhs = split_expr(&self.expr_text)
+            .map(|(lhs, op, _)| {
+                let op = match op {
+                    Op::Lt => "<",
+                    Op::Le => "<=",
+                    Op::Gt => ">",
+                    Op::Ge => ">=",
+                    Op::Eq => "==",
+                };
+                format!("{lhs} {op} {}", t.value)
+            })
+            .unwrap_or_else(|_| format!("{}", t.value));
+        t.expr_text = format!("{rhs} ({} scaled ×{factor})", self.expr_text);
+        t
+    }
+}
+
 fn split_expr(text: &str) -> Result<(&str, Op, &str), String> {
     let text = text.trim();
     let op_at = text
