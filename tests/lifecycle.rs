@@ -98,6 +98,17 @@ async fn a_failed_teardown_is_reported_and_leaves_a_passed_run_passed() {
     );
     let text = loadpacer::report::console::render(&s);
     assert!(text.contains("teardown: FAILED"), "{text}");
+    // Issue 24, item 7: a count and the teardown's duration, never a rate over its own
+    // milliseconds.
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("teardown/delete"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((cells[1], cells[2]), ("1", "-"), "{row}");
+    let html = loadpacer::report::html::render(&s);
+    let table = &html[html.find("id=\"teardown-requests\"").unwrap()..];
+    assert!(table.contains("<td>1</td><td>-</td>"), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,8 +308,11 @@ fn request_rows(h: &mut String, id: &str, rows: &[super::summary::RequestSummary
             .fold((0, 0), |(p, f), c| (p + c.passed, f + c.failed));
         let _ = write!(
             h,
-            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{:.1}</td>{}<td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.scenario), esc(&r.name), esc(&r.method), r.count, r.rps, stats_cells(&r.latency), r.error_rate * 100.0,
+            "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td>{}<td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.scenario), esc(&r.name), esc(&r.method), r.count,
+            // The teardown's few requests over its own milliseconds are no rate.
+            if id == "teardown-requests" { "-".to_string() } else { format!("{:.1}", r.rps) },
+            stats_cells(&r.latency), r.error_rate * 100.0,
             if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) },
             r.grade.map(|g| esc(g.as_str())).unwrap_or_else(|| "-".into())
         );
