@@ -22,6 +22,9 @@ pub trait Vars {
 enum Part {
     Lit(String),
     Var(String),
+    /// `raw(name)`: a variable inserted into a URL as it is (a captured link, an already
+    /// encoded value); elsewhere the same as a variable.
+    Raw(String),
     Vu,
     Iteration,
     RandomInt(i64, i64),
@@ -121,11 +124,28 @@ impl Template {
     /// Renders into `out`. An unknown variable renders as empty text (its existence was checked
     /// at load time; a capture that did not match is reported by the capture itself).
     pub fn render_into(&self, vars: &dyn Vars, out: &mut String) {
+        self.render_parts(vars, out, false);
+    }
+
+    /// Renders a URL: variables' values are percent-encoded (a `#` in a value no longer cuts
+    /// the URL, an `&` no longer adds parameters), `raw(name)` inserts a value as it is, and
+    /// the template's own text is left as written. A variable that starts the URL is its base
+    /// (a captured link, `{{ next }}?page=2`) and is inserted as it is too.
+    pub fn render_url(&self, vars: &dyn Vars) -> String {
+        let mut s = String::new();
+        self.render_parts(vars, &mut s, true);
+        s
+    }
+
+    fn render_parts(&self, vars: &dyn Vars, out: &mut String, url: bool) {
         let mut rng = rand::rng();
-        for part in &self.parts {
+        for (i, part) in self.parts.iter().enumerate() {
             match part {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(name) => out.push_str(vars.get(name).unwrap_or("")),
+                Part::Var(name) if url && i > 0 => {
+                    encode_url_value(vars.get(name).unwrap_or(""), out)
+                }
+                Part::Var(name) | Part::Raw(name) => out.push_str(vars.get(name).unwrap_or("")),
                 Part::Vu => {
                     let _ = write!(out, "{}", vars.vu());
                 }
@@ -166,6 +186,18 @@ impl Template {
         let mut s = String::new();
         self.render_into(vars, &mut s);
         s
+    }
+}
+
+/// Appends `value` with every byte percent-encoded except those a URL path or query value
+/// may hold as they are: letters, digits, `-._~`, and `/:@!$'()*,;` (so `a/b` stays a path).
+fn encode_url_value(value: &str, out: &mut String) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@!$'()*,;".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
     }
 }
 
@@ -217,6 +249,15 @@ fn compile_expr(
             _ => Err(format!("random_string takes one argument, got {expr:?}")),
         };
     }
+    if let Some(args) = call_args(expr, "raw") {
+        return match args.as_slice() {
+            [name] if !name.is_empty() => {
+                found.vars.push(name.to_string());
+                Ok(Part::Raw(name.to_string()))
+            }
+            _ => Err(format!("raw(name) takes one variable name, got {expr:?}")),
+        };
+    }
     if let Some(args) = call_args(expr, "random_choice") {
         let values: Vec<String> = args
             .iter()
@@ -241,7 +282,7 @@ fn compile_expr(
     }
     Err(format!(
         "unknown template expression {expr:?}; use a variable name, env.NAME, vu, iteration, \
-         random_int(a, b), random_string(n), random_choice(a, b, …), uuid(), iso_timestamp() or unix_millis()"
+         random_int(a, b), random_string(n), random_choice(a, b, …), raw(name), uuid(), iso_timestamp() or unix_millis()"
     ))
 }
 
@@ -307,5 +348,26 @@ mod tests {
     fn static_templates_are_one_literal() {
         let t = Template::compile("a{{ env.PW }}b", &env, &mut Compiled::default()).unwrap();
         assert_eq!(t.as_static(), Some("as3cretb"));
+    }
+
+    #[test]
+    fn url_values_are_percent_encoded_unless_raw_or_the_base() {
+        let vars = V(HashMap::from([
+            ("q", "a b#c&d=e/f"),
+            ("next", "http://127.0.0.1:9/p?x=1"),
+        ]));
+        let t = |text: &str| Template::compile(text, &|_| None, &mut Compiled::default()).unwrap();
+        assert_eq!(
+            t("/s?q={{ q }}").render_url(&vars),
+            "/s?q=a%20b%23c%26d%3De/f"
+        );
+        assert_eq!(t("/s?q={{ raw(q) }}").render_url(&vars), "/s?q=a b#c&d=e/f");
+        assert_eq!(
+            t("{{ next }}&y=2").render_url(&vars),
+            "http://127.0.0.1:9/p?x=1&y=2"
+        );
+        // Elsewhere (a header, a body) values are inserted as they are.
+        assert_eq!(t("{{ q }}").render(&vars), "a b#c&d=e/f");
+        assert!(Template::compile("{{ raw() }}", &|_| None, &mut Compiled::default()).is_err());
     }
 }

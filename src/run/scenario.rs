@@ -530,9 +530,14 @@ impl Runtime {
         }
         let dest = match &prep.dest {
             Some(d) => d.clone(),
-            None => join_url(&self.plan.target.base_url, &r.url.render(vu), &r.query, vu)
-                .and_then(|u| Dest::for_transport(u, self.plan.target.transport))
-                .ok_or(ErrorKind::Protocol)?,
+            None => join_url(
+                &self.plan.target.base_url,
+                &r.url.render_url(vu),
+                &r.query,
+                vu,
+            )
+            .and_then(|u| Dest::for_transport(u, self.plan.target.transport))
+            .ok_or(ErrorKind::Protocol)?,
         };
         let headers = match &prep.headers {
             Some(h) => h.clone(),
@@ -571,7 +576,7 @@ fn prepare(plan: &PlanSpec, client: &Client, r: &RequestSpec) -> Prepared {
         BodySpec::Multipart { fields, .. } => fields.iter().all(|(_, t)| t.as_static().is_some()),
     };
     let dest = url_static
-        .then(|| join_url(&plan.target.base_url, &r.url.render(&vu), &r.query, &vu))
+        .then(|| join_url(&plan.target.base_url, &r.url.render_url(&vu), &r.query, &vu))
         .flatten()
         .and_then(|u| Dest::for_transport(u, plan.target.transport));
     let headers = headers_static.then(|| headers(plan, r, &vu)).flatten();
