@@ -407,3 +407,23 @@ async fn the_daemon_schedules_an_artillery_script_by_reference() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the script's target http://127.0.0.1:18081/: host 127.0.0.1 is not in limits.allow_targets"), "{err}");
 }
+
+/// Issue 25, also seen: `validate` checks an Artillery script in every environment, not only
+/// the chosen one (a link-local target in `environments.staging` passed before).
+#[test]
+fn validate_checks_every_environment_of_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("api.yml");
+    std::fs::write(
+        &script,
+        "config:\n  target: \"http://127.0.0.1:9\"\n  phases:\n    - duration: 5\n      arrivalRate: 1\n  environments:\n    staging:\n      target: \"http://169.254.169.254\"\n    local:\n      target: \"http://127.0.0.1:10\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/\"\n",
+    )
+    .unwrap();
+    let out = support::loadpacer(&["validate", script.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("with -e staging"), "{err}");
+    assert!(!err.contains("with -e local"), "{err}");
+    let out = support::loadpacer(&["validate", script.to_str().unwrap(), "-e", "local"]);
+    assert_eq!(out.status.code(), Some(2), "staging is still checked");
+}

@@ -44,10 +44,35 @@ pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Op
 }
 
 pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
+    // An Artillery script is checked in every environment it has, not only the one chosen:
+    // a target outside the allowlist in `environments.staging` must not wait for the day
+    // someone runs `-e staging`.
+    let others: Vec<String> = match config::read_file(file) {
+        Ok(text) if config::artillery::is_artillery(&text) => {
+            config::artillery::environment_names(&text)
+                .into_iter()
+                .filter(|e| Some(e) != environment.as_ref())
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let choices = config::artillery::Choices { environment };
     let Some(cfg) = load_with(file, &choices) else {
         return 2;
     };
+    let mut broken = false;
+    for env in others {
+        let choices = config::artillery::Choices {
+            environment: Some(env.clone()),
+        };
+        if let Err(e) = config::load_file_with(file, &choices) {
+            eprintln!("with -e {env}:\n{e}");
+            broken = true;
+        }
+    }
+    if broken {
+        return 2;
+    }
     for p in &cfg.plans {
         println!("{}", describe_plan(p));
     }

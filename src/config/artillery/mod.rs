@@ -52,6 +52,13 @@ pub fn translate(text: &str, file: &str, choices: &Choices) -> Result<Translatio
     }
 }
 
+/// The names of a script's `config.environments` (empty when it does not parse).
+pub fn environment_names(text: &str) -> Vec<String> {
+    serde_saphyr::from_str_with_options::<script::Script>(text, yaml_options())
+        .map(|s| s.config.environments.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// Loads a script as a config: translated, then validated as loadpacer YAML. An error in the
 /// translated plan is reported at the script line it came from; the translation's warnings
 /// come first in [`Config::warnings`].
