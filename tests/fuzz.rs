@@ -317,3 +317,51 @@ async fn random_api_requests_get_json_errors_and_never_a_server_error() {
     assert_eq!(health.status().as_u16(), 200, "the daemon is still up");
     eprintln!("{total} random API requests: no server error, every API error JSON");
 }
+
+/// Issue 25, item 14: requests the HTTP parser refuses before any route (a space or `<` in
+/// the target, a malformed method) get a JSON error too, as docs/api.md says of every error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparsable_requests_get_a_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "store: { path: runs.db }\ntargets:\n  t: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  p:\n    target: t\n    load: { target: 1, duration: 1s }\n    scenarios: [{ name: s, steps: [{ request: { name: r, url: / } }] }]\n",
+    )
+    .unwrap();
+    let d = support::serve(&config, &[]);
+    for request in [
+        "GET /api/v1/<x> HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET /api/v1/a b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "G@T /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.read_to_string(&mut answer),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(
+            v["error"].as_str().unwrap().contains("could not be parsed"),
+            "{answer}"
+        );
+    }
+    // Ordinary answers are untouched.
+    let ok = support::get_json(&format!("{}/api/v1/runs", d.base)).await;
+    assert!(ok["runs"].is_array());
+}

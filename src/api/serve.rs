@@ -47,7 +47,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -60,6 +60,103 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     }
     connections.close();
     let _ = tokio::time::timeout(CLOSE_GRACE * 2, connections.wait()).await;
+}
+
+/// hyper answers a request it cannot parse (a space or `<` in the target, a malformed method
+/// or header) itself, before any route, with an empty 400 (or 414, 431) and a close. This
+/// connection wrapper rewrites that one head into the JSON error every other answer has, so
+/// that docs/api.md's "every error is JSON" holds for those too.
+struct JsonParseErrors<S> {
+    inner: S,
+    /// The rewritten answer still to be written, and how much of it was.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<S> JsonParseErrors<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            pending: None,
+        }
+    }
+}
+
+/// The JSON answer for hyper's own parse-error head, or `None` for any other write.
+fn rewritten(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head).ok()?;
+    let (status, why) = [
+        ("400 Bad Request", "the request could not be parsed as HTTP/1.1 (a malformed method, target or header; encode spaces and < > as %20, %3C, %3E)"),
+        ("414 URI Too Long", "the request target is too long"),
+        ("431 Request Header Fields Too Large", "the request headers are too large"),
+    ]
+    .into_iter()
+    .find(|(s, _)| text.starts_with(&format!("HTTP/1.1 {s}\r\n")))?;
+    if !text.contains("\r\ncontent-length: 0\r\n") || !text.ends_with("\r\n\r\n") {
+        return None;
+    }
+    let body = serde_json::json!({ "error": why }).to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonParseErrors<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.pending.is_none() {
+            match rewritten(buf) {
+                Some(answer) => self.pending = Some((answer, 0)),
+                None => return std::pin::Pin::new(&mut self.inner).poll_write(cx, buf),
+            }
+        }
+        let this = &mut *self;
+        let (answer, done) = this.pending.as_mut().expect("set above");
+        while *done < answer.len() {
+            match std::pin::Pin::new(&mut this.inner).poll_write(cx, &answer[*done..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        this.pending = None;
+        // hyper wrote its head: all of it is accounted for.
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn request_timeout(
