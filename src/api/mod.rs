@@ -272,13 +272,13 @@ async fn runs(
             "query must be plan=, status=, limit= (1-500), offset=",
         );
     };
-    if let Some(s) = q.status.as_deref().filter(|s| !RUN_STATUSES.contains(s)) {
+    if let Some(s) = q.status.as_deref().filter(|s| !run_statuses().contains(s)) {
         return error(
             StatusCode::BAD_REQUEST,
             format!(
                 "status={:?} is not a run status; use one of {}",
                 crate::config::clip(s),
-                RUN_STATUSES.join(", ")
+                run_statuses().join(", ")
             ),
         );
     }
@@ -295,16 +295,12 @@ async fn runs(
     }
 }
 
-/// The statuses a stored run can have.
-const RUN_STATUSES: [&str; 7] = [
-    "running",
-    "passed",
-    "failed",
-    "aborted",
-    "interrupted",
-    "invalid",
-    "error",
-];
+/// The statuses a stored run can have: `running`, then each outcome.
+fn run_statuses() -> Vec<&'static str> {
+    std::iter::once("running")
+        .chain(crate::judge::verdict::Outcome::ALL.map(|o| o.as_str()))
+        .collect()
+}
 
 /// Run ids are UUIDs; anything else is refused before the store is asked (G4).
 pub fn valid_id(id: &str) -> bool {

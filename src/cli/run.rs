@@ -155,6 +155,28 @@ fn apply_overrides(
     Ok(cfg)
 }
 
+/// The plans at `--scale F` (checked, within the limits), with the config hash `HASH-xF`
+/// like the daemon's scaled runs, so that they are never compared with runs at another scale.
+fn scaled(
+    cfg: &mut Config,
+    plans: Vec<Arc<PlanSpec>>,
+    scale: Option<f64>,
+) -> std::result::Result<Vec<Arc<PlanSpec>>, String> {
+    let Some(f) = scale
+        .map(loadpacer::config::check_scale)
+        .transpose()?
+        .filter(|f| *f != 1.0)
+    else {
+        return Ok(plans);
+    };
+    let scaled = plans
+        .iter()
+        .map(|p| p.scaled(f, &cfg.limits).map(Arc::new))
+        .collect::<std::result::Result<_, _>>()?;
+    cfg.hash = cfg.scaled_hash(f);
+    Ok(scaled)
+}
+
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let choices = loadpacer::config::artillery::Choices {
         environment: args.environment.clone(),
@@ -180,30 +202,12 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     let Some(plans) = select_plans(&cfg, &args) else {
         return Ok(2);
     };
-    let scale = match args.scale.map(loadpacer::config::check_scale).transpose() {
-        Ok(f) => f.filter(|f| *f != 1.0),
+    let plans = match scaled(&mut cfg, plans, args.scale) {
+        Ok(plans) => plans,
         Err(why) => {
             eprintln!("error: --{why}");
             return Ok(2);
         }
-    };
-    let plans: Vec<Arc<PlanSpec>> = match scale {
-        None => plans,
-        Some(f) => match plans
-            .iter()
-            .map(|p| p.scaled(f, &cfg.limits).map(Arc::new))
-            .collect::<std::result::Result<_, _>>()
-        {
-            Ok(scaled) => {
-                // Like the daemon's scaled runs: never compared with runs at another scale.
-                cfg.hash = cfg.scaled_hash(f);
-                scaled
-            }
-            Err(why) => {
-                eprintln!("error: --{why}");
-                return Ok(2);
-            }
-        },
     };
     let opts = RunOptions {
         segment: args.segment.unwrap_or(Segment::WHOLE),

@@ -220,26 +220,7 @@ pub(super) fn load(
     } else if let Some(u) = &l.users {
         users(c, limits, u, l.duration.as_ref(), path)?
     } else if let (true, Some(target)) = (fixed, &l.target) {
-        let Some(d) = &l.duration else {
-            c.at(
-                &target.referenced,
-                &format!("{path}.duration"),
-                "a fixed number of VUs (`target`) needs `duration`, e.g. { target: 10, duration: 5m }",
-            );
-            return None;
-        };
-        let stage = |duration: &S<String>| RawStage {
-            duration: duration.clone(),
-            target: target.clone(),
-        };
-        let jump = S {
-            value: "0s".to_string(),
-            referenced: target.referenced,
-            defined: target.defined,
-        };
-        LoadShape::Closed {
-            stages: vu_stages(c, limits, &[stage(&jump), stage(d)], path),
-        }
+        fixed_vus(c, limits, target, l.duration.as_ref(), path)?
     } else {
         preset(c, limits, l, path, max_in_flight?)?
     };
@@ -331,6 +312,37 @@ fn open_phases(c: &mut Collector, limits: &Limits, phases: &[RawPhase], path: &s
 }
 
 /// Closed-model stages; `0s` jumps to the stage's VU count at once.
+/// `{ target: N, duration: D }`: N VUs from the start to the end, as the stages
+/// `[{ 0s, N }, { D, N }]` are.
+fn fixed_vus(
+    c: &mut Collector,
+    limits: &Limits,
+    target: &S<u64>,
+    duration: Option<&S<String>>,
+    path: &str,
+) -> Option<LoadShape> {
+    let Some(d) = duration else {
+        c.at(
+            &target.referenced,
+            &format!("{path}.duration"),
+            "a fixed number of VUs (`target`) needs `duration`, e.g. { target: 10, duration: 5m }",
+        );
+        return None;
+    };
+    let stage = |duration: &S<String>| RawStage {
+        duration: duration.clone(),
+        target: target.clone(),
+    };
+    let jump = S {
+        value: "0s".to_string(),
+        referenced: target.referenced,
+        defined: target.defined,
+    };
+    Some(LoadShape::Closed {
+        stages: vu_stages(c, limits, &[stage(&jump), stage(d)], path),
+    })
+}
+
 fn vu_stages(c: &mut Collector, limits: &Limits, stages: &[RawStage], path: &str) -> Vec<Stage> {
     let one_sec = Duration::from_secs(1);
     if stages.is_empty() {

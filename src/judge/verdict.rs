@@ -23,6 +23,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order they are listed.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Aborted,
+        Outcome::Interrupted,
+        Outcome::Invalid,
+        Outcome::Error,
+    ];
+
     /// Exit code of `run` and `hit`.
     pub fn exit_code(self) -> i32 {
         match self {

@@ -241,16 +241,10 @@ fn last_run(s: &MetricsState) -> Vec<Family> {
     let mut thresholds = Family::new("threshold_passed", GAUGE);
     for (plan, m) in &s.plans {
         let plan = plan.as_str();
-        for result in [
-            "passed",
-            "failed",
-            "aborted",
-            "interrupted",
-            "invalid",
-            "error",
-        ]
-        .into_iter()
-        .filter(|_| m.started)
+        for result in crate::judge::verdict::Outcome::ALL
+            .map(crate::judge::verdict::Outcome::as_str)
+            .into_iter()
+            .filter(|_| m.started)
         {
             runs.value(
                 &[("plan", plan), ("result", result)],
