@@ -69,15 +69,8 @@ enum Cmd {
     Report {
         /// A summary.json written by `run --out`.
         summary: PathBuf,
-        /// Write a self-contained HTML report here.
-        #[arg(long)]
-        html: Option<PathBuf>,
-        /// Write JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Write a short Markdown summary here (a CI job summary, a pull-request comment).
-        #[arg(long)]
-        markdown: Option<PathBuf>,
+        #[command(flatten)]
+        files: cli::outputs::ReportFiles,
     },
     /// Print the config file's JSON Schema (for editors and CI), or its field reference.
     ///
@@ -146,17 +139,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Validate { file, environment } => Ok(cli::validate(&file, environment)),
         Cmd::Import { file, environment } => Ok(cli::import(&file, environment)),
         Cmd::Serve(args) => cli::serve::serve(args).await,
-        Cmd::Report {
-            summary,
-            html,
-            junit,
-            markdown,
-        } => cli::report::report(
-            &summary,
-            html.as_deref(),
-            junit.as_deref(),
-            markdown.as_deref(),
-        ),
+        Cmd::Report { summary, files } => cli::report::report(&summary, &files),
         Cmd::Schema { markdown } => {
             print!("{}", cli::schema(markdown));
             Ok(0)

@@ -5,8 +5,8 @@
 use super::{read_summary, write_file};
 use anyhow::Result;
 use clap::Args;
+use loadpacer::report::console;
 use loadpacer::report::merge::{merge, Part};
-use loadpacer::report::{console, Summary};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -23,15 +23,8 @@ pub(crate) struct MergeArgs {
     /// Write the merged summary.json here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Write a self-contained HTML report here.
-    #[arg(long)]
-    html: Option<PathBuf>,
-    /// Write JUnit XML here.
-    #[arg(long)]
-    junit: Option<PathBuf>,
-    /// Write a short Markdown summary here (a CI job summary, a pull-request comment).
-    #[arg(long)]
-    markdown: Option<PathBuf>,
+    #[command(flatten)]
+    reports: super::outputs::ReportFiles,
     /// Artillery scripts: use `config.environments.NAME`.
     #[arg(short = 'e', long)]
     environment: Option<String>,
@@ -79,24 +72,6 @@ pub(crate) fn merge_files(args: MergeArgs) -> Result<u8> {
     if let Some(dir) = &args.out {
         write_file(&dir.join("summary.json"), &summary.to_json(&plan))?;
     }
-    if let Some(html) = &args.html {
-        write_file(
-            html,
-            &plan.redact(&loadpacer::report::html::render(&summary)),
-        )?;
-    }
-    if let Some(md) = &args.markdown {
-        write_file(
-            md,
-            &plan.redact(&loadpacer::report::markdown::render(&summary)),
-        )?;
-    }
-    if let Some(junit) = &args.junit {
-        let refs: Vec<&Summary> = vec![&summary];
-        write_file(
-            junit,
-            &plan.redact(&loadpacer::report::junit::render(&refs)?),
-        )?;
-    }
+    args.reports.write(&[(Some(plan.as_ref()), &summary)])?;
     Ok(summary.result.exit_code() as u8)
 }

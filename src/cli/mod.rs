@@ -5,6 +5,7 @@ pub(crate) mod client;
 pub(crate) mod demo_target;
 pub(crate) mod hit;
 pub(crate) mod merge;
+pub(crate) mod outputs;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;

@@ -1,29 +1,16 @@
 //! `loadpacer report` and `loadpacer compare`: reports from saved summaries.
 
-use super::{read_summary, write_file};
+use super::read_summary;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-pub(crate) fn report(
-    summary: &Path,
-    html: Option<&Path>,
-    junit: Option<&Path>,
-    markdown: Option<&Path>,
-) -> Result<u8> {
-    if html.is_none() && junit.is_none() && markdown.is_none() {
+pub(crate) fn report(summary: &Path, files: &super::outputs::ReportFiles) -> Result<u8> {
+    if files.is_empty() {
         eprintln!("error: say what to write: --html FILE, --junit FILE and/or --markdown FILE");
         return Ok(2);
     }
     let s = read_summary(summary)?;
-    if let Some(p) = html {
-        write_file(p, &loadpacer::report::html::render(&s))?;
-    }
-    if let Some(p) = junit {
-        write_file(p, &loadpacer::report::junit::render(&[&s])?)?;
-    }
-    if let Some(p) = markdown {
-        write_file(p, &loadpacer::report::markdown::render(&s))?;
-    }
+    files.write(&[(None, &s)])?;
     Ok(0)
 }
 

@@ -1,6 +1,6 @@
 //! `loadpacer run FILE`: every plan of a file (or one), reports, exit code from the verdict.
 
-use super::{describe_plan, per_plan_path, read_summary, signals::interrupt_token, write_file};
+use super::{describe_plan, read_summary, signals::interrupt_token};
 use anyhow::{Context, Result};
 use clap::Args;
 use loadpacer::config::{Config, PlanSpec};
@@ -41,16 +41,8 @@ pub(crate) struct RunArgs {
     /// +10 %, error rate +0.5 points, throughput −10 %) fails the run (exit 1).
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// Write JUnit XML here (one test suite per plan; a case per threshold and check).
-    #[arg(long)]
-    junit: Option<PathBuf>,
-    /// Write a self-contained HTML report here (`NAME-PLAN.html` when several plans run).
-    #[arg(long)]
-    html: Option<PathBuf>,
-    /// Write a short Markdown summary here, for a CI job summary or a pull-request comment
-    /// (e.g. `--markdown "$GITHUB_STEP_SUMMARY"`; `NAME-PLAN.md` when several plans run).
-    #[arg(long)]
-    markdown: Option<PathBuf>,
+    #[command(flatten)]
+    reports: super::outputs::ReportFiles,
     /// Serve /metrics here during the run (e.g. 0.0.0.0:9464 in a segment pod).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -270,17 +262,6 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         });
         let summary = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
         let outcome = summary.result;
-        if let Some(html) = &args.html {
-            let path = if plans.len() > 1 {
-                per_plan_path(html, &plan.name)
-            } else {
-                html.clone()
-            };
-            write_file(
-                &path,
-                &plan.redact(&loadpacer::report::html::render(&summary)),
-            )?;
-        }
         if let (Some(url), Some(key)) = (&args.report_to, &args.run_key) {
             let token = std::env::var(&args.token_env).ok();
             let json = summary.to_json(plan);
@@ -290,17 +271,6 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
                     loadpacer::metrics::remote_write::shown_url(url)
                 );
             }
-        }
-        if let Some(md) = &args.markdown {
-            let path = if plans.len() > 1 {
-                per_plan_path(md, &plan.name)
-            } else {
-                md.clone()
-            };
-            write_file(
-                &path,
-                &plan.redact(&loadpacer::report::markdown::render(&summary)),
-            )?;
         }
         summaries.push((plan.clone(), summary));
         if outcome.exit_code() > worst.exit_code() {
@@ -313,12 +283,11 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
     if let Some(r) = remote {
         eprintln!("{}", r.finish().await);
     }
-    if let Some(junit) = &args.junit {
-        let refs: Vec<&Summary> = summaries.iter().map(|(_, s)| s).collect();
-        let xml = loadpacer::report::junit::render(&refs)?;
-        let redacted = summaries.iter().fold(xml, |x, (p, _)| p.redact(&x));
-        write_file(junit, &redacted)?;
-    }
+    let runs: Vec<_> = summaries
+        .iter()
+        .map(|(p, s)| (Some(p.as_ref()), s))
+        .collect();
+    args.reports.write(&runs)?;
     if args.metrics_listen.is_some() && worst != Outcome::Interrupted {
         // Let the last scrape see the final counters before the pod goes away.
         tokio::select! {
