@@ -43,32 +43,29 @@ impl App {
             cancel,
         )
         .await;
-        let (status, json) = match result {
+        let status = match result {
             // A panic anywhere in the run is stored as an `error` run, never left `running`.
             Err(RunError::Panicked(why)) => {
                 error!(plan = %plan.name, run = %id, reason = %why, "the run panicked");
-                (
-                    "error",
-                    serde_json::json!({ "error": format!("the run panicked: {why}") }).to_string(),
-                )
+                let json = serde_json::json!({ "error": format!("the run panicked: {why}") });
+                self.record_end(&plan.name, id, "error", json.to_string(), None);
+                "error"
             }
             Ok(Judged { output, summary }) => {
-                self.metrics
-                    .run_finished(&plan.name, &summary, &output.total.merged_latency());
-                (summary.result.as_str(), summary.to_json(&plan))
+                let status = summary.result.as_str();
+                let latency = output.total.merged_latency();
+                let json = summary.to_json(&plan);
+                self.record_end(&plan.name, id, status, json, Some((&summary, &latency)));
+                status
             }
             Err(e) => {
                 warn!(plan = %plan.name, error = %e, "run could not start");
-                (
-                    "aborted",
-                    serde_json::json!({ "error": e.to_string() }).to_string(),
-                )
+                let json = serde_json::json!({ "error": e.to_string() });
+                self.record_end(&plan.name, id, "aborted", json.to_string(), None);
+                "aborted"
             }
         };
-        self.writes
-            .persist(&self.store, &self.metrics, id.to_string(), status, json);
         self.live.end(id, status);
-        let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
         self.admission.release(&plan.name, id);
         info!(plan = %plan.name, run = %id, status, "run finished");
     }

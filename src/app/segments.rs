@@ -214,20 +214,17 @@ impl App {
         {
             warn!(run = %id, error = %e, "cannot record the merged run");
         }
-        self.metrics
-            .run_finished(&plan.name, summary, &m.total.merged_latency());
-        self.writes.persist(
-            &self.store,
-            &self.metrics,
-            id.clone(),
-            status,
-            summary.to_json(plan),
-        );
         if let Err(e) = self.store.mark_merged(key, &plan.name, &id) {
             warn!(key, error = %e, "cannot forget the merged segments");
         }
-        let cfg = self.config();
-        let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
+        let latency = m.total.merged_latency();
+        self.record_end(
+            &plan.name,
+            &id,
+            status,
+            summary.to_json(plan),
+            Some((summary, &latency)),
+        );
         info!(plan = %plan.name, run = %id, key, status, "distributed run merged and stored");
         id
     }

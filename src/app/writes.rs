@@ -2,7 +2,9 @@
 //! the result in memory, counted, and is tried again every 10 s and at shutdown; nothing
 //! finished is dropped while the process lives.
 
+use crate::measure::Histo;
 use crate::metrics::Metrics;
+use crate::report::Summary;
 use crate::store::Store;
 use crate::sync::LockExt;
 use std::sync::Mutex;
@@ -44,5 +46,27 @@ impl PendingWrites {
             self.persist(store, metrics, f.id, f.status, f.json);
         }
         self.waiting.locked().len()
+    }
+}
+
+impl super::App {
+    /// A run's end, written once for every kind of run (scheduled, API, start-up, merged
+    /// from segments): its figures on `/metrics` when it was judged, its write to the store
+    /// (kept and retried when the write fails), and the history pruned to its retention.
+    pub(super) fn record_end(
+        &self,
+        plan: &str,
+        id: &str,
+        status: &'static str,
+        json: String,
+        judged: Option<(&Summary, &Histo)>,
+    ) {
+        if let Some((summary, latency)) = judged {
+            self.metrics.run_finished(plan, summary, latency);
+        }
+        self.writes
+            .persist(&self.store, &self.metrics, id.to_string(), status, json);
+        let cfg = self.config();
+        let _ = self.store.prune(cfg.store.keep_runs, cfg.store.max_age);
     }
 }
