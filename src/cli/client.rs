@@ -321,12 +321,8 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
             println!("  {}", text(r));
         }
     }
-    Ok(match status.as_str() {
-        "passed" => 0,
-        "invalid" => 3,
-        "interrupted" => 130,
-        _ => 1,
-    })
+    // The verdict's own exit code; a status the client does not know fails.
+    Ok(loadpacer::report::Outcome::from_status(&status).map_or(1, |o| o.exit_code() as u8))
 }
 
 pub(crate) async fn cancel(a: CancelArgs) -> Result<u8> {

@@ -43,6 +43,11 @@ impl Outcome {
         }
     }
 
+    /// The outcome a stored status names (`None` for `running` or anything else).
+    pub fn from_status(status: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == status)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
