@@ -427,3 +427,29 @@ fn validate_checks_every_environment_of_a_script() {
     let out = support::loadpacer(&["validate", script.to_str().unwrap(), "-e", "local"]);
     assert_eq!(out.status.code(), Some(2), "staging is still checked");
 }
+
+/// Issue 28 (its first item): an Artillery script written as JSON is read like its YAML
+/// form (it answered "plans: no plan is defined").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_script_runs_like_its_yaml_form() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("api.json");
+    std::fs::write(
+        &script,
+        format!(
+            "{{\n  \"config\": {{\n    \"target\": \"{}\",\n    \"phases\": [{{ \"duration\": 1, \"arrivalRate\": 5 }}]\n  }},\n  \"scenarios\": [{{ \"flow\": [{{ \"get\": {{ \"url\": \"/\" }} }}] }}]\n}}\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let out = support::loadpacer(&["run", script.to_str().unwrap(), "-q"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("result PASSED"), "{said}");
+}

@@ -21,13 +21,21 @@ pub struct Choices {
     pub environment: Option<String>,
 }
 
-/// True when the text is an Artillery script: top-level `config:` and `scenarios:` keys.
+/// True when the text is an Artillery script: top-level `config:` and `scenarios:` keys, in
+/// YAML or in JSON (Artillery runs `.json` scripts too; JSON is YAML to the parser that
+/// reads the script).
 pub fn is_artillery(text: &str) -> bool {
     let top = |key: &str| {
         text.lines()
             .any(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'))
     };
-    top("config") && top("scenarios")
+    if top("config") && top("scenarios") {
+        return true;
+    }
+    text.trim_start().starts_with('{')
+        && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| {
+            v.get("config").is_some_and(|c| c.is_object()) && v.get("scenarios").is_some()
+        })
 }
 
 /// The script translated into a loadpacer plan named after the file, or every error found,
