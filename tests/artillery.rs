@@ -453,3 +453,32 @@ async fn a_json_script_runs_like_its_yaml_form() {
     );
     assert!(said.contains("result PASSED"), "{said}");
 }
+
+/// Issue 28: a flow of only `log` steps is an iteration that sends nothing (it was "expected
+/// sequence start"), and `config.includeFiles`, `version` and unknown plugins are warnings.
+#[test]
+fn a_log_only_flow_and_cloud_settings_validate_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("api.yml");
+    std::fs::write(
+        &script,
+        "config:\n  target: \"http://127.0.0.1:9\"\n  version: 2\n  phases:\n    - duration: 2\n      arrivalRate: 1\n  includeFiles:\n    - data.csv\n  plugins:\n    apdex: {}\n    my-custom: {}\nscenarios:\n  - flow:\n      - log: \"hello\"\n  - flow:\n      - get:\n          url: \"/\"\n",
+    )
+    .unwrap();
+    let out = support::loadpacer(&["validate", script.to_str().unwrap()]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    for warned in [
+        "config.includeFiles",
+        "config.version",
+        "config.plugins.apdex",
+        "config.plugins.my-custom",
+    ] {
+        assert!(said.contains(warned), "{warned}: {said}");
+    }
+    assert!(said.contains("2 scenario(s), 1 request(s)"), "{said}");
+}

@@ -43,6 +43,10 @@ pub struct Config {
     pub processor: Option<S<String>>,
     /// Artillery's own engines settings (`ws`, `socketio`, …) are not read.
     pub engines: Option<S<Value>>,
+    /// Files Artillery bundles for its cloud runs (processors' dependencies): not read.
+    pub include_files: Option<S<Value>>,
+    /// A script format version some scripts carry: not read.
+    pub version: Option<S<Value>>,
 }
 
 /// What `-e NAME` overrides.

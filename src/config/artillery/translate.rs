@@ -43,6 +43,25 @@ impl Out {
         self.text.push('\n');
         self.origins.push(at);
     }
+
+    /// Writes a `steps:` key and, through `write`, its items. A flow that gave no step (only
+    /// `log`s, written as comments) is an iteration that sends nothing, as in Artillery: one
+    /// step that waits a millisecond keeps it (and its share of the arrivals) in the plan.
+    fn steps_of(&mut self, indent: usize, at: Location, write: impl FnOnce(&mut Out)) {
+        self.line(indent, "steps:", at);
+        let items = self.text.len();
+        write(self);
+        let none = !self.text[items..]
+            .lines()
+            .any(|l| l.trim_start().starts_with("- "));
+        if none {
+            self.line(
+                indent + 2,
+                "- think: 1ms  # the flow sends nothing (only `log`): an iteration that does nothing",
+                at,
+            );
+        }
+    }
 }
 
 /// A string as a YAML (JSON-style) double-quoted scalar.
@@ -312,6 +331,16 @@ fn refuse_javascript(script: &Script, c: &mut Collector) {
             ),
         );
     }
+    if let Some(f) = &script.config.include_files {
+        c.warn_at(
+            &f.referenced,
+            "config.includeFiles",
+            "not used: it bundles files for Artillery's cloud runs; loadpacer reads the files a plan names where they are",
+        );
+    }
+    if let Some(v) = &script.config.version {
+        c.warn_at(&v.referenced, "config.version", "not used by loadpacer");
+    }
     if let Some(e) = &script.config.engines {
         c.at(&e.referenced, "config.engines", "engines (ws, socketio, playwright, …) are not translated: use loadpacer's `ws` and `sse` steps");
     }
@@ -455,9 +484,10 @@ fn scenario(out: &mut Out, i: usize, s: &Scenario, expect: bool, c: &mut Collect
     }
     match &s.flow {
         Some(f) => {
-            out.line(8, "steps:", f.referenced);
             let path = format!("scenarios[{i}].flow");
-            steps(out, 10, &f.value.0, &path, expect, &mut BTreeMap::new(), c);
+            out.steps_of(8, f.referenced, |out| {
+                steps(out, 10, &f.value.0, &path, expect, &mut BTreeMap::new(), c)
+            });
         }
         None => c.at(&at, &format!("scenarios[{i}]"), "a scenario needs a `flow`"),
     }
