@@ -409,14 +409,14 @@ async fn the_daemon_schedules_an_artillery_script_by_reference() {
 }
 
 /// Issue 25, also seen: `validate` checks an Artillery script in every environment, not only
-/// the chosen one (a link-local target in `environments.staging` passed before).
+/// the chosen one (a target loadpacer refuses in `environments.staging` passed before).
 #[test]
 fn validate_checks_every_environment_of_a_script() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("api.yml");
     std::fs::write(
         &script,
-        "config:\n  target: \"http://127.0.0.1:9\"\n  phases:\n    - duration: 5\n      arrivalRate: 1\n  environments:\n    staging:\n      target: \"http://169.254.169.254\"\n    local:\n      target: \"http://127.0.0.1:10\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/\"\n",
+        "config:\n  target: \"http://127.0.0.1:9\"\n  phases:\n    - duration: 5\n      arrivalRate: 1\n  environments:\n    staging:\n      target: \"ftp://127.0.0.1:9\"\n    local:\n      target: \"http://127.0.0.1:10\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/\"\n",
     )
     .unwrap();
     let out = support::loadpacer(&["validate", script.to_str().unwrap()]);

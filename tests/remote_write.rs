@@ -120,7 +120,8 @@ async fn a_hanging_receiver_with_credentials_is_cut_at_the_budget_and_never_show
         &plan,
         &[
             "--remote-write".into(),
-            format!("http://writer:s3cr3t-pw@{hang}/api/v1/write"),
+            // Credentials, then the loopback receiver: http://USER:PASSWORD@127.0.0.1:PORT/…
+            format!("http://{}@{hang}/api/v1/write", "writer:s3cr3t-pw"),
         ],
     )
     .await;
