@@ -576,32 +576,10 @@ async fn e2_second_signal_during_the_drain_exits_at_once() {
 /// first minute must not fire `LoadpacerRunFailed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundled_demo_passes_every_run_over_two_schedules() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let d = support::Daemon {
-        base: format!(
-            "http://{}",
-            line.split("http://")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-        ),
-        addr: String::new(),
-        child,
-    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadpacer"));
+    cmd.args(["serve", "--demo"]).current_dir(dir.path());
+    let d = support::serve_with(cmd);
     let deadline = Instant::now() + Duration::from_secs(170);
     let finished = loop {
         let runs = support::get_json(&format!("{}/api/v1/runs?limit=50", d.base)).await;

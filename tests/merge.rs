@@ -330,13 +330,14 @@ async fn the_daemon_merges_reported_segments_into_one_stored_run() {
     );
     // The same segment again, a bad key and an unknown plan are refused by the API.
     let body = std::fs::read_to_string(dir.path().join("job-3-1/summary.json")).unwrap();
-    let post = |path: String| {
+    let post_body = |path: String, body: String| {
         reqwest::Client::new()
             .post(format!("{}{path}", d.base))
             .bearer_auth("t0k3n")
-            .body(body.clone())
+            .body(body)
             .send()
     };
+    let post = |path: String| post_body(path, body.clone());
     let again = post("/api/v1/plans/spread/segments/job-3".into())
         .await
         .unwrap();
@@ -360,11 +361,7 @@ async fn the_daemon_merges_reported_segments_into_one_stored_run() {
     for i in [1, 2] {
         let body =
             std::fs::read_to_string(dir.path().join(format!("job-1-{i}/summary.json"))).unwrap();
-        let again = reqwest::Client::new()
-            .post(format!("{}/api/v1/plans/spread/segments/job-1", d.base))
-            .bearer_auth("t0k3n")
-            .body(body)
-            .send()
+        let again = post_body("/api/v1/plans/spread/segments/job-1".into(), body)
             .await
             .unwrap();
         assert_eq!(again.status(), 409);
@@ -378,13 +375,12 @@ async fn the_daemon_merges_reported_segments_into_one_stored_run() {
     // allocated, with 413, and counted.
     let mut bomb: serde_json::Value = serde_json::from_str(&body).unwrap();
     bomb["recorded"]["recorder"]["lag"] = serde_json::Value::String(support::histogram_bomb());
-    let refused = reqwest::Client::new()
-        .post(format!("{}/api/v1/plans/spread/segments/job-4", d.base))
-        .bearer_auth("t0k3n")
-        .body(bomb.to_string())
-        .send()
-        .await
-        .unwrap();
+    let refused = post_body(
+        "/api/v1/plans/spread/segments/job-4".into(),
+        bomb.to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.status(), 413);
     assert!(refused
         .text()

@@ -175,16 +175,15 @@ async fn read_json(mut resp: reqwest::Response) -> std::result::Result<serde_jso
 /// Server-supplied text as it may reach a terminal: control characters (escape sequences
 /// that set the title or clear the screen) are shown escaped, never sent (H5).
 pub(crate) fn safe(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn root_cause(e: &reqwest::Error) -> String {

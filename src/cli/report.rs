@@ -16,15 +16,6 @@ pub(crate) fn report(summary: &Path, files: &super::outputs::ReportFiles) -> Res
 
 /// Prints the summaries side by side (the first is the baseline) and checks each later one
 /// for a regression against it: exit 1 when one regressed.
-/// The scale a run's load was given (`--scale`, `?scale=`), from its config hash `HASH-xF`.
-fn scale_of(config_hash: &str) -> f64 {
-    config_hash
-        .rsplit_once("-x")
-        .and_then(|(_, f)| f.parse::<f64>().ok())
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .unwrap_or(1.0)
-}
-
 pub(crate) fn compare(files: &[PathBuf]) -> Result<u8> {
     if files.len() < 2 {
         eprintln!("error: compare needs at least two summary.json files: the baseline first");
@@ -43,6 +34,7 @@ pub(crate) fn compare(files: &[PathBuf]) -> Result<u8> {
         // A run at another scale of the same load is expected to carry that much more or
         // less throughput: the baseline's is scaled before comparing, and this is said.
         let mut expected = base.figures();
+        let scale_of = loadpacer::config::scale_of_hash;
         let (ratio_b, ratio_s) = (scale_of(&base.config_hash), scale_of(&s.config_hash));
         if ratio_b != ratio_s {
             expected.rps *= ratio_s / ratio_b;

@@ -15,7 +15,7 @@ mod limits;
 mod load;
 mod locate;
 mod overrides;
-pub use overrides::{check_scale, MAX_SCALE, MIN_SCALE};
+pub use overrides::{check_scale, scale_of_hash, MAX_SCALE, MIN_SCALE};
 mod parse;
 pub mod raw;
 mod rules;
@@ -142,6 +142,12 @@ pub struct PlanSpec {
 }
 
 impl PlanSpec {
+    /// True when a threshold of the plan judges `metric` (the plan then states its own
+    /// tolerance for it).
+    pub fn has_threshold_on(&self, metric: MetricKind) -> bool {
+        self.thresholds.iter().any(|t| t.metric == metric)
+    }
+
     /// Scheduled length of the load: until the last workload ends.
     pub fn duration(&self) -> Duration {
         self.workloads

@@ -137,6 +137,15 @@ impl super::Config {
     }
 }
 
+/// The scale a run's config hash records (`HASH-x0.5` → 0.5; 1 without one).
+pub fn scale_of_hash(config_hash: &str) -> f64 {
+    config_hash
+        .rsplit_once("-x")
+        .and_then(|(_, f)| f.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(1.0)
+}
+
 impl PlanSpec {
     /// This plan with every arrival rate, VU count, `max_in_flight` and iteration limit of
     /// every workload multiplied by `factor`: refused when the rates or VUs leave the limits;

@@ -202,6 +202,26 @@ pub fn soak_report(
     })
 }
 
+/// What a run with a `capacity` block found: the capacity (or a bound), and, when the
+/// target's resources were read during a valid run, the sizing derived from them. Capacity
+/// measured on R ready replicas is R instances' worth: the instances needed are then the
+/// replicas the sizing derived, one answer, not two.
+pub fn capacity_findings(
+    c: &crate::config::CapacitySpec,
+    windows: &[WindowPoint],
+    validity: &Validity,
+    resources: Option<&super::resources::Resources>,
+) -> CapacityReport {
+    let mut report = capacity_report(c, windows, validity);
+    if let Some(r) = resources.filter(|_| validity.is_valid()) {
+        report.sizing = sizing(&report, windows, r);
+    }
+    if let Some(n) = report.sizing.as_ref().and_then(|z| z.replicas_for_peak) {
+        report.instances_needed = Some(n);
+    }
+    report
+}
+
 pub fn capacity_report(
     c: &crate::config::CapacitySpec,
     windows: &[WindowPoint],

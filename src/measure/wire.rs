@@ -124,7 +124,8 @@ fn check_header(plain: &[u8]) -> Result<(), String> {
         ));
     }
     let (digits, low, high) = (be_u32(plain, 12), be_u64(plain, 16), be_u64(plain, 24));
-    if !(1..=DIGITS).contains(&digits) || low == 0 || high < 2 * low {
+    // `high / 2 < low` is HdrHistogram's `high >= 2 * low`, without overflowing for a crafted `low`.
+    if !(1..=DIGITS).contains(&digits) || low == 0 || high / 2 < low {
         return Err(over(format!(
             "a histogram has {digits} significant digits over {low}..{high}; loadpacer records 1 to {DIGITS} digits from 1 up"
         )));
@@ -272,6 +273,9 @@ mod bounds {
         let (r, over) = bounded(|| decode(&wide));
         assert!(r.unwrap_err().contains("significant digits"));
         assert!(over);
+        // A lowest value whose double does not fit: refused, never an overflow.
+        let huge = deflated(&header(0, 3, u64::MAX, u64::MAX));
+        assert!(decode(&huge).unwrap_err().contains("significant digits"));
         // A payload length of 4 GB with nothing behind it.
         let liar = deflated(&header(u32::MAX, 3, 1, 1 << 40));
         assert!(decode(&liar).unwrap_err().contains("states"));

@@ -290,16 +290,18 @@ fn teardown_section(h: &mut String, s: &Summary) {
         ),
     };
     let _ = write!(h, "<h2>Teardown</h2><p id=\"teardown\">{outcome}</p>");
-    request_rows(h, "teardown-requests", &t.requests);
+    request_rows(h, "teardown-requests", &t.requests, false);
 }
 
 fn requests_table(h: &mut String, s: &Summary) {
     h.push_str("<h2>Requests</h2>");
-    request_rows(h, "requests", &s.requests);
+    request_rows(h, "requests", &s.requests, true);
     requests_detail(h, s);
 }
 
-fn request_rows(h: &mut String, id: &str, rows: &[super::summary::RequestSummary]) {
+/// Rows of requests; `rates` false for the teardown, whose few requests over its own
+/// milliseconds are no rate.
+fn request_rows(h: &mut String, id: &str, rows: &[super::summary::RequestSummary], rates: bool) {
     let _ = write!(h, "<div class=\"card scroll\"><table id=\"{id}\"><tr><th>request</th><th>count</th><th>req/s</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th><th>checks</th><th>grade</th></tr>");
     for r in rows {
         let (cp, cf) = r
@@ -310,8 +312,7 @@ fn request_rows(h: &mut String, id: &str, rows: &[super::summary::RequestSummary
             h,
             "<tr><td>{}/{} <small>{}</small></td><td>{}</td><td>{}</td>{}<td>{:.2}%</td><td>{}</td><td>{}</td></tr>",
             esc(&r.scenario), esc(&r.name), esc(&r.method), r.count,
-            // The teardown's few requests over its own milliseconds are no rate.
-            if id == "teardown-requests" { "-".to_string() } else { format!("{:.1}", r.rps) },
+            if rates { format!("{:.1}", r.rps) } else { "-".to_string() },
             stats_cells(&r.latency), r.error_rate * 100.0,
             if cp + cf == 0 { "-".to_string() } else { format!("{cp}/{}", cp + cf) },
             r.grade.map(|g| esc(g.as_str())).unwrap_or_else(|| "-".into())

@@ -92,52 +92,7 @@ pub fn merge(
     let mut segments: Vec<(Segment, &Part)> = Vec::new();
     for p in parts {
         let s = &p.summary;
-        let recorded = s
-            .recorded
-            .as_ref()
-            .ok_or_else(|| MergeError::NotASegment(p.label.clone()))?;
-        if recorded.format != RECORDED_FORMAT {
-            return Err(MergeError::Layout {
-                label: p.label.clone(),
-                found: recorded.format,
-                expected: RECORDED_FORMAT,
-            });
-        }
-        recorded
-            .recorder
-            .check()
-            .map_err(|why| MergeError::Inconsistent {
-                label: p.label.clone(),
-                why,
-            })?;
-        if s.plan != plan.name {
-            return Err(MergeError::OtherPlan {
-                label: p.label.clone(),
-                found: s.plan.clone(),
-                expected: plan.name.clone(),
-            });
-        }
-        let same_file =
-            s.config_hash == config_hash || s.config_hash.starts_with(&format!("{config_hash}-x"));
-        if !same_file || s.config_hash != first.summary.config_hash {
-            return Err(MergeError::OtherConfig {
-                label: p.label.clone(),
-                found: s.config_hash.clone(),
-                expected: if same_file {
-                    first.summary.config_hash.clone()
-                } else {
-                    config_hash.to_string()
-                },
-            });
-        }
-        let segment = Segment::parse(&s.segment)
-            .ok()
-            .filter(|g| g.count > 1)
-            .ok_or_else(|| MergeError::BadSegment {
-                label: p.label.clone(),
-                segment: s.segment.clone(),
-            })?;
-        check_shape(&plan, p)?;
+        let segment = checked_segment(&plan, config_hash, first, p)?;
         if let Some((g, _)) = segments.first().filter(|(g, _)| g.count != segment.count) {
             return Err(MergeError::OtherCount {
                 label: p.label.clone(),
@@ -210,6 +165,64 @@ pub fn merge(
         summary,
         total: out.total,
     })
+}
+
+/// One part checked on its own: a segment (`I/N`, N > 1) of this plan and config, in the
+/// layout this version reads, whose counts agree and whose tables are the plan's.
+fn checked_segment(
+    plan: &PlanSpec,
+    config_hash: &str,
+    first: &Part,
+    p: &Part,
+) -> Result<Segment, MergeError> {
+    let s = &p.summary;
+    let recorded = s
+        .recorded
+        .as_ref()
+        .ok_or_else(|| MergeError::NotASegment(p.label.clone()))?;
+    if recorded.format != RECORDED_FORMAT {
+        return Err(MergeError::Layout {
+            label: p.label.clone(),
+            found: recorded.format,
+            expected: RECORDED_FORMAT,
+        });
+    }
+    recorded
+        .recorder
+        .check()
+        .map_err(|why| MergeError::Inconsistent {
+            label: p.label.clone(),
+            why,
+        })?;
+    if s.plan != plan.name {
+        return Err(MergeError::OtherPlan {
+            label: p.label.clone(),
+            found: s.plan.clone(),
+            expected: plan.name.clone(),
+        });
+    }
+    let same_file =
+        s.config_hash == config_hash || s.config_hash.starts_with(&format!("{config_hash}-x"));
+    if !same_file || s.config_hash != first.summary.config_hash {
+        return Err(MergeError::OtherConfig {
+            label: p.label.clone(),
+            found: s.config_hash.clone(),
+            expected: if same_file {
+                first.summary.config_hash.clone()
+            } else {
+                config_hash.to_string()
+            },
+        });
+    }
+    let segment = Segment::parse(&s.segment)
+        .ok()
+        .filter(|g| g.count > 1)
+        .ok_or_else(|| MergeError::BadSegment {
+            label: p.label.clone(),
+            segment: s.segment.clone(),
+        })?;
+    check_shape(plan, p)?;
+    Ok(segment)
 }
 
 /// Each segment is within [`crate::measure::MAX_COUNT`] (checked on reading); their sums must

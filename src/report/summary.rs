@@ -5,7 +5,7 @@ use crate::config::Grade;
 use crate::config::TEARDOWN;
 use crate::config::{LoadShape, LoadSpec, PlanSpec, Preset};
 use crate::judge::analysis::{Delta, Figures, Tolerance};
-use crate::judge::findings::{capacity_report, sizing, soak_report};
+use crate::judge::findings::{capacity_findings, soak_report};
 pub use crate::judge::findings::{
     long_enough_for_drift, CapacityReport, SoakReport, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR,
     MAX_SOAK_DRIFT_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
@@ -443,18 +443,7 @@ impl Summary {
         let capacity = plan
             .capacity
             .as_ref()
-            .map(|c| capacity_report(c, out.series.points(), &validity))
-            .map(|mut report| {
-                if let Some(r) = resources.as_ref().filter(|_| validity.is_valid()) {
-                    report.sizing = sizing(&report, out.series.points(), r);
-                }
-                // Capacity measured on R ready replicas is R instances' worth: one answer
-                // for how many are needed, the replica count the sizing derived.
-                if let Some(n) = report.sizing.as_ref().and_then(|z| z.replicas_for_peak) {
-                    report.instances_needed = Some(n);
-                }
-                report
-            });
+            .map(|c| capacity_findings(c, out.series.points(), &validity, resources.as_ref()));
         let requests: Vec<RequestSummary> = plan
             .requests
             .iter()
@@ -495,14 +484,8 @@ impl Summary {
             error_kinds: error_kinds(&requests),
             checks_passed,
             checks_failed,
-            checks_judged: plan
-                .thresholds
-                .iter()
-                .any(|t| t.metric == crate::config::MetricKind::Checks),
-            errors_judged: plan
-                .thresholds
-                .iter()
-                .any(|t| t.metric == crate::config::MetricKind::Errors),
+            checks_judged: plan.has_threshold_on(crate::config::MetricKind::Checks),
+            errors_judged: plan.has_threshold_on(crate::config::MetricKind::Errors),
             sessions: streams.iter().map(|t| t.sessions).sum(),
             stream_attempts: streams.iter().map(|t| t.sessions + t.failed_to_open).sum(),
             stream_abnormal: abnormal_ends(&streams),

@@ -352,16 +352,18 @@ impl Drop for Daemon {
 
 /// Starts `serve --config FILE` on a free loopback port with these environment variables.
 pub fn serve(config: &Path, env: &[(&str, &str)]) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadpacer"));
+    cmd.args(["serve", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied());
+    serve_with(cmd)
+}
+
+/// Starts `cmd` (a `loadpacer serve …` command, e.g. `serve --demo` in a temp dir) on a free
+/// loopback port and waits for the address it prints.
+pub fn serve_with(mut cmd: Command) -> Daemon {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadpacer"))
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .envs(env.iter().copied())
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
