@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes deploy/kubernetes/prometheusrule.yaml from alerts/loadpacer.rules.yml, so the
-# operator's copy never drifts (tests/deploy.rs fails when it is out of date).
+# operator's copy never drifts (tests/it/deploy.rs fails when it is out of date).
 # Usage: [RUNBOOK_BASE=URL-OF-runbooks.md] scripts/gen-prometheusrule.sh [OUTPUT]
 # RUNBOOK_BASE replaces docs/runbooks.md in every runbook_url (the anchor stays), so the
 # alerts link to where your copy of the runbooks is published.

@@ -10,7 +10,7 @@ need_rust_component() {
   fi
 }
 # Debian's prometheus package brings promtool (live /metrics lint, rule tests) and the
-# prometheus server that scrapes the daemon in tests/prometheus_e2e.rs.
+# prometheus server that scrapes the daemon in tests/it/prometheus_e2e.rs.
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   echo "== installing promtool (apt prometheus)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
@@ -25,13 +25,13 @@ if ! command -v amtool >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; } \
     || { echo "error: amtool is required and could not be installed" >&2; exit 1; }
 fi
-# Headless Chromium loads the HTML report and the daemon's pages in tests/reports.rs.
+# Headless Chromium loads the HTML report and the daemon's pages in tests/it/reports.rs.
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (apt)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
     || { echo "error: chromium is required and could not be installed" >&2; exit 1; }
 fi
-# jsonnet (Debian) builds the monitoring mixin in tests/mixin.rs.
+# jsonnet (Debian) builds the monitoring mixin in tests/it/mixin.rs.
 if ! command -v jsonnet >/dev/null 2>&1; then
   echo "== installing jsonnet (apt)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jsonnet >/dev/null; } \

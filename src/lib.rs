@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! The folders are the stages of the pipeline; a stage imports only the stages before it
-//! (checked by `tests/architecture.rs`; more in `docs/architecture.md`).
+//! (checked by `tests/it/architecture.rs`; more in `docs/architecture.md`).
 //!
 //! ```text
 //! config ─▶ cli / app ─▶ schedule ──trigger──▶ session ─▶ run (plan ▶ executor ▶ scenario ▶ http) ─▶ target

@@ -2,7 +2,7 @@
 //! random requests against a real daemon. Deterministic by default; set `LOADPACER_FUZZ_SEED`
 //! and `LOADPACER_FUZZ_CASES` for a longer, different run (e.g. nightly).
 
-mod support;
+use crate::support;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,7 +1,7 @@
 //! The command-line client against a real daemon: `runs`, `trigger --wait`, `cancel`,
 //! `reload`, with one clear line and a distinct exit code for each kind of refusal.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! injection in the description shown as text, desktop and phone screenshots), range
 //! validation, and the comparison page.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::time::Duration;

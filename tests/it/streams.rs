@@ -2,13 +2,13 @@
 //! every figure has a known truth: tick counts and gaps, echo round trips, a frozen server,
 //! a server that closes sessions, a refused upgrade, and a flow that logs in over HTTP first.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::{Outcome, Summary};
 use loadpacer::run::RunOptions;
 use std::time::Duration;
-use support::{demo_target, run_observed, run_plan};
+use crate::support::{demo_target, run_observed, run_plan};
 
 fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
     format!(
@@ -435,7 +435,7 @@ async fn steps_are_graded_by_their_own_bands_with_throughput() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_stream_servers_get_named_ends_bounded_in_time() {
-    use support::{fault_server, Fault};
+    use crate::support::{fault_server, Fault};
     // (fault, step, the end every attempt or session must get)
     let cases = [
         (

@@ -2,7 +2,7 @@
 //! committed, and checked against the examples with a real JSON Schema validator
 //! (check-jsonschema, installed by scripts/test.sh).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

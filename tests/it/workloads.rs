@@ -1,7 +1,7 @@
 //! Concurrent workloads in one run: each follows its own shape, against real loopback
 //! targets, and is reported on its own and in total.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::summary::Outcome;

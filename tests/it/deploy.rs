@@ -3,7 +3,7 @@
 //! Kubernetes manifests with kubernetes-validate --strict, the PrometheusRule regenerated
 //! from alerts/ (never a drifting copy), and every embedded loadpacer config validates.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

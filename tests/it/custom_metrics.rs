@@ -1,7 +1,7 @@
 //! User-defined metrics: declared, fed from real responses of a loopback target, judged by
 //! thresholds, exported on a live `/metrics` that promtool accepts, and in the reports.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::summary::Outcome;

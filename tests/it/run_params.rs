@@ -1,7 +1,7 @@
 //! Run-time parameters: `run --target NAME=URL` and `--scale F`, `scale` on the daemon's
 //! trigger API within its caps, and `compare` over more than two summaries.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::{Command, Output};

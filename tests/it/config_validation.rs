@@ -1,7 +1,7 @@
 //! Every invalid-config fixture, with the exact messages a user sees (rows A1–A15), and every
 //! example plan validates.
 
-mod support;
+use crate::support;
 
 use loadpacer::config;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! breakpoint run reads them back through PromQL, judges and charts them, and derives its
 //! sizing from them.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::judge::Verdict;

@@ -1,7 +1,7 @@
 //! The daemon as deployed: a real `serve` process, a real SQLite file in a temp dir, real
 //! HTTP on loopback, scraped and checked with promtool.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::Command;

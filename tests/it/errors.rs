@@ -1,9 +1,9 @@
 //! Target and network faults become the right error kinds, and the run goes on (rows C1–C13).
 
-mod support;
+use crate::support;
 
 use loadpacer::run::RunOptions;
-use support::Fault;
+use crate::support::Fault;
 
 type Kinds = std::collections::BTreeMap<String, u64>;
 

@@ -1,7 +1,7 @@
 //! The engine on real loopback HTTP: rate accuracy, closed-model VUs, coordinated-omission
 //! correction under a stalling target, multi-step flows with captures and checks, thresholds.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::judge::Verdict;

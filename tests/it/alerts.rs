@@ -2,7 +2,7 @@
 //! case in `promtool test rules`, every alert links a runbook section, and every metric the
 //! rules use is one loadpacer exports.
 
-mod support;
+use crate::support;
 
 use loadpacer::metrics::names::{FAMILIES, PREFIX};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Artillery scripts as input: translated, validated with errors located in the script, run
 //! against the demo target, and printed by `import`.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::{Command, Output};

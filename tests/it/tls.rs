@@ -1,7 +1,7 @@
 //! C9: TLS faults get distinct error kinds, never an insecure fallback. Certificates are made
 //! at test time (rcgen) and served by a rustls server on loopback.
 
-mod support;
+use crate::support;
 
 use loadpacer::run::RunOptions;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};

@@ -2,7 +2,7 @@
 //! parser, the HTML report and the daemon's run pages loaded in headless Chromium, and no
 //! HTML injection from config-supplied strings.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::Command;

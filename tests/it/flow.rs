@@ -1,7 +1,7 @@
 //! The flow language: plan variables (a list draws per iteration), `random_choice`, `repeat`
 //! (a count, a list, a captured array), `if:` and `probability:`, against the demo target.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::summary::Outcome;

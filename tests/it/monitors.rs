@@ -1,7 +1,7 @@
 //! Monitors over time: every poll recorded as a series (a failed one as a gap with its
 //! reason, never 0), charted in the HTML report, exported as a gauge on `/metrics`.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::run::RunOptions;

@@ -1,7 +1,7 @@
 //! No figure a run did not measure, no verdict that hides a failure, and the k6/Artillery
 //! semantics of docs/semantics.md, each on a real loopback target.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::{console, Outcome, Summary};

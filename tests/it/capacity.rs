@@ -1,7 +1,7 @@
 //! Capacity on loopback: a demo target that serves 4 requests at a time for 20 ms each has a
 //! true capacity of 200 req/s; a breakpoint run finds it within 10 % and stops by itself.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! target, merged by `loadpacer merge` into one summary whose counts add up to the schedule
 //! and whose percentiles are those of the four histograms merged in memory.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::measure::LatencyStats;

@@ -1,7 +1,7 @@
 //! Lifecycle steps: `vu_setup` once per virtual user, `teardown` after the load whatever
 //! ended it. Real loopback targets, the real binary for the interrupt.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::summary::Outcome;

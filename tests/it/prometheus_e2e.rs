@@ -2,7 +2,7 @@
 //! bundled rules loaded; the recording rules return data and the alerts for a failing plan
 //! become pending or firing.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::time::{Duration, Instant};

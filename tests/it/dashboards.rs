@@ -1,9 +1,9 @@
 //! The bundled Grafana dashboards, checked statically: structure, unique ids, units and
 //! descriptions, defined variables, every query parses (as a promtool recording rule), and
 //! every metric is one loadpacer exports; and every exported metric is shown somewhere.
-//! `tests/prometheus_e2e.rs` runs every query against a real Prometheus.
+//! `tests/it/prometheus_e2e.rs` runs every query against a real Prometheus.
 
-mod support;
+use crate::support;
 
 use loadpacer::metrics::names::FAMILIES;
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! Faults found by probing the daemon from outside (issue 10), each reproduced on a real
 //! `serve` process with a real SQLite store.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

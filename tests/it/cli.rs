@@ -1,6 +1,6 @@
 //! The binary as a user runs it: exit codes, summary.json, `hit --json`, Ctrl-C, redaction.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! on), with the daemon's family names and a `source="ci"` label; a receiver that is down or
 //! refuses is reported and never changes the verdict.
 
-mod support;
+use crate::support;
 
 use loadpacer::demo::DemoOptions;
 use std::process::{Command, Output};
