@@ -72,6 +72,7 @@ pub async fn run(
             resources: Some(sampled),
             generator_cpu: cpu_finding.locked().take(),
             criteria: opts.criteria.clone(),
+            partial: None,
         },
     );
     Ok(Judged { output, summary })

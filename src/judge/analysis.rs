@@ -231,6 +231,29 @@ pub struct Figures {
     pub samples: u64,
 }
 
+impl Figures {
+    /// The figures of a run's merged latency, its counts and its length in seconds.
+    pub fn of(
+        latency: &crate::measure::LatencyStats,
+        requests: u64,
+        errors: u64,
+        secs: f64,
+    ) -> Self {
+        Figures {
+            p50_ms: latency.p50_ms,
+            p95_ms: latency.p95_ms,
+            p99_ms: latency.p99_ms,
+            error_rate: if requests == 0 {
+                0.0
+            } else {
+                errors as f64 / requests as f64
+            },
+            rps: requests as f64 / secs,
+            samples: requests,
+        }
+    }
+}
+
 /// Samples a percentile needs before a change of it can count: ten beyond it (p95 from 200
 /// requests, p99 from 1,000). With fewer, p99 is about the slowest request, which one
 /// scheduling hiccup moves by more than any tolerance.

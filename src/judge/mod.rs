@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod findings;
+pub mod judgement;
 pub mod resources;
 pub mod verdict;
 
@@ -10,6 +11,7 @@ pub use crate::config::Grade;
 use crate::config::{Agg, GradeBand, MetricKind, PlanSpec, Threshold};
 use crate::measure::{Histo, LatencyStats, Recorder};
 use crate::sync::LockExt;
+pub use judgement::{Inputs, Judgement};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

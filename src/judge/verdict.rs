@@ -1,7 +1,8 @@
 //! The verdict of a run, decided once from everything that bears on it: how the run ended,
 //! the thresholds, the validity of the figures (the generator's own limits included), the
-//! errors and checks, the soak drift and the comparison with a baseline. `report/` lays the
-//! verdict out; nothing else changes it.
+//! errors and checks, the soak drift, the comparison with a baseline and, for a merge, the
+//! segments that did not report. [`super::Judgement`] gathers that evidence; `report/` lays
+//! the verdict out; nothing else changes it.
 
 use super::analysis::{regression, Delta, Figures, Tolerance};
 use super::findings::SoakReport;
@@ -108,6 +109,8 @@ pub struct Evidence<'a> {
     pub soak: Option<&'a SoakReport>,
     /// The comparison with the baseline, when there was one.
     pub regression: Option<&'a [Delta]>,
+    /// Why the figures are of part of the load only (a merge of the segments that reported).
+    pub partial: Option<String>,
 }
 
 /// The share of failed requests, and of failed checks, a run may have when its plan states no
@@ -155,6 +158,12 @@ pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<Strin
     }
     if let Some(deltas) = e.regression {
         result = with_regression(result, &mut reasons, deltas);
+    }
+    if let Some(why) = &e.partial {
+        reasons.insert(0, why.clone());
+        if result == Outcome::Passed {
+            result = Outcome::Failed;
+        }
     }
     (result, reasons)
 }
@@ -322,6 +331,7 @@ mod tests {
                 counts: &counts,
                 soak: None,
                 regression: None,
+                partial: None,
             },
             None,
         )
@@ -373,6 +383,31 @@ mod tests {
         );
         let (result, _) = judged(Ending::Completed, &valid(), Counts::default());
         assert_eq!(result, Outcome::Failed);
+    }
+
+    #[test]
+    fn a_partial_merge_never_passes_and_says_so_first() {
+        let partial = |ending: Ending| {
+            verdict(
+                &Evidence {
+                    ending: &ending,
+                    thresholds: &[],
+                    validity: &valid(),
+                    counts: &some_requests(),
+                    soak: None,
+                    regression: None,
+                    partial: Some("partial: segment(s) 2/2 did not report".into()),
+                },
+                None,
+            )
+        };
+        let (result, reasons) = partial(Ending::Completed);
+        assert_eq!(result, Outcome::Failed);
+        assert_eq!(reasons[0], "partial: segment(s) 2/2 did not report");
+        // A worse outcome stays what it was, the reason still first.
+        let (result, reasons) = partial(Ending::Error("boom".into()));
+        assert_eq!(result, Outcome::Error);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
     }
 
     #[test]

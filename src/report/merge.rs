@@ -6,6 +6,7 @@
 
 use super::summary::{Inputs, MergedFrom, Summary, RECORDED_FORMAT};
 use crate::config::PlanSpec;
+use crate::judge::judgement::Partial;
 use crate::measure::{WindowPoint, WindowSeries, WorkloadPoint};
 use crate::run::plan::Segment;
 use crate::run::{Ending, RunOutput};
@@ -137,6 +138,11 @@ pub fn merge(
         .collect();
     let inputs = Inputs {
         generator_cpu: (!invalid.is_empty()).then(|| invalid.join("; ")),
+        partial: (!missing.is_empty()).then(|| Partial {
+            count,
+            reported: segments.len(),
+            missing: missing.clone(),
+        }),
         ..Inputs::default()
     };
     let mut summary = Summary::build_with(&out, &first.summary.config_hash, inputs);
@@ -148,19 +154,6 @@ pub fn merge(
         reported: segments.iter().map(|(g, _)| g.index + 1).collect(),
         partial: !missing.is_empty(),
     });
-    if !missing.is_empty() {
-        summary.reasons.insert(
-            0,
-            format!(
-                "partial: segment(s) {} of {count} did not report; the figures are of {} of {count} shares of the load",
-                missing.join(", "),
-                segments.len()
-            ),
-        );
-        if summary.result == super::Outcome::Passed {
-            summary.result = super::Outcome::Failed;
-        }
-    }
     Ok(Merged {
         summary,
         total: out.total,

@@ -4,14 +4,13 @@
 use crate::config::Grade;
 use crate::config::TEARDOWN;
 use crate::config::{LoadShape, LoadSpec, PlanSpec, Preset};
-use crate::judge::analysis::{Delta, Figures, Tolerance};
-use crate::judge::findings::{capacity_findings, soak_report};
+use crate::judge::analysis::{Figures, Tolerance};
 pub use crate::judge::findings::{
     long_enough_for_drift, CapacityReport, SoakReport, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR,
     MAX_SOAK_DRIFT_PER_HOUR, MIN_DRIFT_RUN, MIN_DRIFT_WINDOWS,
 };
+pub use crate::judge::judgement::{Inputs, Judgement, RegressionReport};
 use crate::judge::resources::Resources;
-use crate::judge::verdict::{self, Counts, Evidence};
 pub use crate::judge::verdict::{Baseline, Criteria, Outcome};
 use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{
@@ -341,15 +340,6 @@ pub struct TeardownSummary {
     pub requests: Vec<RequestSummary>,
 }
 
-/// A run compared with a baseline (see `judge::analysis::regression`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegressionReport {
-    /// What the baseline was, e.g. the file it came from.
-    pub baseline: String,
-    pub regressed: bool,
-    pub deltas: Vec<Delta>,
-}
-
 impl Summary {
     /// The figures a regression check compares.
     pub fn figures(&self) -> Figures {
@@ -375,34 +365,14 @@ impl Summary {
             figures: baseline.to_vec(),
             tolerance,
         };
-        let Some(deltas) = verdict::compare(&base, &self.figures()) else {
-            return;
-        };
-        self.result = verdict::with_regression(self.result, &mut self.reasons, &deltas);
-        self.regression = Some(RegressionReport::new(label, deltas));
-    }
-}
-
-impl RegressionReport {
-    fn new(label: &str, deltas: Vec<Delta>) -> Self {
-        RegressionReport {
-            baseline: label.to_string(),
-            regressed: deltas.iter().any(|d| d.regressed),
-            deltas,
+        if let Some((result, reasons, regression)) =
+            judge::judgement::against_baseline(self.result, &self.reasons, &base, &self.figures())
+        {
+            self.result = result;
+            self.reasons = reasons;
+            self.regression = Some(regression);
         }
     }
-}
-
-/// What a run's judgement takes besides its output.
-#[derive(Debug, Clone, Default)]
-pub struct Inputs {
-    /// Host, loadpacer and watched-process figures sampled during the run (they also judge
-    /// the `host.*` and `process.*` thresholds).
-    pub resources: Option<Resources>,
-    /// Why loadpacer's own CPU made the figures invalid (see `judge::CpuWatch`).
-    pub generator_cpu: Option<String>,
-    /// The caller's criteria: an error-rate bound, a baseline.
-    pub criteria: Criteria,
 }
 
 impl Summary {
@@ -411,96 +381,13 @@ impl Summary {
         Self::build_with(out, config_hash, Inputs::default())
     }
 
-    /// [`Summary::build`] with what was sampled during the run and the caller's criteria.
-    /// The verdict is decided once, by [`crate::judge::verdict::verdict`].
+    /// [`Summary::build`] with what was sampled during the run and the caller's criteria:
+    /// judged once by [`Judgement::of`], laid out here.
     pub fn build_with(out: &RunOutput, config_hash: &str, inputs: Inputs) -> Summary {
-        let Inputs {
-            mut resources,
-            generator_cpu,
-            criteria,
-        } = inputs;
-        if let Some(r) = resources.as_mut() {
-            r.finish(long_enough_for_drift(&out.plan, out.elapsed));
-        }
+        let j = Judgement::of(out, inputs);
         let plan = &out.plan;
-        // Monitors that feed a user-defined metric add their polls to it before judging.
-        let fed;
-        let total = match resources.as_ref() {
-            Some(r) if plan.monitors.iter().any(|m| m.feeds.is_some()) => {
-                let mut t = out.total.clone();
-                r.feed_custom(plan, &mut t);
-                fed = t;
-                &fed
-            }
-            _ => &out.total,
-        };
+        let total = judge::judgement::with_monitor_feeds(plan, &out.total, j.resources.as_ref());
         let secs = out.elapsed.as_secs_f64().max(1e-3);
-        let thresholds = judge::evaluate_all_with(plan, total, out.elapsed, resources.as_ref());
-        let mut validity = judge::validity(total);
-        if let Some(why) = generator_cpu {
-            validity.invalidate(why);
-        }
-        let capacity = plan
-            .capacity
-            .as_ref()
-            .map(|c| capacity_findings(c, out.series.points(), &validity, resources.as_ref()));
-        let requests: Vec<RequestSummary> = plan
-            .requests
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| k.scenario != TEARDOWN)
-            .map(|(i, k)| request_summary(plan, total, i, &k.scenario, &k.name, &k.method, secs))
-            .collect();
-        let teardown = out.teardown.as_ref().map(|t| teardown_summary(plan, t));
-        let latency = total.merged_latency();
-        let (checks_passed, checks_failed) = total
-            .checks
-            .iter()
-            .fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
-        let requests_n = total.total_requests();
-        let errors = total.total_errors();
-        let totals = Totals {
-            requests: requests_n,
-            errors,
-            error_rate: ratio(errors, requests_n),
-            rps: requests_n as f64 / secs,
-            iterations: total.total_iterations(),
-            dropped_iterations: total.dropped,
-            paced_requests: out.paced_requests,
-            stale_connection_retries: total.stale_retries,
-            checks_passed,
-            checks_failed,
-            latency: LatencyStats::of(&latency),
-        };
-        let soak = soak_report(plan, out.elapsed, out.series.points());
-        let streams = stream_summaries(plan, total, secs);
-        let regression = criteria.baseline.as_ref().and_then(|b| {
-            let deltas = verdict::compare(b, &figures_of(&totals))?;
-            Some(RegressionReport::new(&b.label, deltas))
-        });
-        let counts = Counts {
-            requests: requests_n,
-            errors,
-            error_kinds: error_kinds(&requests),
-            checks_passed,
-            checks_failed,
-            checks_judged: plan.has_threshold_on(crate::config::MetricKind::Checks),
-            errors_judged: plan.has_threshold_on(crate::config::MetricKind::Errors),
-            sessions: streams.iter().map(|t| t.sessions).sum(),
-            stream_attempts: streams.iter().map(|t| t.sessions + t.failed_to_open).sum(),
-            stream_abnormal: abnormal_ends(&streams),
-        };
-        let (result, reasons) = verdict::verdict(
-            &Evidence {
-                ending: &out.ending,
-                thresholds: &thresholds,
-                validity: &validity,
-                counts: &counts,
-                soak: soak.as_ref(),
-                regression: regression.as_ref().map(|r| r.deltas.as_slice()),
-            },
-            criteria.max_error_rate,
-        );
         Summary {
             schema_version: SCHEMA_VERSION,
             tool: "loadpacer".into(),
@@ -513,23 +400,31 @@ impl Summary {
             started_at: humantime::format_rfc3339_millis(out.started_at).to_string(),
             duration_s: out.elapsed.as_secs_f64(),
             scheduled_s: out.scheduled.as_secs_f64(),
-            result,
-            reasons,
+            result: j.result,
+            reasons: j.reasons,
             load: load_summary(plan),
-            totals,
-            workloads: workload_summaries(plan, total, secs),
-            custom_metrics: custom_summaries(plan, total, secs),
-            requests,
-            streams,
-            thresholds,
-            grade: judge::grade(&plan.grades, &latency, errors, requests_n),
-            validity,
-            capacity,
-            resources,
-            soak,
+            totals: totals(out, &total, secs),
+            workloads: workload_summaries(plan, &total, secs),
+            custom_metrics: custom_summaries(plan, &total, secs),
+            requests: plan
+                .requests
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.scenario != TEARDOWN)
+                .map(|(i, k)| {
+                    request_summary(plan, &total, i, &k.scenario, &k.name, &k.method, secs)
+                })
+                .collect(),
+            streams: stream_summaries(plan, &total, secs),
+            thresholds: j.thresholds,
+            grade: j.grade,
+            validity: j.validity,
+            capacity: j.capacity,
+            resources: j.resources,
+            soak: j.soak,
             windows: out.series.points().to_vec(),
-            regression,
-            teardown,
+            regression: j.regression,
+            teardown: out.teardown.as_ref().map(|t| teardown_summary(plan, t)),
             recorded: (out.segment.count > 1).then(|| Recorded {
                 format: RECORDED_FORMAT,
                 ending: out.ending.clone(),
@@ -629,9 +524,29 @@ fn error_kinds(requests: &[RequestSummary]) -> Vec<(String, u64)> {
             *kinds.entry(k).or_default() += n;
         }
     }
-    let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v
+    judge::judgement::most_frequent_first(kinds)
+}
+
+fn totals(out: &RunOutput, total: &Recorder, secs: f64) -> Totals {
+    let (checks_passed, checks_failed) = total
+        .checks
+        .iter()
+        .fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
+    let requests = total.total_requests();
+    let errors = total.total_errors();
+    Totals {
+        requests,
+        errors,
+        error_rate: ratio(errors, requests),
+        rps: requests as f64 / secs,
+        iterations: total.total_iterations(),
+        dropped_iterations: total.dropped,
+        paced_requests: out.paced_requests,
+        stale_connection_retries: total.stale_retries,
+        checks_passed,
+        checks_failed,
+        latency: LatencyStats::of(&total.merged_latency()),
+    }
 }
 
 fn figures_of(t: &Totals) -> Figures {
@@ -652,19 +567,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         a as f64 / b as f64
     }
-}
-
-/// How stream sessions ended abnormally (failed opens included), most frequent first.
-fn abnormal_ends(streams: &[StreamSummary]) -> Vec<(String, u64)> {
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for t in streams {
-        for (k, n) in t.ends.iter().filter(|(k, _)| k.as_str() != "normal") {
-            *kinds.entry(k).or_default() += n;
-        }
-    }
-    let mut v: Vec<(String, u64)> = kinds.into_iter().map(|(k, n)| (k.into(), n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v
 }
 
 fn stream_grade(plan: &PlanSpec, i: usize, s: &StreamStats, secs: f64) -> Option<Grade> {

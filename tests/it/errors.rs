@@ -2,8 +2,8 @@
 
 use crate::support;
 
-use loadpacer::run::RunOptions;
 use crate::support::Fault;
+use loadpacer::run::RunOptions;
 
 type Kinds = std::collections::BTreeMap<String, u64>;
 

@@ -4,11 +4,11 @@
 
 use crate::support;
 
+use crate::support::{demo_target, run_observed, run_plan};
 use loadpacer::demo::DemoOptions;
 use loadpacer::report::{Outcome, Summary};
 use loadpacer::run::RunOptions;
 use std::time::Duration;
-use crate::support::{demo_target, run_observed, run_plan};
 
 fn plan(url: &str, load: &str, steps: &str, thresholds: &str) -> String {
     format!(
