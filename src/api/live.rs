@@ -81,7 +81,7 @@ pub(super) async fn events(State(ctx): State<Ctx>, Path(id): Path<String>) -> Re
 }
 
 fn rate(s: &Snapshot) -> (String, String) {
-    let target = if s.model == "open" {
+    let target = if s.model == crate::config::LoadModel::Open {
         format!("{:.1}/s", s.target)
     } else {
         format!("{:.0} VUs", s.target)

@@ -3,6 +3,7 @@
 //! listener refuses a non-loopback address without one). Errors are JSON, never a panic.
 
 use crate::app::{App, StartError};
+use crate::store::{RunStatus, Trigger};
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -272,34 +273,30 @@ async fn runs(
             "query must be plan=, status=, limit= (1-500), offset=",
         );
     };
-    if let Some(s) = q.status.as_deref().filter(|s| !run_statuses().contains(s)) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "status={:?} is not a run status; use one of {}",
-                crate::config::clip(s),
-                run_statuses().join(", ")
-            ),
-        );
-    }
+    let status = match q.status.as_deref().map(str::parse::<RunStatus>).transpose() {
+        Ok(s) => s,
+        Err(_) => {
+            let words: Vec<&str> = RunStatus::all().map(RunStatus::as_str).collect();
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "status={:?} is not a run status; use one of {}",
+                    crate::config::clip(q.status.as_deref().unwrap_or_default()),
+                    words.join(", ")
+                ),
+            );
+        }
+    };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    match ctx.app.store().list(
-        q.plan.as_deref(),
-        q.status.as_deref(),
-        limit,
-        q.offset.unwrap_or(0),
-    ) {
+    match ctx
+        .app
+        .store()
+        .list(q.plan.as_deref(), status, limit, q.offset.unwrap_or(0))
+    {
         Ok(runs) => Json(json!({ "runs": runs, "limit": limit, "offset": q.offset.unwrap_or(0) }))
             .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
-}
-
-/// The statuses a stored run can have: `running`, then each outcome.
-fn run_statuses() -> Vec<&'static str> {
-    std::iter::once("running")
-        .chain(crate::judge::verdict::Outcome::ALL.map(|o| o.as_str()))
-        .collect()
 }
 
 /// Run ids are UUIDs; anything else is refused before the store is asked (G4).
@@ -352,7 +349,7 @@ async fn trigger(
             }
         },
     };
-    match ctx.app.trigger_scaled(&name, "api", scale) {
+    match ctx.app.trigger_scaled(&name, Trigger::Api, scale) {
         Ok(id) => (
             StatusCode::ACCEPTED,
             Json(json!({

@@ -50,7 +50,7 @@ pub(super) fn when(ms: i64) -> String {
 #[derive(Deserialize)]
 pub(super) struct Filter {
     plan: Option<String>,
-    status: Option<String>,
+    status: Option<crate::store::RunStatus>,
 }
 
 /// `GET /`: recent runs, filterable by plan and status.
@@ -61,14 +61,10 @@ pub(super) async fn runs(
     let Ok(Query(f)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
-            "query must be plan= and/or status=",
+            "query must be plan= and/or status= (running, passed, failed, aborted, interrupted, invalid or error)",
         );
     };
-    let runs = match ctx
-        .app
-        .store()
-        .list(f.plan.as_deref(), f.status.as_deref(), 200, 0)
-    {
+    let runs = match ctx.app.store().list(f.plan.as_deref(), f.status, 200, 0) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
@@ -99,10 +95,10 @@ pub(super) async fn runs(
         let _ = write!(
             b,
             "<tr><td><a href=\"/plans/{p}\">{p}</a></td><td>{}</td><td>{}</td><td>{dur}</td><td class=\"{s}\"><a href=\"/?status={s}\">{s}</a></td><td>{reqs}</td><td>{p95}</td><td>{err}</td><td><a href=\"/runs/{id}\">report</a> <a href=\"/runs/{id}.json\">json</a> <a href=\"/runs/{id}.junit.xml\">junit</a></td></tr>",
-            esc(&r.trigger),
+            r.trigger,
             when(r.started_at),
             p = esc(&r.plan),
-            s = esc(&r.status),
+            s = r.status,
             id = esc(&r.id),
         );
     }

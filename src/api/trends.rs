@@ -5,10 +5,11 @@
 use super::pages::{page, page_error, when};
 use super::{valid_id, Ctx};
 use crate::config::PlanSpec;
+use crate::judge::verdict::Outcome;
 use crate::report::chart::{svg, Frame, Line, PALETTE};
 use crate::report::html::esc;
 use crate::report::Summary;
-use crate::store::RunFigures;
+use crate::store::{RunFigures, RunStatus};
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -224,7 +225,7 @@ fn trend_charts(b: &mut String, runs: &[RunFigures]) {
                         "#bf8700",
                         format!("regression: {}", when(r.started_at)),
                     ))
-                } else if r.status != "passed" {
+                } else if r.status != RunStatus::Finished(Outcome::Passed) {
                     Some((
                         i as f64,
                         "#cf222e",
@@ -359,7 +360,7 @@ fn runs_table(b: &mut String, runs: &[RunFigures]) {
             b,
             "<tr data-run=\"{id}\"><td><input type=\"checkbox\" name=\"run\" value=\"{id}\" aria-label=\"compare\"></td><td>{}</td><td>{}</td><td class=\"{s}\">{s}</td><td>{}</td><td>{}</td><td class=\"p95\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{capacity}</td><td>{}</td><td>{baseline}</td><td><a href=\"/runs/{id}\">report</a></td></tr>",
             when(r.started_at),
-            esc(&r.trigger),
+            r.trigger,
             r.requests.map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
             opt(r.p50_ms, |v| format!("{v:.1} ms")),
             opt(r.p95_ms, |v| format!("{v:.1} ms")),
@@ -372,7 +373,7 @@ fn runs_table(b: &mut String, runs: &[RunFigures]) {
                 format!("{} of {} passed", r.thresholds - r.thresholds_failed, r.thresholds)
             },
             id = esc(&r.id),
-            s = esc(&r.status),
+            s = r.status,
         );
     }
     b.push_str("</table></div>");

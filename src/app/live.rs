@@ -23,7 +23,7 @@ pub struct Snapshot {
     pub scheduled_s: f64,
     pub phase: Option<String>,
     /// `open` (target is arrivals per second) or `closed` (target is VUs).
-    pub model: &'static str,
+    pub model: crate::config::LoadModel,
     pub target: f64,
     /// Requests per second in the last window.
     pub achieved_rps: f64,
@@ -55,7 +55,7 @@ impl LiveRuns {
             elapsed_s: 0.0,
             scheduled_s: 0.0,
             phase: None,
-            model: "open",
+            model: crate::config::LoadModel::Open,
             target: 0.0,
             achieved_rps: 0.0,
             in_flight: 0,
@@ -110,7 +110,11 @@ impl Observer for LiveObserver {
         s.elapsed_s = v.elapsed.as_secs_f64();
         s.scheduled_s = v.scheduled.as_secs_f64();
         s.phase = v.phase.map(str::to_string);
-        s.model = if v.open_model { "open" } else { "closed" };
+        s.model = if v.open_model {
+            crate::config::LoadModel::Open
+        } else {
+            crate::config::LoadModel::Closed
+        };
         s.target = v.target;
         s.achieved_rps = point.requests as f64 / point.width_s.max(1e-9);
         s.in_flight = v.in_flight;

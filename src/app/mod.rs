@@ -25,7 +25,7 @@ pub use segments::{SegmentError, SegmentReceipt};
 use crate::config::{self, Config, PlanSpec};
 use crate::metrics::Metrics;
 use crate::schedule::{self, Refused, WallClock};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Trigger};
 use crate::sync::{LockExt, RwLockExt};
 use admission::Admission;
 use chrono::{DateTime, Utc};
@@ -169,7 +169,7 @@ impl App {
             metrics: &self.metrics,
             plan: &plan.name,
         };
-        let trigger = || match self.trigger(&plan.name, "schedule") {
+        let trigger = || match self.trigger(&plan.name, Trigger::Schedule) {
             Ok(_) => Ok(()),
             Err(StartError::Overlap(_)) => Err(Refused::Overlap),
             Err(StartError::Busy | StartError::RateCap { .. }) => Err(Refused::Concurrency),
@@ -213,11 +213,7 @@ impl App {
 
     /// Starts a run of `name` now, applying the plan's overlap policy and the global
     /// limits. Returns the run id.
-    pub fn trigger(
-        self: &Arc<Self>,
-        name: &str,
-        trigger: &'static str,
-    ) -> Result<String, StartError> {
+    pub fn trigger(self: &Arc<Self>, name: &str, trigger: Trigger) -> Result<String, StartError> {
         self.trigger_scaled(name, trigger, None)
     }
 
@@ -228,7 +224,7 @@ impl App {
     pub fn trigger_scaled(
         self: &Arc<Self>,
         name: &str,
-        trigger: &'static str,
+        trigger: Trigger,
         scale: Option<f64>,
     ) -> Result<String, StartError> {
         if self.root.is_cancelled() {
@@ -263,7 +259,7 @@ impl App {
         // Watchable from the moment its id is known, so a live view opened right after the
         // trigger finds it.
         let live = self.live.begin(&admitted.id, name);
-        info!(plan = %name, run = %admitted.id, trigger, "run started");
+        info!(plan = %name, run = %admitted.id, %trigger, "run started");
         let app = self.clone();
         let id = admitted.id.clone();
         self.tracker.spawn(async move {

@@ -5,6 +5,7 @@
 use super::App;
 use crate::config::{Config, PlanSpec};
 use crate::judge::analysis::Tolerance;
+use crate::judge::verdict::Outcome;
 use crate::report::summary::{Baseline, Criteria};
 use crate::report::Summary;
 use crate::run::{Both, RunError, RunOptions};
@@ -48,11 +49,11 @@ impl App {
             Err(RunError::Panicked(why)) => {
                 error!(plan = %plan.name, run = %id, reason = %why, "the run panicked");
                 let json = serde_json::json!({ "error": format!("the run panicked: {why}") });
-                self.record_end(&plan.name, id, "error", json.to_string(), None);
-                "error"
+                self.record_end(&plan.name, id, Outcome::Error, json.to_string(), None);
+                Outcome::Error
             }
             Ok(Judged { output, summary }) => {
-                let status = summary.result.as_str();
+                let status = summary.result;
                 let latency = output.total.merged_latency();
                 let json = summary.to_json(&plan);
                 self.record_end(&plan.name, id, status, json, Some((&summary, &latency)));
@@ -61,13 +62,13 @@ impl App {
             Err(e) => {
                 warn!(plan = %plan.name, error = %e, "run could not start");
                 let json = serde_json::json!({ "error": e.to_string() });
-                self.record_end(&plan.name, id, "aborted", json.to_string(), None);
-                "aborted"
+                self.record_end(&plan.name, id, Outcome::Aborted, json.to_string(), None);
+                Outcome::Aborted
             }
         };
-        self.live.end(id, status);
+        self.live.end(id, status.as_str());
         self.admission.release(&plan.name, id);
-        info!(plan = %plan.name, run = %id, status, "run finished");
+        info!(plan = %plan.name, run = %id, status = status.as_str(), "run finished");
     }
 
     /// What a run of `plan` is compared with: the median of the plan's last passing runs of

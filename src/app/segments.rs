@@ -9,6 +9,7 @@ use crate::config::PlanSpec;
 use crate::report::merge::{merge, MergeError, Part};
 use crate::report::summary::ReadError;
 use crate::report::Summary;
+use crate::store::Trigger;
 use crate::sync::LockExt;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -207,10 +208,10 @@ impl App {
     ) -> String {
         let id = uuid::Uuid::now_v7().to_string();
         let summary = &m.summary;
-        let status = summary.result.as_str();
-        if let Err(e) = self
-            .store
-            .insert_running(&id, &plan.name, "segments", &summary.config_hash)
+        let status = summary.result;
+        if let Err(e) =
+            self.store
+                .insert_running(&id, &plan.name, Trigger::Segments, &summary.config_hash)
         {
             warn!(run = %id, error = %e, "cannot record the merged run");
         }
@@ -225,13 +226,11 @@ impl App {
             summary.to_json(plan),
             Some((summary, &latency)),
         );
-        info!(plan = %plan.name, run = %id, key, status, "distributed run merged and stored");
+        info!(plan = %plan.name, run = %id, key, status = status.as_str(), "distributed run merged and stored");
         id
     }
 }
 
 fn segment_of(p: &Part) -> u64 {
-    crate::run::plan::Segment::parse(&p.summary.segment)
-        .map(|s| s.index + 1)
-        .unwrap_or_default()
+    p.summary.segment.index + 1
 }

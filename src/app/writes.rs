@@ -2,6 +2,7 @@
 //! the result in memory, counted, and is tried again every 10 s and at shutdown; nothing
 //! finished is dropped while the process lives.
 
+use crate::judge::verdict::Outcome;
 use crate::measure::Histo;
 use crate::metrics::Metrics;
 use crate::report::Summary;
@@ -12,7 +13,7 @@ use tracing::warn;
 
 struct Finished {
     id: String,
-    status: &'static str,
+    status: Outcome,
     json: String,
 }
 
@@ -29,7 +30,7 @@ impl PendingWrites {
         store: &Store,
         metrics: &Metrics,
         id: String,
-        status: &'static str,
+        status: Outcome,
         json: String,
     ) {
         if let Err(e) = store.finish(&id, status, &json) {
@@ -57,7 +58,7 @@ impl super::App {
         &self,
         plan: &str,
         id: &str,
-        status: &'static str,
+        status: Outcome,
         json: String,
         judged: Option<(&Summary, &Histo)>,
     ) {

@@ -78,7 +78,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<u8> {
     app.start();
     if args.demo {
         for p in &app.config().plans {
-            let _ = app.trigger(&p.name, "startup");
+            let _ = app.trigger(&p.name, loadpacer::store::Trigger::Startup);
         }
     }
     let router = loadpacer::api::router(app.clone());

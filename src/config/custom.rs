@@ -6,7 +6,8 @@ use super::raw::{Key, RawMetric};
 use std::collections::BTreeMap;
 
 /// The type of a user-defined metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CustomKind {
     /// A sum that only grows (per label value when it has a label).
     Counter,
@@ -16,6 +17,12 @@ pub enum CustomKind {
     Rate,
     /// The last value set, with min, max and avg.
     Gauge,
+}
+
+impl std::fmt::Display for CustomKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl CustomKind {
@@ -29,9 +36,11 @@ impl CustomKind {
     }
 }
 
-/// The unit of a metric's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The unit of a metric's values (`""` in a summary when it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CustomUnit {
+    #[serde(rename = "")]
     None,
     Seconds,
     Bytes,

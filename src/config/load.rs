@@ -119,8 +119,35 @@ pub struct LoadSpec {
     pub dispatch: Dispatch,
 }
 
+/// How a load is driven: arrivals per second (`open`), concurrent VUs (`closed`), or both
+/// across workloads (`mixed`, in a summary only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    Open,
+    Closed,
+    Mixed,
+}
+
+impl LoadModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadModel::Open => "open",
+            LoadModel::Closed => "closed",
+            LoadModel::Mixed => "mixed",
+        }
+    }
+}
+
+impl std::fmt::Display for LoadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// How a worker wakes for open-model arrivals (`load.dispatch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Dispatch {
     /// Exact at or below [`Dispatch::AUTO_EXACT_MAX`] arrivals per second per worker, tick
     /// above.
@@ -130,6 +157,12 @@ pub enum Dispatch {
     Exact,
     /// On the runtime's 1-ms timer: arrivals due in the same millisecond go together.
     Tick,
+}
+
+impl std::fmt::Display for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl Dispatch {

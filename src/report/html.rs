@@ -47,7 +47,7 @@ pub fn render(s: &Summary) -> String {
         start = esc(&s.started_at),
         dur = s.duration_s,
         sched = s.scheduled_s,
-        model = esc(&s.load.model),
+        model = s.load.model,
         seg = esc(&s.share()),
         target = esc(&s.target),
         hash = esc(&s.config_hash),
@@ -183,7 +183,7 @@ fn workloads_section(h: &mut String, s: &Summary) {
             "<tr><td>{}</td><td>{:.0} s</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
             esc(&w.name),
             w.start_s,
-            esc(&w.load.model),
+            w.load.model,
             esc(w.target.as_deref().unwrap_or(&s.target)),
             w.requests,
             w.rps,
@@ -268,7 +268,7 @@ fn custom_metrics(h: &mut String, s: &Summary) {
             "<tr><td>{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&m.name),
             esc(&m.help),
-            esc(&m.kind),
+            m.kind.as_str(),
             esc(&m.describe()),
             labels.join("<br>")
         );
@@ -481,7 +481,7 @@ fn generator(h: &mut String, s: &Summary) {
         "<h2>Generator</h2><div class=\"card figs\" id=\"generator\"><div class=\"fig\">validity<b>{}</b></div><div class=\"fig\">dropped<b>{:.2}%</b></div>\
          <div class=\"fig\">dispatch lag p99<b>{}</b></div><div class=\"fig\">dispatch lag max<b>{}</b></div>{}</div>",
         if v.is_valid() { "valid" } else { "invalid" }, v.dropped_ratio * 100.0, ms(v.dispatch_lag.p99_ms), ms(v.dispatch_lag.max_ms),
-        s.load.dispatch.as_ref().map(|d| format!("<div class=\"fig\">dispatch<b>{}</b></div>", esc(d))).unwrap_or_default()
+        s.load.dispatch.as_ref().map(|d| format!("<div class=\"fig\">dispatch<b>{d}</b></div>")).unwrap_or_default()
     );
     if let Some(r) = s
         .resources

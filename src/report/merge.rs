@@ -104,7 +104,7 @@ pub fn merge(
         }
         if let Some((_, other)) = segments.iter().find(|(g, _)| g.index == segment.index) {
             return Err(MergeError::Duplicate {
-                segment: s.segment.clone(),
+                segment: s.segment.to_string(),
                 first: other.label.clone(),
                 second: p.label.clone(),
             });
@@ -207,13 +207,13 @@ fn checked_segment(
             },
         });
     }
-    let segment = Segment::parse(&s.segment)
-        .ok()
-        .filter(|g| g.count > 1)
-        .ok_or_else(|| MergeError::BadSegment {
-            label: p.label.clone(),
-            segment: s.segment.clone(),
-        })?;
+    let segment =
+        Some(s.segment)
+            .filter(|g| g.count > 1)
+            .ok_or_else(|| MergeError::BadSegment {
+                label: p.label.clone(),
+                segment: s.segment.to_string(),
+            })?;
     check_shape(plan, p)?;
     Ok(segment)
 }
@@ -275,7 +275,7 @@ fn run_output(plan: Arc<PlanSpec>, segments: &[(Segment, &Part)]) -> RunOutput {
         }
         paced += r.paced_requests;
         if severity(&r.ending) > severity(&ending) {
-            ending = with_segment(r.ending, &p.summary.segment);
+            ending = with_segment(r.ending, &p.summary.segment.to_string());
         }
     }
     let started_at = segments

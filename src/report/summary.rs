@@ -1,9 +1,10 @@
 //! `summary.json`, schema version 1. Fields are only ever added within a version; a change of
 //! meaning bumps `schema_version`. Latencies are in milliseconds, rates per second.
 
+use crate::config::custom::{CustomKind, CustomUnit};
 use crate::config::Grade;
 use crate::config::TEARDOWN;
-use crate::config::{LoadShape, LoadSpec, PlanSpec, Preset};
+use crate::config::{Dispatch, LoadModel, LoadShape, LoadSpec, PlanSpec, Preset};
 use crate::judge::analysis::{Figures, Tolerance};
 pub use crate::judge::findings::{
     long_enough_for_drift, CapacityReport, SoakReport, DRIFT_FLOOR_MS, DRIFT_FLOOR_MS_PER_HOUR,
@@ -16,6 +17,7 @@ use crate::judge::{self, ThresholdResult, Validity, Verdict};
 use crate::measure::{
     ErrorKind, LatencyStats, Recorder, RequestStats, StreamEnd, StreamStats, WindowPoint,
 };
+use crate::run::plan::Segment;
 use crate::run::{RunOutput, TeardownOutput};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,8 +28,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The load as it was configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadSummary {
-    /// `open` (arrival rate) or `closed` (VUs).
-    pub model: String,
+    /// `open` (arrival rate), `closed` (VUs) or `mixed` (workloads of both).
+    pub model: LoadModel,
     pub preset: Option<Preset>,
     /// `[name, duration_s, from, to]` per phase or stage (rate for open, VUs for closed).
     pub steps: Vec<(String, f64, f64, f64)>,
@@ -36,7 +38,7 @@ pub struct LoadSummary {
     /// Open model: how arrivals woke their worker (`auto`, `exact` or `tick`, as configured);
     /// absent for the closed model, several workloads, and summaries from before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dispatch: Option<String>,
+    pub dispatch: Option<Dispatch>,
 }
 
 /// A user-defined metric as measured; figures that do not apply to its type, or that had
@@ -46,10 +48,10 @@ pub struct CustomMetricSummary {
     pub name: String,
     /// `counter`, `trend`, `rate` or `gauge`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: CustomKind,
     pub help: String,
     /// `seconds`, `bytes` or empty.
-    pub unit: String,
+    pub unit: CustomUnit,
     /// Events recorded.
     pub count: u64,
     /// Events whose value was missing or not a number (not counted as 0).
@@ -78,10 +80,10 @@ impl CustomMetricSummary {
     /// Its figures in words: `total 120 (4.0/s)`, `97.50 % true`, `p50 12.0 ms · p95 …`,
     /// `last 5 · min 1 · max 9 · avg 4.2`, or `no data`.
     pub fn describe(&self) -> String {
-        let v = |x: f64| match self.unit.as_str() {
-            "seconds" => format!("{:.1} ms", x * 1000.0),
-            "bytes" => format!("{:.1} KiB", x / 1024.0),
-            _ => format!("{x:.3}")
+        let v = |x: f64| match self.unit {
+            CustomUnit::Seconds => format!("{:.1} ms", x * 1000.0),
+            CustomUnit::Bytes => format!("{:.1} KiB", x / 1024.0),
+            CustomUnit::None => format!("{x:.3}")
                 .trim_end_matches('0')
                 .trim_end_matches('.')
                 .to_string(),
@@ -89,18 +91,18 @@ impl CustomMetricSummary {
         let mut text = if self.count == 0 {
             "no data".to_string()
         } else {
-            match self.kind.as_str() {
-                "counter" => format!(
+            match self.kind {
+                CustomKind::Counter => format!(
                     "total {} ({:.1}/s)",
                     v(self.total.unwrap_or_default()),
                     self.per_second.unwrap_or_default()
                 ),
-                "rate" => format!(
+                CustomKind::Rate => format!(
                     "{:.2} % true of {}",
                     self.ratio.unwrap_or_default() * 100.0,
                     self.count
                 ),
-                "trend" => format!(
+                CustomKind::Trend => format!(
                     "p50 {} · p95 {} · p99 {} · max {} (n={})",
                     self.p50.map(v).unwrap_or_else(|| "-".into()),
                     self.p95.map(v).unwrap_or_else(|| "-".into()),
@@ -256,7 +258,7 @@ pub struct Summary {
     pub config_hash: String,
     pub target: String,
     /// `I/N` for distributed runs.
-    pub segment: String,
+    pub segment: Segment,
     pub started_at: String,
     pub duration_s: f64,
     pub scheduled_s: f64,
@@ -396,7 +398,7 @@ impl Summary {
             description: plan.description.clone(),
             config_hash: config_hash.to_string(),
             target: plan.target.base_url.to_string(),
-            segment: format!("{}/{}", out.segment.index + 1, out.segment.count),
+            segment: out.segment,
             started_at: humantime::format_rfc3339_millis(out.started_at).to_string(),
             duration_s: out.elapsed.as_secs_f64(),
             scheduled_s: out.scheduled.as_secs_f64(),
@@ -448,7 +450,7 @@ impl Summary {
                     if m.partial { " (partial)" } else { "" }
                 )
             }
-            None if self.segment == "1/1" => "whole run".into(),
+            None if self.segment.count == 1 => "whole run".into(),
             None => format!("segment {}", self.segment),
         }
     }
@@ -718,15 +720,15 @@ fn load_summary(plan: &PlanSpec) -> LoadSummary {
     if let Some(load) = plan.single_load() {
         return shape_summary(load);
     }
-    let models: Vec<String> = plan
+    let models: Vec<LoadModel> = plan
         .workloads
         .iter()
         .map(|w| shape_summary(&w.load).model)
         .collect();
     let model = if models.iter().all(|m| *m == models[0]) {
-        models[0].clone()
+        models[0]
     } else {
-        "mixed".into()
+        LoadModel::Mixed
     };
     LoadSummary {
         model,
@@ -744,7 +746,7 @@ fn shape_summary(load: &LoadSpec) -> LoadSummary {
             phases,
             max_in_flight,
         } => (
-            "open",
+            LoadModel::Open,
             phases
                 .iter()
                 .map(|p| (p.name.clone(), p.duration.as_secs_f64(), p.rate, p.ramp_to))
@@ -767,12 +769,12 @@ fn shape_summary(load: &LoadSpec) -> LoadSummary {
                     step
                 })
                 .collect();
-            ("closed", steps, None)
+            (LoadModel::Closed, steps, None)
         }
     };
     LoadSummary {
-        dispatch: (model == "open").then(|| load.dispatch.as_str().to_string()),
-        model: model.into(),
+        dispatch: (model == LoadModel::Open).then_some(load.dispatch),
+        model,
         preset: load.preset,
         steps,
         max_in_flight,
@@ -782,7 +784,7 @@ fn shape_summary(load: &LoadSpec) -> LoadSummary {
 
 /// Every declared metric with the figures of its type.
 fn custom_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<CustomMetricSummary> {
-    use crate::config::custom::{CustomKind as K, CustomUnit};
+    use crate::config::custom::CustomKind as K;
     let none = crate::measure::CustomStats::default();
     plan.metrics
         .iter()
@@ -794,14 +796,9 @@ fn custom_summaries(plan: &PlanSpec, total: &Recorder, secs: f64) -> Vec<CustomM
             let spread = (some && matches!(m.kind, K::Trend | K::Gauge)).then_some(());
             CustomMetricSummary {
                 name: m.name.clone(),
-                kind: m.kind.as_str().into(),
+                kind: m.kind,
                 help: m.help.clone(),
-                unit: match m.unit {
-                    CustomUnit::None => "",
-                    CustomUnit::Seconds => "seconds",
-                    CustomUnit::Bytes => "bytes",
-                }
-                .into(),
+                unit: m.unit,
                 count: s.count,
                 invalid: s.invalid,
                 total: (m.kind == K::Counter).then_some(s.sum),

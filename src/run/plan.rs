@@ -5,11 +5,32 @@
 use crate::config::{LoadShape, Phase, Stage};
 use std::time::Duration;
 
-/// Which share of a distributed run this process runs: `index` of `count` (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which share of a distributed run this process runs: `index` of `count` (0-based),
+/// written `I/N` (1-based) wherever it is shown or stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Segment {
     pub index: u64,
     pub count: u64,
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{}/{}", self.index + 1, self.count))
+    }
+}
+
+impl TryFrom<String> for Segment {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Segment::parse(&s)
+    }
+}
+
+impl From<Segment> for String {
+    fn from(s: Segment) -> String {
+        s.to_string()
+    }
 }
 
 impl Segment {

@@ -8,6 +8,11 @@
 //! marked `aborted`. A row that cannot be read (damage `quick_check` misses) is skipped,
 //! logged with its run id and counted, so the rest of the history stays readable.
 
+mod kinds;
+
+pub use kinds::{RunStatus, Trigger};
+
+use crate::judge::verdict::Outcome;
 use crate::sync::LockExt;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -84,10 +89,8 @@ impl From<rusqlite::Error> for OpenFailure {
 pub struct RunRecord {
     pub id: String,
     pub plan: String,
-    /// `schedule`, `api` or `startup`.
-    pub trigger: String,
-    /// `running`, `passed`, `failed`, `aborted`, `interrupted`, `invalid` or `error`.
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     pub config_hash: String,
     /// Unix milliseconds.
     pub started_at: i64,
@@ -100,8 +103,8 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunFigures {
     pub id: String,
-    pub trigger: String,
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     /// Unix milliseconds.
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -427,7 +430,7 @@ impl Store {
         &self,
         id: &str,
         plan: &str,
-        trigger: &str,
+        trigger: Trigger,
         config_hash: &str,
     ) -> Result<(), StoreError> {
         self.exec(|c| c.execute("INSERT INTO runs (id, plan, trigger, status, config_hash, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5)", params![id, plan, trigger, config_hash, now_ms()]))
@@ -435,11 +438,11 @@ impl Store {
     }
 
     /// Records a finished run with its summary.
-    pub fn finish(&self, id: &str, status: &str, summary_json: &str) -> Result<(), StoreError> {
+    pub fn finish(&self, id: &str, status: Outcome, summary_json: &str) -> Result<(), StoreError> {
         self.exec(|c| {
             c.execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4 WHERE id = ?1",
-                params![id, status, now_ms(), summary_json],
+                params![id, RunStatus::Finished(status), now_ms(), summary_json],
             )
         })
         .map(|_| ())
@@ -449,7 +452,7 @@ impl Store {
     pub fn list(
         &self,
         plan: Option<&str>,
-        status: Option<&str>,
+        status: Option<RunStatus>,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<RunRecord>, StoreError> {
@@ -832,19 +835,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.db");
         let (s, _) = Store::open(&path).unwrap();
-        s.insert_running("a", "p", "schedule", "h").unwrap();
-        s.insert_running("b", "p", "api", "h").unwrap();
-        s.finish("b", "passed", "{\"x\":1}").unwrap();
+        s.insert_running("a", "p", Trigger::Schedule, "h").unwrap();
+        s.insert_running("b", "p", Trigger::Api, "h").unwrap();
+        s.finish("b", Outcome::Passed, "{\"x\":1}").unwrap();
         drop(s);
         let (s, report) = Store::open(&path).unwrap();
         assert_eq!(report.orphans_aborted, 1);
-        assert_eq!(s.get("a").unwrap().unwrap().status, "aborted");
+        assert_eq!(s.get("a").unwrap().unwrap().status.as_str(), "aborted");
         let b = s.get("b").unwrap().unwrap();
         assert_eq!(
             (b.status.as_str(), b.summary.unwrap()["x"].as_i64()),
             ("passed", Some(1))
         );
-        assert_eq!(s.list(Some("p"), Some("passed"), 10, 0).unwrap().len(), 1);
+        assert_eq!(
+            s.list(Some("p"), Some("passed".parse().unwrap()), 10, 0)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -868,9 +876,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(&dir.path().join("runs.db")).unwrap();
         for i in 0..10 {
-            s.insert_running(&format!("r{i}"), "p", "schedule", "h")
+            s.insert_running(&format!("r{i}"), "p", Trigger::Schedule, "h")
                 .unwrap();
-            s.finish(&format!("r{i}"), "passed", "{}").unwrap();
+            s.finish(&format!("r{i}"), Outcome::Passed, "{}").unwrap();
             std::thread::sleep(Duration::from_millis(2));
         }
         assert_eq!(s.prune(3, Duration::from_secs(3600)).unwrap(), 7);
@@ -886,8 +894,8 @@ mod tests {
     fn healthy_store_with_a_run(dir: &Path) -> PathBuf {
         let path = dir.join("runs.db");
         let (s, _) = Store::open(&path).unwrap();
-        s.insert_running("keep", "p", "api", "h").unwrap();
-        s.finish("keep", "passed", "{}").unwrap();
+        s.insert_running("keep", "p", Trigger::Api, "h").unwrap();
+        s.finish("keep", Outcome::Passed, "{}").unwrap();
         path
     }
 
@@ -929,7 +937,7 @@ mod tests {
         let (s, report) = Store::open(&path).unwrap();
         assert!(report.quarantined.is_none());
         assert_eq!(
-            s.get("keep").unwrap().unwrap().status,
+            s.get("keep").unwrap().unwrap().status.as_str(),
             "passed",
             "history kept"
         );
@@ -996,7 +1004,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.db");
         let (first, _) = Store::open(&path).unwrap();
-        first.insert_running("r1", "p", "api", "h").unwrap();
+        first.insert_running("r1", "p", Trigger::Api, "h").unwrap();
         let err = Store::open(&path)
             .err()
             .expect("a second store on the same file");
@@ -1007,7 +1015,7 @@ mod tests {
             "{err}"
         );
         // The refused open changed nothing: the first one's run is still running.
-        assert_eq!(first.get("r1").unwrap().unwrap().status, "running");
+        assert_eq!(first.get("r1").unwrap().unwrap().status.as_str(), "running");
         drop(first);
         let (again, report) = Store::open(&path).unwrap();
         assert_eq!(report.orphans_aborted, 1, "the lock goes with the store");
@@ -1028,7 +1036,7 @@ mod tests {
         let (aside, why) = report.quarantined.expect("moved aside");
         assert!(aside.exists());
         assert!(why.contains("no loadpacer schema version"), "{why}");
-        s.insert_running("r", "p", "api", "h").unwrap();
+        s.insert_running("r", "p", Trigger::Api, "h").unwrap();
     }
 
     #[test]
@@ -1062,16 +1070,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(&dir.path().join("runs.db")).unwrap();
         s.add_segment("job", "p", 1, "{}").unwrap();
-        s.insert_running("run-1", "p", "segments", "h").unwrap();
-        s.finish("run-1", "passed", "{}").unwrap();
+        s.insert_running("run-1", "p", Trigger::Segments, "h")
+            .unwrap();
+        s.finish("run-1", Outcome::Passed, "{}").unwrap();
         s.mark_merged("job", "p", "run-1").unwrap();
         assert!(s.segments("job").unwrap().is_empty());
         assert_eq!(s.merged_run("job").unwrap().as_deref(), Some("run-1"));
         s.prune(10, Duration::from_secs(3600)).unwrap();
         assert_eq!(s.merged_run("job").unwrap().as_deref(), Some("run-1"));
         std::thread::sleep(Duration::from_millis(5));
-        s.insert_running("run-2", "p", "api", "h").unwrap();
-        s.finish("run-2", "passed", "{}").unwrap();
+        s.insert_running("run-2", "p", Trigger::Api, "h").unwrap();
+        s.finish("run-2", Outcome::Passed, "{}").unwrap();
         s.prune(1, Duration::from_secs(3600)).unwrap();
         assert_eq!(s.merged_run("job").unwrap(), None, "pruned with its run");
     }
@@ -1082,12 +1091,12 @@ mod tests {
         let path = dir.path().join("runs.db");
         let copy = dir.path().join("backup.db");
         let (s, _) = Store::open(&path).unwrap();
-        s.insert_running("r1", "p", "api", "h").unwrap();
-        s.finish("r1", "passed", "{}").unwrap();
+        s.insert_running("r1", "p", Trigger::Api, "h").unwrap();
+        s.finish("r1", Outcome::Passed, "{}").unwrap();
         // Online: the daemon (this store) holds the lock and keeps writing.
         backup(&path, &copy).unwrap();
         assert!(matches!(backup(&path, &copy), Err(CopyError::Exists(_))));
-        s.insert_running("r2", "p", "api", "h").unwrap();
+        s.insert_running("r2", "p", Trigger::Api, "h").unwrap();
         // A restore while the store is held is refused: one daemon per store.
         assert!(matches!(
             restore(&copy, &path),
@@ -1097,7 +1106,7 @@ mod tests {
         let aside = restore(&copy, &path).unwrap().expect("the old store kept");
         assert!(aside.exists());
         let (s, _) = Store::open(&path).unwrap();
-        assert_eq!(s.get("r1").unwrap().unwrap().status, "passed");
+        assert_eq!(s.get("r1").unwrap().unwrap().status.as_str(), "passed");
         assert!(
             s.get("r2").unwrap().is_none(),
             "the backup's state, not the later one"
@@ -1135,6 +1144,6 @@ mod tests {
             .unwrap();
         assert_ne!(before, "ok", "the probe damaged the index");
         assert_eq!(after, "ok", "was: {before}");
-        assert_eq!(s.get("keep").unwrap().unwrap().status, "passed");
+        assert_eq!(s.get("keep").unwrap().unwrap().status.as_str(), "passed");
     }
 }

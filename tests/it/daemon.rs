@@ -292,7 +292,7 @@ async fn e1_sigterm_mid_run_stores_it_interrupted_and_exits_0() {
     );
     let (store, _) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
     let run = store.get(&id).unwrap().unwrap();
-    assert_eq!(run.status, "interrupted");
+    assert_eq!(run.status.as_str(), "interrupted");
     assert!(run.summary.unwrap()["totals"]["requests"].as_u64().unwrap() >= 10);
 }
 
@@ -568,7 +568,10 @@ async fn e2_second_signal_during_the_drain_exits_at_once() {
     // The store stays consistent: it opens, and the unfinished run is recovered as aborted.
     let (store, report) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
     assert_eq!(report.orphans_aborted, 1);
-    assert_eq!(store.list(None, None, 10, 0).unwrap()[0].status, "aborted");
+    assert_eq!(
+        store.list(None, None, 10, 0).unwrap()[0].status.as_str(),
+        "aborted"
+    );
 }
 
 /// The bundled demo passes while its target is healthy: `serve --demo` for its start-up runs

@@ -83,7 +83,7 @@ async fn closed_model_vus_follow_the_stages() {
     // About 2 VUs on average in the ramp second and 4 for 3 s, each at ~10 iterations/s.
     let n = s.totals.iterations;
     assert!((110..=160).contains(&n), "iterations {n}");
-    assert_eq!(s.load.model, "closed");
+    assert_eq!(s.load.model.as_str(), "closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,7 +78,7 @@ async fn sigterm_with_a_hanging_target_stores_the_partial_run_interrupted_within
     assert!(took < Duration::from_secs(10), "exit took {took:?}");
     let (store, _) = loadpacer::store::Store::open(&dir.path().join("runs.db")).unwrap();
     let run = store.get(&id).unwrap().expect("the run is stored");
-    assert_eq!(run.status, "interrupted");
+    assert_eq!(run.status.as_str(), "interrupted");
     let summary = run.summary.expect("with its summary");
     assert_eq!(summary["result"], "interrupted");
     // Nothing was answered; what was on the wire when the budget ran out is counted as
@@ -146,9 +146,11 @@ async fn an_unreadable_row_is_skipped_logged_and_counted_and_the_history_stays_r
     {
         let (store, _) = loadpacer::store::Store::open(&db).unwrap();
         store
-            .insert_running("good-run", "on-demand", "api", "h")
+            .insert_running("good-run", "on-demand", loadpacer::store::Trigger::Api, "h")
             .unwrap();
-        store.finish("good-run", "passed", "{}").unwrap();
+        store
+            .finish("good-run", loadpacer::report::Outcome::Passed, "{}")
+            .unwrap();
     }
     // Damage SQLite's quick_check does not see: a text column holding bytes that are not UTF-8.
     rusqlite::Connection::open(&db)

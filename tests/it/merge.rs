@@ -125,7 +125,7 @@ async fn four_segments_merge_into_one_exact_run_and_bad_sets_are_refused() {
         (m.segments, m.reported.clone(), m.partial),
         (4, vec![1, 2, 3, 4], false)
     );
-    assert_eq!(merged.segment, "1/1");
+    assert_eq!(merged.segment.to_string(), "1/1");
     assert!(merged.recorded.is_none());
     // The merged percentiles are those of the four histograms merged in memory.
     let mut total = segments[0].recorded.clone().unwrap().recorder;

@@ -32,7 +32,7 @@ async fn three_workloads_run_at_once_each_following_its_own_shape() {
     let metrics = loadpacer::metrics::Metrics::default();
     let s = support::run_observed(&yaml, None, opts(Segment::WHOLE), Some(&metrics)).await;
     assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
-    assert_eq!(s.load.model, "mixed");
+    assert_eq!(s.load.model.as_str(), "mixed");
     // On /metrics: per-workload counters that add up to the summary, valid for promtool.
     let text = metrics.render();
     support::promtool_check_metrics(&text);
