@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -18,6 +17,7 @@ mod live;
 mod pages;
 mod serve;
 mod trends;
+pub mod types;
 
 pub use serve::serve;
 
@@ -193,7 +193,10 @@ pub fn metrics_router(metrics: crate::metrics::Metrics) -> Router {
 }
 
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    let body = types::ErrorBody {
+        error: message.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// The 401 response when a token is configured and the request lacks it (constant-time
@@ -241,18 +244,27 @@ async fn plans(State(ctx): State<Ctx>) -> Response {
         .plans
         .iter()
         .map(|p| {
-            let last = ctx.app.store().list(Some(&p.name), None, 1, 0).ok().and_then(|mut v| v.pop());
-            json!({
-                "name": p.name,
-                "description": p.description,
-                "schedule": p.schedule.as_ref().map(|s| s.describe()),
-                "next_run": p.schedule.as_ref().and_then(|s| crate::config::next_fire(s, now)).map(|t| t.to_rfc3339()),
-                "running": ctx.app.is_running(&p.name),
-                "last_run": last,
-            })
+            let last = ctx
+                .app
+                .store()
+                .list(Some(&p.name), None, 1, 0)
+                .ok()
+                .and_then(|mut v| v.pop());
+            types::PlanEntry {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                schedule: p.schedule.as_ref().map(|s| s.describe()),
+                next_run: p
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| crate::config::next_fire(s, now))
+                    .map(|t| t.to_rfc3339()),
+                running: ctx.app.is_running(&p.name),
+                last_run: last.map(types::Run::from),
+            }
         })
         .collect();
-    Json(json!({ "plans": list })).into_response()
+    Json(types::PlanList { plans: list }).into_response()
 }
 
 #[derive(Deserialize)]
@@ -293,8 +305,12 @@ async fn runs(
         .store()
         .list(q.plan.as_deref(), status, limit, q.offset.unwrap_or(0))
     {
-        Ok(runs) => Json(json!({ "runs": runs, "limit": limit, "offset": q.offset.unwrap_or(0) }))
-            .into_response(),
+        Ok(runs) => Json(types::RunPage {
+            runs: runs.into_iter().map(types::Run::from).collect(),
+            limit,
+            offset: q.offset.unwrap_or(0),
+        })
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
@@ -309,7 +325,7 @@ async fn run(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {
         return error(StatusCode::BAD_REQUEST, "run ids are UUIDs");
     }
     match ctx.app.store().get(&id) {
-        Ok(Some(r)) => Json(r).into_response(),
+        Ok(Some(r)) => Json(types::Run::from(r)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no run with this id"),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
@@ -352,11 +368,15 @@ async fn trigger(
     match ctx.app.trigger_scaled(&name, Trigger::Api, scale) {
         Ok(id) => (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "id": id,
-                "plan": name,
-                "duration_s": ctx.app.config().plan(&name).map(|p| p.duration().as_secs_f64()),
-            })),
+            Json(types::Started {
+                duration_s: ctx
+                    .app
+                    .config()
+                    .plan(&name)
+                    .map(|p| p.duration().as_secs_f64()),
+                id,
+                plan: name,
+            }),
         )
             .into_response(),
         Err(e @ StartError::UnknownPlan(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
@@ -390,7 +410,13 @@ async fn segment(
             };
             (
                 status,
-                Json(json!({ "plan": name, "key": key, "reported": r.reported, "of": r.of, "run": r.run_id })),
+                Json(types::SegmentAnswer {
+                    plan: name,
+                    key,
+                    reported: r.reported,
+                    of: r.of,
+                    run: r.run_id,
+                }),
             )
                 .into_response()
         }
@@ -412,7 +438,10 @@ async fn cancel(State(ctx): State<Ctx>, headers: HeaderMap, Path(id): Path<Strin
     if ctx.app.cancel(&id) {
         (
             StatusCode::ACCEPTED,
-            Json(json!({ "id": id, "cancelling": true })),
+            Json(types::Cancelling {
+                id,
+                cancelling: true,
+            }),
         )
             .into_response()
     } else {
@@ -425,7 +454,11 @@ async fn reload(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
         return r;
     }
     match ctx.app.reload() {
-        Ok(n) => Json(json!({ "reloaded": true, "plans": n })).into_response(),
+        Ok(plans) => Json(types::Reloaded {
+            reloaded: true,
+            plans,
+        })
+        .into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }

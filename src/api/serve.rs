@@ -94,7 +94,7 @@ fn rewritten(head: &[u8]) -> Option<Vec<u8>> {
     if !text.contains("\r\ncontent-length: 0\r\n") || !text.ends_with("\r\n\r\n") {
         return None;
     }
-    let body = serde_json::json!({ "error": why }).to_string();
+    let body = serde_json::to_string(&super::types::ErrorBody { error: why.into() }).ok()?;
     Some(
         format!(
             "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",

@@ -5,6 +5,8 @@
 
 use anyhow::Result;
 use clap::Args;
+use loadpacer::api::types::{Cancelling, ErrorBody, Reloaded, Run, RunPage, Started};
+use loadpacer::report::{Outcome, Summary};
 use std::time::{Duration, Instant};
 
 /// The daemon cannot be reached.
@@ -82,66 +84,130 @@ pub(crate) struct ReloadArgs {
     daemon: Daemon,
 }
 
-/// An answer that is not a success, as one line and an exit code.
-struct Failure(String, u8);
+/// An answer that is not a success: the line to print, the exit code, and the HTTP status
+/// when the daemon answered at all.
+pub(crate) struct Failure {
+    pub line: String,
+    pub code: u8,
+    pub status: Option<u16>,
+}
 
-impl Daemon {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.trim_end_matches('/'))
+impl Failure {
+    fn new(line: String, code: u8, status: Option<u16>) -> Self {
+        Failure { line, code, status }
     }
 
-    /// Sends a request; a success's JSON, or the line to print and the exit code.
-    async fn call(
+    /// Worth trying again: the daemon was not reached or failed on its side (5xx).
+    pub fn transient(&self) -> bool {
+        self.status.is_none_or(|s| s >= 500)
+    }
+}
+
+/// The one HTTP client of the daemon's API (`runs`, `trigger`, `cancel`, `reload`, and
+/// `run --report-to`): the token from its environment variable, bounded answers read into
+/// the API's own types (`loadpacer::api::types`).
+pub(crate) struct DaemonClient {
+    server: String,
+    token: Option<String>,
+    token_env: String,
+    http: reqwest::Client,
+}
+
+impl DaemonClient {
+    /// A client of the daemon at `server`, with the token held in `token_env` (if set).
+    pub fn new(server: &str, token_env: &str) -> std::result::Result<Self, Failure> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Failure::new(format!("error: {e}"), EXIT_UNREACHABLE, None))?;
+        Ok(DaemonClient {
+            server: server.trim_end_matches('/').to_string(),
+            token: std::env::var(token_env).ok(),
+            token_env: token_env.to_string(),
+            http,
+        })
+    }
+
+    /// The daemon's address as it may be shown (credentials redacted, terminal-safe).
+    pub fn shown(&self) -> String {
+        safe(&loadpacer::metrics::remote_write::shown_url(&self.server))
+    }
+
+    /// Sends a request (with a JSON body when given); the success's answer as `T`, or the
+    /// line to print and the exit code.
+    pub async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
-    ) -> std::result::Result<serde_json::Value, Failure> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Failure(format!("error: {e}"), EXIT_UNREACHABLE))?;
-        let mut req = client.request(method.clone(), self.url(path));
-        if let Ok(token) = std::env::var(&self.token_env) {
+        body: Option<String>,
+    ) -> std::result::Result<T, Failure> {
+        let mut req = self.http.request(method, format!("{}{path}", self.server));
+        if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
         let resp = req.send().await.map_err(|e| {
-            Failure(
+            Failure::new(
                 format!(
                     "error: cannot reach the daemon at {}: {}; is `loadpacer serve` running there? (set --server or LOADPACER_SERVER)",
-                    safe(&loadpacer::metrics::remote_write::shown_url(&self.server)),
+                    self.shown(),
                     root_cause(&e)
                 ),
                 EXIT_UNREACHABLE,
+                None,
             )
         })?;
         let status = resp.status();
         let body = read_json(resp).await;
-        let body = match (body, status.is_success()) {
-            (Ok(b), true) => return Ok(b),
-            (Ok(b), false) => b,
-            (Err(why), true) => {
-                return Err(Failure(
-                    format!(
-                        "error: {} answered {status} with {why}; is --server (or LOADPACER_SERVER) a loadpacer daemon?",
-                        safe(&loadpacer::metrics::remote_write::shown_url(&self.server))
-                    ),
-                    EXIT_UNREACHABLE,
-                ))
-            }
-            (Err(_), false) => serde_json::Value::Null,
-        };
-        let said = safe(body["error"].as_str().unwrap_or("no reason given"));
-        Err(match status.as_u16() {
-            401 => Failure(
+        let not_api = |why: String| {
+            Failure::new(
                 format!(
-                    "error: the daemon refused the token ({said}); export it in {} (or name another variable with --token-env)",
-                    self.token_env
+                    "error: {} answered {status} with {why}; is --server (or LOADPACER_SERVER) a loadpacer daemon?",
+                    self.shown()
                 ),
-                EXIT_UNAUTHORIZED,
+                EXIT_UNREACHABLE,
+                Some(status.as_u16()),
+            )
+        };
+        if status.is_success() {
+            let body = body.map_err(not_api)?;
+            return serde_json::from_value(body)
+                .map_err(|e| not_api(format!("JSON that is not the API's answer ({e})")));
+        }
+        let said = body
+            .ok()
+            .and_then(|b| serde_json::from_value::<ErrorBody>(b).ok())
+            .map_or_else(|| "no reason given".to_string(), |b| safe(&b.error));
+        let code = match status.as_u16() {
+            401 => EXIT_UNAUTHORIZED,
+            404 => EXIT_NOT_FOUND,
+            _ => EXIT_REFUSED,
+        };
+        let line = match code {
+            EXIT_UNAUTHORIZED => format!(
+                "error: the daemon refused the token ({status}: {said}); export it in {} (or name another variable with --token-env)",
+                self.token_env
             ),
-            404 => Failure(format!("error: {said}"), EXIT_NOT_FOUND),
-            _ => Failure(format!("error: {status}: {said}"), EXIT_REFUSED),
-        })
+            EXIT_NOT_FOUND => format!("error: {said}"),
+            _ => format!("error: {status}: {said}"),
+        };
+        Err(Failure::new(line, code, Some(status.as_u16())))
+    }
+}
+
+impl Daemon {
+    fn client(&self) -> std::result::Result<DaemonClient, Failure> {
+        DaemonClient::new(&self.server, &self.token_env)
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> std::result::Result<T, Failure> {
+        self.client()?.call(method, path, None).await
     }
 }
 
@@ -196,15 +262,15 @@ fn root_cause(e: &reqwest::Error) -> String {
 
 /// Prints the failure and returns its exit code.
 fn fail(f: Failure) -> u8 {
-    eprintln!("{}", f.0);
-    f.1
+    eprintln!("{}", f.line);
+    f.code
 }
 
 pub(crate) async fn runs(a: RunsArgs) -> Result<u8> {
     let mut query = vec![format!("limit={}", a.limit.clamp(1, 500))];
     query.extend(a.plan.as_ref().map(|p| format!("plan={}", encode(p))));
     query.extend(a.status.as_ref().map(|s| format!("status={}", encode(s))));
-    let body = match a
+    let page: RunPage = match a
         .daemon
         .call(
             reqwest::Method::GET,
@@ -216,11 +282,10 @@ pub(crate) async fn runs(a: RunsArgs) -> Result<u8> {
         Err(f) => return Ok(fail(f)),
     };
     if a.daemon.json {
-        println!("{}", serde_json::to_string_pretty(&body["runs"])?);
+        println!("{}", serde_json::to_string_pretty(&page.runs)?);
         return Ok(0);
     }
-    let runs = body["runs"].as_array().cloned().unwrap_or_default();
-    if runs.is_empty() {
+    if page.runs.is_empty() {
         println!("no runs");
         return Ok(0);
     }
@@ -228,19 +293,16 @@ pub(crate) async fn runs(a: RunsArgs) -> Result<u8> {
         "{:<36}  {:<20}  {:<11}  {:<9}  {:<24}  {:>9}",
         "ID", "PLAN", "STATUS", "TRIGGER", "STARTED", "DURATION"
     );
-    for r in &runs {
-        let duration = match (r["started_at_ms"].as_i64(), r["finished_at_ms"].as_i64()) {
-            (Some(s), Some(f)) => format!("{:.1} s", (f - s) as f64 / 1000.0),
-            _ => "-".into(),
-        };
+    for r in &page.runs {
         println!(
             "{:<36}  {:<20}  {:<11}  {:<9}  {:<24}  {:>9}",
-            text(&r["id"]),
-            text(&r["plan"]),
-            text(&r["status"]),
-            text(&r["trigger"]),
-            text(&r["started_at"]),
-            duration
+            safe(&r.id),
+            safe(&r.plan),
+            r.status,
+            r.trigger,
+            safe(r.started_at.as_deref().unwrap_or("-")),
+            r.duration_s()
+                .map_or_else(|| "-".into(), |d| format!("{d:.1} s"))
         );
     }
     Ok(0)
@@ -251,21 +313,18 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
     if let Some(f) = a.scale {
         path.push_str(&format!("?scale={f}"));
     }
-    let started = match a.daemon.call(reqwest::Method::POST, &path).await {
+    let started: Started = match a.daemon.call(reqwest::Method::POST, &path).await {
         Ok(b) => b,
         Err(f) => return Ok(fail(f)),
     };
-    let id = text(&started["id"]);
-    if !loadpacer::api::valid_id(&id) {
-        eprintln!(
-            "error: the daemon answered without a run id: {}",
-            safe(&started.to_string())
-        );
+    let id = safe(&started.id);
+    if !loadpacer::api::valid_id(&started.id) {
+        eprintln!("error: the daemon answered without a run id: {id:?}");
         return Ok(EXIT_UNREACHABLE);
     }
     if !a.wait {
         if a.daemon.json {
-            println!("{started}");
+            println!("{}", serde_json::to_string(&started)?);
         } else {
             println!("started run {id} of {}", safe(&a.plan));
         }
@@ -276,21 +335,21 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
         safe(&a.plan)
     );
     let wait = a.timeout.unwrap_or_else(|| {
-        let planned = started["duration_s"]
-            .as_f64()
-            .unwrap_or(7200.0)
-            .clamp(0.0, 1e7);
+        let planned = started.duration_s.unwrap_or(7200.0).clamp(0.0, 1e7);
         Duration::from_secs_f64(planned) + Duration::from_secs(600)
     });
     let deadline = Instant::now() + wait;
-    let run = loop {
+    let (run, outcome) = loop {
         match a
             .daemon
-            .call(reqwest::Method::GET, &format!("/api/v1/runs/{id}"))
+            .call::<Run>(reqwest::Method::GET, &format!("/api/v1/runs/{id}"))
             .await
         {
-            Ok(r) if r["status"] != "running" => break r,
-            Ok(_) => {}
+            Ok(r) => {
+                if let Some(o) = r.outcome() {
+                    break (r, o);
+                }
+            }
             Err(f) => return Ok(fail(f)),
         }
         if Instant::now() > deadline {
@@ -302,26 +361,44 @@ pub(crate) async fn trigger(a: TriggerArgs) -> Result<u8> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let status = text(&run["status"]);
     if a.daemon.json {
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
-        let s = &run["summary"];
-        let t = &s["totals"];
-        println!(
-            "run {id} of {}: {}  requests {}  p95 {} ms  errors {:.2} %",
-            safe(&a.plan),
-            status.to_uppercase(),
-            t["requests"],
-            t["latency"]["p95_ms"],
-            t["error_rate"].as_f64().unwrap_or(0.0) * 100.0
-        );
-        for r in s["reasons"].as_array().into_iter().flatten() {
-            println!("  {}", text(r));
-        }
+        print_verdict(&id, &a.plan, &run, outcome);
     }
-    // The verdict's own exit code; a status the client does not know fails.
-    Ok(loadpacer::report::Outcome::from_status(&status).map_or(1, |o| o.exit_code() as u8))
+    // The verdict's own exit code.
+    Ok(outcome.exit_code() as u8)
+}
+
+/// A finished run in one line and its reasons.
+fn print_verdict(id: &str, plan: &str, run: &Run, outcome: Outcome) {
+    let summary = run
+        .summary
+        .clone()
+        .and_then(|s| serde_json::from_value::<Summary>(s).ok());
+    let figures = summary.as_ref().map_or_else(String::new, |s| {
+        format!(
+            "  requests {}  p95 {:.1} ms  errors {:.2} %",
+            s.totals.requests,
+            s.totals.latency.p95_ms,
+            s.totals.error_rate * 100.0
+        )
+    });
+    println!(
+        "run {id} of {}: {}{figures}",
+        safe(plan),
+        outcome.as_str().to_uppercase()
+    );
+    let reasons = match (&summary, &run.summary) {
+        (Some(s), _) => s.reasons.clone(),
+        (None, Some(other)) => serde_json::from_value::<ErrorBody>(other.clone())
+            .map(|e| vec![e.error])
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    for r in reasons {
+        println!("  {}", safe(&r));
+    }
 }
 
 pub(crate) async fn cancel(a: CancelArgs) -> Result<u8> {
@@ -340,7 +417,7 @@ pub(crate) async fn cancel(a: CancelArgs) -> Result<u8> {
         )
         .await
     {
-        Ok(b) if a.daemon.json => println!("{b}"),
+        Ok(b) if a.daemon.json => println!("{}", serde_json::to_string::<Cancelling>(&b)?),
         Ok(_) => println!("cancelling run {}", a.run),
         Err(f) => return Ok(fail(f)),
     }
@@ -349,16 +426,11 @@ pub(crate) async fn cancel(a: CancelArgs) -> Result<u8> {
 
 pub(crate) async fn reload(a: ReloadArgs) -> Result<u8> {
     match a.daemon.call(reqwest::Method::POST, "/-/reload").await {
-        Ok(b) if a.daemon.json => println!("{b}"),
-        Ok(b) => println!("reloaded: {} plan(s)", b["plans"]),
+        Ok(b) if a.daemon.json => println!("{}", serde_json::to_string::<Reloaded>(&b)?),
+        Ok(b) => println!("reloaded: {} plan(s)", b.plans),
         Err(f) => return Ok(fail(f)),
     }
     Ok(0)
-}
-
-/// A JSON string without its quotes (anything else as JSON), safe for a terminal.
-fn text(v: &serde_json::Value) -> String {
-    safe(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
 }
 
 /// Percent-encodes a path segment or query value.

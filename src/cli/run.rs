@@ -263,9 +263,8 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         let summary = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
         let outcome = summary.result;
         if let (Some(url), Some(key)) = (&args.report_to, &args.run_key) {
-            let token = std::env::var(&args.token_env).ok();
             let json = summary.to_json(plan);
-            if let Err(why) = report_segment(url, &plan.name, key, token, json).await {
+            if let Err(why) = report_segment(url, &plan.name, key, &args.token_env, json).await {
                 eprintln!(
                     "error: the segment was not reported to {}: {why}",
                     loadpacer::metrics::remote_write::shown_url(url)
@@ -305,56 +304,43 @@ async fn report_segment(
     base: &str,
     plan: &str,
     key: &str,
-    token: Option<String>,
+    token_env: &str,
     json: String,
 ) -> std::result::Result<(), String> {
-    let url = format!(
-        "{}/api/v1/plans/{plan}/segments/{key}",
-        base.trim_end_matches('/')
-    );
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let shown = loadpacer::metrics::remote_write::shown_url(base);
+    use super::client::DaemonClient;
+    use loadpacer::api::types::SegmentAnswer;
+    let path = format!("/api/v1/plans/{plan}/segments/{key}");
+    let client = DaemonClient::new(base, token_env).map_err(|f| f.line)?;
     let mut wait = Duration::from_secs(1);
     let mut last = String::new();
     for attempt in 1..=4 {
-        let mut req = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(json.clone());
-        if let Some(t) = &token {
-            req = req.bearer_auth(t);
-        }
-        match req.send().await {
-            Ok(r) if r.status().is_success() => {
-                let body: serde_json::Value =
-                    serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
-                match body["run"].as_str() {
+        let answer = client
+            .call::<SegmentAnswer>(reqwest::Method::POST, &path, Some(json.clone()))
+            .await;
+        match answer {
+            Ok(a) => {
+                match a.run {
                     Some(run) => eprintln!(
-                        "segment reported to {shown}: the run is complete, stored as {}",
-                        super::client::safe(run)
+                        "segment reported to {}: the run is complete, stored as {}",
+                        client.shown(),
+                        super::client::safe(&run)
                     ),
                     None => eprintln!(
-                        "segment reported to {shown}: {} of {} segments have reported",
-                        body["reported"].as_array().map_or(0, Vec::len),
-                        body["of"]
+                        "segment reported to {}: {} of {} segments have reported",
+                        client.shown(),
+                        a.reported.len(),
+                        a.of
                     ),
                 }
                 return Ok(());
             }
-            Ok(r) if r.status().is_client_error() => {
-                let status = r.status();
-                let body: serde_json::Value =
-                    serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
-                return Err(format!(
-                    "{status}: {}",
-                    super::client::safe(body["error"].as_str().unwrap_or("refused"))
-                ));
+            Err(f) if !f.transient() => return Err(f.line.trim_start_matches("error: ").into()),
+            Err(f) => {
+                last = format!(
+                    "{} (attempt {attempt})",
+                    f.line.trim_start_matches("error: ")
+                )
             }
-            Ok(r) => last = format!("{} (attempt {attempt})", r.status()),
-            Err(e) => last = format!("{} (attempt {attempt})", e.without_url()),
         }
         if attempt < 4 {
             tokio::time::sleep(wait).await;

@@ -15,7 +15,6 @@ pub use kinds::{RunStatus, Trigger};
 use crate::judge::verdict::Outcome;
 use crate::sync::LockExt;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,8 +82,7 @@ impl From<rusqlite::Error> for OpenFailure {
     }
 }
 
-/// One run as listed. In JSON its times are RFC 3339 (`started_at`, `finished_at`) with the
-/// Unix milliseconds beside them (`started_at_ms`, `finished_at_ms`).
+/// One run as stored (the API shows it as `api::types::Run`).
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub id: String,
@@ -139,30 +137,6 @@ pub struct StreamFigures {
     pub messages_per_s: f64,
     /// Sessions that ended otherwise than by the flow, failed opens included.
     pub abnormal_ends: u64,
-}
-
-impl Serialize for RunRecord {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let rfc3339 = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        };
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("id", &self.id)?;
-        m.serialize_entry("plan", &self.plan)?;
-        m.serialize_entry("trigger", &self.trigger)?;
-        m.serialize_entry("status", &self.status)?;
-        m.serialize_entry("config_hash", &self.config_hash)?;
-        m.serialize_entry("started_at", &rfc3339(self.started_at))?;
-        m.serialize_entry("started_at_ms", &self.started_at)?;
-        m.serialize_entry("finished_at", &self.finished_at.and_then(rfc3339))?;
-        m.serialize_entry("finished_at_ms", &self.finished_at)?;
-        if let Some(summary) = &self.summary {
-            m.serialize_entry("summary", summary)?;
-        }
-        m.end()
-    }
 }
 
 /// What opening found.

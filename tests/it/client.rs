@@ -153,8 +153,8 @@ async fn answering(status: &'static str, content_type: &'static str, body: Strin
 /// unknown run before asking anyone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_does_not_trust_what_the_server_says() {
-    let page = answering("200 OK", "text/html", "<html>welcome</html>".into()).await;
-    let out = client(&page, "", &["runs"]).await;
+    let html = answering("200 OK", "text/html", "<html>welcome</html>".into()).await;
+    let out = client(&html, "", &["runs"]).await;
     assert_eq!(out.status.code(), Some(4), "{}", said(&out));
     assert!(
         said(&out).contains("not JSON (text/html)"),
@@ -163,11 +163,40 @@ async fn the_client_does_not_trust_what_the_server_says() {
     );
 
     let evil = "shop\u{1b}]0;pwned\u{7}\u{1b}[2J";
-    let runs = serde_json::json!({ "runs": [{
-        "id": "0190a0b0-0000-7000-8000-000000000000", "plan": evil, "status": "passed",
-        "trigger": "api", "started_at": "2026-12-07T00:00:00Z", "started_at_ms": 0,
-        "finished_at_ms": 1000 }] });
-    let lying = answering("200 OK", "application/json", runs.to_string()).await;
+    let run = loadpacer::api::types::Run {
+        id: "0190a0b0-0000-7000-8000-000000000000".into(),
+        plan: evil.into(),
+        trigger: loadpacer::store::Trigger::Api,
+        status: "passed".parse().unwrap(),
+        config_hash: "h".into(),
+        started_at: Some("2026-12-07T00:00:00Z".into()),
+        started_at_ms: 0,
+        finished_at: None,
+        finished_at_ms: Some(1000),
+        summary: None,
+    };
+    let page = loadpacer::api::types::RunPage {
+        runs: vec![run],
+        limit: 20,
+        offset: 0,
+    };
+    // JSON that is not the API's answer (here: a page without its limit) is not taken for one.
+    let mut partial = serde_json::to_value(&page).unwrap();
+    partial.as_object_mut().unwrap().remove("limit");
+    let odd = answering("200 OK", "application/json", partial.to_string()).await;
+    let out = client(&odd, "", &["runs"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", said(&out));
+    assert!(
+        said(&out).contains("not the API's answer"),
+        "{}",
+        said(&out)
+    );
+    let lying = answering(
+        "200 OK",
+        "application/json",
+        serde_json::to_string(&page).unwrap(),
+    )
+    .await;
     let out = client(&lying, "", &["runs"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(!said(&out).contains('\u{1b}'), "{:?}", said(&out));
@@ -182,7 +211,7 @@ async fn the_client_does_not_trust_what_the_server_says() {
     assert_eq!(out.status.code(), Some(7));
     assert!(!said(&out).contains('\u{1b}'), "{:?}", said(&out));
 
-    let out = client(&page, "", &["cancel", "not-a-uuid"]).await;
+    let out = client(&html, "", &["cancel", "not-a-uuid"]).await;
     assert_eq!(out.status.code(), Some(6), "{}", said(&out));
     assert!(said(&out).contains("run ids are UUIDs"), "{}", said(&out));
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod alerts;
+mod api_docs;
 mod architecture;
 mod artillery;
 mod capacity;

@@ -566,20 +566,21 @@ pub async fn trigger(base: &str, plan: &str, token: Option<&str>) -> String {
         req = req.bearer_auth(t);
     }
     let text = req.send().await.unwrap().text().await.unwrap();
-    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    r["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no run id in {text}"))
-        .to_string()
+    let started: loadpacer::api::types::Started =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a started run ({e}): {text}"));
+    started.id
 }
 
-/// Waits (at most 20 s) until run `id` is no longer running; its API record.
+/// Waits (at most 20 s) until run `id` is no longer running; its API record (read as the
+/// API's `Run`, returned as JSON for the tests to look into its summary).
 pub async fn wait_stored(base: &str, id: &str) -> serde_json::Value {
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let run = get_json(&format!("{base}/api/v1/runs/{id}")).await;
-        if run["status"] != "running" {
-            return run;
+        let json = get_json(&format!("{base}/api/v1/runs/{id}")).await;
+        let run: loadpacer::api::types::Run = serde_json::from_value(json.clone())
+            .unwrap_or_else(|e| panic!("not a run record ({e}): {json}"));
+        if run.outcome().is_some() {
+            return json;
         }
     }
     panic!("run {id} not stored within 20 s");
