@@ -1,0 +1,436 @@
+//! The scenarios of a script: each flow's steps (requests, think, log, loop) with their
+//! captures and checks.
+
+use super::super::script::Scenario;
+use super::{quote, template, Out, ACTIONS, METHODS, REQUEST_FIELDS};
+use crate::config::error::Collector;
+use crate::config::raw::S;
+use serde_json::Value;
+use serde_saphyr::Location;
+use std::collections::BTreeMap;
+
+pub(super) fn scenario(out: &mut Out, i: usize, s: &Scenario, expect: bool, c: &mut Collector) {
+    let name = s
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| format!("scenario-{}", i + 1));
+    let at = s.name.as_ref().map_or(Location::UNKNOWN, |n| n.referenced);
+    out.line(6, &format!("- name: {}", quote(&name)), at);
+    if let Some(w) = &s.weight {
+        out.line(8, &format!("weight: {}", w.value.max(1)), w.referenced);
+    }
+    match &s.flow {
+        Some(flow) => {
+            let path = format!("scenarios[{i}].flow");
+            out.steps_of(8, flow.referenced, |out| {
+                steps(out, 10, &flow.value.0, &path, &mut Flow::new(expect), c)
+            });
+        }
+        None => c.at(&at, &format!("scenarios[{i}]"), "a scenario needs a `flow`"),
+    }
+}
+
+/// The steps of `before` (setup) or `after` (teardown), written as the plan's steps.
+pub(super) fn hook_steps(
+    out: &mut Out,
+    flow: &[Step],
+    path: &str,
+    expect: bool,
+    c: &mut Collector,
+) {
+    steps(out, 6, flow, path, &mut Flow::new(expect), c);
+}
+
+/// What the steps of one flow share: whether `expect` is honoured (the expect plugin is on),
+/// and the request names given so far, to number a repeated one.
+struct Flow {
+    expect: bool,
+    names: BTreeMap<String, u32>,
+}
+
+impl Flow {
+    fn new(expect: bool) -> Self {
+        Flow {
+            expect,
+            names: BTreeMap::new(),
+        }
+    }
+}
+
+/// The steps of a flow; request names are `METHOD path` (numbered when repeated).
+/// One step of a flow: its action (`get`, `think`, `loop`, …) with the keys beside it.
+type Step = S<BTreeMap<String, S<Value>>>;
+
+fn steps(out: &mut Out, indent: usize, flow: &[Step], path: &str, f: &mut Flow, c: &mut Collector) {
+    for (i, step) in flow.iter().enumerate() {
+        let sp = format!("{path}[{i}]");
+        // A step is one action; `loop` comes with `count`/`over` beside it.
+        let known = |k: &str| METHODS.contains(&k) || ACTIONS.contains(&k);
+        let Some((action, v)) = step
+            .value
+            .iter()
+            .find(|(k, _)| known(k))
+            .or_else(|| step.value.iter().next())
+        else {
+            c.at(&step.referenced, &sp, "an empty step");
+            continue;
+        };
+        let at = v.referenced;
+        match action.as_str() {
+            m if METHODS.contains(&m) => request(out, indent, m, v, &sp, f, c),
+            "think" => match think(&v.value) {
+                Some(t) => out.line(indent, &format!("- think: {t}"), at),
+                None => c.at(&at, &format!("{sp}.think"), "must be seconds (a number) or a duration"),
+            },
+            "log" => out.line(indent, &format!("# log: {}", v.value.to_string().replace('\n', " ")), at),
+            "function" => c.at(&at, &format!("{sp}.function"), "`function` calls JavaScript, which cannot run: use captures, checks and templates instead"),
+            "loop" => repeat(out, indent, step, v, &sp, f, c),
+            "parallel" => c.at(&at, &format!("{sp}.parallel"), "`parallel` is not translated: run the requests as separate scenarios, or as loadpacer workloads"),
+            other => c.at(&at, &format!("{sp}.{other}"), format!("{other:?} is not a flow action loadpacer knows; use get, post, put, patch, delete, head, options, think or log")),
+        }
+    }
+}
+
+/// `loop` with `count` or `over` (a list, or a variable holding one) → `repeat`, its item in
+/// `loopElement` (`{{ $loopElement }}`).
+fn repeat(
+    out: &mut Out,
+    indent: usize,
+    step: &Step,
+    v: &S<Value>,
+    sp: &str,
+    f: &mut Flow,
+    c: &mut Collector,
+) {
+    let at = v.referenced;
+    let Value::Array(items) = &v.value else {
+        c.at(&at, &format!("{sp}.loop"), "must be a list of flow steps");
+        return;
+    };
+    let times = match (step.value.get("count"), step.value.get("over")) {
+        (Some(n), None) => match n.value.as_u64() {
+            Some(n) => format!("count: {n}"),
+            None => {
+                c.at(
+                    &n.referenced,
+                    &format!("{sp}.count"),
+                    "must be a whole number",
+                );
+                return;
+            }
+        },
+        (None, Some(o)) => match &o.value {
+            Value::Array(list) => format!("over: {}", Value::Array(list.clone())),
+            Value::String(name) => {
+                let name = name
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim();
+                format!("over: {}", quote(name))
+            }
+            _ => {
+                c.at(
+                    &o.referenced,
+                    &format!("{sp}.over"),
+                    "must be a list or a variable name",
+                );
+                return;
+            }
+        },
+        _ => {
+            c.at(&at, &format!("{sp}.loop"), "give `count` or `over`: a loop without either never ends, which a scheduled run must not do");
+            return;
+        }
+    };
+    out.line(indent, "- repeat:", at);
+    out.line(indent + 4, &times, at);
+    out.line(indent + 4, "as: loopElement", at);
+    out.line(indent + 4, "index_as: loopCount", at);
+    out.line(indent + 4, "steps:", at);
+    let nested: Vec<Step> = items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|o| S {
+            value: o
+                .iter()
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        S {
+                            value: x.clone(),
+                            referenced: at,
+                            defined: at,
+                        },
+                    )
+                })
+                .collect(),
+            referenced: at,
+            defined: at,
+        })
+        .collect();
+    steps(out, indent + 6, &nested, &format!("{sp}.loop"), f, c);
+}
+
+fn think(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(format!("{}ms", (n.as_f64()? * 1000.0).round())),
+        Value::String(s) => humantime::parse_duration(s.trim())
+            .ok()
+            .map(|_| s.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn request(
+    out: &mut Out,
+    indent: usize,
+    method: &str,
+    v: &S<Value>,
+    path: &str,
+    f: &mut Flow,
+    c: &mut Collector,
+) {
+    let at = v.referenced;
+    let rp = format!("{path}.{method}");
+    let Value::Object(r) = &v.value else {
+        c.at(&at, &rp, "must be a map with at least `url`");
+        return;
+    };
+    for (k, _) in r
+        .iter()
+        .filter(|(k, _)| !REQUEST_FIELDS.contains(&k.as_str()))
+    {
+        let why = match k.as_str() {
+            "beforeRequest" | "afterResponse" => {
+                "calls JavaScript, which cannot run; use checks and captures".to_string()
+            }
+            "ifTrue" => match if_true(r.get("ifTrue")) {
+                Some(IfTrue::If(_)) => continue,
+                Some(IfTrue::Always) => {
+                    c.warn_at(&at, &format!("{rp}.ifTrue"), "has single quotes: Artillery runs this step every time, whatever the values ('bob' is not a string in its expressions), and so does the translation; write \"bob\" in double quotes to compare");
+                    continue;
+                }
+                _ => "is not translated: loadpacer's `if:` takes NAME == \"TEXT\", NAME != NUMBER or NAME".to_string(),
+            },
+            other => format!("{other:?} is not a request field loadpacer reads"),
+        };
+        c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
+    }
+    let Some(url) = r.get("url").and_then(Value::as_str) else {
+        c.at(&at, &format!("{rp}.url"), "is required");
+        return;
+    };
+    let url = template(url, at, c);
+    let base_name = label(
+        &r.get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{method} {}", url.split('?').next().unwrap_or_default())),
+    );
+    let n = f.names.entry(base_name.clone()).or_default();
+    *n += 1;
+    let name = if *n == 1 {
+        base_name
+    } else {
+        format!("{base_name}_{n}")
+    };
+    let mut fields = vec![
+        format!("name: {}", quote(&name)),
+        format!("method: {}", method.to_uppercase()),
+        format!("url: {}", quote(&url)),
+    ];
+    for (from, to) in [("headers", "headers"), ("qs", "query"), ("form", "form")] {
+        if let Some(Value::Object(m)) = r.get(from) {
+            let pairs: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quote(k), quote(&template(&scalar(v), at, c))))
+                .collect();
+            fields.push(format!("{to}: {{ {} }}", pairs.join(", ")));
+        }
+    }
+    if let Some(j) = r.get("json") {
+        fields.push(format!("json: {}", json_template(j, at, c)));
+    }
+    if let Some(b) = r.get("body") {
+        fields.push(format!("body: {}", quote(&template(&scalar(b), at, c))));
+    }
+    out.line(
+        indent,
+        &format!("- request: {{ {} }}", fields.join(", ")),
+        at,
+    );
+    match if_true(r.get("ifTrue")) {
+        Some(IfTrue::If(cond)) => out.line(indent + 2, &format!("if: {}", quote(&cond)), at),
+        Some(IfTrue::Always) => out.line(
+            indent + 2,
+            "# ifTrue with single quotes: runs every time, as in Artillery",
+            at,
+        ),
+        _ => {}
+    }
+    if let Some(cap) = r.get("capture") {
+        captures(out, indent + 2, cap, at, &rp, c);
+    }
+    match (r.get("expect"), f.expect) {
+        (Some(e), true) => checks(out, indent + 2, e, at, &rp, c),
+        (Some(_), false) => out.line(
+            indent + 2,
+            "# expect: ignored, as in Artillery without the expect plugin",
+            at,
+        ),
+        (None, _) => {}
+    }
+}
+
+/// A request name as a metric label: `POST /auth/login` → `post_auth_login`, template
+/// braces dropped, at most 64 characters.
+fn label(text: &str) -> String {
+    let mut out = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    let out: String = out.trim_end_matches('_').chars().take(64).collect();
+    match out.chars().next() {
+        None => "request".into(),
+        Some(first) if first.is_ascii_digit() => format!("r_{out}"),
+        Some(_) => out,
+    }
+}
+
+/// A JSON value with its strings' templates translated, as YAML flow.
+fn json_template(v: &Value, at: Location, c: &mut Collector) -> String {
+    fn walk(v: &Value, at: Location, c: &mut Collector) -> Value {
+        match v {
+            Value::String(s) => Value::String(template(s, at, c)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, at, c)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), walk(x, at, c))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    walk(v, at, c).to_string()
+}
+
+/// What an `ifTrue` expression means, as Artillery 2 evaluates it (measured with 2.0.21).
+enum IfTrue {
+    /// loadpacer's `if:` says the same: `a == "b"`, `a != 1`, `a`.
+    If(String),
+    /// The step runs every time: an expression with single quotes (`a == 'b'`) never skips
+    /// its step in Artillery, whatever the values (`'b'` is not a string in its expressions).
+    Always,
+    /// Nothing loadpacer can say (`or`, two variables compared, …).
+    Untranslated,
+}
+
+fn if_true(v: Option<&Value>) -> Option<IfTrue> {
+    let text = v?.as_str()?.trim();
+    if text.contains('\'') {
+        return Some(IfTrue::Always);
+    }
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            && !s.starts_with(|ch: char| ch.is_ascii_digit())
+    };
+    for (op, to) in [("===", "=="), ("!==", "!="), ("==", "=="), ("!=", "!=")] {
+        if let Some((a, b)) = text.split_once(op) {
+            let a = a.trim();
+            let b = b.trim();
+            // A string in double quotes or a number; a bare name is another variable.
+            let value = b
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .filter(|x| !x.contains('"'))
+                .or_else(|| b.parse::<f64>().is_ok().then_some(b));
+            return Some(match value {
+                Some(v) if ident(a) && !v.is_empty() => IfTrue::If(format!("{a} {to} {v}")),
+                _ => IfTrue::Untranslated,
+            });
+        }
+    }
+    Some(if ident(text) {
+        IfTrue::If(text.to_string())
+    } else {
+        IfTrue::Untranslated
+    })
+}
+
+pub(super) fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn captures(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &mut Collector) {
+    let list: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        one => vec![one],
+    };
+    let mut pairs = Vec::new();
+    for cap in list {
+        let Some(var) = cap.get("as").and_then(Value::as_str) else {
+            c.at(
+                &at,
+                &format!("{rp}.capture"),
+                "each capture needs `as` (the variable name)",
+            );
+            continue;
+        };
+        let source = if let Some(j) = cap.get("json").and_then(Value::as_str) {
+            j.to_string()
+        } else if let Some(h) = cap.get("header").and_then(Value::as_str) {
+            format!("header:{h}")
+        } else if let Some(r) = cap.get("regexp").and_then(Value::as_str) {
+            format!("regex:{r}")
+        } else {
+            c.at(&at, &format!("{rp}.capture"), format!("capture {var:?}: use `json`, `header` or `regexp` (xpath and selector are not translated)"));
+            continue;
+        };
+        pairs.push(format!("{}: {}", quote(var), quote(&source)));
+    }
+    if !pairs.is_empty() {
+        out.line(indent, &format!("capture: {{ {} }}", pairs.join(", ")), at);
+    }
+}
+
+fn checks(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &mut Collector) {
+    let list: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        one => vec![one],
+    };
+    let mut fields = Vec::new();
+    let mut json = Vec::new();
+    for e in list.iter().filter_map(|e| e.as_object()) {
+        for (k, x) in e {
+            match k.as_str() {
+                "statusCode" => fields.push(format!("status: {x}")),
+                "contentType" => fields.push(format!("header: {{ content-type: {} }}", quote(&scalar(x)))),
+                "hasProperty" => json.push(format!("{}: exists", quote(&format!("$.{}", scalar(x))))),
+                "equals" if fields.iter().any(|f: &String| f.starts_with("equals:")) => c.at(&at, &format!("{rp}.expect.equals"), "one `equals` per request is translated; compare the other values in a check of the next request"),
+                "equals" => match x.as_array().filter(|a| a.len() >= 2) {
+                    Some(items) => {
+                        let texts: Vec<String> = items.iter().map(|i| quote(&template(&scalar(i), at, c))).collect();
+                        fields.push(format!("equals: [{}]", texts.join(", ")));
+                    }
+                    None => c.at(&at, &format!("{rp}.expect.equals"), "must list two or more values to compare"),
+                },
+                other => c.at(&at, &format!("{rp}.expect.{other}"), format!("expectation {other:?} is not translated; use statusCode, contentType or hasProperty")),
+            }
+        }
+    }
+    if !json.is_empty() {
+        fields.push(format!("json: {{ {} }}", json.join(", ")));
+    }
+    if !fields.is_empty() {
+        out.line(indent, &format!("check: {{ {} }}", fields.join(", ")), at);
+    }
+}
