@@ -146,17 +146,21 @@ pub(super) fn custom_metrics(
                 format!("{name:?} is a built-in metric; choose another name"),
             );
         }
-        let kind = match m.r#type.value.as_str() {
-            "counter" => CustomKind::Counter,
-            "trend" => CustomKind::Trend,
-            "rate" => CustomKind::Rate,
-            "gauge" => CustomKind::Gauge,
-            other => {
-                c.at(
-                    &m.r#type.referenced,
-                    &format!("{mp}.type"),
-                    format!("{other:?} is not a metric type; use counter, trend, rate or gauge"),
-                );
+        let kind = super::rules::keyword(
+            c,
+            Some(&m.r#type),
+            &format!("{mp}.type"),
+            &[
+                ("counter", CustomKind::Counter),
+                ("trend", CustomKind::Trend),
+                ("rate", CustomKind::Rate),
+                ("gauge", CustomKind::Gauge),
+            ],
+            CustomKind::Counter,
+        );
+        let kind = match kind {
+            Some(k) => k,
+            None => {
                 continue;
             }
         };
@@ -167,20 +171,18 @@ pub(super) fn custom_metrics(
                 "must say what the metric means",
             );
         }
-        let unit = match m.unit.as_ref().map(|u| u.value.as_str()) {
-            None | Some("none") => CustomUnit::None,
-            Some("seconds") => CustomUnit::Seconds,
-            Some("bytes") => CustomUnit::Bytes,
-            Some(other) => {
-                let u = m.unit.as_ref().expect("matched Some");
-                c.at(
-                    &u.referenced,
-                    &format!("{mp}.unit"),
-                    format!("{other:?} is not a unit; use seconds, bytes or none"),
-                );
-                CustomUnit::None
-            }
-        };
+        let unit = super::rules::keyword(
+            c,
+            m.unit.as_ref(),
+            &format!("{mp}.unit"),
+            &[
+                ("seconds", CustomUnit::Seconds),
+                ("bytes", CustomUnit::Bytes),
+                ("none", CustomUnit::None),
+            ],
+            CustomUnit::None,
+        )
+        .unwrap_or(CustomUnit::None);
         if let (Some(l), false) = (&m.label, kind == CustomKind::Counter) {
             c.at(
                 &l.referenced,

@@ -273,19 +273,18 @@ pub(super) fn load(
             )
         })
         .unwrap_or(Duration::from_secs(10));
-    let dispatch = match l.dispatch.as_ref().map(|s| (s, s.value.as_str())) {
-        None | Some((_, "auto")) => Dispatch::Auto,
-        Some((_, "exact")) => Dispatch::Exact,
-        Some((_, "tick")) => Dispatch::Tick,
-        Some((s, other)) => {
-            c.at(
-                &s.referenced,
-                &format!("{path}.dispatch"),
-                format!("{other:?} must be auto, exact or tick"),
-            );
-            Dispatch::Auto
-        }
-    };
+    let dispatch = super::rules::keyword(
+        c,
+        l.dispatch.as_ref(),
+        &format!("{path}.dispatch"),
+        &[
+            ("auto", Dispatch::Auto),
+            ("exact", Dispatch::Exact),
+            ("tick", Dispatch::Tick),
+        ],
+        Dispatch::Auto,
+    )
+    .unwrap_or_default();
     if let (Some(_), false) = (&l.preset, matches!(shape, LoadShape::Open { .. })) {
         return None;
     }

@@ -155,6 +155,30 @@ pub(super) fn rate(
 }
 
 /// The expected key closest to a misspelt one, if any is close enough to be a typo.
+/// A keyword field: the value its word names among `choices` (word, value). An absent field
+/// is `absent`; another word is a located error naming the choices (and gives `None`).
+pub(super) fn keyword<T: Copy>(
+    c: &mut Collector,
+    field: Option<&S<String>>,
+    path: &str,
+    choices: &[(&str, T)],
+    absent: T,
+) -> Option<T> {
+    let Some(f) = field else {
+        return Some(absent);
+    };
+    let found = choices.iter().find(|(w, _)| *w == f.value).map(|(_, v)| *v);
+    if found.is_none() {
+        let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+        let list = match words.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => words.join(""),
+        };
+        c.at(&f.referenced, path, format!("{:?} must be {list}", f.value));
+    }
+    found
+}
+
 pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()

@@ -136,19 +136,18 @@ pub(super) fn schedule(
             None
         }
     };
-    let overlap = match s.overlap.as_ref().map(|o| o.value.as_str()) {
-        None | Some("forbid") => Overlap::Forbid,
-        Some("allow") => Overlap::Allow,
-        Some("replace") => Overlap::Replace,
-        Some(other) => {
-            c.at(
-                &s.overlap.as_ref().unwrap().referenced,
-                &format!("{path}.overlap"),
-                format!("{other:?} must be allow, forbid or replace"),
-            );
-            Overlap::Forbid
-        }
-    };
+    let overlap = super::rules::keyword(
+        c,
+        s.overlap.as_ref(),
+        &format!("{path}.overlap"),
+        &[
+            ("allow", Overlap::Allow),
+            ("forbid", Overlap::Forbid),
+            ("replace", Overlap::Replace),
+        ],
+        Overlap::Forbid,
+    )
+    .unwrap_or(Overlap::Forbid);
     let opt = |c: &mut Collector, v: &Option<S<String>>, f: &str| {
         v.as_ref()
             .and_then(|d| duration(c, d, &format!("{path}.{f}"), Duration::from_millis(1)))

@@ -11,7 +11,7 @@ use super::error::Collector;
 use super::grades::grades;
 use super::judging::{capacity, monitor, regression};
 use super::raw::{RawPlan, RawScriptRef};
-use super::{host_allowed, Config, ConfigErrors, Limits, LoadShape, PlanSpec, TargetSpec};
+use super::{host_allowed, Config, ConfigErrors, LoadShape, PlanSpec, TargetSpec};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -48,17 +48,15 @@ const ALONGSIDE: &str =
 /// The plan `name` from its script, with the settings around the reference applied.
 /// `target` is the config's target the plan names, if it names one. Returns the plan and the
 /// script's text.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn plan(
+pub(super) fn scripted_plan(
     c: &mut Collector,
-    scripts: &dyn Scripts,
-    limits: &Limits,
+    cx: &super::validate::PlanContext<'_>,
     name: &str,
     p: &RawPlan,
     script: &RawScriptRef,
     target: Option<(Arc<TargetSpec>, Vec<String>)>,
-    base_dir: Option<&Path>,
 ) -> Option<(PlanSpec, String)> {
+    let (scripts, limits, base_dir) = (cx.scripts, cx.limits, cx.base_dir);
     let path = format!("plans.{name}");
     refuse_script_fields(c, p, &path, &script.file.value);
     let file = base_dir.map_or_else(

@@ -46,21 +46,20 @@ pub(super) fn validate(
             "no plan is defined; add at least one under `plans:`",
         );
     }
+    let cx = PlanContext {
+        limits: &limits,
+        targets: &targets,
+        raw_targets: &raw.targets,
+        base_dir,
+        env,
+        scripts,
+    };
     let mut plans = Vec::new();
     // The hash covers the scripts plans are given by: editing one starts a new baseline.
     let mut hashed = text.to_string();
     for (name, p) in &raw.plans {
         let Some(script) = &p.artillery else {
-            if let Some(plan) = plan(
-                &mut c,
-                &limits,
-                &targets,
-                &raw.targets,
-                name,
-                p,
-                base_dir,
-                env,
-            ) {
+            if let Some(plan) = native_plan(&mut c, &cx, name, p) {
                 plans.push(Arc::new(plan));
             }
             continue;
@@ -72,16 +71,7 @@ pub(super) fn validate(
         if !valid_label(name.as_str()) {
             c.at(&name.0.referenced, &path, format!("plan name {:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)", name.as_str()));
         }
-        let given = super::scripted::plan(
-            &mut c,
-            scripts,
-            &limits,
-            name.as_str(),
-            p,
-            script,
-            target,
-            base_dir,
-        );
+        let given = super::scripted::scripted_plan(&mut c, &cx, name.as_str(), p, script, target);
         if let Some((plan, script_text)) = given {
             hashed.push_str(&script_text);
             plans.push(Arc::new(plan));
@@ -134,17 +124,32 @@ fn fnv1a_hex(text: &str) -> String {
     format!("{hash:016x}")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan(
+/// What every plan of a file is compiled against.
+pub(super) struct PlanContext<'a> {
+    pub limits: &'a Limits,
+    pub targets: &'a BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
+    pub raw_targets: &'a BTreeMap<String, RawTarget>,
+    /// The config file's folder: relative paths (data files, scripts) are under it.
+    pub base_dir: Option<&'a Path>,
+    pub env: Env<'a>,
+    pub scripts: &'a dyn Scripts,
+}
+
+/// A plan written in loadpacer's own YAML.
+fn native_plan(
     c: &mut Collector,
-    limits: &Limits,
-    targets: &BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
-    raw_targets: &BTreeMap<String, RawTarget>,
+    cx: &PlanContext<'_>,
     key: &super::raw::Key,
     p: &RawPlan,
-    base_dir: Option<&Path>,
-    env: Env<'_>,
 ) -> Option<PlanSpec> {
+    let PlanContext {
+        limits,
+        targets,
+        raw_targets,
+        base_dir,
+        env,
+        ..
+    } = *cx;
     let name = key.as_str();
     let path = format!("plans.{name}");
     if !valid_label(name) {
@@ -197,19 +202,14 @@ fn plan(
             )
         })
         .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
-    let undefined_empty = match p.undefined_variables.as_ref().map(|u| u.value.as_str()) {
-        None | Some("error") => false,
-        Some("empty") => true,
-        Some(other) => {
-            let u = p.undefined_variables.as_ref().expect("matched");
-            c.at(
-                &u.referenced,
-                &format!("{path}.undefined_variables"),
-                format!("{other:?} must be error or empty"),
-            );
-            false
-        }
-    };
+    let undefined_empty = super::rules::keyword(
+        c,
+        p.undefined_variables.as_ref(),
+        &format!("{path}.undefined_variables"),
+        &[("error", false), ("empty", true)],
+        false,
+    )
+    .unwrap_or(false);
     steps.check_vars(c, undefined_empty);
     let thresholds = thresholds(c, p, &path, &steps);
     let grades = grades(c, p, &path);

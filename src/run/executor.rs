@@ -4,7 +4,7 @@
 //! VU slot); the loop, the recording and the stop logic are shared.
 
 use super::alarm::Alarm;
-use super::plan::{share_of, Schedule, Segment};
+use super::plan::{share_of, LoadSchedule, Segment};
 use super::scenario::Runtime;
 use super::vu::{lock, Sink, VuState};
 use crate::config::{DataOrder, Dispatch};
@@ -35,7 +35,7 @@ type Iteration = Pin<Box<dyn Future<Output = (usize, VuState, usize)> + Send>>;
 /// What every worker of a run shares.
 pub struct Shared {
     pub rt: Arc<Runtime>,
-    pub schedule: Schedule,
+    pub schedule: LoadSchedule,
     pub start: Instant,
     pub workers: u64,
     pub segment: Segment,
@@ -222,7 +222,7 @@ impl Driver {
             .map(|s| s.weight)
             .sum();
         let (mode, slots) = match &shared.schedule {
-            Schedule::Open { max_in_flight, .. } => {
+            LoadSchedule::Open { max_in_flight, .. } => {
                 let cap = share_of(
                     share_of(*max_in_flight, seg.index, seg.count),
                     w,
@@ -238,7 +238,7 @@ impl Driver {
                     vec![None; cap],
                 )
             }
-            Schedule::Closed(v) => {
+            LoadSchedule::Closed(v) => {
                 let n =
                     share_of(share_of(v.peak(), seg.index, seg.count), w, shared.workers) as usize;
                 (
@@ -395,7 +395,7 @@ impl Driver {
     }
 
     fn vu_target(&self, shared: &Shared, now: Instant) -> usize {
-        let Schedule::Closed(v) = &shared.schedule else {
+        let LoadSchedule::Closed(v) = &shared.schedule else {
             return 0;
         };
         let total = v.vus_at(now.saturating_duration_since(shared.start));
@@ -516,7 +516,7 @@ impl Driver {
 impl Shared {
     /// Offset of this worker's `m`-th arrival.
     fn schedule_arrival(&self, w: u64, m: u64) -> Option<Duration> {
-        let Schedule::Open { arrivals, .. } = &self.schedule else {
+        let LoadSchedule::Open { arrivals, .. } = &self.schedule else {
             return None;
         };
         let k = self.segment.index + self.segment.count * (w + self.workers * m);

@@ -9,16 +9,14 @@ pub mod executor;
 pub mod http;
 pub mod plan;
 pub mod scenario;
-mod sse;
 mod stream;
 pub mod vu;
-mod ws;
 
 use crate::config::{Limits, LoadShape, PlanSpec};
 use crate::measure::{LatencyStats, Recorder, WindowPoint, WindowSeries, WorkloadPoint};
 use crate::sync::LockExt;
 use executor::Shared;
-use plan::{Schedule, Segment};
+use plan::{LoadSchedule, Segment};
 use scenario::Runtime;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -363,10 +361,10 @@ impl Load {
             if matches!(w.load.shape, LoadShape::Closed { .. }) {
                 part_rt.pacer = pacer.clone();
             }
-            let schedule = Schedule::of(&w.load.shape);
+            let schedule = LoadSchedule::of(&w.load.shape);
             let vus = match &schedule {
-                Schedule::Open { max_in_flight, .. } => *max_in_flight,
-                Schedule::Closed(v) => v.peak(),
+                LoadSchedule::Open { max_in_flight, .. } => *max_in_flight,
+                LoadSchedule::Closed(v) => v.peak(),
             };
             parts.push(Arc::new(Shared {
                 rt: Arc::new(part_rt),
@@ -431,7 +429,7 @@ impl Load {
             .map(|(part, w)| WorkloadNow {
                 name: &w.name,
                 target: part.target_at(self.start + elapsed),
-                open_model: matches!(part.schedule, Schedule::Open { .. }),
+                open_model: matches!(part.schedule, LoadSchedule::Open { .. }),
                 in_flight: part.in_flight(),
                 requests: 0,
                 errors: 0,
@@ -451,7 +449,7 @@ impl Load {
     fn phase(&self, elapsed: Duration) -> Option<String> {
         let plan = &self.parts.first()?.rt.plan;
         if let [part] = self.parts.as_slice() {
-            let (Schedule::Open { arrivals, .. }, LoadShape::Open { phases, .. }) =
+            let (LoadSchedule::Open { arrivals, .. }, LoadShape::Open { phases, .. }) =
                 (&part.schedule, &plan.workloads[0].load.shape)
             else {
                 return None;
@@ -473,7 +471,7 @@ impl Load {
         let open = self.open_model();
         self.parts
             .iter()
-            .filter(|p| matches!(p.schedule, Schedule::Open { .. }) == open)
+            .filter(|p| matches!(p.schedule, LoadSchedule::Open { .. }) == open)
             .map(|p| p.target_at(now))
             .sum()
     }
@@ -486,7 +484,7 @@ impl Load {
     fn open_model(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p.schedule, Schedule::Open { .. }))
+            .any(|p| matches!(p.schedule, LoadSchedule::Open { .. }))
     }
 }
 

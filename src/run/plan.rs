@@ -188,7 +188,7 @@ pub fn share_of(total: u64, share: u64, shares: u64) -> u64 {
 
 /// The schedule a plan's load shape becomes.
 #[derive(Debug, Clone)]
-pub enum Schedule {
+pub enum LoadSchedule {
     Open {
         arrivals: ArrivalSchedule,
         max_in_flight: u64,
@@ -196,39 +196,39 @@ pub enum Schedule {
     Closed(VuSchedule),
 }
 
-impl Schedule {
+impl LoadSchedule {
     /// Normalises a load shape.
     pub fn of(shape: &LoadShape) -> Self {
         match shape {
             LoadShape::Open {
                 phases,
                 max_in_flight,
-            } => Schedule::Open {
+            } => LoadSchedule::Open {
                 arrivals: ArrivalSchedule::new(phases),
                 max_in_flight: *max_in_flight,
             },
-            LoadShape::Closed { stages } => Schedule::Closed(VuSchedule::new(stages)),
+            LoadShape::Closed { stages } => LoadSchedule::Closed(VuSchedule::new(stages)),
         }
     }
 
     /// Scheduled length.
     pub fn duration(&self) -> Duration {
         match self {
-            Schedule::Open { arrivals, .. } => arrivals.duration(),
-            Schedule::Closed(v) => v.duration(),
+            LoadSchedule::Open { arrivals, .. } => arrivals.duration(),
+            LoadSchedule::Closed(v) => v.duration(),
         }
     }
 
     /// True for a closed-model (VU) schedule.
     pub fn is_closed(&self) -> bool {
-        matches!(self, Schedule::Closed(_))
+        matches!(self, LoadSchedule::Closed(_))
     }
 
     /// The whole-plan target at `t`: arrivals per second, or VUs.
     pub fn target_at(&self, t: Duration) -> f64 {
         match self {
-            Schedule::Open { arrivals, .. } => arrivals.rate_at(t),
-            Schedule::Closed(v) => v.vus_at(t) as f64,
+            LoadSchedule::Open { arrivals, .. } => arrivals.rate_at(t),
+            LoadSchedule::Closed(v) => v.vus_at(t) as f64,
         }
     }
 }

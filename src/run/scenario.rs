@@ -279,11 +279,13 @@ impl Runtime {
                 // Streams are boxed: their sessions are large state machines, and inline they
                 // would size every iteration's future, plain requests included.
                 StepSpec::Sse(e) => {
-                    let s = super::sse::session(&self.plan, &net, e, vu, intended.take(), sink);
+                    let s =
+                        super::stream::sse::session(&self.plan, &net, e, vu, intended.take(), sink);
                     Box::pin(s).await
                 }
                 StepSpec::Ws(w) => {
-                    let s = super::ws::session(&self.plan, &net, w, vu, intended.take(), sink);
+                    let s =
+                        super::stream::ws::session(&self.plan, &net, w, vu, intended.take(), sink);
                     Box::pin(s).await
                 }
                 StepSpec::Repeat(r) => self.repeat(r, vu, intended, sink).await,

@@ -131,7 +131,7 @@ fn custom_metric_errors_are_located() {
         .to_string();
     for expected in [
         "m.yaml:9:7: plans.p.metrics.Bad-Name: metric name \"Bad-Name\" must match",
-        "m.yaml:10:20: plans.p.metrics.lat.type: \"histogram\" is not a metric type",
+        "m.yaml:10:20: plans.p.metrics.lat.type: \"histogram\" must be counter, trend, rate or gauge",
         "plans.p.scenarios[0].steps[0].record[0].metric: \"depht\" is not declared in the plan's `metrics`; did you mean \"depth\"?",
         "plans.p.scenarios[0].steps[0].record[1].value: variable \"later\" is not defined here",
         "plans.p.scenarios[0].steps[0].record[2]: a gauge needs a `value`, `json` or `from`",

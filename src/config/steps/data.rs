@@ -31,18 +31,17 @@ pub(in crate::config) fn data_source(
     path: &str,
     base: Option<&Path>,
 ) -> Option<DataSource> {
-    let order = match d.order.as_ref().map(|o| o.value.as_str()) {
-        None | Some("sequential") => DataOrder::Sequential,
-        Some("random") => DataOrder::Random,
-        Some(other) => {
-            c.at(
-                &d.order.as_ref().unwrap().referenced,
-                &format!("{path}.order"),
-                format!("{other:?} must be sequential or random"),
-            );
-            DataOrder::Sequential
-        }
-    };
+    let order = crate::config::rules::keyword(
+        c,
+        d.order.as_ref(),
+        &format!("{path}.order"),
+        &[
+            ("sequential", DataOrder::Sequential),
+            ("random", DataOrder::Random),
+        ],
+        DataOrder::Sequential,
+    )
+    .unwrap_or(DataOrder::Sequential);
     let file = base
         .map(|b| b.join(&d.file.value))
         .unwrap_or_else(|| d.file.value.clone().into());

@@ -1,14 +1,18 @@
 //! What every streaming session (WebSocket or Server-Sent Events) books as it goes: its
 //! messages with their gaps and the first one's delay, and how it ended, recorded when the
 //! session is dropped whatever ended it (the flow, a fault, or the run's stop deadline).
+//! The two protocols are its submodules: `ws` (WebSocket) and `sse` (Server-Sent Events).
 
-use super::http::address_allowed;
-use super::vu::{lock, Sink};
 use crate::measure::StreamEnd;
+use crate::run::http::address_allowed;
+use crate::run::vu::{lock, Sink};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+pub(super) mod sse;
+pub(super) mod ws;
 
 /// A plain or TLS connection under a stream.
 pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}

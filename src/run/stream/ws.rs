@@ -3,11 +3,11 @@
 //! arrives. One session per `ws` step; memory per idle session is a few KiB (small read and
 //! write buffers, messages capped at the target's `max_body`).
 
-use super::content::{capture_into, join_url, message_passes, render_json};
-use super::stream::{connect_io, Io, Net, Session};
-use super::vu::{lock, Sink, VuState};
+use super::{connect_io, Io, Net, Session};
 use crate::config::{ExpectSpec, HoldSpec, Payload, PlanSpec, WsAction, WsSpec};
 use crate::measure::StreamEnd;
+use crate::run::content::{capture_into, join_url, message_passes, render_json};
+use crate::run::vu::{lock, Sink, VuState};
 use futures_util::{SinkExt, StreamExt};
 
 use std::time::{Duration, Instant};
@@ -111,7 +111,7 @@ fn render(p: &Payload, vu: &VuState) -> String {
 /// Runs one `ws` step. `intended` is the iteration's intended start when this is its first
 /// step (the connect latency is then measured from it). Returns false when the session
 /// could not open, which ends the iteration like a failed request.
-pub(super) async fn session(
+pub(in crate::run) async fn session(
     plan: &PlanSpec,
     net: &Net<'_>,
     spec: &WsSpec,

@@ -5,11 +5,11 @@
 //! one, reconnecting after a drop with the stream's `retry:` and `Last-Event-ID`. An event
 //! larger than the target's `max_body` ends the session as `too_large`.
 
-use super::content::{capture_into, join_url, message_passes};
-use super::stream::{connect_io, Io, Net, Session};
-use super::vu::{lock, Sink, VuState};
+use super::{connect_io, Io, Net, Session};
 use crate::config::{EventMatch, PlanSpec, SseSpec};
 use crate::measure::{ErrorKind, StreamEnd};
+use crate::run::content::{capture_into, join_url, message_passes};
+use crate::run::vu::{lock, Sink, VuState};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -293,7 +293,7 @@ async fn piece(b: &mut Body) -> Option<Result<bytes::Bytes, BodyError>> {
 /// Runs one `sse` step. `intended` is the iteration's intended start when this is its first
 /// step. Returns false when the stream never opened, which ends the iteration like a failed
 /// request.
-pub(super) async fn session(
+pub(in crate::run) async fn session(
     plan: &PlanSpec,
     net: &Net<'_>,
     spec: &SseSpec,
