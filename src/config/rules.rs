@@ -103,22 +103,42 @@ pub(super) fn positive(c: &mut Collector, v: &S<u64>, path: &str) -> Option<u64>
     }
 }
 
-/// Names used as metric label values must be printable and short; this keeps them also
-/// valid as file names and URL segments.
-/// Reports a config name that is not a valid label value (it becomes a metric label).
-pub(super) fn require_label(c: &mut Collector, name: &S<String>, path: &str) {
-    if !valid_label(&name.value) {
-        c.at(
-            &name.referenced,
-            path,
-            format!(
-                "{:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)",
-                name.value
-            ),
-        );
+/// The longest scenario, request, step or workload name, in characters.
+pub(crate) const MAX_NAME_CHARS: usize = 128;
+
+/// Reports a scenario, request, step or workload name that cannot be shown as written. Such a
+/// name is a label *value* on `/metrics`, which may be any UTF-8 (Prometheus restricts label
+/// names only), so `User Registration Flow` or `Test Scenario (4)` are kept as they are, in
+/// every output, escaped where each format needs it. Only a blank name, a control character
+/// (it would break a terminal line or a log record) or one over [`MAX_NAME_CHARS`] is refused.
+pub(super) fn require_name(c: &mut Collector, name: &S<String>, path: &str) {
+    if let Err(why) = check_name(&name.value) {
+        c.at(&name.referenced, path, why);
     }
 }
 
+/// Why `name` cannot be a scenario, request, step or workload name, if it cannot.
+pub(super) fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty (it names the figures in every report)".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "{:?} has a control character (a tab or a line break); names are shown on one line",
+            crate::config::clip(name)
+        ));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!(
+            "{:?} is longer than {MAX_NAME_CHARS} characters",
+            crate::config::clip(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Plan and monitor names are also URL segments, file names and threshold words: letters,
+/// digits, `_`, `.` and `-`.
 pub(super) fn valid_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128

@@ -10,8 +10,10 @@
 use super::error::Collector;
 use super::grades::grades;
 use super::judging::{capacity, monitor, regression};
-use super::raw::{RawPlan, RawScriptRef};
-use super::{host_allowed, Config, ConfigErrors, LoadShape, PlanSpec, TargetSpec};
+use super::raw::{RawPlan, RawScriptRef, RawTarget};
+use super::rules::Env;
+use super::{host_allowed, Config, ConfigErrors, Limits, LoadShape, PlanSpec, TargetSpec};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -40,6 +42,17 @@ impl Scripts for NoScripts {
     }
 }
 
+/// What every plan of a file is compiled against.
+pub(super) struct PlanContext<'a> {
+    pub limits: &'a Limits,
+    pub targets: &'a BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
+    pub raw_targets: &'a BTreeMap<String, RawTarget>,
+    /// The config file's folder: relative paths (data files, scripts) are under it.
+    pub base_dir: Option<&'a Path>,
+    pub env: Env<'a>,
+    pub scripts: &'a dyn Scripts,
+}
+
 /// What a plan given by a script may set beside `artillery`; everything else is the
 /// script's.
 const ALONGSIDE: &str =
@@ -50,7 +63,7 @@ const ALONGSIDE: &str =
 /// script's text.
 pub(super) fn scripted_plan(
     c: &mut Collector,
-    cx: &super::validate::PlanContext<'_>,
+    cx: &PlanContext<'_>,
     name: &str,
     p: &RawPlan,
     script: &RawScriptRef,

@@ -7,7 +7,7 @@ use super::judging::{capacity, monitor, regression};
 use super::limits::limits;
 use super::raw::{RawConfig, RawPlan, RawTarget, S};
 use super::rules::{duration, valid_label, Env};
-use super::scripted::Scripts;
+use super::scripted::{PlanContext, Scripts};
 use super::steps::StepCompiler;
 use super::target::target;
 use super::target_resources::TARGET_FIGURES;
@@ -122,17 +122,6 @@ fn fnv1a_hex(text: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{hash:016x}")
-}
-
-/// What every plan of a file is compiled against.
-pub(super) struct PlanContext<'a> {
-    pub limits: &'a Limits,
-    pub targets: &'a BTreeMap<String, (Arc<TargetSpec>, Vec<String>)>,
-    pub raw_targets: &'a BTreeMap<String, RawTarget>,
-    /// The config file's folder: relative paths (data files, scripts) are under it.
-    pub base_dir: Option<&'a Path>,
-    pub env: Env<'a>,
-    pub scripts: &'a dyn Scripts,
 }
 
 /// A plan written in loadpacer's own YAML.

@@ -5,7 +5,7 @@
 use super::error::Collector;
 use super::load::{load, LoadShape, LoadSpec};
 use super::raw::{RawLoad, RawPlan, RawScenario, S};
-use super::rules::{duration, valid_label};
+use super::rules::{check_name, duration};
 use super::steps::{ScenarioSpec, StepCompiler};
 use super::{Limits, TargetSpec};
 use std::collections::BTreeMap;
@@ -132,12 +132,8 @@ pub(super) fn workloads(
     for (key, w) in raw {
         let name = key.as_str();
         let wp = format!("{path}.workloads.{name}");
-        if !valid_label(name) {
-            c.at(
-                &key.0.referenced,
-                &wp,
-                format!("workload name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"),
-            );
+        if let Err(why) = check_name(name) {
+            c.at(&key.0.referenced, &wp, format!("workload name {why}"));
         }
         for (i, s) in w.scenarios.iter().enumerate() {
             if let Some(other) = seen.insert(s.name.value.clone(), name.to_string()) {

@@ -482,3 +482,84 @@ fn a_log_only_flow_and_cloud_settings_validate_with_warnings() {
     }
     assert!(said.contains("2 scenario(s), 1 request(s)"), "{said}");
 }
+
+/// Issue 28: scenario and request names are label values, kept as the script writes them in
+/// every output (they were refused unless they matched `[a-zA-Z_][a-zA-Z0-9_.-]*`), escaped
+/// where each format needs it; a name no output can show on one line is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_form_names_are_kept_as_written_in_every_output() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("signup.yml");
+    std::fs::write(
+        &script,
+        format!(
+            "config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 5\n  plugins:\n    expect: {{}}\nscenarios:\n  - name: \"User Registration Flow\"\n    flow:\n      - get:\n          url: \"/\"\n          name: 'Sign up \"new\" <user> | 1'\n          expect:\n            - statusCode: 200\n  - name: \"Test Scenario (4)\"\n    flow:\n      - get:\n          url: \"/\"\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let file = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (out, html, junit, md) = (file("out"), file("r.html"), file("r.xml"), file("r.md"));
+    let run = support::loadpacer(&[
+        "run",
+        script.to_str().unwrap(),
+        "--out",
+        &out,
+        "--html",
+        &html,
+        "--junit",
+        &junit,
+        "--markdown",
+        &md,
+    ]);
+    let console = String::from_utf8_lossy(&run.stdout).to_string();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{console}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let name = "Sign up \"new\" <user> | 1";
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let scenarios: Vec<&str> = s["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(scenarios, ["User Registration Flow", "Test Scenario (4)"]);
+    assert!(count(&s, name) >= 1, "{s}");
+    assert!(console.contains("User Registration Flow/Sign"), "{console}");
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        html.contains("Sign up &quot;new&quot; &lt;user&gt; | 1"),
+        "the HTML escapes it"
+    );
+    assert!(!html.contains("<user>"));
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        junit.contains("Sign up &quot;new&quot; &lt;user&gt; | 1"),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains(r"Sign up "), "{md}");
+    assert!(
+        md.contains(r"\| 1"),
+        "a pipe cannot break the Markdown table: {md}"
+    );
+
+    // Names no output can show on one line are refused where they are written.
+    std::fs::write(
+        &script,
+        "config:\n  target: \"http://127.0.0.1:9\"\n  phases:\n    - duration: 1\n      arrivalRate: 1\nscenarios:\n  - name: \"two\\nlines\"\n    flow:\n      - get:\n          url: \"/\"\n",
+    )
+    .unwrap();
+    let out = support::loadpacer(&["validate", script.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("has a control character"), "{said}");
+}

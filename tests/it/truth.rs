@@ -211,6 +211,31 @@ async fn setup_requests_appear_on_metrics_like_any_other() {
     assert!(line.ends_with(" 1"), "{line}");
 }
 
+/// Issue 28: a scenario or request name is a label value on `/metrics`, which may be any
+/// UTF-8: kept as written, escaped in the text format, and accepted by promtool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_form_names_are_label_values_on_metrics() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let yaml = plan(
+        &t.url(),
+        "    load: { phases: [{ duration: 1s, rate: 5 }] }\n    scenarios: [{ name: \"Checkout (EU) – ünïcode\", steps: [{ request: { name: 'Pay \"now\" \\ later', url: / } }] }]\n    thresholds: [{ metric: 'latency{request=Pay \"now\" \\ later}', expr: \"p(95) < 5s\" }]\n",
+    );
+    let (s, metrics) = run_with_metrics(&yaml).await;
+    assert_eq!(s.result, Outcome::Passed, "{:?}", s.reasons);
+    assert_eq!(s.requests[0].scenario, "Checkout (EU) – ünïcode");
+    assert_eq!(s.requests[0].name, "Pay \"now\" \\ later");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("loadpacer_http_requests_total{"))
+        .unwrap_or_else(|| panic!("no request series:\n{metrics}"));
+    assert!(
+        line.contains(r#"request="Pay \"now\" \\ later""#)
+            && line.contains(r#"scenario="Checkout (EU) – ünïcode""#),
+        "{line}"
+    );
+    support::promtool_check_metrics(&metrics);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rps_caps_a_closed_model_plan_without_think_time() {
     let t = support::demo_target(DemoOptions::default()).await;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
     /// Label of the scenario in reports and on `/metrics`. Required.
+    /// Any text of up to 128 characters on one line (`User Registration Flow`), kept as written.
     pub name: S<String>,
     /// Relative share of iterations. Default: `1`.
     pub weight: Option<S<u32>>,
@@ -79,6 +80,7 @@ pub struct RawRepeat {
 pub struct RawSse {
     /// Label of the stream in reports, thresholds (`sse_first_event{step=NAME}`) and on
     /// `/metrics`. Required.
+    /// Any text of up to 128 characters on one line, kept as written.
     pub name: S<String>,
     /// Path (and query) relative to the target's `base_url`; `{{ var }}` templates allowed.
     /// Default: `/`. Example: `/events?topic={{ topic }}`.
@@ -136,7 +138,7 @@ pub struct RawEventMatch {
 #[serde(deny_unknown_fields)]
 pub struct RawWs {
     /// Label of the session in reports, thresholds (`ws_connect{step=NAME}`) and on `/metrics`.
-    /// Required.
+    /// Required. Any text of up to 128 characters on one line, kept as written.
     pub name: S<String>,
     /// Path (and query) relative to the target's `base_url`; `{{ var }}` templates allowed.
     /// Default: `/`. Example: `/ws/prices?symbol={{ symbol }}`.
@@ -244,7 +246,7 @@ pub struct RawClose {}
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
     /// Label of the request in reports, thresholds (`latency{request=NAME}`) and on `/metrics`.
-    /// Required.
+    /// Required. Any text of up to 128 characters on one line, kept as written.
     pub name: S<String>,
     /// HTTP method. Default: `GET`.
     pub method: Option<S<String>>,

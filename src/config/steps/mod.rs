@@ -16,7 +16,7 @@ pub use spec::*;
 
 use super::error::Collector;
 use super::raw::{RawRequest, RawScenario, RawStep, S};
-use super::rules::{duration, require_label, Env};
+use super::rules::{duration, require_name, Env};
 use super::template::{Compiled, Template};
 use http::HeaderName;
 use http::Method;
@@ -162,7 +162,7 @@ impl<'a> StepCompiler<'a> {
                     format!("duplicate scenario name {name:?} (first defined on line {first})"),
                 );
             }
-            require_label(c, &s.name, &format!("{sp}.name"));
+            require_name(c, &s.name, &format!("{sp}.name"));
             if [SETUP, VU_SETUP, TEARDOWN].contains(&name) {
                 c.at(
                     &s.name.referenced,
@@ -338,7 +338,7 @@ impl<'a> StepCompiler<'a> {
         sp: &str,
     ) -> Option<RequestSpec> {
         let rp = format!("{sp}.request");
-        require_label(c, &r.name, &format!("{rp}.name"));
+        require_name(c, &r.name, &format!("{rp}.name"));
         let method = match &r.method {
             Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
                 Ok(m) => m,

@@ -4,7 +4,7 @@
 use super::StepCompiler;
 use crate::config::error::Collector;
 use crate::config::raw::{RawEventMatch, RawSse, RawStep};
-use crate::config::rules::{duration, require_label};
+use crate::config::rules::{duration, require_name};
 use crate::config::{CheckKind, EventMatch, SseSpec, StreamKey};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ impl StepCompiler<'_> {
     ) -> Option<SseSpec> {
         let ep = format!("{sp}.sse");
         let at = e.name.referenced;
-        require_label(c, &e.name, &format!("{ep}.name"));
+        require_name(c, &e.name, &format!("{ep}.name"));
         if st.check.is_some() || !st.capture.is_empty() {
             c.at(
                 &at,

@@ -4,7 +4,7 @@
 use super::StepCompiler;
 use crate::config::error::Collector;
 use crate::config::raw::{RawExpect, RawHold, RawStep, RawWs, RawWsAction, S};
-use crate::config::rules::{duration, require_label};
+use crate::config::rules::{duration, require_name};
 use crate::config::{
     CaptureSpec, CheckKind, ExpectSpec, HoldSpec, Payload, StreamKey, WsAction, WsSpec,
 };
@@ -23,7 +23,7 @@ impl StepCompiler<'_> {
     ) -> Option<WsSpec> {
         let wp = format!("{sp}.ws");
         let at = w.name.referenced;
-        require_label(c, &w.name, &format!("{wp}.name"));
+        require_name(c, &w.name, &format!("{wp}.name"));
         if st.check.is_some() || !st.capture.is_empty() {
             c.at(
                 &at,

@@ -223,11 +223,16 @@ fn request(
         return;
     };
     let url = template(url, at, c);
-    let base_name = label(
-        &r.get("name")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{method} {}", url.split('?').next().unwrap_or_default())),
+    // A name the script gives is kept as written (it is a label value, shown everywhere);
+    // without one the request is named after its method and path.
+    let base_name = r.get("name").and_then(Value::as_str).map_or_else(
+        || {
+            label(&format!(
+                "{method} {}",
+                url.split('?').next().unwrap_or_default()
+            ))
+        },
+        str::to_string,
     );
     let n = f.names.entry(base_name.clone()).or_default();
     *n += 1;
