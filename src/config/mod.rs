@@ -44,7 +44,8 @@ pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,
     DataSource, EventMatch, ExpectSpec, FilePart, GuardedSpec, HoldSpec, JsonTemplate, Payload,
     RecordSource, RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec, StepSpec,
-    StreamKey, Times, WsAction, WsSpec, MULTIPART_BOUNDARY, SETUP, TEARDOWN, VU_SETUP,
+    StreamKey, Times, VariableValue, WsAction, WsSpec, MULTIPART_BOUNDARY, SETUP, TEARDOWN,
+    VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -118,7 +119,7 @@ pub struct PlanSpec {
     pub fresh_vus: bool,
     pub data: Option<DataSource>,
     /// Plan variables: a single value, or values of which one is drawn per iteration.
-    pub variables: Vec<(String, Vec<serde_json::Value>)>,
+    pub variables: Vec<(String, Vec<VariableValue>)>,
     pub thresholds: Vec<Threshold>,
     /// Best first; a run that meets no band is `Poor`.
     pub grades: Vec<GradeBand>,

@@ -158,10 +158,10 @@ fn native_plan(
         .data
         .as_ref()
         .and_then(|d| super::steps::data_source(c, d, &format!("{path}.data"), base_dir));
-    let variables = super::steps::variables(c, &p.variables, &format!("{path}.variables"));
     let mut starting: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
-    starting.extend(variables.iter().map(|(name, _)| name.clone()));
+    starting.extend(p.variables.keys().cloned());
     let mut steps = StepCompiler::new(env, starting);
+    let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
     steps.base_dir = base_dir.map(Path::to_path_buf);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));

@@ -7,7 +7,7 @@ use super::alarm::Alarm;
 use super::plan::{share_of, LoadSchedule, Segment};
 use super::scenario::Runtime;
 use super::vu::{lock, Sink, VuState};
-use crate::config::{DataOrder, Dispatch};
+use crate::config::{DataOrder, Dispatch, VariableValue};
 use crate::measure::Recorder;
 use crate::sync::LockExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -471,13 +471,20 @@ impl Driver {
             vu.ready = false;
             vu.last_status = None;
         }
-        // Plan variables: a list draws one of its values per iteration.
-        for (name, values) in &plan.variables {
-            let v = match values.as_slice() {
-                [one] => one,
-                many => &many[rand::rng().random_range(0..many.len())],
-            };
-            super::scenario::set_value(&mut vu, name, v);
+        // Plan variables: a list draws one of its values per iteration; templates are drawn
+        // after the data row, so that they can read its columns.
+        let drawn: Vec<(&String, &VariableValue)> = plan
+            .variables
+            .iter()
+            .map(|(name, values)| match values.as_slice() {
+                [one] => (name, one),
+                many => (name, &many[rand::rng().random_range(0..many.len())]),
+            })
+            .collect();
+        for (name, v) in &drawn {
+            if let VariableValue::Fixed(v) = v {
+                super::scenario::set_value(&mut vu, name, v);
+            }
         }
         if let Some(data) = &plan.data {
             let i = match data.order {
@@ -486,6 +493,12 @@ impl Driver {
             } % data.rows.len();
             for (col, val) in data.columns.iter().zip(&data.rows[i]) {
                 vu.vars.insert(col.clone(), val.to_string());
+            }
+        }
+        for (name, v) in drawn {
+            if let VariableValue::Drawn(t) = v {
+                let text = t.render(&vu);
+                super::scenario::set_value(&mut vu, name, &serde_json::Value::String(text));
             }
         }
         self.seq += 1;

@@ -428,7 +428,11 @@ async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     let sink = vu::Sink::new(empty_recorder(&plan));
     let mut vu = VuState::default();
     for (name, values) in &plan.variables {
-        scenario::set_value(&mut vu, name, &values[0]);
+        let value = match &values[0] {
+            crate::config::VariableValue::Fixed(v) => v.clone(),
+            crate::config::VariableValue::Drawn(t) => serde_json::Value::String(t.render(&vu)),
+        };
+        scenario::set_value(&mut vu, name, &value);
     }
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)

@@ -563,3 +563,77 @@ async fn free_form_names_are_kept_as_written_in_every_output() {
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("has a control character"), "{said}");
 }
+
+/// A loopback target that answers 200 to anything and keeps every path and query it was sent.
+async fn recording_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let kept = kept.clone();
+        async move {
+            kept.lock().unwrap().push(uri.to_string());
+            "ok"
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+/// Issue 28: a template in `config.variables` is drawn, never sent as its text (it was
+/// `/users/%7B%7B%20random_string(8)%20%7D%7D`); the same for a plan's own `variables`, where
+/// a template may read another variable, and reading an unknown one is a located error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_in_variables_are_drawn_not_sent_literally() {
+    let (url, seen) = recording_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("users.yml");
+    std::fs::write(
+        &script,
+        format!(
+            "config:\n  target: \"{url}\"\n  phases:\n    - duration: 1\n      arrivalRate: 8\n  variables:\n    userId: \"{{{{ $randomString() }}}}\"\n    kind: [\"a-{{{{ $randomNumber(1, 9) }}}}\", \"b\"]\nscenarios:\n  - flow:\n      - get:\n          url: \"/users/{{{{ userId }}}}?kind={{{{ kind }}}}\"\n"
+        ),
+    )
+    .unwrap();
+    let out = support::loadpacer(&["run", script.to_str().unwrap(), "-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths = seen.lock().unwrap().clone();
+    assert_eq!(paths.len(), 8, "{paths:?}");
+    let ids: std::collections::BTreeSet<&str> = paths
+        .iter()
+        .map(|p| p.trim_start_matches("/users/").split('?').next().unwrap())
+        .collect();
+    let drawn_a = regex::Regex::new(r"\?kind=a-[1-9]$").unwrap();
+    for p in &paths {
+        assert!(
+            !p.contains('{') && !p.contains("%7B"),
+            "sent literally: {p}"
+        );
+        assert!(p.ends_with("?kind=b") || drawn_a.is_match(p), "{p}");
+    }
+    assert!(
+        ids.iter()
+            .all(|i| i.len() >= 6 && i.chars().all(|c| c.is_ascii_alphanumeric())),
+        "{ids:?}"
+    );
+    assert!(ids.len() > 1, "drawn per iteration, not once: {ids:?}");
+
+    // loadpacer's own plan variables: a template may read another variable, not an unknown one.
+    let (_d, config) = support::write_config(&format!(
+        "targets: {{ t: {{ base_url: \"{url}\" }} }}\nplans:\n  p:\n    target: t\n    variables:\n      region: eu\n      host: \"{{{{ region }}}}-{{{{ random_string(4) }}}}\"\n      broken: \"{{{{ nowhere }}}}\"\n    load: {{ phases: [{{ duration: 1s, rate: 1 }}] }}\n    scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: \"/{{{{ host }}}}\" }} }}] }}]\n"
+    ));
+    let out = support::loadpacer(&["validate", config.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("plans.p.variables.broken: the template reads \"nowhere\", which is not another variable or a data column"),
+        "{said}"
+    );
+    assert!(!said.contains("variables.host"), "{said}");
+}

@@ -283,8 +283,10 @@ pub struct RawPlan {
     /// (a warning, and it renders empty, as in Artillery). Default: `error`.
     pub undefined_variables: Option<S<String>>,
     /// Variables every iteration starts with: a value, or a list of values of which one is
-    /// drawn per iteration. Numbers and booleans stay numbers and booleans in JSON bodies.
-    /// Example: `{ region: eu, size: [1, 5, 10] }`.
+    /// drawn per iteration. Numbers and booleans stay numbers and booleans in JSON bodies. A
+    /// string with `{{ }}` is a template rendered each time it is drawn; it may read the
+    /// other variables and the data columns. Example: `{ region: eu, size: [1, 5, 10], user:
+    /// "{{ region }}-{{ random_string(8) }}" }`.
     #[serde(default)]
     pub variables: BTreeMap<String, S<serde_json::Value>>,
     /// Pass/fail rules; a failed one fails the run (exit code 1).

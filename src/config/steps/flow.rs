@@ -1,10 +1,11 @@
 //! Flow control around steps: `repeat` (a count, a list, or a captured JSON array), and the
 //! guards `if:` and `probability:`.
 
-use super::spec::{Condition, GuardedSpec, RepeatSpec, StepSpec, Times};
+use super::spec::{Condition, GuardedSpec, RepeatSpec, StepSpec, Times, VariableValue};
 use super::StepCompiler;
 use crate::config::error::Collector;
 use crate::config::raw::{RawRepeat, RawStep, S};
+use crate::config::template::Template;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -198,34 +199,85 @@ impl StepCompiler<'_> {
     }
 }
 
-/// Compiles plan `variables`: a scalar, or a non-empty list of scalars to draw from.
-pub(in crate::config) fn variables(
-    c: &mut Collector,
-    raw: &BTreeMap<String, S<Value>>,
-    path: &str,
-) -> Vec<(String, Vec<Value>)> {
-    let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
-    let mut out = Vec::new();
-    for (name, v) in raw {
-        let vp = format!("{path}.{name}");
-        let ident = !name.is_empty()
-            && name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-            && !name.starts_with(|ch: char| ch.is_ascii_digit());
-        if !ident || ["vu", "iteration", "status"].contains(&name.as_str()) {
-            c.at(&v.referenced, &vp, format!("{name:?} must be a variable name ([a-zA-Z_][a-zA-Z0-9_-]*, not vu, iteration or status)"));
-            continue;
-        }
-        let values = match &v.value {
-            Value::Array(items) if !items.is_empty() && items.iter().all(scalar) => items.clone(),
-            one if scalar(one) => vec![one.clone()],
-            _ => {
-                c.at(&v.referenced, &vp, "must be a string, number or boolean, or a non-empty list of them (one is drawn per iteration)");
+impl StepCompiler<'_> {
+    /// Compiles plan `variables`: a scalar, or a non-empty list of scalars to draw from. A
+    /// string with `{{ }}` is a template (`{{ random_string(8) }}`, `{{ env.REGION }}`,
+    /// another variable or a data column), rendered each time its value is drawn: it is
+    /// never sent as the literal text.
+    pub(in crate::config) fn variables(
+        &mut self,
+        c: &mut Collector,
+        raw: &BTreeMap<String, S<Value>>,
+        path: &str,
+    ) -> Vec<(String, Vec<VariableValue>)> {
+        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+        let mut out = Vec::new();
+        for (name, v) in raw {
+            let vp = format!("{path}.{name}");
+            let ident = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                && !name.starts_with(|ch: char| ch.is_ascii_digit());
+            if !ident || ["vu", "iteration", "status"].contains(&name.as_str()) {
+                c.at(&v.referenced, &vp, format!("{name:?} must be a variable name ([a-zA-Z_][a-zA-Z0-9_-]*, not vu, iteration or status)"));
                 continue;
             }
-        };
-        out.push((name.clone(), values));
+            let values = match &v.value {
+                Value::Array(items) if !items.is_empty() && items.iter().all(scalar) => {
+                    items.clone()
+                }
+                one if scalar(one) => vec![one.clone()],
+                _ => {
+                    c.at(&v.referenced, &vp, "must be a string, number or boolean, or a non-empty list of them (one is drawn per iteration)");
+                    continue;
+                }
+            };
+            let values = values
+                .into_iter()
+                .filter_map(|x| self.variable_value(c, x, name, v.referenced, &vp))
+                .collect();
+            out.push((name.clone(), values));
+        }
+        out
     }
-    out
+
+    /// One value of a plan variable: as written, or its template.
+    fn variable_value(
+        &mut self,
+        c: &mut Collector,
+        value: Value,
+        name: &str,
+        at: serde_saphyr::Location,
+        path: &str,
+    ) -> Option<VariableValue> {
+        let Value::String(text) = &value else {
+            return Some(VariableValue::Fixed(value));
+        };
+        if !text.contains("{{") {
+            return Some(VariableValue::Fixed(value));
+        }
+        let before = self.found.vars.len();
+        let compiled = Template::compile(text, self.env, &mut self.found);
+        let read: Vec<String> = self.found.vars.drain(before..).collect();
+        for var in read
+            .iter()
+            .filter(|r| !self.base.contains(*r) || *r == name)
+        {
+            c.at(
+                &at,
+                path,
+                format!(
+                    "the template reads {var:?}, which is not another variable or a data column"
+                ),
+            );
+        }
+        match compiled {
+            Ok(t) => Some(VariableValue::Drawn(t)),
+            Err(e) => {
+                c.at(&at, path, e);
+                None
+            }
+        }
+    }
 }

@@ -11,7 +11,6 @@ mod ws;
 
 pub(super) use data::data_source;
 pub use data::{DataOrder, DataSource};
-pub(super) use flow::variables;
 pub use spec::*;
 
 use super::error::Collector;

@@ -7,6 +7,13 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 use std::time::Duration;
 
+/// A value of a plan variable: as written, or a template rendered each time it is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VariableValue {
+    Fixed(serde_json::Value),
+    Drawn(Template),
+}
+
 /// A request's body.
 #[derive(Debug, Clone)]
 pub enum BodySpec {
