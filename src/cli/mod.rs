@@ -98,7 +98,8 @@ pub(crate) fn import(file: &Path, environment: Option<String>) -> u8 {
         return 2;
     }
     let choices = config::artillery::Choices { environment };
-    match config::artillery::translate(&text, &file.display().to_string(), &choices) {
+    let env = |k: &str| std::env::var(k).ok();
+    match config::artillery::translate(&text, &file.display().to_string(), &choices, &env) {
         Ok(t) => {
             for w in &t.warnings {
                 eprintln!("warning: {w}");

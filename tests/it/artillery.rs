@@ -637,3 +637,53 @@ async fn templates_in_variables_are_drawn_not_sent_literally() {
     );
     assert!(!said.contains("variables.host"), "{said}");
 }
+
+/// Issue 28: config numbers written as templates (`arrivalRate: "{{ $processEnvironment.X }}"`,
+/// `duration: "{{ $env.D }}"`, `http.timeout: "{{ myVar }}"`) are resolved when the script is
+/// read (they were "not a finite number"); one that cannot be is a located error saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templated_config_values_are_resolved_from_the_environment_and_variables() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("env.yml");
+    std::fs::write(
+        &script,
+        format!(
+            "config:\n  target: \"{}\"\n  variables:\n    myTimeout: 5\n  http:\n    timeout: \"{{{{ myTimeout }}}}\"\n  phases:\n    - duration: \"{{{{ $env.LP_TEST_DURATION }}}}\"\n      arrivalRate: \"{{{{ $processEnvironment.LP_TEST_RATE }}}}\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/\"\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let run = |envs: Vec<(&'static str, &'static str)>| {
+        let (script, out_dir) = (script.clone(), out_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_loadpacer"))
+                .args(["run", script.to_str().unwrap(), "-q", "--out"])
+                .arg(&out_dir)
+                .envs(envs)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec![("LP_TEST_DURATION", "2s"), ("LP_TEST_RATE", "6")])
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["totals"]["requests"], 12, "6/s for 2 s");
+    let out = run(vec![("LP_TEST_DURATION", "2s")]).await.unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("config.phases[0].arrivalRate: {{ $processEnvironment.LP_TEST_RATE }}: the environment variable LP_TEST_RATE is not set"),
+        "{said}"
+    );
+}

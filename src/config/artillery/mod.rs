@@ -40,7 +40,14 @@ pub fn is_artillery(text: &str) -> bool {
 
 /// The script translated into a loadpacer plan named after the file, or every error found,
 /// located in the script.
-pub fn translate(text: &str, file: &str, choices: &Choices) -> Result<Translation, ConfigErrors> {
+/// `env` reads the environment variables a script's `{{ $processEnvironment.NAME }}` config
+/// values name.
+pub fn translate(
+    text: &str,
+    file: &str,
+    choices: &Choices,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Translation, ConfigErrors> {
     let mut c = Collector::new(file);
     let script: script::Script = match serde_saphyr::from_str_with_options(text, yaml_options()) {
         Ok(s) => s,
@@ -51,7 +58,7 @@ pub fn translate(text: &str, file: &str, choices: &Choices) -> Result<Translatio
         }
     };
     let name = plan_name(file);
-    let t = translate::translate(&script, &name, choices.environment.as_deref(), &mut c);
+    let t = translate::translate(&script, &name, choices.environment.as_deref(), env, &mut c);
     let errors = c.into_errors();
     if errors.0.is_empty() {
         Ok(t)
@@ -77,7 +84,7 @@ pub fn load(
     choices: &Choices,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let t = translate(text, file, choices)?;
+    let t = translate(text, file, choices, env)?;
     let to_script = |e: &mut super::error::ConfigError| {
         let origin = e
             .line

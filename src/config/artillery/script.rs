@@ -69,11 +69,12 @@ pub struct Environment {
 pub struct Phase {
     pub name: Option<String>,
     pub duration: Option<S<Value>>,
-    pub arrival_rate: Option<S<f64>>,
-    pub ramp_to: Option<S<f64>>,
-    pub arrival_count: Option<S<f64>>,
+    /// Numbers, or a `{{ }}` template resolved when the script is read.
+    pub arrival_rate: Option<S<Value>>,
+    pub ramp_to: Option<S<Value>>,
+    pub arrival_count: Option<S<Value>>,
     pub pause: Option<S<Value>>,
-    pub max_vusers: Option<S<u64>>,
+    pub max_vusers: Option<S<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,8 +87,8 @@ pub struct Defaults {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Http {
-    /// Seconds.
-    pub timeout: Option<S<f64>>,
+    /// Seconds (or a `{{ }}` template resolved when the script is read).
+    pub timeout: Option<S<Value>>,
     pub max_sockets: Option<S<u64>>,
 }
 

@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 mod ensure;
 mod flow;
 mod template;
+mod values;
 
 use ensure::thresholds;
 use flow::{hook_steps, scalar, scenario};
 pub use template::template;
+use values::Values;
 
 /// The plan text and the script place of each of its lines; what was left out is a warning
 /// in the collector.
@@ -81,6 +83,7 @@ pub fn translate(
     script: &Script,
     name: &str,
     environment: Option<&str>,
+    process_env: &dyn Fn(&str) -> Option<String>,
     c: &mut Collector,
 ) -> Translation {
     let cfg = &script.config;
@@ -90,6 +93,7 @@ pub fn translate(
     };
     let top = Location::UNKNOWN;
     let env = select_environment(cfg, environment, c);
+    let values = Values::new(cfg, env, process_env);
     refuse_javascript(script, c);
     out.line(
         0,
@@ -114,11 +118,13 @@ pub fn translate(
     );
     let http = env.and_then(|e| e.http.as_ref()).or(cfg.http.as_ref());
     if let Some(t) = http.and_then(|h| h.timeout.as_ref()) {
-        out.line(
-            4,
-            &format!("timeout: {}ms", (t.value * 1000.0).round()),
-            t.referenced,
-        );
+        if let Some(secs) = values.seconds(t, "config.http.timeout", c) {
+            out.line(
+                4,
+                &format!("timeout: {}ms", (secs * 1000.0).round()),
+                t.referenced,
+            );
+        }
     }
     if let Some(m) = http.and_then(|h| h.max_sockets.as_ref()) {
         out.line(
@@ -161,7 +167,7 @@ pub fn translate(
     out.line(4, "fresh_vus: true", top);
     out.line(4, "undefined_variables: empty", top);
     let phases = env.and_then(|e| e.phases.as_ref()).unwrap_or(&cfg.phases);
-    load(&mut out, phases, c);
+    load(&mut out, phases, &values, c);
     if let Some(p) = &cfg.payload {
         payload(&mut out, p, c);
     }
@@ -395,7 +401,7 @@ fn plugins(cfg: &Config, env: Option<&Environment>, c: &mut Collector) {
 
 /// Phases: `arrivalRate`/`rampTo` as rates, `arrivalCount` spread over the phase, `pause` as
 /// a phase without arrivals; the largest `maxVusers` bounds the iterations in flight.
-fn load(out: &mut Out, phases: &[S<Phase>], c: &mut Collector) {
+fn load(out: &mut Out, phases: &[S<Phase>], values: &Values<'_>, c: &mut Collector) {
     let top = Location::UNKNOWN;
     if phases.is_empty() {
         c.nowhere("config.phases", "must contain at least one phase");
@@ -410,23 +416,11 @@ fn load(out: &mut Out, phases: &[S<Phase>], c: &mut Collector) {
             Some(_) => "pause".into(),
             None => format!("phase-{}", i + 1),
         });
-        let secs = |v: &S<Value>, c: &mut Collector, field: &str| -> Option<f64> {
-            let s = match &v.value {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => humantime::parse_duration(s.trim())
-                    .ok()
-                    .map(|d| d.as_secs_f64())
-                    .or_else(|| s.trim().parse().ok()),
-                _ => None,
-            };
-            if s.is_none() {
-                c.at(
-                    &v.referenced,
-                    &format!("{path}.{field}"),
-                    "must be seconds (a number) or a duration such as 2m",
-                );
-            }
-            s
+        let secs = |v: &S<Value>, c: &mut Collector, field: &str| {
+            values.seconds(v, &format!("{path}.{field}"), c)
+        };
+        let num = |v: &S<Value>, c: &mut Collector, field: &str| {
+            values.number(v, &format!("{path}.{field}"), c)
         };
         let (duration, rate, ramp_to) = if let Some(p) = &ph.pause {
             (secs(p, c, "pause"), Some(0.0), Some(0.0))
@@ -437,17 +431,23 @@ fn load(out: &mut Out, phases: &[S<Phase>], c: &mut Collector) {
             };
             let d = secs(d, c, "duration");
             let rate = match (&ph.arrival_rate, &ph.arrival_count) {
-                (Some(r), None) => Some(r.value),
-                (None, Some(n)) => d.map(|d| n.value / d.max(1e-9)),
+                (Some(r), None) => num(r, c, "arrivalRate"),
+                (None, Some(n)) => num(n, c, "arrivalCount")
+                    .zip(d)
+                    .map(|(n, d)| n / d.max(1e-9)),
                 _ => {
                     c.at(&at, &path, "a phase needs `arrivalRate` or `arrivalCount`");
                     None
                 }
             };
-            (d, rate, ph.ramp_to.as_ref().map(|r| r.value).or(rate))
+            let ramp_to = match &ph.ramp_to {
+                Some(r) => num(r, c, "rampTo"),
+                None => rate,
+            };
+            (d, rate, ramp_to)
         };
-        if let Some(m) = &ph.max_vusers {
-            max_vusers = max_vusers.max(Some(m.value));
+        if let Some(m) = ph.max_vusers.as_ref().and_then(|m| num(m, c, "maxVusers")) {
+            max_vusers = max_vusers.max(Some(m.ceil() as u64));
         }
         if let (Some(d), Some(rate), Some(to)) = (duration, rate, ramp_to) {
             out.line(
