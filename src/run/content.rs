@@ -14,9 +14,14 @@ pub(super) fn body_passes(kind: &CheckKind, body: &[u8], json: Option<&serde_jso
         CheckKind::BodyEquals(s) => body == s.as_bytes(),
         CheckKind::BodyRegex(re) => std::str::from_utf8(body).is_ok_and(|b| re.is_match(b)),
         CheckKind::JsonExists(p) => json.is_some_and(|j| !p.query(j).is_empty()),
+        // A body that is not JSON has no such property either.
+        CheckKind::JsonAbsent(p) => json.is_none_or(|j| p.query(j).is_empty()),
         CheckKind::JsonEquals(p, v) => json.is_some_and(|j| p.query(j).first() == Some(v)),
         CheckKind::Status(_)
+        | CheckKind::StatusNot(_)
         | CheckKind::HeaderContains(..)
+        | CheckKind::HeaderExists(_)
+        | CheckKind::HeaderEquals(..)
         | CheckKind::LatencyBelow(_)
         | CheckKind::Equals(_) => false,
     }

@@ -389,13 +389,15 @@ impl Runtime {
         rec: &mut Recorder,
     ) -> Option<ErrorKind> {
         let body = resp.body.as_deref().unwrap_or_default();
-        let json: Option<serde_json::Value> = if r
-            .checks
+        let json: Option<serde_json::Value> = if r.checks.iter().any(|c| {
+            matches!(
+                c.kind,
+                CheckKind::JsonExists(_) | CheckKind::JsonAbsent(_) | CheckKind::JsonEquals(..)
+            )
+        }) || r
+            .captures
             .iter()
-            .any(|c| matches!(c.kind, CheckKind::JsonExists(_) | CheckKind::JsonEquals(..)))
-            || r.captures
-                .iter()
-                .any(|c| matches!(c.source, CaptureSource::Json(_)))
+            .any(|c| matches!(c.source, CaptureSource::Json(_)))
             || r.records
                 .iter()
                 .any(|x| matches!(x.source, RecordSource::Json(_)))
@@ -411,11 +413,12 @@ impl Runtime {
                 // After the captures, below.
                 CheckKind::Equals(_) => continue,
                 CheckKind::Status(codes) => codes.contains(&resp.status),
-                CheckKind::HeaderContains(h, v) => resp
-                    .headers
-                    .get(h)
-                    .and_then(|x| x.to_str().ok())
-                    .is_some_and(|x| x.contains(v.as_str())),
+                CheckKind::StatusNot(codes) => !codes.contains(&resp.status),
+                CheckKind::HeaderContains(h, v) => {
+                    header_text(&resp.headers, h).is_some_and(|x| x.contains(v.as_str()))
+                }
+                CheckKind::HeaderExists(h) => resp.headers.contains_key(h),
+                CheckKind::HeaderEquals(h, v) => header_text(&resp.headers, h) == Some(v.as_str()),
                 CheckKind::LatencyBelow(d) => latency < *d,
                 other => body_passes(other, body, json.as_ref()),
             };
@@ -638,4 +641,9 @@ fn multipart_body(
     }
     out.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
     Bytes::from(out)
+}
+
+/// A response header's value as text (`None` when absent or not visible ASCII).
+fn header_text<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|x| x.to_str().ok())
 }

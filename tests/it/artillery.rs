@@ -687,3 +687,67 @@ async fn templated_config_values_are_resolved_from_the_environment_and_variables
         "{said}"
     );
 }
+
+/// Issue 28: the expect plugin's matchers beyond statusCode/contentType/hasProperty become
+/// loadpacer checks with the same meaning, judged on every response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expect_plugins_matchers_are_checks_with_artillerys_meaning() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("expect.yml");
+    std::fs::write(
+        &script,
+        format!(
+            "config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 4\n  plugins:\n    expect: {{}}\nscenarios:\n  - flow:\n      - get:\n          url: \"/products?page=2\"\n          name: good\n          expect:\n            - statusCode: 200\n            - notStatusCode: [404, 500]\n            - hasHeader: content-type\n            - headerEquals: [content-type, application/json]\n            - hasProperty: items\n            - notHasProperty: error\n            - matchesRegexp: '\"page\":2'\n      - get:\n          url: \"/products\"\n          name: bad\n          expect:\n            - notHasProperty: page\n            - hasHeader: x-nope\n            - notStatusCode: 200\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let run = support::loadpacer(&[
+        "run",
+        script.to_str().unwrap(),
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
+    let checks = |name: &str| -> Vec<(String, u64, u64)> {
+        s["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["passed"].as_u64().unwrap(),
+                    c["failed"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // One check per matcher, named after what it expects.
+    let good = checks("good");
+    assert_eq!(good.len(), 7, "{good:?}");
+    assert!(good.iter().all(|c| (c.1, c.2) == (4, 0)), "{good:?}");
+    let bad = checks("bad");
+    let names: Vec<&str> = bad.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "status not in [200]",
+            "header x-nope exists",
+            "$.page absent"
+        ],
+        "{bad:?}"
+    );
+    assert!(bad.iter().all(|c| (c.1, c.2) == (0, 4)), "{bad:?}");
+    assert_eq!(run.status.code(), Some(1), "the failed checks fail the run");
+}

@@ -296,12 +296,21 @@ pub struct RawCheck {
     /// `{ content-type: json }`.
     #[serde(default)]
     pub header: BTreeMap<String, S<String>>,
+    /// Headers that must be present, whatever their value. Example: `[x-request-id]`.
+    #[serde(default)]
+    pub header_exists: Vec<S<String>>,
+    /// Headers whose value must be exactly this text (name: text). Example:
+    /// `{ cache-control: no-store }`.
+    #[serde(default)]
+    pub header_equals: BTreeMap<String, S<String>>,
+    /// Statuses the response must not have. Example: `[404, 500]`.
+    pub status_not: Option<S<RawStatus>>,
     /// Text the body must contain.
     pub body_contains: Option<S<String>>,
     /// Regex the body must match.
     pub body_regex: Option<S<String>>,
-    /// JSONPath (RFC 9535) to `exists` or to the value it must equal. Example:
-    /// `{ "$.items": exists, "$.status": created }`.
+    /// JSONPath (RFC 9535) to `exists`, to be `absent`, or to the value it must equal.
+    /// Example: `{ "$.items": exists, "$.error": absent, "$.status": created }`.
     #[serde(default)]
     pub json: BTreeMap<String, S<serde_json::Value>>,
     /// The request's latency (from its intended start) must be below this. Duration.

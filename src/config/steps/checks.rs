@@ -20,32 +20,47 @@ impl StepCompiler<'_> {
         path: &str,
     ) -> Vec<CheckSpec> {
         let mut kinds: Vec<(String, CheckKind)> = Vec::new();
-        if let Some(s) = &ch.status {
-            let codes = match &s.value {
-                RawStatus::One(c) => vec![*c],
-                RawStatus::Many(v) => v.clone(),
-            };
-            if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
-                c.at(
-                    &s.referenced,
-                    &format!("{path}.status"),
-                    format!("{codes:?} must be HTTP status codes between 100 and 599"),
-                );
-            } else {
-                kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
-            }
+        if let Some(codes) = ch
+            .status
+            .as_ref()
+            .and_then(|s| status_codes(c, s, &format!("{path}.status")))
+        {
+            kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
+        }
+        if let Some(codes) = ch
+            .status_not
+            .as_ref()
+            .and_then(|s| status_codes(c, s, &format!("{path}.status_not")))
+        {
+            kinds.push((
+                format!("status not in {codes:?}"),
+                CheckKind::StatusNot(codes),
+            ));
         }
         for (h, v) in &ch.header {
-            match HeaderName::from_bytes(h.as_bytes()) {
-                Ok(n) => kinds.push((
+            if let Some(n) = header_name(c, h, &v.referenced, &format!("{path}.header.{h}")) {
+                kinds.push((
                     format!("header {h} contains {:?}", v.value),
                     CheckKind::HeaderContains(n, v.value.clone()),
-                )),
-                Err(_) => c.at(
-                    &v.referenced,
-                    &format!("{path}.header.{h}"),
-                    format!("{h:?} is not a valid header name"),
-                ),
+                ));
+            }
+        }
+        for (i, h) in ch.header_exists.iter().enumerate() {
+            let hp = format!("{path}.header_exists[{i}]");
+            if let Some(n) = header_name(c, &h.value, &h.referenced, &hp) {
+                kinds.push((
+                    format!("header {} exists", h.value),
+                    CheckKind::HeaderExists(n),
+                ));
+            }
+        }
+        for (h, v) in &ch.header_equals {
+            let hp = format!("{path}.header_equals.{h}");
+            if let Some(n) = header_name(c, h, &v.referenced, &hp) {
+                kinds.push((
+                    format!("header {h} == {:?}", v.value),
+                    CheckKind::HeaderEquals(n, v.value.clone()),
+                ));
             }
         }
         if let Some(b) = &ch.body_contains {
@@ -138,6 +153,9 @@ impl StepCompiler<'_> {
                 serde_json::Value::String(s) if s == "exists" => {
                     kinds.push((format!("{p} exists"), CheckKind::JsonExists(compiled)))
                 }
+                serde_json::Value::String(s) if s == "absent" => {
+                    kinds.push((format!("{p} absent"), CheckKind::JsonAbsent(compiled)))
+                }
                 other => kinds.push((
                     format!("{p} == {other}"),
                     CheckKind::JsonEquals(compiled, other.clone()),
@@ -218,4 +236,34 @@ fn regex_reason(e: &regex::Error) -> String {
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string()
+}
+
+/// The codes of a `status` or `status_not` check, each a status between 100 and 599.
+fn status_codes(c: &mut Collector, s: &S<RawStatus>, path: &str) -> Option<Vec<u16>> {
+    let codes = match &s.value {
+        RawStatus::One(c) => vec![*c],
+        RawStatus::Many(v) => v.clone(),
+    };
+    if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
+        c.at(
+            &s.referenced,
+            path,
+            format!("{codes:?} must be HTTP status codes between 100 and 599"),
+        );
+        return None;
+    }
+    Some(codes)
+}
+
+fn header_name(
+    c: &mut Collector,
+    name: &str,
+    at: &serde_saphyr::Location,
+    path: &str,
+) -> Option<HeaderName> {
+    let n = HeaderName::from_bytes(name.as_bytes()).ok();
+    if n.is_none() {
+        c.at(at, path, format!("{name:?} is not a valid header name"));
+    }
+    n
 }

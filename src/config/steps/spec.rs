@@ -52,10 +52,14 @@ pub enum JsonTemplate {
 #[derive(Debug, Clone)]
 pub enum CheckKind {
     Status(Vec<u16>),
+    StatusNot(Vec<u16>),
     HeaderContains(HeaderName, String),
+    HeaderExists(HeaderName),
+    HeaderEquals(HeaderName, String),
     BodyContains(String),
     BodyRegex(Regex),
     JsonExists(JsonPath),
+    JsonAbsent(JsonPath),
     JsonEquals(JsonPath, serde_json::Value),
     /// The whole body (or message) equals this text.
     BodyEquals(String),
@@ -72,6 +76,7 @@ impl CheckKind {
             CheckKind::BodyContains(_)
                 | CheckKind::BodyRegex(_)
                 | CheckKind::JsonExists(_)
+                | CheckKind::JsonAbsent(_)
                 | CheckKind::JsonEquals(..)
         )
     }
@@ -163,13 +168,17 @@ impl RequestSpec {
 
     /// True when a check or capture reads a response header, so the transport must keep them.
     pub fn needs_headers(&self) -> bool {
-        self.checks
+        self.checks.iter().any(|c| {
+            matches!(
+                c.kind,
+                CheckKind::HeaderContains(..)
+                    | CheckKind::HeaderExists(_)
+                    | CheckKind::HeaderEquals(..)
+            )
+        }) || self
+            .captures
             .iter()
-            .any(|c| matches!(c.kind, CheckKind::HeaderContains(..)))
-            || self
-                .captures
-                .iter()
-                .any(|c| matches!(c.source, CaptureSource::Header(_)))
+            .any(|c| matches!(c.source, CaptureSource::Header(_)))
     }
 
     /// True when the request has a status check (so a 5xx is a check result, not an error).

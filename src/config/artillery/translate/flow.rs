@@ -412,30 +412,76 @@ fn checks(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &m
         Value::Array(a) => a.iter().collect(),
         one => vec![one],
     };
-    let mut fields = Vec::new();
-    let mut json = Vec::new();
+    let mut k = Checks::default();
     for e in list.iter().filter_map(|e| e.as_object()) {
-        for (k, x) in e {
-            match k.as_str() {
-                "statusCode" => fields.push(format!("status: {x}")),
-                "contentType" => fields.push(format!("header: {{ content-type: {} }}", quote(&scalar(x)))),
-                "hasProperty" => json.push(format!("{}: exists", quote(&format!("$.{}", scalar(x))))),
-                "equals" if fields.iter().any(|f: &String| f.starts_with("equals:")) => c.at(&at, &format!("{rp}.expect.equals"), "one `equals` per request is translated; compare the other values in a check of the next request"),
-                "equals" => match x.as_array().filter(|a| a.len() >= 2) {
-                    Some(items) => {
-                        let texts: Vec<String> = items.iter().map(|i| quote(&template(&scalar(i), at, c))).collect();
-                        fields.push(format!("equals: [{}]", texts.join(", ")));
-                    }
-                    None => c.at(&at, &format!("{rp}.expect.equals"), "must list two or more values to compare"),
-                },
-                other => c.at(&at, &format!("{rp}.expect.{other}"), format!("expectation {other:?} is not translated; use statusCode, contentType or hasProperty")),
-            }
+        for (name, x) in e {
+            k.expectation(name, x, at, &format!("{rp}.expect.{name}"), c);
         }
     }
-    if !json.is_empty() {
-        fields.push(format!("json: {{ {} }}", json.join(", ")));
+    let mut fields = k.fields;
+    let map = |entries: &[String]| format!("{{ {} }}", entries.join(", "));
+    if !k.headers.is_empty() {
+        fields.push(format!("header: {}", map(&k.headers)));
+    }
+    if !k.header_equals.is_empty() {
+        fields.push(format!("header_equals: {}", map(&k.header_equals)));
+    }
+    if !k.header_exists.is_empty() {
+        fields.push(format!("header_exists: [{}]", k.header_exists.join(", ")));
+    }
+    if !k.json.is_empty() {
+        fields.push(format!("json: {}", map(&k.json)));
     }
     if !fields.is_empty() {
         out.line(indent, &format!("check: {{ {} }}", fields.join(", ")), at);
     }
+}
+
+/// The fields of the one `check` Artillery's expectations of a request become.
+#[derive(Default)]
+struct Checks {
+    fields: Vec<String>,
+    headers: Vec<String>,
+    header_equals: Vec<String>,
+    header_exists: Vec<String>,
+    json: Vec<String>,
+}
+
+impl Checks {
+    /// One expectation of the expect plugin, in loadpacer's words.
+    fn expectation(&mut self, name: &str, x: &Value, at: Location, path: &str, c: &mut Collector) {
+        let once = |fields: &[String], key: &str| fields.iter().any(|f| f.starts_with(key));
+        match name {
+            "statusCode" => self.fields.push(format!("status: {x}")),
+            "notStatusCode" => self.fields.push(format!("status_not: {x}")),
+            "contentType" => self.headers.push(format!("content-type: {}", quote(&scalar(x)))),
+            "hasProperty" => self.json.push(format!("{}: exists", quote(&json_path(x)))),
+            "notHasProperty" => self.json.push(format!("{}: absent", quote(&json_path(x)))),
+            "hasHeader" => self.header_exists.push(quote(&scalar(x))),
+            "headerEquals" => match x.as_array().map(Vec::as_slice) {
+                Some([h, v]) => self.header_equals.push(format!("{}: {}", quote(&scalar(h)), quote(&scalar(v)))),
+                _ => c.at(&at, path, "must be [header name, value]"),
+            },
+            "matchesRegexp" if once(&self.fields, "body_regex:") => c.at(&at, path, "one `matchesRegexp` per request is translated; combine the patterns into one"),
+            "matchesRegexp" => self.fields.push(format!("body_regex: {}", quote(&scalar(x)))),
+            "cdnHit" => {
+                c.warn_at(&at, path, "approximated as the `x-cache` header containing HIT; for another CDN check its own header (e.g. `header: { cf-cache-status: HIT }`)");
+                self.headers.push("x-cache: \"HIT\"".into());
+            }
+            "equals" if once(&self.fields, "equals:") => c.at(&at, path, "one `equals` per request is translated; compare the other values in a check of the next request"),
+            "equals" => match x.as_array().filter(|a| a.len() >= 2) {
+                Some(items) => {
+                    let texts: Vec<String> = items.iter().map(|i| quote(&template(&scalar(i), at, c))).collect();
+                    self.fields.push(format!("equals: [{}]", texts.join(", ")));
+                }
+                None => c.at(&at, path, "must list two or more values to compare"),
+            },
+            other => c.at(&at, path, format!("expectation {other:?} is not translated; use statusCode, notStatusCode, contentType, hasProperty, notHasProperty, hasHeader, headerEquals, matchesRegexp, cdnHit or equals")),
+        }
+    }
+}
+
+/// A property as Artillery names it (`data.id`) as a JSONPath.
+fn json_path(x: &Value) -> String {
+    format!("$.{}", scalar(x))
 }
