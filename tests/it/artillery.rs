@@ -751,3 +751,64 @@ async fn the_expect_plugins_matchers_are_checks_with_artillerys_meaning() {
     assert!(bad.iter().all(|c| (c.1, c.2) == (0, 4)), "{bad:?}");
     assert_eq!(run.status.code(), Some(1), "the failed checks fail the run");
 }
+
+/// Issue 28: `formData` is a `multipart/form-data` body (it was refused as "not a request
+/// field"): text fields, templates and `{ fromFile }` uploads, as the demo shop's /upload
+/// counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_data_is_a_multipart_body_with_fields_and_files() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.txt"), "meow").unwrap();
+    let script = dir.path().join("upload.yml");
+    let write = |form: &str, files: u32| {
+        std::fs::write(
+            &script,
+            format!(
+                "config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 2\n  plugins:\n    expect: {{}}\nscenarios:\n  - flow:\n      - post:\n          url: \"/upload\"\n          formData:\n{form}          capture:\n            - json: \"$.multipart\"\n              as: multipart\n            - json: \"$.files\"\n              as: files\n      - get:\n          url: \"/\"\n          expect:\n            - equals: [\"{{{{ multipart }}}}-{{{{ files }}}}\", \"true-{files}\"]\n",
+                t.url()
+            ),
+        )
+        .unwrap()
+    };
+    // Two text fields (one a template) and no file: still multipart.
+    write(
+        "            name: \"user-{{ $randomNumber(1, 9) }}\"\n            note: hello\n",
+        0,
+    );
+    let out_dir = dir.path().join("out");
+    let run = || {
+        support::loadpacer(&[
+            "run",
+            script.to_str().unwrap(),
+            "-q",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A field and a file.
+    write(
+        "            note: hello\n            avatar:\n              fromFile: cat.txt\n",
+        1,
+    );
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let import = support::loadpacer(&["import", script.to_str().unwrap()]);
+    let yaml = String::from_utf8_lossy(&import.stdout);
+    assert!(
+        yaml.contains("multipart: { \"note\": \"hello\" }, files: { \"avatar\": \"cat.txt\" }"),
+        "{yaml}"
+    );
+}

@@ -264,6 +264,9 @@ pub struct RawRequest {
     pub json: Option<serde_json::Value>,
     /// `application/x-www-form-urlencoded` body.
     pub form: Option<BTreeMap<String, S<String>>>,
+    /// `multipart/form-data` fields (Artillery's `formData`), with `files` beside them or
+    /// not; `{{ var }}` templates allowed. Example: `{ name: "{{ user }}", note: hello }`.
+    pub multipart: Option<BTreeMap<String, S<String>>>,
     /// Raw text body; `{{ var }}` templates allowed.
     pub body: Option<S<String>>,
     /// Files to upload, by form field: a path relative to the config file (read once, at

@@ -390,13 +390,26 @@ impl<'a> StepCompiler<'a> {
                 "files go with `form` fields (multipart), not with `json` or `body`",
             );
         }
-        let body = if !r.files.is_empty() {
-            let fields = r
-                .form
-                .iter()
+        if r.multipart.is_some() && (r.json.is_some() || r.body.is_some() || r.form.is_some()) {
+            c.at(
+                &r.name.referenced,
+                &format!("{rp}.multipart"),
+                "`multipart` fields go alone (with `files` beside them), not with `json`, `form` or `body`",
+            );
+        }
+        let body = if !r.files.is_empty() || r.multipart.is_some() {
+            let (given, field) = match &r.multipart {
+                Some(m) => (Some(m), "multipart"),
+                None => (r.form.as_ref(), "form"),
+            };
+            let fields = given
+                .into_iter()
                 .flatten()
                 .filter_map(|(k, v)| {
-                    Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))
+                    Some((
+                        k.clone(),
+                        self.template(c, v, &format!("{rp}.{field}.{k}"))?,
+                    ))
                 })
                 .collect();
             let files = r

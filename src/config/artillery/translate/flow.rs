@@ -255,6 +255,9 @@ fn request(
             fields.push(format!("{to}: {{ {} }}", pairs.join(", ")));
         }
     }
+    if let Some(f) = r.get("formData") {
+        fields.extend(form_data(f, at, &format!("{rp}.formData"), c));
+    }
     if let Some(j) = r.get("json") {
         fields.push(format!("json: {}", json_template(j, at, c)));
     }
@@ -479,6 +482,36 @@ impl Checks {
             other => c.at(&at, path, format!("expectation {other:?} is not translated; use statusCode, notStatusCode, contentType, hasProperty, notHasProperty, hasHeader, headerEquals, matchesRegexp, cdnHit or equals")),
         }
     }
+}
+
+/// `formData` (a `multipart/form-data` body): text fields become `multipart` fields, a
+/// `{ fromFile: PATH }` field an uploaded file (`files`, read when the plan is loaded).
+fn form_data(v: &Value, at: Location, path: &str, c: &mut Collector) -> Vec<String> {
+    let Value::Object(m) = v else {
+        c.at(&at, path, "must be a map of form fields");
+        return Vec::new();
+    };
+    let (mut texts, mut files) = (Vec::new(), Vec::new());
+    for (k, x) in m {
+        match x.get("fromFile").and_then(Value::as_str) {
+            Some(file) => files.push(format!("{}: {}", quote(k), quote(file))),
+            None if x.is_object() || x.is_array() => c.at(
+                &at,
+                &format!("{path}.{k}"),
+                "must be text, a number or { fromFile: PATH }",
+            ),
+            None => texts.push(format!(
+                "{}: {}",
+                quote(k),
+                quote(&template(&scalar(x), at, c))
+            )),
+        }
+    }
+    let mut fields = vec![format!("multipart: {{ {} }}", texts.join(", "))];
+    if !files.is_empty() {
+        fields.push(format!("files: {{ {} }}", files.join(", ")));
+    }
+    fields
 }
 
 /// A property as Artillery names it (`data.id`) as a JSONPath.

@@ -36,8 +36,9 @@ const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "op
 const ACTIONS: [&str; 5] = ["think", "log", "function", "loop", "parallel"];
 
 /// What a step's request may carry.
-const REQUEST_FIELDS: [&str; 10] = [
-    "url", "json", "body", "form", "headers", "qs", "capture", "expect", "name", "cookie",
+const REQUEST_FIELDS: [&str; 11] = [
+    "url", "json", "body", "form", "formData", "headers", "qs", "capture", "expect", "name",
+    "cookie",
 ];
 
 /// Lines of YAML with the script place each came from.
