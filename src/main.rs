@@ -50,18 +50,16 @@ enum Cmd {
     Validate {
         /// The YAML file: a loadpacer config or an Artillery script.
         file: PathBuf,
-        /// Artillery scripts: use `config.environments.NAME`.
-        #[arg(short = 'e', long)]
-        environment: Option<String>,
+        #[command(flatten)]
+        script: cli::ScriptArgs,
     },
     /// Print the loadpacer plan equivalent to an Artillery script (commented where a
     /// construct is approximated), to switch for good: `loadpacer import a.yml > plan.yaml`.
     Import {
         /// The Artillery script (top-level `config:` and `scenarios:`).
         file: PathBuf,
-        /// Use `config.environments.NAME`.
-        #[arg(short = 'e', long)]
-        environment: Option<String>,
+        #[command(flatten)]
+        script: cli::ScriptArgs,
     },
     /// Start the built-in demo target (latency, error and stall knobs).
     DemoTarget(cli::demo_target::DemoArgs),
@@ -136,8 +134,8 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.cmd {
-        Cmd::Validate { file, environment } => Ok(cli::validate(&file, environment)),
-        Cmd::Import { file, environment } => Ok(cli::import(&file, environment)),
+        Cmd::Validate { file, script } => Ok(cli::validate(&file, &script)),
+        Cmd::Import { file, script } => Ok(cli::import(&file, &script)),
         Cmd::Serve(args) => cli::serve::serve(args).await,
         Cmd::Report { summary, files } => cli::report::report(&summary, &files),
         Cmd::Schema { markdown } => {

@@ -25,14 +25,17 @@ pub(crate) struct MergeArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     reports: super::outputs::ReportFiles,
-    /// Artillery scripts: use `config.environments.NAME`.
-    #[arg(short = 'e', long)]
-    environment: Option<String>,
+    #[command(flatten)]
+    script: super::ScriptArgs,
 }
 
 pub(crate) fn merge_files(args: MergeArgs) -> Result<u8> {
-    let choices = loadpacer::config::artillery::Choices {
-        environment: args.environment.clone(),
+    let choices = match args.script.choices() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(2);
+        }
     };
     let Some(cfg) = super::load_with(&args.file, &choices) else {
         return Ok(2);

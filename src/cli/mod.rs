@@ -17,6 +17,73 @@ use loadpacer::config::{self, Config, PlanSpec};
 use loadpacer::report::Summary;
 use std::path::{Path, PathBuf};
 
+/// How an Artillery script is read, as Artillery's own flags say it.
+#[derive(clap::Args, Clone, Default)]
+pub(crate) struct ScriptArgs {
+    /// Artillery scripts: use `config.environments.NAME`.
+    #[arg(short = 'e', long)]
+    pub environment: Option<String>,
+    /// Artillery scripts: variables as a JSON object, added to `config.variables` (over
+    /// the script's own). Example: --variables '{"user": "ann", "sizes": [1, 2]}'
+    #[arg(long, value_name = "JSON")]
+    pub variables: Option<String>,
+    /// Artillery scripts: a JSON object merged over the script (maps key by key, anything
+    /// else replaced). Example: --overrides '{"config": {"phases": [{"duration": 10, "arrivalRate": 2}]}}'
+    #[arg(long, value_name = "JSON")]
+    pub overrides: Option<String>,
+    /// Artillery scripts: read `config` from this file (YAML or JSON, with or without a
+    /// top-level `config:`), merged over the script's, before --overrides.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Read environment variables (for `{{ $processEnvironment.NAME }}` and `env.NAME`) from
+    /// this .env file first, then from the process.
+    #[arg(long, value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
+}
+
+impl ScriptArgs {
+    /// The choices these flags make, or why a flag's value is unusable.
+    pub fn choices(&self) -> std::result::Result<config::artillery::Choices, String> {
+        let json = |flag: &str, text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| format!("--{flag} must be a JSON object, e.g. '{{\"name\": 1}}'"))
+        };
+        let mut choices = config::artillery::Choices {
+            environment: self.environment.clone(),
+            ..Default::default()
+        };
+        if let Some(v) = &self.variables {
+            if let serde_json::Value::Object(m) = json("variables", v)? {
+                choices.variables = m.into_iter().collect();
+            }
+        }
+        if let Some(f) = &self.config_file {
+            let text = config::read_file(f).map_err(|e| format!("--config: {e}"))?;
+            let value: serde_json::Value = config::parse_yaml_value(&text)
+                .map_err(|e| format!("--config {}: {e}", f.display()))?;
+            let cfg = match value.get("config") {
+                Some(c) => c.clone(),
+                None => value,
+            };
+            choices.overlays.push(serde_json::json!({ "config": cfg }));
+        }
+        if let Some(o) = &self.overrides {
+            choices.overlays.push(json("overrides", o)?);
+        }
+        if let Some(f) = &self.dotenv {
+            let vars =
+                dotenvy::from_path_iter(f).map_err(|e| format!("--dotenv {}: {e}", f.display()))?;
+            for item in vars {
+                let (k, v) = item.map_err(|e| format!("--dotenv {}: {e}", f.display()))?;
+                choices.dotenv.insert(k, v);
+            }
+        }
+        Ok(choices)
+    }
+}
+
 pub(crate) fn load(file: &Path) -> Option<Config> {
     load_with(file, &config::artillery::Choices::default())
 }
@@ -44,7 +111,15 @@ pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Op
     }
 }
 
-pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
+pub(crate) fn validate(file: &Path, script: &ScriptArgs) -> u8 {
+    let choices = match script.choices() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return 2;
+        }
+    };
+    let environment = choices.environment.clone();
     // An Artillery script is checked in every environment it has, not only the one chosen:
     // a target outside the allowlist in `environments.staging` must not wait for the day
     // someone runs `-e staging`.
@@ -57,7 +132,6 @@ pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
         }
         _ => Vec::new(),
     };
-    let choices = config::artillery::Choices { environment };
     let Some(cfg) = load_with(file, &choices) else {
         return 2;
     };
@@ -65,6 +139,7 @@ pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
     for env in others {
         let choices = config::artillery::Choices {
             environment: Some(env.clone()),
+            ..choices.clone()
         };
         if let Err(e) = config::load_file_with(file, &choices) {
             eprintln!("with -e {env}:\n{e}");
@@ -82,7 +157,14 @@ pub(crate) fn validate(file: &Path, environment: Option<String>) -> u8 {
 }
 
 /// `loadpacer import FILE`: the loadpacer plan equivalent to an Artillery script, on stdout.
-pub(crate) fn import(file: &Path, environment: Option<String>) -> u8 {
+pub(crate) fn import(file: &Path, script: &ScriptArgs) -> u8 {
+    let choices = match script.choices() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return 2;
+        }
+    };
     let text = match config::read_file(file) {
         Ok(t) => t,
         Err(e) => {
@@ -97,8 +179,7 @@ pub(crate) fn import(file: &Path, environment: Option<String>) -> u8 {
         );
         return 2;
     }
-    let choices = config::artillery::Choices { environment };
-    let env = |k: &str| std::env::var(k).ok();
+    let env = |k: &str| choices.env(k);
     match config::artillery::translate(&text, &file.display().to_string(), &choices, &env) {
         Ok(t) => {
             for w in &t.warnings {

@@ -58,9 +58,8 @@ pub(crate) struct RunArgs {
     /// 3 for three replicas' worth; refused beyond the file's limits.
     #[arg(long, value_name = "F")]
     scale: Option<f64>,
-    /// Artillery scripts: use `config.environments.NAME`.
-    #[arg(short = 'e', long)]
-    environment: Option<String>,
+    #[command(flatten)]
+    script: super::ScriptArgs,
     /// With `--segment I/N`: post this segment's summary to the daemon at URL (e.g.
     /// http://loadpacer:9464), which merges the segments of one run into one stored run.
     /// Retried on failure; a failure to send is reported and does not change the exit code.
@@ -170,8 +169,12 @@ fn scaled(
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
-    let choices = loadpacer::config::artillery::Choices {
-        environment: args.environment.clone(),
+    let choices = match args.script.choices() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(2);
+        }
     };
     let Some(cfg) = super::load_with(&args.file, &choices) else {
         return Ok(2);

@@ -15,7 +15,7 @@ use std::path::Path;
 pub fn load_file_with(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
     let text = read_file(path)?;
-    let env = |k: &str| std::env::var(k).ok();
+    let env = |k: &str| choices.env(k);
     if artillery::is_artillery(&text) {
         return artillery::load(&text, &name, path.parent(), choices, &env);
     }
@@ -66,6 +66,7 @@ impl Scripts for ArtilleryScripts<'_> {
         }
         let choices = Choices {
             environment: environment.map(str::to_string),
+            ..Choices::default()
         };
         let cfg = artillery::load(&text, &name, path.parent(), &choices, self.env)?;
         Ok((cfg, text))

@@ -38,7 +38,7 @@ pub use input::{load_file, load_file_with, load_str};
 pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};
 pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 pub use load::{Dispatch, LoadModel, LoadShape, LoadSpec, Phase, Preset, Stage};
-pub use parse::read_file;
+pub use parse::{parse_yaml_value, read_file};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,

@@ -338,3 +338,8 @@ fn first_line(s: &str) -> String {
         None => line.to_string(),
     }
 }
+
+/// YAML (or JSON) text as a JSON value, under the same parser budget as a config.
+pub fn parse_yaml_value(text: &str) -> Result<serde_json::Value, String> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| e.to_string())
+}

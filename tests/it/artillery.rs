@@ -812,3 +812,57 @@ async fn form_data_is_a_multipart_body_with_fields_and_files() {
         "{yaml}"
     );
 }
+
+/// Issue 28: scripts meant to be combined run as Artillery runs them: without `phases` one
+/// virtual user runs once; `--variables`, `--config FILE`, `--overrides` and `--dotenv` add
+/// to and over the script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artillery_flags_combine_scripts_and_a_script_without_phases_runs_once() {
+    let (url, seen) = recording_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("base.yml");
+    std::fs::write(
+        &script,
+        format!("config:\n  target: \"{url}\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/users/{{{{ user }}}}/{{{{ region }}}}\"\n"),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", script.to_str().unwrap(), "-q"];
+        args.extend_from_slice(extra);
+        let out = support::loadpacer(&args);
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        said
+    };
+    let said = run(&["--variables", r#"{"user": "ann", "region": "us"}"#]);
+    assert!(said.contains("config.phases"), "warned: {said}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["/users/ann/us"],
+        "one virtual user, once"
+    );
+
+    // A config file (phases from a .env value, a variable) under --overrides.
+    let settings = dir.path().join("settings.yml");
+    std::fs::write(
+        &settings,
+        "config:\n  phases:\n    - duration: 1\n      arrivalRate: \"{{ $processEnvironment.LP_TEST_ARRIVALS }}\"\n  variables:\n    region: eu\n",
+    )
+    .unwrap();
+    let dotenv = dir.path().join(".env");
+    std::fs::write(&dotenv, "# test settings\nLP_TEST_ARRIVALS=3\n").unwrap();
+    seen.lock().unwrap().clear();
+    run(&[
+        "--config",
+        settings.to_str().unwrap(),
+        "--dotenv",
+        dotenv.to_str().unwrap(),
+        "--overrides",
+        r#"{"config": {"variables": {"user": "bob"}}}"#,
+    ]);
+    assert_eq!(*seen.lock().unwrap(), ["/users/bob/eu"; 3]);
+
+    let out = support::loadpacer(&["validate", script.to_str().unwrap(), "--variables", "[1]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--variables must be a JSON object"));
+}

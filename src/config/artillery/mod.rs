@@ -11,6 +11,7 @@ use super::error::{Collector, ConfigErrors};
 use super::parse::{describe, yaml_options};
 use super::scripted::NoScripts;
 use super::Config;
+use std::collections::BTreeMap;
 use std::path::Path;
 pub use translate::Translation;
 
@@ -19,6 +20,51 @@ pub use translate::Translation;
 pub struct Choices {
     /// `-e NAME`: `config.environments.NAME` overrides the target, phases, defaults, …
     pub environment: Option<String>,
+    /// `--variables JSON`: values added to `config.variables`, over the script's own.
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// `--config FILE` (as `{config: …}`) then `--overrides JSON`: merged over the script,
+    /// maps key by key, anything else replaced, as Artillery merges them.
+    pub overlays: Vec<serde_json::Value>,
+    /// `--dotenv FILE`: environment variables read before the process's own.
+    pub dotenv: BTreeMap<String, String>,
+}
+
+impl Choices {
+    /// An environment variable: from `--dotenv` first, else the process's.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.dotenv
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+}
+
+/// Merges `over` into `base`: maps key by key, anything else replaced.
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// The script with `--config` and `--overrides` merged in, as JSON text (YAML to the
+/// parser); errors then point into that text, which `loadpacer import` shows.
+fn overlaid(text: &str, overlays: &[serde_json::Value]) -> Result<String, String> {
+    let mut script: serde_json::Value =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| e.to_string())?;
+    for o in overlays {
+        merge(&mut script, o);
+    }
+    serde_json::to_string_pretty(&script).map_err(|e| e.to_string())
 }
 
 /// True when the text is an Artillery script: top-level `config:` and `scenarios:` keys, in
@@ -49,7 +95,26 @@ pub fn translate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Translation, ConfigErrors> {
     let mut c = Collector::new(file);
-    let script: script::Script = match serde_saphyr::from_str_with_options(text, yaml_options()) {
+    let merged;
+    let text = if choices.overlays.is_empty() {
+        text
+    } else {
+        match overlaid(text, &choices.overlays) {
+            Ok(t) => {
+                merged = t;
+                merged.as_str()
+            }
+            Err(why) => {
+                c.nowhere(
+                    "",
+                    format!("cannot merge --config/--overrides into the script: {why}"),
+                );
+                return Err(c.into_errors());
+            }
+        }
+    };
+    let mut script: script::Script = match serde_saphyr::from_str_with_options(text, yaml_options())
+    {
         Ok(s) => s,
         Err(e) => {
             let (loc, msg) = describe(&e, text);
@@ -57,6 +122,17 @@ pub fn translate(
             return Err(c.into_errors());
         }
     };
+    for (k, v) in &choices.variables {
+        let at = serde_saphyr::Location::UNKNOWN;
+        script.config.variables.insert(
+            k.clone(),
+            crate::config::raw::S {
+                value: v.clone(),
+                referenced: at,
+                defined: at,
+            },
+        );
+    }
     let name = plan_name(file);
     let t = translate::translate(&script, &name, choices.environment.as_deref(), env, &mut c);
     let errors = c.into_errors();

@@ -404,11 +404,21 @@ fn plugins(cfg: &Config, env: Option<&Environment>, c: &mut Collector) {
 /// a phase without arrivals; the largest `maxVusers` bounds the iterations in flight.
 fn load(out: &mut Out, phases: &[S<Phase>], values: &Values<'_>, c: &mut Collector) {
     let top = Location::UNKNOWN;
-    if phases.is_empty() {
-        c.nowhere("config.phases", "must contain at least one phase");
-    }
     out.line(4, "load:", top);
     out.line(6, "phases:", top);
+    if phases.is_empty() {
+        // As Artillery runs a script without phases: one virtual user, once.
+        c.warn_at(
+            &top,
+            "config.phases",
+            "none given: one virtual user runs one scenario flow once, as in Artillery",
+        );
+        out.line(
+            8,
+            "- { name: \"single virtual user\", duration: 1000ms, rate: 1, ramp_to: 1 }",
+            top,
+        );
+    }
     let mut max_vusers = None;
     for (i, p) in phases.iter().enumerate() {
         let (ph, at) = (&p.value, p.referenced);
