@@ -180,9 +180,11 @@ pub(crate) fn import(file: &Path, script: &ScriptArgs) -> u8 {
         return 2;
     }
     let env = |k: &str| choices.env(k);
-    match config::artillery::translate(&text, &file.display().to_string(), &choices, &env) {
-        Ok(t) => {
-            for w in &t.warnings {
+    let name = file.display().to_string();
+    // The printed plan is the one `run` would run: validated, errors located in the script.
+    match config::artillery::translated(&text, &name, file.parent(), &choices, &env) {
+        Ok((cfg, t)) => {
+            for w in &cfg.warnings {
                 eprintln!("warning: {w}");
             }
             print!("{}", t.yaml);

@@ -562,6 +562,15 @@ async fn free_form_names_are_kept_as_written_in_every_output() {
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("has a control character"), "{said}");
+    // `import` prints only a plan that validates: the same error, no plan.
+    let out = support::loadpacer(&["import", script.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("signup.yml:7:") && said.contains("has a control character"),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 /// A loopback target that answers 200 to anything and keeps every path and query it was sent.

@@ -160,6 +160,19 @@ pub fn load(
     choices: &Choices,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    translated(text, file, base_dir, choices, env).map(|(cfg, _)| cfg)
+}
+
+/// The script translated and the translation validated: the config and the plan's text
+/// (what `loadpacer import` prints, which therefore always validates), or every error,
+/// located in the script.
+pub fn translated(
+    text: &str,
+    file: &str,
+    base_dir: Option<&Path>,
+    choices: &Choices,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Translation), ConfigErrors> {
     let t = translate(text, file, choices, env)?;
     let to_script = |e: &mut super::error::ConfigError| {
         let origin = e
@@ -179,7 +192,7 @@ pub fn load(
             let mut warnings = t.warnings.clone();
             warnings.append(&mut cfg.warnings);
             cfg.warnings = warnings;
-            Ok(cfg)
+            Ok((cfg, t))
         }
         Err(mut errors) => {
             errors.0.iter_mut().for_each(to_script);
