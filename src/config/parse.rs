@@ -85,40 +85,13 @@ fn parse_and_validate(
         );
         return Err(errors.into_errors());
     }
-    // Serde stops at the first unknown field. To report every one at once, each is recorded,
-    // blanked out of a copy of the text (spaces keep every other line and column where it
-    // was) and the copy parsed again; the rules are then checked on what remains.
-    let mut edited = std::borrow::Cow::Borrowed(text);
-    // Unknown fields, then the error that ended parsing when it was of another kind.
-    let mut early = Vec::new();
-    let raw: RawConfig = loop {
-        match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
-            Ok(raw) => break raw,
-            Err(e) => {
-                let (loc, msg) = describe(&e, &edited);
-                let is_unknown = matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. });
-                let blanked = (is_unknown && early.len() < MAX_UNKNOWN_FIELDS)
-                    .then(|| blank_entry(&edited, &loc))
-                    .flatten();
-                // A field missing only because its misspelling was blanked is not news.
-                let consequence = msg.strip_prefix("missing field ").is_some_and(|f| {
-                    early
-                        .iter()
-                        .any(|(_, u): &(Location, String)| u.contains(&format!("did you mean {f}")))
-                });
-                if !consequence {
-                    early.push((loc, msg));
-                }
-                match blanked {
-                    Some(next) => edited = std::borrow::Cow::Owned(next),
-                    None => {
-                        for (loc, msg) in early {
-                            errors.at(&loc, "", msg);
-                        }
-                        return Err(errors.into_errors());
-                    }
-                }
+    let (raw, edited, early) = match parse_every_unknown::<RawConfig>(text) {
+        Ok(parsed) => parsed,
+        Err(early) => {
+            for (loc, msg) in early {
+                errors.at(&loc, "", msg);
             }
+            return Err(errors.into_errors());
         }
     };
     let result = validate::validate(raw, &edited, file, base_dir, env, scripts);
@@ -132,6 +105,47 @@ fn parse_and_validate(
         errors.absorb(rest);
     }
     Err(errors.into_errors())
+}
+
+/// Errors found while parsing: where, and what.
+pub(in crate::config) type Found = Vec<(Location, String)>;
+
+/// Parses `text` as `T`, reporting every unknown field at once. Serde stops at the first
+/// unknown field, so each is recorded, blanked out of a copy of the text (spaces keep every
+/// other line and column where it was) and the copy parsed again. Returns the value, the text
+/// it was parsed from and the unknown fields; or every error when parsing failed for another
+/// reason (the unknown fields before it first).
+pub(in crate::config) fn parse_every_unknown<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<(T, std::borrow::Cow<'_, str>, Found), Found> {
+    let mut edited = std::borrow::Cow::Borrowed(text);
+    // Unknown fields, then the error that ended parsing when it was of another kind.
+    let mut early: Found = Vec::new();
+    loop {
+        match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
+            Ok(value) => return Ok((value, edited, early)),
+            Err(e) => {
+                let (loc, msg) = describe(&e, &edited);
+                let is_unknown = matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. });
+                let blanked = (is_unknown && early.len() < MAX_UNKNOWN_FIELDS)
+                    .then(|| blank_entry(&edited, &loc))
+                    .flatten();
+                // A field missing only because its misspelling was blanked is not news.
+                let consequence = msg.strip_prefix("missing field ").is_some_and(|f| {
+                    early
+                        .iter()
+                        .any(|(_, u)| u.contains(&format!("did you mean {f}")))
+                });
+                if !consequence {
+                    early.push((loc, msg));
+                }
+                match blanked {
+                    Some(next) => edited = std::borrow::Cow::Owned(next),
+                    None => return Err(early),
+                }
+            }
+        }
+    }
 }
 
 /// Unknown fields reported from one file before the rest is left to the next run.

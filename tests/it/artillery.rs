@@ -875,3 +875,26 @@ async fn artillery_flags_combine_scripts_and_a_script_without_phases_runs_once()
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--variables must be a JSON object"));
 }
+
+/// Issue 28: an Artillery script's errors come all at once, as a loadpacer file's do (it
+/// stopped at the first unknown field).
+#[test]
+fn every_error_of_a_script_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("typos.yml");
+    std::fs::write(
+        &script,
+        "config:\n  target: \"http://127.0.0.1:9\"\n  defualts:\n    headers: {}\n  phases:\n    - duration: 1\n      arrivalRate: 1\n      rampTp: 5\nscenarios:\n  - flow:\n      - get:\n          urll: \"/\"\n",
+    )
+    .unwrap();
+    let out = support::loadpacer(&["validate", script.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    for expected in [
+        "typos.yml:3:3: unknown field `defualts`; did you mean `defaults`?",
+        "typos.yml:8:7: unknown field `rampTp`; did you mean `rampTo`?",
+        "typos.yml:12:11: scenarios[0].flow[0].get",
+    ] {
+        assert!(said.contains(expected), "{expected}\n{said}");
+    }
+}

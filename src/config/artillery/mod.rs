@@ -8,7 +8,7 @@ mod script;
 mod translate;
 
 use super::error::{Collector, ConfigErrors};
-use super::parse::{describe, yaml_options};
+use super::parse::yaml_options;
 use super::scripted::NoScripts;
 use super::Config;
 use std::collections::BTreeMap;
@@ -113,12 +113,19 @@ pub fn translate(
             }
         }
     };
-    let mut script: script::Script = match serde_saphyr::from_str_with_options(text, yaml_options())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let (loc, msg) = describe(&e, text);
-            c.at(&loc, "", msg);
+    // Every unknown field at once, as for a loadpacer file; the rest is still translated so
+    // that its errors come in the same report.
+    let mut script: script::Script = match super::parse::parse_every_unknown(text) {
+        Ok((s, _, unknown)) => {
+            for (loc, msg) in unknown {
+                c.at(&loc, "", msg);
+            }
+            s
+        }
+        Err(found) => {
+            for (loc, msg) in found {
+                c.at(&loc, "", msg);
+            }
             return Err(c.into_errors());
         }
     };
