@@ -117,7 +117,8 @@ pub struct PlanSpec {
     pub teardown_timeout: Duration,
     /// Every iteration starts afresh (`fresh_vus`).
     pub fresh_vus: bool,
-    pub data: Option<DataSource>,
+    /// CSV sources, each giving its columns, a row per iteration.
+    pub data: Vec<DataSource>,
     /// Plan variables: a single value, or values of which one is drawn per iteration.
     pub variables: Vec<(String, Vec<VariableValue>)>,
     pub thresholds: Vec<Threshold>,

@@ -79,6 +79,17 @@ fn nested<'a>(v: &'a Value, defs: &'a Map<String, Value>) -> Option<(&'static st
     if v.get("properties").is_some() {
         return Some(("", v));
     }
+    // One item or a list of them (`data`): described by the item.
+    if let Some(first) = v
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        let first = resolve(first, defs);
+        if first.get("properties").is_some() {
+            return Some(("", first));
+        }
+    }
     if let Some(items) = v.get("items") {
         let items = non_null(items, defs);
         if items.get("properties").is_some() {

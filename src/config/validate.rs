@@ -124,6 +124,42 @@ fn fnv1a_hex(text: &str) -> String {
     format!("{hash:016x}")
 }
 
+/// The plan's CSV sources (one, or a list); a column named by two of them is an error.
+fn data_sources(
+    c: &mut Collector,
+    p: &RawPlan,
+    path: &str,
+    base_dir: Option<&Path>,
+) -> Vec<super::DataSource> {
+    let raw = p.data.as_ref().map_or(&[][..], |d| d.0.as_slice());
+    let many = raw.len() > 1;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let dp = if many {
+            format!("{path}.data[{i}]")
+        } else {
+            format!("{path}.data")
+        };
+        let Some(source) = super::steps::data_source(c, d, &dp, base_dir) else {
+            continue;
+        };
+        for col in &source.columns {
+            if let Some(first) = seen.insert(col.clone(), i) {
+                c.at(
+                    &d.file.referenced,
+                    &dp,
+                    format!(
+                        "column {col:?} is also given by data[{first}]; rename one (`columns:`)"
+                    ),
+                );
+            }
+        }
+        out.push(source);
+    }
+    out
+}
+
 /// A plan written in loadpacer's own YAML.
 fn native_plan(
     c: &mut Collector,
@@ -154,11 +190,8 @@ fn native_plan(
             None
         }
     };
-    let data = p
-        .data
-        .as_ref()
-        .and_then(|d| super::steps::data_source(c, d, &format!("{path}.data"), base_dir));
-    let mut starting: Vec<String> = data.as_ref().map(|d| d.columns.clone()).unwrap_or_default();
+    let data = data_sources(c, p, &path, base_dir);
+    let mut starting: Vec<String> = data.iter().flat_map(|d| d.columns.clone()).collect();
     starting.extend(p.variables.keys().cloned());
     let mut steps = StepCompiler::new(env, starting);
     let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));

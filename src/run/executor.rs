@@ -486,7 +486,7 @@ impl Driver {
                 super::scenario::set_value(&mut vu, name, v);
             }
         }
-        if let Some(data) = &plan.data {
+        for data in &plan.data {
             let i = match data.order {
                 DataOrder::Sequential => (self.seq * shared.workers + self.w) as usize,
                 DataOrder::Random => rand::rng().random_range(0..data.rows.len()),

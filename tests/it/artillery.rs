@@ -898,3 +898,47 @@ fn every_error_of_a_script_is_reported_at_once() {
         assert!(said.contains(expected), "{expected}\n{said}");
     }
 }
+
+/// Issue 28: `payload` as a list of files (each gives its fields, a row per virtual user)
+/// and a payload under an environment (it wins, as the environment's phases do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_lists_and_environment_payloads_feed_their_fields() {
+    let (url, seen) = recording_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "ann\nbob\n").unwrap();
+    std::fs::write(dir.path().join("regions.csv"), "x\ny\nz\n").unwrap();
+    std::fs::write(dir.path().join("eu.csv"), "eva,eu\n").unwrap();
+    let script = dir.path().join("payloads.yml");
+    std::fs::write(
+        &script,
+        format!("config:\n  target: \"{url}\"\n  phases:\n    - duration: 1\n      arrivalRate: 6\n  payload:\n    - path: users.csv\n      fields: [user]\n    - path: regions.csv\n      fields: [region]\n      order: sequence\n  environments:\n    eu:\n      payload:\n        path: eu.csv\n        fields: [user, region]\nscenarios:\n  - flow:\n      - get:\n          url: \"/u/{{{{ user }}}}/{{{{ region }}}}\"\n"),
+    )
+    .unwrap();
+    let out = support::loadpacer(&["run", script.to_str().unwrap(), "-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths = seen.lock().unwrap().clone();
+    assert_eq!(paths.len(), 6, "{paths:?}");
+    let both = regex::Regex::new(r"^/u/(ann|bob)/[xyz]$").unwrap();
+    assert!(paths.iter().all(|p| both.is_match(p)), "{paths:?}");
+    let regions: std::collections::BTreeSet<&str> =
+        paths.iter().map(|p| &p[p.len() - 1..]).collect();
+    assert_eq!(
+        regions.len(),
+        3,
+        "a sequence hands out every row: {paths:?}"
+    );
+    seen.lock().unwrap().clear();
+    let out = support::loadpacer(&["run", script.to_str().unwrap(), "-q", "-e", "eu"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(*seen.lock().unwrap(), ["/u/eva/eu"; 6]);
+}

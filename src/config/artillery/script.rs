@@ -55,6 +55,7 @@ pub struct Config {
 pub struct Environment {
     pub target: Option<S<String>>,
     pub phases: Option<Vec<S<Phase>>>,
+    pub payload: Option<S<Value>>,
     #[serde(default)]
     pub variables: BTreeMap<String, S<Value>>,
     pub defaults: Option<Defaults>,

@@ -46,6 +46,49 @@ impl<T: JsonSchema> JsonSchema for S<T> {
     }
 }
 
+/// One item or a list of them (`data: { file: a.csv }` or `data: [{ file: a.csv }, …]`).
+/// Read without buffering, so that an error inside an item keeps its place and wording.
+#[derive(Debug)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Either<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map, or a list of maps")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(|t| OneOrMany(vec![t]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                s: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(serde::de::value::SeqAccessDeserializer::new(s))
+                    .map(OneOrMany)
+            }
+        }
+        d.deserialize_any(Either(std::marker::PhantomData))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for OneOrMany<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("OneOrMany_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<T>();
+        let many = generator.subschema_for::<Vec<T>>();
+        schemars::json_schema!({ "anyOf": [one, many] })
+    }
+}
+
 /// A mapping key with the place it was written (a plan's name), ordered and compared by its
 /// text alone, so that errors about the name itself can name its line.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -272,8 +315,9 @@ pub struct RawPlan {
     /// Longest time the `teardown` steps may take; cut short by an interrupt that must fit
     /// the daemon's shutdown budget. Duration. Default: `30s`.
     pub teardown_timeout: Option<S<String>>,
-    /// A CSV file whose columns become variables, one row per iteration.
-    pub data: Option<RawData>,
+    /// A CSV file whose columns become variables, one row per iteration; or a list of
+    /// them, each giving its columns (names must not repeat across files).
+    pub data: Option<OneOrMany<RawData>>,
     /// Every iteration starts afresh from the setup captures, variables and CSV row, and
     /// `vu_setup` runs again: nothing captured by an earlier iteration of the same virtual
     /// user is kept (Artillery's virtual users, one per arrival). Default: `false`.

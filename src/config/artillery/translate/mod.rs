@@ -169,7 +169,11 @@ pub fn translate(
     out.line(4, "undefined_variables: empty", top);
     let phases = env.and_then(|e| e.phases.as_ref()).unwrap_or(&cfg.phases);
     load(&mut out, phases, &values, c);
-    if let Some(p) = &cfg.payload {
+    // An environment's payload wins over the config's, as its phases do.
+    if let Some(p) = env
+        .and_then(|e| e.payload.as_ref())
+        .or(cfg.payload.as_ref())
+    {
         payload(&mut out, p, c);
     }
     variables(&mut out, cfg, env, c);
@@ -199,26 +203,37 @@ pub fn translate(
 /// (`random`, Artillery's default, or `sequence`), one row per iteration.
 fn payload(out: &mut Out, p: &S<Value>, c: &mut Collector) {
     let at = p.referenced;
-    let one = match &p.value {
-        Value::Array(list) if list.len() == 1 => &list[0],
-        Value::Array(_) => {
-            c.at(
-                &at,
-                "config.payload",
-                "loadpacer reads one payload file per plan; merge the files, or split the plan",
-            );
-            return;
+    let list: Vec<&Value> = match &p.value {
+        Value::Array(list) => list.iter().collect(),
+        one => vec![one],
+    };
+    out.line(4, "data:", at);
+    for (i, one) in list.iter().enumerate() {
+        let path = if list.len() > 1 {
+            format!("config.payload[{i}]")
+        } else {
+            "config.payload".to_string()
+        };
+        let Some(o) = one.as_object() else {
+            c.at(&at, &path, "must be a map with `path` and `fields`");
+            continue;
+        };
+        if let Some(lines) = payload_source(o, at, &path, c) {
+            for (j, line) in lines.iter().enumerate() {
+                let lead = if j == 0 { "- " } else { "  " };
+                out.line(6, &format!("{lead}{line}"), at);
+            }
         }
-        other => other,
-    };
-    let Some(o) = one.as_object() else {
-        c.at(
-            &at,
-            "config.payload",
-            "must be a map with `path` and `fields`",
-        );
-        return;
-    };
+    }
+}
+
+/// One payload file as the lines of a loadpacer data source.
+fn payload_source(
+    o: &serde_json::Map<String, Value>,
+    at: Location,
+    path: &str,
+    c: &mut Collector,
+) -> Option<Vec<String>> {
     for k in o.keys() {
         if ![
             "path",
@@ -230,12 +245,12 @@ fn payload(out: &mut Out, p: &S<Value>, c: &mut Collector) {
         ]
         .contains(&k.as_str())
         {
-            c.at(&at, &format!("config.payload.{k}"), format!("`{k}` is not translated (loadAll and named payloads need JavaScript-side lookups)"));
+            c.at(&at, &format!("{path}.{k}"), format!("`{k}` is not translated (loadAll and named payloads need JavaScript-side lookups)"));
         }
     }
-    let Some(path) = o.get("path").and_then(Value::as_str) else {
-        c.at(&at, "config.payload.path", "is required");
-        return;
+    let Some(file) = o.get("path").and_then(Value::as_str) else {
+        c.at(&at, &format!("{path}.path"), "is required");
+        return None;
     };
     let order = match o.get("order").and_then(Value::as_str) {
         None | Some("random") => "random",
@@ -243,32 +258,31 @@ fn payload(out: &mut Out, p: &S<Value>, c: &mut Collector) {
         Some(other) => {
             c.at(
                 &at,
-                "config.payload.order",
+                &format!("{path}.order"),
                 format!("{other:?} must be random or sequence"),
             );
             "random"
         }
     };
-    out.line(4, "data:", at);
-    out.line(6, &format!("file: {}", quote(path)), at);
-    out.line(6, &format!("order: {order}"), at);
+    let mut lines = vec![format!("file: {}", quote(file)), format!("order: {order}")];
     match o.get("fields") {
         Some(Value::Array(fields)) => {
             let names: Vec<String> = fields.iter().map(|f| quote(&scalar(f))).collect();
-            out.line(6, &format!("columns: [{}]", names.join(", ")), at);
+            lines.push(format!("columns: [{}]", names.join(", ")));
             if o.get("skipHeader").and_then(Value::as_bool) == Some(true) {
-                out.line(6, "skip_header: true", at);
+                lines.push("skip_header: true".into());
             }
         }
         _ => c.at(
             &at,
-            "config.payload.fields",
+            &format!("{path}.fields"),
             "is required: the names of the CSV's columns",
         ),
     }
     if let Some(d) = o.get("delimiter").and_then(Value::as_str) {
-        out.line(6, &format!("delimiter: {}", quote(d)), at);
+        lines.push(format!("delimiter: {}", quote(d)));
     }
+    Some(lines)
 }
 
 /// `config.variables` (an environment's win): a value, or a list drawn from per virtual user.
