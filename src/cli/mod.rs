@@ -42,6 +42,11 @@ pub(crate) struct ScriptArgs {
 }
 
 impl ScriptArgs {
+    /// [`ScriptArgs::choices`], saying on stderr why not (the caller exits 2).
+    pub fn choices_or_say(&self) -> Option<config::artillery::Choices> {
+        self.choices().map_err(|why| eprintln!("error: {why}")).ok()
+    }
+
     /// The choices these flags make, or why a flag's value is unusable.
     pub fn choices(&self) -> std::result::Result<config::artillery::Choices, String> {
         let json = |flag: &str, text: &str| {
@@ -112,12 +117,8 @@ pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Op
 }
 
 pub(crate) fn validate(file: &Path, script: &ScriptArgs) -> u8 {
-    let choices = match script.choices() {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return 2;
-        }
+    let Some(choices) = script.choices_or_say() else {
+        return 2;
     };
     let environment = choices.environment.clone();
     // An Artillery script is checked in every environment it has, not only the one chosen:
@@ -158,12 +159,8 @@ pub(crate) fn validate(file: &Path, script: &ScriptArgs) -> u8 {
 
 /// `loadpacer import FILE`: the loadpacer plan equivalent to an Artillery script, on stdout.
 pub(crate) fn import(file: &Path, script: &ScriptArgs) -> u8 {
-    let choices = match script.choices() {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return 2;
-        }
+    let Some(choices) = script.choices_or_say() else {
+        return 2;
     };
     let text = match config::read_file(file) {
         Ok(t) => t,

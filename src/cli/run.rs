@@ -169,12 +169,8 @@ fn scaled(
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
-    let choices = match args.script.choices() {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return Ok(2);
-        }
+    let Some(choices) = args.script.choices_or_say() else {
+        return Ok(2);
     };
     let Some(cfg) = super::load_with(&args.file, &choices) else {
         return Ok(2);
