@@ -328,6 +328,76 @@ impl<'a> StepCompiler<'a> {
         out
     }
 
+    /// A request's body: JSON, a form, raw text, or multipart (fields and files); at most
+    /// one of them.
+    fn body(&mut self, c: &mut Collector, r: &RawRequest, rp: &str) -> BodySpec {
+        let bodies = [r.json.is_some(), r.form.is_some(), r.body.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if bodies > 1 {
+            c.at(
+                &r.name.referenced,
+                rp,
+                "set at most one of `json`, `form` or `body`",
+            );
+        }
+        if !r.files.is_empty() && (r.json.is_some() || r.body.is_some()) {
+            c.at(
+                &r.name.referenced,
+                &format!("{rp}.files"),
+                "files go with `form` fields (multipart), not with `json` or `body`",
+            );
+        }
+        if r.multipart.is_some() && (r.json.is_some() || r.body.is_some() || r.form.is_some()) {
+            c.at(
+                &r.name.referenced,
+                &format!("{rp}.multipart"),
+                "`multipart` fields go alone (with `files` beside them), not with `json`, `form` or `body`",
+            );
+        }
+        if !r.files.is_empty() || r.multipart.is_some() {
+            let (given, field) = match &r.multipart {
+                Some(m) => (Some(m), "multipart"),
+                None => (r.form.as_ref(), "form"),
+            };
+            let fields = given
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.clone(),
+                        self.template(c, v, &format!("{rp}.{field}.{k}"))?,
+                    ))
+                })
+                .collect();
+            let files = r
+                .files
+                .iter()
+                .filter_map(|(field, path)| {
+                    self.file_part(c, field, path, &format!("{rp}.files.{field}"))
+                })
+                .collect();
+            BodySpec::Multipart { fields, files }
+        } else if let Some(j) = &r.json {
+            BodySpec::Json(self.json_template(c, j, &format!("{rp}.json"), &r.name.referenced))
+        } else if let Some(f) = &r.form {
+            BodySpec::Form(
+                f.iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))
+                    })
+                    .collect(),
+            )
+        } else if let Some(b) = &r.body {
+            self.template(c, b, &format!("{rp}.body"))
+                .map(BodySpec::Raw)
+                .unwrap_or(BodySpec::None)
+        } else {
+            BodySpec::None
+        }
+    }
+
     fn request(
         &mut self,
         c: &mut Collector,
@@ -372,71 +442,7 @@ impl<'a> StepCompiler<'a> {
                 Some((k.clone(), self.template(c, v, &format!("{rp}.query.{k}"))?))
             })
             .collect();
-        let bodies = [r.json.is_some(), r.form.is_some(), r.body.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        if bodies > 1 {
-            c.at(
-                &r.name.referenced,
-                &rp,
-                "set at most one of `json`, `form` or `body`",
-            );
-        }
-        if !r.files.is_empty() && (r.json.is_some() || r.body.is_some()) {
-            c.at(
-                &r.name.referenced,
-                &format!("{rp}.files"),
-                "files go with `form` fields (multipart), not with `json` or `body`",
-            );
-        }
-        if r.multipart.is_some() && (r.json.is_some() || r.body.is_some() || r.form.is_some()) {
-            c.at(
-                &r.name.referenced,
-                &format!("{rp}.multipart"),
-                "`multipart` fields go alone (with `files` beside them), not with `json`, `form` or `body`",
-            );
-        }
-        let body = if !r.files.is_empty() || r.multipart.is_some() {
-            let (given, field) = match &r.multipart {
-                Some(m) => (Some(m), "multipart"),
-                None => (r.form.as_ref(), "form"),
-            };
-            let fields = given
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| {
-                    Some((
-                        k.clone(),
-                        self.template(c, v, &format!("{rp}.{field}.{k}"))?,
-                    ))
-                })
-                .collect();
-            let files = r
-                .files
-                .iter()
-                .filter_map(|(field, path)| {
-                    self.file_part(c, field, path, &format!("{rp}.files.{field}"))
-                })
-                .collect();
-            BodySpec::Multipart { fields, files }
-        } else if let Some(j) = &r.json {
-            BodySpec::Json(self.json_template(c, j, &format!("{rp}.json"), &r.name.referenced))
-        } else if let Some(f) = &r.form {
-            BodySpec::Form(
-                f.iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.clone(), self.template(c, v, &format!("{rp}.form.{k}"))?))
-                    })
-                    .collect(),
-            )
-        } else if let Some(b) = &r.body {
-            self.template(c, b, &format!("{rp}.body"))
-                .map(BodySpec::Raw)
-                .unwrap_or(BodySpec::None)
-        } else {
-            BodySpec::None
-        };
+        let body = self.body(c, r, &rp);
         let timeout = r
             .timeout
             .as_ref()
