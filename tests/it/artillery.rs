@@ -942,3 +942,49 @@ async fn payload_lists_and_environment_payloads_feed_their_fields() {
     );
     assert_eq!(*seen.lock().unwrap(), ["/u/eva/eu"; 6]);
 }
+
+/// Issue 28: an `engine: ws` scenario (Artillery's WebSocket engine) is a loadpacer `ws`
+/// session against the demo's echo: its sends, a send that waits for the reply it matches
+/// and captures from, think time, a counted loop, all measured as round trips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_engine_scenario_is_a_ws_session() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let ws = t.url().replacen("http://", "ws://", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("chat.yml");
+    std::fs::write(
+        &script,
+        format!("config:\n  target: \"{ws}/ws/echo\"\n  phases:\n    - duration: 1\n      arrivalRate: 3\nscenarios:\n  - name: \"Chat session\"\n    engine: ws\n    flow:\n      - send: \"hello\"\n      - send:\n          payload: {{ op: join, room: lobby }}\n          match:\n            json: \"$.op\"\n            value: join\n          capture:\n            json: \"$.room\"\n            as: room\n      - think: 0.1\n      - loop:\n          - send: \"in {{{{ room }}}}\"\n        count: 3\n"),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let run = support::loadpacer(&[
+        "run",
+        script.to_str().unwrap(),
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let stream = &s["streams"][0];
+    assert_eq!(stream["name"], "Chat session", "{s}");
+    assert_eq!(stream["protocol"], "ws");
+    assert_eq!(stream["sessions"], 3, "{stream}");
+    assert_eq!(stream["messages_sent"], 15, "5 sends per session: {stream}");
+    assert!(
+        stream["rtt"]["p50_ms"].as_f64().is_some(),
+        "the awaited reply is a round trip: {stream}"
+    );
+    let import = support::loadpacer(&["import", script.to_str().unwrap()]);
+    let yaml = String::from_utf8_lossy(&import.stdout);
+    assert!(yaml.contains("path: \"/ws/echo\""), "{yaml}");
+    assert!(yaml.contains("- expect: { timeout: 10s, json: { \"$.op\": \"join\" }, capture: { \"room\": \"$.room\" } }"), "{yaml}");
+}

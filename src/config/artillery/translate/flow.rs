@@ -9,7 +9,14 @@ use serde_json::Value;
 use serde_saphyr::Location;
 use std::collections::BTreeMap;
 
-pub(super) fn scenario(out: &mut Out, i: usize, s: &Scenario, expect: bool, c: &mut Collector) {
+pub(super) fn scenario(
+    out: &mut Out,
+    i: usize,
+    s: &Scenario,
+    expect: bool,
+    ws_path: &str,
+    c: &mut Collector,
+) {
     let name = s
         .name
         .as_ref()
@@ -20,7 +27,13 @@ pub(super) fn scenario(out: &mut Out, i: usize, s: &Scenario, expect: bool, c: &
     if let Some(w) = &s.weight {
         out.line(8, &format!("weight: {}", w.value.max(1)), w.referenced);
     }
+    let ws = s.engine.as_ref().is_some_and(|e| e.value == "ws");
     match &s.flow {
+        Some(flow) if ws => {
+            let path = format!("scenarios[{i}].flow");
+            out.line(8, "steps:", flow.referenced);
+            super::ws::ws_session(out, &name, &path, ws_path, &flow.value.0, c);
+        }
         Some(flow) => {
             let path = format!("scenarios[{i}].flow");
             out.steps_of(8, flow.referenced, |out| {
@@ -60,7 +73,7 @@ impl Flow {
 
 /// The steps of a flow; request names are `METHOD path` (numbered when repeated).
 /// One step of a flow: its action (`get`, `think`, `loop`, …) with the keys beside it.
-type Step = S<BTreeMap<String, S<Value>>>;
+pub(super) type Step = S<BTreeMap<String, S<Value>>>;
 
 fn steps(out: &mut Out, indent: usize, flow: &[Step], path: &str, f: &mut Flow, c: &mut Collector) {
     for (i, step) in flow.iter().enumerate() {
@@ -173,7 +186,7 @@ fn repeat(
     steps(out, indent + 6, &nested, &format!("{sp}.loop"), f, c);
 }
 
-fn think(v: &Value) -> Option<String> {
+pub(super) fn think(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => Some(format!("{}ms", (n.as_f64()? * 1000.0).round())),
         Value::String(s) => humantime::parse_duration(s.trim())

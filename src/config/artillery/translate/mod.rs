@@ -13,6 +13,7 @@ mod ensure;
 mod flow;
 mod template;
 mod values;
+mod ws;
 
 use ensure::thresholds;
 use flow::{hook_steps, scalar, scenario};
@@ -75,6 +76,29 @@ impl Out {
     }
 }
 
+/// A `ws://` or `wss://` target (Artillery's WebSocket engine) as the plan's HTTP base URL
+/// and the path its sessions connect to; any other target as it is, sessions at `/`.
+fn websocket_target(url: &str) -> (String, String) {
+    let swapped = url
+        .strip_prefix("ws://")
+        .map(|r| ("http://", r))
+        .or_else(|| url.strip_prefix("wss://").map(|r| ("https://", r)));
+    let Some((scheme, rest)) = swapped else {
+        return (url.to_string(), "/".into());
+    };
+    match rest.find(['/', '?']) {
+        Some(i) => (format!("{scheme}{}", &rest[..i]), {
+            let p = &rest[i..];
+            if p.starts_with('?') {
+                format!("/{p}")
+            } else {
+                p.to_string()
+            }
+        }),
+        None => (format!("{scheme}{rest}"), "/".into()),
+    }
+}
+
 /// A string as a YAML (JSON-style) double-quoted scalar.
 fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("a string serialises")
@@ -110,6 +134,7 @@ pub fn translate(
             (String::new(), top)
         }
     };
+    let (url, ws_path) = websocket_target(&url);
     out.line(0, "targets:", at);
     out.line(2, "target:", at);
     out.line(
@@ -186,7 +211,7 @@ pub fn translate(
     }
     out.line(4, "scenarios:", top);
     for (i, s) in script.scenarios.iter().enumerate() {
-        scenario(&mut out, i, s, expect, c);
+        scenario(&mut out, i, s, expect, &ws_path, c);
     }
     let ensure = env.and_then(|e| e.ensure.as_ref()).or(cfg.ensure.as_ref());
     if let Some(e) = ensure {
@@ -380,7 +405,11 @@ fn refuse_javascript(script: &Script, c: &mut Collector) {
                 );
             }
         }
-        if let Some(e) = s.engine.as_ref().filter(|e| e.value != "http") {
+        if let Some(e) = s
+            .engine
+            .as_ref()
+            .filter(|e| e.value != "http" && e.value != "ws")
+        {
             c.at(
                 &e.referenced,
                 &format!("scenarios[{i}].engine"),
