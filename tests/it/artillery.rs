@@ -988,3 +988,46 @@ async fn a_websocket_engine_scenario_is_a_ws_session() {
     assert!(yaml.contains("path: \"/ws/echo\""), "{yaml}");
     assert!(yaml.contains("- expect: { timeout: 10s, json: { \"$.op\": \"join\" }, capture: { \"room\": \"$.room\" } }"), "{yaml}");
 }
+
+/// Issue 28: a request's `match` (`{ json, value }`) is a check on the response, with or
+/// without the expect plugin: a fixed value as a JSON check, a template captured and compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_match_is_a_check_of_the_json_value() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("match.yml");
+    std::fs::write(
+        &script,
+        format!("config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 2\n  variables:\n    page: \"2\"\nscenarios:\n  - flow:\n      - get:\n          url: \"/products?page=2\"\n          name: right\n          match:\n            - json: \"$.page\"\n              value: 2\n            - json: \"$.page\"\n              value: \"{{{{ page }}}}\"\n      - get:\n          url: \"/products?page=2\"\n          name: wrong\n          match:\n            json: \"$.page\"\n            value: 3\n", t.url()),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let run = support::loadpacer(&[
+        "run",
+        script.to_str().unwrap(),
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("summary.json"))
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr))),
+    )
+    .unwrap();
+    let checks = |name: &str| -> Vec<(u64, u64)> {
+        s["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["passed"].as_u64().unwrap(), c["failed"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(checks("right"), [(2, 0), (2, 0)], "{s}");
+    assert_eq!(checks("wrong"), [(0, 2)], "{s}");
+    assert_eq!(run.status.code(), Some(1), "a failed match fails the run");
+}

@@ -291,11 +291,13 @@ fn request(
         ),
         _ => {}
     }
-    if let Some(cap) = r.get("capture") {
-        captures(out, indent + 2, cap, at, &rp, c);
-    }
+    let mut pairs = r
+        .get("capture")
+        .map(|cap| captures(cap, at, &rp, c))
+        .unwrap_or_default();
+    let mut k = Checks::default();
     match (r.get("expect"), f.expect) {
-        (Some(e), true) => checks(out, indent + 2, e, at, &rp, c),
+        (Some(e), true) => k.expectations(e, at, &rp, c),
         (Some(_), false) => out.line(
             indent + 2,
             "# expect: ignored, as in Artillery without the expect plugin",
@@ -303,6 +305,17 @@ fn request(
         ),
         (None, _) => {}
     }
+    if let Some(m) = r.get("match") {
+        k.matches(m, &mut pairs, at, &format!("{rp}.match"), c);
+    }
+    if !pairs.is_empty() {
+        out.line(
+            indent + 2,
+            &format!("capture: {{ {} }}", pairs.join(", ")),
+            at,
+        );
+    }
+    k.write(out, indent + 2, at);
 }
 
 /// A request name as a metric label: `POST /auth/login` → `post_auth_login`, template
@@ -391,7 +404,8 @@ pub(super) fn scalar(v: &Value) -> String {
     }
 }
 
-fn captures(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &mut Collector) {
+/// A request's captures as `"var": "source"` pairs.
+fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> Vec<String> {
     let list: Vec<&Value> = match v {
         Value::Array(a) => a.iter().collect(),
         one => vec![one],
@@ -418,39 +432,7 @@ fn captures(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: 
         };
         pairs.push(format!("{}: {}", quote(var), quote(&source)));
     }
-    if !pairs.is_empty() {
-        out.line(indent, &format!("capture: {{ {} }}", pairs.join(", ")), at);
-    }
-}
-
-fn checks(out: &mut Out, indent: usize, v: &Value, at: Location, rp: &str, c: &mut Collector) {
-    let list: Vec<&Value> = match v {
-        Value::Array(a) => a.iter().collect(),
-        one => vec![one],
-    };
-    let mut k = Checks::default();
-    for e in list.iter().filter_map(|e| e.as_object()) {
-        for (name, x) in e {
-            k.expectation(name, x, at, &format!("{rp}.expect.{name}"), c);
-        }
-    }
-    let mut fields = k.fields;
-    let map = |entries: &[String]| format!("{{ {} }}", entries.join(", "));
-    if !k.headers.is_empty() {
-        fields.push(format!("header: {}", map(&k.headers)));
-    }
-    if !k.header_equals.is_empty() {
-        fields.push(format!("header_equals: {}", map(&k.header_equals)));
-    }
-    if !k.header_exists.is_empty() {
-        fields.push(format!("header_exists: [{}]", k.header_exists.join(", ")));
-    }
-    if !k.json.is_empty() {
-        fields.push(format!("json: {}", map(&k.json)));
-    }
-    if !fields.is_empty() {
-        out.line(indent, &format!("check: {{ {} }}", fields.join(", ")), at);
-    }
+    pairs
 }
 
 /// The fields of the one `check` Artillery's expectations of a request become.
@@ -464,6 +446,81 @@ struct Checks {
 }
 
 impl Checks {
+    /// The expect plugin's expectations of a request (one, or a list).
+    fn expectations(&mut self, v: &Value, at: Location, rp: &str, c: &mut Collector) {
+        let list: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            one => vec![one],
+        };
+        for e in list.iter().filter_map(|e| e.as_object()) {
+            for (name, x) in e {
+                self.expectation(name, x, at, &format!("{rp}.expect.{name}"), c);
+            }
+        }
+    }
+
+    /// Artillery's `match` (`{ json, value }`, one or a list): a JSON value the response must
+    /// hold. A fixed value is a JSON check; a template is captured and compared (`equals`).
+    fn matches(
+        &mut self,
+        v: &Value,
+        captures: &mut Vec<String>,
+        at: Location,
+        path: &str,
+        c: &mut Collector,
+    ) {
+        let list: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            one => vec![one],
+        };
+        for m in list {
+            let (Some(json), Some(value)) = (m.get("json").and_then(Value::as_str), m.get("value"))
+            else {
+                c.at(&at, path, "must be { json: PATH, value: VALUE } (regexp and header matches are not translated; use expect)");
+                continue;
+            };
+            match value.as_str().filter(|t| t.contains("{{")) {
+                None => self.json.push(format!("{}: {value}", quote(json))),
+                Some(_) if self.fields.iter().any(|f| f.starts_with("equals:")) => c.at(
+                    &at,
+                    path,
+                    "one templated `match` (or `equals`) per request is translated",
+                ),
+                Some(t) => {
+                    let var = format!("match_{}", captures.len() + 1);
+                    captures.push(format!("{}: {}", quote(&var), quote(json)));
+                    let wanted = quote(&template(t, at, c));
+                    self.fields
+                        .push(format!("equals: [\"{{{{ {var} }}}}\", {wanted}]"));
+                }
+            }
+        }
+    }
+
+    /// The one `check` line, when there is anything to check.
+    fn write(self, out: &mut Out, indent: usize, at: Location) {
+        let mut fields = self.fields;
+        let map = |entries: &[String]| format!("{{ {} }}", entries.join(", "));
+        if !self.headers.is_empty() {
+            fields.push(format!("header: {}", map(&self.headers)));
+        }
+        if !self.header_equals.is_empty() {
+            fields.push(format!("header_equals: {}", map(&self.header_equals)));
+        }
+        if !self.header_exists.is_empty() {
+            fields.push(format!(
+                "header_exists: [{}]",
+                self.header_exists.join(", ")
+            ));
+        }
+        if !self.json.is_empty() {
+            fields.push(format!("json: {}", map(&self.json)));
+        }
+        if !fields.is_empty() {
+            out.line(indent, &format!("check: {{ {} }}", fields.join(", ")), at);
+        }
+    }
+
     /// One expectation of the expect plugin, in loadpacer's words.
     fn expectation(&mut self, name: &str, x: &Value, at: Location, path: &str, c: &mut Collector) {
         let once = |fields: &[String], key: &str| fields.iter().any(|f| f.starts_with(key));

@@ -37,9 +37,9 @@ const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "op
 const ACTIONS: [&str; 5] = ["think", "log", "function", "loop", "parallel"];
 
 /// What a step's request may carry.
-const REQUEST_FIELDS: [&str; 11] = [
-    "url", "json", "body", "form", "formData", "headers", "qs", "capture", "expect", "name",
-    "cookie",
+const REQUEST_FIELDS: [&str; 12] = [
+    "url", "json", "body", "form", "formData", "headers", "qs", "capture", "expect", "match",
+    "name", "cookie",
 ];
 
 /// Lines of YAML with the script place each came from.
