@@ -229,6 +229,9 @@ impl Runtime {
                     Box::pin(s).await
                 }
                 StepSpec::Repeat(r) => self.repeat(r, vu, intended, sink).await,
+                StepSpec::Parallel(rs) => {
+                    Box::pin(self.parallel(rs, vu, intended.take(), sink)).await
+                }
                 StepSpec::Guarded(g) => {
                     if g.allows(vu) {
                         self.nested(std::slice::from_ref(&g.step), vu, intended, sink)
@@ -293,6 +296,30 @@ impl Runtime {
     }
 
     /// One request: returns false when a transport error should end the iteration.
+    /// Requests sent at once, each by a branch of the VU on its own connection, all from the
+    /// same intended time; the VU then has every branch's captures. False when one of them
+    /// ended the iteration.
+    async fn parallel(
+        &self,
+        requests: &[RequestSpec],
+        vu: &mut VuState,
+        intended: Option<Instant>,
+        sink: &Sink,
+    ) -> bool {
+        let mut branches: Vec<VuState> = requests.iter().map(|_| vu.branch()).collect();
+        let sent = futures_util::future::join_all(
+            requests
+                .iter()
+                .zip(branches.iter_mut())
+                .map(|(r, b)| self.exchange(r, b, intended, sink)),
+        )
+        .await;
+        for b in branches {
+            vu.join(b);
+        }
+        sent.into_iter().all(|ok| ok)
+    }
+
     async fn exchange(
         &self,
         r: &RequestSpec,

@@ -27,6 +27,35 @@ pub struct VuState {
     pub json_typed: std::collections::HashSet<String>,
 }
 
+impl VuState {
+    /// A branch for a request sent beside others (`parallel`): the same variables, its own
+    /// connection, no failures or status of its own yet.
+    pub fn branch(&self) -> VuState {
+        VuState {
+            vars: self.vars.clone(),
+            vu: self.vu,
+            iteration: self.iteration,
+            ready: self.ready,
+            failures: 0,
+            last_status: None,
+            conn: ConnSlot::default(),
+            json_typed: self.json_typed.clone(),
+        }
+    }
+
+    /// Takes back what a branch captured and counted.
+    pub fn join(&mut self, branch: VuState) {
+        for (k, v) in branch.vars {
+            if self.vars.get(&k) != Some(&v) {
+                self.vars.insert(k, v);
+            }
+        }
+        self.json_typed.extend(branch.json_typed);
+        self.failures += branch.failures;
+        self.last_status = branch.last_status.or(self.last_status);
+    }
+}
+
 impl Vars for VuState {
     fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)

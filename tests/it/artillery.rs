@@ -159,7 +159,6 @@ async fn javascript_and_untranslated_constructs_are_refused_where_they_are_writt
         ("14:19", "`function` calls JavaScript"),
         ("16:11", "`beforeRequest` calls JavaScript"),
         ("16:11", "{{ $customTime() }} is not translated"),
-        ("21:11", "`parallel` is not translated"),
         (
             "24:11",
             "`ifTrue` is not translated: loadpacer's `if:` takes NAME == \"TEXT\"",
@@ -494,7 +493,7 @@ async fn free_form_names_are_kept_as_written_in_every_output() {
     std::fs::write(
         &script,
         format!(
-            "config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 5\n  plugins:\n    expect: {{}}\nscenarios:\n  - name: \"User Registration Flow\"\n    flow:\n      - get:\n          url: \"/\"\n          name: 'Sign up \"new\" <user> | 1'\n          expect:\n            - statusCode: 200\n  - name: \"Test Scenario (4)\"\n    flow:\n      - get:\n          url: \"/\"\n",
+            "config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalRate: 20\n  plugins:\n    expect: {{}}\nscenarios:\n  - name: \"User Registration Flow\"\n    flow:\n      - get:\n          url: \"/\"\n          name: 'Sign up \"new\" <user> | 1'\n          expect:\n            - statusCode: 200\n  - name: \"Test Scenario (4)\"\n    flow:\n      - get:\n          url: \"/\"\n",
             t.url()
         ),
     )
@@ -1030,4 +1029,45 @@ async fn a_request_match_is_a_check_of_the_json_value() {
     assert_eq!(checks("right"), [(2, 0), (2, 0)], "{s}");
     assert_eq!(checks("wrong"), [(0, 2)], "{s}");
     assert_eq!(run.status.code(), Some(1), "a failed match fails the run");
+}
+
+/// Issue 28: `parallel` sends its requests at once, each on its own connection, and the flow
+/// goes on with every one's captures: against a target that takes 600 ms per answer, three
+/// requests in parallel take one answer's time, not three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_requests_are_sent_at_once_and_keep_their_captures() {
+    let t = support::demo_target(loadpacer::demo::DemoOptions {
+        latency: std::time::Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("parallel.yml");
+    std::fs::write(
+        &script,
+        format!("config:\n  target: \"{}\"\n  phases:\n    - duration: 1\n      arrivalCount: 1\n  plugins:\n    expect: {{}}\nscenarios:\n  - flow:\n      - parallel:\n          - post:\n              url: \"/auth/login\"\n              json: {{ user: ann }}\n              capture:\n                json: \"$.token\"\n                as: token\n          - get:\n              url: \"/products?page=3\"\n              capture:\n                json: \"$.page\"\n                as: page\n          - get:\n              url: \"/health\"\n      - post:\n          url: \"/orders\"\n          headers:\n            Authorization: \"Bearer {{{{ token }}}}\"\n          json: {{ page: \"{{{{ page }}}}\" }}\n          expect:\n            - statusCode: 201\n", t.url()),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let run = support::loadpacer(&[
+        "run",
+        script.to_str().unwrap(),
+        "-q",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&run.stderr).to_string();
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["totals"]["requests"], 4, "{s}");
+    assert_eq!(
+        s["totals"]["checks_failed"], 0,
+        "the order had both captures: {s}"
+    );
+    // The run lasts its one iteration: three answers at once (600 ms) then the order
+    // (600 ms), about 1.2 s; sent in turn they would take 2.4 s.
+    let took = s["duration_s"].as_f64().unwrap();
+    assert!(took < 2.0, "parallel requests were sent in turn: {took} s");
 }

@@ -47,6 +47,11 @@ pub struct RawStep {
     /// Steps run several times in a row: `count` times, or once per item of `over`. Example:
     /// `{ count: 3, steps: [{ request: { name: page, url: "/products" } }] }`.
     pub repeat: Option<RawRepeat>,
+    /// Request steps sent at once, each on its own connection; the flow goes on when all
+    /// have answered, with every one's captures. Example: `[{ request: { name: a, url: /a } },
+    /// { request: { name: b, url: /b } }]`.
+    #[serde(default)]
+    pub parallel: Vec<S<RawStep>>,
     /// Runs the step only when this holds: `NAME == VALUE`, `NAME != VALUE` or `NAME` (set and
     /// not empty), where NAME is a variable or `status` (the last response's status). Example:
     /// `status == 200`.

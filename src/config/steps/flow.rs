@@ -113,6 +113,35 @@ impl StepCompiler<'_> {
         })))
     }
 
+    /// `parallel`: request steps (with their checks and captures) sent at once.
+    pub(super) fn parallel(
+        &mut self,
+        c: &mut Collector,
+        scenario: &str,
+        raw: &[S<RawStep>],
+        sp: &str,
+        names: &mut BTreeMap<String, u64>,
+    ) -> Option<StepSpec> {
+        let pp = format!("{sp}.parallel");
+        let mut requests = Vec::new();
+        for (i, st) in raw.iter().enumerate() {
+            let ip = format!("{pp}[{i}]");
+            let step = self
+                .step(c, scenario, st, &ip, names)
+                .map(|step| self.guard(c, &st.value, step, &ip));
+            match step {
+                Some(StepSpec::Request(r)) => requests.push(*r),
+                Some(_) => c.at(
+                    &st.referenced,
+                    &ip,
+                    "only request steps (without `if` or `probability`) run in parallel",
+                ),
+                None => {}
+            }
+        }
+        (!requests.is_empty()).then_some(StepSpec::Parallel(requests))
+    }
+
     /// Wraps a step in its `if:` and `probability:`, when it has them.
     pub(super) fn guard(
         &mut self,

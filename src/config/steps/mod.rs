@@ -243,6 +243,18 @@ impl<'a> StepCompiler<'a> {
                 "only a request step records metrics (from its response)",
             );
         }
+        if !st.parallel.is_empty() {
+            if st.request.is_some()
+                || st.think.is_some()
+                || st.ws.is_some()
+                || st.sse.is_some()
+                || st.repeat.is_some()
+            {
+                c.at(at, &sp, "a step has exactly one of `request`, `think`, `ws`, `sse`, `repeat` or `parallel`");
+                return None;
+            }
+            return self.parallel(c, scenario, &st.parallel, &sp, names);
+        }
         if let Some(r) = &st.repeat {
             if st.request.is_some() || st.think.is_some() || st.ws.is_some() || st.sse.is_some() {
                 c.at(

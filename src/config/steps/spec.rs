@@ -204,6 +204,8 @@ pub enum StepSpec {
     Sse(Box<SseSpec>),
     /// Steps repeated within the iteration.
     Repeat(Box<RepeatSpec>),
+    /// Requests sent at once, each on its own connection.
+    Parallel(Vec<RequestSpec>),
     /// A step run only when its condition holds and its probability is drawn.
     Guarded(Box<GuardedSpec>),
 }
@@ -214,6 +216,7 @@ impl StepSpec {
         match self {
             StepSpec::Request(r) => f(r),
             StepSpec::Repeat(r) => r.steps.iter().for_each(|s| s.each_request(f)),
+            StepSpec::Parallel(rs) => rs.iter().for_each(&mut *f),
             StepSpec::Guarded(g) => g.step.each_request(f),
             StepSpec::Think { .. } | StepSpec::Ws(_) | StepSpec::Sse(_) => {}
         }

@@ -99,7 +99,13 @@ fn steps(out: &mut Out, indent: usize, flow: &[Step], path: &str, f: &mut Flow, 
             "log" => out.line(indent, &format!("# log: {}", v.value.to_string().replace('\n', " ")), at),
             "function" => c.at(&at, &format!("{sp}.function"), "`function` calls JavaScript, which cannot run: use captures, checks and templates instead"),
             "loop" => repeat(out, indent, step, v, &sp, f, c),
-            "parallel" => c.at(&at, &format!("{sp}.parallel"), "`parallel` is not translated: run the requests as separate scenarios, or as loadpacer workloads"),
+            "parallel" => match located_steps(&v.value, at) {
+                Some(inner) => {
+                    out.line(indent, "- parallel:", at);
+                    steps(out, indent + 4, &inner, &format!("{sp}.parallel"), f, c);
+                }
+                None => c.at(&at, &format!("{sp}.parallel"), "must be a list of requests"),
+            },
             other => c.at(&at, &format!("{sp}.{other}"), format!("{other:?} is not a flow action loadpacer knows; use get, post, put, patch, delete, head, options, think or log")),
         }
     }
@@ -184,6 +190,30 @@ fn repeat(
         })
         .collect();
     steps(out, indent + 6, &nested, &format!("{sp}.loop"), f, c);
+}
+
+/// A list of flow steps written inside a step's value, each with the step's place.
+pub(super) fn located_steps(v: &Value, at: Location) -> Option<Vec<Step>> {
+    let maps = serde_json::from_value::<Vec<BTreeMap<String, Value>>>(v.clone()).ok()?;
+    Some(
+        maps.into_iter()
+            .map(|m| {
+                located(
+                    m.into_iter().map(|(k, v)| (k, located(v, at))).collect(),
+                    at,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A value with the place of the step it was written in.
+fn located<T>(value: T, at: Location) -> S<T> {
+    S {
+        value,
+        referenced: at,
+        defined: at,
+    }
 }
 
 pub(super) fn think(v: &Value) -> Option<String> {

@@ -105,21 +105,10 @@ impl Session {
             );
             return;
         };
-        let Ok(inner) =
-            serde_json::from_value::<Vec<std::collections::BTreeMap<String, Value>>>(v.clone())
-        else {
+        let Some(inner) = super::flow::located_steps(v, at) else {
             c.at(&at, path, "must be a list of flow steps");
             return;
         };
-        let inner: Vec<Step> = inner
-            .into_iter()
-            .map(|m| {
-                located(
-                    m.into_iter().map(|(k, v)| (k, located(v, at))).collect(),
-                    at,
-                )
-            })
-            .collect();
         for _ in 0..n.min(MAX_ACTIONS as u64 + 1) {
             self.flow(&inner, path, c);
         }
@@ -154,15 +143,6 @@ impl Session {
                 "must be on the script's target: \"{{ target }}/PATH\" or a path",
             );
         }
-    }
-}
-
-/// A value with the place of its step.
-fn located<T>(value: T, at: Location) -> crate::config::raw::S<T> {
-    crate::config::raw::S {
-        value,
-        referenced: at,
-        defined: at,
     }
 }
 
