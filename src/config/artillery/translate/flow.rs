@@ -2,6 +2,7 @@
 //! captures and checks.
 
 use super::super::script::Scenario;
+use super::step::{located_steps, think, Step};
 use super::{quote, template, Out, ACTIONS, METHODS, REQUEST_FIELDS};
 use crate::config::error::Collector;
 use crate::config::raw::S;
@@ -70,10 +71,6 @@ impl Flow {
         }
     }
 }
-
-/// The steps of a flow; request names are `METHOD path` (numbered when repeated).
-/// One step of a flow: its action (`get`, `think`, `loop`, …) with the keys beside it.
-pub(super) type Step = S<BTreeMap<String, S<Value>>>;
 
 fn steps(out: &mut Out, indent: usize, flow: &[Step], path: &str, f: &mut Flow, c: &mut Collector) {
     for (i, step) in flow.iter().enumerate() {
@@ -190,40 +187,6 @@ fn repeat(
         })
         .collect();
     steps(out, indent + 6, &nested, &format!("{sp}.loop"), f, c);
-}
-
-/// A list of flow steps written inside a step's value, each with the step's place.
-pub(super) fn located_steps(v: &Value, at: Location) -> Option<Vec<Step>> {
-    let maps = serde_json::from_value::<Vec<BTreeMap<String, Value>>>(v.clone()).ok()?;
-    Some(
-        maps.into_iter()
-            .map(|m| {
-                located(
-                    m.into_iter().map(|(k, v)| (k, located(v, at))).collect(),
-                    at,
-                )
-            })
-            .collect(),
-    )
-}
-
-/// A value with the place of the step it was written in.
-fn located<T>(value: T, at: Location) -> S<T> {
-    S {
-        value,
-        referenced: at,
-        defined: at,
-    }
-}
-
-pub(super) fn think(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => Some(format!("{}ms", (n.as_f64()? * 1000.0).round())),
-        Value::String(s) => humantime::parse_duration(s.trim())
-            .ok()
-            .map(|_| s.trim().to_string()),
-        _ => None,
-    }
 }
 
 fn request(

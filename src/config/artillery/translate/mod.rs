@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 mod ensure;
 mod flow;
+mod step;
 mod template;
 mod values;
 mod ws;

@@ -4,7 +4,7 @@
 //! waits for the reply that matches; `think` holds the session open; `loop` with `count`
 //! repeats its actions; `connect` sets the session's path.
 
-use super::flow::Step;
+use super::step::{located_steps, think, Step};
 use super::{quote, template, Out};
 use crate::config::error::Collector;
 use serde_json::Value;
@@ -57,7 +57,7 @@ impl Session {
                 let (at, ap) = (v.referenced, format!("{sp}.{action}"));
                 match action.as_str() {
                     "send" => self.send(&v.value, at, &ap, c),
-                    "think" => match super::flow::think(&v.value) {
+                    "think" => match think(&v.value) {
                         Some(t) => self.push(format!("hold: {{ duration: {t} }}"), at, c),
                         None => c.at(&at, &ap, "must be seconds (a number) or a duration"),
                     },
@@ -105,7 +105,7 @@ impl Session {
             );
             return;
         };
-        let Some(inner) = super::flow::located_steps(v, at) else {
+        let Some(inner) = located_steps(v, at) else {
             c.at(&at, path, "must be a list of flow steps");
             return;
         };
