@@ -160,6 +160,39 @@ fn data_sources(
     out
 }
 
+/// A plan's monitors: its own (`monitors`, each maybe feeding a declared metric) and the
+/// target's resources (`resources`).
+fn monitors(
+    c: &mut Collector,
+    limits: &Limits,
+    p: &RawPlan,
+    path: &str,
+    steps: &StepCompiler<'_>,
+) -> Vec<super::judging::MonitorSpec> {
+    let mut monitors: Vec<_> = p
+        .monitors
+        .iter()
+        .filter_map(|(n, m)| {
+            let mp = format!("{path}.monitors.{n}");
+            let mut spec = monitor(c, limits, n, m, &mp)?;
+            spec.feeds = m
+                .metric
+                .as_ref()
+                .and_then(|name| monitor_feed(c, &steps.custom, name, &format!("{mp}.metric")));
+            Some(spec)
+        })
+        .collect();
+    if let Some(r) = &p.resources {
+        monitors.extend(super::target_resources::target_resources(
+            c,
+            limits,
+            r,
+            &format!("{path}.resources"),
+        ));
+    }
+    monitors
+}
+
 /// A plan written in loadpacer's own YAML.
 fn native_plan(
     c: &mut Collector,
@@ -239,27 +272,7 @@ fn native_plan(
         .capacity
         .as_ref()
         .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
-    let mut monitors: Vec<_> = p
-        .monitors
-        .iter()
-        .filter_map(|(n, m)| {
-            let mp = format!("{path}.monitors.{n}");
-            let mut spec = monitor(c, limits, n, m, &mp)?;
-            spec.feeds = m
-                .metric
-                .as_ref()
-                .and_then(|name| monitor_feed(c, &steps.custom, name, &format!("{mp}.metric")));
-            Some(spec)
-        })
-        .collect();
-    if let Some(r) = &p.resources {
-        monitors.extend(super::target_resources::target_resources(
-            c,
-            limits,
-            r,
-            &format!("{path}.resources"),
-        ));
-    }
+    let monitors = monitors(c, limits, p, &path, &steps);
     let regression = p
         .regression
         .as_ref()
