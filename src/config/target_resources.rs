@@ -6,7 +6,7 @@
 use super::error::Collector;
 use super::judging::{MonitorSource, MonitorSpec};
 use super::limits::Limits;
-use super::raw::RawResources;
+use super::raw::{RawKubernetes, RawResources, S};
 use super::rules::duration;
 use super::target::check_url;
 use std::time::Duration;
@@ -72,94 +72,17 @@ pub(super) fn target_resources(
             "name what to watch: `kubernetes: { namespace, pods }` and/or `nodes: [instance, …]`",
         );
     }
-    let mut queries: Vec<(&str, String, bool)> = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
     if let Some(k) = &r.kubernetes {
-        let kp = format!("{path}.kubernetes");
-        for (field, value) in [("namespace", &k.namespace), ("pods", &k.pods)] {
-            if value.value.trim().is_empty() || value.value.contains(['"', '\\', '\n']) {
-                c.at(
-                    &value.referenced,
-                    &format!("{kp}.{field}"),
-                    "must be a non-empty name or regex without quotes or backslashes",
-                );
-            }
-        }
-        if let Err(e) = regex::Regex::new(&format!("^(?:{})$", k.pods.value)) {
-            c.at(
-                &k.pods.referenced,
-                &format!("{kp}.pods"),
-                format!(
-                    "{:?} is not a valid regex (RE2 syntax, as PromQL's =~): {}",
-                    k.pods.value,
-                    e.to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim_start_matches("error: ")
-                ),
-            );
-        }
-        let sel = format!(
-            "namespace=\"{}\", pod=~\"{}\"",
-            k.namespace.value, k.pods.value
-        );
-        let containers = format!("{sel}, container!=\"\", container!=\"POD\"");
-        queries.extend([
-            (
-                "target.cpu_cores",
-                format!("sum(rate(container_cpu_usage_seconds_total{{{containers}}}[{window}]))"),
-                false,
-            ),
-            (
-                "target.memory",
-                format!("sum(container_memory_working_set_bytes{{{containers}}})"),
-                false,
-            ),
-            (
-                "target.memory_limit",
-                format!("sum(kube_pod_container_resource_limits{{{sel}, resource=\"memory\"}})"),
-                false,
-            ),
-            (
-                "target.restarts",
-                format!("sum(kube_pod_container_status_restarts_total{{{sel}}})"),
-                true,
-            ),
-            (
-                "target.ready_replicas",
-                format!("sum(kube_pod_status_ready{{{sel}, condition=\"true\"}})"),
-                false,
-            ),
-        ]);
+        queries.extend(kubernetes_queries(
+            c,
+            k,
+            &format!("{path}.kubernetes"),
+            &window,
+        ));
     }
     if let Some(nodes) = r.nodes.as_ref().filter(|n| !n.is_empty()) {
-        for (i, n) in nodes.iter().enumerate() {
-            if n.value.trim().is_empty() || n.value.contains(['"', '\\', '\n', '|']) {
-                c.at(
-                    &n.referenced,
-                    &format!("{path}.nodes[{i}]"),
-                    "must be an instance label value such as 10.0.0.5:9100",
-                );
-            }
-        }
-        // A regex inside a PromQL string: its backslashes are escaped once more.
-        let instances: Vec<String> = nodes
-            .iter()
-            .map(|n| regex::escape(n.value.trim()).replace('\\', "\\\\"))
-            .collect();
-        let sel = format!("instance=~\"{}\"", instances.join("|"));
-        queries.extend([
-            (
-                "node.cpu",
-                format!("1 - avg(rate(node_cpu_seconds_total{{{sel}, mode=\"idle\"}}[{window}]))"),
-                false,
-            ),
-            (
-                "node.memory",
-                format!("1 - sum(node_memory_MemAvailable_bytes{{{sel}}}) / sum(node_memory_MemTotal_bytes{{{sel}}})"),
-                false,
-            ),
-        ]);
+        queries.extend(node_queries(c, nodes, path, &window));
     }
     let Some(prometheus) = prometheus else {
         return Vec::new();
@@ -177,4 +100,98 @@ pub(super) fn target_resources(
             feeds: None,
         })
         .collect()
+}
+
+/// A monitor's name, its PromQL, and whether it is judged as a change over the run.
+type Query = (&'static str, String, bool);
+
+/// The pods' CPU, memory, memory limit, restarts and ready replicas.
+fn kubernetes_queries(c: &mut Collector, k: &RawKubernetes, kp: &str, window: &str) -> Vec<Query> {
+    for (field, value) in [("namespace", &k.namespace), ("pods", &k.pods)] {
+        if value.value.trim().is_empty() || value.value.contains(['"', '\\', '\n']) {
+            c.at(
+                &value.referenced,
+                &format!("{kp}.{field}"),
+                "must be a non-empty name or regex without quotes or backslashes",
+            );
+        }
+    }
+    if let Err(e) = regex::Regex::new(&format!("^(?:{})$", k.pods.value)) {
+        c.at(
+            &k.pods.referenced,
+            &format!("{kp}.pods"),
+            format!(
+                "{:?} is not a valid regex (RE2 syntax, as PromQL's =~): {}",
+                k.pods.value,
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+            ),
+        );
+    }
+    let sel = format!(
+        "namespace=\"{}\", pod=~\"{}\"",
+        k.namespace.value, k.pods.value
+    );
+    let containers = format!("{sel}, container!=\"\", container!=\"POD\"");
+    vec![
+        (
+            "target.cpu_cores",
+            format!("sum(rate(container_cpu_usage_seconds_total{{{containers}}}[{window}]))"),
+            false,
+        ),
+        (
+            "target.memory",
+            format!("sum(container_memory_working_set_bytes{{{containers}}})"),
+            false,
+        ),
+        (
+            "target.memory_limit",
+            format!("sum(kube_pod_container_resource_limits{{{sel}, resource=\"memory\"}})"),
+            false,
+        ),
+        (
+            "target.restarts",
+            format!("sum(kube_pod_container_status_restarts_total{{{sel}}})"),
+            true,
+        ),
+        (
+            "target.ready_replicas",
+            format!("sum(kube_pod_status_ready{{{sel}, condition=\"true\"}})"),
+            false,
+        ),
+    ]
+}
+
+/// The nodes' CPU and memory use, from node_exporter.
+fn node_queries(c: &mut Collector, nodes: &[S<String>], path: &str, window: &str) -> Vec<Query> {
+    for (i, n) in nodes.iter().enumerate() {
+        if n.value.trim().is_empty() || n.value.contains(['"', '\\', '\n', '|']) {
+            c.at(
+                &n.referenced,
+                &format!("{path}.nodes[{i}]"),
+                "must be an instance label value such as 10.0.0.5:9100",
+            );
+        }
+    }
+    // A regex inside a PromQL string: its backslashes are escaped once more.
+    let instances: Vec<String> = nodes
+        .iter()
+        .map(|n| regex::escape(n.value.trim()).replace('\\', "\\\\"))
+        .collect();
+    let sel = format!("instance=~\"{}\"", instances.join("|"));
+    vec![
+        (
+            "node.cpu",
+            format!("1 - avg(rate(node_cpu_seconds_total{{{sel}, mode=\"idle\"}}[{window}]))"),
+            false,
+        ),
+        (
+            "node.memory",
+            format!("1 - sum(node_memory_MemAvailable_bytes{{{sel}}}) / sum(node_memory_MemTotal_bytes{{{sel}}})"),
+            false,
+        ),
+    ]
 }
