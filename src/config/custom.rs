@@ -131,21 +131,7 @@ pub(super) fn custom_metrics(
     for (key, m) in raw.into_iter().flatten() {
         let name = key.as_str();
         let mp = format!("{path}.{name}");
-        let valid = name.len() <= 64
-            && name.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
-            && name
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
-        if !valid {
-            c.at(&key.0.referenced, &mp, format!("metric name {name:?} must match [a-z_][a-z0-9_]* (at most 64 characters): it becomes part of a Prometheus metric name"));
-        }
-        if BUILT_IN.contains(&name) {
-            c.at(
-                &key.0.referenced,
-                &mp,
-                format!("{name:?} is a built-in metric; choose another name"),
-            );
-        }
+        metric_name(c, key, &mp);
         let kind = super::rules::keyword(
             c,
             Some(&m.r#type),
@@ -183,32 +169,7 @@ pub(super) fn custom_metrics(
             CustomUnit::None,
         )
         .unwrap_or(CustomUnit::None);
-        if let (Some(l), false) = (&m.label, kind == CustomKind::Counter) {
-            c.at(
-                &l.referenced,
-                &format!("{mp}.label"),
-                "only a counter takes a label",
-            );
-        }
-        let label = m.label.as_ref().map(|l| l.value.clone());
-        if let Some(l) = m.label.as_ref().filter(|l| {
-            !l.value
-                .starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
-                || !l
-                    .value
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                || ["plan", "le", "outcome"].contains(&l.value.as_str())
-        }) {
-            c.at(
-                &l.referenced,
-                &format!("{mp}.label"),
-                format!(
-                    "{:?} must be a Prometheus label name other than plan, le and outcome",
-                    l.value
-                ),
-            );
-        }
+        let label = metric_label(c, m, kind, &mp);
         let max_label_values = match &m.max_label_values {
             Some(n) if n.value == 0 || n.value > 1000 => {
                 c.at(
@@ -221,19 +182,7 @@ pub(super) fn custom_metrics(
             Some(n) => n.value as usize,
             None => 20,
         };
-        let buckets = m.buckets.as_ref().map(|b| {
-            let ok = !b.value.is_empty()
-                && b.value.iter().all(|x| x.is_finite())
-                && b.value.windows(2).all(|w| w[0] < w[1]);
-            if !ok || kind != CustomKind::Trend {
-                c.at(
-                    &b.referenced,
-                    &format!("{mp}.buckets"),
-                    "must be a trend's finite bucket bounds in ascending order",
-                );
-            }
-            b.value.clone()
-        });
+        let buckets = metric_buckets(c, m, kind, &mp);
         out.push(CustomMetricSpec {
             name: name.to_string(),
             kind,
@@ -245,4 +194,77 @@ pub(super) fn custom_metrics(
         });
     }
     out
+}
+
+/// A trend's own histogram bounds: finite and ascending.
+fn metric_buckets(
+    c: &mut Collector,
+    m: &RawMetric,
+    kind: CustomKind,
+    mp: &str,
+) -> Option<Vec<f64>> {
+    m.buckets.as_ref().map(|b| {
+        let ok = !b.value.is_empty()
+            && b.value.iter().all(|x| x.is_finite())
+            && b.value.windows(2).all(|w| w[0] < w[1]);
+        if !ok || kind != CustomKind::Trend {
+            c.at(
+                &b.referenced,
+                &format!("{mp}.buckets"),
+                "must be a trend's finite bucket bounds in ascending order",
+            );
+        }
+        b.value.clone()
+    })
+}
+
+/// A metric's name: part of a Prometheus metric name, and not a built-in one.
+fn metric_name(c: &mut Collector, key: &Key, mp: &str) {
+    let name = key.as_str();
+    let valid = name.len() <= 64
+        && name.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+    if !valid {
+        c.at(&key.0.referenced, mp, format!("metric name {name:?} must match [a-z_][a-z0-9_]* (at most 64 characters): it becomes part of a Prometheus metric name"));
+    }
+    if BUILT_IN.contains(&name) {
+        c.at(
+            &key.0.referenced,
+            mp,
+            format!("{name:?} is a built-in metric; choose another name"),
+        );
+    }
+}
+
+/// A counter's label name, when it has one: a Prometheus label name other than ours.
+fn metric_label(c: &mut Collector, m: &RawMetric, kind: CustomKind, mp: &str) -> Option<String> {
+    if let (Some(l), false) = (&m.label, kind == CustomKind::Counter) {
+        c.at(
+            &l.referenced,
+            &format!("{mp}.label"),
+            "only a counter takes a label",
+        );
+    }
+    let label = m.label.as_ref().map(|l| l.value.clone());
+    if let Some(l) = m.label.as_ref().filter(|l| {
+        !l.value
+            .starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+            || !l
+                .value
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            || ["plan", "le", "outcome"].contains(&l.value.as_str())
+    }) {
+        c.at(
+            &l.referenced,
+            &format!("{mp}.label"),
+            format!(
+                "{:?} must be a Prometheus label name other than plan, le and outcome",
+                l.value
+            ),
+        );
+    }
+    label
 }
