@@ -120,7 +120,7 @@ async fn a_hanging_receiver_with_credentials_is_cut_at_the_budget_and_never_show
         &plan,
         &[
             "--remote-write".into(),
-            // Credentials, then the loopback receiver: http://USER:PASSWORD@127.0.0.1:PORT/…
+            // The credentials, then the loopback receiver (user and password before 127.0.0.1:PORT).
             format!("http://{}@{hang}/api/v1/write", "writer:s3cr3t-pw"),
         ],
     )
