@@ -270,16 +270,7 @@ impl<'a> StepCompiler<'a> {
         match (&st.request, &st.think, &st.ws) {
             (None, None, None) if st.sse.is_some() => {
                 let e = st.sse.as_ref().expect("checked");
-                if let Some(first) = names.insert(e.name.value.clone(), e.name.referenced.line()) {
-                    c.at(
-                        &e.name.referenced,
-                        &format!("{sp}.sse.name"),
-                        format!(
-                            "duplicate step name {:?} in this scenario (first on line {first})",
-                            e.name.value
-                        ),
-                    );
-                }
+                unique_name(c, names, &e.name, &format!("{sp}.sse.name"), "step");
                 if let Some(sse) = self.sse(c, scenario, e, st, &sp) {
                     out = Some(StepSpec::Sse(Box::new(sse)));
                 }
@@ -290,31 +281,13 @@ impl<'a> StepCompiler<'a> {
                 "a step has exactly one of `request`, `think`, `ws` or `sse`",
             ),
             (None, None, Some(w)) => {
-                if let Some(first) = names.insert(w.name.value.clone(), w.name.referenced.line()) {
-                    c.at(
-                        &w.name.referenced,
-                        &format!("{sp}.ws.name"),
-                        format!(
-                            "duplicate step name {:?} in this scenario (first on line {first})",
-                            w.name.value
-                        ),
-                    );
-                }
+                unique_name(c, names, &w.name, &format!("{sp}.ws.name"), "step");
                 if let Some(ws) = self.ws(c, scenario, w, st, &sp) {
                     out = Some(StepSpec::Ws(Box::new(ws)));
                 }
             }
             (Some(r), None, None) => {
-                if let Some(first) = names.insert(r.name.value.clone(), r.name.referenced.line()) {
-                    c.at(
-                        &r.name.referenced,
-                        &format!("{sp}.request.name"),
-                        format!(
-                            "duplicate request name {:?} in this scenario (first on line {first})",
-                            r.name.value
-                        ),
-                    );
-                }
+                unique_name(c, names, &r.name, &format!("{sp}.request.name"), "request");
                 if let Some(req) = self.request(c, scenario, r, st, &sp) {
                     out = Some(StepSpec::Request(Box::new(req)));
                 }
@@ -623,4 +596,24 @@ fn think(c: &mut Collector, t: &S<String>, path: &str) -> Option<(Duration, Dura
         return None;
     }
     Some((min, max))
+}
+
+/// A step or request name once per scenario: a second one is a located error naming the first.
+fn unique_name(
+    c: &mut Collector,
+    names: &mut BTreeMap<String, u64>,
+    name: &S<String>,
+    path: &str,
+    what: &str,
+) {
+    if let Some(first) = names.insert(name.value.clone(), name.referenced.line()) {
+        c.at(
+            &name.referenced,
+            path,
+            format!(
+                "duplicate {what} name {:?} in this scenario (first on line {first})",
+                name.value
+            ),
+        );
+    }
 }

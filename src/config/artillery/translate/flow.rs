@@ -204,72 +204,19 @@ fn request(
         c.at(&at, &rp, "must be a map with at least `url`");
         return;
     };
-    for (k, _) in r
-        .iter()
-        .filter(|(k, _)| !REQUEST_FIELDS.contains(&k.as_str()))
-    {
-        let why = match k.as_str() {
-            "beforeRequest" | "afterResponse" => {
-                "calls JavaScript, which cannot run; use checks and captures".to_string()
-            }
-            "ifTrue" => match if_true(r.get("ifTrue")) {
-                Some(IfTrue::If(_)) => continue,
-                Some(IfTrue::Always) => {
-                    c.warn_at(&at, &format!("{rp}.ifTrue"), "has single quotes: Artillery runs this step every time, whatever the values ('bob' is not a string in its expressions), and so does the translation; write \"bob\" in double quotes to compare");
-                    continue;
-                }
-                _ => "is not translated: loadpacer's `if:` takes NAME == \"TEXT\", NAME != NUMBER or NAME".to_string(),
-            },
-            other => format!("{other:?} is not a request field loadpacer reads"),
-        };
-        c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
-    }
+    refuse_unknown_fields(r, at, &rp, c);
     let Some(url) = r.get("url").and_then(Value::as_str) else {
         c.at(&at, &format!("{rp}.url"), "is required");
         return;
     };
     let url = template(url, at, c);
-    // A name the script gives is kept as written (it is a label value, shown everywhere);
-    // without one the request is named after its method and path.
-    let base_name = r.get("name").and_then(Value::as_str).map_or_else(
-        || {
-            label(&format!(
-                "{method} {}",
-                url.split('?').next().unwrap_or_default()
-            ))
-        },
-        str::to_string,
-    );
-    let n = f.names.entry(base_name.clone()).or_default();
-    *n += 1;
-    let name = if *n == 1 {
-        base_name
-    } else {
-        format!("{base_name}_{n}")
-    };
+    let name = request_name(r, method, &url, f);
     let mut fields = vec![
         format!("name: {}", quote(&name)),
         format!("method: {}", method.to_uppercase()),
         format!("url: {}", quote(&url)),
     ];
-    for (from, to) in [("headers", "headers"), ("qs", "query"), ("form", "form")] {
-        if let Some(Value::Object(m)) = r.get(from) {
-            let pairs: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}: {}", quote(k), quote(&template(&scalar(v), at, c))))
-                .collect();
-            fields.push(format!("{to}: {{ {} }}", pairs.join(", ")));
-        }
-    }
-    if let Some(f) = r.get("formData") {
-        fields.extend(form_data(f, at, &format!("{rp}.formData"), c));
-    }
-    if let Some(j) = r.get("json") {
-        fields.push(format!("json: {}", json_template(j, at, c)));
-    }
-    if let Some(b) = r.get("body") {
-        fields.push(format!("body: {}", quote(&template(&scalar(b), at, c))));
-    }
+    fields.extend(body_fields(r, at, &rp, c));
     out.line(
         indent,
         &format!("- request: {{ {} }}", fields.join(", ")),
@@ -309,6 +256,93 @@ fn request(
         );
     }
     k.write(out, indent + 2, at);
+}
+
+/// Fields of a request that loadpacer does not read, each a located error (or, for an
+/// `ifTrue` it translates, nothing).
+fn refuse_unknown_fields(
+    r: &serde_json::Map<String, Value>,
+    at: Location,
+    rp: &str,
+    c: &mut Collector,
+) {
+    for (k, _) in r
+        .iter()
+        .filter(|(k, _)| !REQUEST_FIELDS.contains(&k.as_str()))
+    {
+        let why = match k.as_str() {
+            "beforeRequest" | "afterResponse" => {
+                "calls JavaScript, which cannot run; use checks and captures".to_string()
+            }
+            "ifTrue" => match if_true(r.get("ifTrue")) {
+                Some(IfTrue::If(_)) => continue,
+                Some(IfTrue::Always) => {
+                    c.warn_at(&at, &format!("{rp}.ifTrue"), "has single quotes: Artillery runs this step every time, whatever the values ('bob' is not a string in its expressions), and so does the translation; write \"bob\" in double quotes to compare");
+                    continue;
+                }
+                _ => "is not translated: loadpacer's `if:` takes NAME == \"TEXT\", NAME != NUMBER or NAME".to_string(),
+            },
+            other => format!("{other:?} is not a request field loadpacer reads"),
+        };
+        c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
+    }
+}
+
+/// The request's name: the script's, as written; else its method and path, numbered when
+/// repeated in the flow.
+fn request_name(
+    r: &serde_json::Map<String, Value>,
+    method: &str,
+    url: &str,
+    f: &mut Flow,
+) -> String {
+    // A name the script gives is kept as written (it is a label value, shown everywhere);
+    // without one the request is named after its method and path.
+    let base_name = r.get("name").and_then(Value::as_str).map_or_else(
+        || {
+            label(&format!(
+                "{method} {}",
+                url.split('?').next().unwrap_or_default()
+            ))
+        },
+        str::to_string,
+    );
+    let n = f.names.entry(base_name.clone()).or_default();
+    *n += 1;
+    if *n == 1 {
+        base_name
+    } else {
+        format!("{base_name}_{n}")
+    }
+}
+
+/// The request's headers, query and body fields, in loadpacer's words.
+fn body_fields(
+    r: &serde_json::Map<String, Value>,
+    at: Location,
+    rp: &str,
+    c: &mut Collector,
+) -> Vec<String> {
+    let mut fields = Vec::new();
+    for (from, to) in [("headers", "headers"), ("qs", "query"), ("form", "form")] {
+        if let Some(Value::Object(m)) = r.get(from) {
+            let pairs: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quote(k), quote(&template(&scalar(v), at, c))))
+                .collect();
+            fields.push(format!("{to}: {{ {} }}", pairs.join(", ")));
+        }
+    }
+    if let Some(f) = r.get("formData") {
+        fields.extend(form_data(f, at, &format!("{rp}.formData"), c));
+    }
+    if let Some(j) = r.get("json") {
+        fields.push(format!("json: {}", json_template(j, at, c)));
+    }
+    if let Some(b) = r.get("body") {
+        fields.push(format!("body: {}", quote(&template(&scalar(b), at, c))));
+    }
+    fields
 }
 
 /// A request name as a metric label: `POST /auth/login` → `post_auth_login`, template
