@@ -50,6 +50,7 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod script;
 pub mod session;
 pub mod store;
 pub mod sync;
