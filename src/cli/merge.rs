@@ -30,10 +30,10 @@ pub(crate) struct MergeArgs {
 }
 
 pub(crate) fn merge_files(args: MergeArgs) -> Result<u8> {
-    let Some(choices) = args.script.choices_or_say() else {
+    let Some((choices, k6)) = args.script.all_choices_or_say() else {
         return Ok(2);
     };
-    let Some(cfg) = super::load_with(&args.file, &choices) else {
+    let Some(cfg) = super::load_with(&args.file, &choices, &k6) else {
         return Ok(2);
     };
     let mut parts = Vec::new();

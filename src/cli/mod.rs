@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 /// How an Artillery script is read, as Artillery's own flags say it.
 #[derive(clap::Args, Clone, Default)]
 pub(crate) struct ScriptArgs {
-    /// Artillery scripts: use `config.environments.NAME`.
-    #[arg(short = 'e', long)]
-    pub environment: Option<String>,
+    /// Artillery scripts: `-e NAME` uses `config.environments.NAME`. k6 scripts:
+    /// `-e NAME=VALUE` (repeatable) sets `__ENV.NAME` over the process environment.
+    #[arg(short = 'e', long, alias = "env", value_name = "NAME or NAME=VALUE")]
+    pub environment: Vec<String>,
     /// Artillery scripts: variables as a JSON object, added to `config.variables` (over
     /// the script's own). Example: --variables '{"user": "ann", "sizes": [1, 2]}'
     #[arg(long, value_name = "JSON")]
@@ -39,6 +40,23 @@ pub(crate) struct ScriptArgs {
     /// this .env file first, then from the process.
     #[arg(long, value_name = "FILE")]
     pub dotenv: Option<PathBuf>,
+    /// k6 scripts: virtual users, over the script's options (as k6's --vus).
+    #[arg(long, value_name = "N")]
+    pub vus: Option<u64>,
+    /// k6 scripts: how long VUs run, over the script's options. Example: --duration 30s
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// k6 scripts: iterations in all, over the script's options.
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// k6 scripts: a ramping stage DURATION:VUS, repeatable, over the script's options.
+    /// Example: --stage 10s:20 --stage 20s:0
+    #[arg(long = "stage", short = 's', value_name = "DURATION:VUS")]
+    pub stages: Vec<String>,
+    /// k6 scripts: send requests for host NAME to ADDR (as the script's `hosts` option), to
+    /// point a script's absolute URLs at another host. Example: --hosts api.test=127.0.0.1:8080
+    #[arg(long, value_name = "NAME=ADDR")]
+    pub hosts: Vec<String>,
 }
 
 impl ScriptArgs {
@@ -55,8 +73,12 @@ impl ScriptArgs {
                 .filter(serde_json::Value::is_object)
                 .ok_or_else(|| format!("--{flag} must be a JSON object, e.g. '{{\"name\": 1}}'"))
         };
+        let names: Vec<&String> = self.environment.iter().filter(|e| !e.contains('=')).collect();
+        if names.len() > 1 {
+            return Err("-e NAME chooses one Artillery environment; give it once (k6's -e takes NAME=VALUE)".into());
+        }
         let mut choices = config::artillery::Choices {
-            environment: self.environment.clone(),
+            environment: names.first().map(|s| s.to_string()),
             ..Default::default()
         };
         if let Some(v) = &self.variables {
@@ -87,16 +109,65 @@ impl ScriptArgs {
         }
         Ok(choices)
     }
+
+    /// What the k6 flags choose, or why a value is unusable.
+    pub fn k6_choices(&self) -> std::result::Result<config::k6::Choices, String> {
+        let pair = |flag: &str, s: &String| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("{flag} {s:?}: write NAME=VALUE"))
+        };
+        let mut env = Vec::new();
+        for e in self.environment.iter().filter(|e| e.contains('=')) {
+            env.push(pair("-e", e)?);
+        }
+        let mut hosts = Vec::new();
+        for h in &self.hosts {
+            hosts.push(pair("--hosts", h)?);
+        }
+        let mut stages = Vec::new();
+        for s in &self.stages {
+            let (d, n) = s
+                .split_once(':')
+                .and_then(|(d, n)| Some((d, n.parse::<u64>().ok()?)))
+                .filter(|(d, _)| humantime::parse_duration(d).is_ok())
+                .ok_or_else(|| format!("--stage {s:?}: write DURATION:VUS, e.g. 30s:10"))?;
+            stages.push((d.to_string(), n));
+        }
+        if let Some(d) = &self.duration {
+            humantime::parse_duration(d)
+                .map_err(|_| format!("--duration {d:?}: write a duration, e.g. 30s or 1m30s"))?;
+        }
+        Ok(config::k6::Choices {
+            env,
+            vus: self.vus,
+            duration: self.duration.clone(),
+            iterations: self.iterations,
+            stages,
+            hosts,
+        })
+    }
+
+    /// Both sets of choices, saying on stderr why not (the caller exits 2).
+    pub fn all_choices_or_say(&self) -> Option<(config::artillery::Choices, config::k6::Choices)> {
+        let a = self.choices_or_say()?;
+        let k = self.k6_choices().map_err(|why| eprintln!("error: {why}")).ok()?;
+        Some((a, k))
+    }
 }
 
 pub(crate) fn load(file: &Path) -> Option<Config> {
-    load_with(file, &config::artillery::Choices::default())
+    load_with(file, &config::artillery::Choices::default(), &config::k6::Choices::default())
 }
 
 /// Loads a loadpacer file or an Artillery script (with its `-e` choice), printing every
 /// error, and the translation's warnings, to stderr.
-pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Option<Config> {
-    match config::load_file_with(file, choices) {
+pub(crate) fn load_with(
+    file: &Path,
+    choices: &config::artillery::Choices,
+    k6: &config::k6::Choices,
+) -> Option<Config> {
+    match config::load_any(file, choices, k6) {
         Ok(c) => {
             for w in &c.warnings {
                 eprintln!("warning: {w}");
@@ -117,7 +188,7 @@ pub(crate) fn load_with(file: &Path, choices: &config::artillery::Choices) -> Op
 }
 
 pub(crate) fn validate(file: &Path, script: &ScriptArgs) -> u8 {
-    let Some(choices) = script.choices_or_say() else {
+    let Some((choices, k6)) = script.all_choices_or_say() else {
         return 2;
     };
     let environment = choices.environment.clone();
@@ -133,7 +204,7 @@ pub(crate) fn validate(file: &Path, script: &ScriptArgs) -> u8 {
         }
         _ => Vec::new(),
     };
-    let Some(cfg) = load_with(file, &choices) else {
+    let Some(cfg) = load_with(file, &choices, &k6) else {
         return 2;
     };
     let mut broken = false;

@@ -169,10 +169,10 @@ fn scaled(
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
-    let Some(choices) = args.script.choices_or_say() else {
+    let Some((choices, k6)) = args.script.all_choices_or_say() else {
         return Ok(2);
     };
-    let Some(cfg) = super::load_with(&args.file, &choices) else {
+    let Some(cfg) = super::load_with(&args.file, &choices, &k6) else {
         return Ok(2);
     };
     if let Some(Err(why)) = args

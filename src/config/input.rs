@@ -1,8 +1,10 @@
-//! Which front end reads a file: an Artillery script (top-level `config:` and `scenarios:`)
-//! is translated by [`super::artillery`], anything else is a loadpacer config, whose plans
-//! may be given by Artillery scripts (`plans.P.artillery`), read here too.
+//! Which front end reads a file: a k6 script (`.js`) is run by [`super::k6`], an Artillery
+//! script (top-level `config:` and `scenarios:`) is translated by [`super::artillery`],
+//! anything else is a loadpacer config, whose plans may be given by Artillery scripts
+//! (`plans.P.artillery`), read here too.
 
 use super::artillery::{self, Choices};
+use super::k6;
 use super::error::{Collector, ConfigErrors};
 use super::parse::{load_str_with, read_file};
 use super::scripted::Scripts;
@@ -13,8 +15,21 @@ use std::path::Path;
 /// `env.NAME` from the process environment. A script's translation warnings come first in
 /// [`Config::warnings`].
 pub fn load_file_with(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
+    load_any(path, choices, &k6::Choices::default())
+}
+
+/// Reads a k6 script (with its command-line choices), an Artillery script or a loadpacer
+/// config.
+pub fn load_any(
+    path: &Path,
+    choices: &Choices,
+    k6_choices: &k6::Choices,
+) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
     let text = read_file(path)?;
+    if k6::is_k6(path, &text) {
+        return k6::load(path, k6_choices);
+    }
     let env = |k: &str| choices.env(k);
     if artillery::is_artillery(&text) {
         return artillery::load(&text, &name, path.parent(), choices, &env);

@@ -5,6 +5,7 @@
 
 mod allow;
 pub mod artillery;
+pub mod k6;
 pub mod custom;
 mod daemon;
 mod error;
@@ -34,7 +35,7 @@ pub use allow::host_allowed;
 pub use daemon::{ServerSpec, StoreSpec};
 pub use error::{clip, ConfigError, ConfigErrors};
 pub use grades::{Grade, GradeBand};
-pub use input::{load_file, load_file_with, load_str};
+pub use input::{load_any, load_file, load_file_with, load_str};
 pub use judging::{CapacitySpec, MonitorSource, MonitorSpec, RegressionSpec};
 pub use limits::{Limits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RPS, DEFAULT_MAX_VUS};
 pub use load::{Dispatch, LoadModel, LoadShape, LoadSpec, Phase, Preset, Stage};
@@ -141,6 +142,25 @@ pub struct PlanSpec {
     /// Upper bounds (seconds) of the request-duration histogram on `/metrics`; `None`: the
     /// default layout.
     pub request_buckets: Option<Arc<[f64]>>,
+    /// The script a k6 plan runs; its scenarios name the functions to call.
+    pub script: Option<Arc<ScriptPlan>>,
+}
+
+/// A k6 script as a plan runs it: the program (its init context already evaluated once, for
+/// its options) and what its options say about running it.
+#[derive(Debug)]
+pub struct ScriptPlan {
+    pub program: Arc<crate::script::Program>,
+    /// It exports `setup()` / `teardown(data)`.
+    pub setup: bool,
+    pub teardown: bool,
+    /// `discardResponseBodies`: bodies are not kept unless a request asks (`responseType`).
+    pub discard_bodies: bool,
+    /// Name → address (`hosts` and `--hosts`): requests to the name go to the address.
+    pub hosts: Vec<(String, String)>,
+    pub user_agent: Option<String>,
+    /// Custom metrics the script declares, by name: their index in the plan's `metrics`.
+    pub metrics: Vec<(String, usize, bool)>,
 }
 
 impl PlanSpec {

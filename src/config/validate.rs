@@ -309,6 +309,7 @@ fn native_plan(
         regression,
         monitors,
         metrics: steps.custom,
+        script: None,
         request_buckets: p
             .request_buckets
             .as_ref()

@@ -165,16 +165,31 @@ impl Program {
         Ok(program)
     }
 
-    /// Where `needle` (an import name) first appears in a module's text: line and column.
+    /// Where `needle` (an import name) first appears quoted in a module's text: line and
+    /// column.
     fn find(&self, module: &str, needle: &str) -> Option<(u32, u32)> {
         let text = self.sources.read(Path::new(module)).ok()?;
         let at = text
             .find(&format!("'{needle}'"))
             .or_else(|| text.find(&format!("\"{needle}\"")))?;
+        Some(Self::place(&text, at))
+    }
+
+    /// Where `needle` first appears in a module's text, quoted or not: line and column.
+    pub fn position(&self, module: &str, needle: &str) -> Option<(u32, u32)> {
+        if let Some(p) = self.find(module, needle) {
+            return Some(p);
+        }
+        let text = self.sources.read(Path::new(module)).ok()?;
+        let at = text.find(needle)?;
+        Some(Self::place(&text, at))
+    }
+
+    fn place(text: &str, at: usize) -> (u32, u32) {
         let before = &text[..at];
         let line = before.matches('\n').count() as u32 + 1;
         let column = (at - before.rfind('\n').map_or(0, |i| i + 1)) as u32 + 1;
-        Some((line, column))
+        (line, column)
     }
 }
 

@@ -209,7 +209,7 @@ pub fn translated(
 }
 
 /// The plan's name: the file's stem as a metric label (`checkout.yml` → `checkout`).
-fn plan_name(file: &str) -> String {
+pub(crate) fn plan_name(file: &str) -> String {
     let stem = Path::new(file)
         .file_stem()
         .and_then(|s| s.to_str())

@@ -190,6 +190,7 @@ impl<'a> StepCompiler<'a> {
                 name: name.to_string(),
                 weight: weight.max(1),
                 steps,
+                script: None,
             });
         }
         out

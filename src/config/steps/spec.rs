@@ -291,6 +291,9 @@ pub struct ScenarioSpec {
     pub name: String,
     pub weight: u32,
     pub steps: Vec<StepSpec>,
+    /// The exported function a script scenario's iterations call (k6's `exec`); its `steps`
+    /// are then empty and the plan's [`super::super::ScriptPlan`] holds the script.
+    pub script: Option<String>,
 }
 
 /// One row of the plan's request table: what the metric labels name.
