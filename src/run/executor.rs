@@ -507,6 +507,16 @@ impl Driver {
             async move {
                 let plan = &rt.plan;
                 let mut intended = intended.into_std();
+                if let (Some(function), Some(scripts)) =
+                    (&plan.scenarios[scenario].script, &rt.scripts)
+                {
+                    let (back, _) = scripts
+                        .iterate(vu, scenario, function, Some(intended), sink)
+                        .await;
+                    let mut vu = back;
+                    vu.iteration += 1;
+                    return (slot, vu, scenario);
+                }
                 if !vu.ready && !plan.vu_setup.is_empty() {
                     // A VU that cannot log in runs nothing else; it tries again next time.
                     let before = vu.failures;

@@ -11,6 +11,7 @@ mod observe;
 mod pacer;
 pub mod plan;
 pub mod scenario;
+pub mod script;
 mod stream;
 pub mod vu;
 
@@ -147,6 +148,9 @@ pub async fn execute(
     let client = http::Client::new(&plan.target, &limits.allow_targets)?;
     let mut rt = Runtime::new(plan.clone(), client);
     rt.allow = limits.allow_targets.clone();
+    rt.scripts = plan.script.as_ref().map(|s| {
+        Arc::new(script::Scripts::start(&plan, s, limits, opts.workers.max(1)))
+    });
     let mut total = empty_recorder(&plan);
     let started_at = SystemTime::now();
     let scheduled = plan.duration();
@@ -169,7 +173,7 @@ pub async fn execute(
         };
         last_view.show(observer, &mut series, &setup_rec, &total);
         return Ok(RunOutput {
-            plan,
+            plan: finish_scripts(&rt, plan).await,
             segment: opts.segment,
             started_at,
             elapsed: Duration::ZERO,
@@ -224,9 +228,14 @@ pub async fn execute(
         (Ending::Interrupted, Some(g)) => plan.teardown_timeout.min(g),
         _ => plan.teardown_timeout,
     };
+    if let Some(s) = &rt.scripts {
+        // Iterations that outlived the graceful stop were dropped; a script that never
+        // waits is interrupted here.
+        s.halt();
+    }
     let teardown = teardown(&rt, teardown_timeout).await;
     Ok(RunOutput {
-        plan,
+        plan: finish_scripts(&rt, plan).await,
         segment: opts.segment,
         started_at,
         elapsed,
@@ -254,6 +263,14 @@ struct Load {
 }
 
 impl Load {
+    /// Why the script aborted the test (`exec.test.abort()`), once it has.
+    fn script_abort(&self) -> Option<String> {
+        self.parts
+            .first()
+            .and_then(|p| p.rt.scripts.as_ref())
+            .and_then(|s| s.aborted())
+    }
+
     /// Prepares every workload: its runtime (its own target's client when it has one), its
     /// schedule and its share of the workers.
     fn new(rt: &Runtime, limits: &Limits, opts: RunOptions) -> Result<Load, RunError> {
@@ -287,6 +304,7 @@ impl Load {
             let client = http::Client::new(&own_plan.target, &limits.allow_targets)?;
             let mut part_rt = Runtime::new(own_plan, client);
             part_rt.base_vars = rt.base_vars.clone();
+            part_rt.scripts = rt.scripts.clone();
             part_rt.allow = rt.allow.clone();
             if matches!(w.load.shape, LoadShape::Closed { .. }) {
                 part_rt.pacer = pacer.clone();
@@ -420,8 +438,32 @@ impl Load {
 
 /// Runs the setup steps once; their captures become every VU's starting variables. Returns
 /// what the setup requests measured, and why the load must not start if they failed.
+/// The plan a script run is judged with: its own, with the request and check rows the
+/// script named as it ran; the engine threads are ended.
+async fn finish_scripts(rt: &Runtime, plan: Arc<PlanSpec>) -> Arc<PlanSpec> {
+    match &rt.scripts {
+        Some(s) => {
+            s.finish().await;
+            Arc::new(s.plan_with_names(&plan))
+        }
+        None => plan,
+    }
+}
+
+/// A script's `setup()`: run once, its data kept for every iteration; its requests booked
+/// like setup steps'.
+async fn script_setup(scripts: &script::Scripts, plan: &PlanSpec) -> (Recorder, Result<(), String>) {
+    let sink = Arc::new(vu::Sink::new(empty_recorder(plan)));
+    let result = scripts.setup(sink.clone()).await;
+    let rec = std::mem::replace(&mut *vu::lock(&sink), Recorder::new(0, 0, 0));
+    (rec, result.map_err(|e| format!("{e}; the load was not started")))
+}
+
 async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
     let plan = rt.plan.clone();
+    if let Some(s) = &rt.scripts {
+        return script_setup(s, &plan).await;
+    }
     if plan.setup.is_empty() {
         return (empty_recorder(&plan), Ok(()));
     }
@@ -452,6 +494,27 @@ async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
 /// kept even when the timeout cuts them short.
 async fn teardown(rt: &Runtime, timeout: Duration) -> Option<TeardownOutput> {
     let plan = &rt.plan;
+    if let Some(s) = rt.scripts.as_ref().filter(|s| s.has_teardown()) {
+        let sink = Arc::new(vu::Sink::new(empty_recorder(plan)));
+        let started = std::time::Instant::now();
+        let finished = tokio::time::timeout(timeout, s.teardown(sink.clone())).await;
+        if finished.is_err() {
+            s.halt_edges();
+        }
+        let recorder = std::mem::replace(&mut *vu::lock(&sink), Recorder::new(0, 0, 0));
+        let failure = match finished {
+            Err(_) => Some(format!(
+                "teardown() did not finish within {}",
+                humantime::format_duration(timeout)
+            )),
+            Ok(r) => r.err(),
+        };
+        return Some(TeardownOutput {
+            elapsed: started.elapsed(),
+            failure,
+            recorder,
+        });
+    }
     if plan.teardown.is_empty() {
         return None;
     }
@@ -533,6 +596,12 @@ async fn aggregate(
                 load.interrupt(interrupt_grace);
             }
             _ = tick.tick() => {
+                if let Some(reason) = load.script_abort() {
+                    if ending == Ending::Completed {
+                        ending = Ending::Aborted(format!("the script aborted the test: {reason}"));
+                        load.stop.cancel();
+                    }
+                }
                 let now = Instant::now();
                 let elapsed = now.saturating_duration_since(load.start);
                 let phase = load.phase(elapsed);

@@ -144,6 +144,8 @@ pub struct Runtime {
     pub allow: Vec<String>,
     /// TLS settings of `wss` sessions, built on first use.
     ws_tls: super::stream::TlsSettings,
+    /// The engine threads of a script plan (k6), shared by its workloads.
+    pub scripts: Option<Arc<super::script::Scripts>>,
 }
 
 impl Runtime {
@@ -174,6 +176,7 @@ impl Runtime {
             pacer: None,
             allow: Vec::new(),
             ws_tls: Default::default(),
+            scripts: None,
         }
     }
 

@@ -101,7 +101,7 @@ impl VuCell {
         // SAFETY: set by the coroutine body before any JavaScript runs and valid for its whole
         // life; natives only run inside that body, on its stack.
         let reply = unsafe { (*y).suspend(op) };
-        if matches!(reply, Reply::Stop) {
+        if matches!(reply, Reply::Stop | Reply::Exit) {
             return Err(stopped(ctx, self));
         }
         Ok(reply)

@@ -463,8 +463,13 @@ impl Recorder {
         &mut self.streams[i]
     }
 
-    /// Records one finished request.
+    /// Records one finished request. A row beyond the table (a script's request, named as
+    /// it runs) grows it.
     pub fn record(&mut self, sample: &Sample) {
+        if sample.request >= self.requests.len() {
+            self.requests
+                .resize_with(sample.request + 1, RequestStats::default);
+        }
         if let Some(r) = self.requests.get_mut(sample.request) {
             r.record(sample);
         }
@@ -473,6 +478,9 @@ impl Recorder {
 
     /// Records the outcome of one check.
     pub fn record_check(&mut self, check: usize, passed: bool) {
+        if check >= self.checks.len() {
+            self.checks.resize(check + 1, (0, 0));
+        }
         if let Some(c) = self.checks.get_mut(check) {
             if passed {
                 c.0 += 1;
@@ -496,6 +504,13 @@ impl Recorder {
 
     /// Adds another recorder of the same plan into this one.
     pub fn merge(&mut self, other: &Recorder) {
+        if self.requests.len() < other.requests.len() {
+            self.requests
+                .resize_with(other.requests.len(), RequestStats::default);
+        }
+        if self.checks.len() < other.checks.len() {
+            self.checks.resize(other.checks.len(), (0, 0));
+        }
         for (a, b) in self.requests.iter_mut().zip(&other.requests) {
             a.merge(b);
         }

@@ -1,0 +1,200 @@
+//! Script VUs (k6): a few engine threads, each with its own current-thread runtime, run the
+//! VUs given to them. A VU is a [`crate::script::Vu`] coroutine; when it yields an HTTP
+//! request, the engine thread sends it with `run::http` on its own runtime and resumes the
+//! VU with the reply, so a waiting VU costs its coroutine, never a thread, and a request
+//! never leaves the thread its VU runs on. The executor's iteration future only hands the
+//! iteration over and waits for its end: pacing, the open and closed models and the stop
+//! logic are the executor's, as for step plans.
+
+mod names;
+mod thread;
+
+pub use names::{Names, MAX_NAMES, OTHER};
+
+use super::vu::{Sink, VuState};
+use crate::config::{Limits, PlanSpec, ScriptPlan};
+use crate::sync::LockExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// What an engine thread is told.
+enum Msg {
+    Job(Job),
+    /// The run is over: free every VU and end.
+    Exit,
+}
+
+/// One iteration handed to an engine thread.
+struct Job {
+    vu: VuState,
+    scenario: usize,
+    function: String,
+    /// When the iteration should have started: its first request is timed from here.
+    intended: Option<Instant>,
+    sink: Arc<Sink>,
+    done: oneshot::Sender<(VuState, Result<Option<String>, String>)>,
+}
+
+/// What every engine thread of a run shares.
+struct Shared {
+    plan: Arc<PlanSpec>,
+    script: Arc<ScriptPlan>,
+    names: Arc<Names>,
+    allow: Vec<String>,
+    /// Interrupts every load VU's JavaScript (the load is over).
+    halt: Arc<AtomicBool>,
+    /// Interrupts the `setup()`/`teardown()` VU (its timeout ran out).
+    halt_edges: Arc<AtomicBool>,
+    /// `exec.test.abort(reason)`: the first reason.
+    abort: Mutex<Option<String>>,
+    /// `setup()`'s result, as JSON, for every iteration and `teardown(data)`.
+    data: Mutex<Option<Arc<str>>>,
+    /// Iterations started in the whole run (`scenario.iterationInTest`).
+    iterations: AtomicU64,
+    /// Iterations that ended with an exception, and when the last one was logged.
+    failed: AtomicU64,
+    logged: Mutex<Option<Instant>>,
+}
+
+/// The engine threads of one run.
+pub struct Scripts {
+    shared: Arc<Shared>,
+    jobs: Vec<mpsc::UnboundedSender<Msg>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Scripts {
+    /// Starts `threads` engine threads for `plan`'s script.
+    pub fn start(plan: &Arc<PlanSpec>, script: &Arc<ScriptPlan>, limits: &Limits, threads: usize) -> Scripts {
+        let shared = Arc::new(Shared {
+            plan: plan.clone(),
+            script: script.clone(),
+            names: Arc::new(Names::new(plan)),
+            allow: limits.allow_targets.clone(),
+            halt: Arc::new(AtomicBool::new(false)),
+            halt_edges: Arc::new(AtomicBool::new(false)),
+            abort: Mutex::new(None),
+            data: Mutex::new(None),
+            iterations: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            logged: Mutex::new(None),
+        });
+        let mut jobs = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let s = shared.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("loadpacer-js-{i}"))
+                .spawn(move || thread::main(rx, s))
+                .expect("an engine thread starts");
+            jobs.push(tx);
+            handles.push(h);
+        }
+        Scripts {
+            shared,
+            jobs,
+            threads: Mutex::new(handles),
+        }
+    }
+
+    /// Runs one iteration of `function` for `vu` on its engine thread; the VU back, and the
+    /// function's result as JSON or the script error that ended it. Dropping the future
+    /// stops the iteration at its next wait.
+    pub async fn iterate(
+        &self,
+        vu: VuState,
+        scenario: usize,
+        function: &str,
+        intended: Option<Instant>,
+        sink: Arc<Sink>,
+    ) -> (VuState, Result<Option<String>, String>) {
+        let (done, wait) = oneshot::channel();
+        let fallback = vu.clone();
+        let tx = &self.jobs[(vu.vu as usize) % self.jobs.len()];
+        let job = Job {
+            vu,
+            scenario,
+            function: function.to_string(),
+            intended,
+            sink,
+            done,
+        };
+        if tx.send(Msg::Job(job)).is_err() {
+            return (fallback, Err("the script's engine thread has stopped".into()));
+        }
+        wait.await
+            .unwrap_or_else(|_| (fallback, Err("the script's engine thread has stopped".into())))
+    }
+
+    /// Runs `setup()` if the script has it, keeping its data for every iteration; the error
+    /// that fails the run otherwise.
+    pub async fn setup(&self, sink: Arc<Sink>) -> Result<(), String> {
+        if !self.shared.script.setup {
+            return Ok(());
+        }
+        let vu = VuState { vu: 0, ..VuState::default() };
+        let (_, r) = self.iterate(vu, 0, "setup", None, sink).await;
+        let data = r.map_err(|e| format!("setup() failed: {e}"))?;
+        *self.shared.data.locked() = data.map(Arc::from);
+        Ok(())
+    }
+
+    /// Whether the script exports `teardown`.
+    pub fn has_teardown(&self) -> bool {
+        self.shared.script.teardown
+    }
+
+    /// Runs `teardown(data)` if the script has it; its error, if any.
+    pub async fn teardown(&self, sink: Arc<Sink>) -> Result<(), String> {
+        if !self.shared.script.teardown {
+            return Ok(());
+        }
+        let vu = VuState { vu: 0, ..VuState::default() };
+        let (_, r) = self.iterate(vu, 0, "teardown", None, sink).await;
+        r.map(|_| ()).map_err(|e| format!("teardown() failed: {e}"))
+    }
+
+    /// Interrupts every running load iteration (the run's graceful stop is over).
+    pub fn halt(&self) {
+        self.shared.halt.store(true, Ordering::Relaxed);
+    }
+
+    /// Interrupts `setup()` or `teardown()` (its timeout ran out).
+    pub fn halt_edges(&self) {
+        self.shared.halt_edges.store(true, Ordering::Relaxed);
+    }
+
+    /// Why the script aborted the test (`exec.test.abort()`), once it has.
+    pub fn aborted(&self) -> Option<String> {
+        self.shared.abort.locked().clone()
+    }
+
+    /// Iterations that ended with an exception.
+    pub fn failed_iterations(&self) -> u64 {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// `plan` with the request and check rows the script used.
+    pub fn plan_with_names(&self, plan: &PlanSpec) -> PlanSpec {
+        self.shared.names.extend(plan)
+    }
+
+    /// Ends the engine threads, freeing every VU, and waits for them.
+    pub async fn finish(&self) {
+        self.halt();
+        self.halt_edges();
+        for j in &self.jobs {
+            let _ = j.send(Msg::Exit);
+        }
+        let handles = std::mem::take(&mut *self.threads.locked());
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        })
+        .await;
+    }
+}
