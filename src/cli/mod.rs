@@ -73,7 +73,11 @@ impl ScriptArgs {
                 .filter(serde_json::Value::is_object)
                 .ok_or_else(|| format!("--{flag} must be a JSON object, e.g. '{{\"name\": 1}}'"))
         };
-        let names: Vec<&String> = self.environment.iter().filter(|e| !e.contains('=')).collect();
+        let names: Vec<&String> = self
+            .environment
+            .iter()
+            .filter(|e| !e.contains('='))
+            .collect();
         if names.len() > 1 {
             return Err("-e NAME chooses one Artillery environment; give it once (k6's -e takes NAME=VALUE)".into());
         }
@@ -151,13 +155,20 @@ impl ScriptArgs {
     /// Both sets of choices, saying on stderr why not (the caller exits 2).
     pub fn all_choices_or_say(&self) -> Option<(config::artillery::Choices, config::k6::Choices)> {
         let a = self.choices_or_say()?;
-        let k = self.k6_choices().map_err(|why| eprintln!("error: {why}")).ok()?;
+        let k = self
+            .k6_choices()
+            .map_err(|why| eprintln!("error: {why}"))
+            .ok()?;
         Some((a, k))
     }
 }
 
 pub(crate) fn load(file: &Path) -> Option<Config> {
-    load_with(file, &config::artillery::Choices::default(), &config::k6::Choices::default())
+    load_with(
+        file,
+        &config::artillery::Choices::default(),
+        &config::k6::Choices::default(),
+    )
 }
 
 /// Loads a loadpacer file or an Artillery script (with its `-e` choice), printing every

@@ -4,8 +4,8 @@
 //! (`plans.P.artillery`), read here too.
 
 use super::artillery::{self, Choices};
-use super::k6;
 use super::error::{Collector, ConfigErrors};
+use super::k6;
 use super::parse::{load_str_with, read_file};
 use super::scripted::Scripts;
 use super::Config;

@@ -5,13 +5,13 @@
 
 mod allow;
 pub mod artillery;
-pub mod k6;
 pub mod custom;
 mod daemon;
 mod error;
 mod grades;
 mod input;
 mod judging;
+pub mod k6;
 mod limits;
 mod load;
 mod locate;

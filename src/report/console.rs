@@ -120,6 +120,7 @@ pub fn render(s: &Summary) -> String {
     totals(&mut o, s);
     workloads_table(&mut o, s);
     custom_metrics(&mut o, s);
+    script_checks(&mut o, s);
     resources(&mut o, s);
     findings(&mut o, s);
     teardown(&mut o, s);
@@ -232,6 +233,24 @@ fn workloads_table(o: &mut String, s: &Summary) {
             lat(l, l.p95_ms),
             lat(l, l.p99_ms),
             w.error_rate * 100.0
+        );
+    }
+}
+
+/// A script's checks, k6's way: ✓ or ✗, then how many passed and failed.
+fn script_checks(o: &mut String, s: &Summary) {
+    if s.checks.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nchecks");
+    for c in &s.checks {
+        let mark = if c.failed == 0 { '✓' } else { '✗' };
+        let _ = writeln!(
+            o,
+            "  {mark} {:<50} {} passed, {} failed",
+            truncate(&format!("{}/{}", c.scenario, c.name), 50),
+            c.passed,
+            c.failed
         );
     }
 }

@@ -149,7 +149,12 @@ pub async fn execute(
     let mut rt = Runtime::new(plan.clone(), client);
     rt.allow = limits.allow_targets.clone();
     rt.scripts = plan.script.as_ref().map(|s| {
-        Arc::new(script::Scripts::start(&plan, s, limits, opts.workers.max(1)))
+        Arc::new(script::Scripts::start(
+            &plan,
+            s,
+            limits,
+            opts.workers.max(1),
+        ))
     });
     let mut total = empty_recorder(&plan);
     let started_at = SystemTime::now();
@@ -452,11 +457,17 @@ async fn finish_scripts(rt: &Runtime, plan: Arc<PlanSpec>) -> Arc<PlanSpec> {
 
 /// A script's `setup()`: run once, its data kept for every iteration; its requests booked
 /// like setup steps'.
-async fn script_setup(scripts: &script::Scripts, plan: &PlanSpec) -> (Recorder, Result<(), String>) {
+async fn script_setup(
+    scripts: &script::Scripts,
+    plan: &PlanSpec,
+) -> (Recorder, Result<(), String>) {
     let sink = Arc::new(vu::Sink::new(empty_recorder(plan)));
     let result = scripts.setup(sink.clone()).await;
     let rec = std::mem::replace(&mut *vu::lock(&sink), Recorder::new(0, 0, 0));
-    (rec, result.map_err(|e| format!("{e}; the load was not started")))
+    (
+        rec,
+        result.map_err(|e| format!("{e}; the load was not started")),
+    )
 }
 
 async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {

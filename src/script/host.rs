@@ -89,10 +89,20 @@ pub struct Exec {
 /// What a script reports without waiting.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Check { name: String, group: String, ok: bool },
-    Metric { name: String, value: f64 },
+    Check {
+        name: String,
+        group: String,
+        ok: bool,
+    },
+    Metric {
+        name: String,
+        value: f64,
+    },
     /// `console.*`: level and text.
-    Log { level: &'static str, message: String },
+    Log {
+        level: &'static str,
+        message: String,
+    },
     /// `exec.test.abort()`: the whole run stops, failed.
     Abort(String),
 }

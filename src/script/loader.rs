@@ -28,12 +28,17 @@ pub fn refusal(name: &str) -> Option<String> {
         return None;
     }
     let why = if name == "k6/browser" || name == "k6/experimental/browser" {
-        "browser tests are not run by loadpacer (it measures HTTP and WebSocket services)".to_string()
+        "browser tests are not run by loadpacer (it measures HTTP and WebSocket services)"
+            .to_string()
     } else if name == "k6/net/grpc" {
         "gRPC is not supported by loadpacer".to_string()
     } else if name.starts_with("k6/x/") {
         "k6 extensions (k6/x/*) are Go code built into a custom k6 binary; loadpacer cannot run them".to_string()
-    } else if name == "k6/crypto" || name == "k6/timers" || name == "k6/ws" || name == "k6/experimental/websockets" {
+    } else if name == "k6/crypto"
+        || name == "k6/timers"
+        || name == "k6/ws"
+        || name == "k6/experimental/websockets"
+    {
         format!("{name} is not supported by loadpacer yet")
     } else if name.starts_with("k6/") {
         format!("{name} is not a module loadpacer implements (it runs k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding)")
@@ -106,10 +111,7 @@ pub fn resolve_path(base: &str, name: &str) -> String {
     let joined = if name.starts_with('/') {
         std::path::PathBuf::from(name)
     } else {
-        Path::new(base)
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join(name)
+        Path::new(base).parent().unwrap_or(Path::new("")).join(name)
     };
     let mut out = std::path::PathBuf::new();
     for c in joined.components() {

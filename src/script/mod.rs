@@ -45,7 +45,10 @@ impl ScriptError {
         if self.line == 0 {
             format!("{}: {}", self.file, self.message)
         } else {
-            format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            format!(
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 
@@ -129,7 +132,8 @@ impl Program {
         };
         let cell = natives::VuCell::new(&program, 0, Default::default());
         let rt = new_runtime(&program, &cell)?;
-        let ctx = Context::full(&rt).map_err(|e| ScriptError::plain(&program.entry, e.to_string()))?;
+        let ctx =
+            Context::full(&rt).map_err(|e| ScriptError::plain(&program.entry, e.to_string()))?;
         let (options, functions) = ctx.with(|ctx| -> Result<_, ScriptError> {
             let module = vu::evaluate(&ctx, &program, &cell)?;
             let ns = module
@@ -194,7 +198,10 @@ impl Program {
 }
 
 /// A runtime with the script's loader, memory limit and interrupt handler.
-fn new_runtime(program: &Program, cell: &std::rc::Rc<natives::VuCell>) -> Result<Runtime, ScriptError> {
+fn new_runtime(
+    program: &Program,
+    cell: &std::rc::Rc<natives::VuCell>,
+) -> Result<Runtime, ScriptError> {
     let rt = Runtime::new().map_err(|e| ScriptError::plain(&program.entry, e.to_string()))?;
     rt.set_memory_limit(VU_MEMORY_LIMIT);
     rt.set_loader(
@@ -214,7 +221,11 @@ fn new_runtime(program: &Program, cell: &std::rc::Rc<natives::VuCell>) -> Result
 fn error_of(ctx: &Ctx<'_>, e: rquickjs::Error, program: &Program) -> ScriptError {
     match e {
         rquickjs::Error::Exception => exception(ctx, program),
-        rquickjs::Error::Resolving { base, name, message } => {
+        rquickjs::Error::Resolving {
+            base,
+            name,
+            message,
+        } => {
             let (line, column) = program.find(&base, &name).unwrap_or((0, 0));
             ScriptError {
                 file: base,
@@ -280,7 +291,9 @@ fn exception(ctx: &Ctx<'_>, program: &Program) -> ScriptError {
 fn unresolved(message: &str, program: &Program) -> Option<ScriptError> {
     let rest = message.split_once("Error resolving module '")?.1;
     let (name, rest) = rest.split_once("' from '")?;
-    let (base, why) = rest.split_once("': ").unwrap_or((rest.trim_end_matches('\''), "not found"));
+    let (base, why) = rest
+        .split_once("': ")
+        .unwrap_or((rest.trim_end_matches('\''), "not found"));
     let (line, column) = program.find(base, name).unwrap_or((0, 0));
     Some(ScriptError {
         file: base.to_string(),
@@ -348,16 +361,30 @@ mod vu_tests {
     #[test]
     fn the_init_context_gives_options_functions_and_metrics() {
         let d = tempdir();
-        script(&d, "lib.js", "export const base = __ENV.BASE || 'http://127.0.0.1:1';\n");
+        script(
+            &d,
+            "lib.js",
+            "export const base = __ENV.BASE || 'http://127.0.0.1:1';\n",
+        );
         let p = script(&d, "s.js", "import http from 'k6/http';\nimport { Trend } from 'k6/metrics';\nimport { base } from './lib.js';\nconst t = new Trend('waiting_time', true);\nexport const options = { vus: 3, duration: '2s', thresholds: { http_req_duration: ['p(95)<500'] } };\nexport default function () { http.get(base + '/'); t.add(1); }\nexport function other() {}\n");
         let env = BTreeMap::from([("BASE".to_string(), "http://127.0.0.1:9".to_string())]);
         let prog = Program::load(&p, env).unwrap();
         assert_eq!(prog.options["vus"], 3);
-        assert_eq!(prog.options["thresholds"]["http_req_duration"][0], "p(95)<500");
+        assert_eq!(
+            prog.options["thresholds"]["http_req_duration"][0],
+            "p(95)<500"
+        );
         let mut f = prog.functions.clone();
         f.sort();
         assert_eq!(f, ["default", "other"]);
-        assert_eq!(prog.metrics, [MetricDecl { kind: "trend", name: "waiting_time".into(), is_time: true }]);
+        assert_eq!(
+            prog.metrics,
+            [MetricDecl {
+                kind: "trend",
+                name: "waiting_time".into(),
+                is_time: true
+            }]
+        );
     }
 
     #[test]
@@ -366,7 +393,11 @@ mod vu_tests {
         let p = script(&d, "bad.js", "export default function () {}\nconst x = ;\n");
         let e = Program::load(&p, BTreeMap::new()).unwrap_err();
         assert_eq!(e.line, 2, "{e}");
-        let p = script(&d, "throw.js", "export default function () {}\n\nthrow new Error('boom');\n");
+        let p = script(
+            &d,
+            "throw.js",
+            "export default function () {}\n\nthrow new Error('boom');\n",
+        );
         let e = Program::load(&p, BTreeMap::new()).unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (3, "boom"), "{e}");
         let p = script(&d, "browser.js", "import http from 'k6/http';\nimport { browser } from 'k6/browser';\nexport default function () {}\n");
@@ -386,22 +417,65 @@ mod vu_tests {
         let prog = Arc::new(Program::load(&p, BTreeMap::new()).unwrap());
         let mut vu = Vu::new(prog, 7, Arc::new(AtomicBool::new(false))).unwrap();
         assert!(matches!(vu.resume(Reply::Start), Some(Op::Ready(Ok(())))));
-        let exec = Exec { function: "default".into(), data: Some(Arc::from("{\"n\":2}")), vu: 7, ..Exec::default() };
-        let Some(Op::Http(calls)) = vu.resume(Reply::Iterate(exec)) else { panic!() };
-        assert_eq!((calls[0].name.as_deref(), calls[0].group.as_str()), (Some("x"), "::g"));
-        let reply = HttpReply { status: 200, ..HttpReply::default() };
-        let Some(Op::Sleep(d)) = vu.resume(Reply::Http(vec![reply])) else { panic!() };
+        let exec = Exec {
+            function: "default".into(),
+            data: Some(Arc::from("{\"n\":2}")),
+            vu: 7,
+            ..Exec::default()
+        };
+        let Some(Op::Http(calls)) = vu.resume(Reply::Iterate(exec)) else {
+            panic!()
+        };
+        assert_eq!(
+            (calls[0].name.as_deref(), calls[0].group.as_str()),
+            (Some("x"), "::g")
+        );
+        let reply = HttpReply {
+            status: 200,
+            ..HttpReply::default()
+        };
+        let Some(Op::Sleep(d)) = vu.resume(Reply::Http(vec![reply])) else {
+            panic!()
+        };
         assert_eq!(d, std::time::Duration::from_millis(500));
         let ev = vu.events();
-        assert_eq!(ev, [Event::Check { name: "is 200".into(), group: "::g".into(), ok: true }, Event::Check { name: "n".into(), group: "::g".into(), ok: true }]);
-        let Some(Op::Http(calls)) = vu.resume(Reply::Slept) else { panic!() };
+        assert_eq!(
+            ev,
+            [
+                Event::Check {
+                    name: "is 200".into(),
+                    group: "::g".into(),
+                    ok: true
+                },
+                Event::Check {
+                    name: "n".into(),
+                    group: "::g".into(),
+                    ok: true
+                }
+            ]
+        );
+        let Some(Op::Http(calls)) = vu.resume(Reply::Slept) else {
+            panic!()
+        };
         assert_eq!(calls.len(), 2);
-        let Some(Op::Done(Ok(Some(n)))) = vu.resume(Reply::Http(vec![HttpReply::default(), HttpReply::default()])) else { panic!() };
+        let Some(Op::Done(Ok(Some(n)))) = vu.resume(Reply::Http(vec![
+            HttpReply::default(),
+            HttpReply::default(),
+        ])) else {
+            panic!()
+        };
         assert_eq!(n, "2");
         // A stop while waiting ends the iteration with an error, and the VU can go on.
-        let exec = Exec { function: "default".into(), data: Some(Arc::from("{\"n\":2}")), vu: 7, ..Exec::default() };
+        let exec = Exec {
+            function: "default".into(),
+            data: Some(Arc::from("{\"n\":2}")),
+            vu: 7,
+            ..Exec::default()
+        };
         assert!(matches!(vu.resume(Reply::Iterate(exec)), Some(Op::Http(_))));
-        let Some(Op::Done(Err(e))) = vu.resume(Reply::Stop) else { panic!() };
+        let Some(Op::Done(Err(e))) = vu.resume(Reply::Stop) else {
+            panic!()
+        };
         assert!(e.message.contains("stopped"), "{e}");
         assert!(vu.resume(Reply::Exit).is_none());
     }
@@ -409,7 +483,11 @@ mod vu_tests {
     #[test]
     fn a_spinning_script_is_interrupted_when_the_run_halts() {
         let d = tempdir();
-        let p = script(&d, "spin.js", "export default function () { for (;;) { try { while (true) {} } catch (e) {} } }\n");
+        let p = script(
+            &d,
+            "spin.js",
+            "export default function () { for (;;) { try { while (true) {} } catch (e) {} } }\n",
+        );
         let prog = Arc::new(Program::load(&p, BTreeMap::new()).unwrap());
         let halt = Arc::new(AtomicBool::new(false));
         let mut vu = Vu::new(prog, 1, halt.clone()).unwrap();
@@ -419,8 +497,13 @@ mod vu_tests {
             std::thread::sleep(std::time::Duration::from_millis(200));
             h.store(true, std::sync::atomic::Ordering::Relaxed);
         });
-        let exec = Exec { function: "default".into(), ..Exec::default() };
-        let Some(Op::Done(Err(e))) = vu.resume(Reply::Iterate(exec)) else { panic!() };
+        let exec = Exec {
+            function: "default".into(),
+            ..Exec::default()
+        };
+        let Some(Op::Done(Err(e))) = vu.resume(Reply::Iterate(exec)) else {
+            panic!()
+        };
         assert!(e.message.contains("interrupted"), "{e}");
         t.join().unwrap();
     }

@@ -76,6 +76,16 @@ impl VuCell {
         })
     }
 
+    /// Starts an iteration outside any group; `setup()` and `teardown()` run in a group of
+    /// their name, as in k6 (`::setup::…`).
+    pub fn reset_groups(&self, function: &str) {
+        let mut g = self.groups.borrow_mut();
+        g.clear();
+        if function == "setup" || function == "teardown" {
+            g.push(function.to_string());
+        }
+    }
+
     /// Whether the engine must interrupt the running JavaScript.
     pub fn must_stop(&self) -> bool {
         self.stopping.get() || self.halt.load(Ordering::Relaxed)
@@ -110,7 +120,10 @@ impl VuCell {
 
 fn stopped(ctx: &Ctx<'_>, cell: &VuCell) -> rquickjs::Error {
     cell.stopping.set(true);
-    Exception::throw_message(ctx, "the run stopped this iteration (its graceful stop is over)")
+    Exception::throw_message(
+        ctx,
+        "the run stopped this iteration (its graceful stop is over)",
+    )
 }
 
 /// Installs `__loadpacer` and the prelude's globals in a VU's context.
@@ -136,7 +149,14 @@ pub fn install<'js>(ctx: &Ctx<'js>, cell: &Rc<VuCell>) -> Result<()> {
             for call in calls.iter::<Array<'js>>() {
                 let call = call?;
                 let p: Option<Object<'js>> = call.get(3)?;
-                list.push(http_call(&ctx, &c, call.get(0)?, call.get(1)?, &call.get(2)?, p.as_ref())?);
+                list.push(http_call(
+                    &ctx,
+                    &c,
+                    call.get(0)?,
+                    call.get(1)?,
+                    &call.get(2)?,
+                    p.as_ref(),
+                )?);
             }
             let out = Array::new(ctx.clone())?;
             for (i, r) in send(&ctx, &c, list)?.into_iter().enumerate() {
@@ -164,7 +184,9 @@ pub fn install<'js>(ctx: &Ctx<'js>, cell: &Rc<VuCell>) -> Result<()> {
     let c = cell.clone();
     lp.set(
         "groupEnter",
-        Function::new(ctx.clone(), move |name: String| c.groups.borrow_mut().push(name))?,
+        Function::new(ctx.clone(), move |name: String| {
+            c.groups.borrow_mut().push(name)
+        })?,
     )?;
     let c = cell.clone();
     lp.set(
@@ -210,13 +232,19 @@ fn install_metrics<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> 
     let c = cell.clone();
     lp.set(
         "metric",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, value: f64| {
-            if c.in_init.get() {
-                return Err(Exception::throw_message(&ctx, "metrics are added to in iterations, not in the init context"));
-            }
-            c.events.borrow_mut().push(Event::Metric { name, value });
-            Ok(())
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, value: f64| {
+                if c.in_init.get() {
+                    return Err(Exception::throw_message(
+                        &ctx,
+                        "metrics are added to in iterations, not in the init context",
+                    ));
+                }
+                c.events.borrow_mut().push(Event::Metric { name, value });
+                Ok(())
+            },
+        )?,
     )?;
     Ok(())
 }
@@ -241,7 +269,10 @@ fn install_misc<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Res
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, reason: String| {
             c.events.borrow_mut().push(Event::Abort(reason.clone()));
             c.stopping.set(true);
-            Err::<(), _>(Exception::throw_message(&ctx, &format!("test aborted: {reason}")))
+            Err::<(), _>(Exception::throw_message(
+                &ctx,
+                &format!("test aborted: {reason}"),
+            ))
         })?,
     )?;
     let c = cell.clone();
@@ -260,43 +291,64 @@ fn install_misc<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Res
     let c = cell.clone();
     lp.set(
         "open",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String, mode: String| {
-            if !c.in_init.get() {
-                return Err(Exception::throw_message(&ctx, "open() is only allowed in the init context, as in k6"));
-            }
-            let full = c.base.join(&path);
-            let bytes = c.sources.bytes(&full).map_err(|e| Exception::throw_message(&ctx, &e))?;
-            if mode == "b" {
-                ArrayBuffer::new_copy(ctx.clone(), &bytes[..]).map(|b| b.into_value())
-            } else {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                rquickjs::String::from_str(ctx.clone(), &text).map(|s| s.into_value())
-            }
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, path: String, mode: String| {
+                if !c.in_init.get() {
+                    return Err(Exception::throw_message(
+                        &ctx,
+                        "open() is only allowed in the init context, as in k6",
+                    ));
+                }
+                let full = c.base.join(&path);
+                let bytes = c
+                    .sources
+                    .bytes(&full)
+                    .map_err(|e| Exception::throw_message(&ctx, &e))?;
+                if mode == "b" {
+                    ArrayBuffer::new_copy(ctx.clone(), &bytes[..]).map(|b| b.into_value())
+                } else {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    rquickjs::String::from_str(ctx.clone(), &text).map(|s| s.into_value())
+                }
+            },
+        )?,
     )?;
     lp.set(
         "b64encode",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, input: Value<'js>, enc: String| {
-            let bytes = bytes_of(&ctx, &input)?;
-            Ok::<_, rquickjs::Error>(b64(&enc).encode(bytes))
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, input: Value<'js>, enc: String| {
+                let bytes = bytes_of(&ctx, &input)?;
+                Ok::<_, rquickjs::Error>(b64(&enc).encode(bytes))
+            },
+        )?,
     )?;
     lp.set(
         "b64decode",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, input: String, enc: String, format: String| {
-            let bytes = b64(&enc)
-                .decode(input.trim_end_matches(if enc.starts_with("raw") { "=" } else { "" }))
-                .map_err(|e| Exception::throw_message(&ctx, &format!("b64decode: {e}")))?;
-            if format == "s" {
-                rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&bytes)).map(|s| s.into_value())
-            } else {
-                ArrayBuffer::new_copy(ctx.clone(), &bytes[..]).map(|b| b.into_value())
-            }
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, input: String, enc: String, format: String| {
+                let bytes = b64(&enc)
+                    .decode(input.trim_end_matches(if enc.starts_with("raw") { "=" } else { "" }))
+                    .map_err(|e| Exception::throw_message(&ctx, &format!("b64decode: {e}")))?;
+                if format == "s" {
+                    rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&bytes))
+                        .map(|s| s.into_value())
+                } else {
+                    ArrayBuffer::new_copy(ctx.clone(), &bytes[..]).map(|b| b.into_value())
+                }
+            },
+        )?,
     )?;
     lp.set(
         "multipart",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, body: Object<'js>, headers: Object<'js>| multipart(&ctx, &body, &headers))?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, body: Object<'js>, headers: Object<'js>| {
+                multipart(&ctx, &body, &headers)
+            },
+        )?,
     )?;
     Ok(())
 }
@@ -316,13 +368,19 @@ fn bytes_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> Result<Vec<u8>> {
     if let Some(s) = v.as_string() {
         return Ok(s.to_string()?.into_bytes());
     }
-    if let Some(b) = v.as_object().and_then(|o| ArrayBuffer::from_object(o.clone())) {
+    if let Some(b) = v
+        .as_object()
+        .and_then(|o| ArrayBuffer::from_object(o.clone()))
+    {
         return Ok(b.as_bytes().unwrap_or_default().to_vec());
     }
     if v.is_null() || v.is_undefined() {
         return Ok(Vec::new());
     }
-    Err(Exception::throw_type(ctx, "expected a string or an ArrayBuffer"))
+    Err(Exception::throw_type(
+        ctx,
+        "expected a string or an ArrayBuffer",
+    ))
 }
 
 /// k6's multipart body: string fields and `http.file(...)` parts; sets the header.
@@ -333,7 +391,9 @@ fn multipart<'js>(ctx: &Ctx<'js>, body: &Object<'js>, headers: &Object<'js>) -> 
         let key = key?;
         let v: Value<'js> = body.get(&key)?;
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        let file = v.as_object().filter(|o| o.get::<_, bool>("__file").unwrap_or(false));
+        let file = v
+            .as_object()
+            .filter(|o| o.get::<_, bool>("__file").unwrap_or(false));
         match file {
             Some(f) => {
                 let name: String = f.get("filename")?;
@@ -342,7 +402,9 @@ fn multipart<'js>(ctx: &Ctx<'js>, body: &Object<'js>, headers: &Object<'js>) -> 
                 out.extend(bytes_of(ctx, &f.get("data")?)?);
             }
             None => {
-                out.extend_from_slice(format!("Content-Disposition: form-data; name=\"{key}\"\r\n\r\n").as_bytes());
+                out.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{key}\"\r\n\r\n").as_bytes(),
+                );
                 let text: rquickjs::Coerced<String> = v.get()?;
                 out.extend_from_slice(text.0.as_bytes());
             }
@@ -350,7 +412,10 @@ fn multipart<'js>(ctx: &Ctx<'js>, body: &Object<'js>, headers: &Object<'js>) -> 
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    headers.set("Content-Type", format!("multipart/form-data; boundary={boundary}"))?;
+    headers.set(
+        "Content-Type",
+        format!("multipart/form-data; boundary={boundary}"),
+    )?;
     ArrayBuffer::new(ctx.clone(), out).map(|b| b.into_value())
 }
 
@@ -386,7 +451,9 @@ fn http_call<'js>(
         }
     }
     if let Some(tags) = p.get::<_, Option<Object<'js>>>("tags")? {
-        call.name = tags.get::<_, Option<rquickjs::Coerced<String>>>("name")?.map(|n| n.0);
+        call.name = tags
+            .get::<_, Option<rquickjs::Coerced<String>>>("name")?
+            .map(|n| n.0);
     }
     let timeout: Value<'js> = p.get("timeout")?;
     call.timeout = if let Some(ms) = timeout.as_number() {
@@ -394,7 +461,10 @@ fn http_call<'js>(
     } else if let Some(s) = timeout.as_string() {
         let s = s.to_string()?;
         Some(humantime::parse_duration(&s).map_err(|_| {
-            Exception::throw_type(ctx, &format!("timeout {s:?} is not a duration (e.g. \"30s\", \"500ms\")"))
+            Exception::throw_type(
+                ctx,
+                &format!("timeout {s:?} is not a duration (e.g. \"30s\", \"500ms\")"),
+            )
         })?)
     } else {
         None
@@ -403,7 +473,12 @@ fn http_call<'js>(
         None | Some("text") => {}
         Some("binary") => call.binary = true,
         Some("none") => call.keep_body = false,
-        Some(other) => return Err(Exception::throw_type(ctx, &format!("responseType {other:?}: use text, binary or none"))),
+        Some(other) => {
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("responseType {other:?}: use text, binary or none"),
+            ))
+        }
     }
     if let Some(ranges) = p.get::<_, Option<Array<'js>>>("expected")? {
         let mut list = Vec::new();
@@ -421,7 +496,10 @@ fn send(ctx: &Ctx<'_>, cell: &VuCell, calls: Vec<HttpCall>) -> Result<Vec<HttpRe
     let n = calls.len();
     match cell.wait(ctx, Op::Http(calls), "an HTTP request")? {
         Reply::Http(replies) if replies.len() == n => Ok(replies),
-        other => Err(Exception::throw_internal(ctx, &format!("unexpected reply {other:?}"))),
+        other => Err(Exception::throw_internal(
+            ctx,
+            &format!("unexpected reply {other:?}"),
+        )),
     }
 }
 

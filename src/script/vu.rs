@@ -33,11 +33,12 @@ impl Vu {
         let cell = VuCell::new(&program, vu, halt);
         let inner = cell.clone();
         let stack = DefaultStack::new(STACK)?;
-        let coroutine = Coroutine::with_stack(stack, move |y: &Yielder<Reply, Op>, first: Reply| {
-            inner.yielder.set(y as *const _);
-            body(y, first, &program, &inner);
-            inner.yielder.set(std::ptr::null());
-        });
+        let coroutine =
+            Coroutine::with_stack(stack, move |y: &Yielder<Reply, Op>, first: Reply| {
+                inner.yielder.set(y as *const _);
+                body(y, first, &program, &inner);
+                inner.yielder.set(std::ptr::null());
+            });
         Ok(Vu { coroutine, cell })
     }
 
@@ -93,21 +94,26 @@ fn body(y: &Yielder<Reply, Op>, first: Reply, program: &Program, cell: &Rc<VuCel
     let ctx = match Context::full(&rt) {
         Ok(c) => c,
         Err(e) => {
-            y.suspend(Op::Ready(Err(ScriptError::plain(&program.entry, e.to_string()))));
+            y.suspend(Op::Ready(Err(ScriptError::plain(
+                &program.entry,
+                e.to_string(),
+            ))));
             return;
         }
     };
-    let exports = ctx.with(|ctx| -> Result<HashMap<String, Persistent<Function<'static>>>, ScriptError> {
-        let module = evaluate(&ctx, program, cell)?;
-        let ns = module.namespace().map_err(|e| error_of(&ctx, e, program))?;
-        let mut out = HashMap::new();
-        for name in &program.functions {
-            if let Ok(f) = ns.get::<_, Function>(name.as_str()) {
-                out.insert(name.clone(), Persistent::save(&ctx, f));
+    let exports = ctx.with(
+        |ctx| -> Result<HashMap<String, Persistent<Function<'static>>>, ScriptError> {
+            let module = evaluate(&ctx, program, cell)?;
+            let ns = module.namespace().map_err(|e| error_of(&ctx, e, program))?;
+            let mut out = HashMap::new();
+            for name in &program.functions {
+                if let Ok(f) = ns.get::<_, Function>(name.as_str()) {
+                    out.insert(name.clone(), Persistent::save(&ctx, f));
+                }
             }
-        }
-        Ok(out)
-    });
+            Ok(out)
+        },
+    );
     let exports = match exports {
         Ok(e) => e,
         Err(e) => {
@@ -119,6 +125,7 @@ fn body(y: &Yielder<Reply, Op>, first: Reply, program: &Program, cell: &Rc<VuCel
     let mut data: Option<(Arc<str>, Persistent<Value<'static>>)> = None;
     while let Reply::Iterate(exec) = next {
         cell.stopping.set(false);
+        cell.reset_groups(&exec.function);
         let function = exec.function.clone();
         let given = exec.data.clone();
         *cell.exec.borrow_mut() = exec;
@@ -140,20 +147,31 @@ fn call(
 ) -> Result<Option<String>, ScriptError> {
     let f = exports
         .get(function)
-        .ok_or_else(|| ScriptError::plain(&program.entry, format!("the script exports no function {function}")))?
+        .ok_or_else(|| {
+            ScriptError::plain(
+                &program.entry,
+                format!("the script exports no function {function}"),
+            )
+        })?
         .clone()
         .restore(ctx)
         .map_err(|e| error_of(ctx, e, program))?;
     let arg: Value = match given {
         None => Value::new_undefined(ctx.clone()),
         Some(json) => {
-            let fresh = data.as_ref().is_none_or(|(seen, _)| !Arc::ptr_eq(seen, &json));
+            let fresh = data
+                .as_ref()
+                .is_none_or(|(seen, _)| !Arc::ptr_eq(seen, &json));
             if fresh {
-                let v = ctx.json_parse(json.as_bytes().to_vec()).map_err(|e| error_of(ctx, e, program))?;
+                let v = ctx
+                    .json_parse(json.as_bytes().to_vec())
+                    .map_err(|e| error_of(ctx, e, program))?;
                 *data = Some((json.clone(), Persistent::save(ctx, v)));
             }
             let (_, v) = data.as_ref().expect("set above");
-            v.clone().restore(ctx).map_err(|e| error_of(ctx, e, program))?
+            v.clone()
+                .restore(ctx)
+                .map_err(|e| error_of(ctx, e, program))?
         }
     };
     let out: Value = f.call((arg,)).map_err(|e| error_of(ctx, e, program))?;

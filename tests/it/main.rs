@@ -21,6 +21,7 @@ mod errors;
 mod flow;
 mod fuzz;
 mod hardening;
+mod k6;
 mod lifecycle;
 mod merge;
 mod mixin;

@@ -45,14 +45,24 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.extend(choices.env.iter().cloned());
     let program = Program::load(path, env).map_err(|e| ConfigErrors(vec![located(e)]))?;
-    if !program.functions.iter().any(|f| f == "default") && program.options.get("scenarios").is_none() {
+    if !program.functions.iter().any(|f| f == "default")
+        && program.options.get("scenarios").is_none()
+    {
         let text = program.sources.read(path).unwrap_or_default();
         let hint = if text.trim_start().starts_with('{') || text.contains("config:") {
             "; is this an Artillery script or a loadpacer config? Those are read from .yml, .yaml or .json files"
         } else {
             ""
         };
-        return Err(ConfigErrors(vec![error(&file, 0, 0, "", format!("is not a k6 script: it exports no default function and no options.scenarios{hint}"))]));
+        return Err(ConfigErrors(vec![error(
+            &file,
+            0,
+            0,
+            "",
+            format!(
+                "is not a k6 script: it exports no default function and no options.scenarios{hint}"
+            ),
+        )]));
     }
     let plan = super::artillery::plan_name(&file);
     let base = base_url(&program);
@@ -60,27 +70,40 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
         ConfigErrors(
             errs.into_iter()
                 .map(|e| {
-                    let (line, column) = program.position(&program.entry, &needle(&e.path)).unwrap_or((0, 0));
+                    let (line, column) = program
+                        .position(&program.entry, &needle(&e.path))
+                        .unwrap_or((0, 0));
                     error(&file, line, column, &e.path, e.message)
                 })
                 .collect(),
         )
     })?;
     let env_lookup = |k: &str| std::env::var(k).ok();
-    let mut cfg = super::parse::load_str_with(&translated.yaml, &file, path.parent(), &env_lookup, &NoScripts)
-        .map_err(|mut errs| {
-            for e in &mut errs.0 {
-                (e.line, e.column) = (0, 0);
-                e.message = format!("{} (in the plan translated from the script's options)", e.message);
-            }
-            errs
-        })?;
+    let mut cfg = super::parse::load_str_with(
+        &translated.yaml,
+        &file,
+        path.parent(),
+        &env_lookup,
+        &NoScripts,
+    )
+    .map_err(|mut errs| {
+        for e in &mut errs.0 {
+            (e.line, e.column) = (0, 0);
+            e.message = format!(
+                "{} (in the plan translated from the script's options)",
+                e.message
+            );
+        }
+        errs
+    })?;
     let functions = options::functions(&program, choices);
     let mut warnings: Vec<ConfigError> = translated
         .warnings
         .into_iter()
         .map(|(p, m)| {
-            let (line, column) = program.position(&program.entry, &needle(&p)).unwrap_or((0, 0));
+            let (line, column) = program
+                .position(&program.entry, &needle(&p))
+                .unwrap_or((0, 0));
             error(&file, line, column, &p, m)
         })
         .collect();
@@ -93,7 +116,13 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
                 .find(|(n, _)| *n == s.name)
                 .map_or("default".to_string(), |(_, f)| f.clone());
             if !program.functions.contains(&f) {
-                return Err(ConfigErrors(vec![error(&file, 0, 0, &format!("options.scenarios.{}.exec", s.name), format!("the script exports no function {f}"))]));
+                return Err(ConfigErrors(vec![error(
+                    &file,
+                    0,
+                    0,
+                    &format!("options.scenarios.{}.exec", s.name),
+                    format!("the script exports no function {f}"),
+                )]));
             }
             s.steps.clear();
             s.script = Some(f);
@@ -105,25 +134,45 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     Ok(cfg)
 }
 
-fn script_plan(program: &Arc<Program>, metrics: &[super::custom::CustomMetricSpec], choices: &Choices) -> ScriptPlan {
+fn script_plan(
+    program: &Arc<Program>,
+    metrics: &[super::custom::CustomMetricSpec],
+    choices: &Choices,
+) -> ScriptPlan {
     let o = &program.options;
     let mut hosts: Vec<(String, String)> = o
         .get("hosts")
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
     hosts.extend(choices.hosts.iter().cloned());
     ScriptPlan {
         program: program.clone(),
         setup: program.functions.iter().any(|f| f == "setup"),
         teardown: program.functions.iter().any(|f| f == "teardown"),
-        discard_bodies: o.get("discardResponseBodies").and_then(Value::as_bool).unwrap_or(false),
+        discard_bodies: o
+            .get("discardResponseBodies")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         hosts,
-        user_agent: o.get("userAgent").and_then(Value::as_str).map(str::to_string),
+        user_agent: o
+            .get("userAgent")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         metrics: program
             .metrics
             .iter()
-            .filter_map(|m| Some((m.name.clone(), metrics.iter().position(|x| x.name == m.name)?, m.is_time)))
+            .filter_map(|m| {
+                Some((
+                    m.name.clone(),
+                    metrics.iter().position(|x| x.name == m.name)?,
+                    m.is_time,
+                ))
+            })
             .collect(),
     }
 }
@@ -131,12 +180,17 @@ fn script_plan(program: &Arc<Program>, metrics: &[super::custom::CustomMetricSpe
 /// The plan's target: the origin of the first absolute URL in the script (what its summary
 /// names), or loopback when it has none.
 fn base_url(program: &Program) -> String {
-    let text = program.sources.read(Path::new(&program.entry)).unwrap_or_default();
+    let text = program
+        .sources
+        .read(Path::new(&program.entry))
+        .unwrap_or_default();
     for scheme in ["http://", "https://"] {
         if let Some(i) = text.find(scheme) {
             let rest = &text[i..];
             let end = rest[scheme.len()..]
-                .find(|c: char| c == '/' || c == '\'' || c == '"' || c == '`' || c == '$' || c.is_whitespace())
+                .find(|c: char| {
+                    c == '/' || c == '\'' || c == '"' || c == '`' || c == '$' || c.is_whitespace()
+                })
                 .map_or(rest.len(), |e| e + scheme.len());
             if let Ok(u) = url::Url::parse(&rest[..end]) {
                 return u.origin().ascii_serialization();

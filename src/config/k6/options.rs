@@ -48,13 +48,24 @@ pub fn translate(
     let mut y = String::new();
     let _ = writeln!(y, "# Generated from the k6 script {}", program.entry);
     let _ = writeln!(y, "targets:\n  script:\n    base_url: {}", quote(base_url));
-    let _ = writeln!(y, "    transport: pooled\n    timeout: 60s\n    max_redirects: 10");
+    let _ = writeln!(
+        y,
+        "    transport: pooled\n    timeout: 60s\n    max_redirects: 10"
+    );
     let _ = writeln!(y, "plans:\n  {}:\n    target: script", quote(plan));
-    let _ = writeln!(y, "    teardown_timeout: {}", duration_of(o.get("teardownTimeout")).unwrap_or_else(|| "60s".into()));
+    let _ = writeln!(
+        y,
+        "    teardown_timeout: {}",
+        duration_of(o.get("teardownTimeout")).unwrap_or_else(|| "60s".into())
+    );
     if let [w] = workloads.as_slice() {
         if w.start.is_none() {
             let _ = writeln!(y, "    load: {}", w.load);
-            let _ = writeln!(y, "    scenarios:\n      - {{ name: {}, steps: [{{ think: 1ms }}] }}", quote(&w.name));
+            let _ = writeln!(
+                y,
+                "    scenarios:\n      - {{ name: {}, steps: [{{ think: 1ms }}] }}",
+                quote(&w.name)
+            );
         }
     }
     if workloads.len() > 1 || workloads.iter().any(|w| w.start.is_some()) {
@@ -65,14 +76,24 @@ pub fn translate(
             if let Some(s) = &w.start {
                 let _ = writeln!(y, "        start: {s}");
             }
-            let _ = writeln!(y, "        scenarios:\n          - {{ name: {}, steps: [{{ think: 1ms }}] }}", quote(&w.name));
+            let _ = writeln!(
+                y,
+                "        scenarios:\n          - {{ name: {}, steps: [{{ think: 1ms }}] }}",
+                quote(&w.name)
+            );
         }
     }
     if !program.metrics.is_empty() {
         let _ = writeln!(y, "    metrics:");
         for m in &program.metrics {
             let unit = if m.is_time { "seconds" } else { "none" };
-            let _ = writeln!(y, "      {}: {{ type: {}, unit: {unit}, help: {} }}", quote(&m.name), m.kind, quote(&format!("k6 {} {} of the script", m.kind, m.name)));
+            let _ = writeln!(
+                y,
+                "      {}: {{ type: {}, unit: {unit}, help: {} }}",
+                quote(&m.name),
+                m.kind,
+                quote(&format!("k6 {} {} of the script", m.kind, m.name))
+            );
         }
     }
     if !thresholds.is_empty() {
@@ -108,7 +129,9 @@ fn duration_of(v: Option<&Value>) -> Option<String> {
 }
 
 fn uint(v: Option<&Value>) -> Option<u64> {
-    v.and_then(Value::as_f64).filter(|n| *n >= 0.0).map(|n| n as u64)
+    v.and_then(Value::as_f64)
+        .filter(|n| *n >= 0.0)
+        .map(|n| n as u64)
 }
 
 /// The workloads: the command line's `--vus/--duration/--iterations/--stage` over
@@ -155,7 +178,11 @@ fn workloads(
         ramping_vus(vus.unwrap_or(1), &stages, o)
     } else {
         match (duration, iterations) {
-            (Some(d), None) => format!("{{ target: {}, duration: {d}{} }}", vus.unwrap_or(1), grace(o)),
+            (Some(d), None) => format!(
+                "{{ target: {}, duration: {d}{} }}",
+                vus.unwrap_or(1),
+                grace(o)
+            ),
             (d, Some(n)) => format!(
                 "{{ target: {}, duration: {}, iterations: {n}{} }}",
                 vus.unwrap_or(1).min(n.max(1)),
@@ -163,7 +190,10 @@ fn workloads(
                 grace(o)
             ),
             // k6 without any: one VU, one iteration.
-            (None, None) => format!("{{ target: 1, duration: {MAX_DURATION}, iterations: 1{} }}", grace(o)),
+            (None, None) => format!(
+                "{{ target: 1, duration: {MAX_DURATION}, iterations: 1{} }}",
+                grace(o)
+            ),
         }
     };
     vec![Workload {
@@ -187,7 +217,11 @@ fn grace(o: &Value) -> String {
 /// `ramping-vus`: from `start` VUs through the stages.
 fn ramping_vus(start: u64, stages: &[(String, u64)], o: &Value) -> String {
     let mut rows = vec![format!("{{ duration: 0s, target: {start} }}")];
-    rows.extend(stages.iter().map(|(d, t)| format!("{{ duration: {d}, target: {t} }}")));
+    rows.extend(
+        stages
+            .iter()
+            .map(|(d, t)| format!("{{ duration: {d}, target: {t} }}")),
+    );
     format!("{{ vus: [{}]{} }}", rows.join(", "), grace(o))
 }
 
@@ -212,25 +246,45 @@ fn scenario(
         .and_then(|v| duration_of(Some(v)))
         .and_then(|t| humantime::parse_duration(&t).ok())
         .map_or(1.0, |d| d.as_secs_f64());
-    let max_in_flight = uint(s.get("maxVUs")).or_else(|| uint(s.get("preAllocatedVUs"))).unwrap_or(100).max(1);
+    let max_in_flight = uint(s.get("maxVUs"))
+        .or_else(|| uint(s.get("preAllocatedVUs")))
+        .unwrap_or(100)
+        .max(1);
     let load = match executor {
-        "constant-vus" => format!("{{ target: {vus}, duration: {}{g} }}", duration_of(s.get("duration")).unwrap_or_else(|| "0s".into())),
+        "constant-vus" => format!(
+            "{{ target: {vus}, duration: {}{g} }}",
+            duration_of(s.get("duration")).unwrap_or_else(|| "0s".into())
+        ),
         "ramping-vus" => {
             let stages = stages_of(s);
             let start = uint(s.get("startVUs")).unwrap_or(1);
-            let g = s.get("gracefulRampDown").and_then(|v| duration_of(Some(v))).map(|g| format!(", graceful_stop: {g}")).unwrap_or(g);
+            let g = s
+                .get("gracefulRampDown")
+                .and_then(|v| duration_of(Some(v)))
+                .map(|g| format!(", graceful_stop: {g}"))
+                .unwrap_or(g);
             let mut rows = vec![format!("{{ duration: 0s, target: {start} }}")];
-            rows.extend(stages.iter().map(|(d, t)| format!("{{ duration: {d}, target: {} }}", *t as u64)));
+            rows.extend(
+                stages
+                    .iter()
+                    .map(|(d, t)| format!("{{ duration: {d}, target: {} }}", *t as u64)),
+            );
             format!("{{ vus: [{}]{g} }}", rows.join(", "))
         }
         "shared-iterations" => {
             let n = uint(s.get("iterations")).unwrap_or(1);
-            format!("{{ target: {}, duration: {max_duration}, iterations: {n}{g} }}", vus.min(n.max(1)))
+            format!(
+                "{{ target: {}, duration: {max_duration}, iterations: {n}{g} }}",
+                vus.min(n.max(1))
+            )
         }
         "per-vu-iterations" => {
             let n = uint(s.get("iterations")).unwrap_or(1);
             warnings.push((path.clone(), format!("per-vu-iterations runs {} iterations in all, shared by the {vus} VUs (loadpacer counts iterations per run, not per VU)", n * vus)));
-            format!("{{ target: {vus}, duration: {max_duration}, iterations: {}{g} }}", n * vus)
+            format!(
+                "{{ target: {vus}, duration: {max_duration}, iterations: {}{g} }}",
+                n * vus
+            )
         }
         "constant-arrival-rate" => {
             let rate = s.get("rate").and_then(Value::as_f64).unwrap_or(0.0) / time_unit;
@@ -248,7 +302,10 @@ fn scenario(
                     row
                 })
                 .collect();
-            format!("{{ phases: [{}], max_in_flight: {max_in_flight}{g} }}", phases.join(", "))
+            format!(
+                "{{ phases: [{}], max_in_flight: {max_in_flight}{g} }}",
+                phases.join(", ")
+            )
         }
         "externally-controlled" => {
             errors.push(OptionError { path: format!("{path}.executor"), message: "externally-controlled is not supported: loadpacer has no REST API to change VUs mid-run; use ramping-vus stages".into() });
@@ -260,13 +317,22 @@ fn scenario(
         }
     };
     for field in ["env", "tags"] {
-        if s.get(field).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
-            warnings.push((format!("{path}.{field}"), format!("scenario `{field}` is not applied yet")));
+        if s.get(field)
+            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+        {
+            warnings.push((
+                format!("{path}.{field}"),
+                format!("scenario `{field}` is not applied yet"),
+            ));
         }
     }
     Some(Workload {
         name: name.to_string(),
-        function: s.get("exec").and_then(Value::as_str).unwrap_or("default").to_string(),
+        function: s
+            .get("exec")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
         load,
         start: duration_of(s.get("startTime")).filter(|d| d != "0s"),
     })
@@ -277,7 +343,12 @@ fn stages_of(s: &Value) -> Vec<(String, f64)> {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|st| Some((duration_of(st.get("duration"))?, st.get("target")?.as_f64()?)))
+                .filter_map(|st| {
+                    Some((
+                        duration_of(st.get("duration"))?,
+                        st.get("target")?.as_f64()?,
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -301,7 +372,10 @@ fn thresholds(
             None => (key.trim(), None),
         };
         if let Some(f) = filter {
-            warnings.push((path.clone(), format!("the tag filter {{{f}}} is not applied yet: this threshold is not judged")));
+            warnings.push((
+                path.clone(),
+                format!("the tag filter {{{f}}} is not applied yet: this threshold is not judged"),
+            ));
             continue;
         }
         let (target, time) = match metric {
@@ -329,7 +403,9 @@ fn thresholds(
                 Value::String(s) => (s.as_str(), false, None),
                 Value::Object(t) => (
                     t.get("threshold").and_then(Value::as_str).unwrap_or(""),
-                    t.get("abortOnFail").and_then(Value::as_bool).unwrap_or(false),
+                    t.get("abortOnFail")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                     duration_of(t.get("delayAbortEval")),
                 ),
                 _ => ("", false, None),
@@ -375,7 +451,11 @@ fn expression(expr: &str, time: bool) -> Option<String> {
         "!=" => return None,
         o => o,
     };
-    let unit = if time && agg != "count" && agg != "rate" { "ms" } else { "" };
+    let unit = if time && agg != "count" && agg != "rate" {
+        "ms"
+    } else {
+        ""
+    };
     Some(format!("{agg} {op} {value}{unit}"))
 }
 
@@ -386,7 +466,10 @@ mod tests {
     #[test]
     fn k6_threshold_expressions_become_loadpacer_ones() {
         assert_eq!(expression("p(95)<500", true).unwrap(), "p(95) < 500ms");
-        assert_eq!(expression("p(99.9) <= 1200", true).unwrap(), "p(99.9) <= 1200ms");
+        assert_eq!(
+            expression("p(99.9) <= 1200", true).unwrap(),
+            "p(99.9) <= 1200ms"
+        );
         assert_eq!(expression("rate<0.01", false).unwrap(), "rate < 0.01");
         assert_eq!(expression("count>10", false).unwrap(), "count > 10");
         assert_eq!(expression("med<100", true).unwrap(), "p(50) < 100ms");

@@ -181,6 +181,15 @@ pub struct CheckSummary {
     pub failed: u64,
 }
 
+/// A check of no one request: a script's `check()`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScriptCheckSummary {
+    pub scenario: String,
+    pub name: String,
+    pub passed: u64,
+    pub failed: u64,
+}
+
 /// Figures of one request name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestSummary {
@@ -277,6 +286,10 @@ pub struct Summary {
     /// User-defined metrics; absent when the plan declares none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_metrics: Vec<CustomMetricSummary>,
+    /// Checks of no one request (a script's `check()`, named with its group path
+    /// `::group::name`); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<ScriptCheckSummary>,
     /// Streaming steps; absent when the plan has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamSummary>,
@@ -411,6 +424,21 @@ impl Summary {
             totals: totals(out, &total, secs),
             workloads: workload_summaries(plan, &total, secs),
             custom_metrics: custom_summaries(plan, &total, secs),
+            checks: plan
+                .checks
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.request.is_empty())
+                .map(|(i, k)| {
+                    let (passed, failed) = total.checks.get(i).copied().unwrap_or_default();
+                    ScriptCheckSummary {
+                        scenario: k.scenario.clone(),
+                        name: k.name.clone(),
+                        passed,
+                        failed,
+                    }
+                })
+                .collect(),
             requests: plan
                 .requests
                 .iter()

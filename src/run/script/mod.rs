@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// What an engine thread is told.
 enum Msg {
-    Job(Job),
+    Job(Box<Job>),
     /// The run is over: free every VU and end.
     Exit,
 }
@@ -67,7 +67,12 @@ pub struct Scripts {
 
 impl Scripts {
     /// Starts `threads` engine threads for `plan`'s script.
-    pub fn start(plan: &Arc<PlanSpec>, script: &Arc<ScriptPlan>, limits: &Limits, threads: usize) -> Scripts {
+    pub fn start(
+        plan: &Arc<PlanSpec>,
+        script: &Arc<ScriptPlan>,
+        limits: &Limits,
+        threads: usize,
+    ) -> Scripts {
         let shared = Arc::new(Shared {
             plan: plan.clone(),
             script: script.clone(),
@@ -122,11 +127,18 @@ impl Scripts {
             sink,
             done,
         };
-        if tx.send(Msg::Job(job)).is_err() {
-            return (fallback, Err("the script's engine thread has stopped".into()));
+        if tx.send(Msg::Job(Box::new(job))).is_err() {
+            return (
+                fallback,
+                Err("the script's engine thread has stopped".into()),
+            );
         }
-        wait.await
-            .unwrap_or_else(|_| (fallback, Err("the script's engine thread has stopped".into())))
+        wait.await.unwrap_or_else(|_| {
+            (
+                fallback,
+                Err("the script's engine thread has stopped".into()),
+            )
+        })
     }
 
     /// Runs `setup()` if the script has it, keeping its data for every iteration; the error
@@ -135,7 +147,10 @@ impl Scripts {
         if !self.shared.script.setup {
             return Ok(());
         }
-        let vu = VuState { vu: 0, ..VuState::default() };
+        let vu = VuState {
+            vu: 0,
+            ..VuState::default()
+        };
         let (_, r) = self.iterate(vu, 0, "setup", None, sink).await;
         let data = r.map_err(|e| format!("setup() failed: {e}"))?;
         *self.shared.data.locked() = data.map(Arc::from);
@@ -152,7 +167,10 @@ impl Scripts {
         if !self.shared.script.teardown {
             return Ok(());
         }
-        let vu = VuState { vu: 0, ..VuState::default() };
+        let vu = VuState {
+            vu: 0,
+            ..VuState::default()
+        };
         let (_, r) = self.iterate(vu, 0, "teardown", None, sink).await;
         r.map(|_| ()).map_err(|e| format!("teardown() failed: {e}"))
     }

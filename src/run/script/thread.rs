@@ -50,7 +50,7 @@ pub(super) fn main(mut rx: mpsc::UnboundedReceiver<Msg>, shared: Arc<Shared>) {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         while let Some(Msg::Job(job)) = rx.recv().await {
-            tokio::task::spawn_local(engine.clone().run(job));
+            tokio::task::spawn_local(engine.clone().run(*job));
         }
     });
     // Iterations still waiting are dropped with the set; every VU frees its runtime on its
@@ -87,7 +87,11 @@ impl Engine {
     fn new_vu(&self, id: u64) -> Result<Vu, String> {
         let program = self.shared.script.program.clone();
         // VU 0 runs `setup()` and `teardown()`; load VUs count from 1.
-        let halt = if id == 0 { &self.shared.halt_edges } else { &self.shared.halt };
+        let halt = if id == 0 {
+            &self.shared.halt_edges
+        } else {
+            &self.shared.halt
+        };
         let mut vu = Vu::new(program, id, halt.clone())
             .map_err(|e| format!("cannot allocate the VU's stack: {e}"))?;
         match vu.resume(Reply::Start) {
@@ -100,14 +104,24 @@ impl Engine {
     /// One call of the job's function, answering the script's waits.
     async fn iterate(&self, vu: &mut Vu, job: &mut Job) -> Result<Option<String>, String> {
         let sh = &self.shared;
-        let scenario = &sh.plan.scenarios[job.scenario.min(sh.plan.scenarios.len() - 1)].name;
+        // `setup()` and `teardown()` (VU 0) book their requests under their own names.
+        let scenario = if job.vu.vu == 0 {
+            &job.function
+        } else {
+            &sh.plan.scenarios[job.scenario.min(sh.plan.scenarios.len() - 1)].name
+        };
         let exec = Exec {
             function: job.function.clone(),
             data: sh.data.locked().clone(),
             vu: job.vu.vu,
             scenario: scenario.clone(),
             iteration_in_scenario: job.vu.iteration,
-            iteration_in_test: sh.iterations.fetch_add(1, Ordering::Relaxed),
+            // `setup()` and `teardown()` (VU 0) are no iterations.
+            iteration_in_test: if job.vu.vu == 0 {
+                0
+            } else {
+                sh.iterations.fetch_add(1, Ordering::Relaxed)
+            },
         };
         let mut reply = Reply::Iterate(exec);
         let mut intended = job.intended;
@@ -145,7 +159,8 @@ impl Engine {
                     rec.record_check(sh.names.check(scenario, &group, &name), ok)
                 }
                 Event::Metric { name, value } => {
-                    let Some((_, i, is_time)) = sh.script.metrics.iter().find(|(n, ..)| *n == name) else {
+                    let Some((_, i, is_time)) = sh.script.metrics.iter().find(|(n, ..)| *n == name)
+                    else {
                         continue;
                     };
                     let spec = &sh.plan.metrics[*i];
@@ -251,10 +266,16 @@ impl Engine {
                 reply.headers = resp
                     .headers
                     .iter()
-                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
                     .collect();
                 reply.body = resp.body.map(|b| b.to_vec());
-                (Some(resp.status), Some(resp.ttfb), (!expected).then_some(ErrorKind::Status))
+                (
+                    Some(resp.status),
+                    Some(resp.ttfb),
+                    (!expected).then_some(ErrorKind::Status),
+                )
             }
             Err(Failure { kind, status, ttfb }) => {
                 reply.status = status.unwrap_or(0);
@@ -277,7 +298,8 @@ impl Engine {
     /// The request as the transport takes it, after the allowlist and `hosts`.
     fn outgoing(&self, call: &HttpCall) -> Result<Outgoing, String> {
         let sh = &self.shared;
-        let mut url = reqwest::Url::parse(&call.url).map_err(|e| format!("invalid URL {:?}: {e}", call.url))?;
+        let mut url = reqwest::Url::parse(&call.url)
+            .map_err(|e| format!("invalid URL {:?}: {e}", call.url))?;
         let mut headers = http::HeaderMap::new();
         if let Some(host) = url.host_str().map(str::to_string) {
             if let Some((_, addr)) = sh.script.hosts.iter().find(|(n, _)| *n == host) {
@@ -285,7 +307,8 @@ impl Engine {
                     Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().ok()),
                     _ => (addr.clone(), url.port()),
                 };
-                url.set_host(Some(&h)).map_err(|e| format!("hosts {host}={addr}: {e}"))?;
+                url.set_host(Some(&h))
+                    .map_err(|e| format!("hosts {host}={addr}: {e}"))?;
                 let _ = url.set_port(port);
                 if let Ok(v) = http::HeaderValue::from_str(&host) {
                     headers.insert(http::header::HOST, v);
@@ -300,11 +323,14 @@ impl Engine {
             }
         }
         for (k, v) in &call.headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
-            let value = http::HeaderValue::from_str(v).map_err(|_| format!("invalid value of header {k}"))?;
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("invalid header name {k:?}"))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|_| format!("invalid value of header {k}"))?;
             headers.insert(name, value);
         }
-        let method = http::Method::from_bytes(call.method.as_bytes()).map_err(|_| format!("invalid method {:?}", call.method))?;
+        let method = http::Method::from_bytes(call.method.as_bytes())
+            .map_err(|_| format!("invalid method {:?}", call.method))?;
         Ok(Outgoing {
             method,
             dest: Dest::Url(url),
@@ -323,7 +349,10 @@ fn k6_code(kind: ErrorKind) -> u32 {
         ErrorKind::Dns => 1100,
         ErrorKind::Connect => 1212,
         ErrorKind::Reset => 1220,
-        ErrorKind::Tls | ErrorKind::TlsUntrusted | ErrorKind::TlsExpired | ErrorKind::TlsHostname => 1300,
+        ErrorKind::Tls
+        | ErrorKind::TlsUntrusted
+        | ErrorKind::TlsExpired
+        | ErrorKind::TlsHostname => 1300,
         ErrorKind::Protocol => 1600,
         _ => 1000,
     }

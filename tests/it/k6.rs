@@ -1,0 +1,311 @@
+//! k6 scripts run by loadpacer and by k6 itself (installed by scripts/test.sh from PyPI),
+//! against the same loopback demo target: requests per name, check counts, custom metrics,
+//! threshold verdicts and exit codes must agree.
+
+use crate::support::*;
+use loadpacer::demo::DemoOptions;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// What k6 reported: its exit code, requests and checks per name from its JSON output,
+/// and its end-of-test metrics (`--summary-export`).
+struct K6 {
+    exit: i32,
+    requests: BTreeMap<String, u64>,
+    checks: BTreeMap<String, (u64, u64)>,
+    metrics: Value,
+}
+
+fn k6(script: &str, base: &str) -> K6 {
+    let dir = tempfile::tempdir().unwrap();
+    let (points, summary) = (
+        dir.path().join("points.json"),
+        dir.path().join("summary.json"),
+    );
+    let out = Command::new("k6")
+        .args(["run", "--quiet", "--no-usage-report", "--no-color"])
+        .arg(format!("--out=json={}", points.display()))
+        .arg(format!("--summary-export={}", summary.display()))
+        .args(["-e", &format!("BASE={base}")])
+        .arg(fixture(&format!("k6/{script}")))
+        .output()
+        .expect("k6 runs (scripts/test.sh installs it)");
+    let mut requests = BTreeMap::new();
+    let mut checks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for line in std::fs::read_to_string(&points).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] != "Point" {
+            continue;
+        }
+        let tags = &v["data"]["tags"];
+        match v["metric"].as_str() {
+            Some("http_reqs") => {
+                *requests
+                    .entry(tags["name"].as_str().unwrap().to_string())
+                    .or_default() += 1
+            }
+            Some("checks") => {
+                let group = tags["group"].as_str().unwrap_or("");
+                let name = if group.is_empty() {
+                    tags["check"].as_str().unwrap().to_string()
+                } else {
+                    format!("{group}::{}", tags["check"].as_str().unwrap())
+                };
+                let e = checks.entry(name).or_default();
+                if v["data"]["value"].as_f64() == Some(1.0) {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let metrics = serde_json::from_str::<Value>(&std::fs::read_to_string(&summary).unwrap())
+        .unwrap()["metrics"]
+        .clone();
+    K6 {
+        exit: out.status.code().unwrap_or(-1),
+        requests,
+        checks,
+        metrics,
+    }
+}
+
+/// loadpacer's exit code and summary for the same script.
+fn lp(script: &str, base: &str) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(&format!("k6/{script}"));
+    let out = loadpacer(&[
+        "run",
+        file.to_str().unwrap(),
+        "-e",
+        &format!("BASE={base}"),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(dir.path().join("summary.json"))
+        .unwrap_or_else(|_| panic!("no summary: {}", String::from_utf8_lossy(&out.stderr)));
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+fn lp_requests(s: &Value) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for r in s["requests"].as_array().unwrap() {
+        *m.entry(r["name"].as_str().unwrap().to_string())
+            .or_default() += r["count"].as_u64().unwrap();
+    }
+    m
+}
+
+fn lp_checks(s: &Value) -> BTreeMap<String, (u64, u64)> {
+    let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for c in s["checks"].as_array().into_iter().flatten() {
+        let e = m
+            .entry(c["name"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += c["passed"].as_u64().unwrap();
+        e.1 += c["failed"].as_u64().unwrap();
+    }
+    m
+}
+
+fn lp_metric<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["custom_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {s}"))
+}
+
+fn within(a: u64, b: u64, share: f64) -> bool {
+    (a as f64 - b as f64).abs() <= share * a.max(b) as f64
+}
+
+async fn both(script: &'static str) -> (K6, (i32, Value)) {
+    let target = demo_target(DemoOptions::default()).await;
+    let base = target.url();
+    let b = base.clone();
+    let theirs = tokio::task::spawn_blocking(move || k6(script, &b))
+        .await
+        .unwrap();
+    let ours = tokio::task::spawn_blocking(move || lp(script, &base))
+        .await
+        .unwrap();
+    (theirs, ours)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vu_loop_with_groups_setup_and_metrics_matches_k6() {
+    let (k, (exit, s)) = both("shop.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    let ours = lp_requests(&s);
+    assert_eq!(ours["login"], 1);
+    assert_eq!(k.requests["login"], 1);
+    for name in ["products", "order"] {
+        assert!(
+            within(k.requests[name], ours[name], 0.05),
+            "{name}: k6 {:?}, loadpacer {ours:?}",
+            k.requests
+        );
+    }
+    let checks = lp_checks(&s);
+    assert_eq!(
+        checks.keys().collect::<Vec<_>>(),
+        k.checks.keys().collect::<Vec<_>>()
+    );
+    for (name, (passed, failed)) in &checks {
+        assert_eq!(*failed, 0, "{name}");
+        assert!(
+            within(k.checks[name].0, *passed, 0.05),
+            "{name}: k6 {:?} loadpacer {passed}",
+            k.checks[name]
+        );
+    }
+    let orders = lp_metric(&s, "orders_placed");
+    assert_eq!(
+        orders["total"].as_f64().unwrap() as u64,
+        ours["order"],
+        "every order created was counted"
+    );
+    assert!(within(
+        k.metrics["orders_placed"]["count"].as_f64().unwrap() as u64,
+        ours["order"],
+        0.05
+    ));
+    assert!(lp_metric(&s, "page_time")["p95"].as_f64().unwrap() > 0.0);
+    assert!(
+        s["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["verdict"] == "pass"),
+        "{}",
+        s["thresholds"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arrival_rate_run_with_a_failed_threshold_matches_k6() {
+    let (k, (exit, s)) = both("arrival.js").await;
+    // k6 exits 99 when a threshold fails; loadpacer exits 1 (docs/k6.md).
+    assert_eq!((k.exit, exit), (99, 1), "{s}");
+    let ours = lp_requests(&s);
+    for name in ["health", "missing"] {
+        assert!(
+            within(k.requests[name], ours[name], 0.02),
+            "{name}: k6 {:?} loadpacer {ours:?}",
+            k.requests
+        );
+    }
+    assert_eq!(ours["health"], 120, "40/s for 3 s, every arrival sent");
+    let checks = lp_checks(&s);
+    assert_eq!(checks["missing 200"], (0, ours["missing"]));
+    assert_eq!(k.checks["missing 200"].0, 0);
+    let failed: Vec<&Value> = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["verdict"] == "fail")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "only the checks threshold fails: {}",
+        s["thresholds"]
+    );
+    assert_eq!(failed[0]["metric"], "checks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_iterations_batches_and_failing_iterations_match_k6() {
+    let (k, (exit, s)) = both("iterations.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    assert_eq!(lp_requests(&s), k.requests);
+    assert_eq!(k.requests["health"], 20);
+    assert_eq!(lp_checks(&s), k.checks);
+    assert_eq!(s["totals"]["iterations"], 20);
+    let odd = lp_metric(&s, "odd_iterations");
+    assert_eq!(
+        (odd["count"].as_u64(), odd["ratio"].as_f64()),
+        (Some(20), Some(0.5))
+    );
+    assert_eq!(k.metrics["odd_iterations"]["value"].as_f64(), Some(0.5));
+    // expectedStatuses(200, 404): the 404s are no failed requests, in both.
+    assert_eq!(s["totals"]["errors"], 0);
+}
+
+#[test]
+fn script_errors_name_the_place_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        ("syntax.js", "export default function () {\n  let x = ;\n}\n", ":2:"),
+        ("browser.js", "import { browser } from 'k6/browser';\nexport default function () {}\n", ":1:25: cannot import k6/browser"),
+        ("remote.js", "import papa from 'https://127.0.0.2/papaparse.js';\nexport default function () {}\n", "download it once and import it as a local file"),
+        ("init.js", "import http from 'k6/http';\nhttp.get('http://127.0.0.1:9/');\nexport default function () {}\n", ":2:"),
+        ("external.js", "export const options = { scenarios: { a: { executor: 'externally-controlled', vus: 1 } } };\nexport default function () {}\n", "externally-controlled is not supported"),
+        ("notk6.js", "console.log('hello');\n", "is not a k6 script"),
+    ];
+    for (name, text, expected) in cases {
+        let p = write(name, text);
+        let out = loadpacer(&["validate", p.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(err.contains(name), "{name} is named: {err}");
+    }
+}
+
+#[test]
+fn the_command_line_overrides_the_scripts_options() {
+    let p = fixture("k6/shop.js");
+    let out = loadpacer(&[
+        "validate",
+        p.to_str().unwrap(),
+        "--vus",
+        "7",
+        "--duration",
+        "2s",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("peak 7 VUs") && text.contains("2s"), "{text}");
+    let out = loadpacer(&[
+        "validate",
+        p.to_str().unwrap(),
+        "--stage",
+        "1s:4",
+        "--stage",
+        "1s:0",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("peak 4 VUs"), "{text}");
+    let out = loadpacer(&["validate", p.to_str().unwrap(), "--stage", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DURATION:VUS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jslib_utils_is_built_in_so_its_remote_import_runs_offline() {
+    let target = demo_target(DemoOptions::default()).await;
+    let base = target.url();
+    let (exit, s) = tokio::task::spawn_blocking(move || lp("jslib.js", &base))
+        .await
+        .unwrap();
+    assert_eq!(exit, 0, "{s}");
+    let checks = lp_checks(&s);
+    assert!(
+        checks.values().all(|(p, f)| *p == 5 && *f == 0),
+        "{checks:?}"
+    );
+    assert_eq!(checks.len(), 5);
+}
