@@ -123,13 +123,21 @@ mod tests {
         assert_eq!(n.request("s", "a", "GET"), 1);
         assert_eq!(n.request("s", "b", "GET"), 2);
         assert_eq!(n.request("s", "a", "GET"), 1);
-        assert_eq!(n.check("s", "::g", "ok"), 1);
+        assert_eq!(
+            n.check("s", "::g", "ok"),
+            0,
+            "the plan has no checks of its own"
+        );
         for i in 0..2 * MAX_NAMES {
             n.request("s", &format!("u{i}"), "GET");
         }
         let p = n.extend(&plan);
-        assert_eq!(p.requests.len(), MAX_NAMES);
+        assert_eq!(
+            p.requests.len(),
+            1 + MAX_NAMES,
+            "the plan's own row, then the bound"
+        );
         assert_eq!(p.requests.last().unwrap().name, OTHER);
-        assert_eq!(p.checks[1].name, "::g::ok");
+        assert_eq!(p.checks[0].name, "::g::ok");
     }
 }
