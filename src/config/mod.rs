@@ -161,6 +161,9 @@ pub struct ScriptPlan {
     pub user_agent: Option<String>,
     /// Custom metrics the script declares, by name: their index in the plan's `metrics`.
     pub metrics: Vec<(String, usize, bool)>,
+    /// VUs initialised before the load of an arrival-rate scenario (`preAllocatedVUs`), by
+    /// scenario name; a VU scenario initialises all of its VUs.
+    pub preallocated: Vec<(String, u64)>,
 }
 
 impl PlanSpec {

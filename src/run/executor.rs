@@ -547,6 +547,24 @@ impl Shared {
     }
 }
 
+/// The VUs a workload starts with, as its workers number them: every VU of a closed model,
+/// each worker's share of `open_slots` of an open model's (within its slots).
+pub fn initial_vus(shared: &Shared, open_slots: u64) -> Vec<u64> {
+    let seg = shared.segment;
+    let share = |n: u64, w: u64| share_of(share_of(n, seg.index, seg.count), w, shared.workers);
+    (0..shared.workers)
+        .flat_map(|w| {
+            let n = match &shared.schedule {
+                LoadSchedule::Open { max_in_flight, .. } => share(*max_in_flight, w)
+                    .max(1)
+                    .min(share(open_slots, w).max(1)),
+                LoadSchedule::Closed(v) => share(v.peak(), w),
+            };
+            (0..n).map(move |slot| vu_id(shared, w, slot))
+        })
+        .collect()
+}
+
 fn vu_id(shared: &Shared, w: u64, slot: u64) -> u64 {
     shared.vu_base + shared.segment.index + shared.segment.count * (w + shared.workers * slot) + 1
 }

@@ -163,9 +163,17 @@ pub async fn execute(
         .workloads
         .iter()
         .any(|w| matches!(w.load.shape, LoadShape::Open { .. }));
+    // A script's VUs are initialised before anything runs, as k6 does.
+    let prepared = match &rt.scripts {
+        Some(s) => prepare_vus(s, &rt, limits, opts).await,
+        None => Ok(()),
+    };
     // Setup requests are booked like any other: in the first window the observers see (so
     // they reach /metrics) and in the run's totals.
-    let (setup_rec, setup_result) = setup(&mut rt).await;
+    let (setup_rec, setup_result) = match prepared {
+        Ok(()) => setup(&mut rt).await,
+        Err(e) => (empty_recorder(&plan), Err(e)),
+    };
     total.merge(&setup_rec);
     if let Err(reason) = setup_result {
         let mut series = WindowSeries::new(2);
@@ -453,6 +461,29 @@ async fn finish_scripts(rt: &Runtime, plan: Arc<PlanSpec>) -> Arc<PlanSpec> {
         }
         None => plan,
     }
+}
+
+/// Initialises the VUs a script's load starts with (the numbers its workers will give them);
+/// the first init error, which fails the run before the load.
+async fn prepare_vus(
+    scripts: &script::Scripts,
+    rt: &Runtime,
+    limits: &Limits,
+    opts: RunOptions,
+) -> Result<(), String> {
+    let probe = Load::new(rt, limits, opts).map_err(|e| e.to_string())?;
+    let ids: Vec<u64> = probe
+        .parts
+        .iter()
+        .flat_map(|p| {
+            let first = &rt.plan.scenarios[p.scenarios.start].name;
+            executor::initial_vus(p, scripts.preallocated(first))
+        })
+        .collect();
+    scripts
+        .prepare(&ids)
+        .await
+        .map_err(|e| format!("a VU's init context failed: {e}; the load was not started"))
 }
 
 /// A script's `setup()`: run once, its data kept for every iteration; its requests booked

@@ -163,6 +163,15 @@ fn script_plan(
             .get("userAgent")
             .and_then(Value::as_str)
             .map(str::to_string),
+        preallocated: o
+            .get("scenarios")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, s)| Some((k.clone(), s.get("preAllocatedVUs")?.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         metrics: program
             .metrics
             .iter()

@@ -510,9 +510,21 @@ pub struct ConnSlot(
     Option<Conn>,
     /// Set when the last request was re-sent because its kept-alive connection was stale.
     bool,
+    /// The origin the connection is to, when a VU may send to several (scripts).
+    Option<String>,
 );
 
 impl ConnSlot {
+    /// The origin this slot's connection is to, if it was set.
+    pub fn origin(&self) -> Option<&str> {
+        self.2.as_deref()
+    }
+
+    /// Marks the slot as one to `origin` (a script VU changing origins starts afresh).
+    pub fn set_origin(&mut self, origin: String) {
+        self.2 = Some(origin);
+    }
+
     /// Whether the last request had to be re-sent on a fresh connection (and clears it).
     pub fn take_stale_retry(&mut self) -> bool {
         std::mem::take(&mut self.1)
@@ -521,7 +533,7 @@ impl ConnSlot {
 
 impl Clone for ConnSlot {
     fn clone(&self) -> Self {
-        ConnSlot(None, false)
+        ConnSlot(None, false, None)
     }
 }
 

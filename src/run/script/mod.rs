@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 /// What an engine thread is told.
 enum Msg {
     Job(Box<Job>),
+    /// Initialise these VUs now (before the load), answering the first failure.
+    Init(Vec<u64>, oneshot::Sender<Result<(), String>>),
     /// The run is over: free every VU and end.
     Exit,
 }
@@ -139,6 +141,44 @@ impl Scripts {
                 Err("the script's engine thread has stopped".into()),
             )
         })
+    }
+
+    /// Initialises VUs `ids` on their threads before the load starts (k6 does too), so that
+    /// evaluating init contexts never delays an iteration; the first init error otherwise.
+    pub async fn prepare(&self, ids: &[u64]) -> Result<(), String> {
+        let n = self.jobs.len();
+        let mut waits = Vec::new();
+        for (t, tx) in self.jobs.iter().enumerate() {
+            let mine: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|id| (*id as usize) % n == t)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let (done, wait) = oneshot::channel();
+            if tx.send(Msg::Init(mine, done)).is_err() {
+                return Err("the script's engine thread has stopped".into());
+            }
+            waits.push(wait);
+        }
+        for w in waits {
+            w.await
+                .unwrap_or_else(|_| Err("the script's engine thread has stopped".into()))?;
+        }
+        Ok(())
+    }
+
+    /// The VUs initialised before the load of an arrival-rate workload whose first scenario
+    /// is `scenario` (`preAllocatedVUs`, 1 when the script does not say).
+    pub fn preallocated(&self, scenario: &str) -> u64 {
+        self.shared
+            .script
+            .preallocated
+            .iter()
+            .find(|(s, _)| s == scenario)
+            .map_or(1, |(_, n)| *n)
     }
 
     /// Runs `setup()` if the script has it, keeping its data for every iteration; the error

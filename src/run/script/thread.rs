@@ -4,7 +4,7 @@
 use super::{Job, Msg, Shared};
 use crate::config::{TargetSpec, Transport};
 use crate::measure::{ErrorKind, Sample};
-use crate::run::http::{Client, Dest, Failure, Keep, Outgoing};
+use crate::run::http::{Client, ConnSlot, Dest, Failure, Keep, Outgoing};
 use crate::run::vu::lock;
 use crate::script::{Event, Exec, HttpCall, HttpReply, Op, Reply, Vu};
 use crate::sync::LockExt;
@@ -17,12 +17,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::warn;
 
+/// `http://` origins an engine thread sends to on VU connections; others use the pool.
+const DIRECT_ORIGINS: usize = 16;
+
 /// How often an iteration's exception is logged at most (the rest are counted).
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 struct Engine {
     shared: Arc<Shared>,
+    /// Any URL the allowlist admits: a shared keep-alive pool.
     client: Client,
+    /// Per `http://` origin, a transport on the VU's own connection: the lowest overhead
+    /// (what `transport: direct` does for step plans). A VU keeps one such connection, to
+    /// the origin it last used; at most [`DIRECT_ORIGINS`] origins.
+    direct: RefCell<HashMap<String, Rc<Client>>>,
     vus: RefCell<HashMap<u64, Vu>>,
 }
 
@@ -45,12 +53,21 @@ pub(super) fn main(mut rx: mpsc::UnboundedReceiver<Msg>, shared: Arc<Shared>) {
     let engine = Rc::new(Engine {
         shared,
         client,
+        direct: RefCell::default(),
         vus: RefCell::default(),
     });
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
-        while let Some(Msg::Job(job)) = rx.recv().await {
-            tokio::task::spawn_local(engine.clone().run(*job));
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Job(job) => {
+                    tokio::task::spawn_local(engine.clone().run(*job));
+                }
+                Msg::Init(ids, done) => {
+                    let _ = done.send(engine.init(&ids));
+                }
+                Msg::Exit => break,
+            }
         }
     });
     // Iterations still waiting are dropped with the set; every VU frees its runtime on its
@@ -81,6 +98,18 @@ impl Engine {
         }
         self.vus.borrow_mut().insert(id, vu);
         let _ = job.done.send((job.vu, result));
+    }
+
+    /// Initialises VUs ahead of their first iteration.
+    fn init(&self, ids: &[u64]) -> Result<(), String> {
+        for &id in ids {
+            if self.vus.borrow().contains_key(&id) {
+                continue;
+            }
+            let vu = self.new_vu(id)?;
+            self.vus.borrow_mut().insert(id, vu);
+        }
+        Ok(())
     }
 
     /// A VU with its init context evaluated.
@@ -130,7 +159,8 @@ impl Engine {
             self.book(vu.events(), scenario, &job.sink);
             reply = match op {
                 Some(Op::Http(calls)) => {
-                    let sent = self.exchange_all(calls, scenario, intended.take(), &job.sink);
+                    let conn = &mut job.vu.conn;
+                    let sent = self.exchange_all(calls, scenario, intended.take(), &job.sink, conn);
                     tokio::select! {
                         r = sent => Reply::Http(r),
                         _ = job.done.closed() => Reply::Stop,
@@ -204,11 +234,20 @@ impl Engine {
         scenario: &str,
         intended: Option<Instant>,
         sink: &crate::run::vu::Sink,
+        conn: &mut ConnSlot,
     ) -> Vec<HttpReply> {
+        if calls.len() == 1 {
+            let call = calls.into_iter().next().expect("one call");
+            return vec![
+                self.exchange(call, scenario, intended, sink, Some(conn))
+                    .await,
+            ];
+        }
+        // A batch: each request on a connection of its own, as k6 sends them.
         futures_util::future::join_all(
             calls
                 .into_iter()
-                .map(|c| self.exchange(c, scenario, intended, sink)),
+                .map(|c| self.exchange(c, scenario, intended, sink, None)),
         )
         .await
     }
@@ -220,6 +259,7 @@ impl Engine {
         scenario: &str,
         intended: Option<Instant>,
         sink: &crate::run::vu::Sink,
+        conn: Option<&mut ConnSlot>,
     ) -> HttpReply {
         let sh = &self.shared;
         let name = call.name.clone().unwrap_or_else(|| call.url.clone());
@@ -249,7 +289,12 @@ impl Engine {
             headers: true,
         };
         let sent = Instant::now();
-        let result = self.client.send(req, &mut Default::default(), keep).await;
+        let mut spare = ConnSlot::default();
+        let (client, req, conn) = self.transport(req, conn, &mut spare);
+        let result = match &client {
+            Some(direct) => direct.send(req, conn, keep).await,
+            None => self.client.send(req, conn, keep).await,
+        };
         let done = Instant::now();
         let from = intended.unwrap_or(sent).min(sent);
         let service = done - sent;
@@ -293,6 +338,47 @@ impl Engine {
             stale_retry: false,
         });
         reply
+    }
+
+    /// The VU's own connection when the request goes to the plan's origin over `http://`,
+    /// the shared pool otherwise.
+    fn transport<'a>(
+        &self,
+        mut req: Outgoing,
+        conn: Option<&'a mut ConnSlot>,
+        spare: &'a mut ConnSlot,
+    ) -> (Option<Rc<Client>>, Outgoing, &'a mut ConnSlot) {
+        let Dest::Url(url) = &req.dest else {
+            return (None, req, spare);
+        };
+        let (Some(conn), "http") = (conn, url.scheme()) else {
+            return (None, req, spare);
+        };
+        let origin = url.origin().ascii_serialization();
+        let mut direct = self.direct.borrow_mut();
+        if !direct.contains_key(&origin) && direct.len() < DIRECT_ORIGINS {
+            let target = TargetSpec {
+                transport: Transport::Direct,
+                base_url: url.clone(),
+                ..(*self.shared.plan.target).clone()
+            };
+            if let Ok(c) = Client::new(&target, &self.shared.allow) {
+                direct.insert(origin.clone(), Rc::new(c));
+            }
+        }
+        let (Some(client), Some(dest)) = (
+            direct.get(&origin).cloned(),
+            Dest::for_transport(url.clone(), Transport::Direct),
+        ) else {
+            return (None, req, spare);
+        };
+        // The VU's connection is to one origin: another origin opens a fresh one.
+        if conn.origin() != Some(origin.as_str()) {
+            *conn = ConnSlot::default();
+            conn.set_origin(origin);
+        }
+        req.dest = dest;
+        (Some(client), req, conn)
     }
 
     /// The request as the transport takes it, after the allowlist and `hosts`.
