@@ -225,6 +225,8 @@ fn counts(plan: &PlanSpec, total: &Recorder) -> Counts {
         sessions,
         stream_attempts: attempts,
         stream_abnormal: most_frequent_first(abnormal),
+        iterations: total.iterations.iter().sum(),
+        failed_iterations: total.failed_iterations,
     }
 }
 

@@ -98,6 +98,9 @@ pub struct Counts {
     pub sessions: u64,
     pub stream_attempts: u64,
     pub stream_abnormal: Vec<(String, u64)>,
+    /// Iterations, and those of a script that ended with an exception.
+    pub iterations: u64,
+    pub failed_iterations: u64,
 }
 
 /// Everything that bears on the verdict.
@@ -139,6 +142,17 @@ pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<Strin
             reasons.insert(0, r);
             result = Outcome::Failed;
         }
+    }
+    let c = e.counts;
+    if result == Outcome::Passed && c.failed_iterations > 0 && c.failed_iterations >= c.iterations {
+        reasons.insert(
+            0,
+            format!(
+                "script: every iteration ended with an exception ({} of {}); the first one's place is in the log",
+                c.failed_iterations, c.iterations
+            ),
+        );
+        result = Outcome::Failed;
     }
     if result == Outcome::Passed {
         if let Some(r) = checks_finding(e.counts) {

@@ -16,6 +16,6 @@ pub use custom::{CustomStats, OTHER_LABEL};
 pub use error_kind::ErrorKind;
 pub use histo::Histo;
 pub use recorder::{LatencyStats, Recorder, RequestStats, Sample, MAX_COUNT};
-pub use series::{full_windows, WindowPoint, WindowSeries, WorkloadPoint};
+pub use series::{full_windows, is_zero, WindowPoint, WindowSeries, WorkloadPoint};
 pub use stream::{StreamEnd, StreamStats, Tally};
 pub use wire::{bounded as bounded_read, MAX_INFLATED_BYTES, SUMMARY_BUDGET_BYTES};

@@ -53,7 +53,8 @@ pub struct WorkloadPoint {
     pub in_flight: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
+/// For `skip_serializing_if`: a count that is zero is left out.
+pub fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

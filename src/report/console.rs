@@ -376,6 +376,13 @@ fn totals(o: &mut String, s: &Summary) {
         "iterations {}  dropped {}  dispatch lag p99 {:.2}ms{mode}  (latency is measured from the intended send time)",
         t.iterations, t.dropped_iterations, s.validity.dispatch_lag.p99_ms
     );
+    if t.failed_iterations > 0 {
+        let _ = writeln!(
+            o,
+            "{} of {} iteration(s) ended with an exception (the script's error and its place are in the log)",
+            t.failed_iterations, t.iterations
+        );
+    }
     if t.stale_connection_retries > 0 {
         let _ = writeln!(
             o,

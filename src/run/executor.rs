@@ -510,9 +510,12 @@ impl Driver {
                 if let (Some(function), Some(scripts)) =
                     (&plan.scenarios[scenario].script, &rt.scripts)
                 {
-                    let (back, _) = scripts
-                        .iterate(vu, scenario, function, Some(intended), sink)
+                    let (back, result) = scripts
+                        .iterate(vu, scenario, function, Some(intended), sink.clone())
                         .await;
+                    if result.is_err() {
+                        lock(&sink).failed_iterations += 1;
+                    }
                     let mut vu = back;
                     vu.iteration += 1;
                     return (slot, vu, scenario);

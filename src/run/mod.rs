@@ -186,7 +186,7 @@ pub async fn execute(
         };
         last_view.show(observer, &mut series, &setup_rec, &total);
         return Ok(RunOutput {
-            plan: finish_scripts(&rt, plan).await,
+            plan: finish_scripts(&rt, plan, &mut total).await,
             segment: opts.segment,
             started_at,
             elapsed: Duration::ZERO,
@@ -248,7 +248,7 @@ pub async fn execute(
     }
     let teardown = teardown(&rt, teardown_timeout).await;
     Ok(RunOutput {
-        plan: finish_scripts(&rt, plan).await,
+        plan: finish_scripts(&rt, plan, &mut total).await,
         segment: opts.segment,
         started_at,
         elapsed,
@@ -452,12 +452,14 @@ impl Load {
 /// Runs the setup steps once; their captures become every VU's starting variables. Returns
 /// what the setup requests measured, and why the load must not start if they failed.
 /// The plan a script run is judged with: its own, with the request and check rows the
-/// script named as it ran; the engine threads are ended.
-async fn finish_scripts(rt: &Runtime, plan: Arc<PlanSpec>) -> Arc<PlanSpec> {
+/// script named as it ran (`total` gets room for each); the engine threads are ended.
+async fn finish_scripts(rt: &Runtime, plan: Arc<PlanSpec>, total: &mut Recorder) -> Arc<PlanSpec> {
     match &rt.scripts {
         Some(s) => {
             s.finish().await;
-            Arc::new(s.plan_with_names(&plan))
+            let plan = s.plan_with_names(&plan);
+            total.fit(plan.requests.len(), plan.checks.len());
+            Arc::new(plan)
         }
         None => plan,
     }

@@ -230,6 +230,10 @@ async fn exact_iterations_batches_and_failing_iterations_match_k6() {
     assert_eq!(k.requests["health"], 20);
     assert_eq!(lp_checks(&s), k.checks);
     assert_eq!(s["totals"]["iterations"], 20);
+    assert_eq!(
+        s["totals"]["failed_iterations"], 4,
+        "fail() in 4 of 20 iterations"
+    );
     let odd = lp_metric(&s, "odd_iterations");
     assert_eq!(
         (odd["count"].as_u64(), odd["ratio"].as_f64()),
@@ -308,4 +312,34 @@ async fn jslib_utils_is_built_in_so_its_remote_import_runs_offline() {
         "{checks:?}"
     );
     assert_eq!(checks.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_whose_every_iteration_throws_never_passes() {
+    let target = demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("broken.js");
+    std::fs::write(
+        &p,
+        "import http from 'k6/http';\nexport const options = { iterations: 6, vus: 2 };\nexport default function () {\n  http.get(`${__ENV.BASE}/health`);\n  undefinedFunction();\n}\n",
+    )
+    .unwrap();
+    let base = format!("BASE={}", target.url());
+    let out =
+        tokio::task::spawn_blocking(move || loadpacer(&["run", p.to_str().unwrap(), "-e", &base]))
+            .await
+            .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("every iteration ended with an exception (6 of 6)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("broken.js:5:"),
+        "the place of the error is logged: {stderr}"
+    );
 }

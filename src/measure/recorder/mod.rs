@@ -407,6 +407,9 @@ pub struct Recorder {
     pub checks: Vec<(u64, u64)>,
     /// Completed iterations per scenario, by scenario index.
     pub iterations: Vec<u64>,
+    /// Iterations of a script that ended with an exception (counted in `iterations` too).
+    #[serde(default)]
+    pub failed_iterations: u64,
     /// Arrivals that could not start because `max_in_flight` was reached.
     pub dropped: u64,
     /// Dispatch lag (actual start − intended start) of open-model iterations.
@@ -433,6 +436,7 @@ impl Recorder {
             requests: (0..requests).map(|_| RequestStats::default()).collect(),
             checks: vec![(0, 0); checks],
             iterations: vec![0; scenarios],
+            failed_iterations: 0,
             dropped: 0,
             lag: new_histo(),
             stale_retries: 0,
@@ -461,6 +465,17 @@ impl Recorder {
             self.streams.resize_with(i + 1, StreamStats::default);
         }
         &mut self.streams[i]
+    }
+
+    /// Room for at least `requests` request rows and `checks` check rows (a script's plan
+    /// names rows that may never have been recorded).
+    pub fn fit(&mut self, requests: usize, checks: usize) {
+        if self.requests.len() < requests {
+            self.requests.resize_with(requests, RequestStats::default);
+        }
+        if self.checks.len() < checks {
+            self.checks.resize(checks, (0, 0));
+        }
     }
 
     /// Records one finished request. A row beyond the table (a script's request, named as
@@ -537,6 +552,7 @@ impl Recorder {
             self.custom(i).merge(b);
         }
         self.dropped += other.dropped;
+        self.failed_iterations += other.failed_iterations;
         self.stale_retries += other.stale_retries;
         let _ = self.lag.add(&other.lag);
     }
@@ -549,6 +565,7 @@ impl Recorder {
         self.streams.iter_mut().for_each(StreamStats::reset);
         self.custom.clear();
         self.dropped = 0;
+        self.failed_iterations = 0;
         self.stale_retries = 0;
         self.lag.reset();
     }
@@ -556,6 +573,7 @@ impl Recorder {
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.dropped == 0
+            && self.failed_iterations == 0
             && self.stale_retries == 0
             && self.lag.is_empty()
             && self.iterations.iter().all(|&n| n == 0)

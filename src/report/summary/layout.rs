@@ -27,6 +27,7 @@ pub(super) fn totals(out: &RunOutput, total: &Recorder, secs: f64) -> Totals {
         rps: requests as f64 / secs,
         iterations: total.total_iterations(),
         dropped_iterations: total.dropped,
+        failed_iterations: total.failed_iterations,
         paced_requests: out.paced_requests,
         stale_connection_retries: total.stale_retries,
         checks_passed,

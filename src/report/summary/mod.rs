@@ -160,6 +160,9 @@ pub struct Totals {
     pub error_rate: f64,
     pub rps: f64,
     pub iterations: u64,
+    /// Iterations of a script that ended with an exception; absent when none did.
+    #[serde(default, skip_serializing_if = "crate::measure::is_zero")]
+    pub failed_iterations: u64,
     pub dropped_iterations: u64,
     /// Requests of a closed-model run that waited for the `limits.max_rps` cap.
     #[serde(default)]
