@@ -86,4 +86,18 @@ impl Scripts for ArtilleryScripts<'_> {
         let cfg = artillery::load(&text, &name, path.parent(), &choices, self.env)?;
         Ok((cfg, text))
     }
+
+    fn load_k6(
+        &self,
+        path: &Path,
+        env: &[(String, String)],
+    ) -> Result<(Config, String), ConfigErrors> {
+        let text = read_file(path)?;
+        let choices = k6::Choices {
+            env: env.to_vec(),
+            ..k6::Choices::default()
+        };
+        let cfg = k6::load(path, &choices)?;
+        Ok((cfg, text))
+    }
 }

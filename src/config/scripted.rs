@@ -1,5 +1,6 @@
 //! Plans given by a script file: `plans.P.artillery: { file, environment }` runs an Artillery
-//! script as it is, so that the daemon schedules, judges and exports it like its own plans.
+//! script as it is, and `plans.P.k6: { file, env }` a k6 script, so that the daemon
+//! schedules, judges and exports them like its own plans.
 //!
 //! The script is read through [`Scripts`], which the caller supplies (the front end that
 //! translates Artillery lives beside this module, not under it). The config around the
@@ -10,7 +11,7 @@
 use super::error::Collector;
 use super::grades::grades;
 use super::judging::{capacity, monitor, regression};
-use super::raw::{RawPlan, RawScriptRef, RawTarget};
+use super::raw::{RawPlan, RawTarget, S};
 use super::rules::Env;
 use super::{host_allowed, Config, ConfigErrors, Limits, LoadShape, PlanSpec, TargetSpec};
 use std::collections::BTreeMap;
@@ -26,6 +27,44 @@ pub trait Scripts {
         path: &Path,
         environment: Option<&str>,
     ) -> Result<(Config, String), ConfigErrors>;
+
+    /// The k6 script at `path` with `__ENV` values `env` over the process environment.
+    fn load_k6(
+        &self,
+        path: &Path,
+        env: &[(String, String)],
+    ) -> Result<(Config, String), ConfigErrors> {
+        let _ = env;
+        self.load(path, None)
+    }
+}
+
+/// Which script a plan refers to.
+pub(super) enum ScriptRef<'a> {
+    Artillery {
+        file: &'a S<String>,
+        environment: Option<&'a str>,
+    },
+    K6 {
+        file: &'a S<String>,
+        env: Vec<(String, String)>,
+    },
+}
+
+impl ScriptRef<'_> {
+    fn file(&self) -> &S<String> {
+        match self {
+            ScriptRef::Artillery { file, .. } | ScriptRef::K6 { file, .. } => file,
+        }
+    }
+
+    /// The plan field it is given in.
+    fn field(&self) -> &'static str {
+        match self {
+            ScriptRef::Artillery { .. } => "artillery",
+            ScriptRef::K6 { .. } => "k6",
+        }
+    }
 }
 
 /// For text that may not refer to scripts (a translated script itself, or a config string).
@@ -66,23 +105,27 @@ pub(super) fn scripted_plan(
     cx: &PlanContext<'_>,
     name: &str,
     p: &RawPlan,
-    script: &RawScriptRef,
+    script: &ScriptRef<'_>,
     target: Option<(Arc<TargetSpec>, Vec<String>)>,
 ) -> Option<(PlanSpec, String)> {
     let (scripts, limits, base_dir) = (cx.scripts, cx.limits, cx.base_dir);
     let path = format!("plans.{name}");
-    refuse_script_fields(c, p, &path, &script.file.value);
+    let (field, given) = (script.field(), script.file());
+    refuse_script_fields(c, p, &path, &given.value, field);
     let file = base_dir.map_or_else(
-        || Path::new(&script.file.value).to_path_buf(),
-        |d| d.join(&script.file.value),
+        || Path::new(&given.value).to_path_buf(),
+        |d| d.join(&given.value),
     );
-    let environment = script.environment.as_ref().map(|e| e.value.as_str());
-    let (cfg, text) = match scripts.load(&file, environment) {
+    let loaded = match script {
+        ScriptRef::Artillery { environment, .. } => scripts.load(&file, *environment),
+        ScriptRef::K6 { env, .. } => scripts.load_k6(&file, env),
+    };
+    let (cfg, text) = match loaded {
         Ok(loaded) => loaded,
         Err(errors) => {
             c.at(
-                &script.file.referenced,
-                &format!("{path}.artillery.file"),
+                &given.referenced,
+                &format!("{path}.{field}.file"),
                 format!(
                     "{} does not load ({} error(s), listed with its name)",
                     file.display(),
@@ -96,8 +139,8 @@ pub(super) fn scripted_plan(
     c.add_warnings(cfg.warnings.clone());
     let [from_script] = cfg.plans.as_slice() else {
         c.at(
-            &script.file.referenced,
-            &format!("{path}.artillery.file"),
+            &given.referenced,
+            &format!("{path}.{field}.file"),
             format!(
                 "{} gives {} plans; a script gives one",
                 file.display(),
@@ -127,8 +170,8 @@ pub(super) fn scripted_plan(
             let host = plan.target.base_url.host_str().unwrap_or_default();
             if let Err(why) = host_allowed(host, &limits.allow_targets) {
                 c.at(
-                    &script.file.referenced,
-                    &format!("{path}.artillery.file"),
+                    &given.referenced,
+                    &format!("{path}.{field}.file"),
                     format!("the script's target {}: {why}; point the plan at one of this file's targets with `target:`, or allow the host", plan.target.base_url),
                 );
             }
@@ -138,7 +181,7 @@ pub(super) fn scripted_plan(
         if let LoadShape::Open { max_in_flight, .. } = &w.load.shape {
             if *max_in_flight > limits.max_in_flight {
                 c.nowhere(
-                    &format!("{path}.artillery"),
+                    &format!("{path}.{field}"),
                     format!("workload {i} of the script allows {max_in_flight} requests in flight (maxVusers), above limits.max_in_flight ({})", limits.max_in_flight),
                 );
             }
@@ -158,10 +201,6 @@ pub(super) fn scripted_plan(
     }
     if let Some(r) = &p.regression {
         plan.regression = Some(regression(c, r, &format!("{path}.regression")));
-    }
-    if let Some(b) = &p.request_buckets {
-        plan.request_buckets =
-            super::rules::request_buckets(c, b, &format!("{path}.request_buckets"));
     }
     if let Some(b) = &p.request_buckets {
         plan.request_buckets =
@@ -190,7 +229,7 @@ pub(super) fn scripted_plan(
 }
 
 /// Fields that would change the load or the flow belong to the script.
-fn refuse_script_fields(c: &mut Collector, p: &RawPlan, path: &str, file: &str) {
+fn refuse_script_fields(c: &mut Collector, p: &RawPlan, path: &str, file: &str, kind: &str) {
     let set = [
         ("load", p.load.is_some()),
         ("scenarios", !p.scenarios.is_empty()),
@@ -209,7 +248,11 @@ fn refuse_script_fields(c: &mut Collector, p: &RawPlan, path: &str, file: &str) 
     for (field, _) in set.iter().filter(|(_, on)| *on) {
         c.nowhere(
             &format!("{path}.{field}"),
-            format!("comes from the script {file} (its `ensure` gives the thresholds); beside `artillery` a plan sets only {ALONGSIDE}, or `loadpacer import {file}` it and edit the plan"),
+            if kind == "k6" {
+                format!("comes from the script {file} (its `options` give the load and the thresholds); beside `k6` a plan sets only {ALONGSIDE}")
+            } else {
+                format!("comes from the script {file} (its `ensure` gives the thresholds); beside `artillery` a plan sets only {ALONGSIDE}, or `loadpacer import {file}` it and edit the plan")
+            },
         );
     }
 }

@@ -58,7 +58,26 @@ pub(super) fn validate(
     // The hash covers the scripts plans are given by: editing one starts a new baseline.
     let mut hashed = text.to_string();
     for (name, p) in &raw.plans {
-        let Some(script) = &p.artillery else {
+        let script = match (&p.artillery, &p.k6) {
+            (Some(a), None) => Some(super::scripted::ScriptRef::Artillery {
+                file: &a.file,
+                environment: a.environment.as_ref().map(|e| e.value.as_str()),
+            }),
+            (None, Some(k)) => Some(super::scripted::ScriptRef::K6 {
+                file: &k.file,
+                env: k.env.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
+            }),
+            (Some(_), Some(k)) => {
+                c.at(
+                    &k.file.referenced,
+                    &format!("plans.{}.k6", name.as_str()),
+                    "a plan is given by one script: `artillery` or `k6`, not both",
+                );
+                continue;
+            }
+            (None, None) => None,
+        };
+        let Some(script) = script else {
             if let Some(plan) = native_plan(&mut c, &cx, name, p) {
                 plans.push(Arc::new(plan));
             }
@@ -71,7 +90,7 @@ pub(super) fn validate(
         if !valid_label(name.as_str()) {
             c.at(&name.0.referenced, &path, format!("plan name {:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)", name.as_str()));
         }
-        let given = super::scripted::scripted_plan(&mut c, &cx, name.as_str(), p, script, target);
+        let given = super::scripted::scripted_plan(&mut c, &cx, name.as_str(), p, &script, target);
         if let Some((plan, script_text)) = given {
             hashed.push_str(&script_text);
             plans.push(Arc::new(plan));

@@ -83,7 +83,9 @@ impl Metrics {
                             == p.monitors.iter().filter(|m| m.feeds.is_some()).count()
                         && m.custom.len() == p.metrics.len()
                         && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
-                        && m.requests == p.requests
+                        // A script plan's named rows stay across a reload.
+                        && m.own_requests == p.requests.len()
+                        && m.requests[..m.own_requests] == p.requests[..]
                         && m.latency.first().is_none_or(|b| {
                             p.request_buckets
                                 .as_deref()
@@ -99,6 +101,8 @@ impl Metrics {
                     p.name.clone(),
                     keep.unwrap_or_else(|| PlanMetrics {
                         requests: p.requests.clone(),
+                        own_requests: p.requests.len(),
+                        request_buckets: p.request_buckets.clone(),
                         streams: p.streams.clone(),
                         stream_figures: vec![Default::default(); p.streams.len()],
                         checks: p.checks.clone(),
@@ -188,6 +192,20 @@ impl Metrics {
             let Some(m) = s.plans.get_mut(plan) else {
                 return;
             };
+            // A script names its requests as it runs: rows beyond the plan's own are added
+            // as they appear (with the plan's bucket layout).
+            while m.requests.len() < window.requests.len() {
+                let Some(k) = view.named.get(m.requests.len() - m.own_requests) else {
+                    break;
+                };
+                m.requests.push(k.clone());
+                m.latency.push(
+                    m.request_buckets
+                        .clone()
+                        .map(Buckets::with_bounds)
+                        .unwrap_or_default(),
+                );
+            }
             if m.latency.len() != window.requests.len() {
                 return;
             }

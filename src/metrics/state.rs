@@ -65,6 +65,10 @@ impl Buckets {
 #[derive(Debug, Clone, Default)]
 pub struct PlanMetrics {
     pub(super) requests: Vec<RequestKey>,
+    /// The plan's own request rows; a script's named rows follow them.
+    pub(super) own_requests: usize,
+    /// The plan's request-duration bucket bounds (`None`: the default layout).
+    pub(super) request_buckets: Option<Arc<[f64]>>,
     pub(super) streams: Vec<StreamKey>,
     /// Per streaming step: connect, rtt, first-message and gap buckets, and the counters.
     pub(super) stream_figures: Vec<StreamFigures>,

@@ -183,6 +183,11 @@ pub async fn execute(
             open_model,
             window_secs: 1.0,
             workloads: Vec::new(),
+            named: rt
+                .scripts
+                .as_ref()
+                .map(|s| s.named_requests())
+                .unwrap_or_default(),
         };
         last_view.show(observer, &mut series, &setup_rec, &total);
         return Ok(RunOutput {
@@ -276,6 +281,15 @@ struct Load {
 }
 
 impl Load {
+    /// The request rows a script named so far (none for step plans).
+    fn named(&self) -> Vec<crate::config::RequestKey> {
+        self.parts
+            .first()
+            .and_then(|p| p.rt.scripts.as_ref())
+            .map(|s| s.named_requests())
+            .unwrap_or_default()
+    }
+
     /// Why the script aborted the test (`exec.test.abort()`), once it has.
     fn script_abort(&self) -> Option<String> {
         self.parts
@@ -650,6 +664,7 @@ async fn aggregate(
                 let elapsed = now.saturating_duration_since(load.start);
                 let phase = load.phase(elapsed);
                 let workloads = load.now(elapsed, &window);
+                let named = load.named();
                 let view = WindowView {
                     elapsed,
                     scheduled,
@@ -661,6 +676,7 @@ async fn aggregate(
                     total,
                     in_flight: load.in_flight(),
                     workloads: &workloads,
+                    named: &named,
                 };
                 match observer.on_window(&view) {
                     Control::Abort(reason) if ending == Ending::Completed => {
@@ -695,6 +711,7 @@ async fn aggregate(
             open_model: load.open_model(),
             window_secs: (Instant::now() - last).as_secs_f64(),
             workloads,
+            named: load.named(),
         };
         last_view.show(observer, &mut series, &window, total);
     }

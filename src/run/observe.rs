@@ -20,6 +20,9 @@ pub struct WindowView<'a> {
     pub in_flight: u64,
     /// Each workload, in the plan's order, when the plan has more than one.
     pub workloads: &'a [WorkloadNow<'a>],
+    /// Request rows a script named so far, after the plan's own (empty for step plans):
+    /// what the recorders' extra rows are.
+    pub named: &'a [crate::config::RequestKey],
 }
 
 /// One workload right now (plans with several).
@@ -86,6 +89,7 @@ pub(super) struct LastView<'a> {
     pub open_model: bool,
     pub window_secs: f64,
     pub workloads: Vec<WorkloadNow<'a>>,
+    pub named: Vec<crate::config::RequestKey>,
 }
 
 impl LastView<'_> {
@@ -107,6 +111,7 @@ impl LastView<'_> {
             total,
             in_flight: 0,
             workloads: &self.workloads,
+            named: &self.named,
         };
         let _ = observer.on_window(&view);
         series.push(window_point(&view));

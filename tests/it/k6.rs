@@ -343,3 +343,93 @@ async fn a_script_whose_every_iteration_throws_never_passes() {
         "the place of the error is logged: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_schedules_a_k6_script_by_reference() {
+    let t = demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("k6/iterations.js"),
+        dir.path().join("iterations.js"),
+    )
+    .unwrap();
+    let config = dir.path().join("loadpacer.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"server: {{ listen: "127.0.0.1:0" }}
+store: {{ path: runs.db }}
+limits: {{ allow_targets: [127.0.0.1] }}
+plans:
+  fixed:
+    description: a k6 script, scheduled
+    k6: {{ file: iterations.js, env: {{ BASE: "{}" }} }}
+    schedule: {{ every: 1s, overlap: forbid }}
+    load: {{ target: 1, duration: 1s }}
+"#,
+            t.url()
+        ),
+    )
+    .unwrap();
+    // What belongs to the script is refused beside it, with the field named.
+    let out = loadpacer(&["validate", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plans.fixed.load") && err.contains("its `options` give the load"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("    load: { target: 1, duration: 1s }\n", "");
+    std::fs::write(&config, text).unwrap();
+    let out = loadpacer(&["validate", config.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = serve(&config, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let runs = get_json(&format!("{}/api/v1/runs?plan=fixed", d.base)).await;
+        let done = runs["runs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["status"] == "passed").cloned());
+        if let Some(run) = done {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no passed run in 30 s: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let one = get_json(&format!(
+        "{}/api/v1/runs/{}",
+        d.base,
+        run["id"].as_str().unwrap()
+    ))
+    .await;
+    let s = &one["summary"];
+    assert_eq!(s["totals"]["iterations"], 20, "{s}");
+    assert_eq!(lp_requests(s)["health"], 20);
+    assert_eq!(lp_checks(s)["missing is expected"], (20, 0));
+    // The run's figures are on /metrics under the script's request names.
+    let metrics = get_text(&format!("{}/metrics", d.base)).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("loadpacer_http_requests_total{")
+                && l.contains("plan=\"fixed\"")
+                && l.contains("request=\"health\"")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("fixed"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -284,6 +284,10 @@ pub struct RawPlan {
     /// `regression`, `grades`, `monitors`, `resources` and `request_buckets`. Example: `{ file:
     /// artillery/checkout.yml, environment: staging }`.
     pub artillery: Option<RawScriptRef>,
+    /// A k6 script this plan runs as it is, as `loadpacer run script.js` does; beside it the
+    /// plan sets the same fields as beside `artillery`. Example: `{ file: k6/checkout.js, env:
+    /// { BASE: "http://127.0.0.1:8080" } }`.
+    pub k6: Option<RawK6Ref>,
     /// When the daemon runs the plan; without it the plan runs only on demand.
     pub schedule: Option<RawSchedule>,
     /// The load shape: open-model `phases`, closed-model `vus` stages, or a `preset`.
@@ -376,6 +380,17 @@ pub struct RawScriptRef {
     pub file: S<String>,
     /// The script's `config.environments` entry to use (Artillery's `-e`).
     pub environment: Option<S<String>>,
+}
+
+/// A k6 script a plan is given by.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawK6Ref {
+    /// The script, relative to this file; re-read on every reload. Required.
+    pub file: S<String>,
+    /// `__ENV` values over the daemon's environment (k6's `-e NAME=VALUE`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// One of a plan's concurrent workloads.

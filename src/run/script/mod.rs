@@ -235,6 +235,11 @@ impl Scripts {
         self.shared.failed.load(Ordering::Relaxed)
     }
 
+    /// The request rows the script named so far, after the plan's own.
+    pub fn named_requests(&self) -> Vec<crate::config::RequestKey> {
+        self.shared.names.requests()
+    }
+
     /// `plan` with the request and check rows the script used.
     pub fn plan_with_names(&self, plan: &PlanSpec) -> PlanSpec {
         self.shared.names.extend(plan)

@@ -93,6 +93,11 @@ impl Names {
         i
     }
 
+    /// The request rows found so far, after the plan's own.
+    pub fn requests(&self) -> Vec<RequestKey> {
+        self.tables.locked().requests.clone()
+    }
+
     /// `plan` with the rows found so far after its own.
     pub fn extend(&self, plan: &PlanSpec) -> PlanSpec {
         let t = self.tables.locked();
