@@ -188,6 +188,16 @@ async fn a_vu_loop_with_groups_setup_and_metrics_matches_k6() {
         "{}",
         s["thresholds"]
     );
+    let by_name = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == "latency{request=products}");
+    assert!(
+        by_name.is_some_and(|t| t["observed"].as_f64().is_some()),
+        "a threshold on one request name is judged: {}",
+        s["thresholds"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

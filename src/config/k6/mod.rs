@@ -97,6 +97,7 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
         errs
     })?;
     let functions = options::functions(&program, choices);
+    let named = named_thresholds(&translated.named_thresholds, &file)?;
     let mut warnings: Vec<ConfigError> = translated
         .warnings
         .into_iter()
@@ -128,10 +129,55 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
             s.script = Some(f);
         }
         p.script = Some(Arc::new(script_plan(&program, &p.metrics, choices)));
+        p.thresholds.extend(named.iter().cloned());
     }
     warnings.append(&mut cfg.warnings);
     cfg.warnings = warnings;
     Ok(cfg)
+}
+
+/// Thresholds on one request name, checked as the plan's are but for the name (a script names
+/// its requests as it runs).
+fn named_thresholds(
+    rows: &[options::Row],
+    file: &str,
+) -> Result<Vec<super::Threshold>, ConfigErrors> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for r in rows {
+        let path = format!("options.thresholds.{}", r.metric);
+        let parsed = super::threshold::parse_metric(&r.metric).and_then(|(kind, request)| {
+            let (agg, op, value) = super::threshold::parse_expr(kind, &r.expr)?;
+            let delay = r
+                .delay
+                .as_deref()
+                .map(|d| {
+                    humantime::parse_duration(d).map_err(|e| format!("delayAbortEval {d:?}: {e}"))
+                })
+                .transpose()?
+                .unwrap_or_default();
+            Ok(super::Threshold {
+                metric_text: r.metric.clone(),
+                expr_text: r.expr.clone(),
+                metric: kind,
+                request,
+                agg,
+                op,
+                value,
+                abort_on_fail: r.abort,
+                delay_abort_eval: delay,
+            })
+        });
+        match parsed {
+            Ok(t) => out.push(t),
+            Err(e) => errors.push(error(file, 0, 0, &path, e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 fn script_plan(

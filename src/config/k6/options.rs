@@ -12,6 +12,17 @@ use std::fmt::Write as _;
 pub struct Translated {
     pub yaml: String,
     pub warnings: Vec<(String, String)>,
+    /// Thresholds on one request name (`http_req_duration{name:login}`): a script names its
+    /// requests as it runs, so these are added to the plan after it validates.
+    pub named_thresholds: Vec<Row>,
+}
+
+/// One threshold: loadpacer's metric and expression.
+pub struct Row {
+    pub metric: String,
+    pub expr: String,
+    pub abort: bool,
+    pub delay: Option<String>,
 }
 
 /// An option that cannot run: the option's path and the rule.
@@ -41,7 +52,8 @@ pub fn translate(
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let workloads = workloads(o, choices, &mut errors, &mut warnings);
-    let thresholds = thresholds(o, &program.metrics, &mut errors, &mut warnings);
+    let (thresholds, named_thresholds) =
+        thresholds(o, &program.metrics, &mut errors, &mut warnings);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -99,10 +111,21 @@ pub fn translate(
     if !thresholds.is_empty() {
         let _ = writeln!(y, "    thresholds:");
         for t in thresholds {
-            let _ = writeln!(y, "      - {t}");
+            let mut row = format!("{{ metric: {}, expr: {}", quote(&t.metric), quote(&t.expr));
+            if t.abort {
+                row.push_str(", abort_on_fail: true");
+            }
+            if let Some(d) = t.delay {
+                let _ = write!(row, ", delay_abort_eval: {d}");
+            }
+            let _ = writeln!(y, "      - {row} }}");
         }
     }
-    Ok(Translated { yaml: y, warnings })
+    Ok(Translated {
+        yaml: y,
+        warnings,
+        named_thresholds,
+    })
 }
 
 /// The functions of the scenarios, in the order [`translate`] wrote them.
@@ -354,30 +377,40 @@ fn stages_of(s: &Value) -> Vec<(String, f64)> {
         .unwrap_or_default()
 }
 
-/// `thresholds` over k6's metric names → loadpacer threshold rows.
+/// `thresholds` over k6's metric names → loadpacer threshold rows: the plan's, and those on
+/// one request name.
 fn thresholds(
     o: &Value,
     metrics: &[MetricDecl],
     errors: &mut Vec<OptionError>,
     warnings: &mut Vec<(String, String)>,
-) -> Vec<String> {
+) -> (Vec<Row>, Vec<Row>) {
     let Some(Value::Object(map)) = o.get("thresholds") else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut rows = Vec::new();
+    let mut named = Vec::new();
     for (key, v) in map {
         let path = format!("options.thresholds.{key}");
         let (metric, filter) = match key.split_once('{') {
             Some((m, rest)) => (m.trim(), Some(rest.trim_end_matches('}'))),
             None => (key.trim(), None),
         };
-        if let Some(f) = filter {
-            warnings.push((
-                path.clone(),
-                format!("the tag filter {{{f}}} is not applied yet: this threshold is not judged"),
-            ));
-            continue;
-        }
+        let by_request = matches!(
+            metric,
+            "http_req_duration" | "http_req_waiting" | "http_req_failed" | "http_reqs"
+        );
+        let request = match filter.map(|f| f.split_once(':').map(|(k, v)| (k.trim(), v.trim()))) {
+            None => None,
+            Some(Some(("name", n))) if by_request && !n.contains(',') => Some(n.to_string()),
+            Some(_) => {
+                warnings.push((
+                    path.clone(),
+                    format!("the tag filter {{{}}} is not applied yet (loadpacer filters http_req_* thresholds by {{name:NAME}}): this threshold is not judged", filter.unwrap_or_default()),
+                ));
+                continue;
+            }
+        };
         let (target, time) = match metric {
             "http_req_duration" => ("latency".to_string(), true),
             "http_req_waiting" => ("ttfb".into(), true),
@@ -412,21 +445,26 @@ fn thresholds(
             };
             match expression(expr, time) {
                 Some(e) => {
-                    let mut row = format!("{{ metric: {}, expr: {}", quote(&target), quote(&e));
-                    if abort {
-                        row.push_str(", abort_on_fail: true");
+                    let row = Row {
+                        metric: match &request {
+                            Some(r) => format!("{target}{{request={r}}}"),
+                            None => target.clone(),
+                        },
+                        expr: e,
+                        abort,
+                        delay,
+                    };
+                    if request.is_some() {
+                        named.push(row);
+                    } else {
+                        rows.push(row);
                     }
-                    if let Some(d) = delay {
-                        let _ = write!(row, ", delay_abort_eval: {d}");
-                    }
-                    row.push_str(" }");
-                    rows.push(row);
                 }
                 None => errors.push(OptionError { path: path.clone(), message: format!("{expr:?} is not a k6 threshold expression (e.g. \"p(95)<500\", \"rate<0.01\", \"avg<200\", \"count>10\")") }),
             }
         }
     }
-    rows
+    (rows, named)
 }
 
 /// `p(95)<500` → `p(95) < 500ms` for a time metric (k6 gives milliseconds); `med` → `p(50)`.
