@@ -192,20 +192,7 @@ impl Metrics {
             let Some(m) = s.plans.get_mut(plan) else {
                 return;
             };
-            // A script names its requests as it runs: rows beyond the plan's own are added
-            // as they appear (with the plan's bucket layout).
-            while m.requests.len() < window.requests.len() {
-                let Some(k) = view.named.get(m.requests.len() - m.own_requests) else {
-                    break;
-                };
-                m.requests.push(k.clone());
-                m.latency.push(
-                    m.request_buckets
-                        .clone()
-                        .map(Buckets::with_bounds)
-                        .unwrap_or_default(),
-                );
-            }
+            m.add_named(window.requests.len(), view.named);
             if m.latency.len() != window.requests.len() {
                 return;
             }

@@ -110,6 +110,25 @@ pub struct PlanMetrics {
     pub(super) scheduled: bool,
 }
 
+impl PlanMetrics {
+    /// A script names its requests as it runs: rows beyond the plan's own are added as they
+    /// appear (with the plan's bucket layout), up to `rows`.
+    pub(super) fn add_named(&mut self, rows: usize, named: &[RequestKey]) {
+        while self.requests.len() < rows {
+            let Some(k) = named.get(self.requests.len() - self.own_requests) else {
+                break;
+            };
+            self.requests.push(k.clone());
+            self.latency.push(
+                self.request_buckets
+                    .clone()
+                    .map(Buckets::with_bounds)
+                    .unwrap_or_default(),
+            );
+        }
+    }
+}
+
 /// One declared metric of a plan and everything recorded into it since the daemon started
 /// (or the plan's metrics last changed).
 #[derive(Debug, Clone)]

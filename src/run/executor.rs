@@ -507,19 +507,10 @@ impl Driver {
             async move {
                 let plan = &rt.plan;
                 let mut intended = intended.into_std();
-                if let (Some(function), Some(scripts)) =
-                    (&plan.scenarios[scenario].script, &rt.scripts)
-                {
-                    let (back, result) = scripts
-                        .iterate(vu, scenario, function, Some(intended), sink.clone())
-                        .await;
-                    if result.is_err() {
-                        lock(&sink).failed_iterations += 1;
-                    }
-                    let mut vu = back;
-                    vu.iteration += 1;
-                    return (slot, vu, scenario);
-                }
+                let mut vu = match script_iteration(&rt, vu, scenario, intended, &sink).await {
+                    Ok(vu) => return (slot, vu, scenario),
+                    Err(vu) => vu,
+                };
                 if !vu.ready && !plan.vu_setup.is_empty() {
                     // A VU that cannot log in runs nothing else; it tries again next time.
                     let before = vu.failures;
@@ -537,6 +528,28 @@ impl Driver {
             .boxed(),
         );
     }
+}
+
+/// One iteration of a script scenario: the VU back, its iteration counted (and counted as
+/// failed when the script threw). `Err` gives the VU back untouched for a step scenario.
+async fn script_iteration(
+    rt: &Runtime,
+    vu: VuState,
+    scenario: usize,
+    intended: std::time::Instant,
+    sink: &Arc<Sink>,
+) -> Result<VuState, VuState> {
+    let (Some(function), Some(scripts)) = (&rt.plan.scenarios[scenario].script, &rt.scripts) else {
+        return Err(vu);
+    };
+    let (mut vu, result) = scripts
+        .iterate(vu, scenario, function, Some(intended), sink.clone())
+        .await;
+    if result.is_err() {
+        lock(sink).failed_iterations += 1;
+    }
+    vu.iteration += 1;
+    Ok(vu)
 }
 
 impl Shared {

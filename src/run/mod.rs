@@ -145,62 +145,19 @@ pub async fn execute(
     observer: &mut dyn Observer,
     interrupt: CancellationToken,
 ) -> Result<RunOutput, RunError> {
-    let client = http::Client::new(&plan.target, &limits.allow_targets)?;
-    let mut rt = Runtime::new(plan.clone(), client);
-    rt.allow = limits.allow_targets.clone();
-    rt.scripts = plan.script.as_ref().map(|s| {
-        Arc::new(script::Scripts::start(
-            &plan,
-            s,
-            limits,
-            opts.workers.max(1),
-        ))
-    });
+    let mut rt = runtime(&plan, limits, opts)?;
     let mut total = empty_recorder(&plan);
     let started_at = SystemTime::now();
-    let scheduled = plan.duration();
-    let open_model = plan
-        .workloads
-        .iter()
-        .any(|w| matches!(w.load.shape, LoadShape::Open { .. }));
-    // A script's VUs are initialised before anything runs, as k6 does.
-    let prepared = match &rt.scripts {
-        Some(s) => prepare_vus(s, &rt, limits, opts).await,
-        None => Ok(()),
-    };
     // Setup requests are booked like any other: in the first window the observers see (so
     // they reach /metrics) and in the run's totals.
-    let (setup_rec, setup_result) = match prepared {
-        Ok(()) => setup(&mut rt).await,
-        Err(e) => (empty_recorder(&plan), Err(e)),
-    };
+    let (setup_rec, setup_result) = before_load(&mut rt, limits, opts).await;
     total.merge(&setup_rec);
     if let Err(reason) = setup_result {
-        let mut series = WindowSeries::new(2);
-        let last_view = LastView {
-            elapsed: Duration::ZERO,
-            scheduled,
-            open_model,
-            window_secs: 1.0,
-            workloads: Vec::new(),
-            named: rt
-                .scripts
-                .as_ref()
-                .map(|s| s.named_requests())
-                .unwrap_or_default(),
-        };
-        last_view.show(observer, &mut series, &setup_rec, &total);
+        let out = not_started(&rt, observer, &setup_rec, total, reason).await;
         return Ok(RunOutput {
-            plan: finish_scripts(&rt, plan, &mut total).await,
-            segment: opts.segment,
             started_at,
-            elapsed: Duration::ZERO,
-            scheduled,
-            ending: Ending::Aborted(reason),
-            total,
-            series,
-            paced_requests: 0,
-            teardown: None,
+            segment: opts.segment,
+            ..out
         });
     }
     let load = Load::new(&rt, limits, opts)?;
@@ -240,24 +197,13 @@ pub async fn execute(
         ));
     }
     let elapsed = load.start.elapsed();
-    // An interrupt that must fit a shutdown budget shortens the teardown too: a finished run
-    // that is never stored would be lost.
-    let teardown_timeout = match (&ending, opts.interrupt_grace) {
-        (Ending::Interrupted, Some(g)) => plan.teardown_timeout.min(g),
-        _ => plan.teardown_timeout,
-    };
-    if let Some(s) = &rt.scripts {
-        // Iterations that outlived the graceful stop were dropped; a script that never
-        // waits is interrupted here.
-        s.halt();
-    }
-    let teardown = teardown(&rt, teardown_timeout).await;
+    let teardown = after_load(&rt, &ending, opts).await;
     Ok(RunOutput {
-        plan: finish_scripts(&rt, plan, &mut total).await,
+        plan: finish_scripts(&rt, plan.clone(), &mut total).await,
         segment: opts.segment,
         started_at,
         elapsed,
-        scheduled,
+        scheduled: plan.duration(),
         ending,
         total,
         series,
@@ -267,6 +213,92 @@ pub async fn execute(
             .as_ref()
             .map_or(0, |p| p.paced.load(Ordering::Relaxed)),
     })
+}
+
+/// The run's runtime: its client, allowlist, and a script's engine threads.
+fn runtime(plan: &Arc<PlanSpec>, limits: &Limits, opts: RunOptions) -> Result<Runtime, RunError> {
+    let client = http::Client::new(&plan.target, &limits.allow_targets)?;
+    let mut rt = Runtime::new(plan.clone(), client);
+    rt.allow = limits.allow_targets.clone();
+    rt.scripts = plan
+        .script
+        .as_ref()
+        .map(|s| Arc::new(script::Scripts::start(plan, s, limits, opts.workers.max(1))));
+    Ok(rt)
+}
+
+/// What runs before the load: a script's VUs are initialised (as k6 does), then the setup
+/// steps or `setup()`; what they measured, and why the load must not start.
+async fn before_load(
+    rt: &mut Runtime,
+    limits: &Limits,
+    opts: RunOptions,
+) -> (Recorder, Result<(), String>) {
+    let prepared = match &rt.scripts {
+        Some(s) => prepare_vus(s, rt, limits, opts).await,
+        None => Ok(()),
+    };
+    match prepared {
+        Ok(()) => setup(rt).await,
+        Err(e) => (empty_recorder(&rt.plan), Err(e)),
+    }
+}
+
+/// A run whose setup failed: the observers see what it measured, and the load never started.
+async fn not_started(
+    rt: &Runtime,
+    observer: &mut dyn Observer,
+    setup_rec: &Recorder,
+    mut total: Recorder,
+    reason: String,
+) -> RunOutput {
+    let plan = rt.plan.clone();
+    let mut series = WindowSeries::new(2);
+    let last_view = LastView {
+        elapsed: Duration::ZERO,
+        scheduled: plan.duration(),
+        open_model: plan
+            .workloads
+            .iter()
+            .any(|w| matches!(w.load.shape, LoadShape::Open { .. })),
+        window_secs: 1.0,
+        workloads: Vec::new(),
+        named: rt
+            .scripts
+            .as_ref()
+            .map(|s| s.named_requests())
+            .unwrap_or_default(),
+    };
+    last_view.show(observer, &mut series, setup_rec, &total);
+    RunOutput {
+        plan: finish_scripts(rt, plan.clone(), &mut total).await,
+        segment: Segment::WHOLE,
+        started_at: SystemTime::now(),
+        elapsed: Duration::ZERO,
+        scheduled: plan.duration(),
+        ending: Ending::Aborted(reason),
+        total,
+        series,
+        paced_requests: 0,
+        teardown: None,
+    }
+}
+
+/// What runs after the load: a script that never waits is interrupted, then the teardown,
+/// within its timeout (shortened by an interrupt that must fit a shutdown budget: a finished
+/// run that is never stored would be lost).
+async fn after_load(rt: &Runtime, ending: &Ending, opts: RunOptions) -> Option<TeardownOutput> {
+    let plan = &rt.plan;
+    let timeout = match (ending, opts.interrupt_grace) {
+        (Ending::Interrupted, Some(g)) => plan.teardown_timeout.min(g),
+        _ => plan.teardown_timeout,
+    };
+    if let Some(s) = &rt.scripts {
+        // Iterations that outlived the graceful stop were dropped; a script that never
+        // waits is interrupted here.
+        s.halt();
+    }
+    teardown(rt, timeout).await
 }
 
 /// The load phase of a run: one part per workload, all started together, stopped together.
@@ -290,12 +322,32 @@ impl Load {
             .unwrap_or_default()
     }
 
-    /// Why the script aborted the test (`exec.test.abort()`), once it has.
-    fn script_abort(&self) -> Option<String> {
-        self.parts
+    /// What an observer said of a window: an abort or a stop ends the load (the first one
+    /// counts).
+    fn obey(&self, control: Control, ending: &mut Ending) {
+        if *ending != Ending::Completed {
+            return;
+        }
+        match control {
+            Control::Abort(reason) => *ending = Ending::Aborted(reason),
+            Control::Stop(reason) => *ending = Ending::Stopped(reason),
+            Control::Continue => return,
+        }
+        self.stop.cancel();
+    }
+
+    /// Ends the run as aborted, and stops the load, once the script aborted the test
+    /// (`exec.test.abort()`).
+    fn script_ending(&self, ending: &mut Ending) {
+        let reason = self
+            .parts
             .first()
             .and_then(|p| p.rt.scripts.as_ref())
-            .and_then(|s| s.aborted())
+            .and_then(|s| s.aborted());
+        if let (Some(reason), Ending::Completed) = (reason, &*ending) {
+            *ending = Ending::Aborted(format!("the script aborted the test: {reason}"));
+            self.stop.cancel();
+        }
     }
 
     /// Prepares every workload: its runtime (its own target's client when it has one), its
@@ -654,12 +706,7 @@ async fn aggregate(
                 load.interrupt(interrupt_grace);
             }
             _ = tick.tick() => {
-                if let Some(reason) = load.script_abort() {
-                    if ending == Ending::Completed {
-                        ending = Ending::Aborted(format!("the script aborted the test: {reason}"));
-                        load.stop.cancel();
-                    }
-                }
+                load.script_ending(&mut ending);
                 let now = Instant::now();
                 let elapsed = now.saturating_duration_since(load.start);
                 let phase = load.phase(elapsed);
@@ -678,17 +725,7 @@ async fn aggregate(
                     workloads: &workloads,
                     named: &named,
                 };
-                match observer.on_window(&view) {
-                    Control::Abort(reason) if ending == Ending::Completed => {
-                        ending = Ending::Aborted(reason);
-                        load.stop.cancel();
-                    }
-                    Control::Stop(reason) if ending == Ending::Completed => {
-                        ending = Ending::Stopped(reason);
-                        load.stop.cancel();
-                    }
-                    _ => {}
-                }
+                load.obey(observer.on_window(&view), &mut ending);
                 series.push(window_point(&view));
                 window.reset();
                 last = now;

@@ -249,6 +249,7 @@ fn install_metrics<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> 
     Ok(())
 }
 
+/// `k6/execution`, `test.abort()` and `console`.
 fn install_misc<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Result<()> {
     let c = cell.clone();
     lp.set(
@@ -288,6 +289,11 @@ fn install_misc<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Res
             c.events.borrow_mut().push(Event::Log { level, message });
         })?,
     )?;
+    install_data(ctx, lp, cell)
+}
+
+/// `open()`, `k6/encoding` and multipart bodies.
+fn install_data<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Result<()> {
     let c = cell.clone();
     lp.set(
         "open",

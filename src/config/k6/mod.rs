@@ -45,25 +45,7 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.extend(choices.env.iter().cloned());
     let program = Program::load(path, env).map_err(|e| ConfigErrors(vec![located(e)]))?;
-    if !program.functions.iter().any(|f| f == "default")
-        && program.options.get("scenarios").is_none()
-    {
-        let text = program.sources.read(path).unwrap_or_default();
-        let hint = if text.trim_start().starts_with('{') || text.contains("config:") {
-            "; is this an Artillery script or a loadpacer config? Those are read from .yml, .yaml or .json files"
-        } else {
-            ""
-        };
-        return Err(ConfigErrors(vec![error(
-            &file,
-            0,
-            0,
-            "",
-            format!(
-                "is not a k6 script: it exports no default function and no options.scenarios{hint}"
-            ),
-        )]));
-    }
+    not_k6(&program, path)?;
     let plan = super::artillery::plan_name(&file);
     let base = base_url(&program);
     let translated = options::translate(&program, &plan, &base, choices).map_err(|errs| {
@@ -111,29 +93,66 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     let program = Arc::new(program);
     for plan in &mut cfg.plans {
         let p = Arc::get_mut(plan).expect("a plan just loaded is not shared");
-        for s in &mut p.scenarios {
-            let f = functions
-                .iter()
-                .find(|(n, _)| *n == s.name)
-                .map_or("default".to_string(), |(_, f)| f.clone());
-            if !program.functions.contains(&f) {
-                return Err(ConfigErrors(vec![error(
-                    &file,
-                    0,
-                    0,
-                    &format!("options.scenarios.{}.exec", s.name),
-                    format!("the script exports no function {f}"),
-                )]));
-            }
-            s.steps.clear();
-            s.script = Some(f);
-        }
-        p.script = Some(Arc::new(script_plan(&program, &p.metrics, choices)));
+        attach(p, &program, &functions, choices, &file)?;
         p.thresholds.extend(named.iter().cloned());
     }
     warnings.append(&mut cfg.warnings);
     cfg.warnings = warnings;
     Ok(cfg)
+}
+
+/// Refuses JavaScript that is no k6 script, saying which input was expected.
+fn not_k6(program: &Program, path: &Path) -> Result<(), ConfigErrors> {
+    if program.functions.iter().any(|f| f == "default")
+        || program.options.get("scenarios").is_some()
+    {
+        return Ok(());
+    }
+    let text = program.sources.read(path).unwrap_or_default();
+    let hint = if text.trim_start().starts_with('{') || text.contains("config:") {
+        "; is this an Artillery script or a loadpacer config? Those are read from .yml, .yaml or .json files"
+    } else {
+        ""
+    };
+    Err(ConfigErrors(vec![error(
+        &path.display().to_string(),
+        0,
+        0,
+        "",
+        format!(
+            "is not a k6 script: it exports no default function and no options.scenarios{hint}"
+        ),
+    )]))
+}
+
+/// Gives the translated plan its script: each scenario calls its function (`exec`) instead
+/// of running steps.
+fn attach(
+    p: &mut super::PlanSpec,
+    program: &Arc<Program>,
+    functions: &[(String, String)],
+    choices: &Choices,
+    file: &str,
+) -> Result<(), ConfigErrors> {
+    for s in &mut p.scenarios {
+        let f = functions
+            .iter()
+            .find(|(n, _)| *n == s.name)
+            .map_or("default".to_string(), |(_, f)| f.clone());
+        if !program.functions.contains(&f) {
+            return Err(ConfigErrors(vec![error(
+                file,
+                0,
+                0,
+                &format!("options.scenarios.{}.exec", s.name),
+                format!("the script exports no function {f}"),
+            )]));
+        }
+        s.steps.clear();
+        s.script = Some(f);
+    }
+    p.script = Some(Arc::new(script_plan(program, &p.metrics, choices)));
+    Ok(())
 }
 
 /// Thresholds on one request name, checked as the plan's are but for the name (a script names

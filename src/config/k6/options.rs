@@ -70,31 +70,7 @@ pub fn translate(
         "    teardown_timeout: {}",
         duration_of(o.get("teardownTimeout")).unwrap_or_else(|| "60s".into())
     );
-    if let [w] = workloads.as_slice() {
-        if w.start.is_none() {
-            let _ = writeln!(y, "    load: {}", w.load);
-            let _ = writeln!(
-                y,
-                "    scenarios:\n      - {{ name: {}, steps: [{{ think: 1ms }}] }}",
-                quote(&w.name)
-            );
-        }
-    }
-    if workloads.len() > 1 || workloads.iter().any(|w| w.start.is_some()) {
-        let _ = writeln!(y, "    workloads:");
-        for w in &workloads {
-            let _ = writeln!(y, "      {}:", quote(&w.name));
-            let _ = writeln!(y, "        load: {}", w.load);
-            if let Some(s) = &w.start {
-                let _ = writeln!(y, "        start: {s}");
-            }
-            let _ = writeln!(
-                y,
-                "        scenarios:\n          - {{ name: {}, steps: [{{ think: 1ms }}] }}",
-                quote(&w.name)
-            );
-        }
-    }
+    write_workloads(&mut y, &workloads);
     if !program.metrics.is_empty() {
         let _ = writeln!(y, "    metrics:");
         for m in &program.metrics {
@@ -126,6 +102,36 @@ pub fn translate(
         warnings,
         named_thresholds,
     })
+}
+
+/// The plan's load and scenarios: one workload as the plan's own, several (or one that starts
+/// later) as `workloads`. A scenario's steps are a placeholder the script replaces.
+fn write_workloads(y: &mut String, workloads: &[Workload]) {
+    if let [w] = workloads {
+        if w.start.is_none() {
+            let _ = writeln!(y, "    load: {}", w.load);
+            let _ = writeln!(
+                y,
+                "    scenarios:\n      - {{ name: {}, steps: [{{ think: 1ms }}] }}",
+                quote(&w.name)
+            );
+        }
+    }
+    if workloads.len() > 1 || workloads.iter().any(|w| w.start.is_some()) {
+        let _ = writeln!(y, "    workloads:");
+        for w in workloads {
+            let _ = writeln!(y, "      {}:", quote(&w.name));
+            let _ = writeln!(y, "        load: {}", w.load);
+            if let Some(s) = &w.start {
+                let _ = writeln!(y, "        start: {s}");
+            }
+            let _ = writeln!(
+                y,
+                "        scenarios:\n          - {{ name: {}, steps: [{{ think: 1ms }}] }}",
+                quote(&w.name)
+            );
+        }
+    }
 }
 
 /// The functions of the scenarios, in the order [`translate`] wrote them.
@@ -257,79 +263,11 @@ fn scenario(
 ) -> Option<Workload> {
     let path = format!("options.scenarios.{name}");
     let executor = s.get("executor").and_then(Value::as_str).unwrap_or("");
-    let g = s
-        .get("gracefulStop")
-        .and_then(|v| duration_of(Some(v)))
-        .map(|g| format!(", graceful_stop: {g}"))
-        .unwrap_or_default();
-    let vus = uint(s.get("vus")).unwrap_or(1);
-    let max_duration = duration_of(s.get("maxDuration")).unwrap_or_else(|| MAX_DURATION.into());
-    let time_unit = s
-        .get("timeUnit")
-        .and_then(|v| duration_of(Some(v)))
-        .and_then(|t| humantime::parse_duration(&t).ok())
-        .map_or(1.0, |d| d.as_secs_f64());
-    let max_in_flight = uint(s.get("maxVUs"))
-        .or_else(|| uint(s.get("preAllocatedVUs")))
-        .unwrap_or(100)
-        .max(1);
     let load = match executor {
-        "constant-vus" => format!(
-            "{{ target: {vus}, duration: {}{g} }}",
-            duration_of(s.get("duration")).unwrap_or_else(|| "0s".into())
-        ),
-        "ramping-vus" => {
-            let stages = stages_of(s);
-            let start = uint(s.get("startVUs")).unwrap_or(1);
-            let g = s
-                .get("gracefulRampDown")
-                .and_then(|v| duration_of(Some(v)))
-                .map(|g| format!(", graceful_stop: {g}"))
-                .unwrap_or(g);
-            let mut rows = vec![format!("{{ duration: 0s, target: {start} }}")];
-            rows.extend(
-                stages
-                    .iter()
-                    .map(|(d, t)| format!("{{ duration: {d}, target: {} }}", *t as u64)),
-            );
-            format!("{{ vus: [{}]{g} }}", rows.join(", "))
+        "constant-vus" | "ramping-vus" | "shared-iterations" | "per-vu-iterations" => {
+            vu_load(executor, s, &path, warnings)
         }
-        "shared-iterations" => {
-            let n = uint(s.get("iterations")).unwrap_or(1);
-            format!(
-                "{{ target: {}, duration: {max_duration}, iterations: {n}{g} }}",
-                vus.min(n.max(1))
-            )
-        }
-        "per-vu-iterations" => {
-            let n = uint(s.get("iterations")).unwrap_or(1);
-            warnings.push((path.clone(), format!("per-vu-iterations runs {} iterations in all, shared by the {vus} VUs (loadpacer counts iterations per run, not per VU)", n * vus)));
-            format!(
-                "{{ target: {vus}, duration: {max_duration}, iterations: {}{g} }}",
-                n * vus
-            )
-        }
-        "constant-arrival-rate" => {
-            let rate = s.get("rate").and_then(Value::as_f64).unwrap_or(0.0) / time_unit;
-            let d = duration_of(s.get("duration")).unwrap_or_else(|| "0s".into());
-            format!("{{ phases: [{{ duration: {d}, rate: {rate} }}], max_in_flight: {max_in_flight}{g} }}")
-        }
-        "ramping-arrival-rate" => {
-            let mut from = s.get("startRate").and_then(Value::as_f64).unwrap_or(0.0) / time_unit;
-            let phases: Vec<String> = stages_of(s)
-                .iter()
-                .map(|(d, t)| {
-                    let to = t / time_unit;
-                    let row = format!("{{ duration: {d}, rate: {from}, ramp_to: {to} }}");
-                    from = to;
-                    row
-                })
-                .collect();
-            format!(
-                "{{ phases: [{}], max_in_flight: {max_in_flight}{g} }}",
-                phases.join(", ")
-            )
-        }
+        "constant-arrival-rate" | "ramping-arrival-rate" => arrival_load(executor, s),
         "externally-controlled" => {
             errors.push(OptionError { path: format!("{path}.executor"), message: "externally-controlled is not supported: loadpacer has no REST API to change VUs mid-run; use ramping-vus stages".into() });
             return None;
@@ -359,6 +297,85 @@ fn scenario(
         load,
         start: duration_of(s.get("startTime")).filter(|d| d != "0s"),
     })
+}
+
+/// `, graceful_stop: D` from a scenario's `gracefulStop`, or nothing.
+fn graceful(s: &Value, field: &str) -> Option<String> {
+    s.get(field)
+        .and_then(|v| duration_of(Some(v)))
+        .map(|g| format!(", graceful_stop: {g}"))
+}
+
+/// The closed-model load of a VU executor.
+fn vu_load(executor: &str, s: &Value, path: &str, warnings: &mut Vec<(String, String)>) -> String {
+    let g = graceful(s, "gracefulStop").unwrap_or_default();
+    let vus = uint(s.get("vus")).unwrap_or(1);
+    let max_duration = duration_of(s.get("maxDuration")).unwrap_or_else(|| MAX_DURATION.into());
+    let n = uint(s.get("iterations")).unwrap_or(1);
+    match executor {
+        "constant-vus" => format!(
+            "{{ target: {vus}, duration: {}{g} }}",
+            duration_of(s.get("duration")).unwrap_or_else(|| "0s".into())
+        ),
+        "ramping-vus" => {
+            let g = graceful(s, "gracefulRampDown").unwrap_or(g);
+            let start = uint(s.get("startVUs")).unwrap_or(1);
+            let mut rows = vec![format!("{{ duration: 0s, target: {start} }}")];
+            rows.extend(
+                stages_of(s)
+                    .iter()
+                    .map(|(d, t)| format!("{{ duration: {d}, target: {} }}", *t as u64)),
+            );
+            format!("{{ vus: [{}]{g} }}", rows.join(", "))
+        }
+        "shared-iterations" => format!(
+            "{{ target: {}, duration: {max_duration}, iterations: {n}{g} }}",
+            vus.min(n.max(1))
+        ),
+        _ => {
+            warnings.push((path.to_string(), format!("per-vu-iterations runs {} iterations in all, shared by the {vus} VUs (loadpacer counts iterations per run, not per VU)", n * vus)));
+            format!(
+                "{{ target: {vus}, duration: {max_duration}, iterations: {}{g} }}",
+                n * vus
+            )
+        }
+    }
+}
+
+/// The open-model load of an arrival-rate executor: rates per second, at most `maxVUs`
+/// (or `preAllocatedVUs`) iterations in flight.
+fn arrival_load(executor: &str, s: &Value) -> String {
+    let g = graceful(s, "gracefulStop").unwrap_or_default();
+    let time_unit = s
+        .get("timeUnit")
+        .and_then(|v| duration_of(Some(v)))
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .map_or(1.0, |d| d.as_secs_f64());
+    let max_in_flight = uint(s.get("maxVUs"))
+        .or_else(|| uint(s.get("preAllocatedVUs")))
+        .unwrap_or(100)
+        .max(1);
+    if executor == "constant-arrival-rate" {
+        let rate = s.get("rate").and_then(Value::as_f64).unwrap_or(0.0) / time_unit;
+        let d = duration_of(s.get("duration")).unwrap_or_else(|| "0s".into());
+        return format!(
+            "{{ phases: [{{ duration: {d}, rate: {rate} }}], max_in_flight: {max_in_flight}{g} }}"
+        );
+    }
+    let mut from = s.get("startRate").and_then(Value::as_f64).unwrap_or(0.0) / time_unit;
+    let phases: Vec<String> = stages_of(s)
+        .iter()
+        .map(|(d, t)| {
+            let to = t / time_unit;
+            let row = format!("{{ duration: {d}, rate: {from}, ramp_to: {to} }}");
+            from = to;
+            row
+        })
+        .collect();
+    format!(
+        "{{ phases: [{}], max_in_flight: {max_in_flight}{g} }}",
+        phases.join(", ")
+    )
 }
 
 fn stages_of(s: &Value) -> Vec<(String, f64)> {
@@ -411,21 +428,9 @@ fn thresholds(
                 continue;
             }
         };
-        let (target, time) = match metric {
-            "http_req_duration" => ("latency".to_string(), true),
-            "http_req_waiting" => ("ttfb".into(), true),
-            "http_req_failed" => ("errors".into(), false),
-            "http_reqs" => ("requests".into(), false),
-            "checks" => ("checks".into(), false),
-            "iterations" => ("iterations".into(), false),
-            "dropped_iterations" => ("dropped".into(), false),
-            m => match metrics.iter().find(|d| d.name == m) {
-                Some(d) => (d.name.clone(), d.is_time),
-                None => {
-                    warnings.push((path.clone(), format!("{m} is not judged by loadpacer yet (it judges http_req_duration, http_req_waiting, http_req_failed, http_reqs, checks, iterations, dropped_iterations and the script's own metrics)")));
-                    continue;
-                }
-            },
+        let Some((target, time)) = metric_of(metric, metrics) else {
+            warnings.push((path.clone(), format!("{metric} is not judged by loadpacer yet (it judges http_req_duration, http_req_waiting, http_req_failed, http_reqs, checks, iterations, dropped_iterations and the script's own metrics)")));
+            continue;
         };
         let list: Vec<&Value> = match v {
             Value::Array(a) => a.iter().collect(),
@@ -465,6 +470,26 @@ fn thresholds(
         }
     }
     (rows, named)
+}
+
+/// A k6 metric's loadpacer name, and whether its values are milliseconds.
+fn metric_of(metric: &str, metrics: &[MetricDecl]) -> Option<(String, bool)> {
+    let builtin = match metric {
+        "http_req_duration" => ("latency", true),
+        "http_req_waiting" => ("ttfb", true),
+        "http_req_failed" => ("errors", false),
+        "http_reqs" => ("requests", false),
+        "checks" => ("checks", false),
+        "iterations" => ("iterations", false),
+        "dropped_iterations" => ("dropped", false),
+        m => {
+            return metrics
+                .iter()
+                .find(|d| d.name == m)
+                .map(|d| (d.name.clone(), d.is_time))
+        }
+    };
+    Some((builtin.0.to_string(), builtin.1))
 }
 
 /// `p(95)<500` → `p(95) < 500ms` for a time metric (k6 gives milliseconds); `med` → `p(50)`.

@@ -298,36 +298,7 @@ impl Engine {
         let done = Instant::now();
         let from = intended.unwrap_or(sent).min(sent);
         let service = done - sent;
-        reply.duration_ms = service.as_secs_f64() * 1e3;
-        let (status, ttfb, error) = match result {
-            Ok(resp) => {
-                let expected = match &call.expected {
-                    Some(ranges) => ranges.iter().any(|(a, b)| (*a..=*b).contains(&resp.status)),
-                    None => (200..400).contains(&resp.status),
-                };
-                reply.status = resp.status;
-                reply.waiting_ms = resp.ttfb.as_secs_f64() * 1e3;
-                reply.receiving_ms = (service.saturating_sub(resp.ttfb)).as_secs_f64() * 1e3;
-                reply.headers = resp
-                    .headers
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
-                    })
-                    .collect();
-                reply.body = resp.body.map(|b| b.to_vec());
-                (
-                    Some(resp.status),
-                    Some(resp.ttfb),
-                    (!expected).then_some(ErrorKind::Status),
-                )
-            }
-            Err(Failure { kind, status, ttfb }) => {
-                reply.status = status.unwrap_or(0);
-                reply.error = Some((kind.as_str().to_string(), k6_code(kind)));
-                (status, ttfb, Some(kind))
-            }
-        };
+        let (status, ttfb, error) = fill_reply(&mut reply, result, &call, service);
         lock(sink).record(&Sample {
             request: row,
             latency: done - from,
@@ -425,6 +396,45 @@ impl Engine {
             timeout: call.timeout,
             wire: None,
         })
+    }
+}
+
+/// What the script sees of an exchange (status, headers, body, timings, error) and what the
+/// recorder books: the status, the time to first byte, and why the request failed (a
+/// transport error, or a status outside the expected ones).
+fn fill_reply(
+    reply: &mut HttpReply,
+    result: Result<crate::run::http::Response, Failure>,
+    call: &HttpCall,
+    service: Duration,
+) -> (Option<u16>, Option<Duration>, Option<ErrorKind>) {
+    reply.duration_ms = service.as_secs_f64() * 1e3;
+    match result {
+        Ok(resp) => {
+            let expected = match &call.expected {
+                Some(ranges) => ranges.iter().any(|(a, b)| (*a..=*b).contains(&resp.status)),
+                None => (200..400).contains(&resp.status),
+            };
+            reply.status = resp.status;
+            reply.waiting_ms = resp.ttfb.as_secs_f64() * 1e3;
+            reply.receiving_ms = (service.saturating_sub(resp.ttfb)).as_secs_f64() * 1e3;
+            reply.headers = resp
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            reply.body = resp.body.map(|b| b.to_vec());
+            (
+                Some(resp.status),
+                Some(resp.ttfb),
+                (!expected).then_some(ErrorKind::Status),
+            )
+        }
+        Err(Failure { kind, status, ttfb }) => {
+            reply.status = status.unwrap_or(0);
+            reply.error = Some((kind.as_str().to_string(), k6_code(kind)));
+            (status, ttfb, Some(kind))
+        }
     }
 }
 
