@@ -111,8 +111,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // A script's `console.log` is meant to be read (target `script`, rate-limited).
             tracing_subscriber::EnvFilter::try_from_env("LOADPACER_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,script=info".into()),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never into a log file or journald.

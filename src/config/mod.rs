@@ -161,6 +161,8 @@ pub struct ScriptPlan {
     pub user_agent: Option<String>,
     /// Custom metrics the script declares, by name: their index in the plan's `metrics`.
     pub metrics: Vec<(String, usize, bool)>,
+    /// `setupTimeout`: how long `setup()` may take (k6's default: 60 s).
+    pub setup_timeout: std::time::Duration,
     /// VUs initialised before the load of an arrival-rate scenario (`preAllocatedVUs`), by
     /// scenario name; a VU scenario initialises all of its VUs.
     pub preallocated: Vec<(String, u64)>,

@@ -443,3 +443,40 @@ plans:
             .join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_lines_are_rate_limited_and_a_slow_setup_is_cut_at_its_timeout() {
+    let target = demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let chatty = dir.path().join("chatty.js");
+    std::fs::write(
+        &chatty,
+        "export const options = { iterations: 1 };\nexport default function () {\n  for (let i = 0; i < 1000; i++) console.log(`line ${i}`);\n}\n",
+    )
+    .unwrap();
+    let slow = dir.path().join("slow.js");
+    std::fs::write(
+        &slow,
+        "import http from 'k6/http';\nimport { sleep } from 'k6';\nexport const options = { iterations: 1, setupTimeout: '1s' };\nexport function setup() { sleep(3); }\nexport default function () { http.get(`${__ENV.BASE}/health`); }\n",
+    )
+    .unwrap();
+    let base = format!("BASE={}", target.url());
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            loadpacer(&["run", chatty.to_str().unwrap()]),
+            loadpacer(&["run", slow.to_str().unwrap(), "-e", &base]),
+        )
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&a.stderr);
+    let lines = err.lines().filter(|l| l.contains("line ")).count();
+    assert!(
+        (1..=20).contains(&lines),
+        "{lines} console lines written: {err}"
+    );
+    assert!(err.contains("vu=1") && err.contains("iteration=0"), "{err}");
+    let out = String::from_utf8_lossy(&b.stdout);
+    assert_eq!(b.status.code(), Some(1), "{out}");
+    assert!(out.contains("setup() did not finish within 1s"), "{out}");
+}

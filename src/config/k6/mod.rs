@@ -228,6 +228,11 @@ fn script_plan(
             .get("userAgent")
             .and_then(Value::as_str)
             .map(str::to_string),
+        setup_timeout: o
+            .get("setupTimeout")
+            .and_then(Value::as_str)
+            .and_then(|d| humantime::parse_duration(d).ok())
+            .unwrap_or(std::time::Duration::from_secs(60)),
         preallocated: o
             .get("scenarios")
             .and_then(Value::as_object)

@@ -191,7 +191,16 @@ impl Scripts {
             vu: 0,
             ..VuState::default()
         };
-        let (_, r) = self.iterate(vu, 0, "setup", None, sink).await;
+        let limit = self.shared.script.setup_timeout;
+        let Ok((_, r)) =
+            tokio::time::timeout(limit, self.iterate(vu, 0, "setup", None, sink)).await
+        else {
+            self.halt_edges();
+            return Err(format!(
+                "setup() did not finish within {} (setupTimeout)",
+                humantime::format_duration(limit)
+            ));
+        };
         let data = r.map_err(|e| format!("setup() failed: {e}"))?;
         *self.shared.data.locked() = data.map(Arc::from);
         Ok(())

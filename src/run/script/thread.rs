@@ -25,6 +25,8 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 
 struct Engine {
     shared: Arc<Shared>,
+    /// `console.*` lines of this thread's VUs, rate-limited.
+    console: RefCell<Console>,
     /// Any URL the allowlist admits: a shared keep-alive pool.
     client: Client,
     /// Per `http://` origin, a transport on the VU's own connection: the lowest overhead
@@ -52,6 +54,7 @@ pub(super) fn main(mut rx: mpsc::UnboundedReceiver<Msg>, shared: Arc<Shared>) {
     };
     let engine = Rc::new(Engine {
         shared,
+        console: RefCell::new(Console::default()),
         client,
         direct: RefCell::default(),
         vus: RefCell::default(),
@@ -156,7 +159,12 @@ impl Engine {
         let mut intended = job.intended;
         loop {
             let op = vu.resume(reply);
-            self.book(vu.events(), scenario, &job.sink);
+            self.book(
+                vu.events(),
+                scenario,
+                &job.sink,
+                (job.vu.vu, job.vu.iteration),
+            );
             reply = match op {
                 Some(Op::Http(calls)) => {
                     let conn = &mut job.vu.conn;
@@ -177,7 +185,13 @@ impl Engine {
     }
 
     /// Books what the script reported: checks, metric samples, log lines, an abort.
-    fn book(&self, events: Vec<Event>, scenario: &str, sink: &crate::run::vu::Sink) {
+    fn book(
+        &self,
+        events: Vec<Event>,
+        scenario: &str,
+        sink: &crate::run::vu::Sink,
+        (vu, iteration): (u64, u64),
+    ) {
         if events.is_empty() {
             return;
         }
@@ -205,12 +219,11 @@ impl Engine {
                         _ => stats.value(value, None),
                     }
                 }
-                Event::Log { level, message } => match level {
-                    "error" => tracing::error!(target: "script", "{message}"),
-                    "warn" => tracing::warn!(target: "script", "{message}"),
-                    "debug" => tracing::debug!(target: "script", "{message}"),
-                    _ => tracing::info!(target: "script", "{message}"),
-                },
+                Event::Log { level, message } => {
+                    if self.console.borrow_mut().admit() {
+                        log(level, vu, iteration, &message);
+                    }
+                }
                 Event::Abort(reason) => {
                     sh.abort.locked().get_or_insert(reason);
                 }
@@ -435,6 +448,51 @@ fn fill_reply(
             reply.error = Some((kind.as_str().to_string(), k6_code(kind)));
             (status, ttfb, Some(kind))
         }
+    }
+}
+
+/// `console.*` lines an engine thread writes per second at most; the rest are counted, and
+/// the count is written when lines are let through again.
+const CONSOLE_PER_SECOND: u32 = 20;
+
+/// A second's worth of console lines.
+#[derive(Default)]
+struct Console {
+    since: Option<Instant>,
+    written: u32,
+    suppressed: u64,
+}
+
+impl Console {
+    /// Whether a line may be written now.
+    fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        if self.since.is_none_or(|s| now - s >= Duration::from_secs(1)) {
+            if self.suppressed > 0 {
+                warn!(target: "script", suppressed = self.suppressed, "console lines suppressed (more than {CONSOLE_PER_SECOND} a second)");
+            }
+            *self = Console {
+                since: Some(now),
+                ..Console::default()
+            };
+        }
+        if self.written < CONSOLE_PER_SECOND {
+            self.written += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+}
+
+/// A `console.*` line through tracing, with the VU and its iteration.
+fn log(level: &str, vu: u64, iteration: u64, message: &str) {
+    match level {
+        "error" => tracing::error!(target: "script", vu, iteration, "{message}"),
+        "warn" => tracing::warn!(target: "script", vu, iteration, "{message}"),
+        "debug" => tracing::debug!(target: "script", vu, iteration, "{message}"),
+        _ => tracing::info!(target: "script", vu, iteration, "{message}"),
     }
 }
 
