@@ -292,8 +292,39 @@ fn install_misc<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Res
     install_data(ctx, lp, cell)
 }
 
+/// `k6/crypto`: a digest or HMAC of the parts given (strings as UTF-8, ArrayBuffers as they
+/// are), and random bytes.
+fn install_crypto<'js>(ctx: &Ctx<'js>, lp: &Object<'js>) -> Result<()> {
+    lp.set(
+        "digest",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, algorithm: String, key: Value<'js>, parts: Array<'js>| {
+                let mut data = Vec::new();
+                for p in parts.iter::<Value<'js>>() {
+                    data.extend(bytes_of(&ctx, &p?)?);
+                }
+                let key = (!key.is_null()).then(|| bytes_of(&ctx, &key)).transpose()?;
+                let out = super::crypto::digest(&algorithm, key.as_deref(), &data)
+                    .map_err(|e| Exception::throw_type(&ctx, &e))?;
+                ArrayBuffer::new(ctx.clone(), out)
+            },
+        )?,
+    )?;
+    lp.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, size: f64| {
+            let n = size.clamp(0.0, 1e6) as usize;
+            let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+            ArrayBuffer::new(ctx, bytes)
+        })?,
+    )?;
+    Ok(())
+}
+
 /// `open()`, `k6/encoding` and multipart bodies.
 fn install_data<'js>(ctx: &Ctx<'js>, lp: &Object<'js>, cell: &Rc<VuCell>) -> Result<()> {
+    install_crypto(ctx, lp)?;
     let c = cell.clone();
     lp.set(
         "open",

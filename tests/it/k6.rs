@@ -480,3 +480,12 @@ async fn console_lines_are_rate_limited_and_a_slow_setup_is_cut_at_its_timeout()
     assert_eq!(b.status.code(), Some(1), "{out}");
     assert!(out.contains("setup() did not finish within 1s"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crypto_and_encoding_give_k6s_values() {
+    let (k, (exit, s)) = both("crypto.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    let ours = lp_checks(&s);
+    assert_eq!(ours, k.checks, "k6 {:?}", k.checks);
+    assert!(ours.values().all(|(p, f)| *p == 2 && *f == 0), "{ours:?}");
+}

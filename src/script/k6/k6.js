@@ -5,7 +5,14 @@ export function check(value, sets, tags) {
   let all = true;
   for (const name of Object.keys(sets || {})) {
     const f = sets[name];
-    const ok = typeof f === 'function' ? !!f(value) : !!f;
+    let ok;
+    try {
+      ok = typeof f === 'function' ? !!f(value) : !!f;
+    } catch (e) {
+      // As in k6: the check counts as failed, and the exception ends the iteration.
+      host.check(String(name), false);
+      throw e;
+    }
     host.check(String(name), ok);
     if (!ok) all = false;
   }
