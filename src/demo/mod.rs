@@ -212,6 +212,8 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (Method::POST, "/auth/login") => login(req).await,
         (Method::POST, "/orders") => order(state, &req),
         (Method::POST, "/upload") => upload(req).await,
+        (Method::GET, "/cookies/set") => set_cookie(&req),
+        (Method::GET, "/cookies") => cookies(&req),
         _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     }
 }
@@ -280,6 +282,40 @@ async fn upload(req: Request<Incoming>) -> Response<Full<Bytes>> {
             body.len()
         ),
     )
+}
+
+/// `/cookies/set?session=abc`: sets that cookie (a login that answers with a session cookie).
+fn set_cookie(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let pair = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').next())
+        .unwrap_or("session=1");
+    let mut r = json(StatusCode::OK, "{\"set\":true}".into());
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{pair}; Path=/")) {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// `/cookies`: the cookies the request carried, as a JSON object.
+fn cookies(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let pairs: Vec<String> = req
+        .headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(k),
+                serde_json::Value::from(v)
+            )
+        })
+        .collect();
+    json(StatusCode::OK, format!("{{{}}}", pairs.join(",")))
 }
 
 /// A bearer token from `/auth/login` creates an order.

@@ -137,12 +137,6 @@ fn error_bound(c: &Counts, max_error_rate: Option<f64>) -> Option<(f64, &'static
 /// The verdict and its reasons, most important first.
 pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<String>) {
     let (mut result, mut reasons) = from_ending(e.ending, e.thresholds, e.validity);
-    if result == Outcome::Passed {
-        if let Some(r) = errors_finding(e.counts, error_bound(e.counts, max_error_rate)) {
-            reasons.insert(0, r);
-            result = Outcome::Failed;
-        }
-    }
     let c = e.counts;
     if result == Outcome::Passed && c.failed_iterations > 0 && c.failed_iterations >= c.iterations {
         reasons.insert(
@@ -153,6 +147,12 @@ pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<Strin
             ),
         );
         result = Outcome::Failed;
+    }
+    if result == Outcome::Passed {
+        if let Some(r) = errors_finding(e.counts, error_bound(e.counts, max_error_rate)) {
+            reasons.insert(0, r);
+            result = Outcome::Failed;
+        }
     }
     if result == Outcome::Passed {
         if let Some(r) = checks_finding(e.counts) {

@@ -8,6 +8,7 @@
 //! [`Vu`] runs its iterations, yielding a [`host::Op`] wherever it must wait; the run stage
 //! answers them.
 
+mod cookies;
 mod crypto;
 pub mod host;
 mod loader;

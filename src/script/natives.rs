@@ -29,6 +29,8 @@ const PRELUDE: &str = r#"
     debug: (...a) => host.log('debug', text(a)),
   };
   globalThis.open = (path, mode) => host.open(String(path), mode === undefined ? '' : String(mode));
+  Object.defineProperty(globalThis, '__VU', { get: () => host.exec().vu });
+  Object.defineProperty(globalThis, '__ITER', { get: () => host.exec().iterationInScenario });
 })();
 "#;
 
@@ -49,6 +51,10 @@ pub struct VuCell {
     /// The iteration was told to stop: every further call throws, and the interrupt handler
     /// ends loops that catch it.
     pub stopping: Cell<bool>,
+    /// The VU's cookies, as k6 keeps them.
+    jar: Rc<RefCell<cookie_store::CookieStore>>,
+    /// `noCookiesReset`: the jar outlives an iteration (k6 empties it between iterations).
+    keep_cookies: bool,
     /// The run is over: every VU's JavaScript is interrupted.
     halt: Arc<AtomicBool>,
 }
@@ -72,13 +78,22 @@ impl VuCell {
                 .unwrap_or_default(),
             in_init: Cell::new(true),
             stopping: Cell::new(false),
+            jar: Rc::default(),
+            keep_cookies: program
+                .options
+                .get("noCookiesReset")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
             halt,
         })
     }
 
-    /// Starts an iteration outside any group; `setup()` and `teardown()` run in a group of
-    /// their name, as in k6 (`::setup::…`).
-    pub fn reset_groups(&self, function: &str) {
+    /// Starts an iteration outside any group (`setup()` and `teardown()` run in a group of
+    /// their name, as in k6: `::setup::…`) and, unless `noCookiesReset`, with an empty jar.
+    pub fn start_iteration(&self, function: &str) {
+        if !self.keep_cookies {
+            self.jar.borrow_mut().clear();
+        }
         let mut g = self.groups.borrow_mut();
         g.clear();
         if function == "setup" || function == "teardown" {
@@ -196,6 +211,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, cell: &Rc<VuCell>) -> Result<()> {
         })?,
     )?;
     install_metrics(ctx, &lp, cell)?;
+    super::cookies::install(ctx, &lp, &cell.jar)?;
     install_misc(ctx, &lp, cell)?;
     ctx.globals().set("__loadpacer", lp)?;
     let env = Object::new(ctx.clone())?;
@@ -487,6 +503,15 @@ fn http_call<'js>(
             call.headers.push((key, v.0));
         }
     }
+    let own = match p.get::<_, Option<Object<'js>>>("cookies")? {
+        Some(c) => super::cookies::of_params(&c)?,
+        None => Vec::new(),
+    };
+    if let Some(h) = super::cookies::header(&cell.jar.borrow(), &call.url, &own) {
+        call.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
+        call.headers.push(("Cookie".into(), h));
+    }
     if let Some(tags) = p.get::<_, Option<Object<'js>>>("tags")? {
         call.name = tags
             .get::<_, Option<rquickjs::Coerced<String>>>("name")?
@@ -530,9 +555,15 @@ fn http_call<'js>(
 
 /// Hands requests to the run stage and waits for their replies.
 fn send(ctx: &Ctx<'_>, cell: &VuCell, calls: Vec<HttpCall>) -> Result<Vec<HttpReply>> {
-    let n = calls.len();
+    let urls: Vec<String> = calls.iter().map(|c| c.url.clone()).collect();
     match cell.wait(ctx, Op::Http(calls), "an HTTP request")? {
-        Reply::Http(replies) if replies.len() == n => Ok(replies),
+        Reply::Http(replies) if replies.len() == urls.len() => {
+            let mut jar = cell.jar.borrow_mut();
+            for (url, r) in urls.iter().zip(&replies) {
+                super::cookies::store(&mut jar, url, &r.headers);
+            }
+            Ok(replies)
+        }
         other => Err(Exception::throw_internal(
             ctx,
             &format!("unexpected reply {other:?}"),
@@ -550,8 +581,8 @@ fn response<'js>(ctx: &Ctx<'js>, r: HttpReply) -> Result<Object<'js>> {
         Some(b) => o.set("body", String::from_utf8_lossy(&b).into_owned())?,
     }
     let headers = Object::new(ctx.clone())?;
-    for (k, v) in r.headers {
-        headers.set(canonical(&k), v)?;
+    for (k, v) in &r.headers {
+        headers.set(canonical(k), v.as_str())?;
     }
     o.set("headers", headers)?;
     let timings = Object::new(ctx.clone())?;
@@ -559,7 +590,7 @@ fn response<'js>(ctx: &Ctx<'js>, r: HttpReply) -> Result<Object<'js>> {
     timings.set("waiting", r.waiting_ms)?;
     timings.set("receiving", r.receiving_ms)?;
     o.set("timings", timings)?;
-    o.set("cookies", Object::new(ctx.clone())?)?;
+    o.set("cookies", super::cookies::of_response(ctx, &r.headers)?)?;
     let (error, code) = r.error.unwrap_or_default();
     o.set("error", error)?;
     o.set("error_code", code)?;

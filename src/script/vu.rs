@@ -125,7 +125,7 @@ fn body(y: &Yielder<Reply, Op>, first: Reply, program: &Program, cell: &Rc<VuCel
     let mut data: Option<(Arc<str>, Persistent<Value<'static>>)> = None;
     while let Reply::Iterate(exec) = next {
         cell.stopping.set(false);
-        cell.reset_groups(&exec.function);
+        cell.start_iteration(&exec.function);
         let function = exec.function.clone();
         let given = exec.data.clone();
         *cell.exec.borrow_mut() = exec;

@@ -489,3 +489,12 @@ async fn crypto_and_encoding_give_k6s_values() {
     assert_eq!(ours, k.checks, "k6 {:?}", k.checks);
     assert!(ours.values().all(|(p, f)| *p == 2 && *f == 0), "{ours:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_vu_keeps_its_cookies_as_in_k6() {
+    let (k, (exit, s)) = both("cookies.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    let ours = lp_checks(&s);
+    assert_eq!(ours, k.checks, "k6 {:?}", k.checks);
+    assert!(ours.values().all(|(p, f)| *p == 6 && *f == 0), "{ours:?}");
+}

@@ -133,9 +133,20 @@ export function url(strings, ...values) {
   return { url: u, name };
 }
 
+// The VU's own jar (k6 gives each VU one): cookies responses set are sent back by themselves.
+const jar = {
+  cookiesForURL(url) { return host.jarCookiesForURL(String(url)); },
+  set(url, name, value, options) { host.jarSet(String(url), String(name), String(value), options && options.path ? String(options.path) : undefined); },
+  clear(url) { host.jarClear(url === undefined ? undefined : String(url)); },
+};
+
+export function cookieJar() {
+  return jar;
+}
+
 export const OCSP_STATUS_GOOD = 'good';
 
 export default {
-  request, get, head, post, put, patch, del, options, batch, file, url,
+  request, get, head, post, put, patch, del, options, batch, file, url, cookieJar,
   expectedStatuses, setResponseCallback,
 };
