@@ -449,6 +449,9 @@ pub(crate) async fn run_plan(
         m.run_finished(&plan.name, &summary, &output.total.merged_latency());
     }
     print!("{}", plan.redact(&console::render(&summary)));
+    if let Some(script) = &plan.script {
+        handle_summary(&script.program, &summary)?;
+    }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("summary.json");
@@ -457,4 +460,38 @@ pub(crate) async fn run_plan(
         eprintln!("wrote {}", path.display());
     }
     Ok(summary)
+}
+
+/// A k6 script's `handleSummary(data)`: called once with the run's summary in k6's shape; the
+/// files it returns are written (relative to the working folder, as k6 does), `stdout` and
+/// `stderr` printed.
+fn handle_summary(program: &loadpacer::script::Program, summary: &Summary) -> Result<()> {
+    if !program.functions.iter().any(|f| f == "handleSummary") {
+        return Ok(());
+    }
+    let data = loadpacer::report::k6::summary_data(summary).to_string();
+    let out = program
+        .call_once("handleSummary", &data)
+        .map_err(|e| anyhow::anyhow!("handleSummary failed: {e}"))?;
+    let Some(serde_json::Value::Object(files)) =
+        out.map(|o| serde_json::from_str(&o)).transpose()?
+    else {
+        return Ok(());
+    };
+    for (name, content) in files {
+        let text = match content {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match name.as_str() {
+            "stdout" => print!("{text}"),
+            "stderr" => eprint!("{text}"),
+            path => {
+                std::fs::write(path, text)
+                    .with_context(|| format!("handleSummary: cannot write {path}"))?;
+                eprintln!("wrote {path} (handleSummary)");
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod console;
 pub mod escape;
 pub mod html;
 pub mod junit;
+pub mod k6;
 pub mod markdown;
 pub mod merge;
 pub mod summary;

@@ -19,9 +19,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("k6/crypto", include_str!("k6/crypto.js")),
 ];
 
-/// Name under which jslib's k6-utils resolves, whatever its version in the URL.
+/// Names under which jslib's k6-utils and k6-summary resolve, whatever the version in the URL.
 const UTILS: &str = "jslib:k6-utils";
 const UTILS_SOURCE: &str = include_str!("k6/utils.js");
+const SUMMARY: &str = "jslib:k6-summary";
+const SUMMARY_SOURCE: &str = include_str!("k6/summary.js");
 
 /// Why an import cannot be run, when loadpacer knows; `None` for a local file.
 pub fn refusal(name: &str) -> Option<String> {
@@ -52,7 +54,13 @@ pub fn refusal(name: &str) -> Option<String> {
 /// jslib.k6.io modules built in: k6-utils under any version.
 fn jslib(name: &str) -> Option<&'static str> {
     let rest = name.strip_prefix("https://jslib.k6.io/")?;
-    rest.starts_with("k6-utils/").then_some(UTILS)
+    if rest.starts_with("k6-utils/") {
+        Some(UTILS)
+    } else if rest.starts_with("k6-summary/") {
+        Some(SUMMARY)
+    } else {
+        None
+    }
 }
 
 /// Resolves and loads a script's modules, reading local files through [`Sources`].
@@ -93,6 +101,9 @@ impl Loader for ScriptLoader {
         }
         if name == UTILS {
             return Module::declare(ctx.clone(), name, UTILS_SOURCE);
+        }
+        if name == SUMMARY {
+            return Module::declare(ctx.clone(), name, SUMMARY_SOURCE);
         }
         let text = self
             .sources

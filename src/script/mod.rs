@@ -171,6 +171,34 @@ impl Program {
         Ok(program)
     }
 
+    /// Calls an exported function once, in a fresh context on this thread, as k6 runs
+    /// `handleSummary(data)`: its argument and its result as JSON. It may not send requests
+    /// or sleep.
+    pub fn call_once(&self, function: &str, arg_json: &str) -> Result<Option<String>, ScriptError> {
+        let cell = natives::VuCell::new(self, 0, Default::default());
+        let rt = new_runtime(self, &cell)?;
+        let ctx = Context::full(&rt).map_err(|e| ScriptError::plain(&self.entry, e.to_string()))?;
+        ctx.with(|ctx| {
+            let module = vu::evaluate(&ctx, self, &cell)?;
+            let f: rquickjs::Function = module
+                .namespace()
+                .and_then(|ns| ns.get(function))
+                .map_err(|e| error_of(&ctx, e, self))?;
+            let arg = ctx
+                .json_parse(arg_json.as_bytes().to_vec())
+                .map_err(|e| error_of(&ctx, e, self))?;
+            let out: rquickjs::Value = f.call((arg,)).map_err(|e| error_of(&ctx, e, self))?;
+            if out.is_undefined() {
+                return Ok(None);
+            }
+            ctx.json_stringify(out)
+                .map_err(|e| error_of(&ctx, e, self))?
+                .map(|s| s.to_string())
+                .transpose()
+                .map_err(|e| error_of(&ctx, e, self))
+        })
+    }
+
     /// Where `needle` (an import name) first appears quoted in a module's text: line and
     /// column.
     fn find(&self, module: &str, needle: &str) -> Option<(u32, u32)> {

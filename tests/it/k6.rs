@@ -498,3 +498,59 @@ async fn each_vu_keeps_its_cookies_as_in_k6() {
     assert_eq!(ours, k.checks, "k6 {:?}", k.checks);
     assert!(ours.values().all(|(p, f)| *p == 6 && *f == 0), "{ours:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_summary_gets_k6s_data_and_its_files_are_written() {
+    let target = demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (theirs, ours) = (dir.path().join("k6.json"), dir.path().join("lp.json"));
+    let (base, t, o) = (target.url(), theirs.clone(), ours.clone());
+    let (k, l) = tokio::task::spawn_blocking(move || {
+        let script = fixture("k6/handle.js");
+        let k = Command::new("k6")
+            .args(["run", "--quiet", "--no-usage-report"])
+            .args(["-e", &format!("BASE={base}")])
+            .args(["-e", &format!("OUT={}", t.display())])
+            .arg(&script)
+            .output()
+            .unwrap();
+        let l = loadpacer(&[
+            "run",
+            script.to_str().unwrap(),
+            "-e",
+            &format!("BASE={base}"),
+            "-e",
+            &format!("OUT={}", o.display()),
+        ]);
+        (k, l)
+    })
+    .await
+    .unwrap();
+    assert_eq!(k.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&l.stderr);
+    assert_eq!(l.status.code(), Some(0), "{stderr}");
+    let read = |p: &std::path::Path| {
+        serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(read(&ours), read(&theirs));
+    assert_eq!(read(&ours)["group_check"], "ok:3");
+    assert!(String::from_utf8_lossy(&l.stdout).contains("custom summary"));
+    // jslib's textSummary is built in.
+    let base = target.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let script = fixture("k6/jslib.js");
+        loadpacer(&[
+            "run",
+            script.to_str().unwrap(),
+            "-e",
+            &format!("BASE={base}"),
+        ])
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("✓ page in range") && text.contains("http_reqs"),
+        "{text}"
+    );
+}
