@@ -340,7 +340,7 @@ fn requests_detail(h: &mut String, s: &Summary) {
     if !errors.is_empty() {
         let _ = write!(h, "<h2>Errors by kind</h2><div class=\"card scroll\"><table id=\"errors\"><tr><th>request</th><th>kind</th><th>count</th></tr>{}</table></div>", errors.concat());
     }
-    let checks: Vec<String> = s
+    let mut checks: Vec<String> = s
         .requests
         .iter()
         .flat_map(|r| {
@@ -356,6 +356,16 @@ fn requests_detail(h: &mut String, s: &Summary) {
             })
         })
         .collect();
+    // A script's checks, of no one request.
+    checks.extend(s.checks.iter().map(|c| {
+        format!(
+            "<tr><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.scenario),
+            esc(&c.name),
+            c.passed,
+            c.failed
+        )
+    }));
     if !checks.is_empty() {
         let _ = write!(h, "<h2>Checks</h2><div class=\"card scroll\"><table id=\"checks\"><tr><th>check</th><th>passed</th><th>failed</th></tr>{}</table></div>", checks.concat());
     }

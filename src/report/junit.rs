@@ -60,6 +60,20 @@ fn cases(s: &Summary) -> Vec<Case> {
             });
         }
     }
+    // A script's checks, of no one request.
+    for c in &s.checks {
+        out.push(Case {
+            class: format!("{}.checks.{}", s.plan, c.scenario),
+            name: c.name.clone(),
+            failure: (c.failed > 0).then(|| {
+                format!(
+                    "expected every check to pass; {} of {} failed",
+                    c.failed,
+                    c.passed + c.failed
+                )
+            }),
+        });
+    }
     let failure = (!s.validity.is_valid()).then(|| {
         format!(
             "expected the generator to keep its schedule; {}",

@@ -90,7 +90,7 @@ fn requests(out: &mut String, s: &Summary) {
 
 /// The checks that failed, with how often.
 fn failed_checks(out: &mut String, s: &Summary) {
-    let failed: Vec<String> = s
+    let mut failed: Vec<String> = s
         .requests
         .iter()
         .flat_map(|r| r.checks.iter().map(move |c| (r, c)))
@@ -105,6 +105,15 @@ fn failed_checks(out: &mut String, s: &Summary) {
             )
         })
         .collect();
+    failed.extend(s.checks.iter().filter(|c| c.failed > 0).map(|c| {
+        format!(
+            "- check `{}: {}` failed {} of {}",
+            code(&c.scenario),
+            code(&c.name),
+            c.failed,
+            c.failed + c.passed
+        )
+    }));
     if !failed.is_empty() {
         let _ = writeln!(out, "{}\n", failed.join("\n"));
     }

@@ -73,10 +73,12 @@ fn k6(script: &str, base: &str) -> K6 {
     }
 }
 
-/// loadpacer's exit code and summary for the same script.
+/// loadpacer's exit code and summary for the same script; its JUnit report is added to the
+/// summary under `_junit` (test-only) for the tests that look at it.
 fn lp(script: &str, base: &str) -> (i32, Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = fixture(&format!("k6/{script}"));
+    let junit = dir.path().join("junit.xml");
     let out = loadpacer(&[
         "run",
         file.to_str().unwrap(),
@@ -84,13 +86,14 @@ fn lp(script: &str, base: &str) -> (i32, Value) {
         &format!("BASE={base}"),
         "--out",
         dir.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
     let text = std::fs::read_to_string(dir.path().join("summary.json"))
         .unwrap_or_else(|_| panic!("no summary: {}", String::from_utf8_lossy(&out.stderr)));
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_str(&text).unwrap(),
-    )
+    let mut summary: Value = serde_json::from_str(&text).unwrap();
+    summary["_junit"] = Value::from(std::fs::read_to_string(&junit).unwrap_or_default());
+    (out.status.code().unwrap_or(-1), summary)
 }
 
 fn lp_requests(s: &Value) -> BTreeMap<String, u64> {
@@ -230,6 +233,14 @@ async fn an_arrival_rate_run_with_a_failed_threshold_matches_k6() {
         s["thresholds"]
     );
     assert_eq!(failed[0]["metric"], "checks");
+    // The script's checks are JUnit cases too, the failing one failed.
+    let junit = s["_junit"].as_str().unwrap();
+    assert!(
+        junit.contains(
+            "<testcase classname=\"arrival.checks.steady\" name=\"missing 200\">\n      <failure"
+        ),
+        "{junit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
