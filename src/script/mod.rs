@@ -84,6 +84,14 @@ impl Sources {
         Ok(b)
     }
 
+    /// The text of every file read so far (modules, and `open()`ed files that are text).
+    pub fn texts(&self) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .filter_map(|b| std::str::from_utf8(b).ok().map(str::to_string))
+            .collect()
+    }
+
     /// A file as text.
     pub fn read(&self, path: &Path) -> Result<String, String> {
         let b = self.bytes(path)?;

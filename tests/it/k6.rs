@@ -565,3 +565,79 @@ async fn handle_summary_gets_k6s_data_and_its_files_are_written() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_a_script_reads_from_env_are_redacted() {
+    let target = demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("token.js");
+    std::fs::write(
+        &p,
+        "import http from 'k6/http';\nexport const options = { iterations: 2 };\nexport default function () {\n  http.get(`${__ENV.BASE}/health?token=${__ENV.API_TOKEN}`);\n}\n",
+    )
+    .unwrap();
+    let (base, out_dir) = (format!("BASE={}", target.url()), dir.path().join("out"));
+    let o = out_dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        loadpacer(&[
+            "run",
+            p.to_str().unwrap(),
+            "-e",
+            &base,
+            "-e",
+            "API_TOKEN=s3cr3t-t0k3n",
+            "--out",
+            o.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let summary = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
+    assert!(
+        !summary.contains("s3cr3t-t0k3n") && summary.contains("token=***"),
+        "{summary}"
+    );
+    assert!(!stdout.contains("s3cr3t-t0k3n"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_or_memory_hungry_script_is_stopped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = dir.path().join("spin.js");
+    std::fs::write(
+        &spin,
+        "export const options = { vus: 2, duration: '1s', gracefulStop: '1s' };\nexport default function () {\n  for (;;) { try { while (true) {} } catch (e) {} }\n}\n",
+    )
+    .unwrap();
+    let hungry = dir.path().join("hungry.js");
+    std::fs::write(
+        &hungry,
+        "export const options = { iterations: 1 };\nexport default function () {\n  const keep = [];\n  for (;;) keep.push('x'.repeat(1 << 20));\n}\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            loadpacer(&["run", spin.to_str().unwrap()]),
+            loadpacer(&["run", hungry.to_str().unwrap()]),
+        )
+    })
+    .await
+    .unwrap();
+    // 1 s of load, 1 s of grace, then the spinning VUs are interrupted: the run ends.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(
+        a.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&a.stdout)
+    );
+    let err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("hungry.js:4:") && err.contains("out of memory"),
+        "{err}"
+    );
+}

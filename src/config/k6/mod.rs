@@ -94,11 +94,47 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     for plan in &mut cfg.plans {
         let p = Arc::get_mut(plan).expect("a plan just loaded is not shared");
         attach(p, &program, &functions, choices, &file)?;
+        p.secrets.extend(secrets(&program));
         p.thresholds.extend(named.iter().cloned());
     }
     warnings.append(&mut cfg.warnings);
     cfg.warnings = warnings;
     Ok(cfg)
+}
+
+/// Words in an environment variable's name that make its value a secret.
+const SECRET_WORDS: [&str; 9] = [
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "KEY",
+    "AUTH",
+    "CREDENTIAL",
+    "COOKIE",
+    "SESSION",
+];
+
+/// The values of the `__ENV` names a script's modules read whose names say they are secret
+/// (`API_TOKEN`, `DB_PASSWORD`, …): redacted in every output like a config's `env.NAME` in a
+/// header. A script's flow cannot be followed, so the name decides.
+fn secrets(program: &Program) -> Vec<String> {
+    let texts: Vec<String> = program.sources.texts();
+    program
+        .env
+        .iter()
+        .filter(|(name, value)| {
+            let upper = name.to_ascii_uppercase();
+            value.len() >= 4
+                && SECRET_WORDS.iter().any(|w| upper.contains(w))
+                && texts.iter().any(|t| {
+                    t.contains(&format!("__ENV.{name}"))
+                        || t.contains(&format!("__ENV['{name}']"))
+                        || t.contains(&format!("__ENV[\"{name}\"]"))
+                })
+        })
+        .map(|(_, value)| value.clone())
+        .collect()
 }
 
 /// Refuses JavaScript that is no k6 script, saying which input was expected.
