@@ -58,7 +58,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn grace(&self) -> Duration {
+    /// How long in-flight iterations get after the stop, as it stands now.
+    pub fn grace(&self) -> Duration {
         *self.grace.locked()
     }
 
@@ -579,6 +580,11 @@ pub fn initial_vus(shared: &Shared, open_slots: u64) -> Vec<u64> {
             (0..n).map(move |slot| vu_id(shared, w, slot))
         })
         .collect()
+}
+
+/// The number of worker `w`'s first VU (its VUs all share its remainder by the worker count).
+pub fn first_vu(shared: &Shared, w: u64) -> u64 {
+    vu_id(shared, w, 0)
 }
 
 fn vu_id(shared: &Shared, w: u64, slot: u64) -> u64 {

@@ -170,17 +170,23 @@ pub async fn execute(
         // thousands of ready connections re-poll most of them in vain each round; the
         // worker yields by itself instead (executor::YIELD_EVERY).
         .map(|(part, w)| {
-            tokio::spawn(tokio::task::unconstrained(executor::worker(
-                part,
-                w,
-                tx.clone(),
-            )))
+            let first_vu = executor::first_vu(&part, w);
+            let worker = tokio::task::unconstrained(executor::worker(part, w, tx.clone()));
+            match &rt.scripts {
+                // Beside its VUs: an iteration never crosses threads.
+                Some(s) => s.spawn_worker(first_vu, Box::pin(worker)),
+                None => tokio::spawn(worker),
+            }
         })
         .collect();
     drop(tx);
     // A worker that panics ends the run as an error: the others are stopped, and the verdict
     // can never be "passed" on what the survivors measured.
     let joined = tokio::spawn(join_workers(handles, load.stop.clone()));
+    let watchdog = rt
+        .scripts
+        .as_ref()
+        .map(|s| tokio::spawn(halt_after_grace(s.clone(), &load)));
     let (mut ending, series) = aggregate(
         &load,
         rx,
@@ -195,6 +201,9 @@ pub async fn execute(
         ending = Ending::Error(format!(
             "a worker panicked ({why}); the figures are incomplete. Please report this"
         ));
+    }
+    if let Some(w) = watchdog {
+        w.abort();
     }
     let elapsed = load.start.elapsed();
     let teardown = after_load(&rt, &ending, opts).await;
@@ -213,6 +222,31 @@ pub async fn execute(
             .as_ref()
             .map_or(0, |p| p.paced.load(Ordering::Relaxed)),
     })
+}
+
+/// Interrupts a script's JavaScript once the load's graceful stop is over (at the schedule's
+/// end, or at a stop, plus the grace): a worker runs beside its VUs, so a VU that never waits
+/// would otherwise hold up its own worker's deadline.
+fn halt_after_grace(
+    scripts: Arc<script::Scripts>,
+    load: &Load,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let parts = load.parts.clone();
+    let stop = load.stop.clone();
+    let end = parts
+        .iter()
+        .map(|p| p.start + p.schedule.duration())
+        .max()
+        .unwrap_or(load.start);
+    async move {
+        tokio::select! {
+            _ = tokio::time::sleep_until(end) => {}
+            _ = stop.cancelled() => {}
+        }
+        let grace = parts.iter().map(|p| p.grace()).max().unwrap_or_default();
+        tokio::time::sleep(grace + Duration::from_millis(100)).await;
+        scripts.halt();
+    }
 }
 
 /// The run's runtime: its client, allowlist, and a script's engine threads.

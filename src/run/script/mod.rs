@@ -24,9 +24,14 @@ enum Msg {
     Job(Box<Job>),
     /// Initialise these VUs now (before the load), answering the first failure.
     Init(Vec<u64>, oneshot::Sender<Result<(), String>>),
+    /// Run an executor's worker here, beside its VUs, answering how it ended.
+    Worker(Worker, oneshot::Sender<std::thread::Result<()>>),
     /// The run is over: free every VU and end.
     Exit,
 }
+
+/// An executor's worker, run on the engine thread of its VUs.
+type Worker = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// One iteration handed to an engine thread.
 struct Job {
@@ -140,6 +145,23 @@ impl Scripts {
                 fallback,
                 Err("the script's engine thread has stopped".into()),
             )
+        })
+    }
+
+    /// Runs an executor's worker on the engine thread of VU `vu` (a worker's VUs all live on
+    /// one thread), so that handing it an iteration and getting it back never wakes another
+    /// thread. The handle ends as the worker does, panicking if it panicked.
+    pub fn spawn_worker(&self, vu: u64, worker: Worker) -> tokio::task::JoinHandle<()> {
+        let (done, ended) = oneshot::channel();
+        let tx = &self.jobs[(vu as usize) % self.jobs.len()];
+        let sent = tx.send(Msg::Worker(worker, done)).is_ok();
+        tokio::spawn(async move {
+            match ended.await {
+                Ok(Ok(())) => {}
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) if sent => panic!("the script's engine thread stopped under a worker"),
+                Err(_) => panic!("the script's engine thread has stopped"),
+            }
         })
     }
 

@@ -69,6 +69,13 @@ pub(super) fn main(mut rx: mpsc::UnboundedReceiver<Msg>, shared: Arc<Shared>) {
                 Msg::Init(ids, done) => {
                     let _ = done.send(engine.init(&ids));
                 }
+                Msg::Worker(worker, done) => {
+                    tokio::task::spawn_local(async move {
+                        use futures_util::FutureExt;
+                        let ended = std::panic::AssertUnwindSafe(worker).catch_unwind().await;
+                        let _ = done.send(ended);
+                    });
+                }
                 Msg::Exit => break,
             }
         }
