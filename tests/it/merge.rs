@@ -399,12 +399,16 @@ async fn the_daemon_merges_reported_segments_into_one_stored_run() {
     ] {
         assert!(metrics.contains(line), "{line}");
     }
+    // Duplicates and refused segments never make a run. (The partial run of the missing
+    // segment may already be stored when the machine is busy: it is looked for below.)
     let runs = support::get_json(&format!("{}/api/v1/runs?plan=spread", d.base)).await;
-    assert_eq!(
-        runs["runs"].as_array().unwrap().len(),
-        1,
-        "no second run: {runs}"
-    );
+    let merged = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "failed")
+        .count();
+    assert_eq!(merged, 1, "no second merged run: {runs}");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let partial = loop {
         let runs =
