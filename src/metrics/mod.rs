@@ -83,15 +83,7 @@ impl Metrics {
                             == p.monitors.iter().filter(|m| m.feeds.is_some()).count()
                         && m.custom.len() == p.metrics.len()
                         && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
-                        // A script plan's named rows stay across a reload.
-                        && m.own_requests == p.requests.len()
-                        && m.requests[..m.own_requests] == p.requests[..]
-                        && m.latency.first().is_none_or(|b| {
-                            p.request_buckets
-                                .as_deref()
-                                .unwrap_or(names::LATENCY_BUCKETS.as_slice())
-                                == &*b.bounds
-                        })
+                        && m.same_requests(p)
                         && m.streams == p.streams
                         && m.checks == p.checks
                         && m.thresholds == thresholds

@@ -111,6 +111,19 @@ pub struct PlanMetrics {
 }
 
 impl PlanMetrics {
+    /// Whether `plan` has the request rows and bucket layout these figures were kept for
+    /// (a script plan's named rows, after its own, stay across a reload).
+    pub(super) fn same_requests(&self, plan: &crate::config::PlanSpec) -> bool {
+        self.own_requests == plan.requests.len()
+            && self.requests[..self.own_requests] == plan.requests[..]
+            && self.latency.first().is_none_or(|b| {
+                plan.request_buckets
+                    .as_deref()
+                    .unwrap_or(super::names::LATENCY_BUCKETS.as_slice())
+                    == &*b.bounds
+            })
+    }
+
     /// A script names its requests as it runs: rows beyond the plan's own are added as they
     /// appear (with the plan's bucket layout), up to `rows`.
     pub(super) fn add_named(&mut self, rows: usize, named: &[RequestKey]) {

@@ -90,30 +90,29 @@ fn requests(out: &mut String, s: &Summary) {
 
 /// The checks that failed, with how often.
 fn failed_checks(out: &mut String, s: &Summary) {
-    let mut failed: Vec<String> = s
-        .requests
+    // A request's checks, then a script's (of no one request), as (where, check, failed, all).
+    let by_request = s.requests.iter().flat_map(|r| {
+        r.checks
+            .iter()
+            .map(move |c| (r.name.as_str(), c.name.as_str(), c.failed, c.passed))
+    });
+    let by_script = s
+        .checks
         .iter()
-        .flat_map(|r| r.checks.iter().map(move |c| (r, c)))
-        .filter(|(_, c)| c.failed > 0)
-        .map(|(r, c)| {
+        .map(|c| (c.scenario.as_str(), c.name.as_str(), c.failed, c.passed));
+    let failed: Vec<String> = by_request
+        .chain(by_script)
+        .filter(|(_, _, failed, _)| *failed > 0)
+        .map(|(place, check, failed, passed)| {
             format!(
                 "- check `{}: {}` failed {} of {}",
-                code(&r.name),
-                code(&c.name),
-                c.failed,
-                c.failed + c.passed
+                code(place),
+                code(check),
+                failed,
+                failed + passed
             )
         })
         .collect();
-    failed.extend(s.checks.iter().filter(|c| c.failed > 0).map(|c| {
-        format!(
-            "- check `{}: {}` failed {} of {}",
-            code(&c.scenario),
-            code(&c.name),
-            c.failed,
-            c.failed + c.passed
-        )
-    }));
     if !failed.is_empty() {
         let _ = writeln!(out, "{}\n", failed.join("\n"));
     }

@@ -51,9 +51,13 @@ pub fn refusal(name: &str) -> Option<String> {
     Some(why)
 }
 
-/// jslib.k6.io modules built in: k6-utils under any version.
+/// Where k6's jslib modules are imported from; k6-utils and k6-summary under it are built in
+/// (never fetched).
+pub const JSLIB_ORIGIN: &str = "https://jslib.k6.io/";
+
+/// jslib modules built in: k6-utils and k6-summary under any version.
 fn jslib(name: &str) -> Option<&'static str> {
-    let rest = name.strip_prefix("https://jslib.k6.io/")?;
+    let rest = name.strip_prefix(JSLIB_ORIGIN)?;
     if rest.starts_with("k6-utils/") {
         Some(UTILS)
     } else if rest.starts_with("k6-summary/") {
@@ -151,7 +155,7 @@ mod tests {
     fn what_cannot_run_is_named_with_what_to_do() {
         assert!(refusal("k6/http").is_none());
         assert!(refusal("./lib.js").is_none());
-        assert!(refusal("https://jslib.k6.io/k6-utils/1.4.0/index.js").is_none());
+        assert!(refusal(&format!("{JSLIB_ORIGIN}k6-utils/1.4.0/index.js")).is_none());
         assert!(refusal("k6/browser").unwrap().contains("browser"));
         assert!(refusal("k6/x/kafka").unwrap().contains("extensions"));
         let remote = refusal("https://127.0.0.2/lib/papaparse.js").unwrap();

@@ -16,6 +16,7 @@ mod natives;
 mod vu;
 
 pub use host::{Event, Exec, HttpCall, HttpReply, Op, Reply};
+pub use loader::JSLIB_ORIGIN;
 pub use vu::Vu;
 
 use rquickjs::{Context, Ctx, Runtime};

@@ -76,8 +76,12 @@ fn k6(script: &str, base: &str) -> K6 {
 /// loadpacer's exit code and summary for the same script; its JUnit report is added to the
 /// summary under `_junit` (test-only) for the tests that look at it.
 fn lp(script: &str, base: &str) -> (i32, Value) {
+    lp_file(&fixture(&format!("k6/{script}")), base)
+}
+
+/// [`lp`] for a script anywhere.
+fn lp_file(file: &std::path::Path, base: &str) -> (i32, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = fixture(&format!("k6/{script}"));
     let junit = dir.path().join("junit.xml");
     let out = loadpacer(&[
         "run",
@@ -128,6 +132,18 @@ fn lp_metric<'a>(s: &'a Value, name: &str) -> &'a Value {
 
 fn within(a: u64, b: u64, share: f64) -> bool {
     (a as f64 - b as f64).abs() <= share * a.max(b) as f64
+}
+
+/// tests/fixtures/k6/jslib.js with its imports from jslib's origin, as a user writes them.
+fn jslib_script(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture("k6/jslib.js")).unwrap();
+    let path = dir.join("jslib.js");
+    std::fs::write(
+        &path,
+        text.replace("JSLIB/", loadpacer::script::JSLIB_ORIGIN),
+    )
+    .unwrap();
+    path
 }
 
 async fn both(script: &'static str) -> (K6, (i32, Value)) {
@@ -323,7 +339,9 @@ fn the_command_line_overrides_the_scripts_options() {
 async fn jslib_utils_is_built_in_so_its_remote_import_runs_offline() {
     let target = demo_target(DemoOptions::default()).await;
     let base = target.url();
-    let (exit, s) = tokio::task::spawn_blocking(move || lp("jslib.js", &base))
+    let dir = tempfile::tempdir().unwrap();
+    let script = jslib_script(dir.path());
+    let (exit, s) = tokio::task::spawn_blocking(move || lp_file(&script, &base))
         .await
         .unwrap();
     assert_eq!(exit, 0, "{s}");
@@ -549,7 +567,8 @@ async fn handle_summary_gets_k6s_data_and_its_files_are_written() {
     // jslib's textSummary is built in.
     let base = target.url();
     let out = tokio::task::spawn_blocking(move || {
-        let script = fixture("k6/jslib.js");
+        let dir = tempfile::tempdir().unwrap();
+        let script = jslib_script(dir.path());
         loadpacer(&[
             "run",
             script.to_str().unwrap(),

@@ -48,7 +48,7 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
     not_k6(&program, path)?;
     let plan = super::artillery::plan_name(&file);
     let base = base_url(&program);
-    let translated = options::translate(&program, &plan, &base, choices).map_err(|errs| {
+    let mut translated = options::translate(&program, &plan, &base, choices).map_err(|errs| {
         ConfigErrors(
             errs.into_iter()
                 .map(|e| {
@@ -78,7 +78,7 @@ pub fn load(path: &Path, choices: &Choices) -> Result<Config, ConfigErrors> {
         }
         errs
     })?;
-    let functions = options::functions(&program, choices);
+    let functions = std::mem::take(&mut translated.functions);
     let named = named_thresholds(&translated.named_thresholds, &file)?;
     let mut warnings: Vec<ConfigError> = translated
         .warnings

@@ -15,6 +15,8 @@ pub struct Translated {
     /// Thresholds on one request name (`http_req_duration{name:login}`): a script names its
     /// requests as it runs, so these are added to the plan after it validates.
     pub named_thresholds: Vec<Row>,
+    /// Each scenario's name and the function it calls (`exec`).
+    pub functions: Vec<(String, String)>,
 }
 
 /// One threshold: loadpacer's metric and expression.
@@ -101,6 +103,10 @@ pub fn translate(
         yaml: y,
         warnings,
         named_thresholds,
+        functions: workloads
+            .into_iter()
+            .map(|w| (w.name, w.function))
+            .collect(),
     })
 }
 
@@ -132,16 +138,6 @@ fn write_workloads(y: &mut String, workloads: &[Workload]) {
             );
         }
     }
-}
-
-/// The functions of the scenarios, in the order [`translate`] wrote them.
-pub fn functions(program: &Program, choices: &Choices) -> Vec<(String, String)> {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    workloads(&program.options, choices, &mut errors, &mut warnings)
-        .into_iter()
-        .map(|w| (w.name, w.function))
-        .collect()
 }
 
 fn quote(s: &str) -> String {
