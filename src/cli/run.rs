@@ -169,45 +169,9 @@ fn scaled(
 }
 
 pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
-    let Some((choices, k6)) = args.script.all_choices_or_say() else {
+    let Some((cfg, plans, opts)) = prepare(&args) else {
         return Ok(2);
     };
-    let Some(cfg) = super::load_with(&args.file, &choices, &k6) else {
-        return Ok(2);
-    };
-    if let Some(Err(why)) = args
-        .remote_write
-        .as_deref()
-        .map(loadpacer::metrics::remote_write::check_url)
-    {
-        eprintln!("error: {why}");
-        return Ok(2);
-    }
-    let mut cfg = match apply_overrides(cfg, &args) {
-        Ok(cfg) => cfg,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return Ok(2);
-        }
-    };
-    let Some(plans) = select_plans(&cfg, &args) else {
-        return Ok(2);
-    };
-    let plans = match scaled(&mut cfg, plans, args.scale) {
-        Ok(plans) => plans,
-        Err(why) => {
-            eprintln!("error: --{why}");
-            return Ok(2);
-        }
-    };
-    let opts = RunOptions {
-        segment: args.segment.unwrap_or(Segment::WHOLE),
-        ..Default::default()
-    };
-    if args.report_to.is_some() && opts.segment.count < 2 {
-        eprintln!("error: --report-to sends one segment of a distributed run: give --segment I/N with N > 1");
-        return Ok(2);
-    }
     let interrupt = interrupt_token();
     let demo_stop = CancellationToken::new();
     let _demo_guard = demo_stop.clone().drop_guard();
@@ -249,9 +213,66 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
         metrics: metrics.as_ref(),
         interrupt: interrupt.clone(),
     };
+    let (worst, summaries) = run_plans(&args, &plans, &ctx).await?;
+    if let Some(r) = remote {
+        eprintln!("{}", r.finish().await);
+    }
+    let runs: Vec<_> = summaries
+        .iter()
+        .map(|(p, s)| (Some(p.as_ref()), s))
+        .collect();
+    args.reports.write(&runs)?;
+    if args.metrics_listen.is_some() && worst != Outcome::Interrupted {
+        // Let the last scrape see the final counters before the pod goes away.
+        tokio::select! {
+            _ = tokio::time::sleep(args.metrics_linger) => {}
+            _ = interrupt.cancelled() => {}
+        }
+    }
+    Ok(worst.exit_code() as u8)
+}
+
+/// The config with the command line's overrides, the plans to run and the run's options;
+/// `None` (exit 2) when any of it is wrong, said on stderr.
+fn prepare(args: &RunArgs) -> Option<(Config, Vec<Arc<PlanSpec>>, RunOptions)> {
+    let (choices, k6) = args.script.all_choices_or_say()?;
+    let cfg = super::load_with(&args.file, &choices, &k6)?;
+    if let Some(Err(why)) = args
+        .remote_write
+        .as_deref()
+        .map(loadpacer::metrics::remote_write::check_url)
+    {
+        eprintln!("error: {why}");
+        return None;
+    }
+    let mut cfg = apply_overrides(cfg, args)
+        .inspect_err(|why| eprintln!("error: {why}"))
+        .ok()?;
+    let plans = select_plans(&cfg, args)?;
+    let plans = scaled(&mut cfg, plans, args.scale)
+        .inspect_err(|why| eprintln!("error: --{why}"))
+        .ok()?;
+    let opts = RunOptions {
+        segment: args.segment.unwrap_or(Segment::WHOLE),
+        ..Default::default()
+    };
+    if args.report_to.is_some() && opts.segment.count < 2 {
+        eprintln!("error: --report-to sends one segment of a distributed run: give --segment I/N with N > 1");
+        return None;
+    }
+    Some((cfg, plans, opts))
+}
+
+/// Runs the plans one after another (each segment reported to the daemon when asked),
+/// stopping after an interrupted one; the worst outcome and every summary.
+async fn run_plans(
+    args: &RunArgs,
+    plans: &[Arc<PlanSpec>],
+    ctx: &RunCtx<'_>,
+) -> Result<(Outcome, Vec<(Arc<PlanSpec>, Summary)>)> {
     let mut worst = Outcome::Passed;
     let mut summaries = Vec::new();
-    for plan in &plans {
+    for plan in plans {
         let out_dir = args.out.as_ref().map(|d| {
             if plans.len() > 1 {
                 d.join(&plan.name)
@@ -259,7 +280,7 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
                 d.clone()
             }
         });
-        let summary = run_plan(plan.clone(), &ctx, out_dir.as_deref()).await?;
+        let summary = run_plan(plan.clone(), ctx, out_dir.as_deref()).await?;
         let outcome = summary.result;
         if let (Some(url), Some(key)) = (&args.report_to, &args.run_key) {
             let json = summary.to_json(plan);
@@ -278,22 +299,7 @@ pub(crate) async fn run_file(args: RunArgs) -> Result<u8> {
             break;
         }
     }
-    if let Some(r) = remote {
-        eprintln!("{}", r.finish().await);
-    }
-    let runs: Vec<_> = summaries
-        .iter()
-        .map(|(p, s)| (Some(p.as_ref()), s))
-        .collect();
-    args.reports.write(&runs)?;
-    if args.metrics_listen.is_some() && worst != Outcome::Interrupted {
-        // Let the last scrape see the final counters before the pod goes away.
-        tokio::select! {
-            _ = tokio::time::sleep(args.metrics_linger) => {}
-            _ = interrupt.cancelled() => {}
-        }
-    }
-    Ok(worst.exit_code() as u8)
+    Ok((worst, summaries))
 }
 
 /// Posts a segment's summary to the daemon, up to 4 times (1, 2, 4 s apart) while it is

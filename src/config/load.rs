@@ -226,21 +226,7 @@ pub(super) fn load(
         );
         return None;
     }
-    let max_in_flight = match &l.max_in_flight {
-        Some(m) if m.value > limits.max_in_flight => {
-            c.at(
-                &m.referenced,
-                &format!("{path}.max_in_flight"),
-                format!(
-                    "{} exceeds limits.max_in_flight ({})",
-                    m.value, limits.max_in_flight
-                ),
-            );
-            None
-        }
-        Some(m) => positive(c, m, &format!("{path}.max_in_flight")),
-        None => Some(DEFAULT_MAX_IN_FLIGHT.min(limits.max_in_flight)),
-    };
+    let max_in_flight = max_in_flight(c, limits, l, path);
     let shape = if let Some(phases) = &l.phases {
         LoadShape::Open {
             phases: open_phases(c, limits, phases, path),
@@ -261,30 +247,8 @@ pub(super) fn load(
         .iterations
         .as_ref()
         .and_then(|n| positive(c, n, &format!("{path}.iterations")));
-    let graceful_stop = l
-        .graceful_stop
-        .as_ref()
-        .and_then(|g| {
-            duration(
-                c,
-                g,
-                &format!("{path}.graceful_stop"),
-                Duration::from_millis(1),
-            )
-        })
-        .unwrap_or(Duration::from_secs(10));
-    let dispatch = super::rules::keyword(
-        c,
-        l.dispatch.as_ref(),
-        &format!("{path}.dispatch"),
-        &[
-            ("auto", Dispatch::Auto),
-            ("exact", Dispatch::Exact),
-            ("tick", Dispatch::Tick),
-        ],
-        Dispatch::Auto,
-    )
-    .unwrap_or_default();
+    let graceful_stop = graceful_stop(c, l, path);
+    let dispatch = dispatch(c, l, path);
     if let (Some(_), false) = (&l.preset, matches!(shape, LoadShape::Open { .. })) {
         return None;
     }
@@ -305,6 +269,55 @@ pub(super) fn load(
                     .map(|(_, p)| p)
             }),
     })
+}
+
+/// `max_in_flight`, within the limits (the default when not given); `None` when wrong.
+fn max_in_flight(c: &mut Collector, limits: &Limits, l: &RawLoad, path: &str) -> Option<u64> {
+    match &l.max_in_flight {
+        Some(m) if m.value > limits.max_in_flight => {
+            c.at(
+                &m.referenced,
+                &format!("{path}.max_in_flight"),
+                format!(
+                    "{} exceeds limits.max_in_flight ({})",
+                    m.value, limits.max_in_flight
+                ),
+            );
+            None
+        }
+        Some(m) => positive(c, m, &format!("{path}.max_in_flight")),
+        None => Some(DEFAULT_MAX_IN_FLIGHT.min(limits.max_in_flight)),
+    }
+}
+
+/// How long a stopping load waits for iterations in flight (10 s when not given).
+fn graceful_stop(c: &mut Collector, l: &RawLoad, path: &str) -> Duration {
+    l.graceful_stop
+        .as_ref()
+        .and_then(|g| {
+            duration(
+                c,
+                g,
+                &format!("{path}.graceful_stop"),
+                Duration::from_millis(1),
+            )
+        })
+        .unwrap_or(Duration::from_secs(10))
+}
+
+fn dispatch(c: &mut Collector, l: &RawLoad, path: &str) -> Dispatch {
+    super::rules::keyword(
+        c,
+        l.dispatch.as_ref(),
+        &format!("{path}.dispatch"),
+        &[
+            ("auto", Dispatch::Auto),
+            ("exact", Dispatch::Exact),
+            ("tick", Dispatch::Tick),
+        ],
+        Dispatch::Auto,
+    )
+    .unwrap_or_default()
 }
 
 /// Open-model phases, each with its duration and start and end rates.

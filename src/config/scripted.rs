@@ -108,70 +108,23 @@ pub(super) fn scripted_plan(
     script: &ScriptRef<'_>,
     target: Option<(Arc<TargetSpec>, Vec<String>)>,
 ) -> Option<(PlanSpec, String)> {
-    let (scripts, limits, base_dir) = (cx.scripts, cx.limits, cx.base_dir);
     let path = format!("plans.{name}");
-    let (field, given) = (script.field(), script.file());
-    refuse_script_fields(c, p, &path, &given.value, field);
-    let file = base_dir.map_or_else(
-        || Path::new(&given.value).to_path_buf(),
-        |d| d.join(&given.value),
-    );
-    let loaded = match script {
-        ScriptRef::Artillery { environment, .. } => scripts.load(&file, *environment),
-        ScriptRef::K6 { env, .. } => scripts.load_k6(&file, env),
-    };
-    let (cfg, text) = match loaded {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            c.at(
-                &given.referenced,
-                &format!("{path}.{field}.file"),
-                format!(
-                    "{} does not load ({} error(s), listed with its name)",
-                    file.display(),
-                    errors.0.len()
-                ),
-            );
-            c.absorb(errors);
-            return None;
-        }
-    };
-    c.add_warnings(cfg.warnings.clone());
-    let [from_script] = cfg.plans.as_slice() else {
-        c.at(
-            &given.referenced,
-            &format!("{path}.{field}.file"),
-            format!(
-                "{} gives {} plans; a script gives one",
-                file.display(),
-                cfg.plans.len()
-            ),
-        );
-        return None;
-    };
-    let mut plan = (**from_script).clone();
+    refuse_script_fields(c, p, &path, &script.file().value, script.field());
+    let (mut plan, text) = load_script(c, cx, &path, script)?;
     plan.name = name.to_string();
     if let Some(d) = &p.description {
         plan.description = Some(d.clone());
     }
+    let at = (script.file(), format!("{path}.{}", script.field()));
     match target {
-        Some((t, secrets)) => {
-            let old = plan.target.name.clone();
-            for w in plan.workloads.iter_mut() {
-                if w.target.as_ref().is_some_and(|wt| wt.name == old) {
-                    w.target = Some(t.clone());
-                }
-            }
-            plan.target = t;
-            plan.secrets.extend(secrets);
-        }
+        Some((t, secrets)) => retarget(&mut plan, t, secrets),
         None if p.target.is_some() => return None, // an unknown target, reported by the caller
         None => {
             let host = plan.target.base_url.host_str().unwrap_or_default();
-            if let Err(why) = host_allowed(host, &limits.allow_targets) {
+            if let Err(why) = host_allowed(host, &cx.limits.allow_targets) {
                 c.at(
-                    &given.referenced,
-                    &format!("{path}.{field}.file"),
+                    &at.0.referenced,
+                    &format!("{}.file", at.1),
                     format!("the script's target {}: {why}; point the plan at one of this file's targets with `target:`, or allow the host", plan.target.base_url),
                 );
             }
@@ -179,14 +132,84 @@ pub(super) fn scripted_plan(
     }
     for (i, w) in plan.workloads.iter().enumerate() {
         if let LoadShape::Open { max_in_flight, .. } = &w.load.shape {
-            if *max_in_flight > limits.max_in_flight {
+            if *max_in_flight > cx.limits.max_in_flight {
                 c.nowhere(
-                    &format!("{path}.{field}"),
-                    format!("workload {i} of the script allows {max_in_flight} requests in flight (maxVusers), above limits.max_in_flight ({})", limits.max_in_flight),
+                    &at.1,
+                    format!("workload {i} of the script allows {max_in_flight} requests in flight (maxVusers), above limits.max_in_flight ({})", cx.limits.max_in_flight),
                 );
             }
         }
     }
+    apply_settings(c, cx.limits, &mut plan, p, &path);
+    Some((plan, text))
+}
+
+/// The one plan the script gives, and the script's text; errors are the script's own,
+/// listed with its name, and one at the reference.
+fn load_script(
+    c: &mut Collector,
+    cx: &PlanContext<'_>,
+    path: &str,
+    script: &ScriptRef<'_>,
+) -> Option<(PlanSpec, String)> {
+    let (field, given) = (script.field(), script.file());
+    let file = cx.base_dir.map_or_else(
+        || Path::new(&given.value).to_path_buf(),
+        |d| d.join(&given.value),
+    );
+    let loaded = match script {
+        ScriptRef::Artillery { environment, .. } => cx.scripts.load(&file, *environment),
+        ScriptRef::K6 { env, .. } => cx.scripts.load_k6(&file, env),
+    };
+    let at = format!("{path}.{field}.file");
+    let (cfg, text) = match loaded {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            let why = format!(
+                "{} does not load ({} error(s), listed with its name)",
+                file.display(),
+                errors.0.len()
+            );
+            c.at(&given.referenced, &at, why);
+            c.absorb(errors);
+            return None;
+        }
+    };
+    c.add_warnings(cfg.warnings.clone());
+    let [from_script] = cfg.plans.as_slice() else {
+        let why = format!(
+            "{} gives {} plans; a script gives one",
+            file.display(),
+            cfg.plans.len()
+        );
+        c.at(&given.referenced, &at, why);
+        return None;
+    };
+    Some(((**from_script).clone(), text))
+}
+
+/// Points the plan, and every workload that used the script's target, at the config's
+/// target.
+fn retarget(plan: &mut PlanSpec, t: Arc<TargetSpec>, secrets: Vec<String>) {
+    let old = plan.target.name.clone();
+    for w in plan.workloads.iter_mut() {
+        if w.target.as_ref().is_some_and(|wt| wt.name == old) {
+            w.target = Some(t.clone());
+        }
+    }
+    plan.target = t;
+    plan.secrets.extend(secrets);
+}
+
+/// What the daemon config adds around a script: schedule, capacity, regression, request
+/// buckets, grades, monitors and resources.
+fn apply_settings(
+    c: &mut Collector,
+    limits: &Limits,
+    plan: &mut PlanSpec,
+    p: &RawPlan,
+    path: &str,
+) {
     plan.schedule = p.schedule.as_ref().and_then(|s| {
         super::schedule::schedule(
             c,
@@ -207,7 +230,7 @@ pub(super) fn scripted_plan(
             super::rules::request_buckets(c, b, &format!("{path}.request_buckets"));
     }
     if p.grades.is_some() {
-        plan.grades = grades(c, p, &path);
+        plan.grades = grades(c, p, path);
     }
     plan.monitors.extend(p.monitors.iter().filter_map(|(n, m)| {
         let mp = format!("{path}.monitors.{n}");
@@ -225,7 +248,6 @@ pub(super) fn scripted_plan(
                 &format!("{path}.resources"),
             ));
     }
-    Some((plan, text))
 }
 
 /// Fields that would change the load or the flow belong to the script.

@@ -54,68 +54,15 @@ pub(super) fn validate(
         env,
         scripts,
     };
-    let mut plans = Vec::new();
     // The hash covers the scripts plans are given by: editing one starts a new baseline.
     let mut hashed = text.to_string();
-    for (name, p) in &raw.plans {
-        let script = match (&p.artillery, &p.k6) {
-            (Some(a), None) => Some(super::scripted::ScriptRef::Artillery {
-                file: &a.file,
-                environment: a.environment.as_ref().map(|e| e.value.as_str()),
-            }),
-            (None, Some(k)) => Some(super::scripted::ScriptRef::K6 {
-                file: &k.file,
-                env: k.env.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
-            }),
-            (Some(_), Some(k)) => {
-                c.at(
-                    &k.file.referenced,
-                    &format!("plans.{}.k6", name.as_str()),
-                    "a plan is given by one script: `artillery` or `k6`, not both",
-                );
-                continue;
-            }
-            (None, None) => None,
-        };
-        let Some(script) = script else {
-            if let Some(plan) = native_plan(&mut c, &cx, name, p) {
-                plans.push(Arc::new(plan));
-            }
-            continue;
-        };
-        let path = format!("plans.{}", name.as_str());
-        let target = p.target.as_ref().and_then(|t| {
-            find_target(&mut c, &targets, &raw.targets, t, &format!("{path}.target"))
-        });
-        if !valid_label(name.as_str()) {
-            c.at(&name.0.referenced, &path, format!("plan name {:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)", name.as_str()));
-        }
-        let given = super::scripted::scripted_plan(&mut c, &cx, name.as_str(), p, &script, target);
-        if let Some((plan, script_text)) = given {
-            hashed.push_str(&script_text);
-            plans.push(Arc::new(plan));
-        }
-    }
+    let mut plans = plans(&mut c, &cx, &raw, &mut hashed);
     check_total_rate(&mut c, &limits, &plans);
     check_custom_metrics(&mut c, &plans);
     let server = super::daemon::server(&mut c, &raw, env);
     let store = super::daemon::store(&mut c, &raw, base_dir);
     let host = host(&mut c, &raw);
-    for p in &plans {
-        for (i, t) in p.thresholds.iter().enumerate() {
-            let by_process = matches!(t.metric, MetricKind::ProcessCpu | MetricKind::ProcessRss);
-            if let Some(name) = t
-                .request
-                .as_ref()
-                .filter(|n| by_process && !host.processes.contains(n))
-            {
-                c.nowhere(
-                    &format!("plans.{}.thresholds[{i}].metric", p.name),
-                    format!("process {name:?} is not watched; add it to host.processes"),
-                );
-            }
-        }
-    }
+    check_watched_processes(&mut c, &plans, &host);
     let mut secrets: Vec<String> = server.token.iter().cloned().collect();
     secrets.retain(|s| !s.is_empty());
     for p in &mut plans {
@@ -134,6 +81,93 @@ pub(super) fn validate(
         host,
         plans,
     })
+}
+
+/// Every plan, native or given by a script, each script's text added to `hashed`.
+fn plans(
+    c: &mut Collector,
+    cx: &PlanContext<'_>,
+    raw: &RawConfig,
+    hashed: &mut String,
+) -> Vec<Arc<PlanSpec>> {
+    let mut plans = Vec::new();
+    for (name, p) in &raw.plans {
+        let Ok(script) = script_ref(c, name, p) else {
+            continue;
+        };
+        let Some(script) = script else {
+            if let Some(plan) = native_plan(c, cx, name, p) {
+                plans.push(Arc::new(plan));
+            }
+            continue;
+        };
+        let path = format!("plans.{}", name.as_str());
+        let target = p
+            .target
+            .as_ref()
+            .and_then(|t| find_target(c, cx.targets, &raw.targets, t, &format!("{path}.target")));
+        check_plan_name(c, name, &path);
+        let given = super::scripted::scripted_plan(c, cx, name.as_str(), p, &script, target);
+        if let Some((plan, script_text)) = given {
+            hashed.push_str(&script_text);
+            plans.push(Arc::new(plan));
+        }
+    }
+    plans
+}
+
+/// A plan's name is a metric label's value and a file name: keep it to a safe set.
+fn check_plan_name(c: &mut Collector, key: &super::raw::Key, path: &str) {
+    let name = key.as_str();
+    if !valid_label(name) {
+        c.at(&key.0.referenced, path, format!("plan name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
+    }
+}
+
+/// The script a plan is given by, if any; `Err` when it names two (reported).
+fn script_ref<'r>(
+    c: &mut Collector,
+    name: &super::raw::Key,
+    p: &'r RawPlan,
+) -> Result<Option<super::scripted::ScriptRef<'r>>, ()> {
+    match (&p.artillery, &p.k6) {
+        (Some(a), None) => Ok(Some(super::scripted::ScriptRef::Artillery {
+            file: &a.file,
+            environment: a.environment.as_ref().map(|e| e.value.as_str()),
+        })),
+        (None, Some(k)) => Ok(Some(super::scripted::ScriptRef::K6 {
+            file: &k.file,
+            env: k.env.iter().map(|(n, v)| (n.clone(), v.clone())).collect(),
+        })),
+        (Some(_), Some(k)) => {
+            c.at(
+                &k.file.referenced,
+                &format!("plans.{}.k6", name.as_str()),
+                "a plan is given by one script: `artillery` or `k6`, not both",
+            );
+            Err(())
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A threshold on a process's CPU or memory needs the process in `host.processes`.
+fn check_watched_processes(c: &mut Collector, plans: &[Arc<PlanSpec>], host: &HostSpec) {
+    for p in plans {
+        for (i, t) in p.thresholds.iter().enumerate() {
+            let by_process = matches!(t.metric, MetricKind::ProcessCpu | MetricKind::ProcessRss);
+            if let Some(name) = t
+                .request
+                .as_ref()
+                .filter(|n| by_process && !host.processes.contains(n))
+            {
+                c.nowhere(
+                    &format!("plans.{}.thresholds[{i}].metric", p.name),
+                    format!("process {name:?} is not watched; add it to host.processes"),
+                );
+            }
+        }
+    }
 }
 
 fn fnv1a_hex(text: &str) -> String {
@@ -224,78 +258,37 @@ fn native_plan(
         targets,
         raw_targets,
         base_dir,
-        env,
         ..
     } = *cx;
     let name = key.as_str();
     let path = format!("plans.{name}");
-    if !valid_label(name) {
-        c.at(&key.0.referenced, &path, format!("plan name {name:?} must match [a-zA-Z_][a-zA-Z0-9_.-]* (it becomes a metric label)"));
-    }
+    check_plan_name(c, key, &path);
     let mut find_target = |c: &mut Collector, name: &S<String>, at: &str| {
         find_target(c, targets, raw_targets, name, at)
     };
     let target = match &p.target {
         Some(t) => find_target(c, t, &format!("{path}.target")),
         None => {
-            c.nowhere(&format!("{path}.target"), "missing: name one of `targets` (or give the plan by an Artillery script with `artillery: { file: script.yml }`)");
+            c.nowhere(&format!("{path}.target"), "missing: name one of `targets` (or give the plan by a script with `artillery: { file: script.yml }` or `k6: { file: script.js }`)");
             None
         }
     };
     let data = data_sources(c, p, &path, base_dir);
-    let mut starting: Vec<String> = data.iter().flat_map(|d| d.columns.clone()).collect();
-    starting.extend(p.variables.keys().cloned());
-    let mut steps = StepCompiler::new(env, starting);
-    let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
-    steps.base_dir = base_dir.map(Path::to_path_buf);
-    steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
+    let (mut steps, variables) = step_compiler(c, p, &path, &data, cx);
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
     let vu_setup = steps.vu_setup(c, &p.vu_setup, &format!("{path}.vu_setup"));
     let compiled = workloads(c, limits, p, &path, &mut steps, &mut find_target);
     let load_length = compiled.workloads.iter().map(WorkloadSpec::end).max();
+    let timeout = target.as_ref().map(|(t, _)| t.timeout);
     let schedule = p.schedule.as_ref().and_then(|s| {
-        super::schedule::schedule(
-            c,
-            s,
-            &format!("{path}.schedule"),
-            load_length,
-            target.as_ref().map(|(t, _)| t.timeout),
-        )
+        super::schedule::schedule(c, s, &format!("{path}.schedule"), load_length, timeout)
     });
     let teardown = steps.teardown(c, &p.teardown, setup_captures, &format!("{path}.teardown"));
-    let teardown_timeout = p
-        .teardown_timeout
-        .as_ref()
-        .and_then(|t| {
-            duration(
-                c,
-                t,
-                &format!("{path}.teardown_timeout"),
-                Duration::from_millis(1),
-            )
-        })
-        .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT);
-    let undefined_empty = super::rules::keyword(
-        c,
-        p.undefined_variables.as_ref(),
-        &format!("{path}.undefined_variables"),
-        &[("error", false), ("empty", true)],
-        false,
-    )
-    .unwrap_or(false);
-    steps.check_vars(c, undefined_empty);
-    let thresholds = thresholds(c, p, &path, &steps);
-    let grades = grades(c, p, &path);
-    let capacity = p
-        .capacity
-        .as_ref()
-        .and_then(|cap| capacity(c, cap, &format!("{path}.capacity")));
-    let monitors = monitors(c, limits, p, &path, &steps);
-    let regression = p
-        .regression
-        .as_ref()
-        .map(|r| regression(c, r, &format!("{path}.regression")));
+    let teardown_timeout = teardown_timeout(c, p, &path);
+    let empty = undefined_empty(c, p, &path);
+    steps.check_vars(c, empty);
+    let judging = judging(c, limits, p, &path, &steps);
     let (target, mut secrets) = target?;
     secrets.extend(steps.secrets);
     secrets.extend(compiled.secrets);
@@ -316,24 +309,102 @@ fn native_plan(
         fresh_vus: p.fresh_vus,
         data,
         variables,
-        thresholds,
-        grades,
+        thresholds: judging.thresholds,
+        grades: judging.grades,
         requests: steps.requests,
         checks: steps.checks,
         streams: steps.streams,
         request_grades: steps.request_grades,
         stream_grades: steps.stream_grades,
         secrets,
-        capacity,
-        regression,
-        monitors,
+        capacity: judging.capacity,
+        regression: judging.regression,
+        monitors: judging.monitors,
         metrics: steps.custom,
         script: None,
+        request_buckets: judging.request_buckets,
+    })
+}
+
+/// The compiler of the plan's steps, knowing the variables its data and `variables` give,
+/// and the plan's variables compiled.
+fn step_compiler<'e>(
+    c: &mut Collector,
+    p: &RawPlan,
+    path: &str,
+    data: &[super::DataSource],
+    cx: &PlanContext<'e>,
+) -> (StepCompiler<'e>, Vec<(String, Vec<super::VariableValue>)>) {
+    let mut starting: Vec<String> = data.iter().flat_map(|d| d.columns.clone()).collect();
+    starting.extend(p.variables.keys().cloned());
+    let mut steps = StepCompiler::new(cx.env, starting);
+    let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
+    steps.base_dir = cx.base_dir.map(Path::to_path_buf);
+    steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
+    (steps, variables)
+}
+
+/// Whether a variable nothing defines renders empty (`undefined_variables: empty`) rather
+/// than being an error.
+fn undefined_empty(c: &mut Collector, p: &RawPlan, path: &str) -> bool {
+    super::rules::keyword(
+        c,
+        p.undefined_variables.as_ref(),
+        &format!("{path}.undefined_variables"),
+        &[("error", false), ("empty", true)],
+        false,
+    )
+    .unwrap_or(false)
+}
+
+/// What a native plan is judged by, compiled.
+struct Judging {
+    thresholds: Vec<Threshold>,
+    grades: Vec<super::GradeBand>,
+    capacity: Option<super::CapacitySpec>,
+    monitors: Vec<super::judging::MonitorSpec>,
+    regression: Option<super::RegressionSpec>,
+    request_buckets: Option<Arc<[f64]>>,
+}
+
+fn judging(
+    c: &mut Collector,
+    limits: &Limits,
+    p: &RawPlan,
+    path: &str,
+    steps: &StepCompiler<'_>,
+) -> Judging {
+    Judging {
+        thresholds: thresholds(c, p, path, steps),
+        grades: grades(c, p, path),
+        capacity: p
+            .capacity
+            .as_ref()
+            .and_then(|cap| capacity(c, cap, &format!("{path}.capacity"))),
+        monitors: monitors(c, limits, p, path, steps),
+        regression: p
+            .regression
+            .as_ref()
+            .map(|r| regression(c, r, &format!("{path}.regression"))),
         request_buckets: p
             .request_buckets
             .as_ref()
             .and_then(|b| super::rules::request_buckets(c, b, &format!("{path}.request_buckets"))),
-    })
+    }
+}
+
+fn teardown_timeout(c: &mut Collector, p: &RawPlan, path: &str) -> Duration {
+    p.teardown_timeout
+        .as_ref()
+        .and_then(|t| {
+            duration(
+                c,
+                t,
+                &format!("{path}.teardown_timeout"),
+                Duration::from_millis(1),
+            )
+        })
+        .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT)
 }
 
 fn thresholds(
@@ -342,7 +413,6 @@ fn thresholds(
     path: &str,
     steps: &StepCompiler<'_>,
 ) -> Vec<Threshold> {
-    let (requests, streams) = (&steps.requests, &steps.streams);
     let mut out = Vec::new();
     for (i, t) in p.thresholds.iter().enumerate() {
         let tp = format!("{path}.thresholds[{i}]");
@@ -361,50 +431,7 @@ fn thresholds(
                 continue;
             }
         };
-        let by_process = matches!(metric.0, MetricKind::ProcessCpu | MetricKind::ProcessRss);
-        if metric.0 == MetricKind::Monitor {
-            let name = metric.1.clone().unwrap_or_default();
-            let watched = p.resources.as_ref().is_some_and(|r| {
-                (name.starts_with("target.") && r.kubernetes.is_some())
-                    || (name.starts_with("node.")
-                        && r.nodes.as_ref().is_some_and(|n| !n.is_empty()))
-            }) && TARGET_FIGURES.contains(&name.as_str());
-            if name.starts_with("target.") || name.starts_with("node.") {
-                if !watched {
-                    c.at(
-                        &t.metric.referenced,
-                        &format!("{tp}.metric"),
-                        format!("{name:?} is not read: it needs a `resources` block with {} (figures: {})", if name.starts_with("node.") { "`nodes`" } else { "`kubernetes`" }, TARGET_FIGURES.join(", ")),
-                    );
-                }
-            } else if !p.monitors.contains_key(&name) {
-                c.at(
-                    &t.metric.referenced,
-                    &format!("{tp}.metric"),
-                    format!("monitor {name:?} is not defined under this plan's monitors"),
-                );
-            }
-        } else if let Some(step) = metric.1.as_ref().filter(|_| metric.0.is_stream()) {
-            if !streams.iter().any(|s| &s.name == step) {
-                c.at(
-                    &t.metric.referenced,
-                    &format!("{tp}.metric"),
-                    format!("step {step:?} is not a ws or sse step name of this plan"),
-                );
-            }
-        } else if let Some(req) = metric
-            .1
-            .as_ref()
-            .filter(|_| !by_process && metric.0 != MetricKind::Custom)
-        {
-            if !requests.iter().any(|r| &r.name == req) {
-                c.at(
-                    &t.metric.referenced,
-                    &format!("{tp}.metric"),
-                    format!("request {req:?} is not a request name of this plan"),
-                );
-            }
-        }
+        check_named(c, p, steps, t, &tp, &metric);
         let expr = match custom {
             Some(m) => parse_custom_expr(m.kind, m.unit, &t.expr.value),
             None => parse_expr(metric.0, &t.expr.value),
@@ -441,6 +468,68 @@ fn thresholds(
         });
     }
     out
+}
+
+/// The monitor, stream step or request a threshold names must exist in the plan.
+fn check_named(
+    c: &mut Collector,
+    p: &RawPlan,
+    steps: &StepCompiler<'_>,
+    t: &super::raw::RawThreshold,
+    tp: &str,
+    metric: &(MetricKind, Option<String>),
+) {
+    let by_process = matches!(metric.0, MetricKind::ProcessCpu | MetricKind::ProcessRss);
+    if metric.0 == MetricKind::Monitor {
+        let name = metric.1.clone().unwrap_or_default();
+        let watched = p.resources.as_ref().is_some_and(|r| {
+            (name.starts_with("target.") && r.kubernetes.is_some())
+                || (name.starts_with("node.") && r.nodes.as_ref().is_some_and(|n| !n.is_empty()))
+        }) && TARGET_FIGURES.contains(&name.as_str());
+        if name.starts_with("target.") || name.starts_with("node.") {
+            if !watched {
+                c.at(
+                    &t.metric.referenced,
+                    &format!("{tp}.metric"),
+                    format!(
+                        "{name:?} is not read: it needs a `resources` block with {} (figures: {})",
+                        if name.starts_with("node.") {
+                            "`nodes`"
+                        } else {
+                            "`kubernetes`"
+                        },
+                        TARGET_FIGURES.join(", ")
+                    ),
+                );
+            }
+        } else if !p.monitors.contains_key(&name) {
+            c.at(
+                &t.metric.referenced,
+                &format!("{tp}.metric"),
+                format!("monitor {name:?} is not defined under this plan's monitors"),
+            );
+        }
+    } else if let Some(step) = metric.1.as_ref().filter(|_| metric.0.is_stream()) {
+        if !steps.streams.iter().any(|s| &s.name == step) {
+            c.at(
+                &t.metric.referenced,
+                &format!("{tp}.metric"),
+                format!("step {step:?} is not a ws or sse step name of this plan"),
+            );
+        }
+    } else if let Some(req) = metric
+        .1
+        .as_ref()
+        .filter(|_| !by_process && metric.0 != MetricKind::Custom)
+    {
+        if !steps.requests.iter().any(|r| &r.name == req) {
+            c.at(
+                &t.metric.referenced,
+                &format!("{tp}.metric"),
+                format!("request {req:?} is not a request name of this plan"),
+            );
+        }
+    }
 }
 
 fn host(c: &mut Collector, raw: &RawConfig) -> HostSpec {
