@@ -215,27 +215,7 @@ fn trend_charts(b: &mut String, runs: &[RunFigures]) {
             when(runs[0].started_at),
             when(runs[runs.len() - 1].started_at),
         ),
-        marks: runs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                if r.regressed == Some(true) {
-                    Some((
-                        i as f64,
-                        "#bf8700",
-                        format!("regression: {}", when(r.started_at)),
-                    ))
-                } else if r.status != RunStatus::Finished(Outcome::Passed) {
-                    Some((
-                        i as f64,
-                        "#cf222e",
-                        format!("{}: {}", r.status, when(r.started_at)),
-                    ))
-                } else {
-                    None
-                }
-            })
-            .collect(),
+        marks: run_marks(runs),
     };
     let line = |label: &str, color, f: fn(&RunFigures) -> Option<f64>| Line {
         label: label.into(),
@@ -305,6 +285,30 @@ fn trend_charts(b: &mut String, runs: &[RunFigures]) {
         );
     }
     b.push_str("<p><small>Dashed marks: <span class=\"failed\">a run that did not pass</span>, <span class=\"invalid\">a regression against the baseline</span> (hover for the date).</small></p>");
+}
+
+/// A mark at every run that regressed (amber) or did not pass (red), with its date.
+fn run_marks(runs: &[RunFigures]) -> Vec<(f64, &'static str, String)> {
+    runs.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            if r.regressed == Some(true) {
+                Some((
+                    i as f64,
+                    "#bf8700",
+                    format!("regression: {}", when(r.started_at)),
+                ))
+            } else if r.status != RunStatus::Finished(Outcome::Passed) {
+                Some((
+                    i as f64,
+                    "#cf222e",
+                    format!("{}: {}", r.status, when(r.started_at)),
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn latest_thresholds(b: &mut String, s: &Summary) {

@@ -99,23 +99,7 @@ pub(super) fn schedule(
     run_length: Option<Duration>,
     request_timeout: Option<Duration>,
 ) -> Option<Schedule> {
-    let tz = match &s.timezone {
-        None => chrono_tz::UTC,
-        Some(t) => match t.value.parse::<chrono_tz::Tz>() {
-            Ok(tz) => tz,
-            Err(_) => {
-                c.at(
-                    &t.referenced,
-                    &format!("{path}.timezone"),
-                    format!(
-                        "{:?} is not an IANA time zone name, e.g. UTC or Europe/Berlin",
-                        t.value
-                    ),
-                );
-                chrono_tz::UTC
-            }
-        },
-    };
+    let tz = timezone(c, s, path);
     let kind = match (&s.cron, &s.every) {
         (Some(cr), None) => match parse_cron(&cr.value).and_then(|cron| fires(cron, tz, &cr.value))
         {
@@ -164,30 +148,64 @@ pub(super) fn schedule(
     // A6: a run, or one request, longer than the period would always overlap; say so unless
     // a policy was chosen.
     if s.overlap.is_none() {
-        let period = next_fire(&schedule, Utc::now())
-            .and_then(|a| Some((next_fire(&schedule, a)? - a).to_std().unwrap_or_default()));
-        let loc = s
-            .cron
-            .as_ref()
-            .or(s.every.as_ref())
-            .map(|x| x.referenced)
-            .unwrap_or(serde_saphyr::Location::UNKNOWN);
-        let fmt = humantime::format_duration;
-        if let Some(period) = period {
-            if let Some(len) = run_length.filter(|len| *len > period) {
-                c.at(&loc, path, format!(
-                    "a run takes {} but the schedule fires every {}; set `overlap: forbid | allow | replace` to say what should happen",
-                    fmt(len), fmt(period)
-                ));
-            } else if let Some(t) = request_timeout.filter(|t| *t > period) {
-                c.at(&loc, path, format!(
-                    "a request may take up to {} (the target's timeout) but the schedule fires every {}; lower the timeout or set `overlap: forbid | allow | replace` to say what should happen",
-                    fmt(t), fmt(period)
-                ));
-            }
-        }
+        warn_overlap(c, s, &schedule, path, (run_length, request_timeout));
     }
     Some(schedule)
+}
+
+/// `timezone` (UTC when not given).
+fn timezone(c: &mut Collector, s: &RawSchedule, path: &str) -> chrono_tz::Tz {
+    match &s.timezone {
+        None => chrono_tz::UTC,
+        Some(t) => match t.value.parse::<chrono_tz::Tz>() {
+            Ok(tz) => tz,
+            Err(_) => {
+                c.at(
+                    &t.referenced,
+                    &format!("{path}.timezone"),
+                    format!(
+                        "{:?} is not an IANA time zone name, e.g. UTC or Europe/Berlin",
+                        t.value
+                    ),
+                );
+                chrono_tz::UTC
+            }
+        },
+    }
+}
+
+/// Says when a run (`lengths.0`), or one request (`lengths.1`, the target's timeout), takes
+/// longer than the schedule's period.
+fn warn_overlap(
+    c: &mut Collector,
+    s: &RawSchedule,
+    schedule: &Schedule,
+    path: &str,
+    lengths: (Option<Duration>, Option<Duration>),
+) {
+    let (run_length, request_timeout) = lengths;
+    let period = next_fire(schedule, Utc::now())
+        .and_then(|a| Some((next_fire(schedule, a)? - a).to_std().unwrap_or_default()));
+    let loc = s
+        .cron
+        .as_ref()
+        .or(s.every.as_ref())
+        .map(|x| x.referenced)
+        .unwrap_or(serde_saphyr::Location::UNKNOWN);
+    let fmt = humantime::format_duration;
+    if let Some(period) = period {
+        if let Some(len) = run_length.filter(|len| *len > period) {
+            c.at(&loc, path, format!(
+                "a run takes {} but the schedule fires every {}; set `overlap: forbid | allow | replace` to say what should happen",
+                fmt(len), fmt(period)
+            ));
+        } else if let Some(t) = request_timeout.filter(|t| *t > period) {
+            c.at(&loc, path, format!(
+                "a request may take up to {} (the target's timeout) but the schedule fires every {}; lower the timeout or set `overlap: forbid | allow | replace` to say what should happen",
+                fmt(t), fmt(period)
+            ));
+        }
+    }
 }
 
 /// A cron expression that can never match (`0 0 30 2 *`, February 30) is refused: a plan on

@@ -51,29 +51,7 @@ pub(super) fn target(
     base_dir: Option<&Path>,
 ) -> Option<(Arc<TargetSpec>, Vec<String>)> {
     let path = format!("targets.{name}");
-    // `{{ env.NAME }}` may set the base URL (one file for staging and CI); nothing else
-    // can, since the target is fixed before any VU exists.
-    let resolved = match Template::compile(&t.base_url.value, env, &mut Compiled::default()) {
-        Ok(tpl) => match tpl.as_static() {
-            Some(url) => Some(S {
-                value: url.to_string(),
-                ..t.base_url.clone()
-            }),
-            None => {
-                c.at(
-                    &t.base_url.referenced,
-                    &format!("{path}.base_url"),
-                    "only {{ env.NAME }} can be used in a base_url",
-                );
-                None
-            }
-        },
-        Err(e) => {
-            c.at(&t.base_url.referenced, &format!("{path}.base_url"), e);
-            None
-        }
-    };
-    let base_url = resolved.and_then(|u| check_url(c, limits, &u, &format!("{path}.base_url")));
+    let base_url = base_url(c, limits, t, env, &path);
     let mut found = Compiled::default();
     let headers = StepCompiler::headers(c, &t.headers, &format!("{path}.headers"), env, &mut found);
     let timeout = t
@@ -105,10 +83,68 @@ pub(super) fn target(
             "target headers may use env.NAME and functions, not per-VU variables",
         );
     }
-    let transport = match t.transport.as_ref().map(|s| (s, s.value.as_str())) {
+    let transport = transport(c, t, base_url.as_ref(), &path);
+    let spec = TargetSpec {
+        name: name.to_string(),
+        base_url: base_url?,
+        headers,
+        timeout,
+        max_redirects,
+        max_body,
+        http2: t.http2.unwrap_or(false),
+        transport,
+        ca_pem: t
+            .ca_file
+            .as_ref()
+            .and_then(|f| ca_file(c, f, &format!("{path}.ca_file"), base_dir)),
+    };
+    Some((Arc::new(spec), found.secrets))
+}
+
+/// The base URL, checked against the limits; only `{{ env.NAME }}` may be templated in it.
+fn base_url(
+    c: &mut Collector,
+    limits: &Limits,
+    t: &RawTarget,
+    env: Env<'_>,
+    path: &str,
+) -> Option<url::Url> {
+    // `{{ env.NAME }}` may set the base URL (one file for staging and CI); nothing else
+    // can, since the target is fixed before any VU exists.
+    let resolved = match Template::compile(&t.base_url.value, env, &mut Compiled::default()) {
+        Ok(tpl) => match tpl.as_static() {
+            Some(url) => Some(S {
+                value: url.to_string(),
+                ..t.base_url.clone()
+            }),
+            None => {
+                c.at(
+                    &t.base_url.referenced,
+                    &format!("{path}.base_url"),
+                    "only {{ env.NAME }} can be used in a base_url",
+                );
+                None
+            }
+        },
+        Err(e) => {
+            c.at(&t.base_url.referenced, &format!("{path}.base_url"), e);
+            None
+        }
+    };
+    resolved.and_then(|u| check_url(c, limits, &u, &format!("{path}.base_url")))
+}
+
+/// `pooled` (the default) or `direct` (plain HTTP/1.1 only).
+fn transport(
+    c: &mut Collector,
+    t: &RawTarget,
+    base_url: Option<&url::Url>,
+    path: &str,
+) -> Transport {
+    match t.transport.as_ref().map(|s| (s, s.value.as_str())) {
         None | Some((_, "pooled")) => Transport::Pooled,
         Some((s, "direct")) => {
-            if base_url.as_ref().is_some_and(|u| u.scheme() != "http") || t.http2 == Some(true) {
+            if base_url.is_some_and(|u| u.scheme() != "http") || t.http2 == Some(true) {
                 c.at(
                     &s.referenced,
                     &format!("{path}.transport"),
@@ -125,22 +161,7 @@ pub(super) fn target(
             );
             Transport::Pooled
         }
-    };
-    let spec = TargetSpec {
-        name: name.to_string(),
-        base_url: base_url?,
-        headers,
-        timeout,
-        max_redirects,
-        max_body,
-        http2: t.http2.unwrap_or(false),
-        transport,
-        ca_pem: t
-            .ca_file
-            .as_ref()
-            .and_then(|f| ca_file(c, f, &format!("{path}.ca_file"), base_dir)),
-    };
-    Some((Arc::new(spec), found.secrets))
+    }
 }
 
 /// A CA bundle is a few KiB; the system's whole bundle is about 200 KiB.

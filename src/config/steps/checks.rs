@@ -19,50 +19,7 @@ impl StepCompiler<'_> {
         ch: &RawCheck,
         path: &str,
     ) -> Vec<CheckSpec> {
-        let mut kinds: Vec<(String, CheckKind)> = Vec::new();
-        if let Some(codes) = ch
-            .status
-            .as_ref()
-            .and_then(|s| status_codes(c, s, &format!("{path}.status")))
-        {
-            kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
-        }
-        if let Some(codes) = ch
-            .status_not
-            .as_ref()
-            .and_then(|s| status_codes(c, s, &format!("{path}.status_not")))
-        {
-            kinds.push((
-                format!("status not in {codes:?}"),
-                CheckKind::StatusNot(codes),
-            ));
-        }
-        for (h, v) in &ch.header {
-            if let Some(n) = header_name(c, h, &v.referenced, &format!("{path}.header.{h}")) {
-                kinds.push((
-                    format!("header {h} contains {:?}", v.value),
-                    CheckKind::HeaderContains(n, v.value.clone()),
-                ));
-            }
-        }
-        for (i, h) in ch.header_exists.iter().enumerate() {
-            let hp = format!("{path}.header_exists[{i}]");
-            if let Some(n) = header_name(c, &h.value, &h.referenced, &hp) {
-                kinds.push((
-                    format!("header {} exists", h.value),
-                    CheckKind::HeaderExists(n),
-                ));
-            }
-        }
-        for (h, v) in &ch.header_equals {
-            let hp = format!("{path}.header_equals.{h}");
-            if let Some(n) = header_name(c, h, &v.referenced, &hp) {
-                kinds.push((
-                    format!("header {h} == {:?}", v.value),
-                    CheckKind::HeaderEquals(n, v.value.clone()),
-                ));
-            }
-        }
+        let mut kinds = status_and_header_kinds(c, ch, path);
         if let Some(b) = &ch.body_contains {
             kinds.push((
                 format!("body contains {:?}", b.value),
@@ -87,27 +44,38 @@ impl StepCompiler<'_> {
             }
         }
         if let Some(e) = &ch.equals {
-            let templates: Option<Vec<_>> = e
-                .iter()
-                .enumerate()
-                .map(|(i, t)| self.template(c, t, &format!("{path}.equals[{i}]")))
-                .collect();
-            match templates {
-                Some(t) if t.len() >= 2 => {
-                    let texts: Vec<&str> = e.iter().map(|t| t.value.as_str()).collect();
-                    kinds.push((
-                        format!("equals {}", texts.join(" == ")),
-                        CheckKind::Equals(t),
-                    ));
-                }
-                Some(_) => c.nowhere(
-                    &format!("{path}.equals"),
-                    "must list two or more templates to compare, e.g. [\"{{ status }}\", shipped]",
-                ),
-                None => {}
-            }
+            kinds.extend(self.equals_kind(c, e, path));
         }
         self.register_checks(scenario, request, kinds)
+    }
+
+    /// `equals`: two or more templates that must render the same.
+    fn equals_kind(
+        &mut self,
+        c: &mut Collector,
+        e: &[S<String>],
+        path: &str,
+    ) -> Option<(String, CheckKind)> {
+        let templates: Option<Vec<_>> = e
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.template(c, t, &format!("{path}.equals[{i}]")))
+            .collect();
+        match templates {
+            Some(t) if t.len() >= 2 => {
+                let texts: Vec<&str> = e.iter().map(|t| t.value.as_str()).collect();
+                return Some((
+                    format!("equals {}", texts.join(" == ")),
+                    CheckKind::Equals(t),
+                ));
+            }
+            Some(_) => c.nowhere(
+                &format!("{path}.equals"),
+                "must list two or more templates to compare, e.g. [\"{{ status }}\", shipped]",
+            ),
+            None => {}
+        }
+        None
     }
 
     /// Adds checks to the plan's check table (under `scenario` and the step's name).
@@ -266,4 +234,57 @@ fn header_name(
         c.at(at, path, format!("{name:?} is not a valid header name"));
     }
     n
+}
+
+/// The checks on the status and the headers.
+fn status_and_header_kinds(
+    c: &mut Collector,
+    ch: &RawCheck,
+    path: &str,
+) -> Vec<(String, CheckKind)> {
+    let mut kinds: Vec<(String, CheckKind)> = Vec::new();
+    if let Some(codes) = ch
+        .status
+        .as_ref()
+        .and_then(|s| status_codes(c, s, &format!("{path}.status")))
+    {
+        kinds.push((format!("status in {codes:?}"), CheckKind::Status(codes)));
+    }
+    if let Some(codes) = ch
+        .status_not
+        .as_ref()
+        .and_then(|s| status_codes(c, s, &format!("{path}.status_not")))
+    {
+        kinds.push((
+            format!("status not in {codes:?}"),
+            CheckKind::StatusNot(codes),
+        ));
+    }
+    for (h, v) in &ch.header {
+        if let Some(n) = header_name(c, h, &v.referenced, &format!("{path}.header.{h}")) {
+            kinds.push((
+                format!("header {h} contains {:?}", v.value),
+                CheckKind::HeaderContains(n, v.value.clone()),
+            ));
+        }
+    }
+    for (i, h) in ch.header_exists.iter().enumerate() {
+        let hp = format!("{path}.header_exists[{i}]");
+        if let Some(n) = header_name(c, &h.value, &h.referenced, &hp) {
+            kinds.push((
+                format!("header {} exists", h.value),
+                CheckKind::HeaderExists(n),
+            ));
+        }
+    }
+    for (h, v) in &ch.header_equals {
+        let hp = format!("{path}.header_equals.{h}");
+        if let Some(n) = header_name(c, h, &v.referenced, &hp) {
+            kinds.push((
+                format!("header {h} == {:?}", v.value),
+                CheckKind::HeaderEquals(n, v.value.clone()),
+            ));
+        }
+    }
+    kinds
 }

@@ -45,18 +45,7 @@ pub(in crate::config) fn data_source(
     let file = base
         .map(|b| b.join(&d.file.value))
         .unwrap_or_else(|| d.file.value.clone().into());
-    let delimiter = match &d.delimiter {
-        None => b',',
-        Some(x) if x.value.len() == 1 && x.value.is_ascii() => x.value.as_bytes()[0],
-        Some(x) => {
-            c.at(
-                &x.referenced,
-                &format!("{path}.delimiter"),
-                format!("{:?} must be one ASCII character, e.g. \";\"", x.value),
-            );
-            b','
-        }
-    };
+    let delimiter = delimiter(c, d, path);
     let named = d.columns.as_ref().filter(|cols| !cols.is_empty());
     let mut reader = match crate::files::limited_reader(&file, MAX_DATA_BYTES) {
         Ok(r) => csv::ReaderBuilder::new()
@@ -87,45 +76,60 @@ pub(in crate::config) fn data_source(
             return None;
         }
     };
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        match rec {
-            Ok(r) if r.len() < columns.len() => {
-                c.at(
-                    &d.file.referenced,
-                    &format!("{path}.file"),
-                    format!(
-                        "{} row {}: {} field(s), fewer than the {} columns",
-                        file.display(),
-                        i + 1,
-                        r.len(),
-                        columns.len()
-                    ),
-                );
-                return None;
-            }
-            Ok(r) => rows.push(r),
-            Err(e) => {
-                c.at(
-                    &d.file.referenced,
-                    &format!("{path}.file"),
-                    format!("{} row {}: {e}", file.display(), i + 2),
-                );
-                return None;
-            }
+    let rows = match rows(&mut reader, columns.len(), &file) {
+        Ok(rows) => rows,
+        Err(why) => {
+            c.at(&d.file.referenced, &format!("{path}.file"), why);
+            return None;
         }
-    }
-    if rows.is_empty() {
-        c.at(
-            &d.file.referenced,
-            &format!("{path}.file"),
-            format!("{} has a header but no rows", file.display()),
-        );
-        return None;
-    }
+    };
     Some(DataSource {
         columns,
         rows: Arc::new(rows),
         order,
     })
+}
+
+/// A one-character ASCII delimiter (`,` when not given).
+fn delimiter(c: &mut Collector, d: &RawData, path: &str) -> u8 {
+    match &d.delimiter {
+        None => b',',
+        Some(x) if x.value.len() == 1 && x.value.is_ascii() => x.value.as_bytes()[0],
+        Some(x) => {
+            c.at(
+                &x.referenced,
+                &format!("{path}.delimiter"),
+                format!("{:?} must be one ASCII character, e.g. \";\"", x.value),
+            );
+            b','
+        }
+    }
+}
+
+/// Every row of the file, each with at least `columns` fields; the first bad row, or a file
+/// without rows, is the error.
+fn rows<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    columns: usize,
+    file: &Path,
+) -> Result<Vec<csv::StringRecord>, String> {
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        match rec {
+            Ok(r) if r.len() < columns => {
+                return Err(format!(
+                    "{} row {}: {} field(s), fewer than the {columns} columns",
+                    file.display(),
+                    i + 1,
+                    r.len(),
+                ));
+            }
+            Ok(r) => rows.push(r),
+            Err(e) => return Err(format!("{} row {}: {e}", file.display(), i + 2)),
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!("{} has a header but no rows", file.display()));
+    }
+    Ok(rows)
 }
