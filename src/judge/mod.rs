@@ -212,21 +212,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
         | MetricKind::Disconnects
         | MetricKind::Custom => None,
         MetricKind::Latency | MetricKind::Ttfb => {
-            let mut h: Option<Histo> = None;
-            for &i in &selected {
-                let src = if t.metric == MetricKind::Latency {
-                    rec.requests[i].latency()
-                } else {
-                    rec.requests[i].ttfb()
-                };
-                match h.as_mut() {
-                    Some(h) => {
-                        let _ = h.add(&*src);
-                    }
-                    None => h = Some(src.into_owned()),
-                }
-            }
-            aggregate_ms(h.as_ref(), t.agg)
+            aggregate_ms(merged_durations(t, rec, &selected).as_ref(), t.agg)
         }
         MetricKind::Errors => {
             let errors: u64 = selected
@@ -238,20 +224,7 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
                 _ => (requests > 0).then(|| errors as f64 / requests as f64),
             }
         }
-        MetricKind::Checks => {
-            let (pass, fail) = plan
-                .checks
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| t.request.as_ref().is_none_or(|r| &k.request == r))
-                .fold((0, 0), |(p, f), (i, _)| {
-                    (p + rec.checks[i].0, f + rec.checks[i].1)
-                });
-            match t.agg {
-                Agg::Count => Some((pass + fail) as f64),
-                _ => (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64),
-            }
-        }
+        MetricKind::Checks => observe_checks(plan, t, rec),
         MetricKind::Requests => match t.agg {
             Agg::Count => Some(requests as f64),
             _ => (requests > 0).then(|| requests as f64 / secs),
@@ -271,6 +244,41 @@ fn observe(plan: &PlanSpec, t: &Threshold, rec: &Recorder, elapsed: Duration) ->
                     .then(|| rec.dropped as f64 / (started + rec.dropped) as f64),
             }
         }
+    }
+}
+
+/// The latency (or time-to-first-byte) histograms of the selected requests, merged.
+fn merged_durations(t: &Threshold, rec: &Recorder, selected: &[usize]) -> Option<Histo> {
+    let mut h: Option<Histo> = None;
+    for &i in selected {
+        let src = if t.metric == MetricKind::Latency {
+            rec.requests[i].latency()
+        } else {
+            rec.requests[i].ttfb()
+        };
+        match h.as_mut() {
+            Some(h) => {
+                let _ = h.add(&*src);
+            }
+            None => h = Some(src.into_owned()),
+        }
+    }
+    h
+}
+
+/// `checks`: the pass rate (or the count) of the plan's checks, or of one request's.
+fn observe_checks(plan: &PlanSpec, t: &Threshold, rec: &Recorder) -> Option<f64> {
+    let (pass, fail) = plan
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| t.request.as_ref().is_none_or(|r| &k.request == r))
+        .fold((0, 0), |(p, f), (i, _)| {
+            (p + rec.checks[i].0, f + rec.checks[i].1)
+        });
+    match t.agg {
+        Agg::Count => Some((pass + fail) as f64),
+        _ => (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64),
     }
 }
 

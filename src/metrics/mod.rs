@@ -17,7 +17,7 @@ use crate::report::Summary;
 use crate::sync::LockExt;
 use encode::families;
 use names::LAST_RUN_QUANTILES;
-use state::{Buckets, LastRun, WorkloadLive};
+use state::LastRun;
 pub use state::{MetricsState, PlanMetrics};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -53,84 +53,9 @@ impl Metrics {
         self.with(|s| {
             let mut next = BTreeMap::new();
             for p in plans {
-                let thresholds: Vec<String> = p.thresholds.iter().map(|t| t.to_string()).collect();
-                let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.name.clone()).collect();
-                let workloads: Vec<WorkloadLive> = match p.workloads.as_slice() {
-                    [_] => Vec::new(),
-                    all => all
-                        .iter()
-                        .map(|w| WorkloadLive {
-                            name: w.name.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                };
-                let same_workloads = |m: &PlanMetrics| {
-                    m.workloads.len() == workloads.len()
-                        && m.workloads
-                            .iter()
-                            .zip(&workloads)
-                            .all(|(a, b)| a.name == b.name)
-                };
-                let keep = s.plans.remove(&p.name).filter(|m| {
-                    same_workloads(m)
-                        && m.monitors.keys().eq(p
-                            .monitors
-                            .iter()
-                            .map(|m| &m.name)
-                            .collect::<std::collections::BTreeSet<_>>())
-                        && m.monitor_feeds.len()
-                            == p.monitors.iter().filter(|m| m.feeds.is_some()).count()
-                        && m.custom.len() == p.metrics.len()
-                        && m.custom.iter().zip(&p.metrics).all(|(a, b)| &a.spec == b)
-                        && m.same_requests(p)
-                        && m.streams == p.streams
-                        && m.checks == p.checks
-                        && m.thresholds == thresholds
-                        && m.scenarios == scenarios
-                });
-                next.insert(
-                    p.name.clone(),
-                    keep.unwrap_or_else(|| PlanMetrics {
-                        requests: p.requests.clone(),
-                        own_requests: p.requests.len(),
-                        request_buckets: p.request_buckets.clone(),
-                        streams: p.streams.clone(),
-                        stream_figures: vec![Default::default(); p.streams.len()],
-                        checks: p.checks.clone(),
-                        latency: vec![
-                            p.request_buckets
-                                .clone()
-                                .map(Buckets::with_bounds)
-                                .unwrap_or_default();
-                            p.requests.len()
-                        ],
-                        check_counts: vec![(0, 0); p.checks.len()],
-                        iterations: vec![0; scenarios.len()],
-                        scenarios,
-                        thresholds,
-                        workloads,
-                        monitors: p
-                            .monitors
-                            .iter()
-                            .map(|m| (m.name.clone(), (None, 0)))
-                            .collect(),
-                        monitor_feeds: p
-                            .monitors
-                            .iter()
-                            .filter_map(|m| Some((m.name.clone(), m.feeds?)))
-                            .collect(),
-                        custom: p
-                            .metrics
-                            .iter()
-                            .map(|spec| state::CustomLive {
-                                spec: spec.clone(),
-                                stats: Default::default(),
-                            })
-                            .collect(),
-                        ..Default::default()
-                    }),
-                );
+                let fresh = PlanMetrics::for_plan(p);
+                let keep = s.plans.remove(&p.name).filter(|m| m.fits(&fresh, p));
+                next.insert(p.name.clone(), keep.unwrap_or(fresh));
             }
             for p in plans {
                 if let Some(m) = next.get_mut(&p.name) {
@@ -188,42 +113,8 @@ impl Metrics {
             if m.latency.len() != window.requests.len() {
                 return;
             }
-            for (i, r) in window.requests.iter().enumerate() {
-                let buckets = &mut m.latency[i];
-                r.each_latency(|us, n| buckets.add_micros(us, n));
-                for (code, n) in &r.statuses {
-                    *m.statuses.entry((i, code.to_string())).or_default() += n;
-                }
-                let responses: u64 = r.statuses.iter().map(|(_, n)| n).sum();
-                if r.count() > responses {
-                    *m.statuses.entry((i, "none".into())).or_default() += r.count() - responses;
-                }
-                for k in ErrorKind::ALL {
-                    let n = r.errors_of(k);
-                    if n > 0 {
-                        *m.errors.entry((i, k.as_str())).or_default() += n;
-                    }
-                }
-            }
-            for (f, w) in m.stream_figures.iter_mut().zip(&window.streams) {
-                f.connect.add(&w.connect);
-                f.rtt.add(&w.rtt);
-                f.ping.add(&w.ping);
-                f.first_message.add(&w.first_message);
-                f.gap.add(&w.gap);
-                f.sessions += w.sessions;
-                f.ended += w.duration.len();
-                f.messages_sent += w.messages_sent;
-                f.messages_received += w.messages_received;
-                f.bytes_sent += w.bytes_sent;
-                f.bytes_received += w.bytes_received;
-                for e in StreamEnd::ALL {
-                    let n = w.ends_of(e);
-                    if n > 0 {
-                        *f.ends.entry(e.as_str()).or_default() += n;
-                    }
-                }
-            }
+            add_requests(m, window);
+            add_streams(m, window);
             for (a, b) in m.check_counts.iter_mut().zip(&window.checks) {
                 a.0 += b.0;
                 a.1 += b.1;
@@ -461,6 +352,51 @@ impl crate::judge::resources::MonitorSink for MonitorPublisher {
                 }
             }
         });
+    }
+}
+
+/// A window's requests: latency buckets, statuses (`none` for requests without a response)
+/// and errors by kind.
+fn add_requests(m: &mut PlanMetrics, window: &crate::measure::Recorder) {
+    for (i, r) in window.requests.iter().enumerate() {
+        let buckets = &mut m.latency[i];
+        r.each_latency(|us, n| buckets.add_micros(us, n));
+        for (code, n) in &r.statuses {
+            *m.statuses.entry((i, code.to_string())).or_default() += n;
+        }
+        let responses: u64 = r.statuses.iter().map(|(_, n)| n).sum();
+        if r.count() > responses {
+            *m.statuses.entry((i, "none".into())).or_default() += r.count() - responses;
+        }
+        for k in ErrorKind::ALL {
+            let n = r.errors_of(k);
+            if n > 0 {
+                *m.errors.entry((i, k.as_str())).or_default() += n;
+            }
+        }
+    }
+}
+
+/// A window's stream sessions, messages and ends.
+fn add_streams(m: &mut PlanMetrics, window: &crate::measure::Recorder) {
+    for (f, w) in m.stream_figures.iter_mut().zip(&window.streams) {
+        f.connect.add(&w.connect);
+        f.rtt.add(&w.rtt);
+        f.ping.add(&w.ping);
+        f.first_message.add(&w.first_message);
+        f.gap.add(&w.gap);
+        f.sessions += w.sessions;
+        f.ended += w.duration.len();
+        f.messages_sent += w.messages_sent;
+        f.messages_received += w.messages_received;
+        f.bytes_sent += w.bytes_sent;
+        f.bytes_received += w.bytes_received;
+        for e in StreamEnd::ALL {
+            let n = w.ends_of(e);
+            if n > 0 {
+                *f.ends.entry(e.as_str()).or_default() += n;
+            }
+        }
     }
 }
 

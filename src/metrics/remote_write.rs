@@ -246,36 +246,12 @@ async fn run(
         };
         if retry_at.is_none_or(|t| t <= tokio::time::Instant::now()) || stopping {
             let snapshot = series(&metrics.families(), &labels, now_ms());
-            if !snapshot.timeseries.is_empty() {
-                if queue.len() >= MAX_QUEUED {
-                    queue.pop_front();
-                    sent.dropped += 1;
-                    sent.last_error = Some(format!(
-                        "more than {MAX_QUEUED} snapshots waited; the oldest were dropped"
-                    ));
-                }
-                queue.push_back(compress(&snapshot));
-            }
+            enqueue(&mut queue, &mut sent, &snapshot);
         }
         let deadline = stopping.then(|| Instant::now() + FLUSH_BUDGET);
         while let Some(body) = queue.front() {
-            // While stopping, a send that outlives the budget is cut: the budget is a
-            // deadline for the whole flush, not for each attempt.
-            let attempt = send(&client, &url, body.clone());
-            let outcome = match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), attempt)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Refusal::Retry(format!(
-                            "the receiver did not answer within the {} s budget",
-                            FLUSH_BUDGET.as_secs()
-                        )))
-                    }),
-                // A send under way when the run ends gives way to the final flush.
-                None => tokio::select! {
-                    r = attempt => r,
-                    _ = stop.cancelled() => break,
-                },
+            let Some(outcome) = attempt(&client, &url, body, deadline, &stop).await else {
+                break;
             };
             match outcome {
                 Ok(()) => {
@@ -310,6 +286,50 @@ async fn run(
         if stopping {
             return sent;
         }
+    }
+}
+
+/// Queues a snapshot with series (the oldest dropped, and counted, when the queue is full).
+fn enqueue(queue: &mut VecDeque<Vec<u8>>, sent: &mut Sent, snapshot: &WriteRequest) {
+    if snapshot.timeseries.is_empty() {
+        return;
+    }
+    if queue.len() >= MAX_QUEUED {
+        queue.pop_front();
+        sent.dropped += 1;
+        sent.last_error = Some(format!(
+            "more than {MAX_QUEUED} snapshots waited; the oldest were dropped"
+        ));
+    }
+    queue.push_back(compress(snapshot));
+}
+
+/// One send. While stopping (`deadline`), a send that outlives the budget is cut: the
+/// budget is a deadline for the whole flush, not for each attempt. Otherwise a send under
+/// way when the run ends gives way to the final flush (`None`).
+async fn attempt(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    deadline: Option<Instant>,
+    stop: &CancellationToken,
+) -> Option<Result<(), Refusal>> {
+    let attempt = send(client, url, body.to_vec());
+    match deadline {
+        Some(d) => Some(
+            tokio::time::timeout_at(d.into(), attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Refusal::Retry(format!(
+                        "the receiver did not answer within the {} s budget",
+                        FLUSH_BUDGET.as_secs()
+                    )))
+                }),
+        ),
+        None => tokio::select! {
+            r = attempt => Some(r),
+            _ = stop.cancelled() => None,
+        },
     }
 }
 

@@ -111,6 +111,83 @@ pub struct PlanMetrics {
 }
 
 impl PlanMetrics {
+    /// The live figures of a plan that has not run yet.
+    pub(super) fn for_plan(p: &crate::config::PlanSpec) -> Self {
+        let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.name.clone()).collect();
+        let workloads = match p.workloads.as_slice() {
+            [_] => Vec::new(),
+            all => all
+                .iter()
+                .map(|w| WorkloadLive {
+                    name: w.name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let buckets = p
+            .request_buckets
+            .clone()
+            .map(Buckets::with_bounds)
+            .unwrap_or_default();
+        PlanMetrics {
+            requests: p.requests.clone(),
+            own_requests: p.requests.len(),
+            request_buckets: p.request_buckets.clone(),
+            streams: p.streams.clone(),
+            stream_figures: vec![Default::default(); p.streams.len()],
+            checks: p.checks.clone(),
+            latency: vec![buckets; p.requests.len()],
+            check_counts: vec![(0, 0); p.checks.len()],
+            iterations: vec![0; scenarios.len()],
+            scenarios,
+            thresholds: p.thresholds.iter().map(|t| t.to_string()).collect(),
+            workloads,
+            monitors: p
+                .monitors
+                .iter()
+                .map(|m| (m.name.clone(), (None, 0)))
+                .collect(),
+            monitor_feeds: p
+                .monitors
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.feeds?)))
+                .collect(),
+            custom: p
+                .metrics
+                .iter()
+                .map(|spec| CustomLive {
+                    spec: spec.clone(),
+                    stats: Default::default(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether these figures (of the plan before a reload) can go on counting for `p`,
+    /// whose fresh figures are `fresh`: the same tables, in the same order.
+    pub(super) fn fits(&self, fresh: &PlanMetrics, p: &crate::config::PlanSpec) -> bool {
+        self.workloads.len() == fresh.workloads.len()
+            && self
+                .workloads
+                .iter()
+                .zip(&fresh.workloads)
+                .all(|(a, b)| a.name == b.name)
+            && self.monitors.keys().eq(fresh.monitors.keys())
+            && self.monitor_feeds.len() == fresh.monitor_feeds.len()
+            && self.custom.len() == p.metrics.len()
+            && self
+                .custom
+                .iter()
+                .zip(&p.metrics)
+                .all(|(a, b)| &a.spec == b)
+            && self.same_requests(p)
+            && self.streams == p.streams
+            && self.checks == p.checks
+            && self.thresholds == fresh.thresholds
+            && self.scenarios == fresh.scenarios
+    }
+
     /// Whether `plan` has the request rows and bucket layout these figures were kept for
     /// (a script plan's named rows, after its own, stay across a reload).
     pub(super) fn same_requests(&self, plan: &crate::config::PlanSpec) -> bool {
