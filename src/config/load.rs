@@ -506,13 +506,6 @@ fn preset(
     };
     let r = super::rules::rate(c, limits.max_rps, rate, &format!("{path}.rate"), false)?;
     let d = duration(c, dur, &format!("{path}.duration"), Duration::from_secs(10))?;
-    let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
-    let ph = |name: &str, f: f64, from: f64, to: f64| Phase {
-        name: name.into(),
-        duration: part(f),
-        rate: from,
-        ramp_to: to,
-    };
     let Some(kind) = Preset::ALL.into_iter().find(|k| k.as_str() == p.value) else {
         c.at(
             &p.referenced,
@@ -523,6 +516,22 @@ fn preset(
             ),
         );
         return None;
+    };
+    let phases = preset_phases(kind, r, d)?;
+    Some(LoadShape::Open {
+        phases,
+        max_in_flight,
+    })
+}
+
+/// A preset's phases for the peak rate `r` over the duration `d`.
+fn preset_phases(kind: Preset, r: f64, d: Duration) -> Option<Vec<Phase>> {
+    let part = |f: f64| Duration::from_secs_f64((d.as_secs_f64() * f).max(1.0));
+    let ph = |name: &str, f: f64, from: f64, to: f64| Phase {
+        name: name.into(),
+        duration: part(f),
+        rate: from,
+        ramp_to: to,
     };
     let phases = match kind {
         Preset::Smoke => vec![ph("smoke", 1.0, r, r)],
@@ -566,8 +575,5 @@ fn preset(
         // User-count shapes come from `users:` (see `users`); ALL holds none of them.
         Preset::Light | Preset::Medium | Preset::Heavy | Preset::UsersStress => return None,
     };
-    Some(LoadShape::Open {
-        phases,
-        max_in_flight,
-    })
+    Some(phases)
 }

@@ -25,9 +25,7 @@ fn flag(b: bool) -> f64 {
 /// Requests, errors, checks, iterations and the generator's state, updated every window.
 fn live(s: &MetricsState) -> Vec<Family> {
     use MetricType::{COUNTER, GAUGE, HISTOGRAM};
-    let mut duration = Family::new("http_request_duration_seconds", HISTOGRAM);
-    let mut requests = Family::new("http_requests_total", COUNTER);
-    let mut errors = Family::new("http_errors_total", COUNTER);
+    let mut all = request_families(s);
     let mut checks = Family::new("checks_total", COUNTER);
     let mut iterations = Family::new("iterations_total", COUNTER);
     let mut dropped = Family::new("iterations_dropped_total", COUNTER);
@@ -37,6 +35,49 @@ fn live(s: &MetricsState) -> Vec<Family> {
         .into_iter()
         .map(|n| Family::new(n, GAUGE))
         .collect();
+    for (plan, m) in s.ran() {
+        let plan = plan.as_str();
+        for (k, counts) in m.checks.iter().zip(&m.check_counts) {
+            let check = format!("{}: {}", k.request, k.name);
+            for (result, n) in [("pass", counts.0), ("fail", counts.1)] {
+                checks.value(
+                    &[
+                        ("plan", plan),
+                        ("scenario", &k.scenario),
+                        ("check", &check),
+                        ("result", result),
+                    ],
+                    n as f64,
+                );
+            }
+        }
+        for (sc, n) in m.scenarios.iter().zip(&m.iterations) {
+            iterations.value(&[("plan", plan), ("scenario", sc)], *n as f64);
+        }
+        dropped.value(&[("plan", plan)], m.dropped as f64);
+        stale.value(&[("plan", plan)], m.stale_retries as f64);
+        lag.histogram(&[("plan", plan)], &m.lag);
+        for (g, v) in gauges
+            .iter_mut()
+            .zip([m.target_rate, m.vus, m.in_flight, flag(m.run_active)])
+        {
+            g.value(&[("plan", plan)], v);
+        }
+    }
+    all.extend([checks, iterations, dropped, stale, lag]);
+    all.extend(gauges);
+    all.extend(workloads(s));
+    all.extend(monitors(s));
+    all
+}
+
+/// Request durations, requests by status and errors by kind, per request of every plan that
+/// ran.
+fn request_families(s: &MetricsState) -> Vec<Family> {
+    use MetricType::{COUNTER, HISTOGRAM};
+    let mut duration = Family::new("http_request_duration_seconds", HISTOGRAM);
+    let mut requests = Family::new("http_requests_total", COUNTER);
+    let mut errors = Family::new("http_errors_total", COUNTER);
     for (plan, m) in s.ran() {
         let plan = plan.as_str();
         for (i, k) in m.requests.iter().enumerate() {
@@ -75,40 +116,8 @@ fn live(s: &MetricsState) -> Vec<Family> {
                 *n as f64,
             );
         }
-        for (k, counts) in m.checks.iter().zip(&m.check_counts) {
-            let check = format!("{}: {}", k.request, k.name);
-            for (result, n) in [("pass", counts.0), ("fail", counts.1)] {
-                checks.value(
-                    &[
-                        ("plan", plan),
-                        ("scenario", &k.scenario),
-                        ("check", &check),
-                        ("result", result),
-                    ],
-                    n as f64,
-                );
-            }
-        }
-        for (sc, n) in m.scenarios.iter().zip(&m.iterations) {
-            iterations.value(&[("plan", plan), ("scenario", sc)], *n as f64);
-        }
-        dropped.value(&[("plan", plan)], m.dropped as f64);
-        stale.value(&[("plan", plan)], m.stale_retries as f64);
-        lag.histogram(&[("plan", plan)], &m.lag);
-        for (g, v) in gauges
-            .iter_mut()
-            .zip([m.target_rate, m.vus, m.in_flight, flag(m.run_active)])
-        {
-            g.value(&[("plan", plan)], v);
-        }
     }
-    let mut all = vec![
-        duration, requests, errors, checks, iterations, dropped, stale, lag,
-    ];
-    all.extend(gauges);
-    all.extend(workloads(s));
-    all.extend(monitors(s));
-    all
+    vec![duration, requests, errors]
 }
 
 /// Monitor values as polled during runs: a value only while the last poll succeeded.

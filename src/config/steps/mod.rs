@@ -293,18 +293,7 @@ impl<'a> StepCompiler<'a> {
                     out = Some(StepSpec::Request(Box::new(req)));
                 }
             }
-            (None, Some(t), None) => {
-                if st.check.is_some() || !st.capture.is_empty() {
-                    c.at(
-                        &t.referenced,
-                        &sp,
-                        "check and capture belong to a request step, not a think step",
-                    );
-                }
-                if let Some((min, max)) = think(c, t, &format!("{sp}.think")) {
-                    out = Some(StepSpec::Think { min, max });
-                }
-            }
+            (None, Some(t), None) => out = think_step(c, st, t, &sp),
             _ => c.at(
                 at,
                 &sp,
@@ -394,20 +383,7 @@ impl<'a> StepCompiler<'a> {
     ) -> Option<RequestSpec> {
         let rp = format!("{sp}.request");
         require_name(c, &r.name, &format!("{rp}.name"));
-        let method = match &r.method {
-            Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
-                Ok(m) => m,
-                Err(_) => {
-                    c.at(
-                        &m.referenced,
-                        &format!("{rp}.method"),
-                        format!("{:?} is not an HTTP method", m.value),
-                    );
-                    Method::GET
-                }
-            },
-            None => Method::GET,
-        };
+        let method = method(c, r, &rp);
         if r.url.value.contains("://") {
             c.at(&r.url.referenced, &format!("{rp}.url"), format!("{:?} must be a path relative to the target's base_url (ad-hoc hosts are not allowed)", r.url.value));
         }
@@ -617,4 +593,32 @@ fn unique_name(
             ),
         );
     }
+}
+
+/// A request's method (GET when not given).
+fn method(c: &mut Collector, r: &RawRequest, rp: &str) -> Method {
+    let Some(m) = &r.method else {
+        return Method::GET;
+    };
+    Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
+        c.at(
+            &m.referenced,
+            &format!("{rp}.method"),
+            format!("{:?} is not an HTTP method", m.value),
+        );
+        Method::GET
+    })
+}
+
+/// A think step: a pause, fixed or drawn from a range; it checks and captures nothing.
+fn think_step(c: &mut Collector, st: &RawStep, t: &S<String>, sp: &str) -> Option<StepSpec> {
+    if st.check.is_some() || !st.capture.is_empty() {
+        c.at(
+            &t.referenced,
+            sp,
+            "check and capture belong to a request step, not a think step",
+        );
+    }
+    let (min, max) = think(c, t, &format!("{sp}.think"))?;
+    Some(StepSpec::Think { min, max })
 }

@@ -68,17 +68,9 @@ impl StepCompiler<'_> {
             self.event_match(c, scenario, &e.name.value, m, &format!("{ep}.check"), false)
         });
         if let Some(m) = e.check.as_ref().filter(|m| !m.capture.is_empty()) {
-            let loc = m
-                .capture
-                .values()
-                .next()
-                .map(|v| v.referenced)
-                .unwrap_or(at);
-            c.at(
-                &loc,
-                &format!("{ep}.check.capture"),
-                "capture from the event that ends the stream: put it under `until`",
-            );
+            let loc = m.capture.values().next().map_or(at, |v| v.referenced);
+            let why = "capture from the event that ends the stream: put it under `until`";
+            c.at(&loc, &format!("{ep}.check.capture"), why);
         }
         Some(SseSpec {
             index,
