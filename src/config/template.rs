@@ -225,29 +225,8 @@ fn compile_expr(
         "unix_millis()" => return Ok(Part::UnixMillis),
         _ => {}
     }
-    if let Some(args) = call_args(expr, "random_int") {
-        let nums: Vec<i64> = args
-            .iter()
-            .map(|a| a.parse::<i64>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| format!("random_int takes two integers, got {expr:?}"))?;
-        return match nums.as_slice() {
-            [a, b] if a <= b => Ok(Part::RandomInt(*a, *b)),
-            _ => Err(format!(
-                "random_int(a, b) needs two integers with a <= b, got {expr:?}"
-            )),
-        };
-    }
-    if let Some(args) = call_args(expr, "random_string") {
-        return match args.as_slice() {
-            [n] => match n.parse::<usize>() {
-                Ok(n) if (1..=4096).contains(&n) => Ok(Part::RandomString(n)),
-                _ => Err(format!(
-                    "random_string(n) needs 1 <= n <= 4096, got {expr:?}"
-                )),
-            },
-            _ => Err(format!("random_string takes one argument, got {expr:?}")),
-        };
+    if let Some(part) = random_call(expr) {
+        return part;
     }
     if let Some(args) = call_args(expr, "raw") {
         return match args.as_slice() {
@@ -256,19 +235,6 @@ fn compile_expr(
                 Ok(Part::Raw(name.to_string()))
             }
             _ => Err(format!("raw(name) takes one variable name, got {expr:?}")),
-        };
-    }
-    if let Some(args) = call_args(expr, "random_choice") {
-        let values: Vec<String> = args
-            .iter()
-            .map(|a| a.trim_matches(|c| c == '"' || c == '\'').to_string())
-            .collect();
-        return if values.iter().any(String::is_empty) {
-            Err(format!(
-                "random_choice(a, b, …) needs one or more values, got {expr:?}"
-            ))
-        } else {
-            Ok(Part::RandomChoice(values))
         };
     }
     let is_ident = !expr.is_empty()
@@ -284,6 +250,45 @@ fn compile_expr(
         "unknown template expression {expr:?}; use a variable name, env.NAME, vu, iteration, \
          random_int(a, b), random_string(n), random_choice(a, b, …), raw(name), uuid(), iso_timestamp() or unix_millis()"
     ))
+}
+
+/// `random_int(a, b)`, `random_string(n)` or `random_choice(a, b, …)`, if `expr` calls one.
+fn random_call(expr: &str) -> Option<Result<Part, String>> {
+    if let Some(args) = call_args(expr, "random_int") {
+        let nums: Result<Vec<i64>, _> = args.iter().map(|a| a.parse::<i64>()).collect();
+        return Some(match nums.as_deref() {
+            Err(_) => Err(format!("random_int takes two integers, got {expr:?}")),
+            Ok([a, b]) if a <= b => Ok(Part::RandomInt(*a, *b)),
+            Ok(_) => Err(format!(
+                "random_int(a, b) needs two integers with a <= b, got {expr:?}"
+            )),
+        });
+    }
+    if let Some(args) = call_args(expr, "random_string") {
+        return Some(match args.as_slice() {
+            [n] => match n.parse::<usize>() {
+                Ok(n) if (1..=4096).contains(&n) => Ok(Part::RandomString(n)),
+                _ => Err(format!(
+                    "random_string(n) needs 1 <= n <= 4096, got {expr:?}"
+                )),
+            },
+            _ => Err(format!("random_string takes one argument, got {expr:?}")),
+        });
+    }
+    if let Some(args) = call_args(expr, "random_choice") {
+        let values: Vec<String> = args
+            .iter()
+            .map(|a| a.trim_matches(|c| c == '"' || c == '\'').to_string())
+            .collect();
+        return Some(if values.iter().any(String::is_empty) {
+            Err(format!(
+                "random_choice(a, b, …) needs one or more values, got {expr:?}"
+            ))
+        } else {
+            Ok(Part::RandomChoice(values))
+        });
+    }
+    None
 }
 
 fn call_args<'a>(expr: &'a str, func: &str) -> Option<Vec<&'a str>> {

@@ -227,18 +227,6 @@ fn streams(s: &MetricsState) -> Vec<Family> {
 /// capacity, drift and regression; and the count of runs by result.
 fn last_run(s: &MetricsState) -> Vec<Family> {
     use MetricType::{COUNTER, GAUGE};
-    let mut capacity: Vec<Family> = [
-        "capacity_max_rps",
-        "capacity_headroom_ratio",
-        "capacity_required_instances",
-    ]
-    .into_iter()
-    .map(|n| Family::new(n, GAUGE))
-    .collect();
-    let mut capacity_bound = Family::new("capacity_lower_bound_rps", GAUGE);
-    let mut drift = Family::new("soak_latency_drift_ratio", GAUGE);
-    let mut regressed = Family::new("regression_detected", GAUGE);
-    let mut regression_delta = Family::new("regression_delta_ratio", GAUGE);
     let mut last_ts = Family::new("last_run_timestamp_seconds", GAUGE);
     let mut last_dur = Family::new("last_run_duration_seconds", GAUGE);
     let mut last_ok = Family::new("last_run_success", GAUGE);
@@ -273,6 +261,38 @@ fn last_run(s: &MetricsState) -> Vec<Family> {
                 .collect();
             quantiles.summary(&[("plan", plan)], &qs, l.count, l.sum);
         }
+        for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
+            thresholds.value(&[("plan", plan), ("threshold", t)], flag(*ok));
+        }
+    }
+    let mut all = judged(s);
+    all.extend([
+        last_ts, last_dur, last_ok, saturated, runs, quantiles, thresholds,
+    ]);
+    all
+}
+
+/// What the last run of each plan was judged to: capacity (or its lower bound), drift and
+/// regressions; only the figures the run measured.
+fn judged(s: &MetricsState) -> Vec<Family> {
+    let mut capacity: Vec<Family> = [
+        "capacity_max_rps",
+        "capacity_headroom_ratio",
+        "capacity_required_instances",
+    ]
+    .into_iter()
+    .map(|n| Family::new(n, MetricType::GAUGE))
+    .collect();
+    let [mut capacity_bound, mut drift, mut regressed, mut regression_delta] = [
+        "capacity_lower_bound_rps",
+        "soak_latency_drift_ratio",
+        "regression_detected",
+        "regression_delta_ratio",
+    ]
+    .map(|n| Family::new(n, MetricType::GAUGE));
+    for (plan, m) in &s.plans {
+        let plan = plan.as_str();
+        let Some(l) = &m.last_run else { continue };
         for (metric, r, delta) in &l.regression {
             regressed.value(&[("plan", plan), ("metric", metric)], flag(*r));
             regression_delta.value(&[("plan", plan), ("metric", metric)], *delta);
@@ -288,25 +308,9 @@ fn last_run(s: &MetricsState) -> Vec<Family> {
                 f.value(&[("plan", plan)], v);
             }
         }
-        for (t, ok) in m.thresholds.iter().zip(&l.thresholds) {
-            thresholds.value(&[("plan", plan), ("threshold", t)], flag(*ok));
-        }
     }
-    let mut all = capacity;
-    all.extend([
-        capacity_bound,
-        drift,
-        regressed,
-        regression_delta,
-        last_ts,
-        last_dur,
-        last_ok,
-        saturated,
-        runs,
-        quantiles,
-        thresholds,
-    ]);
-    all
+    capacity.extend([capacity_bound, drift, regressed, regression_delta]);
+    capacity
 }
 
 /// The next fire, lateness, skipped and missed runs of each scheduled plan.

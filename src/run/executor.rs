@@ -128,20 +128,9 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
                 }
             }
             _ = alarm.ring(), if wake.is_some() => {
-                let now = Instant::now();
-                // `iterations:` taken by the other workers ends this one too (a worker
-                // without VUs never asks for one itself).
-                if shared.iterations_spent() {
-                    driver.finished = true;
-                }
-                // Arrivals that were due before the end start even when the worker wakes
-                // after it (they count their lag); none is lost unnoticed.
-                if !driver.finished && (now < end || !shared.schedule.is_closed()) {
-                    driver.launch(&shared, now, &mut inflight, &rec);
-                }
-                if now >= end || driver.finished {
+                if let Some(d) = driver.on_alarm(&shared, end, &mut inflight, &rec) {
                     stopping = true;
-                    deadline = now.max(end) + shared.grace();
+                    deadline = d;
                 }
             }
             _ = flush.tick() => {
@@ -164,6 +153,31 @@ pub async fn worker(shared: Arc<Shared>, w: u64, batches: mpsc::Sender<Recorder>
     last.dropped += driver.abandoned();
     shared.in_flight[w as usize].store(0, Ordering::Relaxed);
     let _ = batches.send(last).await;
+}
+
+impl Driver {
+    /// The alarm rang: launches what is due; returns the drain deadline when the worker's
+    /// schedule is over (or its iterations are spent).
+    fn on_alarm(
+        &mut self,
+        shared: &Shared,
+        end: Instant,
+        inflight: &mut FuturesUnordered<Iteration>,
+        rec: &Arc<Sink>,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        // `iterations:` taken by the other workers ends this one too (a worker without VUs
+        // never asks for one itself).
+        if shared.iterations_spent() {
+            self.finished = true;
+        }
+        // Arrivals that were due before the end start even when the worker wakes after it
+        // (they count their lag); none is lost unnoticed.
+        if !self.finished && (now < end || !shared.schedule.is_closed()) {
+            self.launch(shared, now, inflight, rec);
+        }
+        (now >= end || self.finished).then(|| now.max(end) + shared.grace())
+    }
 }
 
 /// Hands the batch over without ever waiting: if the aggregator is behind, the batch stays

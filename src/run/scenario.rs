@@ -333,16 +333,9 @@ impl Runtime {
         let req = match self.build(r, vu) {
             Ok(req) => req,
             Err(kind) => {
+                // Never sent (a URL or body that cannot be built): an error without a time.
                 vu.failures += 1;
-                lock(sink).record(&Sample {
-                    request: r.index,
-                    latency: Duration::ZERO,
-                    service: Duration::ZERO,
-                    ttfb: None,
-                    status: None,
-                    error: Some(kind),
-                    stale_retry: false,
-                });
+                lock(sink).record(&Sample::unsent(r.index, kind));
                 return false;
             }
         };

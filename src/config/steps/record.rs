@@ -108,27 +108,7 @@ impl StepCompiler<'_> {
                 }
             }
         } else if let Some(f) = &r.from {
-            match (f.value.as_str(), m.kind) {
-                ("latency", CustomKind::Rate)
-                | ("checks", CustomKind::Counter | CustomKind::Trend | CustomKind::Gauge) => {
-                    c.at(
-                        &f.referenced,
-                        &format!("{rp}.from"),
-                        format!("`from: {}` does not feed a {}: latency feeds a trend, gauge or counter, checks feed a rate", f.value, m.kind.as_str()),
-                    );
-                    return None;
-                }
-                ("latency", _) => RecordSource::Latency,
-                ("checks", _) => RecordSource::Checks,
-                (other, _) => {
-                    c.at(
-                        &f.referenced,
-                        &format!("{rp}.from"),
-                        format!("{other:?} is not a source; use latency or checks"),
-                    );
-                    return None;
-                }
-            }
+            from_source(c, f, m, rp)?
         } else if m.kind == CustomKind::Counter {
             RecordSource::Count
         } else {
@@ -178,4 +158,34 @@ impl StepCompiler<'_> {
         };
         Some(label)
     }
+}
+
+/// `from: latency` (a trend, gauge or counter) or `from: checks` (a rate).
+fn from_source(
+    c: &mut Collector,
+    f: &crate::config::raw::S<String>,
+    m: &CustomMetricSpec,
+    rp: &str,
+) -> Option<RecordSource> {
+    Some(match (f.value.as_str(), m.kind) {
+        ("latency", CustomKind::Rate)
+        | ("checks", CustomKind::Counter | CustomKind::Trend | CustomKind::Gauge) => {
+            c.at(
+                &f.referenced,
+                &format!("{rp}.from"),
+                format!("`from: {}` does not feed a {}: latency feeds a trend, gauge or counter, checks feed a rate", f.value, m.kind.as_str()),
+            );
+            return None;
+        }
+        ("latency", _) => RecordSource::Latency,
+        ("checks", _) => RecordSource::Checks,
+        (other, _) => {
+            c.at(
+                &f.referenced,
+                &format!("{rp}.from"),
+                format!("{other:?} is not a source; use latency or checks"),
+            );
+            return None;
+        }
+    })
 }

@@ -6,25 +6,8 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::time::Duration;
 
-/// One finished request, as a worker reports it.
-#[derive(Clone, Copy, Debug)]
-pub struct Sample {
-    /// Index of the request in the plan's request table.
-    pub request: usize,
-    /// From the intended send time to the end of the response (coordinated-omission corrected).
-    pub latency: Duration,
-    /// From the actual send to the end of the response.
-    pub service: Duration,
-    /// From the actual send to the response headers; `None` when no response arrived.
-    pub ttfb: Option<Duration>,
-    /// HTTP status, when a response arrived.
-    pub status: Option<u16>,
-    /// Why the request counts as failed, if it does.
-    pub error: Option<ErrorKind>,
-    /// True when it was re-sent once on a fresh connection because the kept-alive one had
-    /// been closed by the target at reuse.
-    pub stale_retry: bool,
-}
+mod sample;
+pub use sample::Sample;
 
 /// Everything recorded for one request of the plan. A request's times start as a short list
 /// of samples and become three histograms at its [`FEW`]-th sample: an HDR histogram at 3

@@ -291,15 +291,7 @@ impl Engine {
         let req = match self.outgoing(&call) {
             Ok(r) => r,
             Err(why) => {
-                lock(sink).record(&Sample {
-                    request: row,
-                    latency: Duration::ZERO,
-                    service: Duration::ZERO,
-                    ttfb: None,
-                    status: None,
-                    error: Some(ErrorKind::Blocked),
-                    stale_retry: false,
-                });
+                lock(sink).record(&Sample::unsent(row, ErrorKind::Blocked));
                 reply.error = Some((why, 1000));
                 return reply;
             }

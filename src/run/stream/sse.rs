@@ -403,17 +403,7 @@ async fn read(
         };
         let ev = match next {
             Ok(ev) => ev,
-            Err(EventStreamError::Transport(BodyError::TooLarge)) => {
-                return Stop::Failed(StreamEnd::TooLarge)
-            }
-            Err(EventStreamError::Transport(BodyError::Transport(ErrorKind::Timeout))) => {
-                return Stop::Done
-            }
-            Err(EventStreamError::Transport(BodyError::Transport(_))) => return Stop::Dropped,
-            Err(EventStreamError::Transport(BodyError::Framing)) => {
-                return Stop::Failed(StreamEnd::Protocol)
-            }
-            Err(_) => return Stop::Failed(StreamEnd::Protocol),
+            Err(e) => return stop_for(e),
         };
         pending.store(0, Relaxed);
         s.received(ev.data.len());
@@ -455,6 +445,16 @@ async fn read(
         if p.spec.events.is_some_and(|n| p.events >= n) {
             return Stop::Done;
         }
+    }
+}
+
+/// How a stream that failed while reading ended.
+fn stop_for(e: EventStreamError<BodyError>) -> Stop {
+    match e {
+        EventStreamError::Transport(BodyError::TooLarge) => Stop::Failed(StreamEnd::TooLarge),
+        EventStreamError::Transport(BodyError::Transport(ErrorKind::Timeout)) => Stop::Done,
+        EventStreamError::Transport(BodyError::Transport(_)) => Stop::Dropped,
+        _ => Stop::Failed(StreamEnd::Protocol),
     }
 }
 
