@@ -43,10 +43,10 @@ pub use parse::{parse_yaml_value, read_file};
 pub use schedule::{next_fire, prev_fire, Overlap, Schedule, ScheduleKind};
 pub use steps::{
     BodySpec, CaptureSource, CaptureSpec, CheckKey, CheckKind, CheckSpec, Condition, DataOrder,
-    DataSource, EventMatch, ExpectSpec, FilePart, GuardedSpec, HoldSpec, JsonTemplate, Payload,
-    RecordSource, RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec, StepSpec,
-    StreamKey, Times, VariableValue, WsAction, WsSpec, MULTIPART_BOUNDARY, SETUP, TEARDOWN,
-    VU_SETUP,
+    DataSource, EventMatch, ExpectSpec, FilePart, GuardedSpec, HoldSpec, Hooks, JsonTemplate,
+    Payload, RecordSource, RecordSpec, RepeatSpec, RequestKey, RequestSpec, ScenarioSpec, SseSpec,
+    StepSpec, StreamKey, Times, VariableValue, WsAction, WsSpec, MULTIPART_BOUNDARY, SETUP,
+    TEARDOWN, VU_SETUP,
 };
 pub use target::{TargetSpec, Transport, DEFAULT_MAX_BODY};
 pub use template::{Template, Vars};
@@ -144,6 +144,18 @@ pub struct PlanSpec {
     pub request_buckets: Option<Arc<[f64]>>,
     /// The script a k6 plan runs; its scenarios name the functions to call.
     pub script: Option<Arc<ScriptPlan>>,
+    /// The processor whose functions `function` steps and request hooks call.
+    pub processor: Option<Arc<ProcessorSpec>>,
+}
+
+/// A plan's processor (Artillery's `config.processor`): the file, loaded once at config
+/// load to list what it exports, and loaded again on its own engine for each run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorSpec {
+    pub path: std::path::PathBuf,
+    pub functions: Vec<String>,
+    /// Its text, part of the config's hash: an edited processor starts a new baseline.
+    pub text: String,
 }
 
 /// A k6 script as a plan runs it: the program (its init context already evaluated once, for

@@ -97,6 +97,9 @@ fn plans(
         };
         let Some(script) = script else {
             if let Some(plan) = native_plan(c, cx, name, p) {
+                if let Some(proc) = &plan.processor {
+                    hashed.push_str(&proc.text);
+                }
                 plans.push(Arc::new(plan));
             }
             continue;
@@ -275,6 +278,7 @@ fn native_plan(
     };
     let data = data_sources(c, p, &path, base_dir);
     let (mut steps, variables) = step_compiler(c, p, &path, &data, cx);
+    let processor = processor(c, p, &path, base_dir, &mut steps);
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
     let vu_setup = steps.vu_setup(c, &p.vu_setup, &format!("{path}.vu_setup"));
@@ -322,6 +326,7 @@ fn native_plan(
         monitors: judging.monitors,
         metrics: steps.custom,
         script: None,
+        processor,
         request_buckets: judging.request_buckets,
     })
 }
@@ -342,6 +347,57 @@ fn step_compiler<'e>(
     steps.base_dir = cx.base_dir.map(Path::to_path_buf);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     (steps, variables)
+}
+
+/// Loads the plan's processor once, to list the functions it exports (a file that does not
+/// load is an error located in it), and tells the step compiler which names exist.
+fn processor(
+    c: &mut Collector,
+    p: &RawPlan,
+    path: &str,
+    base_dir: Option<&Path>,
+    steps: &mut StepCompiler<'_>,
+) -> Option<Arc<super::ProcessorSpec>> {
+    let spec = p
+        .processor
+        .as_ref()
+        .and_then(|f| load_processor(c, f, &format!("{path}.processor"), base_dir));
+    steps.processor = spec
+        .as_ref()
+        .map(|s| (s.path.display().to_string(), s.functions.clone()))
+        .ok_or(p.processor.is_some());
+    spec
+}
+
+fn load_processor(
+    c: &mut Collector,
+    f: &S<String>,
+    path: &str,
+    base_dir: Option<&Path>,
+) -> Option<Arc<super::ProcessorSpec>> {
+    let file = base_dir.map_or_else(|| Path::new(&f.value).to_path_buf(), |d| d.join(&f.value));
+    let text = match crate::files::read_text(&file, 16 << 20) {
+        Ok(t) => t,
+        Err(e) => {
+            c.at(&f.referenced, path, e.about(&file.display().to_string()));
+            return None;
+        }
+    };
+    match crate::script::processor::exported_functions(&file) {
+        Ok(functions) => Some(Arc::new(super::ProcessorSpec {
+            path: file,
+            functions,
+            text,
+        })),
+        Err(e) => {
+            c.at(
+                &f.referenced,
+                path,
+                format!("the processor does not load: {e}"),
+            );
+            None
+        }
+    }
 }
 
 /// Whether a variable nothing defines renders empty (`undefined_variables: empty`) rather

@@ -2,7 +2,11 @@
 //! bodies rendered from templates, content checks and captures on a body or a stream message.
 
 use super::vu::VuState;
-use crate::config::{CaptureSource, CaptureSpec, CheckKind, JsonTemplate, Template};
+use crate::config::{
+    BodySpec, CaptureSource, CaptureSpec, CheckKind, FilePart, JsonTemplate, Template,
+    MULTIPART_BOUNDARY,
+};
+use bytes::Bytes;
 
 /// Base URL + relative path + query. The path is appended to the base path, never replacing
 /// the host: a scenario cannot point load elsewhere.
@@ -141,4 +145,53 @@ pub(super) fn render_json(j: &JsonTemplate, vu: &VuState) -> serde_json::Value {
 
 pub(super) fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub(super) fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
+    match body {
+        BodySpec::None => None,
+        BodySpec::Raw(t) => Some(Bytes::from(t.render(vu))),
+        BodySpec::Json(j) => Some(Bytes::from(render_json(j, vu).to_string())),
+        BodySpec::Form(f) => {
+            let mut ser = reqwest::Url::parse("http://x/").ok()?;
+            {
+                let mut pairs = ser.query_pairs_mut();
+                for (k, t) in f {
+                    pairs.append_pair(k, &t.render(vu));
+                }
+            }
+            Some(Bytes::from(ser.query().unwrap_or_default().to_string()))
+        }
+        BodySpec::Multipart { fields, files } => Some(multipart_body(fields, files, vu)),
+    }
+}
+
+/// A `multipart/form-data` body (RFC 7578): each field, then each file, between
+/// [`MULTIPART_BOUNDARY`] lines. Field names come from the config (checked as labels); quotes
+/// in them are escaped.
+fn multipart_body(
+    fields: &[(String, crate::config::Template)],
+    files: &[FilePart],
+    vu: &VuState,
+) -> Bytes {
+    let name = |s: &str| s.replace('"', "%22");
+    let mut out = Vec::new();
+    for (k, t) in fields {
+        out.extend_from_slice(
+            format!(
+                "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                name(k)
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(t.render(vu).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for f in files {
+        out.extend_from_slice(format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n", name(&f.field), name(&f.filename)).as_bytes());
+        out.extend_from_slice(&f.bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    Bytes::from(out)
 }

@@ -498,7 +498,7 @@ impl Driver {
             .collect();
         for (name, v) in &drawn {
             if let VariableValue::Fixed(v) = v {
-                super::scenario::set_value(&mut vu, name, v);
+                vu.set_value(name, v);
             }
         }
         for data in &plan.data {
@@ -513,7 +513,7 @@ impl Driver {
         for (name, v) in drawn {
             if let VariableValue::Drawn(t) = v {
                 let text = t.render(&vu);
-                super::scenario::set_value(&mut vu, name, &serde_json::Value::String(text));
+                vu.set_value(name, &serde_json::Value::String(text));
             }
         }
         self.seq += 1;

@@ -4,7 +4,7 @@
 
 use super::observe::LastView;
 use super::plan::Segment;
-use super::scenario::{self, Runtime};
+use super::scenario::Runtime;
 use super::vu::VuState;
 use super::{executor, script, vu, Ending, Load, Observer, RunOptions, RunOutput, TeardownOutput};
 use crate::config::{Limits, LoadShape, PlanSpec};
@@ -188,7 +188,7 @@ async fn setup(rt: &mut Runtime) -> (Recorder, Result<(), String>) {
             crate::config::VariableValue::Fixed(v) => v.clone(),
             crate::config::VariableValue::Drawn(t) => serde_json::Value::String(t.render(&vu)),
         };
-        scenario::set_value(&mut vu, name, &value);
+        vu.set_value(name, &value);
     }
     let result = rt
         .iterate(&plan.setup, &mut vu, std::time::Instant::now(), &sink)

@@ -6,6 +6,7 @@
 mod alarm;
 mod content;
 pub mod executor;
+mod hooks;
 pub mod http;
 mod lifecycle;
 mod observe;
@@ -132,6 +133,10 @@ pub struct TeardownOutput {
 pub enum RunError {
     #[error(transparent)]
     Client(#[from] http::ClientError),
+    /// The plan's processor did not load when the run started (it was edited since the
+    /// config was read).
+    #[error("the processor does not load: {0}")]
+    Processor(#[from] crate::script::ScriptError),
     /// loadpacer panicked outside the workers (caught by the daemon).
     #[error("the run panicked: {0}")]
     Panicked(String),
@@ -244,6 +249,10 @@ fn runtime(plan: &Arc<PlanSpec>, limits: &Limits, opts: RunOptions) -> Result<Ru
         .script
         .as_ref()
         .map(|s| Arc::new(script::Scripts::start(plan, s, limits, opts.workers.max(1))));
+    rt.processor = match &plan.processor {
+        Some(p) => Some(Arc::new(hooks::Processor::start(p)?)),
+        None => None,
+    };
     Ok(rt)
 }
 
@@ -330,6 +339,7 @@ impl Load {
             let mut part_rt = Runtime::new(own_plan, client);
             part_rt.base_vars = rt.base_vars.clone();
             part_rt.scripts = rt.scripts.clone();
+            part_rt.processor = rt.processor.clone();
             part_rt.allow = rt.allow.clone();
             if matches!(w.load.shape, LoadShape::Closed { .. }) {
                 part_rt.pacer = pacer.clone();

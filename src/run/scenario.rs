@@ -1,14 +1,14 @@
 //! One iteration of a scenario: render each request, send it, check and capture, think.
 
-use super::content::{body_passes, capture_from_body, join_url, render_json, store_capture};
+use super::content::{body_passes, capture_from_body, join_url, render_body, store_capture};
 use super::http::{Client, Dest, Failure, Keep, Outgoing, Response};
 use super::vu::{lock, Sink, VuState};
 use crate::config::custom::CustomKind;
+use crate::config::MULTIPART_BOUNDARY;
 use crate::config::{
     BodySpec, CaptureSource, CheckKind, JsonTemplate, PlanSpec, RecordSource, RecordSpec,
     RepeatSpec, RequestSpec, StepSpec, Times,
 };
-use crate::config::{FilePart, MULTIPART_BOUNDARY};
 use crate::measure::{ErrorKind, Recorder, Sample};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
@@ -22,21 +22,6 @@ use std::time::{Duration, Instant};
 pub struct IterationResult {
     /// Set when a transport error ended the iteration early.
     pub failed: bool,
-}
-
-/// Puts a JSON value in a variable: a string as its text, anything else as JSON that keeps
-/// its type in a JSON body.
-pub(super) fn set_value(vu: &mut VuState, var: &str, v: &serde_json::Value) {
-    match v {
-        serde_json::Value::String(s) => {
-            vu.vars.insert(var.to_string(), s.clone());
-            vu.json_typed.remove(var);
-        }
-        other => {
-            vu.vars.insert(var.to_string(), other.to_string());
-            vu.json_typed.insert(var.to_string());
-        }
-    }
 }
 
 /// Feeds one user-defined metric from a response. A value that is missing or not a number
@@ -146,6 +131,8 @@ pub struct Runtime {
     ws_tls: super::stream::TlsSettings,
     /// The engine threads of a script plan (k6), shared by its workloads.
     pub scripts: Option<Arc<super::script::Scripts>>,
+    /// The plan's processor engine, shared by its workloads.
+    pub processor: Option<Arc<super::hooks::Processor>>,
 }
 
 impl Runtime {
@@ -177,6 +164,7 @@ impl Runtime {
             allow: Vec::new(),
             ws_tls: Default::default(),
             scripts: None,
+            processor: None,
         }
     }
 
@@ -235,6 +223,10 @@ impl Runtime {
                 StepSpec::Parallel(rs) => {
                     Box::pin(self.parallel(rs, vu, intended.take(), sink)).await
                 }
+                StepSpec::Function(f) => match &self.processor {
+                    Some(p) => p.function_step(f, vu, sink).await,
+                    None => false,
+                },
                 StepSpec::Guarded(g) => {
                     if g.allows(vu) {
                         self.nested(std::slice::from_ref(&g.step), vu, intended, sink)
@@ -286,10 +278,10 @@ impl Runtime {
         };
         for (round, item) in (0u64..).zip(items) {
             if let Some(v) = item {
-                set_value(vu, &r.var, &v);
+                vu.set_value(&r.var, &v);
             }
             if let Some(name) = &r.index_var {
-                set_value(vu, name, &serde_json::Value::from(round));
+                vu.set_value(name, &serde_json::Value::from(round));
             }
             if !self.nested(&r.steps, vu, intended, sink).await {
                 return false;
@@ -330,15 +322,12 @@ impl Runtime {
         intended: Option<Instant>,
         sink: &Sink,
     ) -> bool {
-        let req = match self.build(r, vu) {
-            Ok(req) => req,
-            Err(kind) => {
-                // Never sent (a URL or body that cannot be built): an error without a time.
-                vu.failures += 1;
-                lock(sink).record(&Sample::unsent(r.index, kind));
-                return false;
-            }
+        let Some(req) = self.outgoing(r, vu, sink).await else {
+            return false;
         };
+        // What an `after_response` function is shown of the request, taken before it goes.
+        let params =
+            (!r.hooks.after.is_empty()).then(|| super::hooks::request_params(&self.plan, &req).0);
         let mut intended = intended;
         if let Some(p) = &self.pacer {
             if p.wait().await {
@@ -366,20 +355,22 @@ impl Runtime {
         let latency = done - intended.unwrap_or(sent).min(sent);
         match result {
             Ok(resp) => {
-                let mut rec = lock(sink);
-                vu.last_status = Some(resp.status);
-                let error = self.judge(r, &resp, latency, vu, &mut rec);
-                vu.failures += u64::from(error.is_some());
-                rec.record(&Sample {
-                    request: r.index,
-                    latency,
-                    service,
-                    ttfb: Some(resp.ttfb),
-                    status: Some(resp.status),
-                    error,
-                    stale_retry,
-                });
-                true
+                {
+                    let mut rec = lock(sink);
+                    vu.last_status = Some(resp.status);
+                    let error = self.judge(r, &resp, latency, vu, &mut rec);
+                    vu.failures += u64::from(error.is_some());
+                    rec.record(&Sample {
+                        request: r.index,
+                        latency,
+                        service,
+                        ttfb: Some(resp.ttfb),
+                        status: Some(resp.status),
+                        error,
+                        stale_retry,
+                    });
+                }
+                self.after_response(r, params, &resp, vu, sink).await
             }
             Err(Failure { kind, status, ttfb }) => {
                 vu.failures += 1;
@@ -486,7 +477,9 @@ impl Runtime {
     /// Builds the request, reusing the prepared parts.
     fn build(&self, r: &RequestSpec, vu: &VuState) -> Result<Outgoing, ErrorKind> {
         let prep = &self.prepared[r.index];
-        if let (Some(wire), Some(dest)) = (&prep.wire, &prep.dest) {
+        // A request a processor may change is never sent pre-encoded.
+        let hooked = !r.hooks.before.is_empty();
+        if let (Some(wire), Some(dest), false) = (&prep.wire, &prep.dest, hooked) {
             return Ok(Outgoing {
                 method: r.method.clone(),
                 dest: dest.clone(),
@@ -523,6 +516,47 @@ impl Runtime {
             timeout: r.timeout,
             wire: None,
         })
+    }
+}
+
+impl Runtime {
+    /// The request to send: built, then changed by its `before_request` functions; `None`
+    /// (booked) when it cannot be built or a function failed.
+    async fn outgoing(&self, r: &RequestSpec, vu: &mut VuState, sink: &Sink) -> Option<Outgoing> {
+        let req = match self.build(r, vu) {
+            Ok(req) => req,
+            Err(kind) => {
+                // Never sent (a URL or body that cannot be built): an error without a time.
+                vu.failures += 1;
+                lock(sink).record(&Sample::unsent(r.index, kind));
+                return None;
+            }
+        };
+        match (&self.processor, r.hooks.before.as_slice()) {
+            (Some(p), before @ [_, ..]) => {
+                p.before_request(&self.plan, before, req, vu, sink).await
+            }
+            _ => Some(req),
+        }
+    }
+
+    /// Runs the request's `after_response` functions, if it has any (`params` is what they
+    /// are shown of the request); false when one failed.
+    async fn after_response(
+        &self,
+        r: &RequestSpec,
+        params: Option<serde_json::Value>,
+        resp: &Response,
+        vu: &mut VuState,
+        sink: &Sink,
+    ) -> bool {
+        match (&self.processor, params) {
+            (Some(p), Some(params)) => {
+                p.after_response(&r.hooks.after, params, resp, vu, sink)
+                    .await
+            }
+            _ => true,
+        }
     }
 }
 
@@ -615,55 +649,6 @@ fn headers(plan: &PlanSpec, r: &RequestSpec, vu: &VuState) -> Option<HeaderMap> 
         _ => {}
     }
     Some(h)
-}
-
-fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
-    match body {
-        BodySpec::None => None,
-        BodySpec::Raw(t) => Some(Bytes::from(t.render(vu))),
-        BodySpec::Json(j) => Some(Bytes::from(render_json(j, vu).to_string())),
-        BodySpec::Form(f) => {
-            let mut ser = reqwest::Url::parse("http://x/").ok()?;
-            {
-                let mut pairs = ser.query_pairs_mut();
-                for (k, t) in f {
-                    pairs.append_pair(k, &t.render(vu));
-                }
-            }
-            Some(Bytes::from(ser.query().unwrap_or_default().to_string()))
-        }
-        BodySpec::Multipart { fields, files } => Some(multipart_body(fields, files, vu)),
-    }
-}
-
-/// A `multipart/form-data` body (RFC 7578): each field, then each file, between
-/// [`MULTIPART_BOUNDARY`] lines. Field names come from the config (checked as labels); quotes
-/// in them are escaped.
-fn multipart_body(
-    fields: &[(String, crate::config::Template)],
-    files: &[FilePart],
-    vu: &VuState,
-) -> Bytes {
-    let name = |s: &str| s.replace('"', "%22");
-    let mut out = Vec::new();
-    for (k, t) in fields {
-        out.extend_from_slice(
-            format!(
-                "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
-                name(k)
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(t.render(vu).as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    for f in files {
-        out.extend_from_slice(format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n", name(&f.field), name(&f.filename)).as_bytes());
-        out.extend_from_slice(&f.bytes);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
-    Bytes::from(out)
 }
 
 /// A response header's value as text (`None` when absent or not visible ASCII).

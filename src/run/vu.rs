@@ -43,6 +43,21 @@ impl VuState {
         }
     }
 
+    /// Puts a JSON value in a variable: a string as its text, anything else as JSON that keeps
+    /// its type in a JSON body.
+    pub fn set_value(&mut self, var: &str, v: &serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => {
+                self.vars.insert(var.to_string(), s.clone());
+                self.json_typed.remove(var);
+            }
+            other => {
+                self.vars.insert(var.to_string(), other.to_string());
+                self.json_typed.insert(var.to_string());
+            }
+        }
+    }
+
     /// Takes back what a branch captured and counted.
     pub fn join(&mut self, branch: VuState) {
         for (k, v) in branch.vars {

@@ -13,6 +13,7 @@ mod crypto;
 pub mod host;
 mod loader;
 mod natives;
+pub mod processor;
 mod vu;
 
 pub use host::{Event, Exec, HttpCall, HttpReply, Op, Reply};

@@ -27,6 +27,7 @@ mod merge;
 mod mixin;
 mod monitors;
 mod pages;
+mod processors;
 mod prometheus_e2e;
 mod remote_write;
 mod reports;

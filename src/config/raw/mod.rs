@@ -284,6 +284,11 @@ pub struct RawPlan {
     /// `regression`, `grades`, `monitors`, `resources` and `request_buckets`. Example: `{ file:
     /// artillery/checkout.yml, environment: staging }`.
     pub artillery: Option<RawScriptRef>,
+    /// A JavaScript file of functions (an Artillery processor: CommonJS or an ES module),
+    /// relative to this file, that `function` steps and requests' `before_request` and
+    /// `after_response` call with the VU's variables (`context.vars`). One engine serves
+    /// every VU of a run, as one Node process does in Artillery. Example: `proc.js`.
+    pub processor: Option<S<String>>,
     /// A k6 script this plan runs as it is, as `loadpacer run script.js` does; beside it the
     /// plan sets the same fields as beside `artillery`. Example: `{ file: k6/checkout.js, env:
     /// { BASE: "http://127.0.0.1:8080" } }`.

@@ -25,6 +25,10 @@ pub struct RawScenario {
 pub struct RawStep {
     /// An HTTP request.
     pub request: Option<RawRequest>,
+    /// Calls a function of the plan's `processor` as `fn(context, events, next)`: it may read
+    /// and set the VU's variables (`context.vars`); an error it throws (or gives `next`)
+    /// ends the iteration, counted as failed. Example: `function: setToken`.
+    pub function: Option<S<String>>,
     /// Checks on the request's response; more than 1 % failed checks fail the run unless a
     /// `checks` threshold decides.
     pub check: Option<RawCheck>,
@@ -284,6 +288,16 @@ pub struct RawRequest {
     /// Grade bands of this request, instead of the plan's. Example:
     /// `{ good: { p95: 200ms, error_rate: 0.01, throughput: 20 } }`.
     pub grades: Option<BTreeMap<String, RawGrade>>,
+    /// Functions of the plan's `processor` called before the request is sent, in order, as
+    /// `fn(requestParams, context, events, next)`: they may change `url` (on the same
+    /// target), `headers`, `json`, `body` and `qs`. Example: `[signRequest]`.
+    #[serde(default)]
+    pub before_request: Vec<S<String>>,
+    /// Functions of the plan's `processor` called after the response (after the step's
+    /// captures and checks), as `fn(requestParams, response, context, events, next)`, with
+    /// `response.statusCode`, `headers` and `body`. Example: `[saveOrderId]`.
+    #[serde(default)]
+    pub after_response: Vec<S<String>>,
 }
 
 /// Expected status: one code or a list.

@@ -50,6 +50,11 @@ pub(super) struct StepCompiler<'a> {
     pub custom: Vec<crate::config::custom::CustomMetricSpec>,
     /// Where relative file paths (uploads) are resolved: the config file's folder.
     pub base_dir: Option<std::path::PathBuf>,
+    /// The plan's processor: its file name and the functions it exports; `Err(true)` when
+    /// it is given but did not load (reported there; names are not checked then).
+    pub processor: Result<(String, Vec<String>), bool>,
+    /// A processor function is called somewhere: it may set any variable.
+    pub calls_processor: bool,
 }
 
 impl<'a> StepCompiler<'a> {
@@ -68,6 +73,81 @@ impl<'a> StepCompiler<'a> {
             secrets: Vec::new(),
             custom: Vec::new(),
             base_dir: None,
+            processor: Err(false),
+            calls_processor: false,
+        }
+    }
+
+    /// A `function` step: nothing else in the step.
+    fn function_step(
+        &mut self,
+        c: &mut Collector,
+        st: &RawStep,
+        f: &S<String>,
+        at: &serde_saphyr::Location,
+        sp: &str,
+    ) -> Option<StepSpec> {
+        let others = [
+            st.request.is_some(),
+            st.think.is_some(),
+            st.ws.is_some(),
+            st.sse.is_some(),
+            st.repeat.is_some(),
+            !st.parallel.is_empty(),
+        ];
+        if others.contains(&true) {
+            c.at(at, sp, "a step has exactly one of `request`, `think`, `ws`, `sse`, `repeat`, `parallel` or `function`");
+            return None;
+        }
+        let f = self.processor_function(c, f, &format!("{sp}.function"))?;
+        Some(StepSpec::Function(f))
+    }
+
+    /// A request's `before_request` and `after_response` functions.
+    fn hooks(&mut self, c: &mut Collector, r: &RawRequest, rp: &str) -> Hooks {
+        let mut hooks = Hooks::default();
+        for (field, list, into) in [
+            ("before_request", &r.before_request, &mut hooks.before),
+            ("after_response", &r.after_response, &mut hooks.after),
+        ] {
+            for (i, f) in list.iter().enumerate() {
+                into.extend(self.processor_function(c, f, &format!("{rp}.{field}[{i}]")));
+            }
+        }
+        hooks
+    }
+
+    /// A processor function's name, checked against what the plan's processor exports.
+    fn processor_function(
+        &mut self,
+        c: &mut Collector,
+        f: &S<String>,
+        path: &str,
+    ) -> Option<String> {
+        self.calls_processor = true;
+        match &self.processor {
+            Err(true) => None,
+            Err(false) => {
+                c.at(&f.referenced, path, format!("calls the processor function {:?}, but the plan has no `processor:` (a JavaScript file of functions)", f.value));
+                None
+            }
+            Ok((file, exported)) if !exported.contains(&f.value) => {
+                c.at(
+                    &f.referenced,
+                    path,
+                    format!(
+                        "{:?} is not a function that {file} exports (it exports: {})",
+                        f.value,
+                        if exported.is_empty() {
+                            "none".to_string()
+                        } else {
+                            exported.join(", ")
+                        }
+                    ),
+                );
+                None
+            }
+            Ok(_) => Some(f.value.clone()),
         }
     }
 
@@ -246,6 +326,7 @@ impl<'a> StepCompiler<'a> {
         }
         if !st.parallel.is_empty() {
             if st.request.is_some()
+                || st.function.is_some()
                 || st.think.is_some()
                 || st.ws.is_some()
                 || st.sse.is_some()
@@ -255,6 +336,9 @@ impl<'a> StepCompiler<'a> {
                 return None;
             }
             return self.parallel(c, scenario, &st.parallel, &sp, names);
+        }
+        if let Some(f) = &st.function {
+            return self.function_step(c, st, f, at, &sp);
         }
         if let Some(r) = &st.repeat {
             if st.request.is_some() || st.think.is_some() || st.ws.is_some() || st.sse.is_some() {
@@ -432,6 +516,7 @@ impl<'a> StepCompiler<'a> {
             .map(|ch| self.checks(c, scenario, &r.name.value, ch, &format!("{sp}.check")))
             .unwrap_or_default();
         let records = self.records(c, &st.record, &format!("{sp}.record"));
+        let hooks = self.hooks(c, r, &rp);
         Some(RequestSpec {
             index,
             name: r.name.value.clone(),
@@ -444,6 +529,7 @@ impl<'a> StepCompiler<'a> {
             checks,
             captures,
             records,
+            hooks,
         })
     }
 
@@ -541,6 +627,10 @@ impl<'a> StepCompiler<'a> {
     /// `undefined_empty` (Artillery's meaning) a warning, and it renders empty.
     pub fn check_vars(&mut self, c: &mut Collector, undefined_empty: bool) {
         self.secrets.append(&mut self.found.secrets);
+        if self.calls_processor {
+            // A processor function may set any variable (`context.vars.token = …`).
+            return;
+        }
         for (v, loc, path) in &self.undefined {
             if undefined_empty {
                 c.warn_at(

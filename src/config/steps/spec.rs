@@ -120,6 +120,15 @@ pub struct RequestSpec {
     pub captures: Vec<CaptureSpec>,
     /// User-defined metrics fed from the response.
     pub records: Vec<RecordSpec>,
+    /// Processor functions called around the exchange.
+    pub hooks: Hooks,
+}
+
+/// The processor functions a request calls: before it is sent, after its response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    pub before: Vec<String>,
+    pub after: Vec<String>,
 }
 
 /// Where a recorded value comes from.
@@ -155,7 +164,8 @@ pub struct RecordSpec {
 impl RequestSpec {
     /// True when a check or capture reads the body, so it must be kept (up to the cap).
     pub fn needs_body(&self) -> bool {
-        self.checks.iter().any(|c| c.kind.needs_body())
+        !self.hooks.after.is_empty()
+            || self.checks.iter().any(|c| c.kind.needs_body())
             || self
                 .captures
                 .iter()
@@ -168,17 +178,19 @@ impl RequestSpec {
 
     /// True when a check or capture reads a response header, so the transport must keep them.
     pub fn needs_headers(&self) -> bool {
-        self.checks.iter().any(|c| {
-            matches!(
-                c.kind,
-                CheckKind::HeaderContains(..)
-                    | CheckKind::HeaderExists(_)
-                    | CheckKind::HeaderEquals(..)
-            )
-        }) || self
-            .captures
-            .iter()
-            .any(|c| matches!(c.source, CaptureSource::Header(_)))
+        !self.hooks.after.is_empty()
+            || self.checks.iter().any(|c| {
+                matches!(
+                    c.kind,
+                    CheckKind::HeaderContains(..)
+                        | CheckKind::HeaderExists(_)
+                        | CheckKind::HeaderEquals(..)
+                )
+            })
+            || self
+                .captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Header(_)))
     }
 
     /// True when the request has a status check (so a 5xx is a check result, not an error).
@@ -208,6 +220,8 @@ pub enum StepSpec {
     Parallel(Vec<RequestSpec>),
     /// A step run only when its condition holds and its probability is drawn.
     Guarded(Box<GuardedSpec>),
+    /// A function of the plan's processor, called with the VU's variables.
+    Function(String),
 }
 
 impl StepSpec {
@@ -218,7 +232,8 @@ impl StepSpec {
             StepSpec::Repeat(r) => r.steps.iter().for_each(|s| s.each_request(f)),
             StepSpec::Parallel(rs) => rs.iter().for_each(&mut *f),
             StepSpec::Guarded(g) => g.step.each_request(f),
-            StepSpec::Think { .. } | StepSpec::Ws(_) | StepSpec::Sse(_) => {}
+            StepSpec::Think { .. } | StepSpec::Ws(_) | StepSpec::Sse(_) | StepSpec::Function(_) => {
+            }
         }
     }
 }

@@ -37,8 +37,22 @@ pub(super) fn scenario(
         }
         Some(flow) => {
             let path = format!("scenarios[{i}].flow");
+            let sp = format!("scenarios[{i}]");
+            let mut f = Flow::new(expect);
+            let names = |v: &Option<S<Value>>, field: &str, c: &mut Collector| match v {
+                Some(v) => {
+                    function_names(Some(&v.value), v.referenced, &format!("{sp}.{field}"), c)
+                }
+                None => Vec::new(),
+            };
+            f.before_request = names(&s.before_request, "beforeRequest", c);
+            f.after_response = names(&s.after_response, "afterResponse", c);
+            let before = names(&s.before_scenario, "beforeScenario", c);
+            let after = names(&s.after_scenario, "afterScenario", c);
             out.steps_of(8, flow.referenced, |out| {
-                steps(out, 10, &flow.value.0, &path, &mut Flow::new(expect), c)
+                function_steps(out, 10, &before, at);
+                steps(out, 10, &flow.value.0, &path, &mut f, c);
+                function_steps(out, 10, &after, at);
             });
         }
         None => c.at(&at, &format!("scenarios[{i}]"), "a scenario needs a `flow`"),
@@ -61,6 +75,10 @@ pub(super) fn hook_steps(
 struct Flow {
     expect: bool,
     names: BTreeMap<String, u32>,
+    /// The scenario's `beforeRequest` and `afterResponse`: called around each of its
+    /// requests, before the request's own.
+    before_request: Vec<String>,
+    after_response: Vec<String>,
 }
 
 impl Flow {
@@ -68,7 +86,32 @@ impl Flow {
         Flow {
             expect,
             names: BTreeMap::new(),
+            before_request: Vec::new(),
+            after_response: Vec::new(),
         }
+    }
+}
+
+/// Processor function names: one, or a list of them.
+fn function_names(v: Option<&Value>, at: Location, path: &str, c: &mut Collector) -> Vec<String> {
+    match v {
+        None => Vec::new(),
+        Some(Value::String(f)) => vec![f.clone()],
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => list
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            c.at(&at, path, "must name a processor function, or list them");
+            Vec::new()
+        }
+    }
+}
+
+/// `- function: NAME` steps.
+fn function_steps(out: &mut Out, indent: usize, names: &[String], at: Location) {
+    for f in names {
+        out.line(indent, &format!("- function: {}", quote(f)), at);
     }
 }
 
@@ -94,7 +137,10 @@ fn steps(out: &mut Out, indent: usize, flow: &[Step], path: &str, f: &mut Flow, 
                 None => c.at(&at, &format!("{sp}.think"), "must be seconds (a number) or a duration"),
             },
             "log" => out.line(indent, &format!("# log: {}", v.value.to_string().replace('\n', " ")), at),
-            "function" => c.at(&at, &format!("{sp}.function"), "`function` calls JavaScript, which cannot run: use captures, checks and templates instead"),
+            "function" => {
+                let names = function_names(Some(&v.value), at, &format!("{sp}.function"), c);
+                function_steps(out, indent, &names, at);
+            }
             "loop" => repeat(out, indent, step, v, &sp, f, c),
             "parallel" => match located_steps(&v.value, at) {
                 Some(inner) => {
@@ -217,6 +263,17 @@ fn request(
         format!("url: {}", quote(&url)),
     ];
     fields.extend(body_fields(r, at, &rp, c));
+    for (field, from, scenario) in [
+        ("before_request", "beforeRequest", &f.before_request),
+        ("after_response", "afterResponse", &f.after_response),
+    ] {
+        let mut names = scenario.clone();
+        names.extend(function_names(r.get(from), at, &format!("{rp}.{from}"), c));
+        if !names.is_empty() {
+            let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+            fields.push(format!("{field}: [{}]", quoted.join(", ")));
+        }
+    }
     out.line(
         indent,
         &format!("- request: {{ {} }}", fields.join(", ")),
@@ -271,9 +328,6 @@ fn refuse_unknown_fields(
         .filter(|(k, _)| !REQUEST_FIELDS.contains(&k.as_str()))
     {
         let why = match k.as_str() {
-            "beforeRequest" | "afterResponse" => {
-                "calls JavaScript, which cannot run; use checks and captures".to_string()
-            }
             "ifTrue" => match if_true(r.get("ifTrue")) {
                 Some(IfTrue::If(_)) => continue,
                 Some(IfTrue::Always) => {

@@ -58,7 +58,7 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
         return format!("random_int({})", args.replace(' ', "").replace(',', ", "));
     }
     if expr.starts_with('$') {
-        c.at(&at, "", format!("{{{{ {expr} }}}} is not translated: loadpacer has $randomString(), $randomNumber(a, b), $processEnvironment.NAME, $env.NAME, $loopElement, $loopCount, $isoTimestamp, $timestamp and $uuid; a processor function cannot run"));
+        c.at(&at, "", format!("{{{{ {expr} }}}} is not translated: loadpacer has $randomString(), $randomNumber(a, b), $processEnvironment.NAME, $env.NAME, $loopElement, $loopCount, $isoTimestamp, $timestamp and $uuid; a processor's function is not called from a template: set the variable in a `function` step or a `beforeRequest` instead"));
     }
     expr.to_string()
 }

@@ -1,0 +1,187 @@
+//! Processors (issue 28): an Artillery script's JavaScript functions, and a native plan's
+//! `processor`, run against the demo target; what cannot load or names a missing function is
+//! a located error.
+
+use crate::support;
+use loadpacer::demo::DemoOptions;
+use std::path::Path;
+
+fn fixture(name: &str) -> String {
+    support::fixture(&format!("artillery/{name}"))
+        .display()
+        .to_string()
+}
+
+async fn loadpacer(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::loadpacer(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `file` with `--out` into `dir`: exit code, stderr and summary.json.
+async fn run(file: &str, dir: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let out_dir = dir.join("out");
+    let mut args = vec!["run", file, "-q", "--out", out_dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = loadpacer(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let text = std::fs::read_to_string(out_dir.join("summary.json"))
+        .unwrap_or_else(|e| panic!("no summary.json ({e}): {stderr}"));
+    (
+        out.status.code(),
+        stderr,
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+fn count(s: &serde_json::Value, name: &str) -> u64 {
+    s["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .map_or(0, |r| r["count"].as_u64().unwrap())
+}
+
+/// Every order is signed by `beforeRequest` with the token an `afterResponse` read from the
+/// login's body (the demo answers 401 without it), and the function steps see the variables
+/// the hooks and captures set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artillery_processor_signs_reads_and_checks_with_artillerys_meaning() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, s) = run(
+        &fixture("processor.yml"),
+        dir.path(),
+        &["--target", &t.url()],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}\n{s:#}");
+    assert_eq!(count(&s, "post_auth_login"), 10, "{s:#}");
+    assert_eq!(count(&s, "post_orders"), 10, "{s:#}");
+    assert_eq!(s["totals"]["errors"], 0, "{s:#}");
+    assert_eq!(
+        s["totals"]["failed_iterations"].as_u64().unwrap_or(0),
+        0,
+        "{s:#}"
+    );
+    let statuses = s["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "post_orders")
+        .map(|r| r["statuses"].clone())
+        .unwrap();
+    assert_eq!(statuses["201"], 10, "every order was signed: {statuses}");
+    let imported = loadpacer(&["import", &fixture("processor.yml")]).await;
+    let plan = String::from_utf8_lossy(&imported.stdout);
+    for line in [
+        "processor: \"./processor.js\"",
+        "- function: \"makeUser\"",
+        "after_response: [\"countResponse\", \"saveToken\"]",
+        "before_request: [\"sign\", \"addNote\"]",
+        "- function: \"checkOrder\"",
+    ] {
+        assert!(plan.contains(line), "{line}\n---\n{plan}");
+    }
+}
+
+/// A function that fails ends its iteration, counted as failed; when every iteration
+/// fails, the run fails and says why; the error is logged once with its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_function_fails_its_iterations_and_is_logged_once() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("proc.js"),
+        "module.exports = {\n  ok(context, events, next) { context.vars.n = 1; next(); },\n  boom(context, events, next) { throw new Error('the fixture always fails'); },\n};\n",
+    )
+    .unwrap();
+    let config = dir.path().join("plan.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  demo: {{ base_url: \"{}\" }}\nplans:\n  p:\n    target: demo\n    processor: proc.js\n    load: {{ vus: [{{ duration: 1s, target: 2 }}], iterations: 6 }}\n    scenarios:\n      - name: s\n        steps:\n          - function: ok\n          - request: {{ name: home, url: \"/?n={{{{ n }}}}\" }}\n          - function: boom\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let (code, stderr, s) = run(config.to_str().unwrap(), dir.path(), &[]).await;
+    assert_eq!(code, Some(1), "{stderr}\n{s:#}");
+    assert_eq!(
+        count(&s, "home"),
+        6,
+        "the requests before the failing step ran: {s:#}"
+    );
+    assert_eq!(s["totals"]["failed_iterations"], 6, "{s:#}");
+    assert!(
+        s["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("every iteration")),
+        "{s:#}"
+    );
+    let logged = stderr.matches("the fixture always fails").count();
+    assert_eq!(logged, 1, "logged once, with its place: {stderr}");
+    assert!(stderr.contains("proc.js:3:"), "{stderr}");
+}
+
+/// A processor that does not load, a function it does not export, a function without a
+/// processor and a package it cannot require are located errors at `validate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processor_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("proc.js"),
+        "module.exports = { sign(req, context, ee, next) { next(); } };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("faker.js"),
+        "const { faker } = require('@faker-js/faker');\nmodule.exports = {};\n",
+    )
+    .unwrap();
+    let config = dir.path().join("plan.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  demo: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  a:\n    target: demo\n    processor: proc.js\n    load: { vus: [{ duration: 1s, target: 1 }] }\n    scenarios:\n      - name: s\n        steps:\n          - function: nope\n          - request: { name: r, url: /, before_request: [sign, unsigned] }\n  b:\n    target: demo\n    load: { vus: [{ duration: 1s, target: 1 }] }\n    scenarios:\n      - name: s\n        steps:\n          - function: sign\n  c:\n    target: demo\n    processor: faker.js\n    load: { vus: [{ duration: 1s, target: 1 }] }\n    scenarios:\n      - name: s\n        steps:\n          - request: { name: r, url: / }\n",
+    )
+    .unwrap();
+    let out = loadpacer(&["validate", config.to_str().unwrap()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for (line, what) in [
+        ("11:", "\"nope\" is not a function that"),
+        ("12:", "\"unsigned\" is not a function that"),
+        ("19:", "the plan has no `processor:`"),
+        ("22:", "@faker-js/faker"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("plan.yaml:{line}")) && l.contains(what)),
+            "{line} {what}\n---\n{err}"
+        );
+    }
+    // In an Artillery script, a processor that is not there is refused at its line.
+    let script = dir.path().join("script.yml");
+    let text = std::fs::read_to_string(fixture("processor.yml"))
+        .unwrap()
+        .replace("./processor.js", "./missing.js");
+    std::fs::write(&script, text).unwrap();
+    let out = loadpacer(&["validate", script.to_str().unwrap()]).await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("script.yml:6:14: ") && said.contains("missing.js"),
+        "{said}"
+    );
+    assert!(
+        err.contains("faker.js:1:19:"),
+        "the require's own place: {err}"
+    );
+}
