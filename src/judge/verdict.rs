@@ -142,7 +142,7 @@ pub fn verdict(e: &Evidence, max_error_rate: Option<f64>) -> (Outcome, Vec<Strin
         reasons.insert(
             0,
             format!(
-                "script: every iteration ended with an exception ({} of {}); the first one's place is in the log",
+                "every iteration failed ({} of {}: an exception in the script or a processor function, or a required capture that found nothing); the first of each is in the log",
                 c.failed_iterations, c.iterations
             ),
         );

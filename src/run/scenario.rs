@@ -133,6 +133,8 @@ pub struct Runtime {
     pub scripts: Option<Arc<super::script::Scripts>>,
     /// The plan's processor engine, shared by its workloads.
     pub processor: Option<Arc<super::hooks::Processor>>,
+    /// Requests whose required capture found nothing, logged once each.
+    missed: std::sync::Mutex<std::collections::HashSet<usize>>,
 }
 
 impl Runtime {
@@ -165,6 +167,7 @@ impl Runtime {
             ws_tls: Default::default(),
             scripts: None,
             processor: None,
+            missed: Default::default(),
         }
     }
 
@@ -370,6 +373,14 @@ impl Runtime {
                         stale_retry,
                     });
                 }
+                if let Some(missed) = r
+                    .captures
+                    .iter()
+                    .find(|c| c.required && !vu.vars.contains_key(&c.var))
+                {
+                    self.missed_capture(r, &missed.var, sink);
+                    return false;
+                }
                 self.after_response(r, params, &resp, vu, sink).await
             }
             Err(Failure { kind, status, ttfb }) => {
@@ -472,6 +483,20 @@ impl Runtime {
             record(x, latency, all_passed, json.as_ref(), vu, rec);
         }
         error
+    }
+
+    /// A required capture found nothing: the iteration ends, counted as failed; logged the
+    /// first time for each request.
+    fn missed_capture(&self, r: &RequestSpec, var: &str, sink: &Sink) {
+        lock(sink).failed_iterations += 1;
+        let first = self
+            .missed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.index);
+        if first {
+            tracing::warn!(request = %r.name, "the required capture {var:?} found nothing in the response; the iteration ends there, counted as failed (further ones are counted, not logged)");
+        }
     }
 
     /// Builds the request, reusing the prepared parts.

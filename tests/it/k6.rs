@@ -374,7 +374,7 @@ async fn a_script_whose_every_iteration_throws_never_passes() {
     );
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
-        stdout.contains("every iteration ended with an exception (6 of 6)"),
+        stdout.contains("every iteration failed (6 of 6: an exception"),
         "{stdout}"
     );
     assert!(

@@ -185,3 +185,79 @@ async fn processor_errors_are_located() {
         "the require's own place: {err}"
     );
 }
+
+/// Artillery's strict captures: one that finds nothing ends the scenario there (counted as a
+/// failed iteration, logged once); `strict: false` lets the flow go on; `transform` (a
+/// JavaScript expression) is a located error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_captures_end_the_flow_and_lenient_ones_do_not() {
+    let t = support::demo_target(DemoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, s) = run(
+        &fixture("captures.yml"),
+        dir.path(),
+        &["--target", &t.url()],
+    )
+    .await;
+    assert_eq!(code, Some(1), "every iteration failed: {stderr}\n{s:#}");
+    for (name, n) in [
+        ("lenient", 4),
+        ("after lenient", 4),
+        ("strict", 4),
+        ("never sent", 0),
+    ] {
+        assert_eq!(count(&s, name), n, "{name}: {s:#}");
+    }
+    assert_eq!(s["totals"]["failed_iterations"], 4, "{s:#}");
+    assert_eq!(
+        s["totals"]["errors"], 0,
+        "a missed capture is not a request error: {s:#}"
+    );
+    assert_eq!(
+        stderr
+            .matches("the required capture \"required\" found nothing")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let imported = loadpacer(&["import", &fixture("captures.yml")]).await;
+    let plan = String::from_utf8_lossy(&imported.stdout);
+    assert!(plan.contains("require: [\"first\"]"), "{plan}");
+    assert!(plan.contains("require: [\"required\"]"), "{plan}");
+    assert!(!plan.contains("\"optional\"]"), "{plan}");
+    let script = dir.path().join("transform.yml");
+    let text = std::fs::read_to_string(fixture("captures.yml"))
+        .unwrap()
+        .replace(
+            "strict: false",
+            "transform: \"this.optional.toUpperCase()\"",
+        );
+    std::fs::write(&script, text).unwrap();
+    let out = loadpacer(&["validate", script.to_str().unwrap()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`transform` is a JavaScript expression"),
+        "{err}"
+    );
+}
+
+/// A native plan's `require`: only a capture of the step may be named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_names_a_capture_of_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plan.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  demo: { base_url: \"http://127.0.0.1:9\" }\nplans:\n  a:\n    target: demo\n    load: { vus: [{ duration: 1s, target: 1 }] }\n    scenarios:\n      - name: s\n        steps:\n          - request: { name: r, url: / }\n            capture: { token: $.token }\n            require: [token, tokn]\n",
+    )
+    .unwrap();
+    let out = loadpacer(&["validate", config.to_str().unwrap()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plan.yaml:12:") && err.contains("\"tokn\" is not captured by this step"),
+        "{err}"
+    );
+    assert!(!err.contains("\"token\" is not"), "{err}");
+}

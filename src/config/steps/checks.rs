@@ -187,6 +187,7 @@ impl StepCompiler<'_> {
             Ok(source) => Some(CaptureSpec {
                 var: var.to_string(),
                 source,
+                required: false,
             }),
             Err(e) => {
                 c.at(&src.referenced, path, e);

@@ -510,6 +510,7 @@ impl<'a> StepCompiler<'a> {
             .iter()
             .filter_map(|(var, src)| self.capture(c, var, src, &format!("{sp}.capture.{var}")))
             .collect();
+        let captures = required_captures(c, captures, &st.require, &format!("{sp}.require"));
         let checks = st
             .check
             .as_ref()
@@ -711,4 +712,27 @@ fn think_step(c: &mut Collector, st: &RawStep, t: &S<String>, sp: &str) -> Optio
     }
     let (min, max) = think(c, t, &format!("{sp}.think"))?;
     Some(StepSpec::Think { min, max })
+}
+
+/// Marks the captures `require` names; a name that is not a capture of the step is an error.
+fn required_captures(
+    c: &mut Collector,
+    mut captures: Vec<CaptureSpec>,
+    require: &[S<String>],
+    path: &str,
+) -> Vec<CaptureSpec> {
+    for (i, name) in require.iter().enumerate() {
+        match captures.iter_mut().find(|cap| cap.var == name.value) {
+            Some(cap) => cap.required = true,
+            None => c.at(
+                &name.referenced,
+                &format!("{path}[{i}]"),
+                format!(
+                    "{:?} is not captured by this step; `require` names its `capture` variables",
+                    name.value
+                ),
+            ),
+        }
+    }
+    captures
 }

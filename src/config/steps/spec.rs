@@ -102,6 +102,8 @@ pub enum CaptureSource {
 pub struct CaptureSpec {
     pub var: String,
     pub source: CaptureSource,
+    /// Finding nothing ends the iteration (`require`).
+    pub required: bool,
 }
 
 /// An HTTP request step.

@@ -288,7 +288,7 @@ fn request(
         ),
         _ => {}
     }
-    let mut pairs = r
+    let (mut pairs, required) = r
         .get("capture")
         .map(|cap| captures(cap, at, &rp, c))
         .unwrap_or_default();
@@ -309,6 +309,16 @@ fn request(
         out.line(
             indent + 2,
             &format!("capture: {{ {} }}", pairs.join(", ")),
+            at,
+        );
+    }
+    if !required.is_empty() {
+        out.line(
+            indent + 2,
+            &format!(
+                "require: [{}]  # strict captures: finding nothing ends the iteration",
+                required.join(", ")
+            ),
             at,
         );
     }
@@ -486,12 +496,15 @@ pub(super) fn scalar(v: &Value) -> String {
 }
 
 /// A request's captures as `"var": "source"` pairs.
-fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> Vec<String> {
+/// The captures as `name: source` pairs, and the names of the strict ones (Artillery's
+/// default: a capture that finds nothing ends the virtual user's scenario).
+fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> (Vec<String>, Vec<String>) {
     let list: Vec<&Value> = match v {
         Value::Array(a) => a.iter().collect(),
         one => vec![one],
     };
     let mut pairs = Vec::new();
+    let mut required = Vec::new();
     for cap in list {
         let Some(var) = cap.get("as").and_then(Value::as_str) else {
             c.at(
@@ -511,9 +524,16 @@ fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> Vec<String>
             c.at(&at, &format!("{rp}.capture"), format!("capture {var:?}: use `json`, `header` or `regexp` (xpath and selector are not translated)"));
             continue;
         };
+        if cap.get("transform").is_some() {
+            c.at(&at, &format!("{rp}.capture"), format!("capture {var:?}: `transform` is a JavaScript expression, not evaluated in a capture; compute the value in a processor function (`afterResponse`) instead"));
+            continue;
+        }
+        if cap.get("strict").and_then(Value::as_bool) != Some(false) {
+            required.push(quote(var));
+        }
         pairs.push(format!("{}: {}", quote(var), quote(&source)));
     }
-    pairs
+    (pairs, required)
 }
 
 /// The fields of the one `check` Artillery's expectations of a request become.
