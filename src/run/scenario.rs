@@ -373,12 +373,7 @@ impl Runtime {
                         stale_retry,
                     });
                 }
-                if let Some(missed) = r
-                    .captures
-                    .iter()
-                    .find(|c| c.required && !vu.vars.contains_key(&c.var))
-                {
-                    self.missed_capture(r, &missed.var, sink);
+                if self.missed_capture(r, vu, sink) {
                     return false;
                 }
                 self.after_response(r, params, &resp, vu, sink).await
@@ -487,7 +482,15 @@ impl Runtime {
 
     /// A required capture found nothing: the iteration ends, counted as failed; logged the
     /// first time for each request.
-    fn missed_capture(&self, r: &RequestSpec, var: &str, sink: &Sink) {
+    fn missed_capture(&self, r: &RequestSpec, vu: &VuState, sink: &Sink) -> bool {
+        let Some(var) = r
+            .captures
+            .iter()
+            .find(|c| c.required && !vu.vars.contains_key(&c.var))
+            .map(|c| &c.var)
+        else {
+            return false;
+        };
         lock(sink).failed_iterations += 1;
         let first = self
             .missed
@@ -497,6 +500,7 @@ impl Runtime {
         if first {
             tracing::warn!(request = %r.name, "the required capture {var:?} found nothing in the response; the iteration ends there, counted as failed (further ones are counted, not logged)");
         }
+        true
     }
 
     /// Builds the request, reusing the prepared parts.

@@ -263,17 +263,7 @@ fn request(
         format!("url: {}", quote(&url)),
     ];
     fields.extend(body_fields(r, at, &rp, c));
-    for (field, from, scenario) in [
-        ("before_request", "beforeRequest", &f.before_request),
-        ("after_response", "afterResponse", &f.after_response),
-    ] {
-        let mut names = scenario.clone();
-        names.extend(function_names(r.get(from), at, &format!("{rp}.{from}"), c));
-        if !names.is_empty() {
-            let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
-            fields.push(format!("{field}: [{}]", quoted.join(", ")));
-        }
-    }
+    fields.extend(hook_fields(r, f, at, &rp, c));
     out.line(
         indent,
         &format!("- request: {{ {} }}", fields.join(", ")),
@@ -350,6 +340,29 @@ fn refuse_unknown_fields(
         };
         c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
     }
+}
+
+/// `before_request` and `after_response`: the scenario's functions, then the request's.
+fn hook_fields(
+    r: &serde_json::Map<String, Value>,
+    f: &Flow,
+    at: Location,
+    rp: &str,
+    c: &mut Collector,
+) -> Vec<String> {
+    let mut fields = Vec::new();
+    for (field, from, scenario) in [
+        ("before_request", "beforeRequest", &f.before_request),
+        ("after_response", "afterResponse", &f.after_response),
+    ] {
+        let mut names = scenario.clone();
+        names.extend(function_names(r.get(from), at, &format!("{rp}.{from}"), c));
+        if !names.is_empty() {
+            let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+            fields.push(format!("{field}: [{}]", quoted.join(", ")));
+        }
+    }
+    fields
 }
 
 /// The request's name: the script's, as written; else its method and path, numbered when
