@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"50 200 2000"}
-CORPUS=${CORPUS:-"shop flow payload constructs"}
+CORPUS=${CORPUS:-"shop flow payload constructs processor captures"}
 PORT=18301
 WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
