@@ -22,6 +22,8 @@ pub trait Vars {
 enum Part {
     Lit(String),
     Var(String),
+    /// `name.a.0.b`: a field of a variable holding JSON (a list's item by its index).
+    Field(String, Vec<String>),
     /// `raw(name)`: a variable inserted into a URL as it is (a captured link, an already
     /// encoded value); elsewhere the same as a variable.
     Raw(String),
@@ -146,6 +148,10 @@ impl Template {
                     encode_url_value(vars.get(name).unwrap_or(""), out)
                 }
                 Part::Var(name) | Part::Raw(name) => out.push_str(vars.get(name).unwrap_or("")),
+                Part::Field(name, path) if url && i > 0 => {
+                    encode_url_value(&field(vars.get(name), path), out)
+                }
+                Part::Field(name, path) => out.push_str(&field(vars.get(name), path)),
                 Part::Vu => {
                     let _ = write!(out, "{}", vars.vu());
                 }
@@ -237,14 +243,24 @@ fn compile_expr(
             _ => Err(format!("raw(name) takes one variable name, got {expr:?}")),
         };
     }
-    let is_ident = !expr.is_empty()
-        && expr
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !expr.starts_with(|c: char| c.is_ascii_digit());
-    if is_ident {
-        found.vars.push(expr.to_string());
-        return Ok(Part::Var(expr.to_string()));
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let mut segments = expr.split('.');
+    let name = segments.next().unwrap_or_default();
+    let path: Vec<String> = segments.map(str::to_string).collect();
+    if ident(name)
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && path.iter().all(|p| ident(p))
+    {
+        found.vars.push(name.to_string());
+        return Ok(if path.is_empty() {
+            Part::Var(name.to_string())
+        } else {
+            Part::Field(name.to_string(), path)
+        });
     }
     Err(format!(
         "unknown template expression {expr:?}; use a variable name, env.NAME, vu, iteration, \
@@ -291,6 +307,33 @@ fn random_call(expr: &str) -> Option<Result<Part, String>> {
     None
 }
 
+/// A field of a variable's JSON: a string as its text, any other value as JSON, nothing
+/// (empty) when the variable is not JSON or has no such field.
+fn field(value: Option<&str>, path: &[String]) -> String {
+    let Some(mut v) = value.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()) else {
+        return String::new();
+    };
+    for key in path {
+        let next = match &mut v {
+            serde_json::Value::Object(m) => m.remove(key),
+            serde_json::Value::Array(a) => key
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i < a.len())
+                .map(|i| a.swap_remove(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return String::new(),
+        }
+    }
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 fn call_args<'a>(expr: &'a str, func: &str) -> Option<Vec<&'a str>> {
     let inner = expr.strip_prefix(func)?.trim_start().strip_prefix('(')?;
     let inner = inner.strip_suffix(')')?;
@@ -317,6 +360,26 @@ mod tests {
 
     fn env(name: &str) -> Option<String> {
         (name == "PW").then(|| "s3cret".to_string())
+    }
+
+    #[test]
+    fn fields_of_a_json_variable() {
+        let mut found = Compiled::default();
+        let t = Template::compile(
+            "{{ row.user }}/{{ row.tags.1 }}/{{ row.n }}/{{ row.none }}/{{ text.a }}",
+            &env,
+            &mut found,
+        )
+        .unwrap();
+        let v = V(HashMap::from([
+            ("row", r#"{"user":"ann b","tags":["x","y"],"n":3}"#),
+            ("text", "plain"),
+        ]));
+        assert_eq!(t.render(&v), "ann b/y/3//");
+        assert_eq!(found.vars, vec!["row", "row", "row", "row", "text"]);
+        let url = Template::compile("/u?who={{ row.user }}", &env, &mut found).unwrap();
+        assert_eq!(url.render_url(&v), "/u?who=ann%20b");
+        assert!(Template::compile("{{ row..x }}", &env, &mut found).is_err());
     }
 
     #[test]

@@ -277,7 +277,9 @@ fn native_plan(
         }
     };
     let data = data_sources(c, p, &path, base_dir);
-    let (mut steps, variables) = step_compiler(c, p, &path, &data, cx);
+    let (data, all_rows) = all_rows(c, p, &path, data);
+    let (mut steps, mut variables) = step_compiler(c, p, &path, &data, cx, &all_rows);
+    variables.extend(all_rows);
     let processor = processor(c, p, &path, base_dir, &mut steps);
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
@@ -339,14 +341,73 @@ fn step_compiler<'e>(
     path: &str,
     data: &[super::DataSource],
     cx: &PlanContext<'e>,
+    more: &[(String, Vec<super::VariableValue>)],
 ) -> (StepCompiler<'e>, Vec<(String, Vec<super::VariableValue>)>) {
     let mut starting: Vec<String> = data.iter().flat_map(|d| d.columns.clone()).collect();
     starting.extend(p.variables.keys().cloned());
+    starting.extend(more.iter().map(|(n, _)| n.clone()));
     let mut steps = StepCompiler::new(cx.env, starting);
     let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
     steps.base_dir = cx.base_dir.map(Path::to_path_buf);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     (steps, variables)
+}
+
+/// Largest `all_as` list: every VU holds it, and it is written into the variable on every
+/// iteration.
+const MAX_ALL_ROWS_JSON: usize = 1 << 20;
+
+/// Data sources with `all_as` become a variable holding every row (a list of objects by
+/// column); the others stay sources of one row per iteration.
+fn all_rows(
+    c: &mut Collector,
+    p: &RawPlan,
+    path: &str,
+    data: Vec<super::DataSource>,
+) -> (
+    Vec<super::DataSource>,
+    Vec<(String, Vec<super::VariableValue>)>,
+) {
+    let (all, rows): (Vec<_>, Vec<_>) = data.into_iter().partition(|d| d.all_as.is_some());
+    let mut vars = Vec::new();
+    for d in all {
+        let name = d.all_as.clone().unwrap_or_default();
+        let list: Vec<serde_json::Value> = d
+            .rows
+            .iter()
+            .map(|r| {
+                let row = d.columns.iter().zip(r.iter());
+                serde_json::Value::Object(
+                    row.map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+                        .collect(),
+                )
+            })
+            .collect();
+        let value = serde_json::Value::Array(list);
+        let size = value.to_string().len();
+        let ident = !name.is_empty()
+            && !name.starts_with(|ch: char| ch.is_ascii_digit())
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        let why = if !ident {
+            format!("all_as {name:?} must be a variable name ([a-zA-Z_][a-zA-Z0-9_-]*)")
+        } else if size > MAX_ALL_ROWS_JSON {
+            format!("all_as {name:?}: the rows are {size} bytes as JSON, above 1 MiB (every VU holds them); hand out one row per iteration instead (leave out `all_as`)")
+        } else {
+            vars.push((name, vec![super::VariableValue::Fixed(value)]));
+            continue;
+        };
+        let at = p.data.as_ref().and_then(|x| {
+            x.0.iter()
+                .find_map(|r| r.all_as.as_ref().filter(|n| n.value == name))
+        });
+        match at {
+            Some(n) => c.at(&n.referenced, &format!("{path}.data"), why),
+            None => c.nowhere(&format!("{path}.data"), why),
+        }
+    }
+    (rows, vars)
 }
 
 /// Loads the plan's processor once, to list the functions it exports (a file that does not

@@ -565,29 +565,12 @@ async fn free_form_names_are_kept_as_written_in_every_output() {
     assert!(out.stdout.is_empty());
 }
 
-/// A loopback target that answers 200 to anything and keeps every path and query it was sent.
-async fn recording_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = seen.clone();
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-        let kept = kept.clone();
-        async move {
-            kept.lock().unwrap().push(uri.to_string());
-            "ok"
-        }
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (format!("http://{addr}"), seen)
-}
-
 /// Issue 28: a template in `config.variables` is drawn, never sent as its text (it was
 /// `/users/%7B%7B%20random_string(8)%20%7D%7D`); the same for a plan's own `variables`, where
 /// a template may read another variable, and reading an unknown one is a located error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_in_variables_are_drawn_not_sent_literally() {
-    let (url, seen) = recording_target().await;
+    let (url, seen) = support::recording_target().await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("users.yml");
     std::fs::write(
@@ -819,7 +802,7 @@ async fn form_data_is_a_multipart_body_with_fields_and_files() {
 /// to and over the script.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artillery_flags_combine_scripts_and_a_script_without_phases_runs_once() {
-    let (url, seen) = recording_target().await;
+    let (url, seen) = support::recording_target().await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("base.yml");
     std::fs::write(
@@ -895,7 +878,7 @@ fn every_error_of_a_script_is_reported_at_once() {
 /// and a payload under an environment (it wins, as the environment's phases do).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payload_lists_and_environment_payloads_feed_their_fields() {
-    let (url, seen) = recording_target().await;
+    let (url, seen) = support::recording_target().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.csv"), "ann\nbob\n").unwrap();
     std::fs::write(dir.path().join("regions.csv"), "x\ny\nz\n").unwrap();

@@ -261,3 +261,30 @@ async fn require_names_a_capture_of_its_step() {
     );
     assert!(!err.contains("\"token\" is not"), "{err}");
 }
+
+/// A payload's `loadAll` with `name`: every row in one variable, looped over, each row's
+/// fields read as `{{ $loopElement.user }}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_all_puts_every_row_in_one_variable() {
+    let (url, seen) = support::recording_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, s) = run(&fixture("loadall.yml"), dir.path(), &["--target", &url]).await;
+    assert_eq!(code, Some(0), "{stderr}\n{s:#}");
+    assert_eq!(count(&s, "login"), 6, "2 arrivals x 3 rows: {s:#}");
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "/auth/login?who=ann",
+            "/auth/login?who=ann",
+            "/auth/login?who=bob",
+            "/auth/login?who=bob",
+            "/auth/login?who=cyd",
+            "/auth/login?who=cyd"
+        ]
+    );
+    let imported = loadpacer(&["import", &fixture("loadall.yml")]).await;
+    let plan = String::from_utf8_lossy(&imported.stdout);
+    assert!(plan.contains("all_as: \"accounts\""), "{plan}");
+}

@@ -641,6 +641,10 @@ pub struct RawData {
     pub skip_header: bool,
     /// The field separator, one character. Default: `,`.
     pub delimiter: Option<S<String>>,
+    /// Every row at once instead of one per iteration: a list of objects (one per row, by
+    /// column) in this variable, e.g. for `repeat: { over: users }` (Artillery's `loadAll`
+    /// with `name`). At most 1 MiB as JSON. Example: `users`.
+    pub all_as: Option<S<String>>,
 }
 
 /// A pass/fail rule on a metric.

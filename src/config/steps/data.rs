@@ -23,6 +23,8 @@ pub struct DataSource {
     /// more than its size).
     pub rows: Arc<Vec<csv::StringRecord>>,
     pub order: DataOrder,
+    /// `all_as`: every row in one variable, instead of one row per iteration.
+    pub all_as: Option<String>,
 }
 
 pub(in crate::config) fn data_source(
@@ -87,6 +89,7 @@ pub(in crate::config) fn data_source(
         columns,
         rows: Arc::new(rows),
         order,
+        all_as: d.all_as.as_ref().map(|n| n.value.clone()),
     })
 }
 

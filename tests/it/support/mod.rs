@@ -630,3 +630,20 @@ pub fn histogram_bomb() -> String {
     out.extend(body);
     base64::engine::general_purpose::STANDARD.encode(out)
 }
+
+/// A loopback target that answers 200 to anything and keeps every path and query it was sent.
+pub async fn recording_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let kept = kept.clone();
+        async move {
+            kept.lock().unwrap().push(uri.to_string());
+            "ok"
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}

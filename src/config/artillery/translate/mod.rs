@@ -296,11 +296,24 @@ fn payload_source(
             "skipHeader",
             "delimiter",
             "skipEmptyLines",
+            "loadAll",
+            "name",
         ]
         .contains(&k.as_str())
         {
-            c.at(&at, &format!("{path}.{k}"), format!("`{k}` is not translated (loadAll and named payloads need JavaScript-side lookups)"));
+            c.at(
+                &at,
+                &format!("{path}.{k}"),
+                format!("`{k}` is not a payload field loadpacer reads"),
+            );
         }
+    }
+    let load_all = o.get("loadAll").and_then(Value::as_bool) == Some(true);
+    let name = o.get("name").and_then(Value::as_str);
+    match (load_all, name) {
+        (true, None) => c.at(&at, &format!("{path}.loadAll"), "needs `name`: the variable that holds every row"),
+        (false, Some(_)) => c.warn_at(&at, &format!("{path}.name"), "used only with `loadAll: true` (as in Artillery): the rows are handed out one per iteration"),
+        _ => {}
     }
     let Some(file) = o.get("path").and_then(Value::as_str) else {
         c.at(&at, &format!("{path}.path"), "is required");
@@ -335,6 +348,9 @@ fn payload_source(
     }
     if let Some(d) = o.get("delimiter").and_then(Value::as_str) {
         lines.push(format!("delimiter: {}", quote(d)));
+    }
+    if let (true, Some(n)) = (load_all, name) {
+        lines.push(format!("all_as: {}", quote(n)));
     }
     Some(lines)
 }

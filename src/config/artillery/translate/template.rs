@@ -39,6 +39,9 @@ fn expression(expr: &str, at: Location, c: &mut Collector) -> String {
     {
         return format!("env.{var}");
     }
+    if let Some(field) = expr.strip_prefix("$loopElement.") {
+        return format!("loopElement.{field}");
+    }
     match expr {
         "$loopElement" => return "loopElement".into(),
         "$loopCount" => return "loopCount".into(),
