@@ -276,10 +276,8 @@ fn native_plan(
             None
         }
     };
-    let data = data_sources(c, p, &path, base_dir);
-    let (data, all_rows) = all_rows(c, p, &path, data);
-    let (mut steps, mut variables) = step_compiler(c, p, &path, &data, cx, &all_rows);
-    variables.extend(all_rows);
+    let (data, all_rows) = all_rows(c, p, &path, base_dir);
+    let (mut steps, variables) = step_compiler(c, p, &path, &data, cx, all_rows);
     let processor = processor(c, p, &path, base_dir, &mut steps);
     let setup = steps.setup(c, &p.setup, &format!("{path}.setup"));
     let setup_captures = steps.base();
@@ -341,13 +339,14 @@ fn step_compiler<'e>(
     path: &str,
     data: &[super::DataSource],
     cx: &PlanContext<'e>,
-    more: &[(String, Vec<super::VariableValue>)],
+    more: Vec<(String, Vec<super::VariableValue>)>,
 ) -> (StepCompiler<'e>, Vec<(String, Vec<super::VariableValue>)>) {
     let mut starting: Vec<String> = data.iter().flat_map(|d| d.columns.clone()).collect();
     starting.extend(p.variables.keys().cloned());
     starting.extend(more.iter().map(|(n, _)| n.clone()));
     let mut steps = StepCompiler::new(cx.env, starting);
-    let variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
+    let mut variables = steps.variables(c, &p.variables, &format!("{path}.variables"));
+    variables.extend(more);
     steps.base_dir = cx.base_dir.map(Path::to_path_buf);
     steps.custom = super::custom::custom_metrics(c, p.metrics.as_ref(), &format!("{path}.metrics"));
     (steps, variables)
@@ -363,11 +362,12 @@ fn all_rows(
     c: &mut Collector,
     p: &RawPlan,
     path: &str,
-    data: Vec<super::DataSource>,
+    base_dir: Option<&Path>,
 ) -> (
     Vec<super::DataSource>,
     Vec<(String, Vec<super::VariableValue>)>,
 ) {
+    let data = data_sources(c, p, path, base_dir);
     let (all, rows): (Vec<_>, Vec<_>) = data.into_iter().partition(|d| d.all_as.is_some());
     let mut vars = Vec::new();
     for d in all {
