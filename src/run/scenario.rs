@@ -486,7 +486,7 @@ impl Runtime {
         let Some(var) = r
             .captures
             .iter()
-            .find(|c| c.required && !vu.vars.contains_key(&c.var))
+            .find(|c| c.required && vu.vars.get(&c.var).is_none_or(String::is_empty))
             .map(|c| &c.var)
         else {
             return false;

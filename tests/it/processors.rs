@@ -187,8 +187,9 @@ async fn processor_errors_are_located() {
 }
 
 /// Artillery's strict captures: one that finds nothing ends the scenario there (counted as a
-/// failed iteration, logged once); `strict: false` lets the flow go on; `transform` (a
-/// JavaScript expression) is a located error.
+/// failed iteration, logged once); `strict: false` lets the flow go on, and so does
+/// `defaults.strictCapture: false` for captures that do not say `strict: true`; `transform`
+/// is ignored with a warning, as Artillery 2 ignores it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_captures_end_the_flow_and_lenient_ones_do_not() {
     let t = support::demo_target(DemoOptions::default()).await;
@@ -235,11 +236,25 @@ async fn strict_captures_end_the_flow_and_lenient_ones_do_not() {
     std::fs::write(&script, text).unwrap();
     let out = loadpacer(&["validate", script.to_str().unwrap()]).await;
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("`transform` is a JavaScript expression"),
+        err.contains("`transform` is ignored, as Artillery 2 ignores it"),
         "{err}"
     );
+    // `defaults.strictCapture: false`: only a capture that says `strict: true` is strict.
+    let lenient = dir.path().join("lenient.yml");
+    let text = std::fs::read_to_string(fixture("captures.yml"))
+        .unwrap()
+        .replace(
+            "  phases:",
+            "  defaults:\n    strictCapture: false\n  phases:",
+        )
+        .replace("as: first", "as: first\n              strict: true");
+    std::fs::write(&lenient, text).unwrap();
+    let imported = loadpacer(&["import", lenient.to_str().unwrap()]).await;
+    let plan = String::from_utf8_lossy(&imported.stdout);
+    assert!(plan.contains("require: [\"first\"]"), "{plan}");
+    assert!(!plan.contains("require: [\"required\"]"), "{plan}");
 }
 
 /// A native plan's `require`: only a capture of the step may be named.

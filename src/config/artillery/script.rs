@@ -83,6 +83,9 @@ pub struct Phase {
 pub struct Defaults {
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
+    /// `false`: a capture is strict only when it says `strict: true`.
+    #[serde(rename = "strictCapture")]
+    pub strict_capture: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +94,8 @@ pub struct Http {
     /// Seconds (or a `{{ }}` template resolved when the script is read).
     pub timeout: Option<S<Value>>,
     pub max_sockets: Option<S<u64>>,
+    /// `http.defaults.strictCapture`, as `config.defaults.strictCapture`.
+    pub defaults: Option<Defaults>,
 }
 
 #[derive(Debug, Deserialize)]

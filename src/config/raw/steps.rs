@@ -36,9 +36,9 @@ pub struct RawStep {
     /// `regex:PATTERN` (first group). Later steps of the same flow read them as `{{ name }}`.
     #[serde(default)]
     pub capture: BTreeMap<String, S<String>>,
-    /// Captures of this step that must find a value: when one finds nothing, the iteration
-    /// ends there, counted as failed (Artillery's strict captures, its default). Example:
-    /// `[token]`.
+    /// Captures of this step that must find a value: when one finds nothing (or an empty
+    /// value), the iteration ends there, counted as failed (Artillery's strict captures, its
+    /// default). Example: `[token]`.
     #[serde(default)]
     pub require: Vec<S<String>>,
     /// Pause after the step: a duration or a uniform range. Example: `1s` or `500ms..2s`.

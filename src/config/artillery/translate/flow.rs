@@ -14,7 +14,7 @@ pub(super) fn scenario(
     out: &mut Out,
     i: usize,
     s: &Scenario,
-    expect: bool,
+    expect: FlowOptions,
     ws_path: &str,
     c: &mut Collector,
 ) {
@@ -64,7 +64,7 @@ pub(super) fn hook_steps(
     out: &mut Out,
     flow: &[Step],
     path: &str,
-    expect: bool,
+    expect: FlowOptions,
     c: &mut Collector,
 ) {
     steps(out, 6, flow, path, &mut Flow::new(expect), c);
@@ -72,8 +72,19 @@ pub(super) fn hook_steps(
 
 /// What the steps of one flow share: whether `expect` is honoured (the expect plugin is on),
 /// and the request names given so far, to number a repeated one.
+/// What the script's config says about every flow.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FlowOptions {
+    /// The expect plugin is on: `expect` is checked.
+    pub expect: bool,
+    /// Captures are strict unless they say `strict: false` (Artillery's default), else
+    /// only those that say `strict: true` (`defaults.strictCapture: false`).
+    pub strict_captures: bool,
+}
+
 struct Flow {
     expect: bool,
+    strict_captures: bool,
     names: BTreeMap<String, u32>,
     /// The scenario's `beforeRequest` and `afterResponse`: called around each of its
     /// requests, before the request's own.
@@ -82,9 +93,10 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(expect: bool) -> Self {
+    fn new(o: FlowOptions) -> Self {
         Flow {
-            expect,
+            expect: o.expect,
+            strict_captures: o.strict_captures,
             names: BTreeMap::new(),
             before_request: Vec::new(),
             after_response: Vec::new(),
@@ -280,7 +292,7 @@ fn request(
     }
     let (mut pairs, required) = r
         .get("capture")
-        .map(|cap| captures(cap, at, &rp, c))
+        .map(|cap| captures(cap, f.strict_captures, at, &rp, c))
         .unwrap_or_default();
     let mut k = Checks::default();
     match (r.get("expect"), f.expect) {
@@ -511,7 +523,13 @@ pub(super) fn scalar(v: &Value) -> String {
 /// A request's captures as `"var": "source"` pairs.
 /// The captures as `name: source` pairs, and the names of the strict ones (Artillery's
 /// default: a capture that finds nothing ends the virtual user's scenario).
-fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> (Vec<String>, Vec<String>) {
+fn captures(
+    v: &Value,
+    strict: bool,
+    at: Location,
+    rp: &str,
+    c: &mut Collector,
+) -> (Vec<String>, Vec<String>) {
     let list: Vec<&Value> = match v {
         Value::Array(a) => a.iter().collect(),
         one => vec![one],
@@ -538,10 +556,9 @@ fn captures(v: &Value, at: Location, rp: &str, c: &mut Collector) -> (Vec<String
             continue;
         };
         if cap.get("transform").is_some() {
-            c.at(&at, &format!("{rp}.capture"), format!("capture {var:?}: `transform` is a JavaScript expression, not evaluated in a capture; compute the value in a processor function (`afterResponse`) instead"));
-            continue;
+            c.warn_at(&at, &format!("{rp}.capture"), format!("capture {var:?}: `transform` is ignored, as Artillery 2 ignores it; compute the value in a processor function (`afterResponse`) instead"));
         }
-        if cap.get("strict").and_then(Value::as_bool) != Some(false) {
+        if cap.get("strict").and_then(Value::as_bool).unwrap_or(strict) {
             required.push(quote(var));
         }
         pairs.push(format!("{}: {}", quote(var), quote(&source)));

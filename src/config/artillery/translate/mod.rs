@@ -163,7 +163,18 @@ pub fn translate(
         payload(&mut out, p, c);
     }
     variables(&mut out, cfg, env, c);
-    let expect = plugin_on(cfg, env, "expect");
+    let http = env.and_then(|e| e.http.as_ref()).or(cfg.http.as_ref());
+    let defaults = env
+        .and_then(|e| e.defaults.as_ref())
+        .or(cfg.defaults.as_ref());
+    let lenient = [defaults, http.and_then(|h| h.defaults.as_ref())]
+        .into_iter()
+        .flatten()
+        .any(|d| d.strict_capture.as_ref().is_some_and(|s| !s.value));
+    let expect = flow::FlowOptions {
+        expect: plugin_on(cfg, env, "expect"),
+        strict_captures: !lenient,
+    };
     for (field, hook) in [("setup", &script.before), ("teardown", &script.after)] {
         if let Some(h) = hook {
             out.line(4, &format!("{field}:"), h.flow.referenced);
