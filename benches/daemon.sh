@@ -16,7 +16,7 @@ $LP demo-target --listen 127.0.0.1:18190 --latency 2ms >/dev/null 2>&1 & echo $!
 
 start_daemon() { # config → sets BASE
   $LP serve --config "$1" --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null & echo $! > "$WORK/serve.pid"
-  for _ in $(seq 50); do grep -q http:// "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -q http:// "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
   BASE=$(grep -o 'http://[0-9.:]*' "$WORK/serve.out" | head -1)
 }
 stop_daemon() { kill "$(cat "$WORK/serve.pid")"; wait "$(cat "$WORK/serve.pid")" 2>/dev/null || true; rm "$WORK/serve.pid"; }
@@ -94,4 +94,31 @@ done
 start_daemon "$WORK/c.yaml"
 curl -s -o "$WORK/c.metrics" "$BASE/metrics"
 echo "/metrics, 1000 plans before any run: $(wc -c < "$WORK/c.metrics") bytes, $(grep -vc '^#' "$WORK/c.metrics") series"
+stop_daemon
+
+# 4. A fleet: PLANS (default 10,000) small plans on staggered daily cron schedules (each a 2 s
+#    run at 5 req/s): config load time (`validate`), idle RSS, /metrics and /api/v1/plans size
+#    and time (20 requests each: p50 and max).
+PLANS=${PLANS:-10000}
+python3 - "$PLANS" "$WORK" > "$WORK/d.yaml" <<'PY'
+import sys
+n, work = int(sys.argv[1]), sys.argv[2]
+print(f"store: {{ path: {work}/d.db }}")
+print("limits: { max_rps: 1000000 }")
+print('targets: { demo: { base_url: "http://127.0.0.1:18190" } }')
+print("plans:")
+for i in range(n):
+    m, h = i % 60, (i // 60) % 24
+    print(f'  probe-{i}: {{ target: demo, schedule: {{ cron: "{m} {h} * * *" }}, load: {{ phases: [{{ duration: 2s, rate: 5 }}] }}, scenarios: [{{ name: s, steps: [{{ request: {{ name: r, url: / }} }}] }}] }}')
+PY
+LOAD=$( { /usr/bin/time -f '%e s, %M KiB max RSS' $LP validate "$WORK/d.yaml" >/dev/null; } 2>&1 | tail -1)
+echo "fleet of $PLANS plans: $(wc -c < "$WORK/d.yaml") bytes of config, validate $LOAD"
+start_daemon "$WORK/d.yaml"
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+sleep 2
+for path in /metrics /api/v1/plans; do
+  for i in $(seq 20); do curl -s -o "$WORK/d.out" -w '%{time_total}\n' "$BASE$path"; done | sort -n > "$WORK/times"
+  echo "fleet $path: $(wc -c < "$WORK/d.out") bytes, p50 $(awk 'NR==10' "$WORK/times")s max $(tail -1 "$WORK/times")s"
+done
+echo "fleet daemon RSS idle: $(rss_mib) MiB"
 stop_daemon

@@ -237,12 +237,32 @@ async fn metrics(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-async fn plans(State(ctx): State<Ctx>) -> Response {
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Plans in force, in config order, a page at a time (`limit` 1-1000, default 500): each
+/// plan's last run is one store query, so a fleet of plans is read in pages.
+async fn plans(
+    State(ctx): State<Ctx>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query must be limit= (1-1000), offset=",
+        );
+    };
+    let (limit, offset) = (q.limit.unwrap_or(500).clamp(1, 1000), q.offset.unwrap_or(0));
     let cfg = ctx.app.config();
     let now = chrono::Utc::now();
     let list: Vec<_> = cfg
         .plans
         .iter()
+        .skip(offset)
+        .take(limit)
         .map(|p| {
             let last = ctx
                 .app
@@ -264,7 +284,13 @@ async fn plans(State(ctx): State<Ctx>) -> Response {
             }
         })
         .collect();
-    Json(types::PlanList { plans: list }).into_response()
+    Json(types::PlanList {
+        plans: list,
+        total: cfg.plans.len(),
+        limit,
+        offset,
+    })
+    .into_response()
 }
 
 #[derive(Deserialize)]

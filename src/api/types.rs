@@ -16,6 +16,10 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanList {
     pub plans: Vec<PlanEntry>,
+    /// Plans in force, of which `plans` is the page from `offset`, at most `limit` long.
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
 }
 
 /// A plan in force.

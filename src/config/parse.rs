@@ -46,7 +46,7 @@ fn locate_missing(mut errors: ConfigErrors, text: &str, file: &str) -> ConfigErr
     if !errors.0.iter().any(|e| unlocated(e) || pathless(e)) {
         return errors;
     }
-    let Some(locator) = super::locate::Locator::new(text, yaml_options()) else {
+    let Some(locator) = super::locate::Locator::new(text, yaml_options(text.len())) else {
         return errors;
     };
     for e in errors.0.iter_mut() {
@@ -122,7 +122,7 @@ pub(in crate::config) fn parse_every_unknown<T: serde::de::DeserializeOwned>(
     // Unknown fields, then the error that ended parsing when it was of another kind.
     let mut early: Found = Vec::new();
     loop {
-        match serde_saphyr::from_str_with_options(&edited, yaml_options()) {
+        match serde_saphyr::from_str_with_options(&edited, yaml_options(edited.len())) {
             Ok(value) => return Ok((value, edited, early)),
             Err(e) => {
                 let (loc, msg) = describe(&e, &edited);
@@ -245,15 +245,29 @@ fn flow_entry_end(text: &str, start: usize) -> usize {
     text.len()
 }
 
-pub(in crate::config) fn yaml_options() -> Options {
+/// YAML nodes any file may have, however small.
+const BASE_NODES: usize = 100_000;
+
+/// Events any file's aliases may replay, however small the file.
+const REPLAY_FLOOR: usize = 10_000;
+
+/// The parser's limits for a text of `len` bytes. A plain file parses at any size up to
+/// [`MAX_FILE_BYTES`] (a node takes at least two bytes where it is written), so the node and
+/// event budgets grow with the file; what anchors and aliases may add is bounded by that
+/// ratio, and by the anchor counts.
+pub(in crate::config) fn yaml_options(len: usize) -> Options {
     let mut budget = Budget::default();
     budget.max_depth = 32;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
-    budget.max_events = 500_000;
+    budget.max_nodes = BASE_NODES + len;
+    budget.max_events = 2 * (BASE_NODES + len);
     budget.max_recorded_anchor_events = 100_000;
     let mut options = Options::default();
     options.budget = Some(budget);
+    // What aliases replay is bounded by the file's own size: a small file cannot expand into
+    // a large one (an alias bomb), and a file is never refused for being plain and large.
+    options.alias_limits.max_total_replayed_events = REPLAY_FLOOR.max(len);
     options
 }
 
@@ -268,7 +282,9 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
         B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
             "has anchors that expand to too much text".to_string()
         }
-        B::Events { .. } | B::Nodes { .. } => "has more than 500,000 YAML nodes".to_string(),
+        B::Events { .. } | B::Nodes { .. } => {
+            "expands to more YAML nodes than a file of its size holds when written out (a node takes at least two bytes; anchors and aliases may add at most as many as it has bytes)".to_string()
+        }
         _ => "is larger or more deeply built than a config file can be".to_string(),
     };
     format!("refused: the file {what}; a plan needs far less, so check for a generated or repeated block")
@@ -302,6 +318,7 @@ pub(in crate::config) fn describe(e: &YamlError, text: &str) -> (Location, Strin
             "a second YAML document (`---`) follows the first; a config is one document: remove the `---` line or split the file".to_string()
         }
         YamlError::Budget { breach, .. } => budget_message(breach),
+
         YamlError::IOError { .. } => "the text ends or breaks off where more was expected".to_string(),
         other => {
             let line = first_line(&other.to_string());
@@ -347,6 +364,9 @@ fn first_line(s: &str) -> String {
         Some(i) => line[..i].trim_end_matches(','),
         None => line,
     };
+    if let Some(what) = line.strip_prefix("alias replay limit exceeded: ") {
+        return format!("refused: its aliases (`*name`) repeat more YAML than the file's own size allows ({what}); write the repeated block out, or repeat it less");
+    }
     match line.strip_prefix("budget breached: ") {
         Some(what) => format!("refused: the YAML expands beyond the parser budget ({what}); anchors/aliases or nesting are too large"),
         None => line.to_string(),
@@ -355,5 +375,5 @@ fn first_line(s: &str) -> String {
 
 /// YAML (or JSON) text as a JSON value, under the same parser budget as a config.
 pub fn parse_yaml_value(text: &str) -> Result<serde_json::Value, String> {
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| e.to_string())
+    serde_saphyr::from_str_with_options(text, yaml_options(text.len())).map_err(|e| e.to_string())
 }

@@ -396,6 +396,20 @@ async fn e5_reload_that_removes_a_running_plan_lets_the_run_finish() {
     );
     let (_, plans) = get(&format!("{}/api/v1/plans", d.base)).await;
     assert!(!plans.contains("on-demand"), "{plans}");
+    // Paginated (issue 29): a page of one, and how many there are.
+    let (code, page) = get(&format!("{}/api/v1/plans?limit=1&offset=0", d.base)).await;
+    assert_eq!(code, 200, "{page}");
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["plans"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(
+        (page["limit"].as_u64(), page["offset"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let total = page["total"].as_u64().unwrap();
+    let (_, past) = get(&format!("{}/api/v1/plans?offset={total}", d.base)).await;
+    assert!(past.contains("\"plans\":[]"), "{past}");
+    let (code, _) = get(&format!("{}/api/v1/plans?limit=many", d.base)).await;
+    assert_eq!(code, 400);
     assert!(
         !get(&format!("{}/metrics", d.base))
             .await

@@ -60,7 +60,8 @@ fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
 /// parser); errors then point into that text, which `loadpacer import` shows.
 fn overlaid(text: &str, overlays: &[serde_json::Value]) -> Result<String, String> {
     let mut script: serde_json::Value =
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| e.to_string())?;
+        serde_saphyr::from_str_with_options(text, yaml_options(text.len()))
+            .map_err(|e| e.to_string())?;
     for o in overlays {
         merge(&mut script, o);
     }
@@ -152,7 +153,7 @@ pub fn translate(
 
 /// The names of a script's `config.environments` (empty when it does not parse).
 pub fn environment_names(text: &str) -> Vec<String> {
-    serde_saphyr::from_str_with_options::<script::Script>(text, yaml_options())
+    serde_saphyr::from_str_with_options::<script::Script>(text, yaml_options(text.len()))
         .map(|s| s.config.environments.keys().cloned().collect())
         .unwrap_or_default()
 }
