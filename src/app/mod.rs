@@ -70,6 +70,7 @@ pub struct App {
 impl App {
     /// Opens the store and adopts the config; call [`App::start`] to begin scheduling.
     pub fn new(cfg: Config, source: Option<PathBuf>) -> Result<Arc<App>, StoreError> {
+        release_freed_memory();
         let (store, report) = Store::open(&cfg.store.path)?;
         if let Some((aside, why)) = &report.quarantined {
             warn!(path = %aside.display(), reason = %why, "run store was damaged; moved aside with its -wal and -shm and started a new one");
@@ -198,6 +199,7 @@ impl App {
                 self.metrics.set_plans(&cfg.plans);
                 self.metrics.set_reload(true);
                 *self.config.write_locked() = Arc::new(cfg);
+                release_freed_memory();
                 self.schedulers.locked().cancel();
                 self.start();
                 info!(plans = n, "configuration reloaded");
@@ -322,5 +324,16 @@ impl schedule::Events for PlanEvents<'_> {
     fn missed(&self, n: u64) {
         warn!(plan = %self.plan, missed = n, "scheduled runs missed (suspend, downtime or clock jump)");
         self.metrics.missed(self.plan, n);
+    }
+}
+
+/// Gives back to the system the memory that reading a config freed: parsing a fleet of plans
+/// peaks far above what the plans keep (10,000 plans: 231 MiB resident idle without this),
+/// and glibc's allocator would otherwise hold the difference.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the heap; no live allocation is touched.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

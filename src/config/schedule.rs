@@ -14,8 +14,10 @@
 use super::error::Collector;
 use super::raw::{RawSchedule, S};
 use super::rules::duration;
+use crate::sync::LockExt;
 use chrono::{DateTime, Utc};
 use croner::parser::{CronParser, Seconds, Year};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What happens when a run is due while the previous one still runs (Kubernetes CronJob).
@@ -33,7 +35,8 @@ pub enum Overlap {
 #[derive(Debug, Clone)]
 pub enum ScheduleKind {
     Cron {
-        cron: Box<croner::Cron>,
+        /// Shared by every plan with the same expression ([`shared_cron`]).
+        cron: Arc<croner::Cron>,
         tz: chrono_tz::Tz,
         text: String,
     },
@@ -101,18 +104,19 @@ pub(super) fn schedule(
 ) -> Option<Schedule> {
     let tz = timezone(c, s, path);
     let kind = match (&s.cron, &s.every) {
-        (Some(cr), None) => match parse_cron(&cr.value).and_then(|cron| fires(cron, tz, &cr.value))
-        {
-            Ok(cron) => Some(ScheduleKind::Cron {
-                cron: Box::new(cron),
-                tz,
-                text: cr.value.trim().to_string(),
-            }),
-            Err(e) => {
-                c.at(&cr.referenced, &format!("{path}.cron"), e);
-                None
+        (Some(cr), None) => {
+            match shared_cron(&cr.value).and_then(|cron| fires(cron, tz, &cr.value)) {
+                Ok(cron) => Some(ScheduleKind::Cron {
+                    cron,
+                    tz,
+                    text: cr.value.trim().to_string(),
+                }),
+                Err(e) => {
+                    c.at(&cr.referenced, &format!("{path}.cron"), e);
+                    None
+                }
             }
-        },
+        }
         (None, Some(ev)) => duration(c, ev, &format!("{path}.every"), Duration::from_secs(1))
             .map(ScheduleKind::Every),
         _ => {
@@ -210,7 +214,11 @@ fn warn_overlap(
 
 /// A cron expression that can never match (`0 0 30 2 *`, February 30) is refused: a plan on
 /// it would silently never run.
-fn fires(cron: croner::Cron, tz: chrono_tz::Tz, text: &str) -> Result<croner::Cron, String> {
+fn fires(
+    cron: Arc<croner::Cron>,
+    tz: chrono_tz::Tz,
+    text: &str,
+) -> Result<Arc<croner::Cron>, String> {
     match cron.find_next_occurrence(&Utc::now().with_timezone(&tz), false) {
         Ok(_) => Ok(cron),
         Err(_) => Err(format!(
@@ -218,6 +226,27 @@ fn fires(cron: croner::Cron, tz: chrono_tz::Tz, text: &str) -> Result<croner::Cr
             text.trim()
         )),
     }
+}
+
+/// A parsed cron expression, shared with every live plan that uses the same text. A parsed
+/// expression holds a bitfield per field (about 5 KiB each: 10,000 plans on cron schedules
+/// kept 54 MiB of them), and a fleet of plans repeats a few hundred texts. Entries whose plans
+/// are gone are dropped as the cache grows.
+fn shared_cron(text: &str) -> Result<Arc<croner::Cron>, String> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<croner::Cron>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = text.trim();
+    let mut cache = CACHE.locked();
+    if let Some(cron) = cache.get(key).and_then(std::sync::Weak::upgrade) {
+        return Ok(cron);
+    }
+    let cron = Arc::new(parse_cron(key)?);
+    if cache.len() >= 1024 {
+        cache.retain(|_, c| c.strong_count() > 0);
+    }
+    cache.insert(key.to_string(), Arc::downgrade(&cron));
+    Ok(cron)
 }
 
 fn parse_cron(text: &str) -> Result<croner::Cron, String> {
@@ -241,7 +270,7 @@ mod tests {
     fn cron(text: &str, tz: chrono_tz::Tz) -> Schedule {
         Schedule {
             kind: ScheduleKind::Cron {
-                cron: Box::new(parse_cron(text).unwrap()),
+                cron: Arc::new(parse_cron(text).unwrap()),
                 tz,
                 text: text.into(),
             },
