@@ -194,7 +194,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if let Some(r) = state.hooks.route(&method, req.uri().path(), orders) {
         return r;
     }
-    match (method, req.uri().path()) {
+    match (method.clone(), req.uri().path()) {
         (Method::GET, "/" | "/health") => {
             let n = size.unwrap_or(state.opts.body_size.max(2));
             reply(
@@ -214,8 +214,34 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (Method::POST, "/upload") => upload(req).await,
         (Method::GET, "/cookies/set") => set_cookie(&req),
         (Method::GET, "/cookies") => cookies(&req),
+        (_, "/redirect") => redirect(&req),
+        (_, "/echo-method") => json(StatusCode::OK, format!("{{\"method\":\"{method}\"}}")),
         _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     }
+}
+
+/// `/redirect?to=/path&code=302&set=name=value`: a redirect (301, 302, 303, 307 or 308)
+/// to a path of this target, setting a cookie when asked (a login that redirects).
+fn redirect(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let to = query_str(req, "to").filter(|t| t.starts_with('/') && !t.starts_with("//"));
+    let status = query_num(req, "code")
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .filter(|s| [301, 302, 303, 307, 308].contains(&s.as_u16()))
+        .unwrap_or(StatusCode::FOUND);
+    let Some(to) = to.and_then(|t| http::HeaderValue::from_str(&t).ok()) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            "{\"error\":\"to must be a path of this target\"}".into(),
+        );
+    };
+    let mut r = json(status, "{\"redirect\":true}".into());
+    r.headers_mut().insert(http::header::LOCATION, to);
+    if let Some(v) = query_str(req, "set").and_then(|c| {
+        http::HeaderValue::from_str(&format!("{}; Path=/", c.replace("%3D", "="))).ok()
+    }) {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn products(page: u64) -> Response<Full<Bytes>> {

@@ -25,6 +25,10 @@ pub struct HttpCall {
     pub expected: Option<Vec<(u16, u16)>>,
     /// The group path the request was made in (`::a::b`), empty outside groups.
     pub group: String,
+    /// Redirects still to follow (`params.redirects`; k6's default is 10).
+    pub redirects: u32,
+    /// `params.cookies`: sent with every hop, over the jar's.
+    pub own_cookies: Vec<(String, String)>,
 }
 
 /// What came back for one [`HttpCall`].

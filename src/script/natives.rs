@@ -491,9 +491,11 @@ fn http_call<'js>(
         },
         keep_body: true,
         group: cell.group(),
+        redirects: DEFAULT_REDIRECTS,
         ..HttpCall::default()
     };
     let Some(p) = params else {
+        cookie_header(cell, &mut call);
         return Ok(call);
     };
     if let Some(h) = p.get::<_, Option<Object<'js>>>("headers")? {
@@ -503,14 +505,12 @@ fn http_call<'js>(
             call.headers.push((key, v.0));
         }
     }
-    let own = match p.get::<_, Option<Object<'js>>>("cookies")? {
-        Some(c) => super::cookies::of_params(&c)?,
-        None => Vec::new(),
-    };
-    if let Some(h) = super::cookies::header(&cell.jar.borrow(), &call.url, &own) {
-        call.headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
-        call.headers.push(("Cookie".into(), h));
+    if let Some(c) = p.get::<_, Option<Object<'js>>>("cookies")? {
+        call.own_cookies = super::cookies::of_params(&c)?;
+    }
+    cookie_header(cell, &mut call);
+    if let Some(n) = p.get::<_, Option<f64>>("redirects")? {
+        call.redirects = n.clamp(0.0, 100.0) as u32;
     }
     if let Some(tags) = p.get::<_, Option<Object<'js>>>("tags")? {
         call.name = tags
@@ -553,22 +553,80 @@ fn http_call<'js>(
     Ok(call)
 }
 
-/// Hands requests to the run stage and waits for their replies.
-fn send(ctx: &Ctx<'_>, cell: &VuCell, calls: Vec<HttpCall>) -> Result<Vec<HttpReply>> {
-    let urls: Vec<String> = calls.iter().map(|c| c.url.clone()).collect();
-    match cell.wait(ctx, Op::Http(calls), "an HTTP request")? {
-        Reply::Http(replies) if replies.len() == urls.len() => {
-            let mut jar = cell.jar.borrow_mut();
-            for (url, r) in urls.iter().zip(&replies) {
-                super::cookies::store(&mut jar, url, &r.headers);
-            }
-            Ok(replies)
-        }
-        other => Err(Exception::throw_internal(
-            ctx,
-            &format!("unexpected reply {other:?}"),
-        )),
+/// Redirects a request follows unless `params.redirects` says otherwise (k6's default).
+const DEFAULT_REDIRECTS: u32 = 10;
+
+/// The request's `Cookie` header: the jar's cookies for its URL, its own over them.
+fn cookie_header(cell: &VuCell, call: &mut HttpCall) {
+    call.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
+    if let Some(h) = super::cookies::header(&cell.jar.borrow(), &call.url, &call.own_cookies) {
+        call.headers.push(("Cookie".into(), h));
     }
+}
+
+/// Hands requests to the run stage and waits for their replies, following redirects as k6
+/// does: each hop is a request of its own (measured and counted), the cookies a hop sets are
+/// in the jar before the next one is sent, 301/302/303 go on as GET without a body (307/308
+/// keep both), and the last hop's response is the reply.
+fn send(ctx: &Ctx<'_>, cell: &VuCell, mut calls: Vec<HttpCall>) -> Result<Vec<HttpReply>> {
+    let mut done: Vec<Option<HttpReply>> = vec![None; calls.len()];
+    let mut pending: Vec<usize> = (0..calls.len()).collect();
+    while !pending.is_empty() {
+        let batch: Vec<HttpCall> = pending.iter().map(|&i| calls[i].clone()).collect();
+        let replies = match cell.wait(ctx, Op::Http(batch), "an HTTP request")? {
+            Reply::Http(replies) if replies.len() == pending.len() => replies,
+            other => {
+                return Err(Exception::throw_internal(
+                    ctx,
+                    &format!("unexpected reply {other:?}"),
+                ))
+            }
+        };
+        let mut next = Vec::new();
+        for (i, r) in pending.into_iter().zip(replies) {
+            super::cookies::store(&mut cell.jar.borrow_mut(), &calls[i].url, &r.headers);
+            match redirect(&calls[i], &r) {
+                Some(mut hop) => {
+                    cookie_header(cell, &mut hop);
+                    calls[i] = hop;
+                    next.push(i);
+                }
+                None => done[i] = Some(r),
+            }
+        }
+        pending = next;
+    }
+    Ok(done.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// The next hop of a redirect, while the request has redirects left.
+fn redirect(call: &HttpCall, r: &HttpReply) -> Option<HttpCall> {
+    if call.redirects == 0 || !matches!(r.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))?;
+    let from = url::Url::parse(&call.url).ok()?;
+    let to = from.join(&location.1).ok()?;
+    let mut hop = call.clone();
+    hop.redirects -= 1;
+    if matches!(r.status, 301..=303) && call.method != "HEAD" {
+        hop.method = "GET".into();
+        hop.body = None;
+        hop.headers.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("content-length")
+        });
+    }
+    if to.origin() != from.origin() {
+        // As Go's client (k6's) does: credentials are not sent to another host.
+        hop.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+    }
+    hop.url = to.to_string();
+    Some(hop)
 }
 
 /// k6's `Response` fields (http.js wraps them in its class).

@@ -660,3 +660,20 @@ async fn a_spinning_or_memory_hungry_script_is_stopped_and_named() {
         "{err}"
     );
 }
+
+/// Redirects are followed hop by hop, as k6 does: the same requests per name (each hop is
+/// one), the same checks, cookies set by a redirect sent with the next hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_as_k6_follows_them() {
+    let (k, (exit, s)) = both("redirects.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    let ours = lp_requests(&s);
+    assert_eq!(ours, k.requests, "k6 {:?}", k.requests);
+    assert_eq!(ours["login"], 6, "{ours:?}");
+    let checks = lp_checks(&s);
+    assert_eq!(checks, k.checks, "k6 {:?}", k.checks);
+    assert!(
+        checks.values().all(|(p, f)| *p == 3 && *f == 0),
+        "{checks:?}"
+    );
+}

@@ -62,9 +62,11 @@ pub fn translate(
     let mut y = String::new();
     let _ = writeln!(y, "# Generated from the k6 script {}", program.entry);
     let _ = writeln!(y, "targets:\n  script:\n    base_url: {}", quote(base_url));
+    // Redirects are followed by the script's `http` module, hop by hop with the VU's cookie
+    // jar, as k6 does (each hop is a request of its own); the transport follows none.
     let _ = writeln!(
         y,
-        "    transport: pooled\n    timeout: 60s\n    max_redirects: 10"
+        "    transport: pooled\n    timeout: 60s\n    max_redirects: 0"
     );
     let _ = writeln!(y, "plans:\n  {}:\n    target: script", quote(plan));
     let _ = writeln!(

@@ -255,7 +255,8 @@ pub struct RawTarget {
     pub headers: BTreeMap<String, S<String>>,
     /// Per-request timeout, from send to the end of the body. Duration. Default: `30s`.
     pub timeout: Option<S<String>>,
-    /// Redirects followed (each one checked against the allowlist). Default: `5`; at most `10`.
+    /// Redirects followed (each one checked against the allowlist); `0` follows none (the 3xx
+    /// is the response). Default: `5`; at most `10`.
     pub max_redirects: Option<S<u32>>,
     /// Response bytes kept for checks and captures; the rest is read and counted, not kept.
     /// Size (`64KiB`, `1MiB`). Default: `64KiB`; at most `1GiB`.

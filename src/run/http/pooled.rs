@@ -106,7 +106,10 @@ impl Pooled {
 fn redirect_policy(max: u32, allow: Vec<String>) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         let host = attempt.url().host_str().unwrap_or_default().to_string();
-        if attempt.previous().len() > max as usize {
+        if max == 0 {
+            // None followed: the 3xx is the response.
+            attempt.stop()
+        } else if attempt.previous().len() > max as usize {
             attempt.error(format!("more than {max} redirects"))
         } else if !matches!(attempt.url().scheme(), "http" | "https") {
             attempt.stop()
