@@ -6,13 +6,13 @@ use crate::support;
 use loadpacer::demo::DemoOptions;
 use std::process::{Command, Output};
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     support::fixture(&format!("artillery/{name}"))
         .display()
         .to_string()
 }
 
-async fn loadpacer(args: &[&str]) -> Output {
+pub(crate) async fn loadpacer(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_loadpacer"))
@@ -30,15 +30,18 @@ async fn loadpacer(args: &[&str]) -> Output {
 /// summary.json it wrote.
 async fn run_script(name: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let file = fixture(name);
-    let mut args = vec![
-        "run",
-        file.as_str(),
-        "-q",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ];
+    run_file(&fixture(name), dir.path(), extra).await
+}
+
+/// Runs `file` with `extra` arguments and `--out` into `dir`: the exit status, stderr and
+/// the summary.json it wrote.
+pub(crate) async fn run_file(
+    file: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (Option<i32>, String, serde_json::Value) {
+    let out_dir = dir.join("out");
+    let mut args = vec!["run", file, "-q", "--out", out_dir.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = loadpacer(&args).await;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -52,7 +55,7 @@ async fn run_script(name: &str, extra: &[&str]) -> (Option<i32>, String, serde_j
 }
 
 /// How many requests named `name` the summary counts (0 when none ran).
-fn count(s: &serde_json::Value, name: &str) -> u64 {
+pub(crate) fn count(s: &serde_json::Value, name: &str) -> u64 {
     s["requests"]
         .as_array()
         .unwrap()

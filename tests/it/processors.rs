@@ -4,48 +4,8 @@
 
 use crate::support;
 use loadpacer::demo::DemoOptions;
-use std::path::Path;
 
-fn fixture(name: &str) -> String {
-    support::fixture(&format!("artillery/{name}"))
-        .display()
-        .to_string()
-}
-
-async fn loadpacer(args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        support::loadpacer(&args)
-    })
-    .await
-    .unwrap()
-}
-
-/// Runs `file` with `--out` into `dir`: exit code, stderr and summary.json.
-async fn run(file: &str, dir: &Path, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    let out_dir = dir.join("out");
-    let mut args = vec!["run", file, "-q", "--out", out_dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = loadpacer(&args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let text = std::fs::read_to_string(out_dir.join("summary.json"))
-        .unwrap_or_else(|e| panic!("no summary.json ({e}): {stderr}"));
-    (
-        out.status.code(),
-        stderr,
-        serde_json::from_str(&text).unwrap(),
-    )
-}
-
-fn count(s: &serde_json::Value, name: &str) -> u64 {
-    s["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .map_or(0, |r| r["count"].as_u64().unwrap())
-}
+use crate::artillery::{count, fixture, loadpacer, run_file as run};
 
 /// Every order is signed by `beforeRequest` with the token an `afterResponse` read from the
 /// login's body (the demo answers 401 without it), and the function steps see the variables
