@@ -38,7 +38,12 @@ fn live(s: &MetricsState) -> Vec<Family> {
     for (plan, m) in s.ran() {
         let plan = plan.as_str();
         for (k, counts) in m.checks.iter().zip(&m.check_counts) {
-            let check = format!("{}: {}", k.request, k.name);
+            // A script's check belongs to no request: its name (with its group path) alone.
+            let check = if k.request.is_empty() {
+                k.name.clone()
+            } else {
+                format!("{}: {}", k.request, k.name)
+            };
             for (result, n) in [("pass", counts.0), ("fail", counts.1)] {
                 checks.value(
                     &[

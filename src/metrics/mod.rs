@@ -109,7 +109,8 @@ impl Metrics {
             let Some(m) = s.plans.get_mut(plan) else {
                 return;
             };
-            m.add_named(window.requests.len(), view.named);
+            m.add_named(window.requests.len(), &view.named.requests);
+            m.add_named_checks(window.checks.len(), &view.named.checks);
             if m.latency.len() != window.requests.len() {
                 return;
             }

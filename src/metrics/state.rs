@@ -67,6 +67,8 @@ pub struct PlanMetrics {
     pub(super) requests: Vec<RequestKey>,
     /// The plan's own request rows; a script's named rows follow them.
     pub(super) own_requests: usize,
+    /// The plan's own check rows; a script's named checks follow them.
+    pub(super) own_checks: usize,
     /// The plan's request-duration bucket bounds (`None`: the default layout).
     pub(super) request_buckets: Option<Arc<[f64]>>,
     pub(super) streams: Vec<StreamKey>,
@@ -132,6 +134,7 @@ impl PlanMetrics {
         PlanMetrics {
             requests: p.requests.clone(),
             own_requests: p.requests.len(),
+            own_checks: p.checks.len(),
             request_buckets: p.request_buckets.clone(),
             streams: p.streams.clone(),
             stream_figures: vec![Default::default(); p.streams.len()],
@@ -183,7 +186,8 @@ impl PlanMetrics {
                 .all(|(a, b)| &a.spec == b)
             && self.same_requests(p)
             && self.streams == p.streams
-            && self.checks == p.checks
+            && self.own_checks == p.checks.len()
+            && self.checks[..self.own_checks] == p.checks[..]
             && self.thresholds == fresh.thresholds
             && self.scenarios == fresh.scenarios
     }
@@ -203,6 +207,17 @@ impl PlanMetrics {
 
     /// A script names its requests as it runs: rows beyond the plan's own are added as they
     /// appear (with the plan's bucket layout), up to `rows`.
+    /// Check rows a script named (after the plan's own), as far as the window has rows.
+    pub(super) fn add_named_checks(&mut self, rows: usize, named: &[CheckKey]) {
+        while self.checks.len() < rows {
+            let Some(k) = named.get(self.checks.len() - self.own_checks) else {
+                break;
+            };
+            self.checks.push(k.clone());
+            self.check_counts.push((0, 0));
+        }
+    }
+
     pub(super) fn add_named(&mut self, rows: usize, named: &[RequestKey]) {
         while self.requests.len() < rows {
             let Some(k) = named.get(self.requests.len() - self.own_requests) else {

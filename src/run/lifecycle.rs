@@ -76,7 +76,7 @@ pub(super) async fn not_started(
         named: rt
             .scripts
             .as_ref()
-            .map(|s| s.named_requests())
+            .map(|s| s.named_rows())
             .unwrap_or_default(),
     };
     last_view.show(observer, &mut series, setup_rec, &total);

@@ -268,12 +268,12 @@ struct Load {
 }
 
 impl Load {
-    /// The request rows a script named so far (none for step plans).
-    fn named(&self) -> Vec<crate::config::RequestKey> {
+    /// The request and check rows a script named so far (none for step plans).
+    fn named(&self) -> observe::NamedRows {
         self.parts
             .first()
             .and_then(|p| p.rt.scripts.as_ref())
-            .map(|s| s.named_requests())
+            .map(|s| s.named_rows())
             .unwrap_or_default()
     }
 

@@ -20,9 +20,16 @@ pub struct WindowView<'a> {
     pub in_flight: u64,
     /// Each workload, in the plan's order, when the plan has more than one.
     pub workloads: &'a [WorkloadNow<'a>],
-    /// Request rows a script named so far, after the plan's own (empty for step plans):
-    /// what the recorders' extra rows are.
-    pub named: &'a [crate::config::RequestKey],
+    /// Request and check rows a script named so far, after the plan's own (empty for step
+    /// plans): what the recorders' extra rows are.
+    pub named: &'a NamedRows,
+}
+
+/// The rows a script named as it ran, after the plan's own.
+#[derive(Debug, Clone, Default)]
+pub struct NamedRows {
+    pub requests: Vec<crate::config::RequestKey>,
+    pub checks: Vec<crate::config::CheckKey>,
 }
 
 /// One workload right now (plans with several).
@@ -89,7 +96,7 @@ pub(super) struct LastView<'a> {
     pub open_model: bool,
     pub window_secs: f64,
     pub workloads: Vec<WorkloadNow<'a>>,
-    pub named: Vec<crate::config::RequestKey>,
+    pub named: NamedRows,
 }
 
 impl LastView<'_> {

@@ -471,6 +471,22 @@ plans:
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // And its checks, under their own names.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("loadpacer_checks_total{")
+                && l.contains("plan=\"fixed\"")
+                && l.contains("check=\"missing is expected\"")
+                && l.contains("result=\"pass\"")
+                && l.ends_with(" 20")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("loadpacer_checks_total"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

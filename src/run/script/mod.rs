@@ -267,8 +267,8 @@ impl Scripts {
     }
 
     /// The request rows the script named so far, after the plan's own.
-    pub fn named_requests(&self) -> Vec<crate::config::RequestKey> {
-        self.shared.names.requests()
+    pub fn named_rows(&self) -> crate::run::observe::NamedRows {
+        self.shared.names.rows()
     }
 
     /// `plan` with the request and check rows the script used.

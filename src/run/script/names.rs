@@ -93,9 +93,13 @@ impl Names {
         i
     }
 
-    /// The request rows found so far, after the plan's own.
-    pub fn requests(&self) -> Vec<RequestKey> {
-        self.tables.locked().requests.clone()
+    /// The request and check rows found so far, after the plan's own.
+    pub fn rows(&self) -> crate::run::observe::NamedRows {
+        let t = self.tables.locked();
+        crate::run::observe::NamedRows {
+            requests: t.requests.clone(),
+            checks: t.checks.clone(),
+        }
     }
 
     /// `plan` with the rows found so far after its own.
