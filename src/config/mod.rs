@@ -18,6 +18,7 @@ mod locate;
 mod overrides;
 pub use overrides::{check_scale, scale_of_hash, MAX_SCALE, MIN_SCALE};
 mod parse;
+mod plan_inputs;
 pub mod raw;
 mod rules;
 mod schedule;

@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("k6/data", include_str!("k6/data.js")),
     ("k6/encoding", include_str!("k6/encoding.js")),
     ("k6/crypto", include_str!("k6/crypto.js")),
+    ("k6/timers", include_str!("k6/timers.js")),
 ];
 
 /// Names under which jslib's k6-utils and k6-summary resolve, whatever the version in the URL.
@@ -37,10 +38,10 @@ pub fn refusal(name: &str) -> Option<String> {
         "gRPC is not supported by loadpacer".to_string()
     } else if name.starts_with("k6/x/") {
         "k6 extensions (k6/x/*) are Go code built into a custom k6 binary; loadpacer cannot run them".to_string()
-    } else if name == "k6/timers" || name == "k6/ws" || name == "k6/experimental/websockets" {
+    } else if name == "k6/ws" || name == "k6/experimental/websockets" {
         format!("{name} is not supported by loadpacer yet")
     } else if name.starts_with("k6/") {
-        format!("{name} is not a module loadpacer implements (it runs k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto)")
+        format!("{name} is not a module loadpacer implements (it runs k6, k6/http, k6/metrics, k6/execution, k6/data, k6/encoding, k6/crypto, k6/timers)")
     } else if name.starts_with("http://") || name.starts_with("https://") {
         format!("remote module {name} is not fetched at run time: download it once and import it as a local file (./{})", name.rsplit('/').next().unwrap_or("module.js"))
     } else if name.starts_with('.') || name.starts_with('/') {

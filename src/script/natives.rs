@@ -29,6 +29,32 @@ const PRELUDE: &str = r#"
     debug: (...a) => host.log('debug', text(a)),
   };
   globalThis.open = (path, mode) => host.open(String(path), mode === undefined ? '' : String(mode));
+  // Timers, run by `__runTimer` after the iteration's function returns (k6's event loop).
+  const timers = new Map();
+  let timerSeq = 0;
+  const addTimer = (fn, ms, args, repeat) => {
+    if (typeof fn !== 'function') throw new TypeError('a timer needs a function to call');
+    const delay = Math.max(0, Number(ms) || 0);
+    timerSeq += 1;
+    timers.set(timerSeq, { due: Date.now() + delay, fn, args, every: repeat ? Math.max(1, delay) : 0 });
+    return timerSeq;
+  };
+  globalThis.setTimeout = (fn, ms, ...args) => addTimer(fn, ms, args, false);
+  globalThis.setInterval = (fn, ms, ...args) => addTimer(fn, ms, args, true);
+  globalThis.clearTimeout = (id) => { timers.delete(id); };
+  globalThis.clearInterval = globalThis.clearTimeout;
+  globalThis.__clearTimers = () => timers.clear();
+  globalThis.__runTimer = () => {
+    let first = null;
+    for (const entry of timers) if (!first || entry[1].due < first[1].due) first = entry;
+    if (!first) return false;
+    const [id, t] = first;
+    const wait = t.due - Date.now();
+    if (wait > 0) host.sleep(wait / 1000);
+    if (t.every) t.due += t.every; else timers.delete(id);
+    t.fn(...t.args);
+    return true;
+  };
   Object.defineProperty(globalThis, '__VU', { get: () => host.exec().vu });
   Object.defineProperty(globalThis, '__ITER', { get: () => host.exec().iterationInScenario });
 })();

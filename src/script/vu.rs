@@ -174,7 +174,15 @@ fn call(
                 .map_err(|e| error_of(ctx, e, program))?
         }
     };
+    let globals = ctx.globals();
+    let clear: Function = globals
+        .get("__clearTimers")
+        .map_err(|e| error_of(ctx, e, program))?;
+    clear
+        .call::<_, ()>(())
+        .map_err(|e| error_of(ctx, e, program))?;
     let out: Value = f.call((arg,)).map_err(|e| error_of(ctx, e, program))?;
+    let out = event_loop(ctx, program, out)?;
     if out.is_undefined() || out.is_function() {
         return Ok(None);
     }
@@ -185,6 +193,47 @@ fn call(
         .transpose()
         .map_err(|e| error_of(ctx, e, program))?;
     Ok(text)
+}
+
+/// What runs after the function returned, as k6's event loop: promise jobs, then each timer
+/// when it is due (the VU sleeps until then), until none is left; a returned promise's value
+/// (an `async` function) once it settled.
+fn event_loop<'js>(
+    ctx: &Ctx<'js>,
+    program: &Program,
+    out: Value<'js>,
+) -> Result<Value<'js>, ScriptError> {
+    let run_timer: Function = ctx
+        .globals()
+        .get("__runTimer")
+        .map_err(|e| error_of(ctx, e, program))?;
+    loop {
+        while ctx.execute_pending_job() {}
+        let ran: bool = run_timer.call(()).map_err(|e| error_of(ctx, e, program))?;
+        if !ran {
+            break;
+        }
+    }
+    let Some(promise) = out.as_promise() else {
+        return Ok(out);
+    };
+    match promise.state() {
+        rquickjs::promise::PromiseState::Resolved => promise
+            .result::<Value>()
+            .unwrap_or(Ok(Value::new_undefined(ctx.clone())))
+            .map_err(|e| error_of(ctx, e, program)),
+        rquickjs::promise::PromiseState::Rejected => match promise.result::<Value>() {
+            Some(Err(e)) => Err(error_of(ctx, e, program)),
+            _ => Err(ScriptError::plain(
+                &program.entry,
+                "the function's promise was rejected",
+            )),
+        },
+        rquickjs::promise::PromiseState::Pending => Err(ScriptError::plain(
+            &program.entry,
+            "the function's promise never settled (nothing was left to wait for)",
+        )),
+    }
 }
 
 /// Evaluates the script's init context in `ctx`: the globals, then the entry module.

@@ -693,3 +693,17 @@ async fn redirects_are_followed_as_k6_follows_them() {
         "{checks:?}"
     );
 }
+
+/// `k6/timers` and the global timers: run after the function returns, in due order, before
+/// the iteration ends; an `async` default function is awaited; the same requests and checks
+/// as k6's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_and_async_functions_run_as_in_k6() {
+    let (k, (exit, s)) = both("timers.js").await;
+    assert_eq!((k.exit, exit), (0, 0), "{s}");
+    let ours = lp_requests(&s);
+    assert_eq!(ours, k.requests, "k6 {:?}", k.requests);
+    assert_eq!((ours["tick"], ours["later"]), (6, 2), "{ours:?}");
+    let checks = lp_checks(&s);
+    assert_eq!(checks, k.checks, "k6 {:?}", k.checks);
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 mod ensure;
 mod flow;
+mod processor;
 mod step;
 mod template;
 mod values;
