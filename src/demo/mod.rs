@@ -215,9 +215,21 @@ async fn route(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (Method::GET, "/cookies/set") => set_cookie(&req),
         (Method::GET, "/cookies") => cookies(&req),
         (_, "/redirect") => redirect(&req),
-        (_, "/echo-method") => json(StatusCode::OK, format!("{{\"method\":\"{method}\"}}")),
+        (_, "/echo-method") => echo_method(&req),
         _ => json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()),
     }
+}
+
+/// `/echo-method`: the request's method and `Authorization` header, as JSON.
+fn echo_method(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let auth = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| serde_json::Value::String(v.to_string()))
+        .unwrap_or(serde_json::Value::Null);
+    let body = serde_json::json!({ "method": req.method().as_str(), "authorization": auth });
+    json(StatusCode::OK, body.to_string())
 }
 
 /// `/redirect?to=/path&code=302&set=name=value`: a redirect (301, 302, 303, 307 or 308)

@@ -282,7 +282,10 @@ impl Engine {
         conn: Option<&mut ConnSlot>,
     ) -> HttpReply {
         let sh = &self.shared;
-        let name = call.name.clone().unwrap_or_else(|| call.url.clone());
+        let name = call
+            .name
+            .clone()
+            .unwrap_or_else(|| without_credentials(&call.url));
         let row = sh.names.request(scenario, &name, &call.method);
         let mut reply = HttpReply {
             url: call.url.clone(),
@@ -384,6 +387,9 @@ impl Engine {
                 }
             }
         }
+        if let Some(auth) = basic_auth(&mut url) {
+            headers.insert(http::header::AUTHORIZATION, auth);
+        }
         let host = url.host_str().unwrap_or_default();
         crate::config::host_allowed(host, &sh.allow).map_err(|e| format!("{}: {e}", call.url))?;
         if let Some(ua) = &sh.script.user_agent {
@@ -408,6 +414,43 @@ impl Engine {
             timeout: call.timeout,
             wire: None,
         })
+    }
+}
+
+/// `http://user:pass@host/` as k6 reads it: basic authentication (`Authorization: Basic`),
+/// and a URL without the credentials.
+fn basic_auth(url: &mut reqwest::Url) -> Option<http::HeaderValue> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or_default())
+    );
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let token = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut v = http::HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// A URL as a request's name: never with the credentials it may carry.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
