@@ -2,7 +2,7 @@
 //! captures and checks.
 
 use super::super::script::Scenario;
-use super::processor::{function_names, function_steps, hook_fields};
+use super::processor::{function_names, function_steps};
 use super::step::{located_steps, think, Step};
 use super::{quote, template, Out, ACTIONS, METHODS, REQUEST_FIELDS};
 use crate::config::error::Collector;
@@ -83,14 +83,14 @@ pub(super) struct FlowOptions {
     pub strict_captures: bool,
 }
 
-pub(super) struct Flow {
+struct Flow {
     expect: bool,
     strict_captures: bool,
     names: BTreeMap<String, u32>,
     /// The scenario's `beforeRequest` and `afterResponse`: called around each of its
     /// requests, before the request's own.
-    pub(super) before_request: Vec<String>,
-    pub(super) after_response: Vec<String>,
+    before_request: Vec<String>,
+    after_response: Vec<String>,
 }
 
 impl Flow {
@@ -330,6 +330,29 @@ fn refuse_unknown_fields(
         };
         c.at(&at, &format!("{rp}.{k}"), format!("`{k}` {why}"));
     }
+}
+
+/// `before_request` and `after_response`: the scenario's functions, then the request's.
+fn hook_fields(
+    r: &serde_json::Map<String, Value>,
+    f: &Flow,
+    at: Location,
+    rp: &str,
+    c: &mut Collector,
+) -> Vec<String> {
+    let mut fields = Vec::new();
+    for (field, from, scenario) in [
+        ("before_request", "beforeRequest", &f.before_request),
+        ("after_response", "afterResponse", &f.after_response),
+    ] {
+        let mut names = scenario.clone();
+        names.extend(function_names(r.get(from), at, &format!("{rp}.{from}"), c));
+        if !names.is_empty() {
+            let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
+            fields.push(format!("{field}: [{}]", quoted.join(", ")));
+        }
+    }
+    fields
 }
 
 /// The request's name: the script's, as written; else its method and path, numbered when
