@@ -27,8 +27,6 @@ impl App {
             self.expire_segments();
             if last_retry.elapsed() >= RETRY_WRITES_EVERY {
                 self.retry_pending();
-                // Runs and reloads free far more than they keep; give it back.
-                super::release_freed_memory();
                 last_retry = tokio::time::Instant::now();
             }
         }

@@ -329,7 +329,9 @@ impl schedule::Events for PlanEvents<'_> {
 
 /// Gives back to the system the memory that reading a config freed: parsing a fleet of plans
 /// peaks far above what the plans keep (10,000 plans: 231 MiB resident idle without this),
-/// and glibc's allocator would otherwise hold the difference.
+/// and glibc's allocator would otherwise hold the difference. Only after a config load:
+/// trimming walks the heap under the allocator's lock, which a run in progress would feel
+/// as latency.
 pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of the heap; no live allocation is touched.
