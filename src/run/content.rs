@@ -153,14 +153,11 @@ pub(super) fn render_body(body: &BodySpec, vu: &VuState) -> Option<Bytes> {
         BodySpec::Raw(t) => Some(Bytes::from(t.render(vu))),
         BodySpec::Json(j) => Some(Bytes::from(render_json(j, vu).to_string())),
         BodySpec::Form(f) => {
-            let mut ser = reqwest::Url::parse("http://x/").ok()?;
-            {
-                let mut pairs = ser.query_pairs_mut();
-                for (k, t) in f {
-                    pairs.append_pair(k, &t.render(vu));
-                }
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (k, t) in f {
+                form.append_pair(k, &t.render(vu));
             }
-            Some(Bytes::from(ser.query().unwrap_or_default().to_string()))
+            Some(Bytes::from(form.finish()))
         }
         BodySpec::Multipart { fields, files } => Some(multipart_body(fields, files, vu)),
     }

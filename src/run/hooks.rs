@@ -71,12 +71,12 @@ impl Processor {
         sink: &Sink,
     ) -> Option<Outgoing> {
         for f in functions {
-            let (params, original) = request_params(plan, &req);
+            let original = request_params(plan, &req);
             let call = HookCall {
                 kind: HookKind::BeforeRequest,
                 function: f.clone(),
                 vars: vars_of(vu),
-                request: Some(params),
+                request: Some(original.clone()),
                 response: None,
                 vu: vu.vu,
             };
@@ -158,10 +158,9 @@ fn apply_vars(vu: &mut VuState, vars: Map<String, Value>) {
     }
 }
 
-/// The request as Artillery's `requestParams` (`url`, `method`, `headers`, and `json` for a
-/// JSON body or `body` for a text one), twice: one for the function to change, one to
-/// compare with.
-pub(super) fn request_params(plan: &PlanSpec, req: &Outgoing) -> (Value, Value) {
+/// The request as Artillery's `requestParams`: `url`, `method`, `headers`, and `json` for a
+/// JSON body or `body` for a text one.
+pub(super) fn request_params(plan: &PlanSpec, req: &Outgoing) -> Value {
     let url = full_url(plan, &req.dest);
     let mut headers = Map::new();
     for (k, v) in &req.headers {
@@ -188,8 +187,7 @@ pub(super) fn request_params(plan: &PlanSpec, req: &Outgoing) -> (Value, Value) 
             (None, Err(_)) => {}
         }
     }
-    let v = Value::Object(p);
-    (v.clone(), v)
+    Value::Object(p)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -330,7 +330,7 @@ impl Runtime {
         };
         // What an `after_response` function is shown of the request, taken before it goes.
         let params =
-            (!r.hooks.after.is_empty()).then(|| super::hooks::request_params(&self.plan, &req).0);
+            (!r.hooks.after.is_empty()).then(|| super::hooks::request_params(&self.plan, &req));
         let mut intended = intended;
         if let Some(p) = &self.pacer {
             if p.wait().await {

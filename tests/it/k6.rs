@@ -681,13 +681,8 @@ async fn a_spinning_or_memory_hungry_script_is_stopped_and_named() {
 /// one), the same checks, cookies set by a redirect sent with the next hop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_followed_as_k6_follows_them() {
-    let (k, (exit, s)) = both("redirects.js").await;
-    assert_eq!((k.exit, exit), (0, 0), "{s}");
-    let ours = lp_requests(&s);
-    assert_eq!(ours, k.requests, "k6 {:?}", k.requests);
+    let (ours, checks) = same_as_k6("redirects.js").await;
     assert_eq!(ours["login"], 6, "{ours:?}");
-    let checks = lp_checks(&s);
-    assert_eq!(checks, k.checks, "k6 {:?}", k.checks);
     assert!(
         checks.values().all(|(p, f)| *p == 3 && *f == 0),
         "{checks:?}"
@@ -699,11 +694,18 @@ async fn redirects_are_followed_as_k6_follows_them() {
 /// as k6's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_and_async_functions_run_as_in_k6() {
-    let (k, (exit, s)) = both("timers.js").await;
+    let (ours, _) = same_as_k6("timers.js").await;
+    assert_eq!((ours["tick"], ours["later"]), (6, 2), "{ours:?}");
+}
+
+/// Runs `script` with k6 and loadpacer: both exit 0 with the same requests per name and the
+/// same check counts, which are returned.
+async fn same_as_k6(script: &'static str) -> (BTreeMap<String, u64>, BTreeMap<String, (u64, u64)>) {
+    let (k, (exit, s)) = both(script).await;
     assert_eq!((k.exit, exit), (0, 0), "{s}");
     let ours = lp_requests(&s);
     assert_eq!(ours, k.requests, "k6 {:?}", k.requests);
-    assert_eq!((ours["tick"], ours["later"]), (6, 2), "{ours:?}");
     let checks = lp_checks(&s);
     assert_eq!(checks, k.checks, "k6 {:?}", k.checks);
+    (ours, checks)
 }

@@ -417,11 +417,11 @@ impl Engine {
     }
 }
 
-/// `http://user:pass@host/` as k6 reads it: basic authentication (`Authorization: Basic`),
-/// and a URL without the credentials.
+/// A URL's user and password (`scheme://user:pass@…`) as k6 reads them: basic
+/// authentication (`Authorization: Basic`), and the URL without them.
 fn basic_auth(url: &mut reqwest::Url) -> Option<http::HeaderValue> {
     use base64::Engine as _;
-    if url.username().is_empty() && url.password().is_none() {
+    if !has_credentials(url) {
         return None;
     }
     let decode = |s: &str| {
@@ -434,8 +434,7 @@ fn basic_auth(url: &mut reqwest::Url) -> Option<http::HeaderValue> {
         decode(url.username()),
         decode(url.password().unwrap_or_default())
     );
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    strip_credentials(url);
     let token = base64::engine::general_purpose::STANDARD.encode(pair);
     let mut v = http::HeaderValue::from_str(&format!("Basic {token}")).ok()?;
     v.set_sensitive(true);
@@ -445,13 +444,21 @@ fn basic_auth(url: &mut reqwest::Url) -> Option<http::HeaderValue> {
 /// A URL as a request's name: never with the credentials it may carry.
 fn without_credentials(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
+        Ok(mut u) if has_credentials(&u) => {
+            strip_credentials(&mut u);
             u.to_string()
         }
         _ => url.to_string(),
     }
+}
+
+fn has_credentials(url: &reqwest::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+fn strip_credentials(url: &mut reqwest::Url) {
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
 }
 
 /// What the script sees of an exchange (status, headers, body, timings, error) and what the
